@@ -1,0 +1,1 @@
+//! Shell-word expansion with Docker's rules (not a real shell).
