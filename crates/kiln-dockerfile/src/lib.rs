@@ -4,4 +4,12 @@
 //! ([`instructions`]) -> stage plan ([`plan`]); shell-word expansion ([`shell`]).
 //! Pure: no I/O, no processes.
 
+pub mod error;
+pub mod instructions;
 pub mod shell;
+pub mod span;
+pub mod suggest;
+pub mod syntax;
+
+pub use error::{Error, ErrorKind};
+pub use span::{Pos, Span};

@@ -1,1 +1,20 @@
-fn main() {}
+//! kiln: build OCI images from Dockerfiles, daemonless and sandboxed.
+//!
+//! The binary only turns arguments into options, calls one library function per command,
+//! and maps failures to the documented exit codes (see `exit.rs`).
+
+mod cli;
+mod commands;
+mod exit;
+mod input;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let code = match commands::run(cli) {
+        Ok(()) => exit::SUCCESS,
+        Err(failure) => failure.report(),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,114 @@
+//! Diagnostics: every error carries where it happened and, where one helps, a hint.
+
+use crate::span::Span;
+use serde::Serialize;
+
+/// What stage of the front end rejected the input. Stable names, used in JSON output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// The bytes are not a Dockerfile at all (encoding, empty file).
+    Input,
+    /// A parser directive (`# escape=`, `# syntax=`, `# check=`).
+    Directive,
+    /// Line structure: continuations, heredocs, JSON arrays.
+    Syntax,
+    /// An instruction's arguments.
+    Instruction,
+    /// An instruction flag (`--from`, `--mount`, ...).
+    Flag,
+    /// Variable expansion (`${V:?}`, bad substitutions, quotes).
+    Expansion,
+    /// Stage references, names and `--target`.
+    Stage,
+}
+
+/// A front-end error: message, where, and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{message}")]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub span: Span,
+    pub hint: Option<String>,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, span: Span, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+            span,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Render like a compiler diagnostic: the message, `file:line:col`, the source line with
+    /// a caret under the span, and the hint.
+    pub fn render(&self, file: &str, source: &str) -> String {
+        render(
+            "error",
+            &self.message,
+            self.span,
+            self.hint.as_deref(),
+            file,
+            source,
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Render a located message (`level` is "error" or "warning").
+pub fn render(
+    level: &str,
+    message: &str,
+    span: Span,
+    hint: Option<&str>,
+    file: &str,
+    source: &str,
+) -> String {
+    let line_no = span.start.line.max(1);
+    let mut out = format!("{level}: {message}\n");
+    let gutter = line_no.to_string().len();
+    let pad = " ".repeat(gutter);
+    out.push_str(&format!(
+        "{pad}--> {file}:{}:{}\n",
+        line_no,
+        span.start.col.max(1)
+    ));
+    if let Some(text) = source_line(source, line_no) {
+        let text = text.replace('\t', " ");
+        let width = text.chars().count();
+        let start = (span.start.col.max(1) as usize - 1).min(width);
+        let end = if span.end.line == span.start.line && span.end.col > span.start.col {
+            (span.end.col as usize - 1).min(width)
+        } else {
+            width
+        };
+        let carets = end.saturating_sub(start).max(1);
+        out.push_str(&format!("{pad} |\n"));
+        out.push_str(&format!("{line_no} | {text}\n"));
+        out.push_str(&format!(
+            "{pad} | {}{}\n",
+            " ".repeat(start),
+            "^".repeat(carets)
+        ));
+    }
+    if let Some(hint) = hint {
+        out.push_str(&format!("{pad} = hint: {hint}\n"));
+    }
+    out
+}
+
+/// The text of 1-based line `n` of `source`, without its line ending or a BOM.
+fn source_line(source: &str, n: u32) -> Option<&str> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let line = source.split('\n').nth(n.checked_sub(1)? as usize)?;
+    Some(line.trim_end_matches(['\r', '\n']))
+}

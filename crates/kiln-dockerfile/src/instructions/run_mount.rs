@@ -1,0 +1,467 @@
+//! `RUN --mount=type=bind|cache|tmpfs|secret|ssh,key=value,...` (BuildKit's mount syntax).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountType {
+    Bind,
+    Cache,
+    Tmpfs,
+    Secret,
+    Ssh,
+}
+
+impl MountType {
+    fn parse(s: &str) -> Option<MountType> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "bind" => MountType::Bind,
+            "cache" => MountType::Cache,
+            "tmpfs" => MountType::Tmpfs,
+            "secret" => MountType::Secret,
+            "ssh" => MountType::Ssh,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MountType::Bind => "bind",
+            MountType::Cache => "cache",
+            MountType::Tmpfs => "tmpfs",
+            MountType::Secret => "secret",
+            MountType::Ssh => "ssh",
+        }
+    }
+}
+
+/// How a cache mount is shared between concurrent steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    Shared,
+    Private,
+    Locked,
+}
+
+/// One `--mount` of a RUN step, values expanded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    pub typ: MountType,
+    /// Stage, image or (empty) the build context.
+    pub from: Option<String>,
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub readonly: bool,
+    /// tmpfs size in bytes.
+    pub size: Option<u64>,
+    /// Cache id, or secret/ssh id.
+    pub id: Option<String>,
+    pub sharing: Option<Sharing>,
+    pub required: bool,
+    /// Secret exposed as this environment variable.
+    pub env: Option<String>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+const KEYS: [&str; 19] = [
+    "type",
+    "from",
+    "source",
+    "target",
+    "readonly",
+    "id",
+    "sharing",
+    "required",
+    "size",
+    "mode",
+    "uid",
+    "gid",
+    "src",
+    "dst",
+    "destination",
+    "ro",
+    "rw",
+    "readwrite",
+    "env",
+];
+
+/// A mount error: message and an optional hint.
+pub type MountError = (String, Option<String>);
+
+fn err(msg: impl Into<String>) -> MountError {
+    (msg.into(), None)
+}
+
+/// Parse a `--mount` value. `expand` is applied to every value (not to keys); pass the
+/// identity to parse without variables.
+pub fn parse_mount(
+    raw: &str,
+    expand: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<Mount, MountError> {
+    let fields = csv_fields(raw).map_err(|e| err(format!("failed to parse csv mounts: {e}")))?;
+    let mut m = Mount {
+        typ: MountType::Bind,
+        from: None,
+        source: None,
+        target: None,
+        readonly: false,
+        size: None,
+        id: None,
+        sharing: None,
+        required: false,
+        env: None,
+        mode: None,
+        uid: None,
+        gid: None,
+    };
+    let mut ro_auto = true;
+    for field in &fields {
+        let (key, value) = match field.split_once('=') {
+            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
+            None => (field.to_ascii_lowercase(), None),
+        };
+        let Some(value) = value else {
+            match key.as_str() {
+                "readonly" | "ro" => m.readonly = true,
+                "readwrite" | "rw" => m.readonly = false,
+                "required" if matches!(m.typ, MountType::Secret | MountType::Ssh) => {
+                    m.required = true
+                }
+                "required" => {
+                    return Err(err(format!(
+                        "unexpected key '{key}' for mount type '{}'",
+                        m.typ.as_str()
+                    )))
+                }
+                _ => return Err((
+                    format!("invalid field '{field}' must be a key=value pair"),
+                    Some(
+                        "mount options are written key=value, e.g. type=cache,target=/root/.cache"
+                            .into(),
+                    ),
+                )),
+            }
+            if key != "required" {
+                ro_auto = false;
+            }
+            continue;
+        };
+        let value = expand(value).map_err(err)?;
+        let bad_value = || err(format!("invalid value for {key}: {value}"));
+        match key.as_str() {
+            "type" => {
+                m.typ = MountType::parse(&value).ok_or_else(|| {
+                    (
+                        format!("unsupported mount type \"{value}\""),
+                        Some(
+                            crate::suggest::did_you_mean(
+                                &value,
+                                ["bind", "cache", "tmpfs", "secret", "ssh"],
+                                false,
+                            )
+                            .unwrap_or_else(|| {
+                                "types are bind, cache, tmpfs, secret and ssh".into()
+                            }),
+                        ),
+                    )
+                })?
+            }
+            "from" => m.from = Some(value),
+            "source" | "src" => m.source = Some(value),
+            "target" | "dst" | "destination" => m.target = Some(value),
+            "readonly" | "ro" => {
+                m.readonly = parse_go_bool(&value).ok_or_else(bad_value)?;
+                ro_auto = false;
+            }
+            "readwrite" | "rw" => {
+                m.readonly = !parse_go_bool(&value).ok_or_else(bad_value)?;
+                ro_auto = false;
+            }
+            "required" => {
+                if !matches!(m.typ, MountType::Secret | MountType::Ssh) {
+                    return Err(err(format!(
+                        "unexpected key '{key}' for mount type '{}'",
+                        m.typ.as_str()
+                    )));
+                }
+                m.required = parse_go_bool(&value).ok_or_else(bad_value)?;
+            }
+            "size" => {
+                if m.typ != MountType::Tmpfs {
+                    return Err(err(format!(
+                        "unexpected key '{key}' for mount type '{}'",
+                        m.typ.as_str()
+                    )));
+                }
+                m.size = Some(ram_in_bytes(&value).ok_or_else(bad_value)?);
+            }
+            "id" => m.id = Some(value),
+            "sharing" => {
+                m.sharing = Some(match value.to_ascii_lowercase().as_str() {
+                    "shared" => Sharing::Shared,
+                    "private" => Sharing::Private,
+                    "locked" => Sharing::Locked,
+                    _ => {
+                        return Err((
+                            format!("unsupported sharing value \"{value}\""),
+                            Some("sharing is shared, private or locked".into()),
+                        ))
+                    }
+                })
+            }
+            "mode" => {
+                m.mode = Some(
+                    u32::from_str_radix(&value, 8)
+                        .map_err(|_| err(format!("invalid value {value} for mode")))?,
+                )
+            }
+            "uid" => {
+                m.uid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| err(format!("invalid value {value} for uid")))?,
+                )
+            }
+            "gid" => {
+                m.gid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| err(format!("invalid value {value} for gid")))?,
+                )
+            }
+            "env" => m.env = Some(value),
+            _ => {
+                return Err((
+                    format!("unexpected key '{key}' in '{field}'"),
+                    Some(
+                        crate::suggest::did_you_mean(&key, KEYS, false)
+                            .unwrap_or_else(|| format!("mount keys are {}", KEYS.join(", "))),
+                    ),
+                ))
+            }
+        }
+    }
+    let file_info = matches!(m.typ, MountType::Secret | MountType::Ssh | MountType::Cache);
+    if !file_info {
+        for (set, what) in [
+            (m.mode.is_some(), "mode"),
+            (m.uid.is_some(), "uid"),
+            (m.gid.is_some(), "gid"),
+        ] {
+            if set {
+                return Err(err(format!(
+                    "{what} not allowed for \"{}\" type mounts",
+                    m.typ.as_str()
+                )));
+            }
+        }
+    }
+    if ro_auto {
+        m.readonly = !matches!(m.typ, MountType::Cache | MountType::Tmpfs);
+    }
+    if m.typ == MountType::Secret {
+        if m.from.is_some() {
+            return Err(err("secret mount should not have a from"));
+        }
+        if m.sharing.is_some() {
+            return Err(err("secret mount should not define sharing"));
+        }
+        if m.source.is_none() && m.target.is_none() && m.id.is_none() {
+            return Err((
+                "invalid secret mount. one of source, target required".into(),
+                Some("write --mount=type=secret,id=NAME[,target=PATH]".into()),
+            ));
+        }
+        if m.source.is_some() && m.id.is_some() {
+            return Err(err("both source and id can't be set"));
+        }
+    }
+    if m.sharing.is_some() && m.typ != MountType::Cache {
+        return Err(err(format!(
+            "invalid cache sharing set for {} mount",
+            m.typ.as_str()
+        )));
+    }
+    Ok(m)
+}
+
+/// Check what can be checked before expansion: the CSV syntax and that `from` has no
+/// variables (BuildKit resolves stage references before variables are known).
+pub fn precheck_mount(raw: &str) -> Result<(), MountError> {
+    let fields = csv_fields(raw).map_err(|e| err(format!("failed to parse csv mounts: {e}")))?;
+    for f in fields {
+        if let Some((k, v)) = f.split_once('=') {
+            if k.eq_ignore_ascii_case("from") {
+                if let Some(i) = v.find('$') {
+                    if i != v.len() - 1 {
+                        return Err((
+                            "'from' doesn't support variable expansion, define alias stage instead"
+                                .into(),
+                            Some("add `FROM ${VAR} AS alias` and use from=alias".into()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Sizes like `64m`, `1.5GiB`, `1024` (binary multiples, as docker's RAMInBytes).
+fn ram_in_bytes(s: &str) -> Option<u64> {
+    let num_len = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(num_len);
+    if num.is_empty() || num.starts_with('.') || num.ends_with('.') {
+        return None;
+    }
+    let value: f64 = num.parse().ok()?;
+    let unit = unit.strip_prefix(' ').unwrap_or(unit).to_ascii_lowercase();
+    let unit = unit.strip_suffix('b').unwrap_or(&unit);
+    let unit = unit.strip_suffix('i').unwrap_or(unit);
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024f64.powi(2),
+        "g" => 1024f64.powi(3),
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return None,
+    };
+    let bytes = value * mult;
+    (bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// One CSV record (RFC 4180): comma-separated, `"..."` quoting with `""` for a quote.
+fn csv_fields(s: &str) -> Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let mut field = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('"') if chars.peek() == Some(&'"') => {
+                        chars.next();
+                        field.push('"');
+                    }
+                    Some('"') => break,
+                    Some(c) => field.push(c),
+                    None => return Err("extraneous or missing \" in quoted-field".into()),
+                }
+            }
+            match chars.next() {
+                None => {
+                    fields.push(field);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(field),
+                Some(_) => return Err("extraneous or missing \" in quoted-field".into()),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(field);
+                        return Ok(fields);
+                    }
+                    Some(',') => break,
+                    Some('"') => return Err("bare \" in non-quoted-field".into()),
+                    Some(c) => field.push(c),
+                }
+            }
+            fields.push(field);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> Result<Mount, MountError> {
+        parse_mount(raw, &mut |v| Ok(v.to_string()))
+    }
+
+    #[test]
+    fn mount_types_and_defaults() {
+        let m = parse("type=cache,target=/root/.cache,id=pip,sharing=locked,mode=0755,uid=1")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(m.typ, MountType::Cache);
+        assert!(!m.readonly);
+        assert_eq!(m.mode, Some(0o755));
+        assert_eq!(m.sharing, Some(Sharing::Locked));
+        let b = parse("target=/src").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(b.typ, MountType::Bind);
+        assert!(b.readonly);
+        let b = parse("type=bind,target=/src,rw").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(!b.readonly);
+        let t = parse("type=tmpfs,target=/t,size=64m").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(t.size, Some(64 << 20));
+        let s = parse("type=secret,id=tok,required,env=TOKEN").unwrap_or_else(|e| panic!("{e:?}"));
+        assert!(s.required);
+        assert_eq!(s.env.as_deref(), Some("TOKEN"));
+    }
+
+    #[test]
+    fn mount_errors() {
+        let msg = |r: &str| parse(r).err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(msg("type=cahce"), "unsupported mount type \"cahce\"");
+        assert_eq!(
+            msg("type=bind,mode=0700"),
+            "mode not allowed for \"bind\" type mounts"
+        );
+        assert_eq!(
+            msg("type=secret,from=x,id=a"),
+            "secret mount should not have a from"
+        );
+        assert_eq!(
+            msg("type=secret"),
+            "invalid secret mount. one of source, target required"
+        );
+        assert_eq!(
+            msg("type=bind,sharing=locked"),
+            "invalid cache sharing set for bind mount"
+        );
+        assert_eq!(
+            msg("type=bind,size=1"),
+            "unexpected key 'size' for mount type 'bind'"
+        );
+        assert_eq!(
+            msg("type=cache,foo=bar"),
+            "unexpected key 'foo' in 'foo=bar'"
+        );
+        assert_eq!(
+            msg("type=cache,bogus"),
+            "invalid field 'bogus' must be a key=value pair"
+        );
+        assert_eq!(msg("type=cache,uid=x"), "invalid value x for uid");
+        assert!(precheck_mount("from=$X,target=/a").is_err());
+        assert!(precheck_mount("from=x$,target=/a").is_ok());
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(
+            csv_fields(r#"a,"b,c",d"#),
+            Ok(vec!["a".into(), "b,c".into(), "d".into()])
+        );
+        assert_eq!(csv_fields(r#""x""y""#), Ok(vec!["x\"y".into()]));
+        assert!(csv_fields(r#"a"b"#).is_err());
+        assert!(csv_fields(r#""ab"#).is_err());
+    }
+}

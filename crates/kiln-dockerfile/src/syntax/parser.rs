@@ -1,0 +1,256 @@
+//! The line loop: physical lines -> instructions (continuations joined, comments dropped,
+//! directives read, heredoc bodies attached).
+
+use super::args::{split_args, ArgStyle};
+use super::directives::DirectiveParser;
+use super::heredoc::markers_in_line;
+use super::logical_line::LogicalLine;
+use super::node::{Ast, Heredoc, Node, Warning};
+use super::split::split_command;
+use crate::error::{Error, ErrorKind, Result};
+use crate::span::{Pos, Span};
+
+/// ONBUILD may wrap one instruction; deeper chains are rejected later, and the parser stops
+/// here so that hostile input cannot recurse without bound.
+const MAX_NESTING: usize = 8;
+
+/// Parse Dockerfile bytes. They must be UTF-8 (a leading byte-order mark is ignored).
+pub fn parse_bytes(bytes: &[u8]) -> Result<Ast> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => parse(s),
+        Err(e) => {
+            let before = &bytes[..e.valid_up_to()];
+            let line = before.iter().filter(|b| **b == b'\n').count() as u32 + 1;
+            let line_start = before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let col = String::from_utf8_lossy(&before[line_start..])
+                .chars()
+                .count() as u32
+                + 1;
+            Err(Error::new(
+                ErrorKind::Input,
+                Span::new(Pos::new(line, col), Pos::new(line, col + 1)),
+                format!(
+                    "the Dockerfile is not valid UTF-8 (byte {})",
+                    e.valid_up_to()
+                ),
+            )
+            .with_hint("save the file as UTF-8"))
+        }
+    }
+}
+
+/// Parse a Dockerfile.
+pub fn parse(source: &str) -> Result<Ast> {
+    let src = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let lines: Vec<&str> = src.split_inclusive('\n').collect();
+    let mut directives = DirectiveParser::default();
+    let mut escape = '\\';
+    let mut nodes = Vec::new();
+    let mut warnings = Vec::new();
+    let mut comments: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line_no = i as u32 + 1;
+        let raw = trim_newline(lines[i]);
+        i += 1;
+        let trimmed = raw.trim_start();
+        let indent = raw[..raw.len() - trimmed.len()].chars().count() as u32;
+        let comment = trimmed.strip_prefix('#');
+        if let Some(c) = comment {
+            match c.trim() {
+                "" => comments.clear(),
+                c => comments.push(c.to_string()),
+            }
+        }
+        if let Some(d) = directives.line(trimmed, line_no)? {
+            if d.name == "escape" {
+                escape = d.value.chars().next().unwrap_or('\\');
+            }
+            comments.pop();
+        }
+        let content = if comment.is_some() { "" } else { trimmed };
+        let (content, mut more) = trim_continuation(content, escape);
+        if !more && content.is_empty() {
+            continue;
+        }
+        let mut logical = LogicalLine::default();
+        logical.push(content, line_no, indent + 1);
+        let mut last_line = line_no;
+        let mut empty_continuation = false;
+        while more && i < lines.len() {
+            let raw = trim_newline(lines[i]);
+            i += 1;
+            last_line = i as u32;
+            let t = raw.trim_start();
+            if t.starts_with('#') {
+                continue;
+            }
+            if t.is_empty() {
+                empty_continuation = true;
+                continue;
+            }
+            let (content, m) = trim_continuation(raw, escape);
+            logical.push(content, last_line, 1);
+            more = m;
+        }
+        if empty_continuation {
+            warnings.push(Warning {
+                message: format!("Empty continuation line found in: {}", logical.text.trim()),
+                span: Span::lines(line_no, last_line),
+            });
+        }
+        let mut node = node_from_line(&logical, 0, logical.text.len(), escape, 0)?;
+        node.comments = std::mem::take(&mut comments);
+        if can_contain_heredoc(&node) && logical.text.contains("<<") {
+            let markers = markers_in_line(&logical.text).map_err(|e| {
+                Error::new(
+                    ErrorKind::Syntax,
+                    Span::lines(line_no, last_line),
+                    e.message,
+                )
+            })?;
+            for m in markers {
+                let body_first = i as u32 + 1;
+                let mut content = String::new();
+                let mut terminated = false;
+                while i < lines.len() {
+                    let raw = lines[i];
+                    i += 1;
+                    last_line = i as u32;
+                    let mut candidate = trim_newline(raw);
+                    if m.chomp {
+                        candidate = candidate.trim_start_matches('\t');
+                    }
+                    if candidate == m.name {
+                        terminated = true;
+                        break;
+                    }
+                    content.push_str(raw);
+                }
+                if !terminated {
+                    return Err(Error::new(
+                        ErrorKind::Syntax,
+                        Span::lines(line_no, last_line),
+                        format!("unterminated heredoc: no line `{}` ends it", m.name),
+                    )
+                    .with_hint(format!(
+                        "end the heredoc with a line holding only `{}`{}",
+                        m.name,
+                        if m.chomp {
+                            " (leading tabs allowed)"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                node.heredocs.push(Heredoc {
+                    name: m.name,
+                    fd: m.fd,
+                    expand: m.expand,
+                    chomp: m.chomp,
+                    content,
+                    span: Span::lines(body_first, last_line),
+                });
+            }
+        }
+        let end_col = lines
+            .get(last_line as usize - 1)
+            .map_or(1, |l| trim_newline(l).chars().count() as u32 + 1);
+        node.span = Span::new(node.keyword.span.start, Pos::new(last_line, end_col));
+        nodes.push(node);
+    }
+    if nodes.is_empty() {
+        let last = lines.len().max(1) as u32;
+        return Err(Error::new(
+            ErrorKind::Input,
+            Span::lines(last, last),
+            "file with no instructions",
+        )
+        .with_hint("a Dockerfile needs at least a FROM instruction"));
+    }
+    Ok(Ast {
+        directives: directives.found,
+        escape,
+        nodes,
+        warnings,
+    })
+}
+
+/// Build the node for `logical.text[from..to]`.
+fn node_from_line(
+    logical: &LogicalLine,
+    from: usize,
+    to: usize,
+    escape: char,
+    depth: usize,
+) -> Result<Node> {
+    let split = split_command(logical, from, to, escape);
+    let lower = split.keyword.value.to_ascii_lowercase();
+    let style = ArgStyle::for_keyword(&lower);
+    let (args_from, args_to) = split.args;
+    let mut node = Node {
+        keyword: split.keyword,
+        flags: split.flags,
+        args: Vec::new(),
+        json: false,
+        child: None,
+        heredocs: Vec::new(),
+        original: logical.text[from..to].to_string(),
+        span: logical.span(from, to),
+        comments: Vec::new(),
+    };
+    if style == ArgStyle::SubCommand {
+        if args_from < args_to {
+            if depth >= MAX_NESTING {
+                return Err(Error::new(
+                    ErrorKind::Instruction,
+                    logical.span(args_from, args_to),
+                    "ONBUILD instructions are nested too deeply",
+                )
+                .with_hint("ONBUILD takes one ordinary instruction"));
+            }
+            let child = node_from_line(logical, args_from, args_to, escape, depth + 1)?;
+            node.child = Some(Box::new(child));
+        }
+        return Ok(node);
+    }
+    let args = split_args(
+        style,
+        &node.keyword.value,
+        logical,
+        args_from,
+        args_to,
+        escape,
+    )?;
+    node.args = args.tokens;
+    node.json = args.json;
+    Ok(node)
+}
+
+/// RUN, COPY and ADD in shell form (also under ONBUILD) may carry heredocs.
+fn can_contain_heredoc(node: &Node) -> bool {
+    let node = node.child.as_deref().unwrap_or(node);
+    matches!(node.name().as_str(), "run" | "copy" | "add") && !node.json
+}
+
+fn trim_newline(s: &str) -> &str {
+    s.trim_end_matches(['\r', '\n'])
+}
+
+/// Remove a trailing escape character (followed only by spaces and tabs) that continues the
+/// instruction on the next line. A doubled escape character at the end does not continue,
+/// except when it is the whole line.
+fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
+    let body = line.trim_end_matches([' ', '\t']);
+    let Some(before) = body.strip_suffix(escape) else {
+        return (line, false);
+    };
+    if before.is_empty() || !before.ends_with(escape) {
+        (before, true)
+    } else {
+        (line, false)
+    }
+}

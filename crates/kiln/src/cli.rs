@@ -1,0 +1,72 @@
+//! Command-line arguments. Help text comes from these definitions.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Build OCI container images from Dockerfiles: daemonless, sandboxed, fast",
+    after_help = "Exit codes: 0 success, 1 input rejected (Dockerfile or expansion error), 2 bad command line, 3 file not readable or writable."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse a Dockerfile and print its stages and instructions.
+    Parse(ParseArgs),
+    /// Tools for conformance testing of the front end.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParseFormat {
+    /// Stages and steps, for people.
+    Human,
+    /// Typed instructions with spans (schema: docs/parse-json.md).
+    Json,
+    /// BuildKit's parser node dump, one instruction a line (for conformance testing).
+    BuildkitDump,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ParseFormat::Human)]
+    pub format: ParseFormat,
+    /// Plan for this target stage (default: the last stage).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set a build argument (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// The Dockerfile, or - for standard input.
+    #[arg(default_value = "Dockerfile")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebugCommand {
+    /// Print WORD after variable expansion with Docker's rules (exit 1 on an expansion error).
+    Expand(WordArgs),
+    /// Print the words WORD splits into after expansion, one a line.
+    Words(WordArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WordArgs {
+    /// Define a variable (KEY=VALUE); later definitions win.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// The escape character: \ (default) or `.
+    #[arg(long, default_value = "\\")]
+    pub escape: char,
+    /// The word to expand.
+    #[arg(allow_hyphen_values = true)]
+    pub word: String,
+}

@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+mod debug;
+mod parse;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Failure;
+
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Parse(args) => parse::run(args),
+        Command::Debug(cmd) => debug::run(cmd),
+    }
+}

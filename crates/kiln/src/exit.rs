@@ -1,0 +1,42 @@
+//! Exit codes and how failures are shown.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success |
+//! | 1 | the input was rejected: a Dockerfile error, an expansion error |
+//! | 2 | the command line was wrong (unknown flag, bad value) |
+//! | 3 | a file could not be read or written |
+
+pub const SUCCESS: i32 = 0;
+pub const INPUT_REJECTED: i32 = 1;
+pub const USAGE: i32 = 2;
+pub const IO: i32 = 3;
+
+/// A failure that has already been rendered for the user.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: i32,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Failure::new(USAGE, format!("error: {}", message.into()))
+    }
+
+    /// Print the message to stderr and give the exit code.
+    pub fn report(self) -> i32 {
+        let msg = self.message.trim_end();
+        if !msg.is_empty() {
+            eprintln!("{msg}");
+        }
+        self.code
+    }
+}
