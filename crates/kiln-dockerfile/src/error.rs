@@ -73,8 +73,15 @@ pub fn render(
     file: &str,
     source: &str,
 ) -> String {
-    let line_no = span.start.line.max(1);
     let mut out = format!("{level}: {message}\n");
+    if span.start.line == 0 {
+        // Not about a place in the file (e.g. a command-line value).
+        if let Some(hint) = hint {
+            out.push_str(&format!(" = hint: {hint}\n"));
+        }
+        return out;
+    }
+    let line_no = span.start.line;
     let gutter = line_no.to_string().len();
     let pad = " ".repeat(gutter);
     out.push_str(&format!(

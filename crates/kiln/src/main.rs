@@ -3,10 +3,12 @@
 //! The binary only turns arguments into options, calls one library function per command,
 //! and maps failures to the documented exit codes (see `exit.rs`).
 
+mod build_args;
 mod cli;
 mod commands;
 mod exit;
 mod input;
+mod output;
 
 use clap::Parser;
 

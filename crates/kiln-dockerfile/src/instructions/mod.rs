@@ -3,7 +3,9 @@
 
 mod command_line;
 mod copy;
+mod display;
 mod duration;
+pub mod expand;
 mod flags;
 mod from;
 mod healthcheck;
@@ -14,6 +16,7 @@ pub mod run_mount;
 
 pub use command_line::{CommandLine, InlineFile};
 pub use copy::{Copy, InlineSource};
+pub use expand::Expander;
 pub use from::From;
 pub use healthcheck::Healthcheck;
 pub use key_value::{ArgDecl, KeyValue};

@@ -11,16 +11,15 @@ pub fn run(cmd: DebugCommand) -> Result<(), Failure> {
             let out = lexer
                 .expand_word(&args.word, &env)
                 .map_err(|e| expand_failure(&args.word, &e))?;
-            println!("{}", out.word);
+            crate::output::stdout(&format!("{}\n", out.word))?;
         }
         DebugCommand::Words(args) => {
             let (lexer, env) = setup(&args)?;
             let words = lexer
                 .expand_words(&args.word, &env)
                 .map_err(|e| expand_failure(&args.word, &e))?;
-            for w in words {
-                println!("{w}");
-            }
+            let text: String = words.iter().map(|w| format!("{w}\n")).collect();
+            crate::output::stdout(&text)?;
         }
     }
     Ok(())

@@ -1,0 +1,198 @@
+//! Typed instructions -> build plan: base of every stage resolved (scratch, image, earlier
+//! stage), stage references from `FROM`, `COPY --from` and `RUN --mount from=`, the stages
+//! a target needs in build order, global ARG values, unused build args.
+
+mod graph;
+mod scope;
+
+pub use graph::{likely_stage, Base, RefKind, Source, StageRef};
+pub use scope::{
+    global_scope, platform_args, BuildArgs, EnvList, ExpandedStep, StageScope, PROXY_ARGS,
+};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::instructions::{Dockerfile, Expander};
+use crate::platform::Platform;
+use crate::suggest::did_you_mean;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
+    /// `--target`: a stage name (or index).
+    pub target: Option<String>,
+    pub build_platform: Platform,
+    /// `--platform` (default: the build platform).
+    pub target_platform: Option<Platform>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        PlanOptions {
+            build_args: BTreeMap::new(),
+            target: None,
+            build_platform: Platform::host(),
+            target_platform: None,
+        }
+    }
+}
+
+/// A stage with its base and references resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedStage {
+    pub index: usize,
+    pub name: Option<String>,
+    pub base: Base,
+    /// `FROM --platform=` after expansion.
+    pub platform: Option<String>,
+    /// Stages and images this stage reads from, besides its base.
+    pub refs: Vec<StageRef>,
+}
+
+impl PlannedStage {
+    /// Indexes of the stages this one needs built first.
+    pub fn stage_deps(&self) -> impl Iterator<Item = usize> + '_ {
+        let base = match self.base {
+            Base::Stage(i) => Some(i),
+            _ => None,
+        };
+        base.into_iter()
+            .chain(self.refs.iter().filter_map(|r| match r.source {
+                Source::Stage(i) => Some(i),
+                _ => None,
+            }))
+    }
+
+    /// `name` or `#index` for messages.
+    pub fn label(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("#{}", self.index))
+    }
+}
+
+/// The build plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub dockerfile: Dockerfile,
+    /// Variables usable in FROM lines (platform ARGs and global ARGs).
+    pub global_args: EnvList,
+    pub stages: Vec<PlannedStage>,
+    /// The stage to build.
+    pub target: usize,
+    /// The stages the target needs, each after the stages it depends on; ends with the
+    /// target.
+    pub order: Vec<usize>,
+    /// Build args that no needed ARG declares.
+    pub unused_build_args: Vec<String>,
+    pub target_platform: Platform,
+}
+
+impl Plan {
+    /// Is this stage needed for the target?
+    pub fn needed(&self, index: usize) -> bool {
+        self.order.contains(&index)
+    }
+}
+
+/// Make the plan.
+pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
+    let target = find_target(&dockerfile, opts.target.as_deref())?;
+    let target_platform = opts
+        .target_platform
+        .clone()
+        .unwrap_or_else(|| opts.build_platform.clone());
+    let target_name = dockerfile.stages[target]
+        .name()
+        .map_or_else(|| "default".to_string(), str::to_string);
+    let mut build_args = BuildArgs::new(opts.build_args.clone());
+    let global_args = global_scope(
+        platform_args(&opts.build_platform, &target_platform, &target_name),
+        &dockerfile.global_args,
+        &mut build_args,
+        dockerfile.escape,
+    )?;
+    let mut stages = Vec::with_capacity(dockerfile.stages.len());
+    for stage in &dockerfile.stages {
+        let mut ex = Expander::new(dockerfile.escape, &global_args);
+        let base = ex.word(&stage.from.base)?;
+        if base.value.is_empty() {
+            return Err(scope::blank_base(
+                stage.from.base.span,
+                &stage.from.base.value,
+                &ex.unmatched,
+            ));
+        }
+        let platform = match &stage.from.platform {
+            Some(p) => {
+                let v = ex.word(p)?;
+                if v.value.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::Stage,
+                        p.span,
+                        format!("empty platform value from expression {}", p.value),
+                    )
+                    .with_hint("declare the variable with ARG before the first FROM"));
+                }
+                Platform::parse(&v.value).map_err(|e| Error::new(ErrorKind::Stage, p.span, e))?;
+                Some(v.value)
+            }
+            None => None,
+        };
+        let base = graph::resolve_base(&base.value, stage.index, &stages);
+        stages.push(PlannedStage {
+            index: stage.index,
+            name: stage.name().map(str::to_string),
+            base,
+            platform,
+            refs: Vec::new(),
+        });
+    }
+    for (i, stage) in dockerfile.stages.iter().enumerate() {
+        stages[i].refs = graph::references(stage, &dockerfile.stages)?;
+    }
+    let order = graph::build_order(&stages, target, &dockerfile)?;
+    // Walk the needed stages once to see which build args their ARGs consume.
+    for &i in &order {
+        let mut scope = StageScope::new(Vec::new(), dockerfile.escape);
+        for ins in &dockerfile.stages[i].instructions {
+            scope.step(ins, &global_args, &mut build_args)?;
+        }
+    }
+    Ok(Plan {
+        global_args,
+        stages,
+        target,
+        order,
+        unused_build_args: build_args.unused(),
+        target_platform,
+        dockerfile,
+    })
+}
+
+fn find_target(df: &Dockerfile, target: Option<&str>) -> Result<usize> {
+    let Some(t) = target else {
+        return Ok(df.stages.len() - 1);
+    };
+    let lower = t.to_lowercase();
+    if let Some(s) = df.stages.iter().find(|s| s.name() == Some(lower.as_str())) {
+        return Ok(s.index);
+    }
+    let names: Vec<&str> = df.stages.iter().filter_map(|s| s.name()).collect();
+    let mut e = Error::new(
+        ErrorKind::Stage,
+        crate::span::Span::default(),
+        format!("target stage \"{t}\" could not be found"),
+    );
+    e.hint = Some(match did_you_mean(&lower, names.iter().copied(), false) {
+        Some(h) => h,
+        None if names.is_empty() => {
+            "this Dockerfile has no named stages (name one with FROM IMAGE AS NAME)".to_string()
+        }
+        None => format!("stages: {}", names.join(", ")),
+    });
+    Err(e)
+}

@@ -1,0 +1,147 @@
+//! The plan as people and programs read it (`kiln parse --format human|json`).
+//!
+//! Instructions are shown after expansion with the ARG and ENV values the Dockerfile
+//! itself defines (a base image's own ENV is not known before it is pulled).
+
+use crate::error::Result;
+use crate::instructions::Instruction;
+use crate::plan::{Base, Plan, Source, StageScope};
+use crate::syntax::Warning;
+use serde::Serialize;
+use std::fmt::Write;
+
+/// One instruction in the report.
+#[derive(Debug, Serialize)]
+pub struct ReportStep<'a> {
+    /// The instruction as parsed (typed, with spans).
+    #[serde(flatten)]
+    pub instruction: &'a Instruction,
+    /// Canonical text after expansion.
+    pub expanded: String,
+    /// Variables referenced but not defined by the Dockerfile.
+    pub undefined: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportStage<'a> {
+    pub index: usize,
+    pub name: Option<&'a str>,
+    pub base: &'a Base,
+    pub platform: Option<&'a str>,
+    pub needed: bool,
+    pub target: bool,
+    pub steps: Vec<ReportStep<'a>>,
+    /// ARG values in force at the end of the stage.
+    pub args: Vec<(String, Option<String>)>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    pub escape: char,
+    pub directives: &'a [crate::syntax::Directive],
+    pub global_args: Vec<&'a Instruction>,
+    pub global_scope: &'a [(String, String)],
+    pub stages: Vec<ReportStage<'a>>,
+    pub target: usize,
+    pub order: &'a [usize],
+    pub unused_build_args: &'a [String],
+    pub warnings: Vec<Warning>,
+}
+
+/// Build the report, expanding every stage.
+pub fn report(plan: &Plan) -> Result<Report<'_>> {
+    let df = &plan.dockerfile;
+    let mut build_args = crate::plan::BuildArgs::new(Default::default());
+    let mut stages = Vec::new();
+    for (stage, planned) in df.stages.iter().zip(&plan.stages) {
+        let mut scope = StageScope::new(Vec::new(), df.escape);
+        let mut steps = Vec::new();
+        for ins in &stage.instructions {
+            let step = scope.step(ins, &plan.global_args, &mut build_args)?;
+            steps.push(ReportStep {
+                instruction: ins,
+                expanded: step.command.to_string(),
+                undefined: step.undefined.into_iter().map(|(n, _)| n).collect(),
+            });
+        }
+        stages.push(ReportStage {
+            index: stage.index,
+            name: stage.name(),
+            base: &planned.base,
+            platform: planned.platform.as_deref(),
+            needed: plan.needed(stage.index),
+            target: stage.index == plan.target,
+            steps,
+            args: scope.args,
+        });
+    }
+    Ok(Report {
+        escape: df.escape,
+        directives: &df.directives,
+        global_args: df.global_args.iter().collect(),
+        global_scope: &plan.global_args,
+        stages,
+        target: plan.target,
+        order: &plan.order,
+        unused_build_args: &plan.unused_build_args,
+        warnings: df.warnings.clone(),
+    })
+}
+
+/// The human-readable form: stages with their base, status and expanded steps.
+pub fn human(plan: &Plan, report: &Report<'_>) -> String {
+    let mut out = String::new();
+    let label = |i: usize| {
+        plan.stages[i]
+            .name
+            .as_ref()
+            .map_or_else(|| format!("#{i}"), |n| format!("#{i} \"{n}\""))
+    };
+    for ins in &report.global_args {
+        let _ = writeln!(out, "global {:>5}  {}", pos(ins), ins.command);
+    }
+    for s in &report.stages {
+        let base = match s.base {
+            Base::Scratch => "scratch".to_string(),
+            Base::Image(i) => format!("image {i}"),
+            Base::Stage(i) => format!("stage {}", label(*i)),
+        };
+        let status = if s.target {
+            "target"
+        } else if s.needed {
+            "needed"
+        } else {
+            "skipped"
+        };
+        let platform = s
+            .platform
+            .map(|p| format!(" --platform={p}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "stage {} FROM {base}{platform} [{status}]",
+            label(s.index)
+        );
+        for (i, step) in s.steps.iter().enumerate() {
+            let _ = write!(out, "  {:>7}  {}", pos(step.instruction), step.expanded);
+            for r in plan.stages[s.index]
+                .refs
+                .iter()
+                .filter(|r| r.instruction == i)
+            {
+                let _ = match &r.source {
+                    Source::Stage(t) => write!(out, "  <- stage {}", label(*t)),
+                    Source::Image(img) => write!(out, "  <- image {img}"),
+                };
+            }
+            out.push('\n');
+        }
+    }
+    let order: Vec<String> = report.order.iter().map(|i| label(*i)).collect();
+    let _ = writeln!(out, "build order: {}", order.join(", "));
+    out
+}
+
+fn pos(ins: &Instruction) -> String {
+    format!("{}:{}", ins.span.start.line, ins.span.start.col)
+}
