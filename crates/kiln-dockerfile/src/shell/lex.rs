@@ -407,9 +407,10 @@ impl<'a> Expander<'a> {
         }
         let is_trim = op == '#' || op == '%';
         if null_is_unset && is_trim {
-            let mut err = unsupported_modifier(name, &spelled, op_pos);
-            err.message = format!("bad substitution: '{spelled}' is not supported in '${{{name}{spelled}...}}': remove the ':' (use '{op}' or '{op}{op}')");
-            return Err(err);
+            return Err(ExpandError::new(
+                format!("bad substitution: '{spelled}' is not supported in '${{{name}{spelled}...}}': remove the ':' (use '{op}' or '{op}{op}')"),
+                op_pos,
+            ));
         }
         let word = self.operand('}', is_trim, || missing_brace(start))?;
         let value = self.lookup(name);
