@@ -42,7 +42,13 @@ pub(super) struct Expander<'a> {
     word_buf: String,
     matched: BTreeSet<String>,
     unmatched: BTreeSet<String>,
+    /// How many `${...}` references enclose the scanner.
+    depth: usize,
 }
+
+/// The deepest nesting of `${...}` references accepted. BuildKit has no
+/// limit; this one keeps the recursive scanner well within a thread's stack.
+pub(super) const MAX_NESTING: usize = 100;
 
 /// Names of special parameters that a single character makes.
 fn is_special_param(ch: char) -> bool {
@@ -98,6 +104,7 @@ impl<'a> Expander<'a> {
             word_buf: String::new(),
             matched: BTreeSet::new(),
             unmatched: BTreeSet::new(),
+            depth: 0,
         }
     }
 
@@ -321,6 +328,20 @@ impl<'a> Expander<'a> {
             });
         }
         self.sc.next();
+        if self.depth >= MAX_NESTING {
+            return Err(ExpandError::new(
+                format!("too many nested '${{...}}' references (more than {MAX_NESTING}): simplify the word"),
+                start,
+            ));
+        }
+        self.depth += 1;
+        let result = self.braced(start);
+        self.depth -= 1;
+        result
+    }
+
+    /// A `${...}` reference, with the scanner after the `{`.
+    fn braced(&mut self, start: usize) -> Result<String, ExpandError> {
         match self.sc.peek() {
             None => return Err(missing_brace(start)),
             Some('}') => {
@@ -386,9 +407,10 @@ impl<'a> Expander<'a> {
         }
         let is_trim = op == '#' || op == '%';
         if null_is_unset && is_trim {
-            let mut err = unsupported_modifier(name, &spelled, op_pos);
-            err.message = format!("bad substitution: '{spelled}' is not supported in '${{{name}{spelled}...}}': remove the ':' (use '{op}' or '{op}{op}')");
-            return Err(err);
+            return Err(ExpandError::new(
+                format!("bad substitution: '{spelled}' is not supported in '${{{name}{spelled}...}}': remove the ':' (use '{op}' or '{op}{op}')"),
+                op_pos,
+            ));
         }
         let word = self.operand('}', is_trim, || missing_brace(start))?;
         let value = self.lookup(name);

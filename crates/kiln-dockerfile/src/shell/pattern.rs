@@ -315,7 +315,7 @@ mod unit {
     fn template_refs() {
         let mut out = String::new();
         expand_template(&mut out, "<$0|${0}|$$|$1|$x|${|$>", "M");
-        assert_eq!(out, "<M|M||||${|$>");
+        assert_eq!(out, "<M|M|$|||${|$>");
     }
 
     #[test]
