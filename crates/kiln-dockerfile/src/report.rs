@@ -135,11 +135,38 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
                 };
             }
             out.push('\n');
+            heredoc_bodies(&mut out, &step.instruction.command);
         }
     }
     let order: Vec<String> = report.order.iter().map(|i| label(*i)).collect();
     let _ = writeln!(out, "build order: {}", order.join(", "));
     out
+}
+
+/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` then `| line` per line.
+fn heredoc_bodies(out: &mut String, cmd: &crate::instructions::Command) {
+    use crate::instructions::Command;
+    let bodies: Vec<(String, bool, String)> = match cmd {
+        Command::Copy(c) | Command::Add(c) => c
+            .inline
+            .iter()
+            .map(|i| (i.path.clone(), i.expand, i.data.clone()))
+            .collect(),
+        Command::Run(r) => r
+            .command
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.expand, f.body()))
+            .collect(),
+        _ => Vec::new(),
+    };
+    for (name, expand, body) in bodies {
+        let mode = if expand { "expand" } else { "verbatim" };
+        let _ = writeln!(out, "           <<{name} ({mode})");
+        for line in body.lines() {
+            let _ = writeln!(out, "           | {line}");
+        }
+    }
 }
 
 fn pos(ins: &Instruction) -> String {
