@@ -15,11 +15,23 @@ use std::time::Duration;
 pub struct Healthcheck {
     /// `["NONE"]`, `["CMD", argv...]` or `["CMD-SHELL", command]`.
     pub test: Vec<String>,
+    #[serde(serialize_with = "nanos")]
     pub interval: Option<Duration>,
+    #[serde(serialize_with = "nanos")]
     pub timeout: Option<Duration>,
+    #[serde(serialize_with = "nanos")]
     pub start_period: Option<Duration>,
+    #[serde(serialize_with = "nanos")]
     pub start_interval: Option<Duration>,
     pub retries: Option<u32>,
+}
+
+/// Durations as integer nanoseconds, as the image config stores them.
+fn nanos<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&(d.as_nanos() as u64)),
+        None => s.serialize_none(),
+    }
 }
 
 pub(crate) fn parse(req: &Req<'_>) -> Result<Healthcheck> {
