@@ -1,0 +1,3 @@
+//! The build context: a directory (or an unpacked tarball) filtered by `.dockerignore`.
+
+pub mod dockerignore;

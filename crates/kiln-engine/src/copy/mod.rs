@@ -1,0 +1,5 @@
+//! COPY and ADD: sources from the context, another stage or an image, written into the
+//! stage's root with Docker's rules.
+
+pub mod chmod;
+pub mod owner;

@@ -1,0 +1,92 @@
+//! `--chown=user[:group]` resolved against the image's own `/etc/passwd` and `/etc/group`,
+//! and USER for created directories.
+
+/// A uid/gid pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Why a user or group could not be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OwnerError {
+    #[error("unable to find user {name}: no matching entries in passwd file")]
+    UnknownUser { name: String },
+    #[error("unable to find group {name}: no matching entries in group file")]
+    UnknownGroup { name: String },
+    #[error("invalid user/group {spec:?}: expected USER[:GROUP] with names or numbers")]
+    Invalid { spec: String },
+}
+
+/// Resolve `spec` (`name`, `uid`, `name:group`, `uid:gid`, ...) with the contents of the
+/// image's passwd and group files (`None` when the file does not exist). A user given
+/// without a group gets the user's primary group from passwd, or the uid itself when the
+/// user is numeric and not listed.
+pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<Owner, OwnerError> {
+    let (u, g) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if u.is_empty() || g == Some("") {
+        return Err(OwnerError::Invalid { spec: spec.into() });
+    }
+    let entry = passwd.and_then(|p| {
+        p.lines().find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)))
+                .then(|| (f[2].parse::<u32>().ok(), f[3].parse::<u32>().ok()))
+        })
+    });
+    let uid = match u.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) => match entry {
+            Some((Some(uid), _)) => uid,
+            _ => return Err(OwnerError::UnknownUser { name: u.into() }),
+        },
+    };
+    let gid = match g {
+        None => match entry {
+            Some((_, Some(gid))) => gid,
+            _ => uid,
+        },
+        Some(g) => match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => group
+                .and_then(|gr| {
+                    gr.lines().find_map(|l| {
+                        let f: Vec<&str> = l.split(':').collect();
+                        (f.len() >= 3 && f[0] == g).then(|| f[2].parse::<u32>().ok())?
+                    })
+                })
+                .ok_or_else(|| OwnerError::UnknownGroup { name: g.into() })?,
+        },
+    };
+    Ok(Owner { uid, gid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\nstaff:x:50:\napp:x:1001:\n";
+
+    fn r(s: &str) -> Result<Owner, OwnerError> {
+        resolve(s, Some(PASSWD), Some(GROUP))
+    }
+
+    #[test]
+    fn names_numbers_and_defaults() {
+        assert_eq!(r("app"), Ok(Owner { uid: 1000, gid: 1001 }));
+        assert_eq!(r("app:staff"), Ok(Owner { uid: 1000, gid: 50 }));
+        assert_eq!(r("1000"), Ok(Owner { uid: 1000, gid: 1001 }));
+        assert_eq!(r("4242"), Ok(Owner { uid: 4242, gid: 4242 }));
+        assert_eq!(r("4242:7"), Ok(Owner { uid: 4242, gid: 7 }));
+        assert_eq!(r("root:app"), Ok(Owner { uid: 0, gid: 1001 }));
+        assert!(matches!(r("nobody"), Err(OwnerError::UnknownUser { .. })));
+        assert!(matches!(r("app:nogroup"), Err(OwnerError::UnknownGroup { .. })));
+        assert!(matches!(r(":x"), Err(OwnerError::Invalid { .. })));
+        assert!(matches!(resolve("app", None, None), Err(OwnerError::UnknownUser { .. })));
+    }
+}
