@@ -2,4 +2,5 @@
 //! stage's root with Docker's rules.
 
 pub mod chmod;
+pub mod url;
 pub mod owner;
