@@ -122,7 +122,7 @@ pub enum StoreError {
         /// The input.
         input: String,
         /// Why it is not a reference.
-        source: ReferenceError,
+        source: Box<ReferenceError>,
     },
     /// Image metadata is inconsistent.
     #[error(transparent)]
@@ -599,7 +599,7 @@ fn find(records: &[Record], input: &str) -> Result<usize, StoreError> {
         Ok(_) => Err(not_found()),
         Err(source) => Err(StoreError::BadName {
             input: input.to_owned(),
-            source,
+            source: Box::new(source),
         }),
     }
 }
