@@ -217,3 +217,71 @@ fn docker_archive_symlinked_layers_load() {
     assert!(env.store.has_blob(&diff_id));
     env.assert_contained(&[]);
 }
+
+/// Rewrites a one-image layout so index.json points at a nested
+/// multi-platform index; returns the manifest digest.
+fn nest_in_platform_index(dir: &std::path::Path, platforms: &[(&str, bool)]) -> Digest {
+    let index_path = dir.join("index.json");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).expect("index")).expect("json");
+    let desc = index["manifests"][0].clone();
+    let manifests: Vec<serde_json::Value> = platforms
+        .iter()
+        .map(|(arch, real)| {
+            let mut d = desc.clone();
+            d.as_object_mut().expect("object").remove("annotations");
+            if !real {
+                d["digest"] = serde_json::json!(Digest::of_bytes(arch.as_bytes()));
+            }
+            d["platform"] = serde_json::json!({"os": "linux", "architecture": arch});
+            d
+        })
+        .collect();
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_INDEX,
+        "manifests": manifests
+    }))
+    .expect("json");
+    let nested_digest = Digest::of_bytes(&nested);
+    common::write_file(&dir.join("blobs/sha256").join(nested_digest.hex()), &nested);
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": media::OCI_INDEX,
+            "digest": nested_digest,
+            "size": nested.len(),
+            "annotations": desc["annotations"].clone()
+        }]
+    });
+    common::write_file(&index_path, &serde_json::to_vec(&top).expect("json"));
+    Digest::parse(desc["digest"].as_str().expect("digest")).expect("digest")
+}
+
+#[test]
+fn nested_index_resolves_to_host_platform() {
+    let src = Env::new();
+    tiny_tagged(&src.store, "multi", "multi:1");
+    let stored = src.store.lookup("multi:1").expect("lookup");
+    let host = kiln_oci::image::host_arch();
+    let other = if host == "arm64" { "s390x" } else { "arm64" };
+
+    let dir = src.path("multi");
+    write_layout(&src.store, std::slice::from_ref(&stored), &dir).expect("write");
+    let manifest = nest_in_platform_index(&dir, &[(other, false), (host, true)]);
+    let dst = Env::new();
+    // archive::load autodetects a layout directory.
+    let loaded = archive::load(&dst.store, &dir).expect("load nested index");
+    assert_eq!(loaded[0].manifest, manifest);
+    assert_eq!(loaded[0].names, vec![reference("multi:1")]);
+
+    let dir2 = src.path("multi-other");
+    write_layout(&src.store, std::slice::from_ref(&stored), &dir2).expect("write");
+    nest_in_platform_index(&dir2, &[(other, false), ("mips64le", false)]);
+    let err = read_layout(&dst.store, &dir2).expect_err("no platform");
+    assert!(
+        matches!(err, LayoutError::NoMatchingPlatform { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains(other), "{err}");
+}
