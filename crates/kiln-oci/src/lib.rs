@@ -1,0 +1,23 @@
+//! OCI building blocks for kiln: sha256 digests, Docker-style image
+//! references, OCI image types, the embedded content-addressed image store,
+//! and reading/writing OCI image layouts, oci-archives and docker-archives.
+//!
+//! Every input (archives, manifests, configs, names) is treated as hostile:
+//! digests are validated before they become paths, JSON is size-capped,
+//! every blob is verified against its digest, and archives are indexed into
+//! the store's temp directory, never extracted to host paths.
+
+pub mod archive;
+pub mod digest;
+pub mod image;
+mod json;
+pub mod layout;
+pub mod media;
+pub mod reference;
+pub mod store;
+mod time;
+
+pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
+pub use image::{Image, ImageError, LayerRef};
+pub use reference::{Reference, ReferenceError};
+pub use store::{BlobWriter, Removed, Store, StoreError, StoredImage};
