@@ -53,8 +53,9 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
     let df = &plan.dockerfile;
     let mut build_args = crate::plan::BuildArgs::new(Default::default());
     let mut stages = Vec::new();
+    let mut scopes = vec![None; df.stages.len()];
     for (stage, planned) in df.stages.iter().zip(&plan.stages) {
-        let mut scope = StageScope::new(Vec::new(), df.escape);
+        let mut scope = StageScope::inherit(&planned.base, &scopes, df.escape);
         let mut steps = Vec::new();
         for ins in &stage.instructions {
             let step = scope.step(ins, &plan.global_args, &mut build_args)?;
@@ -72,8 +73,9 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
             needed: plan.needed(stage.index),
             target: stage.index == plan.target,
             steps,
-            args: scope.args,
+            args: scope.args.clone(),
         });
+        scopes[stage.index] = Some(scope);
     }
     Ok(Report {
         escape: df.escape,

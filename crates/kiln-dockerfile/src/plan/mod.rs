@@ -156,11 +156,13 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
     }
     let order = graph::build_order(&stages, target, &dockerfile)?;
     // Walk the needed stages once to see which build args their ARGs consume.
+    let mut scopes = vec![None; stages.len()];
     for &i in &order {
-        let mut scope = StageScope::new(Vec::new(), dockerfile.escape);
+        let mut scope = StageScope::inherit(&stages[i].base, &scopes, dockerfile.escape);
         for ins in &dockerfile.stages[i].instructions {
             scope.step(ins, &global_args, &mut build_args)?;
         }
+        scopes[i] = Some(scope);
     }
     Ok(Plan {
         global_args,

@@ -3,6 +3,7 @@
 //! stage), `--build-arg` overrides, the predefined platform and proxy ARGs; and the walk
 //! through a stage that expands each instruction with the ARG and ENV values in force.
 
+use super::Base;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instructions::{ArgDecl, Command, Expander, Instruction};
 use crate::platform::Platform;
@@ -152,6 +153,18 @@ impl StageScope {
             config_env: base_env,
             escape,
         }
+    }
+
+    /// The scope a stage starts in. A stage built on an earlier stage (`FROM name`) starts
+    /// with that stage's variables as they were at its end, ARG values included, as BuildKit
+    /// carries the base stage's state over; any other stage starts empty. `finished` holds
+    /// the end scope of every stage walked so far, by index.
+    pub fn inherit(base: &Base, finished: &[Option<StageScope>], escape: char) -> Self {
+        match base {
+            Base::Stage(i) => finished.get(*i).cloned().flatten(),
+            _ => None,
+        }
+        .unwrap_or_else(|| StageScope::new(Vec::new(), escape))
     }
 
     pub fn lexer(&self) -> Lexer {
