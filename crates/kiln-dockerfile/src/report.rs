@@ -51,7 +51,7 @@ pub struct Report<'a> {
 /// Build the report, expanding every stage.
 pub fn report(plan: &Plan) -> Result<Report<'_>> {
     let df = &plan.dockerfile;
-    let mut build_args = crate::plan::BuildArgs::new(Default::default());
+    let mut build_args = crate::plan::BuildArgs::new(plan.build_args.clone());
     let mut stages = Vec::new();
     let mut scopes = vec![None; df.stages.len()];
     for (stage, planned) in df.stages.iter().zip(&plan.stages) {

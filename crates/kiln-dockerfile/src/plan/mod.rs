@@ -88,6 +88,9 @@ pub struct Plan {
     pub order: Vec<usize>,
     /// Build args that no needed ARG declares.
     pub unused_build_args: Vec<String>,
+    /// The `--build-arg` values the plan was made with.
+    #[serde(skip)]
+    pub build_args: BTreeMap<String, String>,
     pub target_platform: Platform,
 }
 
@@ -170,6 +173,7 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
         target,
         order,
         unused_build_args: build_args.unused(),
+        build_args: opts.build_args.clone(),
         target_platform,
         dockerfile,
     })
