@@ -1,7 +1,9 @@
 //! The plan as people and programs read it (`kiln parse --format human|json`).
 //!
 //! Instructions are shown after expansion with the ARG and ENV values the Dockerfile
-//! itself defines (a base image's own ENV is not known before it is pulled).
+//! itself defines (a base image's own ENV is not known before it is pulled). Stages the
+//! target does not need are shown as written: a build never evaluates them, so their
+//! variables cannot fail it either.
 
 use crate::error::Result;
 use crate::instructions::Instruction;
@@ -16,7 +18,8 @@ pub struct ReportStep<'a> {
     /// The instruction as parsed (typed, with spans).
     #[serde(flatten)]
     pub instruction: &'a Instruction,
-    /// Canonical text after expansion.
+    /// Canonical text after expansion; for a stage the target does not need, the text as
+    /// written.
     pub expanded: String,
     /// Variables referenced but not defined by the Dockerfile.
     pub undefined: Vec<String>,
@@ -48,21 +51,30 @@ pub struct Report<'a> {
     pub warnings: Vec<Warning>,
 }
 
-/// Build the report, expanding every stage.
+/// Build the report, expanding every stage the target needs.
 pub fn report(plan: &Plan) -> Result<Report<'_>> {
     let df = &plan.dockerfile;
     let mut build_args = crate::plan::BuildArgs::new(plan.build_args.clone());
     let mut stages = Vec::new();
     let mut scopes = vec![None; df.stages.len()];
     for (stage, planned) in df.stages.iter().zip(&plan.stages) {
+        let needed = plan.needed(stage.index);
         let mut scope = StageScope::inherit(&planned.base, &scopes, df.escape);
         let mut steps = Vec::new();
         for ins in &stage.instructions {
-            let step = scope.step(ins, &plan.global_args, &mut build_args)?;
-            steps.push(ReportStep {
-                instruction: ins,
-                expanded: step.command.to_string(),
-                undefined: step.undefined.into_iter().map(|(n, _)| n).collect(),
+            steps.push(if needed {
+                let step = scope.step(ins, &plan.global_args, &mut build_args)?;
+                ReportStep {
+                    instruction: ins,
+                    expanded: step.command.to_string(),
+                    undefined: step.undefined.into_iter().map(|(n, _)| n).collect(),
+                }
+            } else {
+                ReportStep {
+                    instruction: ins,
+                    expanded: ins.original.trim().to_string(),
+                    undefined: Vec::new(),
+                }
             });
         }
         stages.push(ReportStage {
@@ -70,7 +82,7 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
             name: stage.name(),
             base: &planned.base,
             platform: planned.platform.as_deref(),
-            needed: plan.needed(stage.index),
+            needed,
             target: stage.index == plan.target,
             steps,
             args: scope.args.clone(),
