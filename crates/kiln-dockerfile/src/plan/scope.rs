@@ -189,7 +189,11 @@ impl StageScope {
             Command::Arg { args } => {
                 let mut out = Vec::new();
                 for decl in args {
-                    let value = self.arg_value(decl, global, build_args, &mut ex)?;
+                    // A default sees the names declared before it, in this instruction too.
+                    let current = self.env.clone();
+                    let mut arg_ex = Expander::new(self.escape, &current);
+                    let value = self.arg_value(decl, global, build_args, &mut arg_ex)?;
+                    ex.unmatched.append(&mut arg_ex.unmatched);
                     if let Some(v) = &value {
                         set(&mut self.env, &decl.key.value, v);
                     }
