@@ -111,8 +111,8 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
             .as_ref()
             .map_or_else(|| format!("#{i}"), |n| format!("#{i} \"{n}\""))
     };
-    for ins in &report.global_args {
-        let _ = writeln!(out, "global {:>5}  {}", pos(ins), ins.command);
+    for (ins, resolved) in report.global_args.iter().zip(&plan.global_steps) {
+        let _ = writeln!(out, "global {:>5}  {resolved}", pos(ins));
     }
     for s in &report.stages {
         let base = match s.base {

@@ -80,6 +80,8 @@ pub struct Plan {
     pub dockerfile: Dockerfile,
     /// Variables usable in FROM lines (platform ARGs and global ARGs).
     pub global_args: EnvList,
+    /// The global ARG instructions with their values resolved.
+    pub global_steps: Vec<crate::instructions::Command>,
     pub stages: Vec<PlannedStage>,
     /// The stage to build.
     pub target: usize,
@@ -112,7 +114,7 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
         .name()
         .map_or_else(|| "default".to_string(), str::to_string);
     let mut build_args = BuildArgs::new(opts.build_args.clone());
-    let global_args = global_scope(
+    let (global_args, global_steps) = global_scope(
         platform_args(&opts.build_platform, &target_platform, &target_name),
         &dockerfile.global_args,
         &mut build_args,
@@ -169,6 +171,7 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
     }
     Ok(Plan {
         global_args,
+        global_steps,
         stages,
         target,
         order,

@@ -85,13 +85,15 @@ pub fn platform_args(build: &Platform, target: &Platform, target_stage: &str) ->
 }
 
 /// Evaluate the global ARGs (in order) over the platform defaults. A build arg overrides
-/// a default; defaults may use earlier global ARGs.
+/// a default; defaults may use earlier global ARGs. Returns the variables and each global
+/// ARG instruction with its values resolved.
 pub fn global_scope(
     mut env: EnvList,
     decls: &[Instruction],
     build_args: &mut BuildArgs,
     escape: char,
-) -> Result<EnvList> {
+) -> Result<(EnvList, Vec<Command>)> {
+    let mut resolved = Vec::with_capacity(decls.len());
     for (k, v) in env.clone() {
         if let Some(o) = build_args.take(&k) {
             set(&mut env, &k, &o);
@@ -103,6 +105,7 @@ pub fn global_scope(
         let Command::Arg { args } = &ins.command else {
             continue;
         };
+        let mut out = Vec::with_capacity(args.len());
         for decl in args {
             let value = match build_args.take(&decl.key.value) {
                 Some(v) => Some(v),
@@ -114,12 +117,25 @@ pub fn global_scope(
                     None => None,
                 },
             };
-            if let Some(v) = value {
-                set(&mut env, &decl.key.value, &v);
+            if let Some(v) = &value {
+                set(&mut env, &decl.key.value, v);
             }
+            out.push(resolved_decl(decl, value));
         }
+        resolved.push(Command::Arg { args: out });
     }
-    Ok(env)
+    Ok((env, resolved))
+}
+
+/// `decl` with its value in force (`None`: declared without a value).
+fn resolved_decl(decl: &ArgDecl, value: Option<String>) -> ArgDecl {
+    ArgDecl {
+        key: decl.key.clone(),
+        default: value.map(|v| crate::syntax::Token {
+            value: v,
+            span: decl.default.as_ref().map_or(decl.key.span, |d| d.span),
+        }),
+    }
 }
 
 /// The variables in force while walking one stage.
@@ -199,13 +215,7 @@ impl StageScope {
                     }
                     self.args.retain(|(k, _)| *k != decl.key.value);
                     self.args.push((decl.key.value.clone(), value.clone()));
-                    out.push(ArgDecl {
-                        key: decl.key.clone(),
-                        default: value.map(|v| crate::syntax::Token {
-                            value: v,
-                            span: decl.default.as_ref().map_or(decl.key.span, |d| d.span),
-                        }),
-                    });
+                    out.push(resolved_decl(decl, value));
                 }
                 Command::Arg { args: out }
             }
