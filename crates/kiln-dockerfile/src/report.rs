@@ -111,6 +111,9 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
             .as_ref()
             .map_or_else(|| format!("#{i}"), |n| format!("#{i} \"{n}\""))
     };
+    for d in report.directives {
+        let _ = writeln!(out, "directive {}  {}={}", d.span.start, d.name, d.value);
+    }
     for (ins, resolved) in report.global_args.iter().zip(&plan.global_steps) {
         let _ = writeln!(out, "global {:>5}  {resolved}", pos(ins));
     }
@@ -137,7 +140,9 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
             label(s.index)
         );
         for (i, step) in s.steps.iter().enumerate() {
-            let _ = write!(out, "  {:>7}  {}", pos(step.instruction), step.expanded);
+            // Only ONBUILD's text has more lines (its heredoc bodies); they follow below.
+            let first_line = step.expanded.lines().next().unwrap_or_default();
+            let _ = write!(out, "  {:>7}  {first_line}", pos(step.instruction));
             for r in plan.stages[s.index]
                 .refs
                 .iter()
@@ -157,7 +162,8 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
     out
 }
 
-/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` then `| line` per line.
+/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` then `| line` per line;
+/// for ONBUILD, the lines of its trigger after the first (the heredoc bodies it carries).
 fn heredoc_bodies(out: &mut String, cmd: &crate::instructions::Command) {
     use crate::instructions::Command;
     let bodies: Vec<(String, bool, String)> = match cmd {
@@ -172,6 +178,12 @@ fn heredoc_bodies(out: &mut String, cmd: &crate::instructions::Command) {
             .iter()
             .map(|f| (f.name.clone(), f.expand, f.body()))
             .collect(),
+        Command::Onbuild { expression, .. } => {
+            for line in expression.lines().skip(1) {
+                let _ = writeln!(out, "           | {line}");
+            }
+            Vec::new()
+        }
         _ => Vec::new(),
     };
     for (name, expand, body) in bodies {
