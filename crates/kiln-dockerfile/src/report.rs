@@ -23,6 +23,9 @@ pub struct ReportStep<'a> {
     pub expanded: String,
     /// Variables referenced but not defined by the Dockerfile.
     pub undefined: Vec<String>,
+    /// The instruction after expansion (heredoc bodies of COPY and ADD included).
+    #[serde(skip)]
+    pub command: crate::instructions::Command,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,12 +71,14 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
                     instruction: ins,
                     expanded: step.command.to_string(),
                     undefined: step.undefined.into_iter().map(|(n, _)| n).collect(),
+                    command: step.command,
                 }
             } else {
                 ReportStep {
                     instruction: ins,
                     expanded: ins.original.trim().to_string(),
                     undefined: Vec::new(),
+                    command: ins.command.clone(),
                 }
             });
         }
@@ -154,7 +159,7 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
                 };
             }
             out.push('\n');
-            heredoc_bodies(&mut out, &step.instruction.command);
+            heredoc_bodies(&mut out, &step.command);
         }
     }
     let order: Vec<String> = report.order.iter().map(|i| label(*i)).collect();

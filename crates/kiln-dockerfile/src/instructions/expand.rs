@@ -7,7 +7,7 @@ use super::run_mount::parse_mount;
 use super::{Command, Copy, KeyValue, Mount, Run};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shell::{ExpandError, Expansion, Lexer, LookupEnv};
-use crate::span::Span;
+use crate::span::{Pos, Span};
 use crate::syntax::Token;
 
 /// Expands words against an environment and remembers which names were undefined.
@@ -98,7 +98,35 @@ impl<'a> Expander<'a> {
         }
         out.sources = self.all(&c.sources)?;
         out.dest = self.word(&c.dest)?;
+        for file in out.inline.iter_mut().filter(|f| f.expand) {
+            file.data = self.heredoc_body(&file.data, file.span)?;
+        }
         Ok(out)
+    }
+
+    /// A COPY/ADD heredoc body with an unquoted delimiter: variables are expanded, quotes
+    /// are kept, and `\` is the escape character whatever the escape directive says (as
+    /// BuildKit does). `span` covers the body's lines.
+    fn heredoc_body(&mut self, body: &str, span: Span) -> Result<String> {
+        let mut lexer = Lexer::new('\\');
+        lexer.skip_process_quotes = true;
+        let Expansion {
+            word, unmatched, ..
+        } = lexer.expand_word(body, self.env).map_err(|e| {
+            // Point at the line and column of the body the error is about.
+            let before: String = body.chars().take(e.offset).collect();
+            let line = span.start.line + before.matches('\n').count() as u32;
+            let col = before.chars().rev().take_while(|c| *c != '\n').count() as u32 + 1;
+            let at = Pos::new(line, col);
+            Error::new(
+                ErrorKind::Expansion,
+                Span::new(at, Pos::new(line, col + 1)),
+                e.message,
+            )
+        })?;
+        self.unmatched
+            .extend(unmatched.into_iter().map(|n| (n, span)));
+        Ok(word)
     }
 
     /// Parse a RUN step's `--mount` flags, expanding each option value.
