@@ -169,9 +169,10 @@ pub fn parse_mount(
                     )
                 })?
             }
-            "from" => m.from = Some(value),
-            "source" | "src" => m.source = Some(value),
-            "target" | "dst" | "destination" => m.target = Some(value),
+            // An empty value is no value, as in BuildKit (`id=` on a secret is no id).
+            "from" => m.from = Some(value).filter(|v| !v.is_empty()),
+            "source" | "src" => m.source = Some(value).filter(|v| !v.is_empty()),
+            "target" | "dst" | "destination" => m.target = Some(value).filter(|v| !v.is_empty()),
             "readonly" | "ro" => {
                 m.readonly = parse_go_bool(&value).ok_or_else(bad_value)?;
                 ro_auto = false;
@@ -198,7 +199,7 @@ pub fn parse_mount(
                 }
                 m.size = Some(ram_in_bytes(&value).ok_or_else(bad_value)?);
             }
-            "id" => m.id = Some(value),
+            "id" => m.id = Some(value).filter(|v| !v.is_empty()),
             "sharing" => {
                 m.sharing = Some(match value.to_ascii_lowercase().as_str() {
                     "shared" => Sharing::Shared,
@@ -278,6 +279,12 @@ pub fn parse_mount(
         if m.source.is_some() && m.id.is_some() {
             return Err(err("both source and id can't be set"));
         }
+    }
+    if m.typ == MountType::Ssh && m.source.is_some() {
+        return Err((
+            "ssh does not support source".into(),
+            Some("name the forwarded agent or key with id=, e.g. type=ssh,id=default".into()),
+        ));
     }
     if m.sharing.is_some() && m.typ != MountType::Cache {
         return Err(err(format!(
@@ -450,8 +457,21 @@ mod tests {
             "invalid field 'bogus' must be a key=value pair"
         );
         assert_eq!(msg("type=cache,uid=x"), "invalid value x for uid");
+        assert_eq!(msg("type=ssh,source=/k"), "ssh does not support source");
         assert!(precheck_mount("from=$X,target=/a").is_err());
         assert!(precheck_mount("from=x$,target=/a").is_ok());
+    }
+
+    #[test]
+    fn empty_values_are_no_values() {
+        let msg = |r: &str| parse(r).err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(
+            msg("type=secret,id="),
+            "invalid secret mount. one of source, target required"
+        );
+        assert!(parse("type=secret,id=tok,from=").is_ok());
+        let c = parse("type=cache,target=/c,id=").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.id, None);
     }
 
     #[test]
