@@ -77,7 +77,7 @@ pub(crate) fn references(stage: &Stage, all: &[Stage]) -> Result<Vec<StageRef>> 
                             .with_hint("define a new stage with `FROM ${VAR} AS name` (ARG in the global scope) and use --from=name"));
                         }
                     }
-                    let source = source_for(&from.value, from.span, stage, all, true)?;
+                    let source = source_for(&from.value, from.span, stage, all, RefKind::CopyFrom)?;
                     refs.push(StageRef {
                         instruction: i,
                         kind: RefKind::CopyFrom,
@@ -89,7 +89,7 @@ pub(crate) fn references(stage: &Stage, all: &[Stage]) -> Result<Vec<StageRef>> 
             Command::Run(r) => {
                 for m in &r.mounts {
                     if let Some(from) = mount_from(&m.value) {
-                        let source = source_for(&from, m.span, stage, all, false)?;
+                        let source = source_for(&from, m.span, stage, all, RefKind::MountFrom)?;
                         refs.push(StageRef {
                             instruction: i,
                             kind: RefKind::MountFrom,
@@ -124,8 +124,9 @@ fn source_for(
     span: Span,
     stage: &Stage,
     all: &[Stage],
-    allow_index: bool,
+    kind: RefKind,
 ) -> Result<Source> {
+    let allow_index = kind == RefKind::CopyFrom;
     let lower = value.to_lowercase();
     let target = if let Some(s) = all.iter().find(|s| s.name() == Some(lower.as_str())) {
         Some(s.index)
@@ -150,27 +151,26 @@ fn source_for(
     let Some(t) = target else {
         return Ok(Source::Image(value.to_string()));
     };
+    let cur = stage
+        .name()
+        .map_or_else(|| format!("#{}", stage.index), str::to_string);
     if t == stage.index {
         return Err(Error::new(
             ErrorKind::Stage,
             span,
-            format!(
-                "circular dependency detected on stage: {}",
-                stage
-                    .name()
-                    .map_or_else(|| stage.index.to_string(), str::to_string)
-            ),
+            format!("circular dependency detected on stage: {cur}"),
         )
         .with_hint("a stage cannot copy or mount from itself; split it into two stages"));
     }
     if t > stage.index {
-        let cur = stage
-            .name()
-            .map_or_else(|| stage.index.to_string(), str::to_string);
+        let verb = match kind {
+            RefKind::CopyFrom => "copy",
+            RefKind::MountFrom => "mount",
+        };
         return Err(Error::new(
             ErrorKind::Stage,
             span,
-            format!("cannot copy from stage \"{value}\", it needs to be defined before current stage \"{cur}\""),
+            format!("cannot {verb} from stage \"{value}\", it needs to be defined before current stage \"{cur}\""),
         )
         .with_hint(format!("move stage \"{value}\" above stage \"{cur}\"")));
     }
