@@ -194,7 +194,9 @@ fn heredoc_bodies(out: &mut String, cmd: &crate::instructions::Command) {
     for (name, expand, body) in bodies {
         let mode = if expand { "expand" } else { "verbatim" };
         let _ = writeln!(out, "           <<{name} ({mode})");
-        for line in body.lines() {
+        // Line by line, a carriage return kept (it is part of the body).
+        for line in body.split_inclusive('\n') {
+            let line = line.strip_suffix('\n').unwrap_or(line);
             let _ = writeln!(out, "           | {line}");
         }
     }

@@ -18,7 +18,13 @@ fn cmdline(f: &mut Formatter<'_>, c: &CommandLine) -> fmt::Result {
 
 fn pairs(kvs: &[KeyValue]) -> String {
     kvs.iter()
-        .map(|kv| format!("{}={}", kv.key.value, quote_if_needed(&kv.value.value)))
+        .map(|kv| {
+            format!(
+                "{}={}",
+                quote_if_needed(&kv.key.value),
+                quote_if_needed(&kv.value.value)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -78,8 +84,21 @@ fn copy_flags(c: &Copy) -> String {
 
 impl Display for Command {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.name())?;
-        match self {
+        let args = Arguments(self).to_string();
+        if args.is_empty() {
+            f.write_str(self.name())
+        } else {
+            write!(f, "{} {args}", self.name())
+        }
+    }
+}
+
+/// The text after the instruction name.
+struct Arguments<'a>(&'a Command);
+
+impl Display for Arguments<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Command::From(from) => {
                 if let Some(p) = &from.platform {
                     write!(f, "--platform={} ", p.value)?;
@@ -122,8 +141,18 @@ impl Display for Command {
             Command::Copy(c) | Command::Add(c) => {
                 f.write_str(&copy_flags(c))?;
                 let mut parts: Vec<String> = c.sources.iter().map(|t| t.value.clone()).collect();
-                parts.extend(c.inline.iter().map(|i| format!("<<{}", i.path)));
                 parts.push(c.dest.value.clone());
+                // A path with white space (only possible in JSON form) stays in JSON form.
+                if parts
+                    .iter()
+                    .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+                {
+                    return f.write_str(&json_array(&parts));
+                }
+                parts.splice(
+                    parts.len() - 1..parts.len() - 1,
+                    c.inline.iter().map(|i| format!("<<{}", i.path)),
+                );
                 f.write_str(&parts.join(" "))
             }
             Command::User { user } => f.write_str(&user.value),
