@@ -88,6 +88,66 @@ const KEYS: [&str; 19] = [
     "env",
 ];
 
+/// The mount in canonical `--mount` syntax: `type=` first, then every option that is set,
+/// in a fixed order, with values as expanded (`mode` in octal, `size` in bytes). A bind
+/// mount always says `ro` or `rw`; cache and tmpfs mounts say `ro` when read-only.
+impl std::fmt::Display for Mount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut fields = vec![format!("type={}", self.typ.as_str())];
+        let mut opt = |key: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                fields.push(format!("{key}={v}"));
+            }
+        };
+        opt("from", &self.from);
+        opt("source", &self.source);
+        opt("target", &self.target);
+        opt("id", &self.id);
+        opt("env", &self.env);
+        match (self.typ, self.readonly) {
+            (MountType::Bind, false) => fields.push("rw".into()),
+            (MountType::Bind | MountType::Cache | MountType::Tmpfs, true) => {
+                fields.push("ro".into())
+            }
+            _ => {}
+        }
+        if let Some(s) = self.sharing {
+            let s = match s {
+                Sharing::Shared => "shared",
+                Sharing::Private => "private",
+                Sharing::Locked => "locked",
+            };
+            fields.push(format!("sharing={s}"));
+        }
+        if let Some(size) = self.size {
+            fields.push(format!("size={size}"));
+        }
+        if self.required {
+            fields.push("required".into());
+        }
+        if let Some(mode) = self.mode {
+            fields.push(format!("mode={mode:04o}"));
+        }
+        if let Some(uid) = self.uid {
+            fields.push(format!("uid={uid}"));
+        }
+        if let Some(gid) = self.gid {
+            fields.push(format!("gid={gid}"));
+        }
+        let fields: Vec<String> = fields.iter().map(|f| csv_quote(f)).collect();
+        f.write_str(&fields.join(","))
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or white space.
+fn csv_quote(field: &str) -> String {
+    if field.contains(|c: char| c == ',' || c == '"' || c.is_whitespace()) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
 /// A mount error: message and an optional hint.
 pub type MountError = (String, Option<String>);
 
@@ -472,6 +532,34 @@ mod tests {
         assert!(parse("type=secret,id=tok,from=").is_ok());
         let c = parse("type=cache,target=/c,id=").unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(c.id, None);
+    }
+
+    #[test]
+    fn canonical_text_round_trips() {
+        for (raw, canonical) in [
+            ("target=/src", "type=bind,target=/src,ro"),
+            ("type=bind,rw,dst=/a", "type=bind,target=/a,rw"),
+            (
+                "type=cache,target=/c,sharing=locked,mode=755,uid=1",
+                "type=cache,target=/c,sharing=locked,mode=0755,uid=1",
+            ),
+            (
+                "type=tmpfs,dst=/t,size=1k",
+                "type=tmpfs,target=/t,size=1024",
+            ),
+            (
+                "type=secret,id=a,required,env=A",
+                "type=secret,id=a,env=A,required",
+            ),
+            (
+                r#"type=bind,"target=/a,b""#,
+                r#"type=bind,"target=/a,b",ro"#,
+            ),
+        ] {
+            let m = parse(raw).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+            assert_eq!(m.to_string(), canonical);
+            assert_eq!(parse(canonical), Ok(m));
+        }
     }
 
     #[test]

@@ -200,7 +200,12 @@ impl StageScope {
         let command = match &ins.command {
             Command::Run(run) => {
                 mounts = ex.mounts(run)?;
-                ins.command.clone()
+                // The mounts as parsed, their values expanded.
+                let mut run = run.clone();
+                for (tok, mount) in run.mounts.iter_mut().zip(&mounts) {
+                    tok.value = mount.to_string();
+                }
+                Command::Run(run)
             }
             Command::Arg { args } => {
                 let mut out = Vec::new();
