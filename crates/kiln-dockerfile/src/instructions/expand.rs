@@ -171,9 +171,18 @@ impl<'a> Expander<'a> {
             Command::Volume { volumes } => Command::Volume {
                 volumes: self.all(volumes)?,
             },
-            Command::StopSignal { signal } => Command::StopSignal {
-                signal: self.word(signal)?,
-            },
+            Command::StopSignal { signal } => {
+                let signal = self.word(signal)?;
+                if !super::signal::is_signal(&signal.value) {
+                    return Err(Error::new(
+                        ErrorKind::Instruction,
+                        signal.span,
+                        format!("invalid signal: {}", signal.value),
+                    )
+                    .with_hint("use a signal name such as SIGTERM or SIGQUIT, or its number"));
+                }
+                Command::StopSignal { signal }
+            }
             Command::Expose { ports } => {
                 let mut out = Vec::new();
                 for p in ports {

@@ -13,6 +13,7 @@ mod key_value;
 mod metadata;
 mod run;
 pub mod run_mount;
+mod signal;
 
 pub use command_line::{CommandLine, InlineFile};
 pub use copy::{Copy, InlineSource};
