@@ -29,15 +29,20 @@ fn pairs(kvs: &[KeyValue]) -> String {
         .join(" ")
 }
 
+/// `v` as one shell word: as is when it can be, in single quotes when it holds a `$` (so it
+/// does not read as a variable), else in double quotes.
 fn quote_if_needed(v: &str) -> String {
     if !v.is_empty()
-        && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
+        && !v.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '$' | '`'))
     {
         return v.to_string();
     }
+    if v.contains(['$', '`']) && !v.contains('\'') {
+        return format!("'{v}'");
+    }
     let mut s = String::from("\"");
     for c in v.chars() {
-        if c == '"' || c == '\\' {
+        if matches!(c, '"' | '\\' | '$') {
             s.push('\\');
         }
         s.push(c);
@@ -153,6 +158,10 @@ impl Display for Arguments<'_> {
                     parts.len() - 1..parts.len() - 1,
                     c.inline.iter().map(|i| format!("<<{}", i.path)),
                 );
+                // `--` keeps a first path that starts with `--` from reading as a flag.
+                if parts[0].starts_with("--") {
+                    f.write_str("-- ")?;
+                }
                 f.write_str(&parts.join(" "))
             }
             Command::User { user } => f.write_str(&user.value),
