@@ -155,13 +155,33 @@ fn err(msg: impl Into<String>) -> MountError {
     (msg.into(), None)
 }
 
+fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> MountError {
+    (msg.into(), Some(hint.into()))
+}
+
+/// A key given for a mount type it does not apply to.
+fn not_for_type(key: &str, typ: MountType) -> MountError {
+    let kinds = match key {
+        "required" => "secret and ssh",
+        _ => "tmpfs",
+    };
+    hinted(
+        format!("unexpected key '{key}' for mount type '{}'", typ.as_str()),
+        format!("{key} applies to {kinds} mounts (and type= must come before it)"),
+    )
+}
+
+const CSV_HINT: &str =
+    "put a value holding a comma or quote in quotes, escaped in the Dockerfile: \\\"source=a,b\\\"";
+
 /// Parse a `--mount` value. `expand` is applied to every value (not to keys); pass the
 /// identity to parse without variables.
 pub fn parse_mount(
     raw: &str,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<Mount, MountError> {
-    let fields = csv_fields(raw).map_err(|e| err(format!("failed to parse csv mounts: {e}")))?;
+    let fields = csv_fields(raw)
+        .map_err(|e| hinted(format!("failed to parse csv mounts: {e}"), CSV_HINT))?;
     let mut m = Mount {
         typ: MountType::Bind,
         from: None,
@@ -190,12 +210,7 @@ pub fn parse_mount(
                 "required" if matches!(m.typ, MountType::Secret | MountType::Ssh) => {
                     m.required = true
                 }
-                "required" => {
-                    return Err(err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.typ.as_str()
-                    )))
-                }
+                "required" => return Err(not_for_type(&key, m.typ)),
                 _ => return Err((
                     format!("invalid field '{field}' must be a key=value pair"),
                     Some(
@@ -210,7 +225,13 @@ pub fn parse_mount(
             continue;
         };
         let value = expand(value).map_err(err)?;
-        let bad_value = || err(format!("invalid value for {key}: {value}"));
+        let bad_value = || {
+            let hint = match key.as_str() {
+                "size" => "size is a number of bytes with an optional unit, e.g. size=64m",
+                _ => "use true or false",
+            };
+            hinted(format!("invalid value for {key}: {value}"), hint)
+        };
         match key.as_str() {
             "type" => {
                 m.typ = MountType::parse(&value).ok_or_else(|| {
@@ -243,19 +264,13 @@ pub fn parse_mount(
             }
             "required" => {
                 if !matches!(m.typ, MountType::Secret | MountType::Ssh) {
-                    return Err(err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.typ.as_str()
-                    )));
+                    return Err(not_for_type(&key, m.typ));
                 }
                 m.required = parse_go_bool(&value).ok_or_else(bad_value)?;
             }
             "size" => {
                 if m.typ != MountType::Tmpfs {
-                    return Err(err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.typ.as_str()
-                    )));
+                    return Err(not_for_type(&key, m.typ));
                 }
                 m.size = Some(ram_in_bytes(&value).ok_or_else(bad_value)?);
             }
@@ -274,24 +289,28 @@ pub fn parse_mount(
                 })
             }
             "mode" => {
-                m.mode = Some(
-                    u32::from_str_radix(&value, 8)
-                        .map_err(|_| err(format!("invalid value {value} for mode")))?,
-                )
+                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| {
+                    hinted(
+                        format!("invalid value {value} for mode"),
+                        "mode is an octal number, e.g. mode=0755",
+                    )
+                })?)
             }
             "uid" => {
-                m.uid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| err(format!("invalid value {value} for uid")))?,
-                )
+                m.uid = Some(value.parse().map_err(|_| {
+                    hinted(
+                        format!("invalid value {value} for uid"),
+                        "uid and gid are decimal numbers, e.g. uid=1000",
+                    )
+                })?)
             }
             "gid" => {
-                m.gid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| err(format!("invalid value {value} for gid")))?,
-                )
+                m.gid = Some(value.parse().map_err(|_| {
+                    hinted(
+                        format!("invalid value {value} for gid"),
+                        "uid and gid are decimal numbers, e.g. gid=1000",
+                    )
+                })?)
             }
             "env" => m.env = Some(value),
             _ => {
@@ -313,10 +332,10 @@ pub fn parse_mount(
             (m.gid.is_some(), "gid"),
         ] {
             if set {
-                return Err(err(format!(
-                    "{what} not allowed for \"{}\" type mounts",
-                    m.typ.as_str()
-                )));
+                return Err(hinted(
+                    format!("{what} not allowed for \"{}\" type mounts", m.typ.as_str()),
+                    "mode, uid and gid apply to cache, secret and ssh mounts",
+                ));
             }
         }
     }
@@ -325,10 +344,16 @@ pub fn parse_mount(
     }
     if m.typ == MountType::Secret {
         if m.from.is_some() {
-            return Err(err("secret mount should not have a from"));
+            return Err(hinted(
+                "secret mount should not have a from",
+                "a secret comes from the build's secrets (by id=), not from a stage or image",
+            ));
         }
         if m.sharing.is_some() {
-            return Err(err("secret mount should not define sharing"));
+            return Err(hinted(
+                "secret mount should not define sharing",
+                "sharing applies to cache mounts",
+            ));
         }
         if m.source.is_none() && m.target.is_none() && m.id.is_none() {
             return Err((
@@ -337,7 +362,10 @@ pub fn parse_mount(
             ));
         }
         if m.source.is_some() && m.id.is_some() {
-            return Err(err("both source and id can't be set"));
+            return Err(hinted(
+                "both source and id can't be set",
+                "source= is another name for a secret's id: give one of them",
+            ));
         }
     }
     if m.typ == MountType::Ssh && m.source.is_some() {
@@ -347,10 +375,10 @@ pub fn parse_mount(
         ));
     }
     if m.sharing.is_some() && m.typ != MountType::Cache {
-        return Err(err(format!(
-            "invalid cache sharing set for {} mount",
-            m.typ.as_str()
-        )));
+        return Err(hinted(
+            format!("invalid cache sharing set for {} mount", m.typ.as_str()),
+            "sharing applies to cache mounts",
+        ));
     }
     Ok(m)
 }
@@ -358,7 +386,8 @@ pub fn parse_mount(
 /// Check what can be checked before expansion: the CSV syntax and that `from` has no
 /// variables (BuildKit resolves stage references before variables are known).
 pub fn precheck_mount(raw: &str) -> Result<(), MountError> {
-    let fields = csv_fields(raw).map_err(|e| err(format!("failed to parse csv mounts: {e}")))?;
+    let fields = csv_fields(raw)
+        .map_err(|e| hinted(format!("failed to parse csv mounts: {e}"), CSV_HINT))?;
     for f in fields {
         if let Some((k, v)) = f.split_once('=') {
             if k.eq_ignore_ascii_case("from") {

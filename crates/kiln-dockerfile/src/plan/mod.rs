@@ -133,14 +133,16 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
         }
         let platform = match &stage.from.platform {
             Some(p) => {
+                let seen = ex.unmatched.len();
                 let v = ex.word(p)?;
                 if v.value.is_empty() {
-                    return Err(Error::new(
+                    let mut e = Error::new(
                         ErrorKind::Stage,
                         p.span,
                         format!("empty platform value from expression {}", p.value),
-                    )
-                    .with_hint("declare the variable with ARG before the first FROM"));
+                    );
+                    e.hint = scope::undefined_hint(&ex.unmatched[seen..]);
+                    return Err(e);
                 }
                 Platform::parse(&v.value).map_err(|e| Error::new(ErrorKind::Stage, p.span, e))?;
                 Some(v.value)

@@ -270,11 +270,16 @@ pub(crate) fn blank_base(span: Span, written: &str, unmatched: &[(String, Span)]
         span,
         format!("base name ({written}) should not be blank"),
     );
-    e.hint = Some(match unmatched.first() {
-        Some((name, _)) => format!(
-            "{name} is not defined before the first FROM: declare it with `ARG {name}=default` at the top, or pass --build-arg {name}=..."
-        ),
-        None => "FROM needs an image name".to_string(),
-    });
+    e.hint = Some(undefined_hint(unmatched).unwrap_or_else(|| "FROM needs an image name".into()));
     e
+}
+
+/// For a FROM line that expanded to nothing: what to do about the first variable in it
+/// that has no value.
+pub(crate) fn undefined_hint(unmatched: &[(String, Span)]) -> Option<String> {
+    unmatched.first().map(|(name, _)| {
+        format!(
+            "{name} has no value before the first FROM: declare it with `ARG {name}=default` at the top, or pass --build-arg {name}=..."
+        )
+    })
 }
