@@ -159,7 +159,7 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
                 };
             }
             out.push('\n');
-            heredoc_bodies(&mut out, &step.command);
+            heredoc_bodies(&mut out, &step.instruction.command, &step.command);
         }
     }
     let order: Vec<String> = report.order.iter().map(|i| label(*i)).collect();
@@ -167,23 +167,29 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
     out
 }
 
-/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` then `| line` per line;
-/// for ONBUILD, the lines of its trigger after the first (the heredoc bodies it carries).
-fn heredoc_bodies(out: &mut String, cmd: &crate::instructions::Command) {
+/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` (as written) then `| line`
+/// per line (of the expanded step); for ONBUILD, the lines of its trigger after the first
+/// (the heredoc bodies it carries).
+fn heredoc_bodies(
+    out: &mut String,
+    written: &crate::instructions::Command,
+    cmd: &crate::instructions::Command,
+) {
     use crate::instructions::Command;
-    let bodies: Vec<(String, bool, String)> = match cmd {
-        Command::Copy(c) | Command::Add(c) => c
+    let bodies: Vec<(String, bool, String)> = match (written, cmd) {
+        (Command::Copy(w) | Command::Add(w), Command::Copy(c) | Command::Add(c)) => w
             .inline
             .iter()
-            .map(|i| (i.path.clone(), i.expand, i.data.clone()))
+            .zip(&c.inline)
+            .map(|(w, i)| (i.path.clone(), w.expand, i.data.clone()))
             .collect(),
-        Command::Run(r) => r
+        (_, Command::Run(r)) => r
             .command
             .files
             .iter()
             .map(|f| (f.name.clone(), f.expand, f.body()))
             .collect(),
-        Command::Onbuild { expression, .. } => {
+        (_, Command::Onbuild { expression, .. }) => {
             for line in expression.lines().skip(1) {
                 let _ = writeln!(out, "           | {line}");
             }

@@ -15,7 +15,8 @@ pub struct InlineSource {
     pub path: String,
     /// The body, `<<-` already applied.
     pub data: String,
-    /// Variables in the body are expanded (unquoted delimiter).
+    /// Variables in the body are to be expanded (unquoted delimiter). False in an expanded
+    /// step (`StageScope::step`), whose `data` is final.
     pub expand: bool,
     /// The lines of the body and its terminator.
     pub span: Span,

@@ -100,6 +100,8 @@ impl<'a> Expander<'a> {
         out.dest = self.word(&c.dest)?;
         for file in out.inline.iter_mut().filter(|f| f.expand) {
             file.data = self.heredoc_body(&file.data, file.span)?;
+            // Expanded once and for all: nothing is left to expand.
+            file.expand = false;
         }
         Ok(out)
     }
