@@ -58,6 +58,49 @@ pub(crate) fn resolve_base(base: &str, _index: usize, earlier: &[PlannedStage]) 
     }
 }
 
+/// Check what can be checked of an image reference without a registry: the repository
+/// path (after an optional registry host, before the tag or digest) must be lower case,
+/// as the reference grammar requires. `FROM Build` after `AS build` is the usual slip:
+/// stage names are matched exactly in FROM.
+pub(crate) fn check_image_ref(name: &str, span: Span, earlier: &[PlannedStage]) -> Result<()> {
+    let without_digest = name.split('@').next().unwrap_or(name);
+    let (host, rest) = match without_digest.split_once('/') {
+        Some((h, r))
+            if h.contains(['.', ':']) || h == "localhost" || h.chars().any(char::is_uppercase) =>
+        {
+            (Some(h), r)
+        }
+        _ => (None, without_digest),
+    };
+    let path = rest.split_once(':').map_or(rest, |(p, _)| p);
+    if !path.chars().any(char::is_uppercase) {
+        return Ok(());
+    }
+    let shown = match host {
+        None if !path.contains('/') => format!("library/{path}"),
+        _ => path.to_string(),
+    };
+    let lower = name.to_lowercase();
+    let hint = match earlier
+        .iter()
+        .find(|s| s.name.as_deref() == Some(lower.as_str()))
+    {
+        Some(s) => format!(
+            "stage names are matched exactly in FROM: write FROM {} for stage #{}",
+            lower, s.index
+        ),
+        None => "image repository names are lower case".to_string(),
+    };
+    Err(Error::new(
+        ErrorKind::Stage,
+        span,
+        format!(
+            "failed to parse stage name \"{name}\": invalid reference format: repository name ({shown}) must be lowercase"
+        ),
+    )
+    .with_hint(hint))
+}
+
 /// Every `COPY --from` and `RUN --mount from=` of `stage`.
 pub(crate) fn references(stage: &Stage, all: &[Stage]) -> Result<Vec<StageRef>> {
     let mut refs = Vec::new();
@@ -149,6 +192,7 @@ fn source_for(
         None
     };
     let Some(t) = target else {
+        check_image_ref(value, span, &[])?;
         return Ok(Source::Image(value.to_string()));
     };
     let cur = stage

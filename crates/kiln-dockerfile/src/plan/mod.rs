@@ -150,6 +150,9 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
             None => None,
         };
         let base = graph::resolve_base(&base.value, stage.index, &stages);
+        if let Base::Image(name) = &base {
+            graph::check_image_ref(name, stage.from.base.span, &stages)?;
+        }
         stages.push(PlannedStage {
             index: stage.index,
             name: stage.name().map(str::to_string),
