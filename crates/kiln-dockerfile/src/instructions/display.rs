@@ -51,6 +51,23 @@ fn quote_if_needed(v: &str) -> String {
     s
 }
 
+/// A path with white space (only possible in JSON form) needs the JSON form.
+fn needs_json(parts: &[String]) -> bool {
+    parts
+        .iter()
+        .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+}
+
+/// Paths as words, or as a JSON array when one of them holds white space.
+fn paths(toks: &[Token]) -> String {
+    let parts: Vec<String> = toks.iter().map(|t| t.value.clone()).collect();
+    if needs_json(&parts) {
+        json_array(&parts)
+    } else {
+        parts.join(" ")
+    }
+}
+
 fn words(toks: &[Token]) -> String {
     toks.iter()
         .map(|t| t.value.as_str())
@@ -132,7 +149,7 @@ impl Display for Arguments<'_> {
             Command::Env { env } => f.write_str(&pairs(env)),
             Command::Maintainer { maintainer } => f.write_str(&maintainer.value),
             Command::Expose { ports } => f.write_str(&words(ports)),
-            Command::Volume { volumes } => f.write_str(&words(volumes)),
+            Command::Volume { volumes } => f.write_str(&paths(volumes)),
             Command::Arg { args } => {
                 let s: Vec<String> = args
                     .iter()
@@ -147,11 +164,7 @@ impl Display for Arguments<'_> {
                 f.write_str(&copy_flags(c))?;
                 let mut parts: Vec<String> = c.sources.iter().map(|t| t.value.clone()).collect();
                 parts.push(c.dest.value.clone());
-                // A path with white space (only possible in JSON form) stays in JSON form.
-                if parts
-                    .iter()
-                    .any(|p| p.is_empty() || p.contains(char::is_whitespace))
-                {
+                if needs_json(&parts) {
                     return f.write_str(&json_array(&parts));
                 }
                 parts.splice(
