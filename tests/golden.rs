@@ -8,14 +8,15 @@
 //! | `dump/<case>/` | `kiln parse --format buildkit-dump [args] Dockerfile` | stdout, then `--- stderr` and stderr if any; exit 0 |
 //!
 //! A case is a directory holding `Dockerfile`, `expected` and optionally `args` (one
-//! command-line argument a line). The binary runs in the case directory.
+//! command-line argument a line, empty lines skipped). The binary runs in the case
+//! directory with an empty environment and no standard input.
 //!
 //! `KILN_UPDATE_GOLDEN=1 cargo test --test golden` rewrites every `expected` from the
 //! current output; review the diff before committing it.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 const CATEGORIES: [(&str, &str); 3] = [
     ("parse", "human"),
@@ -106,6 +107,8 @@ fn run_case(dir: &Path, category: &str, format: &str) -> Result<String, String> 
     };
     let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .current_dir(dir)
+        .env_clear()
+        .stdin(Stdio::null())
         .args(["parse", "--format", format])
         .args(&args)
         .arg("Dockerfile")
