@@ -2,6 +2,54 @@
 
 use serde::Serialize;
 
+/// Operating systems and architectures Go (and so OCI platforms) know by name.
+const KNOWN_OS: [&str; 18] = [
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
+];
+const KNOWN_ARCH: [&str; 24] = [
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Platform {
     pub os: String,
@@ -27,11 +75,26 @@ impl Platform {
         }
     }
 
-    /// Parse `os/arch[/variant]` (or just `arch`, meaning linux), normalising common aliases.
+    /// Parse `os/arch[/variant]`, normalising common aliases. A single word is an OS (on
+    /// the host's architecture) or an architecture (of linux), and must be a known one.
     pub fn parse(s: &str) -> Result<Platform, String> {
         let parts: Vec<&str> = s.split('/').collect();
+        if let [one] = parts.as_slice() {
+            let lower = one.to_ascii_lowercase();
+            if KNOWN_OS.contains(&lower.as_str()) {
+                return Ok(Platform {
+                    os: lower,
+                    ..Platform::host()
+                });
+            }
+            return Platform::parse(&format!("linux/{one}"))
+                .ok()
+                .filter(|p| KNOWN_ARCH.contains(&p.arch.as_str()))
+                .ok_or_else(|| {
+                    format!("invalid platform \"{s}\": unknown operating system or architecture; write os/arch[/variant], e.g. linux/amd64")
+                });
+        }
         let (os, arch, variant) = match parts.as_slice() {
-            [arch] => ("linux", *arch, None),
             [os, arch] => (*os, *arch, None),
             [os, arch, variant] => (*os, *arch, Some(*variant)),
             _ => {
@@ -89,6 +152,12 @@ mod tests {
         assert_eq!(p("linux/arm64/v8"), Ok("linux/arm64".into()));
         assert_eq!(p("linux/arm"), Ok("linux/arm/v7".into()));
         assert_eq!(p("arm64"), Ok("linux/arm64".into()));
+        assert_eq!(p("aarch64"), Ok("linux/arm64".into()));
+        assert_eq!(
+            Platform::parse("windows").map(|p| (p.os, p.arch)),
+            Ok(("windows".into(), Platform::host().arch))
+        );
+        assert!(p("linuxx").is_err());
         assert!(p("linux/").is_err());
         assert!(p("a/b/c/d").is_err());
     }

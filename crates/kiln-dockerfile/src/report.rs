@@ -1,7 +1,9 @@
 //! The plan as people and programs read it (`kiln parse --format human|json`).
 //!
 //! Instructions are shown after expansion with the ARG and ENV values the Dockerfile
-//! itself defines (a base image's own ENV is not known before it is pulled).
+//! itself defines (a base image's own ENV is not known before it is pulled). Stages the
+//! target does not need are shown as written: a build never evaluates them, so their
+//! variables cannot fail it either.
 
 use crate::error::Result;
 use crate::instructions::Instruction;
@@ -16,10 +18,14 @@ pub struct ReportStep<'a> {
     /// The instruction as parsed (typed, with spans).
     #[serde(flatten)]
     pub instruction: &'a Instruction,
-    /// Canonical text after expansion.
+    /// Canonical text after expansion; for a stage the target does not need, the text as
+    /// written.
     pub expanded: String,
     /// Variables referenced but not defined by the Dockerfile.
     pub undefined: Vec<String>,
+    /// The instruction after expansion (heredoc bodies of COPY and ADD included).
+    #[serde(skip)]
+    pub command: crate::instructions::Command,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,20 +54,32 @@ pub struct Report<'a> {
     pub warnings: Vec<Warning>,
 }
 
-/// Build the report, expanding every stage.
+/// Build the report, expanding every stage the target needs.
 pub fn report(plan: &Plan) -> Result<Report<'_>> {
     let df = &plan.dockerfile;
-    let mut build_args = crate::plan::BuildArgs::new(Default::default());
+    let mut build_args = crate::plan::BuildArgs::new(plan.build_args.clone());
     let mut stages = Vec::new();
+    let mut scopes = vec![None; df.stages.len()];
     for (stage, planned) in df.stages.iter().zip(&plan.stages) {
-        let mut scope = StageScope::new(Vec::new(), df.escape);
+        let needed = plan.needed(stage.index);
+        let mut scope = StageScope::inherit(&planned.base, &scopes, df.escape);
         let mut steps = Vec::new();
         for ins in &stage.instructions {
-            let step = scope.step(ins, &plan.global_args, &mut build_args)?;
-            steps.push(ReportStep {
-                instruction: ins,
-                expanded: step.command.to_string(),
-                undefined: step.undefined.into_iter().map(|(n, _)| n).collect(),
+            steps.push(if needed {
+                let step = scope.step(ins, &plan.global_args, &mut build_args)?;
+                ReportStep {
+                    instruction: ins,
+                    expanded: step.command.to_string(),
+                    undefined: step.undefined.into_iter().map(|(n, _)| n).collect(),
+                    command: step.command,
+                }
+            } else {
+                ReportStep {
+                    instruction: ins,
+                    expanded: ins.original.trim().to_string(),
+                    undefined: Vec::new(),
+                    command: ins.command.clone(),
+                }
             });
         }
         stages.push(ReportStage {
@@ -69,11 +87,12 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
             name: stage.name(),
             base: &planned.base,
             platform: planned.platform.as_deref(),
-            needed: plan.needed(stage.index),
+            needed,
             target: stage.index == plan.target,
             steps,
-            args: scope.args,
+            args: scope.args.clone(),
         });
+        scopes[stage.index] = Some(scope);
     }
     Ok(Report {
         escape: df.escape,
@@ -97,8 +116,11 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
             .as_ref()
             .map_or_else(|| format!("#{i}"), |n| format!("#{i} \"{n}\""))
     };
-    for ins in &report.global_args {
-        let _ = writeln!(out, "global {:>5}  {}", pos(ins), ins.command);
+    for d in report.directives {
+        let _ = writeln!(out, "directive {}  {}={}", d.span.start, d.name, d.value);
+    }
+    for (ins, resolved) in report.global_args.iter().zip(&plan.global_steps) {
+        let _ = writeln!(out, "global {:>5}  {resolved}", pos(ins));
     }
     for s in &report.stages {
         let base = match s.base {
@@ -123,7 +145,9 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
             label(s.index)
         );
         for (i, step) in s.steps.iter().enumerate() {
-            let _ = write!(out, "  {:>7}  {}", pos(step.instruction), step.expanded);
+            // Only ONBUILD's text has more lines (its heredoc bodies); they follow below.
+            let first_line = step.expanded.lines().next().unwrap_or_default();
+            let _ = write!(out, "  {:>7}  {first_line}", pos(step.instruction));
             for r in plan.stages[s.index]
                 .refs
                 .iter()
@@ -135,7 +159,7 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
                 };
             }
             out.push('\n');
-            heredoc_bodies(&mut out, &step.instruction.command);
+            heredoc_bodies(&mut out, &step.instruction.command, &step.command);
         }
     }
     let order: Vec<String> = report.order.iter().map(|i| label(*i)).collect();
@@ -143,27 +167,42 @@ pub fn human(plan: &Plan, report: &Report<'_>) -> String {
     out
 }
 
-/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` then `| line` per line.
-fn heredoc_bodies(out: &mut String, cmd: &crate::instructions::Command) {
+/// Heredoc bodies under their step: `<<NAME (expand|verbatim)` (as written) then `| line`
+/// per line (of the expanded step); for ONBUILD, the lines of its trigger after the first
+/// (the heredoc bodies it carries).
+fn heredoc_bodies(
+    out: &mut String,
+    written: &crate::instructions::Command,
+    cmd: &crate::instructions::Command,
+) {
     use crate::instructions::Command;
-    let bodies: Vec<(String, bool, String)> = match cmd {
-        Command::Copy(c) | Command::Add(c) => c
+    let bodies: Vec<(String, bool, String)> = match (written, cmd) {
+        (Command::Copy(w) | Command::Add(w), Command::Copy(c) | Command::Add(c)) => w
             .inline
             .iter()
-            .map(|i| (i.path.clone(), i.expand, i.data.clone()))
+            .zip(&c.inline)
+            .map(|(w, i)| (i.path.clone(), w.expand, i.data.clone()))
             .collect(),
-        Command::Run(r) => r
+        (_, Command::Run(r)) => r
             .command
             .files
             .iter()
             .map(|f| (f.name.clone(), f.expand, f.body()))
             .collect(),
+        (_, Command::Onbuild { expression, .. }) => {
+            for line in expression.lines().skip(1) {
+                let _ = writeln!(out, "           | {line}");
+            }
+            Vec::new()
+        }
         _ => Vec::new(),
     };
     for (name, expand, body) in bodies {
         let mode = if expand { "expand" } else { "verbatim" };
         let _ = writeln!(out, "           <<{name} ({mode})");
-        for line in body.lines() {
+        // Line by line, a carriage return kept (it is part of the body).
+        for line in body.split_inclusive('\n') {
+            let line = line.strip_suffix('\n').unwrap_or(line);
             let _ = writeln!(out, "           | {line}");
         }
     }

@@ -3,6 +3,7 @@
 use super::flags::FlagType;
 use super::Req;
 use crate::error::Result;
+use crate::span::Span;
 use crate::syntax::heredoc::parse_marker;
 use crate::syntax::Token;
 use serde::Serialize;
@@ -14,8 +15,11 @@ pub struct InlineSource {
     pub path: String,
     /// The body, `<<-` already applied.
     pub data: String,
-    /// Variables in the body are expanded (unquoted delimiter).
+    /// Variables in the body are to be expanded (unquoted delimiter). False in an expanded
+    /// step (`StageScope::step`), whose `data` is final.
     pub expand: bool,
+    /// The lines of the body and its terminator.
+    pub span: Span,
 }
 
 /// COPY or ADD.
@@ -92,13 +96,8 @@ pub(crate) fn parse(req: &Req<'_>, add: bool) -> Result<Copy> {
     for src in srcs {
         match parse_marker(&src.value) {
             Ok(Some(m)) => {
-                let body = req
-                    .node
-                    .heredocs
-                    .iter()
-                    .find(|h| h.name == m.name)
-                    .map(|h| h.content.clone())
-                    .unwrap_or_default();
+                let heredoc = req.node.heredocs.iter().find(|h| h.name == m.name);
+                let body = heredoc.map(|h| h.content.clone()).unwrap_or_default();
                 let data = if m.chomp {
                     crate::syntax::heredoc::chomp_tabs(&body)
                 } else {
@@ -108,6 +107,7 @@ pub(crate) fn parse(req: &Req<'_>, add: bool) -> Result<Copy> {
                     path: m.name,
                     data,
                     expand: m.expand,
+                    span: heredoc.map_or(src.span, |h| h.span),
                 });
             }
             _ => sources.push(src.clone()),

@@ -18,26 +18,54 @@ fn cmdline(f: &mut Formatter<'_>, c: &CommandLine) -> fmt::Result {
 
 fn pairs(kvs: &[KeyValue]) -> String {
     kvs.iter()
-        .map(|kv| format!("{}={}", kv.key.value, quote_if_needed(&kv.value.value)))
+        .map(|kv| {
+            format!(
+                "{}={}",
+                quote_if_needed(&kv.key.value),
+                quote_if_needed(&kv.value.value)
+            )
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
 
+/// `v` as one shell word: as is when it can be, in single quotes when it holds a `$` (so it
+/// does not read as a variable), else in double quotes.
 fn quote_if_needed(v: &str) -> String {
     if !v.is_empty()
-        && !v.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\')
+        && !v.contains(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '$' | '`'))
     {
         return v.to_string();
     }
+    if v.contains(['$', '`']) && !v.contains('\'') {
+        return format!("'{v}'");
+    }
     let mut s = String::from("\"");
     for c in v.chars() {
-        if c == '"' || c == '\\' {
+        if matches!(c, '"' | '\\' | '$') {
             s.push('\\');
         }
         s.push(c);
     }
     s.push('"');
     s
+}
+
+/// A path with white space (only possible in JSON form) needs the JSON form.
+fn needs_json(parts: &[String]) -> bool {
+    parts
+        .iter()
+        .any(|p| p.is_empty() || p.contains(char::is_whitespace))
+}
+
+/// Paths as words, or as a JSON array when one of them holds white space.
+fn paths(toks: &[Token]) -> String {
+    let parts: Vec<String> = toks.iter().map(|t| t.value.clone()).collect();
+    if needs_json(&parts) {
+        json_array(&parts)
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn words(toks: &[Token]) -> String {
@@ -78,8 +106,21 @@ fn copy_flags(c: &Copy) -> String {
 
 impl Display for Command {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ", self.name())?;
-        match self {
+        let args = Arguments(self).to_string();
+        if args.is_empty() {
+            f.write_str(self.name())
+        } else {
+            write!(f, "{} {args}", self.name())
+        }
+    }
+}
+
+/// The text after the instruction name.
+struct Arguments<'a>(&'a Command);
+
+impl Display for Arguments<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self.0 {
             Command::From(from) => {
                 if let Some(p) = &from.platform {
                     write!(f, "--platform={} ", p.value)?;
@@ -108,7 +149,7 @@ impl Display for Command {
             Command::Env { env } => f.write_str(&pairs(env)),
             Command::Maintainer { maintainer } => f.write_str(&maintainer.value),
             Command::Expose { ports } => f.write_str(&words(ports)),
-            Command::Volume { volumes } => f.write_str(&words(volumes)),
+            Command::Volume { volumes } => f.write_str(&paths(volumes)),
             Command::Arg { args } => {
                 let s: Vec<String> = args
                     .iter()
@@ -122,8 +163,18 @@ impl Display for Command {
             Command::Copy(c) | Command::Add(c) => {
                 f.write_str(&copy_flags(c))?;
                 let mut parts: Vec<String> = c.sources.iter().map(|t| t.value.clone()).collect();
-                parts.extend(c.inline.iter().map(|i| format!("<<{}", i.path)));
                 parts.push(c.dest.value.clone());
+                if needs_json(&parts) {
+                    return f.write_str(&json_array(&parts));
+                }
+                parts.splice(
+                    parts.len() - 1..parts.len() - 1,
+                    c.inline.iter().map(|i| format!("<<{}", i.path)),
+                );
+                // `--` keeps a first path that starts with `--` from reading as a flag.
+                if parts[0].starts_with("--") {
+                    f.write_str("-- ")?;
+                }
                 f.write_str(&parts.join(" "))
             }
             Command::User { user } => f.write_str(&user.value),

@@ -7,7 +7,7 @@ use super::run_mount::parse_mount;
 use super::{Command, Copy, KeyValue, Mount, Run};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shell::{ExpandError, Expansion, Lexer, LookupEnv};
-use crate::span::Span;
+use crate::span::{Pos, Span};
 use crate::syntax::Token;
 
 /// Expands words against an environment and remembers which names were undefined.
@@ -98,7 +98,37 @@ impl<'a> Expander<'a> {
         }
         out.sources = self.all(&c.sources)?;
         out.dest = self.word(&c.dest)?;
+        for file in out.inline.iter_mut().filter(|f| f.expand) {
+            file.data = self.heredoc_body(&file.data, file.span)?;
+            // Expanded once and for all: nothing is left to expand.
+            file.expand = false;
+        }
         Ok(out)
+    }
+
+    /// A COPY/ADD heredoc body with an unquoted delimiter: variables are expanded, quotes
+    /// are kept, and `\` is the escape character whatever the escape directive says (as
+    /// BuildKit does). `span` covers the body's lines.
+    fn heredoc_body(&mut self, body: &str, span: Span) -> Result<String> {
+        let mut lexer = Lexer::new('\\');
+        lexer.skip_process_quotes = true;
+        let Expansion {
+            word, unmatched, ..
+        } = lexer.expand_word(body, self.env).map_err(|e| {
+            // Point at the line and column of the body the error is about.
+            let before: String = body.chars().take(e.offset).collect();
+            let line = span.start.line + before.matches('\n').count() as u32;
+            let col = before.chars().rev().take_while(|c| *c != '\n').count() as u32 + 1;
+            let at = Pos::new(line, col);
+            Error::new(
+                ErrorKind::Expansion,
+                Span::new(at, Pos::new(line, col + 1)),
+                e.message,
+            )
+        })?;
+        self.unmatched
+            .extend(unmatched.into_iter().map(|n| (n, span)));
+        Ok(word)
     }
 
     /// Parse a RUN step's `--mount` flags, expanding each option value.
@@ -143,9 +173,18 @@ impl<'a> Expander<'a> {
             Command::Volume { volumes } => Command::Volume {
                 volumes: self.all(volumes)?,
             },
-            Command::StopSignal { signal } => Command::StopSignal {
-                signal: self.word(signal)?,
-            },
+            Command::StopSignal { signal } => {
+                let signal = self.word(signal)?;
+                if !super::signal::is_signal(&signal.value) {
+                    return Err(Error::new(
+                        ErrorKind::Instruction,
+                        signal.span,
+                        format!("invalid signal: {}", signal.value),
+                    )
+                    .with_hint("use a signal name such as SIGTERM or SIGQUIT, or its number"));
+                }
+                Command::StopSignal { signal }
+            }
             Command::Expose { ports } => {
                 let mut out = Vec::new();
                 for p in ports {

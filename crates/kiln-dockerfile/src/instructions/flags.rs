@@ -62,7 +62,8 @@ impl Flags {
             }
             let value = match (ty, value) {
                 (FlagType::Bool, Some("")) => {
-                    return Err(err(format!("missing a value on flag: --{name}")))
+                    return Err(err(format!("missing a value on flag: --{name}"))
+                        .with_hint(format!("use --{name}, --{name}=true or --{name}=false")))
                 }
                 (FlagType::Bool, None) => "true".to_string(),
                 (FlagType::Bool, Some(v)) => match v.to_ascii_lowercase().as_str() {

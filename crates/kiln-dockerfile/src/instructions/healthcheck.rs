@@ -95,13 +95,15 @@ pub(crate) fn parse(req: &Req<'_>) -> Result<Healthcheck> {
                     tok.value
                 ),
             )
+            .with_hint("write the number of failures allowed, e.g. --retries=3")
         })?;
         if n < 0 {
             return Err(Error::new(
                 ErrorKind::Flag,
                 tok.span,
                 format!("--retries cannot be negative ({n})"),
-            ));
+            )
+            .with_hint("use --retries=0 (the default) or more"));
         }
         hc.retries = Some(u32::try_from(n).map_err(|_| {
             Error::new(
@@ -136,7 +138,10 @@ fn interval(tok: Option<Token>, name: &str) -> Result<Option<Duration>> {
             ErrorKind::Flag,
             tok.span,
             format!("Interval \"{name}\" cannot be less than 1ms"),
-        ));
+        )
+        .with_hint(format!(
+            "use --{name}=1ms or more, or --{name}=0s for the default"
+        )));
     }
     Ok(Some(d))
 }

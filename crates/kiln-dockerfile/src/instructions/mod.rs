@@ -13,6 +13,7 @@ mod key_value;
 mod metadata;
 mod run;
 pub mod run_mount;
+mod signal;
 
 pub use command_line::{CommandLine, InlineFile};
 pub use copy::{Copy, InlineSource};
@@ -217,7 +218,7 @@ impl Req<'_> {
                     self.node.keyword.span,
                     format!("{} requires at least one argument", self.name),
                 )
-                .with_hint(format!("see `{}` in the Dockerfile reference", self.name)));
+                .with_hint(usage(self.name)));
         }
         Ok(())
     }
@@ -230,7 +231,7 @@ impl Req<'_> {
                     self.node.keyword.span,
                     format!("{} requires exactly one argument", self.name),
                 )
-                .with_hint(format!("write `{} VALUE`", self.name))),
+                .with_hint(usage(self.name))),
             _ => Err(self
                 .args_err(format!("{} requires exactly one argument", self.name))
                 .with_hint("quote a value that contains spaces")),
@@ -239,6 +240,25 @@ impl Req<'_> {
 
     pub fn flags(&self, spec: &[(&'static str, flags::FlagType)]) -> Result<flags::Flags> {
         flags::Flags::parse(self.name, &self.node.flags, spec)
+    }
+}
+
+/// How an instruction is written, for hints about missing arguments.
+fn usage(name: &str) -> String {
+    match name {
+        "ENV" => "write ENV NAME=VALUE".into(),
+        "LABEL" => "write LABEL KEY=VALUE".into(),
+        "ARG" => "write ARG NAME or ARG NAME=DEFAULT".into(),
+        "EXPOSE" => "write EXPOSE PORT[/PROTOCOL], e.g. EXPOSE 80/tcp".into(),
+        "VOLUME" => "write VOLUME /path (or VOLUME [\"/path\"])".into(),
+        "HEALTHCHECK" => "write HEALTHCHECK CMD command, or HEALTHCHECK NONE".into(),
+        "USER" => "write USER NAME[:GROUP] (or a numeric UID[:GID])".into(),
+        "WORKDIR" => "write WORKDIR /path".into(),
+        "STOPSIGNAL" => "write STOPSIGNAL SIGNAL, e.g. STOPSIGNAL SIGTERM".into(),
+        "MAINTAINER" => {
+            "write MAINTAINER NAME, or better LABEL org.opencontainers.image.authors=NAME".into()
+        }
+        other => format!("write `{other} VALUE`"),
     }
 }
 

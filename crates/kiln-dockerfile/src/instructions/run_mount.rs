@@ -88,6 +88,66 @@ const KEYS: [&str; 19] = [
     "env",
 ];
 
+/// The mount in canonical `--mount` syntax: `type=` first, then every option that is set,
+/// in a fixed order, with values as expanded (`mode` in octal, `size` in bytes). A bind
+/// mount always says `ro` or `rw`; cache and tmpfs mounts say `ro` when read-only.
+impl std::fmt::Display for Mount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut fields = vec![format!("type={}", self.typ.as_str())];
+        let mut opt = |key: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                fields.push(format!("{key}={v}"));
+            }
+        };
+        opt("from", &self.from);
+        opt("source", &self.source);
+        opt("target", &self.target);
+        opt("id", &self.id);
+        opt("env", &self.env);
+        match (self.typ, self.readonly) {
+            (MountType::Bind, false) => fields.push("rw".into()),
+            (MountType::Bind | MountType::Cache | MountType::Tmpfs, true) => {
+                fields.push("ro".into())
+            }
+            _ => {}
+        }
+        if let Some(s) = self.sharing {
+            let s = match s {
+                Sharing::Shared => "shared",
+                Sharing::Private => "private",
+                Sharing::Locked => "locked",
+            };
+            fields.push(format!("sharing={s}"));
+        }
+        if let Some(size) = self.size {
+            fields.push(format!("size={size}"));
+        }
+        if self.required {
+            fields.push("required".into());
+        }
+        if let Some(mode) = self.mode {
+            fields.push(format!("mode={mode:04o}"));
+        }
+        if let Some(uid) = self.uid {
+            fields.push(format!("uid={uid}"));
+        }
+        if let Some(gid) = self.gid {
+            fields.push(format!("gid={gid}"));
+        }
+        let fields: Vec<String> = fields.iter().map(|f| csv_quote(f)).collect();
+        f.write_str(&fields.join(","))
+    }
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or white space.
+fn csv_quote(field: &str) -> String {
+    if field.contains(|c: char| c == ',' || c == '"' || c.is_whitespace()) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
 /// A mount error: message and an optional hint.
 pub type MountError = (String, Option<String>);
 
@@ -95,13 +155,33 @@ fn err(msg: impl Into<String>) -> MountError {
     (msg.into(), None)
 }
 
+fn hinted(msg: impl Into<String>, hint: impl Into<String>) -> MountError {
+    (msg.into(), Some(hint.into()))
+}
+
+/// A key given for a mount type it does not apply to.
+fn not_for_type(key: &str, typ: MountType) -> MountError {
+    let kinds = match key {
+        "required" => "secret and ssh",
+        _ => "tmpfs",
+    };
+    hinted(
+        format!("unexpected key '{key}' for mount type '{}'", typ.as_str()),
+        format!("{key} applies to {kinds} mounts (and type= must come before it)"),
+    )
+}
+
+const CSV_HINT: &str =
+    "put a value holding a comma or quote in quotes, escaped in the Dockerfile: \\\"source=a,b\\\"";
+
 /// Parse a `--mount` value. `expand` is applied to every value (not to keys); pass the
 /// identity to parse without variables.
 pub fn parse_mount(
     raw: &str,
     expand: &mut dyn FnMut(&str) -> Result<String, String>,
 ) -> Result<Mount, MountError> {
-    let fields = csv_fields(raw).map_err(|e| err(format!("failed to parse csv mounts: {e}")))?;
+    let fields = csv_fields(raw)
+        .map_err(|e| hinted(format!("failed to parse csv mounts: {e}"), CSV_HINT))?;
     let mut m = Mount {
         typ: MountType::Bind,
         from: None,
@@ -130,12 +210,7 @@ pub fn parse_mount(
                 "required" if matches!(m.typ, MountType::Secret | MountType::Ssh) => {
                     m.required = true
                 }
-                "required" => {
-                    return Err(err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.typ.as_str()
-                    )))
-                }
+                "required" => return Err(not_for_type(&key, m.typ)),
                 _ => return Err((
                     format!("invalid field '{field}' must be a key=value pair"),
                     Some(
@@ -150,7 +225,13 @@ pub fn parse_mount(
             continue;
         };
         let value = expand(value).map_err(err)?;
-        let bad_value = || err(format!("invalid value for {key}: {value}"));
+        let bad_value = || {
+            let hint = match key.as_str() {
+                "size" => "size is a number of bytes with an optional unit, e.g. size=64m",
+                _ => "use true or false",
+            };
+            hinted(format!("invalid value for {key}: {value}"), hint)
+        };
         match key.as_str() {
             "type" => {
                 m.typ = MountType::parse(&value).ok_or_else(|| {
@@ -169,9 +250,10 @@ pub fn parse_mount(
                     )
                 })?
             }
-            "from" => m.from = Some(value),
-            "source" | "src" => m.source = Some(value),
-            "target" | "dst" | "destination" => m.target = Some(value),
+            // An empty value is no value, as in BuildKit (`id=` on a secret is no id).
+            "from" => m.from = Some(value).filter(|v| !v.is_empty()),
+            "source" | "src" => m.source = Some(value).filter(|v| !v.is_empty()),
+            "target" | "dst" | "destination" => m.target = Some(value).filter(|v| !v.is_empty()),
             "readonly" | "ro" => {
                 m.readonly = parse_go_bool(&value).ok_or_else(bad_value)?;
                 ro_auto = false;
@@ -182,23 +264,17 @@ pub fn parse_mount(
             }
             "required" => {
                 if !matches!(m.typ, MountType::Secret | MountType::Ssh) {
-                    return Err(err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.typ.as_str()
-                    )));
+                    return Err(not_for_type(&key, m.typ));
                 }
                 m.required = parse_go_bool(&value).ok_or_else(bad_value)?;
             }
             "size" => {
                 if m.typ != MountType::Tmpfs {
-                    return Err(err(format!(
-                        "unexpected key '{key}' for mount type '{}'",
-                        m.typ.as_str()
-                    )));
+                    return Err(not_for_type(&key, m.typ));
                 }
                 m.size = Some(ram_in_bytes(&value).ok_or_else(bad_value)?);
             }
-            "id" => m.id = Some(value),
+            "id" => m.id = Some(value).filter(|v| !v.is_empty()),
             "sharing" => {
                 m.sharing = Some(match value.to_ascii_lowercase().as_str() {
                     "shared" => Sharing::Shared,
@@ -213,24 +289,28 @@ pub fn parse_mount(
                 })
             }
             "mode" => {
-                m.mode = Some(
-                    u32::from_str_radix(&value, 8)
-                        .map_err(|_| err(format!("invalid value {value} for mode")))?,
-                )
+                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| {
+                    hinted(
+                        format!("invalid value {value} for mode"),
+                        "mode is an octal number, e.g. mode=0755",
+                    )
+                })?)
             }
             "uid" => {
-                m.uid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| err(format!("invalid value {value} for uid")))?,
-                )
+                m.uid = Some(value.parse().map_err(|_| {
+                    hinted(
+                        format!("invalid value {value} for uid"),
+                        "uid and gid are decimal numbers, e.g. uid=1000",
+                    )
+                })?)
             }
             "gid" => {
-                m.gid = Some(
-                    value
-                        .parse()
-                        .map_err(|_| err(format!("invalid value {value} for gid")))?,
-                )
+                m.gid = Some(value.parse().map_err(|_| {
+                    hinted(
+                        format!("invalid value {value} for gid"),
+                        "uid and gid are decimal numbers, e.g. gid=1000",
+                    )
+                })?)
             }
             "env" => m.env = Some(value),
             _ => {
@@ -252,10 +332,10 @@ pub fn parse_mount(
             (m.gid.is_some(), "gid"),
         ] {
             if set {
-                return Err(err(format!(
-                    "{what} not allowed for \"{}\" type mounts",
-                    m.typ.as_str()
-                )));
+                return Err(hinted(
+                    format!("{what} not allowed for \"{}\" type mounts", m.typ.as_str()),
+                    "mode, uid and gid apply to cache, secret and ssh mounts",
+                ));
             }
         }
     }
@@ -264,10 +344,16 @@ pub fn parse_mount(
     }
     if m.typ == MountType::Secret {
         if m.from.is_some() {
-            return Err(err("secret mount should not have a from"));
+            return Err(hinted(
+                "secret mount should not have a from",
+                "a secret comes from the build's secrets (by id=), not from a stage or image",
+            ));
         }
         if m.sharing.is_some() {
-            return Err(err("secret mount should not define sharing"));
+            return Err(hinted(
+                "secret mount should not define sharing",
+                "sharing applies to cache mounts",
+            ));
         }
         if m.source.is_none() && m.target.is_none() && m.id.is_none() {
             return Err((
@@ -276,14 +362,23 @@ pub fn parse_mount(
             ));
         }
         if m.source.is_some() && m.id.is_some() {
-            return Err(err("both source and id can't be set"));
+            return Err(hinted(
+                "both source and id can't be set",
+                "source= is another name for a secret's id: give one of them",
+            ));
         }
     }
+    if m.typ == MountType::Ssh && m.source.is_some() {
+        return Err((
+            "ssh does not support source".into(),
+            Some("name the forwarded agent or key with id=, e.g. type=ssh,id=default".into()),
+        ));
+    }
     if m.sharing.is_some() && m.typ != MountType::Cache {
-        return Err(err(format!(
-            "invalid cache sharing set for {} mount",
-            m.typ.as_str()
-        )));
+        return Err(hinted(
+            format!("invalid cache sharing set for {} mount", m.typ.as_str()),
+            "sharing applies to cache mounts",
+        ));
     }
     Ok(m)
 }
@@ -291,7 +386,8 @@ pub fn parse_mount(
 /// Check what can be checked before expansion: the CSV syntax and that `from` has no
 /// variables (BuildKit resolves stage references before variables are known).
 pub fn precheck_mount(raw: &str) -> Result<(), MountError> {
-    let fields = csv_fields(raw).map_err(|e| err(format!("failed to parse csv mounts: {e}")))?;
+    let fields = csv_fields(raw)
+        .map_err(|e| hinted(format!("failed to parse csv mounts: {e}"), CSV_HINT))?;
     for f in fields {
         if let Some((k, v)) = f.split_once('=') {
             if k.eq_ignore_ascii_case("from") {
@@ -450,8 +546,49 @@ mod tests {
             "invalid field 'bogus' must be a key=value pair"
         );
         assert_eq!(msg("type=cache,uid=x"), "invalid value x for uid");
+        assert_eq!(msg("type=ssh,source=/k"), "ssh does not support source");
         assert!(precheck_mount("from=$X,target=/a").is_err());
         assert!(precheck_mount("from=x$,target=/a").is_ok());
+    }
+
+    #[test]
+    fn empty_values_are_no_values() {
+        let msg = |r: &str| parse(r).err().map(|e| e.0).unwrap_or_default();
+        assert_eq!(
+            msg("type=secret,id="),
+            "invalid secret mount. one of source, target required"
+        );
+        assert!(parse("type=secret,id=tok,from=").is_ok());
+        let c = parse("type=cache,target=/c,id=").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(c.id, None);
+    }
+
+    #[test]
+    fn canonical_text_round_trips() {
+        for (raw, canonical) in [
+            ("target=/src", "type=bind,target=/src,ro"),
+            ("type=bind,rw,dst=/a", "type=bind,target=/a,rw"),
+            (
+                "type=cache,target=/c,sharing=locked,mode=755,uid=1",
+                "type=cache,target=/c,sharing=locked,mode=0755,uid=1",
+            ),
+            (
+                "type=tmpfs,dst=/t,size=1k",
+                "type=tmpfs,target=/t,size=1024",
+            ),
+            (
+                "type=secret,id=a,required,env=A",
+                "type=secret,id=a,env=A,required",
+            ),
+            (
+                r#"type=bind,"target=/a,b""#,
+                r#"type=bind,"target=/a,b",ro"#,
+            ),
+        ] {
+            let m = parse(raw).unwrap_or_else(|e| panic!("{raw}: {e:?}"));
+            assert_eq!(m.to_string(), canonical);
+            assert_eq!(parse(canonical), Ok(m));
+        }
     }
 
     #[test]

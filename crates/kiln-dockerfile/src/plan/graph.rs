@@ -58,6 +58,49 @@ pub(crate) fn resolve_base(base: &str, _index: usize, earlier: &[PlannedStage]) 
     }
 }
 
+/// Check what can be checked of an image reference without a registry: the repository
+/// path (after an optional registry host, before the tag or digest) must be lower case,
+/// as the reference grammar requires. `FROM Build` after `AS build` is the usual slip:
+/// stage names are matched exactly in FROM.
+pub(crate) fn check_image_ref(name: &str, span: Span, earlier: &[PlannedStage]) -> Result<()> {
+    let without_digest = name.split('@').next().unwrap_or(name);
+    let (host, rest) = match without_digest.split_once('/') {
+        Some((h, r))
+            if h.contains(['.', ':']) || h == "localhost" || h.chars().any(char::is_uppercase) =>
+        {
+            (Some(h), r)
+        }
+        _ => (None, without_digest),
+    };
+    let path = rest.split_once(':').map_or(rest, |(p, _)| p);
+    if !path.chars().any(char::is_uppercase) {
+        return Ok(());
+    }
+    let shown = match host {
+        None if !path.contains('/') => format!("library/{path}"),
+        _ => path.to_string(),
+    };
+    let lower = name.to_lowercase();
+    let hint = match earlier
+        .iter()
+        .find(|s| s.name.as_deref() == Some(lower.as_str()))
+    {
+        Some(s) => format!(
+            "stage names are matched exactly in FROM: write FROM {} for stage #{}",
+            lower, s.index
+        ),
+        None => "image repository names are lower case".to_string(),
+    };
+    Err(Error::new(
+        ErrorKind::Stage,
+        span,
+        format!(
+            "failed to parse stage name \"{name}\": invalid reference format: repository name ({shown}) must be lowercase"
+        ),
+    )
+    .with_hint(hint))
+}
+
 /// Every `COPY --from` and `RUN --mount from=` of `stage`.
 pub(crate) fn references(stage: &Stage, all: &[Stage]) -> Result<Vec<StageRef>> {
     let mut refs = Vec::new();
@@ -77,7 +120,7 @@ pub(crate) fn references(stage: &Stage, all: &[Stage]) -> Result<Vec<StageRef>> 
                             .with_hint("define a new stage with `FROM ${VAR} AS name` (ARG in the global scope) and use --from=name"));
                         }
                     }
-                    let source = source_for(&from.value, from.span, stage, all, true)?;
+                    let source = source_for(&from.value, from.span, stage, all, RefKind::CopyFrom)?;
                     refs.push(StageRef {
                         instruction: i,
                         kind: RefKind::CopyFrom,
@@ -89,7 +132,7 @@ pub(crate) fn references(stage: &Stage, all: &[Stage]) -> Result<Vec<StageRef>> 
             Command::Run(r) => {
                 for m in &r.mounts {
                     if let Some(from) = mount_from(&m.value) {
-                        let source = source_for(&from, m.span, stage, all, false)?;
+                        let source = source_for(&from, m.span, stage, all, RefKind::MountFrom)?;
                         refs.push(StageRef {
                             instruction: i,
                             kind: RefKind::MountFrom,
@@ -124,8 +167,9 @@ fn source_for(
     span: Span,
     stage: &Stage,
     all: &[Stage],
-    allow_index: bool,
+    kind: RefKind,
 ) -> Result<Source> {
+    let allow_index = kind == RefKind::CopyFrom;
     let lower = value.to_lowercase();
     let target = if let Some(s) = all.iter().find(|s| s.name() == Some(lower.as_str())) {
         Some(s.index)
@@ -148,29 +192,29 @@ fn source_for(
         None
     };
     let Some(t) = target else {
+        check_image_ref(value, span, &[])?;
         return Ok(Source::Image(value.to_string()));
     };
+    let cur = stage
+        .name()
+        .map_or_else(|| format!("#{}", stage.index), str::to_string);
     if t == stage.index {
         return Err(Error::new(
             ErrorKind::Stage,
             span,
-            format!(
-                "circular dependency detected on stage: {}",
-                stage
-                    .name()
-                    .map_or_else(|| stage.index.to_string(), str::to_string)
-            ),
+            format!("circular dependency detected on stage: {cur}"),
         )
         .with_hint("a stage cannot copy or mount from itself; split it into two stages"));
     }
     if t > stage.index {
-        let cur = stage
-            .name()
-            .map_or_else(|| stage.index.to_string(), str::to_string);
+        let verb = match kind {
+            RefKind::CopyFrom => "copy",
+            RefKind::MountFrom => "mount",
+        };
         return Err(Error::new(
             ErrorKind::Stage,
             span,
-            format!("cannot copy from stage \"{value}\", it needs to be defined before current stage \"{cur}\""),
+            format!("cannot {verb} from stage \"{value}\", it needs to be defined before current stage \"{cur}\""),
         )
         .with_hint(format!("move stage \"{value}\" above stage \"{cur}\"")));
     }

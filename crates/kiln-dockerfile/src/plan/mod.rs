@@ -80,6 +80,8 @@ pub struct Plan {
     pub dockerfile: Dockerfile,
     /// Variables usable in FROM lines (platform ARGs and global ARGs).
     pub global_args: EnvList,
+    /// The global ARG instructions with their values resolved.
+    pub global_steps: Vec<crate::instructions::Command>,
     pub stages: Vec<PlannedStage>,
     /// The stage to build.
     pub target: usize,
@@ -88,6 +90,9 @@ pub struct Plan {
     pub order: Vec<usize>,
     /// Build args that no needed ARG declares.
     pub unused_build_args: Vec<String>,
+    /// The `--build-arg` values the plan was made with.
+    #[serde(skip)]
+    pub build_args: BTreeMap<String, String>,
     pub target_platform: Platform,
 }
 
@@ -109,7 +114,7 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
         .name()
         .map_or_else(|| "default".to_string(), str::to_string);
     let mut build_args = BuildArgs::new(opts.build_args.clone());
-    let global_args = global_scope(
+    let (global_args, global_steps) = global_scope(
         platform_args(&opts.build_platform, &target_platform, &target_name),
         &dockerfile.global_args,
         &mut build_args,
@@ -128,14 +133,16 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
         }
         let platform = match &stage.from.platform {
             Some(p) => {
+                let seen = ex.unmatched.len();
                 let v = ex.word(p)?;
                 if v.value.is_empty() {
-                    return Err(Error::new(
+                    let mut e = Error::new(
                         ErrorKind::Stage,
                         p.span,
                         format!("empty platform value from expression {}", p.value),
-                    )
-                    .with_hint("declare the variable with ARG before the first FROM"));
+                    );
+                    e.hint = scope::undefined_hint(&ex.unmatched[seen..]);
+                    return Err(e);
                 }
                 Platform::parse(&v.value).map_err(|e| Error::new(ErrorKind::Stage, p.span, e))?;
                 Some(v.value)
@@ -143,6 +150,9 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
             None => None,
         };
         let base = graph::resolve_base(&base.value, stage.index, &stages);
+        if let Base::Image(name) = &base {
+            graph::check_image_ref(name, stage.from.base.span, &stages)?;
+        }
         stages.push(PlannedStage {
             index: stage.index,
             name: stage.name().map(str::to_string),
@@ -156,18 +166,22 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
     }
     let order = graph::build_order(&stages, target, &dockerfile)?;
     // Walk the needed stages once to see which build args their ARGs consume.
+    let mut scopes = vec![None; stages.len()];
     for &i in &order {
-        let mut scope = StageScope::new(Vec::new(), dockerfile.escape);
+        let mut scope = StageScope::inherit(&stages[i].base, &scopes, dockerfile.escape);
         for ins in &dockerfile.stages[i].instructions {
             scope.step(ins, &global_args, &mut build_args)?;
         }
+        scopes[i] = Some(scope);
     }
     Ok(Plan {
         global_args,
+        global_steps,
         stages,
         target,
         order,
         unused_build_args: build_args.unused(),
+        build_args: opts.build_args.clone(),
         target_platform,
         dockerfile,
     })

@@ -3,6 +3,7 @@
 //! stage), `--build-arg` overrides, the predefined platform and proxy ARGs; and the walk
 //! through a stage that expands each instruction with the ARG and ENV values in force.
 
+use super::Base;
 use crate::error::{Error, ErrorKind, Result};
 use crate::instructions::{ArgDecl, Command, Expander, Instruction};
 use crate::platform::Platform;
@@ -84,13 +85,15 @@ pub fn platform_args(build: &Platform, target: &Platform, target_stage: &str) ->
 }
 
 /// Evaluate the global ARGs (in order) over the platform defaults. A build arg overrides
-/// a default; defaults may use earlier global ARGs.
+/// a default; defaults may use earlier global ARGs. Returns the variables and each global
+/// ARG instruction with its values resolved.
 pub fn global_scope(
     mut env: EnvList,
     decls: &[Instruction],
     build_args: &mut BuildArgs,
     escape: char,
-) -> Result<EnvList> {
+) -> Result<(EnvList, Vec<Command>)> {
+    let mut resolved = Vec::with_capacity(decls.len());
     for (k, v) in env.clone() {
         if let Some(o) = build_args.take(&k) {
             set(&mut env, &k, &o);
@@ -102,6 +105,7 @@ pub fn global_scope(
         let Command::Arg { args } = &ins.command else {
             continue;
         };
+        let mut out = Vec::with_capacity(args.len());
         for decl in args {
             let value = match build_args.take(&decl.key.value) {
                 Some(v) => Some(v),
@@ -113,12 +117,25 @@ pub fn global_scope(
                     None => None,
                 },
             };
-            if let Some(v) = value {
-                set(&mut env, &decl.key.value, &v);
+            if let Some(v) = &value {
+                set(&mut env, &decl.key.value, v);
             }
+            out.push(resolved_decl(decl, value));
         }
+        resolved.push(Command::Arg { args: out });
     }
-    Ok(env)
+    Ok((env, resolved))
+}
+
+/// `decl` with its value in force (`None`: declared without a value).
+fn resolved_decl(decl: &ArgDecl, value: Option<String>) -> ArgDecl {
+    ArgDecl {
+        key: decl.key.clone(),
+        default: value.map(|v| crate::syntax::Token {
+            value: v,
+            span: decl.default.as_ref().map_or(decl.key.span, |d| d.span),
+        }),
+    }
 }
 
 /// The variables in force while walking one stage.
@@ -154,6 +171,18 @@ impl StageScope {
         }
     }
 
+    /// The scope a stage starts in. A stage built on an earlier stage (`FROM name`) starts
+    /// with that stage's variables as they were at its end, ARG values included, as BuildKit
+    /// carries the base stage's state over; any other stage starts empty. `finished` holds
+    /// the end scope of every stage walked so far, by index.
+    pub fn inherit(base: &Base, finished: &[Option<StageScope>], escape: char) -> Self {
+        match base {
+            Base::Stage(i) => finished.get(*i).cloned().flatten(),
+            _ => None,
+        }
+        .unwrap_or_else(|| StageScope::new(Vec::new(), escape))
+    }
+
     pub fn lexer(&self) -> Lexer {
         Lexer::new(self.escape)
     }
@@ -171,24 +200,27 @@ impl StageScope {
         let command = match &ins.command {
             Command::Run(run) => {
                 mounts = ex.mounts(run)?;
-                ins.command.clone()
+                // The mounts as parsed, their values expanded.
+                let mut run = run.clone();
+                for (tok, mount) in run.mounts.iter_mut().zip(&mounts) {
+                    tok.value = mount.to_string();
+                }
+                Command::Run(run)
             }
             Command::Arg { args } => {
                 let mut out = Vec::new();
                 for decl in args {
-                    let value = self.arg_value(decl, global, build_args, &mut ex)?;
+                    // A default sees the names declared before it, in this instruction too.
+                    let current = self.env.clone();
+                    let mut arg_ex = Expander::new(self.escape, &current);
+                    let value = self.arg_value(decl, global, build_args, &mut arg_ex)?;
+                    ex.unmatched.append(&mut arg_ex.unmatched);
                     if let Some(v) = &value {
                         set(&mut self.env, &decl.key.value, v);
                     }
                     self.args.retain(|(k, _)| *k != decl.key.value);
                     self.args.push((decl.key.value.clone(), value.clone()));
-                    out.push(ArgDecl {
-                        key: decl.key.clone(),
-                        default: value.map(|v| crate::syntax::Token {
-                            value: v,
-                            span: decl.default.as_ref().map_or(decl.key.span, |d| d.span),
-                        }),
-                    });
+                    out.push(resolved_decl(decl, value));
                 }
                 Command::Arg { args: out }
             }
@@ -238,11 +270,16 @@ pub(crate) fn blank_base(span: Span, written: &str, unmatched: &[(String, Span)]
         span,
         format!("base name ({written}) should not be blank"),
     );
-    e.hint = Some(match unmatched.first() {
-        Some((name, _)) => format!(
-            "{name} is not defined before the first FROM: declare it with `ARG {name}=default` at the top, or pass --build-arg {name}=..."
-        ),
-        None => "FROM needs an image name".to_string(),
-    });
+    e.hint = Some(undefined_hint(unmatched).unwrap_or_else(|| "FROM needs an image name".into()));
     e
+}
+
+/// For a FROM line that expanded to nothing: what to do about the first variable in it
+/// that has no value.
+pub(crate) fn undefined_hint(unmatched: &[(String, Span)]) -> Option<String> {
+    unmatched.first().map(|(name, _)| {
+        format!(
+            "{name} has no value before the first FROM: declare it with `ARG {name}=default` at the top, or pass --build-arg {name}=..."
+        )
+    })
 }

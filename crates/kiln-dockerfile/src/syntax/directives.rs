@@ -74,11 +74,18 @@ fn split_directive(text: &str) -> Option<(&str, &str, u32)> {
     }
     let (name, after) = rest.split_at(name_len);
     let after = after.trim_start_matches(is_re_space).strip_prefix('=')?;
-    let value = after.trim_matches(is_re_space);
-    if value.is_empty() {
-        return None;
-    }
-    let value_offset = text.len() - after.trim_start_matches(is_re_space).len();
+    let trimmed = after.trim_start_matches(is_re_space);
+    let (start, value) = if trimmed.trim_end_matches(is_re_space).is_empty() {
+        // `\s*=\s*(.+?)\s*$` still matches white space alone: the value is its last
+        // character (so `# escape= ` is an invalid escape token, as in BuildKit).
+        let last = after.chars().last()?;
+        let start = after.len() - last.len_utf8();
+        (start, &after[start..])
+    } else {
+        let start = after.len() - trimmed.len();
+        (start, trimmed.trim_end_matches(is_re_space))
+    };
+    let value_offset = text.len() - after.len() + start;
     let col = text[..value_offset].chars().count() as u32 + 1;
     Some((name, value, col))
 }
@@ -101,6 +108,7 @@ mod tests {
         );
         assert_eq!(split_directive("# escape"), None);
         assert_eq!(split_directive("# escape="), None);
+        assert_eq!(split_directive("# escape=  \t"), Some(("escape", "\t", 12)));
         assert_eq!(split_directive("# 1x=y"), None);
         assert_eq!(split_directive("escape=`"), None);
     }

@@ -44,6 +44,14 @@ pub fn parse_bytes(bytes: &[u8]) -> Result<Ast> {
 
 /// Parse a Dockerfile.
 pub fn parse(source: &str) -> Result<Ast> {
+    if source.is_empty() {
+        return Err(Error::new(
+            ErrorKind::Input,
+            Span::lines(1, 1),
+            "the Dockerfile cannot be empty",
+        )
+        .with_hint("a Dockerfile needs at least a FROM instruction; is this the right file?"));
+    }
     let src = source.strip_prefix('\u{feff}').unwrap_or(source);
     let lines: Vec<&str> = src.split_inclusive('\n').collect();
     let mut directives = DirectiveParser::default();
