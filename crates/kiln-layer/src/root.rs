@@ -468,15 +468,16 @@ impl Root {
     /// `openat2` inside the root, retrying on `EAGAIN` (concurrent renames).
     fn open_in_root(&self, comps: &[OsString], flags: OFlags) -> rustix::io::Result<OwnedFd> {
         let rel = rel(comps);
+        // openat2 is strict: O_PATH allows only O_DIRECTORY, O_NOFOLLOW and
+        // O_CLOEXEC besides it.
+        let flags = if flags.contains(OFlags::PATH) {
+            flags | OFlags::CLOEXEC
+        } else {
+            flags | OFlags::CLOEXEC | OFlags::NOCTTY
+        };
         let mut tries = 0;
         loop {
-            match rfs::openat2(
-                &self.fd,
-                rel.as_os_str(),
-                flags | OFlags::CLOEXEC | OFlags::NOCTTY,
-                Mode::empty(),
-                RESOLVE,
-            ) {
+            match rfs::openat2(&self.fd, rel.as_os_str(), flags, Mode::empty(), RESOLVE) {
                 Err(e) if e == rustix::io::Errno::AGAIN && tries < 64 => tries += 1,
                 r => return r,
             }
@@ -990,7 +991,16 @@ impl Root {
         fd: BorrowedFd<'_>,
         path: &Path,
     ) -> Result<Vec<OsString>> {
-        let dir = rfs::Dir::read_from(fd).map_err(|e| self.io(op, path, e))?;
+        // `fd` may be an O_PATH descriptor: open the directory itself for
+        // reading (".", never a symlink).
+        let rd = rfs::openat(
+            fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io(op, path, e))?;
+        let dir = rfs::Dir::new(rd).map_err(|e| self.io(op, path, e))?;
         let mut names = Vec::new();
         for ent in dir {
             let ent = ent.map_err(|e| self.io(op, path, e))?;
