@@ -617,6 +617,9 @@ impl Root {
     /// (permission, setuid/setgid/sticky bits; umask is not applied). An
     /// existing non-directory at the path (including a symlink) is removed
     /// first, never written through; an existing directory is an error.
+    ///
+    /// Note: when not running as root, the kernel clears setuid/setgid on
+    /// the first write; set such modes with [`Root::chmod`] after writing.
     pub fn create_file(&self, p: impl AsRef<Path>, mode: u32) -> Result<File> {
         const OP: &str = "create file";
         let par = self.parent(OP, p.as_ref())?;

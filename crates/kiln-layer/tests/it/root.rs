@@ -43,8 +43,15 @@ fn create_and_lstat_exact_modes() {
     let env = Env::new();
     let r = &env.root;
     let mut f = r.create_file("/bin-x", 0o4755).expect("create");
+    assert_eq!(
+        r.lstat("/bin-x").expect("lstat").expect("exists").mode,
+        0o4755,
+        "setuid kept, umask not applied"
+    );
     f.write_all(b"hi").expect("write");
     drop(f);
+    // Writing as non-root makes the kernel clear setuid: chmod after content.
+    r.chmod("/bin-x", 0o4755).expect("chmod");
     r.mkdir("/tmp", 0o1777).expect("mkdir tmp");
     r.mkdir("/sgid", 0o2750).expect("mkdir sgid");
     let m = r.lstat("/bin-x").expect("lstat").expect("exists");

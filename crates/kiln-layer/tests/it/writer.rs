@@ -19,6 +19,8 @@ pub fn populate(r: &Root, mtime: i64) {
     let mut f = r.create_file("/usr/bin/su", 0o4755).expect("create");
     f.write_all(b"#!/bin/true\n").expect("write");
     drop(f);
+    // Writing as non-root clears setuid (kernel): set the mode after content.
+    r.chmod("/usr/bin/su", 0o4755).expect("chmod");
     let mut f = r.create_file("/usr/bin/a-file", 0o644).expect("create");
     f.write_all(&vec![b'x'; 1000]).expect("write");
     drop(f);
