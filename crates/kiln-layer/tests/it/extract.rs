@@ -264,12 +264,12 @@ fn absolute_names_become_relative() {
     let before = env.snapshot();
     let mut t = RawTar::new();
     t.file(b"/abs", b"1");
-    t.file(b"/etc/passwd", b"evil::0:0::/:/bin/sh\n");
+    t.file(b"/deep/abs", b"2");
     let sentinel = env.sentinel.to_string_lossy().into_owned();
     t.file(sentinel.as_bytes(), b"pwned");
     x(&env, &t.finish()).expect("extract");
     assert_eq!(fs::read(env.host("abs")).expect("read"), b"1");
-    assert!(env.host("etc/passwd").is_file());
+    assert_eq!(fs::read(env.host("deep/abs")).expect("read"), b"2");
     assert_eq!(fs::read(env.host(&sentinel)).expect("read"), b"pwned");
     env.assert_outside_unchanged(&before);
 }
@@ -288,8 +288,8 @@ fn symlink_then_file_through_it_same_tar() {
         format!("rel{}", env.sentinel.display()).as_bytes(),
         b"pwned",
     );
-    t.symlink(b"hostetc", b"/etc");
-    t.file(b"hostetc/passwd", b"evil::0:0::/:/bin/sh\n");
+    // (Write-through tests never aim at the host's real /etc: a broken
+    // build must not be able to damage the machine running the tests.)
     t.symlink(b"dir-link", outside.as_bytes());
     t.dir(b"dir-link/", 0o777);
     t.dir(b"dir-link/sub/", 0o777);
@@ -298,13 +298,12 @@ fn symlink_then_file_through_it_same_tar() {
     // All writes landed inside the root.
     let inside = env.host(&format!("{outside}/sentinel"));
     assert_eq!(fs::read(&inside).expect("read"), b"pwned");
-    assert!(env.host("etc/passwd").is_file());
     assert_eq!(
         env.root.lstat("/dir-link").expect("lstat").expect("x").kind,
         Kind::Dir,
         "a dir member replaces the symlink"
     );
-    assert!(stats.files >= 4);
+    assert_eq!(stats.files, 3);
 }
 
 #[test]

@@ -82,13 +82,18 @@ fn absolute_symlink_resolves_inside_root() {
     assert!(r.open_file("hostetc/passwd").is_err());
     assert!(r.lstat("hostetc/passwd").expect("lstat").is_none());
     assert!(r.read_dir("hostetc").is_err());
-    // mkdir_all through the link creates the in-root /etc.
-    let created = r.mkdir_all("/hostetc", 0o755, None).expect("mkdir_all");
-    assert_eq!(created, vec![PathBuf::from("/etc")]);
-    let mut f = r.create_file("hostetc/passwd", 0o644).expect("create");
-    f.write_all(b"evil::0:0::/:/bin/sh\n").expect("write");
+    // Writes never go through a link to the host's /etc, even in a broken
+    // build: they use `esc`, an absolute link to the temp dir's `outside`.
+    let created = r.mkdir_all("/esc", 0o755, None).expect("mkdir_all");
+    let inner = env.outside.clone();
+    assert_eq!(created.last(), Some(&inner), "created inside: {created:?}");
+    let mut f = r.create_file("esc/sentinel", 0o644).expect("create");
+    f.write_all(b"pwned?").expect("write");
     drop(f);
-    assert!(env.host("etc/passwd").is_file());
+    assert_eq!(
+        fs::read(env.host(&format!("{}/sentinel", inner.display()))).expect("read"),
+        b"pwned?"
+    );
     assert_eq!(
         r.resolve("hostetc/passwd").expect("resolve"),
         Path::new("/etc/passwd")
