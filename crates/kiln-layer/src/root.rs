@@ -496,16 +496,22 @@ impl Root {
         Ok(Parent { fd, name, path })
     }
 
-    /// Like [`Root::parent`] but `Ok(None)` when the parent does not exist.
+    /// Like [`Root::parent`] but `Ok(None)` when the parent does not exist
+    /// (or a component of it is not a directory, so nothing can be below it).
     fn parent_opt(&self, op: &'static str, p: &Path) -> Result<Option<Parent>> {
+        let missing = [
+            rustix::io::Errno::NOENT.raw_os_error(),
+            rustix::io::Errno::NOTDIR.raw_os_error(),
+        ];
         match self.parent(op, p) {
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::NOENT.raw_os_error()) => Ok(None),
+            Err(e) if e.raw_os_error().is_some_and(|n| missing.contains(&n)) => Ok(None),
             r => r.map(Some),
         }
     }
 
-    /// `lstat` of a path inside the root; `None` if it (or its parent) does
-    /// not exist. The final component is not followed.
+    /// `lstat` of a path inside the root; `None` if it does not exist (also
+    /// when a parent is missing or not a directory). The final component is
+    /// not followed.
     pub fn lstat(&self, p: impl AsRef<Path>) -> Result<Option<Metadata>> {
         let p = p.as_ref();
         if clean(p).is_empty() {

@@ -581,3 +581,104 @@ fn xattr_values_with_newlines_and_nuls_round_trip() {
         Some(&value[..])
     );
 }
+
+/// Deterministic pseudo-random numbers for the corruption test.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn corrupted_archives_never_panic_or_escape() {
+    let src = Env::new();
+    populate(&src.root, 1_600_000_000);
+    src.root.symlink(&src.outside, "/esc").expect("symlink");
+    src.root
+        .symlink("../../../../../outside", "/usr/up")
+        .expect("symlink");
+    let mut w = LayerWriter::new(Vec::new(), TarOptions::default());
+    write_tree(&src.root, &mut w).expect("write");
+    w.add_entry(
+        "esc/sentinel",
+        &kiln_layer::EntryMeta::default(),
+        kiln_layer::EntryKind::File { size: 0 },
+        None,
+    )
+    .expect("add");
+    w.add_entry(
+        "usr/up/sentinel",
+        &kiln_layer::EntryMeta::default(),
+        kiln_layer::EntryKind::Hardlink {
+            target: PathBuf::from("esc/sentinel"),
+        },
+        None,
+    )
+    .expect("add");
+    let good = w.finish().expect("finish");
+    // The uncorrupted archive extracts.
+    let env = Env::new();
+    let before = env.snapshot();
+    extract(&good[..], &env.root, &opts()).expect("good archive");
+    env.root.remove_all("/").expect("reset");
+    let mut rng = Lcg(42);
+    let (mut ok, mut failed) = (0, 0);
+    for i in 0..400 {
+        let mut t = good.clone();
+        match i % 4 {
+            0 => t.truncate((rng.next() as usize) % good.len()),
+            1 => {
+                for _ in 0..4 {
+                    let at = (rng.next() as usize) % t.len();
+                    t[at] = rng.next() as u8;
+                }
+            }
+            2 => {
+                // Corrupt a header byte and fix its checksum, so the damage
+                // reaches the field parsers.
+                let blocks: Vec<usize> = (0..t.len() / 512)
+                    .filter(|b| t[b * 512 + 257..b * 512 + 262] == *b"ustar")
+                    .collect();
+                let b = blocks[(rng.next() as usize) % blocks.len()] * 512;
+                let off = (rng.next() as usize) % 345;
+                if !(148..156).contains(&off) {
+                    t[b + off] = rng.next() as u8;
+                }
+                t[b + 148..b + 156].copy_from_slice(b"        ");
+                let sum: u32 = t[b..b + 512].iter().map(|x| u32::from(*x)).sum();
+                let ck = format!("{sum:06o}\0 ");
+                t[b + 148..b + 156].copy_from_slice(ck.as_bytes());
+            }
+            _ => {
+                let at = (rng.next() as usize) % t.len();
+                let len = ((rng.next() as usize) % 600).min(t.len() - at);
+                t.drain(at..at + len);
+            }
+        }
+        match extract(&t[..], &env.root, &opts()) {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                assert!(!e.to_string().is_empty());
+            }
+        }
+        env.root.remove_all("/").expect("reset");
+    }
+    assert!(ok > 0 && failed > 0, "ok {ok}, failed {failed}");
+    env.assert_outside_unchanged(&before);
+}
+
+#[test]
+fn whiteout_below_a_file_is_a_no_op() {
+    let env = Env::new();
+    fs::write(env.host("a"), b"file").expect("seed");
+    let mut t = RawTar::new();
+    t.file(b"a/.wh.x", b"");
+    x(&env, &t.finish()).expect("extract");
+    assert_eq!(fs::read(env.host("a")).expect("read"), b"file");
+}
