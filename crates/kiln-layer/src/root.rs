@@ -432,6 +432,19 @@ impl Root {
         }
     }
 
+    /// Error for a call that went through `/proc/self/fd`: a missing
+    /// `/proc` is reported as such instead of as a missing path.
+    fn proc_io(&self, op: &'static str, path: &Path, e: rustix::io::Errno) -> Error {
+        if e == rustix::io::Errno::NOENT && !Path::new("/proc/self/fd").is_dir() {
+            return self.io(
+                op,
+                path,
+                io::Error::other("/proc/self/fd is not available; mount /proc"),
+            );
+        }
+        self.io(op, path, e)
+    }
+
     fn wrong(&self, op: &'static str, path: &Path, kind: Kind, expected: &'static str) -> Error {
         Error::WrongKind {
             op,
@@ -586,7 +599,7 @@ impl Root {
             OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::empty(),
         )
-        .map_err(|e| self.io(OP, &path, e))?;
+        .map_err(|e| self.proc_io(OP, &path, e))?;
         let st2 = rfs::fstat(&fd).map_err(|e| self.io(OP, &path, e))?;
         if st2.st_ino != st.st_ino || st2.st_dev != st.st_dev {
             return Err(self.io(
@@ -1050,7 +1063,7 @@ impl Root {
         let p = p.as_ref();
         if clean(p).is_empty() {
             return rfs::chmod(proc_fd(self.fd.as_fd()), Mode::from_raw_mode(mode & 0o7777))
-                .map_err(|e| self.io(OP, Path::new("/"), e));
+                .map_err(|e| self.proc_io(OP, Path::new("/"), e));
         }
         let par = self.parent(OP, p)?;
         self.chmod_at(OP, &par, mode)
@@ -1075,7 +1088,7 @@ impl Root {
             ));
         }
         rfs::chmod(proc_fd(fd.as_fd()), Mode::from_raw_mode(mode & 0o7777))
-            .map_err(|e| self.io(op, &par.path, e))
+            .map_err(|e| self.proc_io(op, &par.path, e))
     }
 
     /// Set access and modification time to `mtime` (seconds, nanoseconds);
@@ -1153,7 +1166,7 @@ impl Root {
         } else {
             rfs::setxattr(&hp, name, value, XattrFlags::empty())
         };
-        r.map_err(|e| self.io(OP, &path, e))
+        r.map_err(|e| self.proc_io(OP, &path, e))
     }
 
     /// All extended attributes of `p` (no-follow), by name. Names that are
@@ -1173,7 +1186,7 @@ impl Root {
             let n = match n {
                 Ok(n) => n,
                 Err(e) if e == rustix::io::Errno::NOTSUP => return Ok(out),
-                Err(e) => return Err(self.io(OP, &path, e)),
+                Err(e) => return Err(self.proc_io(OP, &path, e)),
             };
             if n == 0 {
                 return Ok(out);
@@ -1190,7 +1203,7 @@ impl Root {
                     break buf;
                 }
                 Err(e) if e == rustix::io::Errno::RANGE => continue,
-                Err(e) => return Err(self.io(OP, &path, e)),
+                Err(e) => return Err(self.proc_io(OP, &path, e)),
             }
         };
         for raw in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
@@ -1206,7 +1219,7 @@ impl Root {
                 let n = match n {
                     Ok(n) => n,
                     Err(e) if e == rustix::io::Errno::NODATA => break None,
-                    Err(e) => return Err(self.io(OP, &path, e)),
+                    Err(e) => return Err(self.proc_io(OP, &path, e)),
                 };
                 let mut buf = vec![0u8; n];
                 let r = if follow {
@@ -1221,7 +1234,7 @@ impl Root {
                     }
                     Err(e) if e == rustix::io::Errno::RANGE => continue,
                     Err(e) if e == rustix::io::Errno::NODATA => break None,
-                    Err(e) => return Err(self.io(OP, &path, e)),
+                    Err(e) => return Err(self.proc_io(OP, &path, e)),
                 }
             };
             if let Some(v) = value {

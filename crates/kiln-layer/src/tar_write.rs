@@ -553,9 +553,10 @@ impl<W: Write> LayerWriter<W> {
     }
 }
 
-/// Xattrs that are never copied into layers: host-specific labels.
+/// Xattrs that are never copied into layers: host-specific SELinux labels
+/// and overlayfs' own bookkeeping.
 fn keep_xattr(name: &str) -> bool {
-    name != "security.selinux"
+    name != "security.selinux" && !name.starts_with("trusted.overlay.")
 }
 
 /// Split a container path into components, cleaning it lexically (`..`
@@ -588,10 +589,11 @@ fn join(comps: &[Vec<u8>]) -> Vec<u8> {
 /// Emit the given container paths (absolute or relative; cleaned
 /// lexically) plus every ancestor directory not already emitted by `w`,
 /// sorted depth-first by component, with metadata, link targets and xattrs
-/// read from `root` (`security.selinux` is left out). Paths already emitted
-/// by `w` are skipped. A file whose (dev, ino) was already emitted by `w`
-/// becomes a hard link to the first path. Sockets are skipped and listed in
-/// [`LayerWriter::skipped`]. Nanosecond parts of mtimes are dropped.
+/// read from `root` (`security.selinux` and `trusted.overlay.*` are left
+/// out). Paths already emitted by `w` are skipped. A non-directory whose
+/// (dev, ino) was already emitted by `w` becomes a hard link to the first
+/// path. Sockets are skipped and listed in [`LayerWriter::skipped`].
+/// Nanosecond parts of mtimes are dropped.
 pub fn write_paths<W: Write>(root: &Root, paths: &[String], w: &mut LayerWriter<W>) -> Result<()> {
     let mut set: BTreeSet<Vec<Vec<u8>>> = BTreeSet::new();
     for p in paths {

@@ -179,7 +179,15 @@ fn pax_long_names_long_targets_and_xattrs() {
         )
         .expect("cap");
     }
+    if crate::common::is_root() {
+        r.set_xattr(&long_dir, "trusted.overlay.opaque", b"y")
+            .expect("overlay xattr");
+    }
     let t = layer_of(r, TarOptions::default());
+    assert!(
+        !t.windows(15).any(|w| w == b"trusted.overlay"),
+        "overlayfs bookkeeping must not reach layers"
+    );
     let l = list(&t);
     let file = l
         .iter()
