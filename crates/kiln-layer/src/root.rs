@@ -1177,6 +1177,7 @@ impl Root {
         let hp = Self::xattr_path(&fd, &fname);
         let follow = fname.is_none();
         let mut out = BTreeMap::new();
+        let mut tries = 0;
         let names = loop {
             let n = if follow {
                 rfs::listxattr_query(&hp)
@@ -1202,7 +1203,10 @@ impl Root {
                     buf.truncate(len);
                     break buf;
                 }
-                Err(e) if e == rustix::io::Errno::RANGE => continue,
+                Err(e) if e == rustix::io::Errno::RANGE && tries < 8 => {
+                    tries += 1;
+                    continue;
+                }
                 Err(e) => return Err(self.proc_io(OP, &path, e)),
             }
         };
@@ -1232,7 +1236,10 @@ impl Root {
                         buf.truncate(len);
                         break Some(buf);
                     }
-                    Err(e) if e == rustix::io::Errno::RANGE => continue,
+                    Err(e) if e == rustix::io::Errno::RANGE && tries < 8 => {
+                        tries += 1;
+                        continue;
+                    }
                     Err(e) if e == rustix::io::Errno::NODATA => break None,
                     Err(e) => return Err(self.proc_io(OP, &path, e)),
                 }
