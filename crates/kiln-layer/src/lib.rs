@@ -1,0 +1,30 @@
+//! kiln's layer plumbing.
+//!
+//! * [`root`]: [`Root`], filesystem operations confined to one directory
+//!   (`openat2(RESOLVE_IN_ROOT)`), for building root filesystems from
+//!   untrusted input.
+//! * [`tar_write`]: deterministic OCI layer tar writer.
+//! * [`extract`]: extraction of hostile layer tars into a [`Root`].
+//! * [`compress`]: compression detection and compressors.
+//!
+//! Linux only (openat2 needs Linux 5.6+); `/proc` must be mounted.
+
+pub mod compress;
+pub mod extract;
+pub mod root;
+mod tar_read;
+pub mod tar_write;
+
+pub use compress::{decompress, gzip_writer, zstd_writer, Compression};
+pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
+pub use root::{makedev, Kind, Metadata, Root};
+pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
+
+/// Errors of [`compress`].
+pub use compress::Error as CompressError;
+/// Errors of [`extract`].
+pub use extract::Error as ExtractError;
+/// Errors of [`root`].
+pub use root::Error as RootError;
+/// Errors of [`tar_write`].
+pub use tar_write::Error as WriteError;

@@ -1,0 +1,744 @@
+//! Deterministic layer tar writer.
+//!
+//! Output format, chosen so that the same inputs give byte-identical output:
+//!
+//! * ustar headers (`ustar\0` magic, version `00`); all numeric fields in
+//!   zero-padded octal, NUL-terminated; checksum as six octal digits, NUL,
+//!   space; empty uname/gname; devmajor/devminor `0` for non-devices;
+//!   directory names end with `/`; only the permission, setuid, setgid and
+//!   sticky bits in the mode field; the ustar `prefix` field is never used.
+//! * A PAX extended header (`x`, named `PaxHeaders.0/<base name>`, mode 0644,
+//!   uid/gid/mtime 0) precedes an entry when it needs one: `path` for names
+//!   longer than 100 bytes, `linkpath` for link targets longer than 100 bytes,
+//!   `uid`/`gid`/`size`/`mtime` for values that do not fit the octal fields,
+//!   and `SCHILY.xattr.<name>` for each extended attribute. Records are
+//!   sorted by key.
+//! * mtimes are whole seconds (nanoseconds are dropped), clamped to
+//!   [`TarOptions::epoch`] if set.
+//! * The archive ends with two zero blocks and no further record padding.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use crate::root::{self, Kind, Root};
+
+/// Result type of this module.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Writer options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TarOptions {
+    /// If set (SOURCE_DATE_EPOCH), every mtime is clamped to at most this.
+    pub epoch: Option<i64>,
+}
+
+/// Metadata of one layer entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// Permission bits plus setuid/setgid/sticky (higher bits are dropped).
+    pub mode: u32,
+    /// Owner user id.
+    pub uid: u32,
+    /// Owner group id.
+    pub gid: u32,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// Extended attributes, written as `SCHILY.xattr.<name>` PAX records.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+}
+
+/// Type of one layer entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    /// Directory (written with a trailing `/`).
+    Dir,
+    /// Regular file with exactly `size` bytes of content.
+    File {
+        /// Content length; the content reader must yield exactly this much.
+        size: u64,
+    },
+    /// Symbolic link; the target is stored verbatim.
+    Symlink {
+        /// Link target.
+        target: PathBuf,
+    },
+    /// Hard link to an earlier entry of the layer (a relative tar path, same
+    /// rules as the entry path).
+    Hardlink {
+        /// Path of the earlier entry.
+        target: PathBuf,
+    },
+    /// Character device.
+    Char {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// Block device.
+    Block {
+        /// Major number.
+        major: u32,
+        /// Minor number.
+        minor: u32,
+    },
+    /// Named pipe.
+    Fifo,
+    /// OCI whiteout: `path` names the deleted object; the entry is written
+    /// as the empty regular file `<parent>/.wh.<name>`.
+    Whiteout,
+    /// OCI opaque marker: `path` names the directory; the entry is written
+    /// as the empty regular file `<path>/.wh..wh..opq`.
+    Opaque,
+}
+
+/// Errors of the layer writer. Each names the entry it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The entry path or link target is not acceptable.
+    #[error("layer entry {path:?}: {what}")]
+    InvalidEntry {
+        /// Entry path as given.
+        path: String,
+        /// What is wrong and what to do.
+        what: String,
+    },
+    /// Writing to the output failed.
+    #[error("writing layer entry {path:?}: {source}; {hint}", hint = root::hint(.source))]
+    Write {
+        /// Entry path.
+        path: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Reading the content of a file entry failed.
+    #[error("reading content for layer entry {path:?}: {source}; {hint}", hint = root::hint(.source))]
+    ReadContent {
+        /// Entry path.
+        path: String,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The content reader did not yield exactly the declared size.
+    #[error("layer entry {path:?}: content is {got} bytes but the entry declares {want}; the file changed while it was read: retry the build")]
+    SizeMismatch {
+        /// Entry path.
+        path: String,
+        /// Declared size.
+        want: u64,
+        /// What the reader yielded (a lower bound if it grew).
+        got: u64,
+    },
+    /// A path given to [`write_paths`] does not exist in the root.
+    #[error("{path}: listed for the layer but missing from root {root}; it was removed meanwhile or the path is wrong", path = .path.display(), root = .root.display())]
+    Missing {
+        /// Container path.
+        path: PathBuf,
+        /// Host path of the root.
+        root: PathBuf,
+    },
+    /// A filesystem operation on the source root failed.
+    #[error(transparent)]
+    Root(#[from] root::Error),
+}
+
+const BLOCK: usize = 512;
+const OCTAL_8: u64 = 0o7777777; // 7 digits
+const OCTAL_12: u64 = 0o77777777777; // 11 digits
+
+/// Writes one layer tar deterministically. See the module docs.
+#[derive(Debug)]
+pub struct LayerWriter<W: Write> {
+    w: W,
+    opts: TarOptions,
+    emitted: HashSet<Vec<u8>>,
+    links: HashMap<(u64, u64), Vec<u8>>,
+    skipped: Vec<PathBuf>,
+}
+
+/// Normalize a relative tar path: drop empty and `.` components, strip a
+/// leading `/`; refuse `..` and the empty path.
+fn norm(path: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let mut out: Vec<u8> = Vec::with_capacity(path.len());
+    for comp in path.split(|b| *b == b'/') {
+        match comp {
+            b"" | b"." => {}
+            b".." => {
+                return Err("the path contains a `..` component; give a clean relative path".into())
+            }
+            c => {
+                if c.contains(&0) {
+                    return Err("the path contains a NUL byte".into());
+                }
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(c);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err("the path is empty or names the root; give a path below the root".into());
+    }
+    Ok(out)
+}
+
+fn put_octal(field: &mut [u8], v: u64) {
+    // width-1 zero-padded digits, then NUL.
+    let digits = field.len() - 1;
+    let mut v = v;
+    for i in (0..digits).rev() {
+        field[i] = b'0' + (v & 7) as u8;
+        v >>= 3;
+    }
+    field[digits] = 0;
+}
+
+fn put_bytes(field: &mut [u8], s: &[u8]) {
+    let n = s.len().min(field.len());
+    field[..n].copy_from_slice(&s[..n]);
+}
+
+fn pax_record(out: &mut Vec<u8>, key: &str, value: &[u8]) {
+    let base = 1 + key.len() + 1 + value.len() + 1;
+    let mut len = base + 1;
+    loop {
+        let total = base + len.to_string().len();
+        if total == len {
+            break;
+        }
+        len = total;
+    }
+    out.extend_from_slice(len.to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(key.as_bytes());
+    out.push(b'=');
+    out.extend_from_slice(value);
+    out.push(b'\n');
+}
+
+struct Fields<'a> {
+    name: &'a [u8],
+    mode: u32,
+    uid: u64,
+    gid: u64,
+    size: u64,
+    mtime: i64,
+    typeflag: u8,
+    link: &'a [u8],
+    dev: (u32, u32),
+}
+
+fn header_block(f: &Fields<'_>) -> [u8; BLOCK] {
+    let mut h = [0u8; BLOCK];
+    put_bytes(&mut h[0..100], f.name);
+    put_octal(&mut h[100..108], u64::from(f.mode & 0o7777));
+    put_octal(&mut h[108..116], f.uid);
+    put_octal(&mut h[116..124], f.gid);
+    put_octal(&mut h[124..136], f.size);
+    put_octal(&mut h[136..148], u64::try_from(f.mtime).unwrap_or(0));
+    h[156] = f.typeflag;
+    put_bytes(&mut h[157..257], f.link);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    put_octal(&mut h[329..337], u64::from(f.dev.0));
+    put_octal(&mut h[337..345], u64::from(f.dev.1));
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    let mut ck = [0u8; 7];
+    put_octal(&mut ck, u64::from(sum));
+    h[148..155].copy_from_slice(&ck);
+    h[155] = b' ';
+    h
+}
+
+fn base_name(p: &[u8]) -> &[u8] {
+    let p = p.strip_suffix(b"/").unwrap_or(p);
+    match p.iter().rposition(|b| *b == b'/') {
+        Some(i) => &p[i + 1..],
+        None => p,
+    }
+}
+
+impl<W: Write> LayerWriter<W> {
+    /// A writer emitting to `w`.
+    pub fn new(w: W, opts: TarOptions) -> LayerWriter<W> {
+        LayerWriter {
+            w,
+            opts,
+            emitted: HashSet::new(),
+            links: HashMap::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// Container paths that [`write_paths`]/[`write_tree`] skipped because a
+    /// tar cannot hold them (sockets).
+    pub fn skipped(&self) -> &[PathBuf] {
+        &self.skipped
+    }
+
+    /// True if an entry with this normalized relative path was written.
+    pub fn was_emitted(&self, path: &str) -> bool {
+        norm(path.as_bytes()).is_ok_and(|p| self.emitted.contains(&p))
+    }
+
+    /// Append one entry. `path` is relative (no leading `/`; a leading `/` or
+    /// `./` is stripped, `..` is refused). For [`EntryKind::File`], `content`
+    /// must yield exactly `size` bytes; it is ignored for other kinds.
+    pub fn add_entry(
+        &mut self,
+        path: &str,
+        meta: &EntryMeta,
+        kind: EntryKind,
+        content: Option<&mut dyn Read>,
+    ) -> Result<()> {
+        self.add_entry_path(Path::new(path), meta, kind, content)
+    }
+
+    /// [`LayerWriter::add_entry`] for paths that need not be UTF-8.
+    pub fn add_entry_path(
+        &mut self,
+        path: &Path,
+        meta: &EntryMeta,
+        kind: EntryKind,
+        content: Option<&mut dyn Read>,
+    ) -> Result<()> {
+        let shown = || path.to_string_lossy().into_owned();
+        let invalid = |what: String| Error::InvalidEntry {
+            path: shown(),
+            what,
+        };
+        let p = norm(path.as_os_str().as_bytes()).map_err(invalid)?;
+
+        let mut name = p.clone();
+        let mut link: Vec<u8> = Vec::new();
+        let mut size = 0u64;
+        let mut dev = (0u32, 0u32);
+        let typeflag = match &kind {
+            EntryKind::Dir => {
+                name.push(b'/');
+                b'5'
+            }
+            EntryKind::File { size: s } => {
+                size = *s;
+                b'0'
+            }
+            EntryKind::Symlink { target } => {
+                link = target.as_os_str().as_bytes().to_vec();
+                if link.is_empty() || link.contains(&0) {
+                    return Err(invalid(
+                        "symlink target is empty or contains a NUL byte".into(),
+                    ));
+                }
+                b'2'
+            }
+            EntryKind::Hardlink { target } => {
+                link = norm(target.as_os_str().as_bytes())
+                    .map_err(|w| invalid(format!("hard link target: {w}")))?;
+                b'1'
+            }
+            EntryKind::Char { major, minor } => {
+                dev = (*major, *minor);
+                b'3'
+            }
+            EntryKind::Block { major, minor } => {
+                dev = (*major, *minor);
+                b'4'
+            }
+            EntryKind::Fifo => b'6',
+            EntryKind::Whiteout => {
+                let base = base_name(&p).to_vec();
+                let parent_len = p.len() - base.len();
+                let mut n = p[..parent_len].to_vec();
+                n.extend_from_slice(b".wh.");
+                n.extend_from_slice(&base);
+                name = n;
+                b'0'
+            }
+            EntryKind::Opaque => {
+                name.extend_from_slice(b"/.wh..wh..opq");
+                b'0'
+            }
+        };
+        if u64::from(dev.0) > OCTAL_8 || u64::from(dev.1) > OCTAL_8 {
+            return Err(invalid(format!(
+                "device number {}:{} does not fit a tar header",
+                dev.0, dev.1
+            )));
+        }
+
+        let mut mtime = meta.mtime;
+        if let Some(epoch) = self.opts.epoch {
+            mtime = mtime.min(epoch);
+        }
+
+        let mut pax: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        if name.len() > 100 {
+            pax.insert("path".into(), name.clone());
+        }
+        if link.len() > 100 {
+            pax.insert("linkpath".into(), link.clone());
+        }
+        let (uid, gid) = (u64::from(meta.uid), u64::from(meta.gid));
+        if uid > OCTAL_8 {
+            pax.insert("uid".into(), uid.to_string().into_bytes());
+        }
+        if gid > OCTAL_8 {
+            pax.insert("gid".into(), gid.to_string().into_bytes());
+        }
+        if size > OCTAL_12 {
+            pax.insert("size".into(), size.to_string().into_bytes());
+        }
+        if !(0..=OCTAL_12 as i64).contains(&mtime) {
+            pax.insert("mtime".into(), mtime.to_string().into_bytes());
+        }
+        for (k, v) in &meta.xattrs {
+            if k.is_empty() || k.contains('\0') || k.contains('=') {
+                return Err(invalid(format!(
+                    "xattr name {k:?} cannot be stored (empty, or contains NUL or '=')"
+                )));
+            }
+            pax.insert(format!("SCHILY.xattr.{k}"), v.clone());
+        }
+
+        let wr = |e: io::Error| Error::Write {
+            path: shown(),
+            source: e,
+        };
+        if !pax.is_empty() {
+            let mut body = Vec::new();
+            for (k, v) in &pax {
+                pax_record(&mut body, k, v);
+            }
+            let mut pname = b"PaxHeaders.0/".to_vec();
+            pname.extend_from_slice(base_name(&p));
+            let ph = header_block(&Fields {
+                name: &pname,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                size: body.len() as u64,
+                mtime: 0,
+                typeflag: b'x',
+                link: b"",
+                dev: (0, 0),
+            });
+            self.w.write_all(&ph).map_err(wr)?;
+            self.w.write_all(&body).map_err(wr)?;
+            self.pad(body.len() as u64).map_err(wr)?;
+        }
+
+        let h = header_block(&Fields {
+            name: &name,
+            mode: meta.mode,
+            uid: if uid > OCTAL_8 { 0 } else { uid },
+            gid: if gid > OCTAL_8 { 0 } else { gid },
+            size: if size > OCTAL_12 { 0 } else { size },
+            mtime: if (0..=OCTAL_12 as i64).contains(&mtime) {
+                mtime
+            } else {
+                0
+            },
+            typeflag,
+            link: &link,
+            dev,
+        });
+        self.w.write_all(&h).map_err(wr)?;
+
+        if let EntryKind::File { size } = kind {
+            if size > 0 {
+                let Some(r) = content else {
+                    return Err(Error::SizeMismatch {
+                        path: shown(),
+                        want: size,
+                        got: 0,
+                    });
+                };
+                self.copy_exact(r, size, &shown())?;
+                self.pad(size).map_err(wr)?;
+            } else if let Some(r) = content {
+                let mut one = [0u8; 1];
+                let n = r.read(&mut one).map_err(|e| Error::ReadContent {
+                    path: shown(),
+                    source: e,
+                })?;
+                if n > 0 {
+                    return Err(Error::SizeMismatch {
+                        path: shown(),
+                        want: 0,
+                        got: 1,
+                    });
+                }
+            }
+        }
+        let key = name.strip_suffix(b"/").unwrap_or(&name).to_vec();
+        self.emitted.insert(key);
+        Ok(())
+    }
+
+    fn copy_exact(&mut self, r: &mut dyn Read, size: u64, shown: &str) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut left = size;
+        while left > 0 {
+            let want = usize::try_from(left.min(buf.len() as u64)).unwrap_or(buf.len());
+            let n = match r.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(Error::SizeMismatch {
+                        path: shown.into(),
+                        want: size,
+                        got: size - left,
+                    })
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::ReadContent {
+                        path: shown.into(),
+                        source: e,
+                    })
+                }
+            };
+            self.w.write_all(&buf[..n]).map_err(|e| Error::Write {
+                path: shown.into(),
+                source: e,
+            })?;
+            left -= n as u64;
+        }
+        // The reader must be exhausted now.
+        loop {
+            match r.read(&mut buf[..1]) {
+                Ok(0) => return Ok(()),
+                Ok(_) => {
+                    return Err(Error::SizeMismatch {
+                        path: shown.into(),
+                        want: size,
+                        got: size + 1,
+                    })
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    return Err(Error::ReadContent {
+                        path: shown.into(),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    fn pad(&mut self, len: u64) -> io::Result<()> {
+        let rem = (len % BLOCK as u64) as usize;
+        if rem != 0 {
+            self.w.write_all(&[0u8; BLOCK][..BLOCK - rem])?;
+        }
+        Ok(())
+    }
+
+    /// Write the end-of-archive marker (two zero blocks), flush, and return
+    /// the inner writer.
+    pub fn finish(mut self) -> Result<W> {
+        let wr = |e: io::Error| Error::Write {
+            path: "<end of archive>".into(),
+            source: e,
+        };
+        self.w.write_all(&[0u8; 2 * BLOCK]).map_err(wr)?;
+        self.w.flush().map_err(wr)?;
+        Ok(self.w)
+    }
+}
+
+/// Xattrs that are never copied into layers: host-specific SELinux labels
+/// and overlayfs' own bookkeeping.
+fn keep_xattr(name: &str) -> bool {
+    name != "security.selinux" && !name.starts_with("trusted.overlay.")
+}
+
+/// Split a container path into components, cleaning it lexically (`..`
+/// clamped at the root, as [`Root`] does).
+fn components(p: &Path) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::Normal(n) => out.push(n.as_bytes().to_vec()),
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn join(comps: &[Vec<u8>]) -> Vec<u8> {
+    let mut s = Vec::new();
+    for (i, c) in comps.iter().enumerate() {
+        if i > 0 {
+            s.push(b'/');
+        }
+        s.extend_from_slice(c);
+    }
+    s
+}
+
+/// Emit the given container paths (absolute or relative; cleaned
+/// lexically) plus every ancestor directory not already emitted by `w`,
+/// sorted depth-first by component, with metadata, link targets and xattrs
+/// read from `root` (`security.selinux` and `trusted.overlay.*` are left
+/// out). Paths already emitted by `w` are skipped. A non-directory whose
+/// (dev, ino) was already emitted by `w` becomes a hard link to the first
+/// path. Sockets are skipped and listed in [`LayerWriter::skipped`].
+/// Nanosecond parts of mtimes are dropped.
+pub fn write_paths<W: Write>(root: &Root, paths: &[String], w: &mut LayerWriter<W>) -> Result<()> {
+    let mut set: BTreeSet<Vec<Vec<u8>>> = BTreeSet::new();
+    for p in paths {
+        let comps = components(Path::new(p));
+        for i in 1..=comps.len() {
+            set.insert(comps[..i].to_vec());
+        }
+    }
+    write_sorted(root, set.into_iter(), w)
+}
+
+/// Emit the whole tree of `root` (not the root directory itself), as
+/// [`write_paths`] would with every path.
+pub fn write_tree<W: Write>(root: &Root, w: &mut LayerWriter<W>) -> Result<()> {
+    let all = root.walk("/")?;
+    let set: BTreeSet<Vec<Vec<u8>>> = all
+        .iter()
+        .map(|(p, _)| components(p))
+        .filter(|c| !c.is_empty())
+        .collect();
+    write_sorted(root, set.into_iter(), w)
+}
+
+fn write_sorted<W: Write>(
+    root: &Root,
+    paths: impl Iterator<Item = Vec<Vec<u8>>>,
+    w: &mut LayerWriter<W>,
+) -> Result<()> {
+    for comps in paths {
+        let rel = join(&comps);
+        if w.emitted.contains(&rel) {
+            continue;
+        }
+        let mut abs = b"/".to_vec();
+        abs.extend_from_slice(&rel);
+        let cpath = PathBuf::from(OsString::from_vec(abs));
+        let relpath = PathBuf::from(OsString::from_vec(rel.clone()));
+        let Some(m) = root.lstat(&cpath)? else {
+            return Err(Error::Missing {
+                path: cpath,
+                root: root.path().to_path_buf(),
+            });
+        };
+        if m.kind == Kind::Socket {
+            w.skipped.push(cpath);
+            continue;
+        }
+        let mut xattrs = root.get_xattrs(&cpath)?;
+        xattrs.retain(|k, _| keep_xattr(k));
+        let meta = EntryMeta {
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+            mtime: m.mtime.0,
+            xattrs,
+        };
+        let key = (m.dev, m.ino);
+        if m.kind != Kind::Dir && m.nlink > 1 {
+            if let Some(first) = w.links.get(&key) {
+                let target = PathBuf::from(OsString::from_vec(first.clone()));
+                w.add_entry_path(&relpath, &meta, EntryKind::Hardlink { target }, None)?;
+                continue;
+            }
+        }
+        match m.kind {
+            Kind::Dir => w.add_entry_path(&relpath, &meta, EntryKind::Dir, None)?,
+            Kind::File => {
+                let mut f = root.open_file(&cpath)?;
+                w.add_entry_path(
+                    &relpath,
+                    &meta,
+                    EntryKind::File { size: m.size },
+                    Some(&mut f),
+                )?;
+            }
+            Kind::Symlink => {
+                let target = root.read_link(&cpath)?;
+                w.add_entry_path(&relpath, &meta, EntryKind::Symlink { target }, None)?;
+            }
+            Kind::Char => w.add_entry_path(
+                &relpath,
+                &meta,
+                EntryKind::Char {
+                    major: m.rdev_major(),
+                    minor: m.rdev_minor(),
+                },
+                None,
+            )?,
+            Kind::Block => w.add_entry_path(
+                &relpath,
+                &meta,
+                EntryKind::Block {
+                    major: m.rdev_major(),
+                    minor: m.rdev_minor(),
+                },
+                None,
+            )?,
+            Kind::Fifo => w.add_entry_path(&relpath, &meta, EntryKind::Fifo, None)?,
+            Kind::Socket => {}
+        }
+        if m.kind != Kind::Dir && m.nlink > 1 {
+            w.links.insert(key, rel);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pax_record_lengths() {
+        let mut v = Vec::new();
+        pax_record(&mut v, "path", b"a");
+        assert_eq!(v, b"9 path=a\n");
+        let mut v = Vec::new();
+        let val = vec![b'x'; 93];
+        pax_record(&mut v, "path", &val);
+        // 1+4+1+93+1 = 100, plus 3 digits = 103
+        assert!(v.starts_with(b"103 path="));
+        assert_eq!(v.len(), 103);
+    }
+
+    #[test]
+    fn norm_rules() {
+        assert_eq!(norm(b"/a//./b/").unwrap_or_default(), b"a/b");
+        assert!(norm(b"a/../b").is_err());
+        assert!(norm(b"./").is_err());
+    }
+
+    #[test]
+    fn header_checksum_is_octal() {
+        let h = header_block(&Fields {
+            name: b"a",
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            mtime: 0,
+            typeflag: b'0',
+            link: b"",
+            dev: (0, 0),
+        });
+        assert_eq!(&h[154..156], b"\0 ");
+        assert_eq!(&h[100..108], b"0000644\0");
+    }
+}
