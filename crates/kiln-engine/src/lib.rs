@@ -1,5 +1,7 @@
 //! kiln's build engine: runs a [`kiln_dockerfile::plan::Plan`] into images.
 
+pub mod build;
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod image_ops;

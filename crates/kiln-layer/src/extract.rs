@@ -71,6 +71,9 @@ pub struct ExtractOptions {
     pub same_owner: bool,
     /// Create device nodes (only when running as root; else skipped).
     pub devices: bool,
+    /// List every member's path in [`ExtractStats::paths`] (for building a layer of
+    /// what an extraction wrote).
+    pub record_paths: bool,
 }
 
 impl Default for ExtractOptions {
@@ -81,6 +84,7 @@ impl Default for ExtractOptions {
             whiteouts: WhiteoutMode::Apply,
             same_owner: root,
             devices: root,
+            record_paths: false,
         }
     }
 }
@@ -115,6 +119,9 @@ pub struct ExtractStats {
     pub bytes: u64,
     /// Things skipped or not restored, one line each, naming the path.
     pub warnings: Vec<String>,
+    /// Container paths written (relative, `/`-separated), when
+    /// [`ExtractOptions::record_paths`] is set.
+    pub paths: Vec<String>,
 }
 
 /// Extraction errors. Each names the member (as written in the archive) or
@@ -367,6 +374,11 @@ impl State<'_> {
         }
         let path = cpath(&comps);
         let fs = self.fs(e);
+        if self.opts.record_paths {
+            self.stats
+                .paths
+                .push(path.to_string_lossy().trim_start_matches('/').to_string());
+        }
 
         // Make sure the parent exists (resolved inside the root).
         let parent = cpath(&comps[..comps.len() - 1]);

@@ -413,6 +413,21 @@ impl Root {
         Ok(Root { fd, path })
     }
 
+    /// The directory `p` inside this root (symlinks resolved inside it) as a root of its
+    /// own: paths given to the new root cannot leave `p`.
+    pub fn subroot(&self, p: impl AsRef<Path>) -> Result<Root> {
+        let comps = clean(p.as_ref());
+        let path = display(&comps);
+        let fd = match self.open_in_root(&comps, OFlags::PATH | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if e == rustix::io::Errno::LOOP => return Err(self.loop_err("open", &path)),
+            Err(e) => return Err(self.io("open directory", &path, e)),
+        };
+        let mut host = self.path.clone();
+        host.push(rel(&comps));
+        Ok(Root { fd, path: host })
+    }
+
     /// Host path of the root directory (for messages only).
     pub fn path(&self) -> &Path {
         &self.path

@@ -443,6 +443,36 @@ impl<R: Read> Read for Content<'_, R> {
     }
 }
 
+/// Does `block` (the first 512 bytes of a stream) look like a tar header? The stored
+/// checksum must match, as GNU tar and Go's archive/tar check it.
+pub fn is_tar_header(block: &[u8]) -> bool {
+    if block.len() < 512 || block[..512].iter().all(|b| *b == 0) {
+        return false;
+    }
+    let field = &block[148..156];
+    let text: String = field
+        .iter()
+        .take_while(|b| **b != 0 && **b != b' ')
+        .map(|b| *b as char)
+        .collect();
+    let Ok(stored) = u32::from_str_radix(text.trim(), 8) else {
+        return false;
+    };
+    let sum: u32 = block[..512]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            if (148..156).contains(&i) {
+                u32::from(b' ')
+            } else {
+                u32::from(*b)
+            }
+        })
+        .sum();
+    sum == stored
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;

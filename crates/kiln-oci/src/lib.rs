@@ -15,7 +15,7 @@ pub mod layout;
 pub mod media;
 pub mod reference;
 pub mod store;
-mod time;
+pub mod time;
 
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
 pub use image::{Image, ImageError, LayerRef};

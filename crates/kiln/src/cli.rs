@@ -11,12 +11,35 @@ use std::path::PathBuf;
     after_help = "Exit codes: 0 success, 1 input rejected (Dockerfile or expansion error), 2 bad command line, 3 file not readable or writable."
 )]
 pub struct Cli {
+    /// The store directory (default: /var/lib/kiln as root, $XDG_DATA_HOME/kiln otherwise).
+    #[arg(long, global = true, value_name = "DIR", env = "KILN_ROOT")]
+    pub root: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Build an image from a Dockerfile.
+    Build(Box<crate::cli_image::BuildArgs>),
+    /// Make a base image from a tarball of a root filesystem.
+    Import(crate::cli_image::ImportArgs),
+    /// Load images from an oci-archive, a docker-archive or an OCI layout directory.
+    Load(crate::cli_image::LoadArgs),
+    /// Save images as an oci-archive, a docker-archive or an OCI layout directory.
+    Save(crate::cli_image::SaveArgs),
+    /// Write an image's root filesystem to a directory or a tarball.
+    Export(crate::cli_image::ExportArgs),
+    /// List the images in the store.
+    Images(crate::cli_image::ImagesArgs),
+    /// Show an image's config, layers and digests.
+    Inspect(crate::cli_image::InspectArgs),
+    /// Show an image's history.
+    History(crate::cli_image::NameArg),
+    /// Give an image another name.
+    Tag(crate::cli_image::TagArgs),
+    /// Remove image names (and images no name refers to any more).
+    Rmi(crate::cli_image::RmiArgs),
     /// Parse a Dockerfile and print its stages and instructions.
     Parse(ParseArgs),
     /// Tools for conformance testing of the front end.

@@ -5,10 +5,12 @@
 
 mod build_args;
 mod cli;
+mod cli_image;
 mod commands;
 mod exit;
 mod input;
 mod output;
+mod store;
 
 use clap::Parser;
 

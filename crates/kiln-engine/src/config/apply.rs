@@ -61,7 +61,8 @@ pub fn apply(
         }
         Command::Label { labels } => {
             for kv in labels {
-                c.labels.insert(kv.key.value.clone(), kv.value.value.clone());
+                c.labels
+                    .insert(kv.key.value.clone(), kv.value.value.clone());
             }
             cmd.to_string()
         }
@@ -75,7 +76,9 @@ pub fn apply(
                 for port in parse_ports(&p.value).map_err(|message| ConfigError {
                     message,
                     span: p.span,
-                    hint: Some("write EXPOSE PORT[/tcp|/udp|/sctp] or a range like 8000-8010".into()),
+                    hint: Some(
+                        "write EXPOSE PORT[/tcp|/udp|/sctp] or a range like 8000-8010".into(),
+                    ),
                 })? {
                     c.exposed_ports.insert(port.clone(), serde_json::json!({}));
                     added.push(port);
@@ -112,7 +115,10 @@ pub fn apply(
             let v = argv(cfg, line);
             cfg.config.cmd = v.clone();
             state.cmd_set = true;
-            format!("CMD {}", serde_json::to_string(&v.unwrap_or_default()).unwrap_or_default())
+            format!(
+                "CMD {}",
+                serde_json::to_string(&v.unwrap_or_default()).unwrap_or_default()
+            )
         }
         Command::Entrypoint(line) => {
             let v = argv(cfg, line);
@@ -142,9 +148,11 @@ pub fn apply(
             cmd.to_string()
         }
         Command::Arg { .. } => cmd.to_string(),
-        Command::From(_) | Command::Run(_) | Command::Copy(_) | Command::Add(_) | Command::Workdir { .. } => {
-            return Ok(None)
-        }
+        Command::From(_)
+        | Command::Run(_)
+        | Command::Copy(_)
+        | Command::Add(_)
+        | Command::Workdir { .. } => return Ok(None),
     };
     Ok(Some(text))
 }
@@ -186,7 +194,9 @@ pub fn parse_ports(spec: &str) -> Result<Vec<String>, String> {
         None => (num(ports)?, num(ports)?),
     };
     if end < start {
-        return Err(format!("invalid range specified for container port: {ports}"));
+        return Err(format!(
+            "invalid range specified for container port: {ports}"
+        ));
     }
     Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
 }

@@ -56,11 +56,22 @@ impl Ignore {
             if invert {
                 p = p[1..].trim();
             }
-            let mut cleaned = if p.is_empty() { String::new() } else { clean(p) };
+            let mut cleaned = if p.is_empty() {
+                String::new()
+            } else {
+                clean(p)
+            };
             if cleaned.len() > 1 && cleaned.starts_with('/') {
                 cleaned.remove(0);
             }
-            lines.push((i + 1, if invert { format!("!{cleaned}") } else { cleaned }));
+            lines.push((
+                i + 1,
+                if invert {
+                    format!("!{cleaned}")
+                } else {
+                    cleaned
+                },
+            ));
         }
         Ignore::from_patterns(lines)
     }
@@ -247,9 +258,7 @@ fn compile(pattern: &str) -> Result<Matcher, String> {
             re.push('$');
             // Go's `[!x]` and `[^x]` both negate in filepath.Match, but the matcher hands
             // classes to the regexp engine as written; keep that.
-            Matcher::Regex(
-                Regex::new(&re).map_err(|e| format!("bad pattern {pattern:?}: {e}"))?,
-            )
+            Matcher::Regex(Regex::new(&re).map_err(|e| format!("bad pattern {pattern:?}: {e}"))?)
         }
     })
 }
@@ -269,7 +278,9 @@ fn check_classes(pattern: &str) -> Result<(), String> {
         }
     }
     if in_class {
-        return Err(format!("syntax error in pattern {pattern:?}: unterminated '['"));
+        return Err(format!(
+            "syntax error in pattern {pattern:?}: unterminated '['"
+        ));
     }
     Ok(())
 }
@@ -319,7 +330,10 @@ mod tests {
         assert!(i.excludes("temp1"));
         assert!(!i.excludes("temp12"));
         assert!(i.excludes("build"));
-        assert!(i.excludes("build/x/y"), "a matched directory excludes its contents");
+        assert!(
+            i.excludes("build/x/y"),
+            "a matched directory excludes its contents"
+        );
         assert!(i.excludes("x.log"));
         assert!(i.excludes("a/b/c.log"));
         assert!(i.excludes("node_modules/x"));

@@ -27,7 +27,9 @@ impl Chmod {
         }
         let mut clauses = Vec::new();
         for part in s.split(',') {
-            let who_len = part.find(|c: char| !matches!(c, 'u' | 'g' | 'o' | 'a')).unwrap_or(part.len());
+            let who_len = part
+                .find(|c: char| !matches!(c, 'u' | 'g' | 'o' | 'a'))
+                .unwrap_or(part.len());
             let (who_s, rest) = part.split_at(who_len);
             let mut who = 0;
             for c in who_s.chars() {
@@ -53,7 +55,9 @@ impl Chmod {
                         break;
                     }
                     if !matches!(p, 'r' | 'w' | 'x' | 'X' | 's' | 't') {
-                        return Err(format!("invalid chmod parameter: '{s}': unknown permission '{p}'"));
+                        return Err(format!(
+                            "invalid chmod parameter: '{s}': unknown permission '{p}'"
+                        ));
                     }
                     perms.push(p);
                     chars.next();
@@ -62,7 +66,9 @@ impl Chmod {
                 any = true;
             }
             if !any {
-                return Err(format!("invalid chmod parameter: '{s}': expected [ugoa][+-=][rwxXst]"));
+                return Err(format!(
+                    "invalid chmod parameter: '{s}': expected [ugoa][+-=][rwxXst]"
+                ));
             }
         }
         Ok(Chmod::Symbolic(clauses))
@@ -105,7 +111,9 @@ mod tests {
     use super::*;
 
     fn ap(s: &str, mode: u32, dir: bool) -> u32 {
-        Chmod::parse(s).unwrap_or_else(|e| panic!("{e}")).apply(mode, dir)
+        Chmod::parse(s)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .apply(mode, dir)
     }
 
     #[test]

@@ -2,5 +2,12 @@
 //! stage's root with Docker's rules.
 
 pub mod chmod;
-pub mod url;
+mod error;
+mod exec;
 pub mod owner;
+pub mod sources;
+mod tree;
+pub mod url;
+
+pub use error::CopyError;
+pub use exec::{copy, CopyRequest, Inline};

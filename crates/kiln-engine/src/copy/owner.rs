@@ -78,15 +78,39 @@ mod tests {
 
     #[test]
     fn names_numbers_and_defaults() {
-        assert_eq!(r("app"), Ok(Owner { uid: 1000, gid: 1001 }));
+        assert_eq!(
+            r("app"),
+            Ok(Owner {
+                uid: 1000,
+                gid: 1001
+            })
+        );
         assert_eq!(r("app:staff"), Ok(Owner { uid: 1000, gid: 50 }));
-        assert_eq!(r("1000"), Ok(Owner { uid: 1000, gid: 1001 }));
-        assert_eq!(r("4242"), Ok(Owner { uid: 4242, gid: 4242 }));
+        assert_eq!(
+            r("1000"),
+            Ok(Owner {
+                uid: 1000,
+                gid: 1001
+            })
+        );
+        assert_eq!(
+            r("4242"),
+            Ok(Owner {
+                uid: 4242,
+                gid: 4242
+            })
+        );
         assert_eq!(r("4242:7"), Ok(Owner { uid: 4242, gid: 7 }));
         assert_eq!(r("root:app"), Ok(Owner { uid: 0, gid: 1001 }));
         assert!(matches!(r("nobody"), Err(OwnerError::UnknownUser { .. })));
-        assert!(matches!(r("app:nogroup"), Err(OwnerError::UnknownGroup { .. })));
+        assert!(matches!(
+            r("app:nogroup"),
+            Err(OwnerError::UnknownGroup { .. })
+        ));
         assert!(matches!(r(":x"), Err(OwnerError::Invalid { .. })));
-        assert!(matches!(resolve("app", None, None), Err(OwnerError::UnknownUser { .. })));
+        assert!(matches!(
+            resolve("app", None, None),
+            Err(OwnerError::UnknownUser { .. })
+        ));
     }
 }

@@ -63,7 +63,9 @@ pub fn file_name(url: &str) -> String {
 /// Check a `--checksum` value and return its hex part.
 pub fn parse_checksum(value: &str) -> Result<String, UrlError> {
     match value.strip_prefix("sha256:") {
-        Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => Ok(h.to_ascii_lowercase()),
+        Some(h) if h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Ok(h.to_ascii_lowercase())
+        }
         _ => Err(UrlError::BadChecksum {
             value: value.to_string(),
         }),
@@ -84,7 +86,10 @@ pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Downloa
         .max_redirects(10)
         .build()
         .into();
-    let mut resp = agent.get(url).call().map_err(|e| fetch_err(e.to_string()))?;
+    let mut resp = agent
+        .get(url)
+        .call()
+        .map_err(|e| fetch_err(e.to_string()))?;
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(UrlError::Status {
@@ -110,7 +115,9 @@ pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Downloa
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
-        let n = reader.read(&mut buf).map_err(|e| fetch_err(e.to_string()))?;
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| fetch_err(e.to_string()))?;
         if n == 0 {
             break;
         }

@@ -293,8 +293,24 @@ impl Store {
         let mut config = config.clone();
         let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id).collect();
         image::set_diff_ids(&mut config, &diff_ids);
+        self.put_image_json(&config, layers)
+    }
+
+    /// Writes an image whose config is any serialisable superset of the OCI config (for
+    /// example with Docker's `Healthcheck`, `OnBuild` and `Shell` fields, which the OCI
+    /// types drop). The config must already list the layers' diff-ids.
+    pub fn put_image_json<T: serde::Serialize>(
+        &self,
+        config: &T,
+        layers: &[LayerRef],
+    ) -> Result<Image, StoreError> {
         let config_bytes =
-            crate::json::to_canonical_vec(&config).map_err(|source| StoreError::Json {
+            crate::json::to_canonical_vec(config).map_err(|source| StoreError::Json {
+                what: "image config".to_owned(),
+                source,
+            })?;
+        let config: ImageConfiguration =
+            serde_json::from_slice(&config_bytes).map_err(|source| StoreError::Json {
                 what: "image config".to_owned(),
                 source,
             })?;

@@ -1,13 +1,26 @@
 //! One module per subcommand.
 
+mod build;
 mod debug;
+mod images;
 mod parse;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
 
 pub fn run(cli: Cli) -> Result<(), Failure> {
+    let root = cli.root;
     match cli.command {
+        Command::Build(args) => build::run(&root, *args),
+        Command::Import(args) => images::import(&root, args),
+        Command::Load(args) => images::load(&root, args),
+        Command::Save(args) => images::save(&root, args),
+        Command::Export(args) => images::export(&root, args),
+        Command::Images(args) => images::images(&root, args),
+        Command::Inspect(args) => images::inspect(&root, args),
+        Command::History(args) => images::history(&root, args),
+        Command::Tag(args) => images::tag(&root, args),
+        Command::Rmi(args) => images::rmi(&root, args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
     }

@@ -1,0 +1,131 @@
+//! The start of a stage: an empty root (scratch), an image from the store, or an earlier
+//! stage's result; the root filesystem is materialised by unpacking the layers.
+
+use super::layer::store_err;
+use super::stage::StageResult;
+use super::BuildError;
+use crate::config::ImageConfig;
+use kiln_dockerfile::platform::Platform;
+use kiln_dockerfile::Span;
+use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
+use kiln_oci::{Digest, LayerRef, Store};
+use std::path::Path;
+
+/// A root filesystem being built, in the store's scratch space.
+#[derive(Debug)]
+pub struct Rootfs {
+    pub dir: tempfile::TempDir,
+    pub root: Root,
+}
+
+impl Rootfs {
+    pub fn new(scratch: &Path) -> Result<Rootfs, BuildError> {
+        let io = |e: std::io::Error| BuildError::Store {
+            root: scratch.display().to_string(),
+            message: format!("cannot make a working directory: {e}"),
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("rootfs-")
+            .tempdir_in(scratch)
+            .map_err(io)?;
+        // The root directory of an image is 0755 root:root.
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(io)?;
+        let root = Root::open(dir.path()).map_err(|e| BuildError::Store {
+            root: scratch.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Rootfs { dir, root })
+    }
+
+    /// Unpack layers (bottom first) into this root, applying whiteouts.
+    pub fn unpack(&self, store: &Store, layers: &[LayerRef]) -> Result<(), BuildError> {
+        let opts = ExtractOptions {
+            whiteouts: WhiteoutMode::Apply,
+            same_owner: true,
+            devices: true,
+            record_paths: false,
+        };
+        for l in layers {
+            let blob = store
+                .open_blob(&l.digest)
+                .map_err(|e| store_err(store, e))?;
+            let (_, reader) = kiln_layer::decompress(blob)
+                .map_err(|e| store_err(store, format!("layer {}: {e}", l.digest)))?;
+            kiln_layer::extract(reader, &self.root, &opts)
+                .map_err(|e| store_err(store, format!("layer {}: {e}", l.digest)))?;
+        }
+        Ok(())
+    }
+}
+
+/// An image from the store: its config and layers.
+#[derive(Debug, Clone)]
+pub struct BaseImage {
+    pub config: ImageConfig,
+    pub layers: Vec<LayerRef>,
+}
+
+/// An empty image for `FROM scratch`.
+pub fn scratch(platform: &Platform) -> BaseImage {
+    BaseImage {
+        config: ImageConfig {
+            architecture: platform.arch.clone(),
+            os: platform.os.clone(),
+            variant: platform.variant.clone(),
+            ..ImageConfig::default()
+        },
+        layers: Vec::new(),
+    }
+}
+
+/// Load `name` from the store.
+pub fn image(
+    store: &Store,
+    name: &str,
+    span: Span,
+    platform: &Platform,
+) -> Result<BaseImage, BuildError> {
+    let stored = store.lookup(name).map_err(|e| {
+        BuildError::step(span, format!("base image {name} is not in the store: {e}")).with_hint(
+            "pulling from registries comes in a later version: make the image with `kiln import`, `kiln load` or an earlier build",
+        )
+    })?;
+    let base = load(store, &stored.manifest)?;
+    if base.config.os != platform.os || base.config.architecture != platform.arch {
+        return Err(BuildError::step(
+            span,
+            format!(
+                "image {name} is for {}/{}, but the build is for {platform}",
+                base.config.os, base.config.architecture
+            ),
+        )
+        .with_hint(
+            "build for the image's platform with --platform, or use an image for this one",
+        ));
+    }
+    Ok(base)
+}
+
+/// Config and layers of a stored image.
+pub fn load(store: &Store, manifest: &Digest) -> Result<BaseImage, BuildError> {
+    let img = store
+        .load_image(manifest)
+        .map_err(|e| store_err(store, e))?;
+    let config: ImageConfig = store
+        .read_blob_json(&img.config_digest, 8 << 20)
+        .map_err(|e| store_err(store, e))?;
+    let layers = img.layers().map_err(|e| store_err(store, e))?;
+    Ok(BaseImage { config, layers })
+}
+
+/// Start a stage from an earlier stage's result (config and layers; a fresh root).
+pub fn from_stage(prev: &StageResult) -> BaseImage {
+    BaseImage {
+        config: prev.config.clone(),
+        layers: prev.layers.clone(),
+    }
+}

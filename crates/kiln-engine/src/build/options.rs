@@ -1,0 +1,76 @@
+//! What a build is asked to do.
+
+use crate::context::ContextSource;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// An extra place to write the result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// OCI image layout directory.
+    OciDir(PathBuf),
+    OciArchive(PathBuf),
+    DockerArchive(PathBuf),
+    /// The root filesystem as plain files.
+    Local(PathBuf),
+}
+
+impl Output {
+    /// Parse `type=oci,dest=DIR` (docker's `--output` syntax; a bare path means `local`).
+    pub fn parse(spec: &str) -> Result<Output, String> {
+        if !spec.contains('=') {
+            return Ok(Output::Local(PathBuf::from(spec)));
+        }
+        let mut typ = None;
+        let mut dest = None;
+        for field in spec.split(',') {
+            match field.split_once('=') {
+                Some(("type", v)) => typ = Some(v.to_string()),
+                Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+                Some((k, _)) => {
+                    return Err(format!(
+                        "unknown --output key {k:?} in {spec:?}: keys are type and dest"
+                    ))
+                }
+                None => {
+                    return Err(format!(
+                        "invalid --output field {field:?}: expected key=value"
+                    ))
+                }
+            }
+        }
+        let dest = dest.ok_or_else(|| format!("--output {spec:?} needs dest=PATH"))?;
+        match typ.as_deref() {
+            Some("oci") => Ok(Output::OciDir(dest)),
+            Some("oci-archive") => Ok(Output::OciArchive(dest)),
+            Some("docker-archive") | Some("docker") => Ok(Output::DockerArchive(dest)),
+            Some("local") => Ok(Output::Local(dest)),
+            Some(t) => Err(format!(
+                "unsupported --output type {t:?}: use oci, oci-archive, docker-archive or local"
+            )),
+            None => Err(format!(
+                "--output {spec:?} needs type=oci|oci-archive|docker-archive|local"
+            )),
+        }
+    }
+}
+
+/// Everything `kiln build` needs.
+#[derive(Debug)]
+pub struct BuildOptions {
+    /// The Dockerfile's bytes and its name for messages; `None` reads it from the context.
+    pub dockerfile: Option<(String, Vec<u8>)>,
+    /// The Dockerfile's host path (for `<Dockerfile>.dockerignore`).
+    pub dockerfile_path: Option<PathBuf>,
+    pub context: ContextSource,
+    /// Names to tag the result with.
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub platform: Option<String>,
+    pub outputs: Vec<Output>,
+    pub source_date_epoch: Option<i64>,
+    /// Print step progress to standard error.
+    pub progress: bool,
+}

@@ -1,0 +1,90 @@
+//! Putting the result in the store and writing the extra outputs.
+
+use super::layer::store_err;
+use super::options::Output;
+use super::stage::StageResult;
+use super::BuildError;
+use crate::config::ImageConfig;
+use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
+use kiln_oci::{archive, layout, Digest, LayerRef, Store, StoredImage};
+use std::path::Path;
+
+/// The stored result.
+#[derive(Debug, Clone)]
+pub struct StoredResult {
+    pub manifest: Digest,
+    pub config: Digest,
+}
+
+pub(crate) fn store_image(
+    store: &Store,
+    config: &ImageConfig,
+    layers: &[LayerRef],
+) -> Result<StoredResult, BuildError> {
+    let mut config = config.clone();
+    config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
+    let image = store
+        .put_image_json(&config, layers)
+        .map_err(|e| store_err(store, e))?;
+    Ok(StoredResult {
+        manifest: image.manifest_digest,
+        config: image.config_digest,
+    })
+}
+
+fn out_err(path: &Path, e: impl std::fmt::Display) -> BuildError {
+    BuildError::Output {
+        message: format!("cannot write {}: {e}", path.display()),
+    }
+}
+
+/// Write one `--output`.
+pub(crate) fn write(
+    store: &Store,
+    image: &StoredResult,
+    result: &StageResult,
+    out: &Output,
+) -> Result<(), BuildError> {
+    let stored = || -> Result<StoredImage, BuildError> {
+        store
+            .lookup(&image.manifest.to_string())
+            .map_err(|e| store_err(store, e))
+    };
+    match out {
+        Output::OciDir(dir) => {
+            layout::write_layout(store, &[stored()?], dir).map_err(|e| out_err(dir, e))
+        }
+        Output::OciArchive(file) | Output::DockerArchive(file) => {
+            let f = std::fs::File::create(file).map_err(|e| out_err(file, e))?;
+            let images = [stored()?];
+            let f = if matches!(out, Output::OciArchive(_)) {
+                archive::write_oci_archive(store, &images, f)
+            } else {
+                archive::write_docker_archive(store, &images, f)
+            }
+            .map_err(|e| out_err(file, e))?;
+            f.sync_all().map_err(|e| out_err(file, e))
+        }
+        Output::Local(dir) => export_rootfs(store, &result.layers, dir),
+    }
+}
+
+/// Unpack layers into a host directory (created if missing).
+pub fn export_rootfs(store: &Store, layers: &[LayerRef], dir: &Path) -> Result<(), BuildError> {
+    std::fs::create_dir_all(dir).map_err(|e| out_err(dir, e))?;
+    let root = Root::open(dir).map_err(|e| out_err(dir, e))?;
+    let opts = ExtractOptions {
+        whiteouts: WhiteoutMode::Apply,
+        same_owner: true,
+        devices: true,
+        record_paths: false,
+    };
+    for l in layers {
+        let blob = store
+            .open_blob(&l.digest)
+            .map_err(|e| store_err(store, e))?;
+        let (_, reader) = kiln_layer::decompress(blob).map_err(|e| out_err(dir, e))?;
+        kiln_layer::extract(reader, &root, &opts).map_err(|e| out_err(dir, e))?;
+    }
+    Ok(())
+}

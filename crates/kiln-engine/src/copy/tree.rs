@@ -1,0 +1,390 @@
+//! Copying files, directories, links and special files from a source tree into the
+//! destination root, with COPY's ownership, mode and time rules.
+
+use super::exec::{CopyRequest, Inline};
+use super::sources::SourceTree;
+use super::url::Download;
+use super::CopyError;
+use crate::context::dockerignore::clean;
+use kiln_layer::{Kind, Metadata, Root};
+use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
+
+/// One thing a COPY/ADD puts in place.
+pub(crate) enum Item {
+    /// A path in the source tree; with `--parents`, the leading part not kept.
+    Path {
+        rel: String,
+        parents_base: Option<String>,
+    },
+    Download(Download),
+    Inline(Inline),
+}
+
+pub(crate) struct Copier<'a> {
+    req: &'a CopyRequest<'a>,
+    src: &'a SourceTree<'a>,
+    dst: &'a Root,
+    changed: BTreeSet<String>,
+    /// Hardlinked source files already copied: (dev, ino) -> destination path.
+    links: HashMap<(u64, u64), String>,
+}
+
+fn join(dir: &str, name: &str) -> String {
+    clean(&format!("{dir}/{name}"))
+}
+
+fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+impl<'a> Copier<'a> {
+    pub fn new(req: &'a CopyRequest<'a>, src: &'a SourceTree<'a>, dst: &'a Root) -> Self {
+        Copier {
+            req,
+            src,
+            dst,
+            changed: BTreeSet::new(),
+            links: HashMap::new(),
+        }
+    }
+
+    pub fn finish(self) -> Vec<String> {
+        self.changed.into_iter().collect()
+    }
+
+    fn owner(&self) -> (u32, u32) {
+        self.req.owner.map_or((0, 0), |o| (o.uid, o.gid))
+    }
+
+    fn mode(&self, mode: u32, is_dir: bool) -> u32 {
+        match &self.req.chmod {
+            Some(c) => c.apply(mode & 0o7777, is_dir),
+            None => mode & 0o7777,
+        }
+    }
+
+    fn src_err(&self, path: &str, e: impl std::fmt::Display) -> CopyError {
+        CopyError::layer(&self.src.label, path, e)
+    }
+
+    pub fn item(&mut self, item: Item, dest: &str, dest_is_dir: bool) -> Result<(), CopyError> {
+        match item {
+            Item::Path { rel, parents_base } => {
+                self.path(&rel, parents_base.as_deref(), dest, dest_is_dir)
+            }
+            Item::Download(mut d) => {
+                let target = if dest_is_dir || self.req.dest.ends_with('/') {
+                    join(dest, &d.name)
+                } else {
+                    dest.to_string()
+                };
+                let mtime = d.mtime.unwrap_or(self.req.now);
+                let mode = self.mode(0o600, false);
+                self.write_file(&target, &mut d.file, mode, mtime)
+            }
+            Item::Inline(i) => {
+                let target = if dest_is_dir {
+                    join(dest, &i.name)
+                } else {
+                    dest.to_string()
+                };
+                let mode = self.mode(0o644, false);
+                self.write_file(&target, &mut i.data.as_slice(), mode, self.req.now)
+            }
+        }
+    }
+
+    fn path(
+        &mut self,
+        rel: &str,
+        parents_base: Option<&str>,
+        dest: &str,
+        dest_is_dir: bool,
+    ) -> Result<(), CopyError> {
+        let meta = self
+            .src
+            .root
+            .stat_follow(rel)
+            .map_err(|e| self.src_err(rel, e))?
+            .ok_or_else(|| CopyError::NotFound {
+                path: rel.to_string(),
+                tree: self.src.label.clone(),
+            })?;
+        let target = match parents_base {
+            Some(base) => {
+                let kept = rel
+                    .strip_prefix(base)
+                    .unwrap_or(rel)
+                    .trim_start_matches('/');
+                join(dest, kept)
+            }
+            None if meta.kind == Kind::Dir => dest.to_string(),
+            None if dest_is_dir => join(dest, basename(rel)),
+            None => dest.to_string(),
+        };
+        if meta.kind == Kind::Dir {
+            self.ensure_dir(&target)?;
+            return self.dir_contents(rel, &target, "");
+        }
+        if self.req.add && self.req.unpack && meta.kind == Kind::File {
+            let file = self
+                .src
+                .root
+                .open_file(rel)
+                .map_err(|e| self.src_err(rel, e))?;
+            if let Some(reader) = archive_reader(file).map_err(|e| self.src_err(rel, e))? {
+                let dir = if parents_base.is_some() {
+                    target.clone()
+                } else {
+                    dest.to_string()
+                };
+                return self.unpack(rel, reader, &dir);
+            }
+        }
+        self.ensure_parent(&target)?;
+        self.entry(rel, &meta, &target)
+    }
+
+    /// Copy what is inside source dir `rel` into `target` (which exists).
+    /// `in_copy` is the path relative to the top of this copy, for `--exclude`.
+    fn dir_contents(&mut self, rel: &str, target: &str, in_copy: &str) -> Result<(), CopyError> {
+        let entries = self
+            .src
+            .root
+            .read_dir(rel)
+            .map_err(|e| self.src_err(rel, e))?;
+        for (name, meta) in entries {
+            let name = name.to_string_lossy().into_owned();
+            let child = if rel == "." || rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let child_in_copy = if in_copy.is_empty() {
+                name.clone()
+            } else {
+                format!("{in_copy}/{name}")
+            };
+            if self
+                .req
+                .excludes
+                .as_ref()
+                .is_some_and(|x| x.excludes(&child_in_copy))
+            {
+                continue;
+            }
+            let child_target = join(target, &name);
+            if self.src.ignored(&child) {
+                // An excluded directory may still hold files a `!` pattern brings back.
+                if meta.kind == Kind::Dir && self.src.ignore.is_some_and(|i| i.has_exclusions()) {
+                    self.dir_contents(&child, &child_target, &child_in_copy)?;
+                }
+                continue;
+            }
+            if meta.kind == Kind::Dir {
+                self.ensure_dir(&child_target)?;
+                self.dir_contents(&child, &child_target, &child_in_copy)?;
+                self.apply_meta(&child, &meta, &child_target, true)?;
+            } else {
+                self.ensure_parent(&child_target)?;
+                self.entry(&child, &meta, &child_target)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy one non-directory entry (the symlink itself, not its target, below the top).
+    fn entry(&mut self, rel: &str, meta: &Metadata, target: &str) -> Result<(), CopyError> {
+        let dst = self.dst;
+        let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
+        if let Some(existing) = dst.lstat(target).map_err(derr)? {
+            if existing.kind == Kind::Dir {
+                return Err(CopyError::dest(
+                    target,
+                    "cannot replace a directory with a file",
+                ));
+            }
+        }
+        match meta.kind {
+            Kind::File => {
+                if meta.nlink > 1 {
+                    if let Some(first) = self.links.get(&(meta.dev, meta.ino)).cloned() {
+                        let _ = dst.remove_all(target);
+                        dst.hardlink(&first, target).map_err(derr)?;
+                        self.changed.insert(target.to_string());
+                        return Ok(());
+                    }
+                    self.links.insert((meta.dev, meta.ino), target.to_string());
+                }
+                let mut f = self
+                    .src
+                    .root
+                    .open_file(rel)
+                    .map_err(|e| self.src_err(rel, e))?;
+                let mode = self.mode(meta.mode, false);
+                let mut out = dst.create_file(target, mode).map_err(derr)?;
+                std::io::copy(&mut f, &mut out).map_err(|e| CopyError::dest(target, e))?;
+                drop(out);
+            }
+            Kind::Symlink => {
+                let link = self
+                    .src
+                    .root
+                    .read_link(rel)
+                    .map_err(|e| self.src_err(rel, e))?;
+                let _ = dst.remove_all(target);
+                dst.symlink(&link, target).map_err(derr)?;
+            }
+            Kind::Char | Kind::Block | Kind::Fifo => {
+                let _ = dst.remove_all(target);
+                dst.mknod(target, meta.kind, self.mode(meta.mode, false), meta.rdev)
+                    .map_err(derr)?;
+            }
+            Kind::Socket => return Ok(()),
+            Kind::Dir => {
+                return Err(CopyError::dest(
+                    target,
+                    "a directory cannot be copied as a file",
+                ))
+            }
+        }
+        self.apply_meta(rel, meta, target, false)
+    }
+
+    /// Owner, mode, xattrs and mtime of a copied entry.
+    fn apply_meta(
+        &mut self,
+        rel: &str,
+        meta: &Metadata,
+        target: &str,
+        is_dir: bool,
+    ) -> Result<(), CopyError> {
+        let dst = self.dst;
+        let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
+        let (uid, gid) = self.owner();
+        dst.lchown(target, uid, gid).map_err(derr)?;
+        if meta.kind != Kind::Symlink {
+            dst.chmod(target, self.mode(meta.mode, is_dir))
+                .map_err(derr)?;
+        }
+        for (k, v) in self
+            .src
+            .root
+            .get_xattrs(rel)
+            .map_err(|e| self.src_err(rel, e))?
+        {
+            dst.set_xattr(target, &k, &v).map_err(derr)?;
+        }
+        dst.set_times(target, meta.mtime).map_err(derr)?;
+        self.changed.insert(target.to_string());
+        Ok(())
+    }
+
+    /// Write a regular file from `data` (downloads and heredocs).
+    fn write_file(
+        &mut self,
+        target: &str,
+        data: &mut dyn Read,
+        mode: u32,
+        mtime: i64,
+    ) -> Result<(), CopyError> {
+        self.ensure_parent(target)?;
+        let dst = self.dst;
+        let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
+        if let Some(m) = dst.lstat(target).map_err(derr)? {
+            if m.kind == Kind::Dir {
+                return Err(CopyError::dest(
+                    target,
+                    "cannot replace a directory with a file",
+                ));
+            }
+        }
+        let mut out = dst.create_file(target, mode).map_err(derr)?;
+        std::io::copy(data, &mut out).map_err(|e| CopyError::dest(target, e))?;
+        drop(out);
+        let (uid, gid) = self.owner();
+        dst.lchown(target, uid, gid).map_err(derr)?;
+        dst.chmod(target, mode).map_err(derr)?;
+        dst.set_times(target, (mtime, 0)).map_err(derr)?;
+        self.changed.insert(target.to_string());
+        Ok(())
+    }
+
+    /// Make sure directory `target` exists (created dirs get mode 0755 and the COPY owner).
+    fn ensure_dir(&mut self, target: &str) -> Result<(), CopyError> {
+        let dst = self.dst;
+        match dst
+            .stat_follow(target)
+            .map_err(|e| CopyError::dest(target, e))?
+        {
+            Some(m) if m.kind == Kind::Dir => Ok(()),
+            Some(_) => Err(CopyError::dest(
+                target,
+                "cannot overwrite a non-directory with a directory",
+            )),
+            None => {
+                let created = dst
+                    .mkdir_all(target, 0o755, Some(self.owner()))
+                    .map_err(|e| CopyError::dest(target, e))?;
+                self.changed.extend(
+                    created
+                        .into_iter()
+                        .map(|p| p.to_string_lossy().into_owned()),
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn ensure_parent(&mut self, target: &str) -> Result<(), CopyError> {
+        match target.rfind('/') {
+            Some(0) | None => Ok(()),
+            Some(i) => self.ensure_dir(&target[..i]),
+        }
+    }
+
+    /// ADD of a local archive: extract it into `dir`.
+    fn unpack(&mut self, rel: &str, reader: Box<dyn Read>, dir: &str) -> Result<(), CopyError> {
+        self.ensure_dir(dir)?;
+        let sub = self.dst.subroot(dir).map_err(|e| CopyError::dest(dir, e))?;
+        let opts = kiln_layer::ExtractOptions {
+            whiteouts: kiln_layer::WhiteoutMode::Keep,
+            same_owner: true,
+            devices: true,
+            record_paths: true,
+        };
+        let stats = kiln_layer::extract(reader, &sub, &opts).map_err(|e| CopyError::Unpack {
+            path: rel.to_string(),
+            message: e.to_string(),
+        })?;
+        let (uid, gid) = self.owner();
+        for p in stats.paths {
+            let target = join(dir, &p);
+            if self.req.owner.is_some() {
+                sub.lchown(&p, uid, gid)
+                    .map_err(|e| CopyError::dest(&target, e))?;
+            }
+            self.changed.insert(target);
+        }
+        Ok(())
+    }
+}
+
+/// A reader over the tar inside `file` if it is a (possibly compressed) tar archive.
+fn archive_reader(file: std::fs::File) -> Result<Option<Box<dyn Read>>, kiln_layer::CompressError> {
+    let (_, mut reader) = kiln_layer::decompress(file)?;
+    let mut header = vec![0u8; 512];
+    let mut got = 0;
+    while got < 512 {
+        match reader.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(_) => return Ok(None),
+        }
+    }
+    if got < 512 || !kiln_layer::is_tar_header(&header) {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(std::io::Cursor::new(header).chain(reader))))
+}

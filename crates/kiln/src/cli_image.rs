@@ -1,0 +1,151 @@
+//! Arguments of the image commands (build, import, load, save, export, images, inspect,
+//! history, tag, rmi). Flag names follow `docker build` / `podman` where they exist.
+
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name (and optionally tag) the image: NAME[:TAG]; may be given several times.
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// The Dockerfile (default: PATH/Dockerfile, or PATH/Containerfile); - reads standard input.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Set a build argument (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// Build this stage (default: the last one).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Set a label on the image (KEY=VALUE).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Do not use cached steps (kiln has no step cache yet: every step runs).
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Always fetch base images from their registry (needs registry support).
+    #[arg(long)]
+    pub pull: bool,
+    /// Target platform (os/arch[/variant]); only the host's platform can be built.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Extra outputs: type=oci|oci-archive|docker-archive|local,dest=PATH.
+    #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
+    pub outputs: Vec<String>,
+    /// Write the image ID to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Print only the image ID.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Clamp timestamps to this Unix time (also from $SOURCE_DATE_EPOCH) for reproducible images.
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<i64>,
+    /// Features that come with later versions; refused with a message rather than ignored.
+    #[command(flatten)]
+    pub later: LaterFlags,
+    /// The build context: a directory, or - for a tarball on standard input.
+    pub context: PathBuf,
+}
+
+/// Flags `docker build` has whose feature kiln does not have yet.
+#[derive(Debug, Args)]
+pub struct LaterFlags {
+    #[arg(long, hide = true)]
+    pub push: bool,
+    #[arg(long = "secret", hide = true)]
+    pub secret: Vec<String>,
+    #[arg(long = "ssh", hide = true)]
+    pub ssh: Vec<String>,
+    #[arg(long, hide = true)]
+    pub network: Option<String>,
+    #[arg(long = "cache-from", hide = true)]
+    pub cache_from: Vec<String>,
+    #[arg(long = "cache-to", hide = true)]
+    pub cache_to: Vec<String>,
+    #[arg(long, hide = true)]
+    pub progress: Option<String>,
+    #[arg(long, hide = true)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A tarball of a root filesystem (plain, gzip, zstd, xz or bzip2), or - for standard input.
+    pub tarball: PathBuf,
+    /// The image's name: NAME[:TAG].
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// An oci-archive or docker-archive tarball, or an OCI layout directory.
+    #[arg(short = 'i', long = "input", value_name = "PATH")]
+    pub input: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SaveFormat {
+    OciArchive,
+    DockerArchive,
+    OciDir,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Where to write.
+    #[arg(short = 'o', long = "output", value_name = "PATH")]
+    pub output: PathBuf,
+    #[arg(long, value_enum, default_value_t = SaveFormat::OciArchive)]
+    pub format: SaveFormat,
+    /// Images to save.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The image.
+    pub name: String,
+    /// A directory to fill, or a file name ending in .tar for a tarball.
+    #[arg(short = 'o', long = "output", value_name = "DIR|FILE.tar")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Print only image IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Show full image IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Images to inspect.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image.
+    pub source: String,
+    /// New names.
+    #[arg(required = true)]
+    pub targets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}

@@ -1,0 +1,170 @@
+//! `kiln build`.
+
+use crate::cli_image::BuildArgs;
+use crate::exit::{Failure, INPUT_REJECTED, IO};
+use kiln_engine::build::{build, BuildError, BuildOptions, Output};
+use kiln_engine::context::ContextSource;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
+    refuse_later(&args)?;
+    let store = crate::store::open(root)?;
+    let context = if args.context.as_os_str() == "-" {
+        ContextSource::Tar(Box::new(std::io::stdin()))
+    } else {
+        if !args.context.is_dir() {
+            return Err(Failure::new(
+                IO,
+                format!(
+                    "error: the build context {} is not a directory\n = hint: give a directory, or - to read a tarball from standard input",
+                    args.context.display()
+                ),
+            ));
+        }
+        ContextSource::Dir(args.context.clone())
+    };
+    let dockerfile = match &args.file {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => {
+            if args.context.as_os_str() == "-" {
+                return Err(Failure::usage(
+                    "the context and the Dockerfile cannot both come from standard input",
+                ));
+            }
+            let mut bytes = Vec::new();
+            std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+                Failure::new(
+                    IO,
+                    format!("error: cannot read the Dockerfile from standard input: {e}"),
+                )
+            })?;
+            Some(("<stdin>".to_string(), bytes))
+        }
+        Some(p) => {
+            let src = crate::input::Source::read(p)?;
+            Some((src.name, src.bytes))
+        }
+    };
+    let dockerfile_path = match &args.file {
+        Some(p) if p.as_os_str() != "-" => Some(p.clone()),
+        Some(_) => None,
+        None if args.context.as_os_str() != "-" => Some(args.context.join("Dockerfile")),
+        None => None,
+    };
+    let mut labels = BTreeMap::new();
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        if k.is_empty() {
+            return Err(Failure::usage(format!("--label {l}: expected KEY=VALUE")));
+        }
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let outputs = args
+        .outputs
+        .iter()
+        .map(|o| Output::parse(o).map_err(Failure::usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    let epoch = match args.source_date_epoch {
+        Some(e) => Some(e),
+        None => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.is_empty() => Some(v.parse::<i64>().map_err(|_| {
+                Failure::usage(format!(
+                    "SOURCE_DATE_EPOCH={v:?} is not a whole number of seconds"
+                ))
+            })?),
+            _ => None,
+        },
+    };
+    let opts = BuildOptions {
+        dockerfile,
+        dockerfile_path,
+        context,
+        tags: args.tags.clone(),
+        build_args: crate::build_args::parse(&args.build_args)?,
+        target: args.target.clone(),
+        labels,
+        platform: args.platform.clone(),
+        outputs,
+        source_date_epoch: epoch,
+        progress: !args.quiet,
+    };
+    let built = build(&store, opts).map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
+    if !built.unused_build_args.is_empty() && !args.quiet {
+        eprintln!(
+            "warning: build args not used by any ARG: {}",
+            built.unused_build_args.join(", ")
+        );
+    }
+    if let Some(path) = &args.iidfile {
+        std::fs::write(path, built.id.to_string()).map_err(|e| {
+            Failure::new(
+                IO,
+                format!("error: cannot write --iidfile {}: {e}", path.display()),
+            )
+        })?;
+    }
+    if args.quiet {
+        crate::output::stdout(&format!("{}\n", built.id))
+    } else {
+        let mut text = String::new();
+        for n in &built.names {
+            text.push_str(&format!("Tagged {n}\n"));
+        }
+        text.push_str(&format!("{}\n", built.id));
+        crate::output::stdout(&text)
+    }
+}
+
+fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
+    let code = match err {
+        BuildError::Store { .. } | BuildError::Output { .. } | BuildError::Context(_) => IO,
+        _ => INPUT_REJECTED,
+    };
+    let hint = err.hint();
+    let message = match (err.span(), dockerfile) {
+        (Some(span), Some((name, text))) => kiln_dockerfile::error::render(
+            "error",
+            &err.to_string(),
+            span,
+            hint.as_deref(),
+            name,
+            text,
+        ),
+        _ => {
+            let mut m = format!("error: {err}");
+            if let Some(h) = hint {
+                m.push_str(&format!("\n = hint: {h}"));
+            }
+            m
+        }
+    };
+    Failure::new(code, message)
+}
+
+/// `docker build` flags whose feature kiln does not have yet: refused, never ignored.
+fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
+    let l = &args.later;
+    let given: Vec<&str> = [
+        (l.push, "--push"),
+        (!l.secret.is_empty(), "--secret"),
+        (!l.ssh.is_empty(), "--ssh"),
+        (l.network.is_some(), "--network"),
+        (!l.cache_from.is_empty(), "--cache-from"),
+        (!l.cache_to.is_empty(), "--cache-to"),
+        (l.progress.is_some(), "--progress"),
+        (l.check, "--check"),
+        (args.pull, "--pull"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "{} not supported yet: this version of kiln builds from local images and the build context only",
+        given.join(", ")
+    )))
+}
