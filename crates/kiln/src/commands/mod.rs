@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod debug;
+pub mod lint;
 mod parse;
 
 use crate::cli::{Cli, Command};
@@ -10,5 +11,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Lint(args) => lint::run(args),
     }
 }
