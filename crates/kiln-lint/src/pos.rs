@@ -178,7 +178,7 @@ mod tests {
         let x = text.rfind('x').unwrap_or_default();
         assert_eq!(
             m.span(x, x + 1),
-            Span::new(Pos::new(4, 24), Pos::new(4, 25))
+            Span::new(Pos::new(4, 27), Pos::new(4, 28))
         );
     }
 

@@ -22,7 +22,7 @@ pub(super) static SECRET_VALUE: Rule = Rule {
     name: "secret-value",
     severity: Severity::Error,
     summary: "A literal credential (access key, token, private key, password in a URL) in the Dockerfile.",
-    message: "this looks like a {0}: credentials must not be written in a Dockerfile",
+    message: "this looks like {0}: credentials must not be written in a Dockerfile",
     why: "A credential written in a Dockerfile is in the repository's history, the build cache and usually the image. It has to be treated as leaked.",
     fix: "Revoke the credential, remove it from the file, and pass it at build time with a secret mount (`RUN --mount=type=secret,...`).",
     hadolint: None,
@@ -58,7 +58,7 @@ fn run_of(s: &str, pred: impl Fn(char) -> bool) -> usize {
 /// What kind of credential `value` contains, if any.
 pub(crate) fn secret_kind(value: &str) -> Option<&'static str> {
     if value.contains("PRIVATE KEY-----") {
-        return Some("private key");
+        return Some("a private key");
     }
     let alnum = |c: char| c.is_ascii_alphanumeric();
     let upper_alnum = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit();
@@ -75,26 +75,26 @@ pub(crate) fn secret_kind(value: &str) -> Option<&'static str> {
         for p in ["AKIA", "ASIA"] {
             if let Some(r) = rest.strip_prefix(p) {
                 if run_of(r, upper_alnum) == 16 {
-                    return Some("AWS access key");
+                    return Some("an AWS access key");
                 }
             }
         }
         for p in ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"] {
             if rest.strip_prefix(p).is_some_and(|r| run_of(r, alnum) >= 36) {
-                return Some("GitHub token");
+                return Some("a GitHub token");
             }
         }
         if rest
             .strip_prefix("github_pat_")
             .is_some_and(|r| run_of(r, b64url) >= 22)
         {
-            return Some("GitHub token");
+            return Some("a GitHub token");
         }
         if rest
             .strip_prefix("glpat-")
             .is_some_and(|r| run_of(r, b64url) >= 20)
         {
-            return Some("GitLab token");
+            return Some("a GitLab token");
         }
         if rest.starts_with("xox")
             && rest.len() > 5
@@ -102,29 +102,29 @@ pub(crate) fn secret_kind(value: &str) -> Option<&'static str> {
             && rest.as_bytes()[4] == b'-'
             && run_of(&rest[5..], |c| alnum(c) || c == '-') >= 10
         {
-            return Some("Slack token");
+            return Some("a Slack token");
         }
         for p in ["sk_live_", "rk_live_"] {
             if rest.strip_prefix(p).is_some_and(|r| run_of(r, alnum) >= 16) {
-                return Some("Stripe key");
+                return Some("a Stripe key");
             }
         }
         if rest
             .strip_prefix("AIza")
             .is_some_and(|r| run_of(r, b64url) >= 35)
         {
-            return Some("Google API key");
+            return Some("a Google API key");
         }
         if rest
             .strip_prefix("npm_")
             .is_some_and(|r| run_of(r, alnum) >= 36)
         {
-            return Some("npm token");
+            return Some("an npm token");
         }
         if let Some(r) = rest.strip_prefix("eyJ") {
             let a = run_of(r, b64url);
             if a >= 10 && r[a..].starts_with(".eyJ") && run_of(&r[a + 4..], b64url) >= 10 {
-                return Some("JSON web token");
+                return Some("a JSON web token");
             }
         }
     }
@@ -137,7 +137,7 @@ pub(crate) fn secret_kind(value: &str) -> Option<&'static str> {
         if let Some(at) = after[..auth_end].rfind('@') {
             if let Some((_, pass)) = after[..at].split_once(':') {
                 if !pass.is_empty() && !pass.starts_with('$') && !pass.starts_with('%') {
-                    return Some("password in a URL");
+                    return Some("a password in a URL");
                 }
             }
         }
@@ -209,19 +209,22 @@ mod tests {
 
     #[test]
     fn values() {
-        assert_eq!(secret_kind("AKIAIOSFODNN7EXAMPLE"), Some("AWS access key"));
+        assert_eq!(
+            secret_kind("AKIAIOSFODNN7EXAMPLE"),
+            Some("an AWS access key")
+        );
         assert_eq!(
             secret_kind("https://bob:hunter2@example.com/x"),
-            Some("password in a URL")
+            Some("a password in a URL")
         );
         assert_eq!(secret_kind("https://bob:${PASS}@example.com/x"), None);
         assert_eq!(
             secret_kind(&format!("ghp_{}", "a".repeat(36))),
-            Some("GitHub token")
+            Some("a GitHub token")
         );
         assert_eq!(
             secret_kind("-----BEGIN RSA PRIVATE KEY-----"),
-            Some("private key")
+            Some("a private key")
         );
         assert_eq!(secret_kind("https://example.com/a@b"), None);
         assert_eq!(secret_kind("hello"), None);
