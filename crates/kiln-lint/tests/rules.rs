@@ -192,7 +192,7 @@ Run `kiln lint [--format human|json|sarif] [--fail-level error|warning|info] [FI
 - Configuration: the `[lint]` table of `.kiln.toml` or `kiln.toml` in the current directory (or `--config FILE`):\n\n\
 ```toml\n[lint]\ndisable = [\"KL050\", \"pip-unpinned\"]\nfail-level = \"warning\"\ntrusted-registries = [\"docker.io\", \"ghcr.io\"]\nknown-env = [\"MY_BASE_IMAGE_VAR\"]\ncontext-size-limit-mib = 100\n\n[lint.severity]\nKL002 = \"warning\"\napk-upgrade = \"off\"\n```\n\n\
 - JSON output: `docs/lint-json.md`. SARIF output: SARIF 2.1.0, one run, every rule in `tool.driver.rules`.\n\n\
-The `hadolint` column is the mapping used by the agreement test (`tests/lint-agreement.rs`): for these rules kiln reports the same instruction lines as hadolint on `tests/lint-corpus/`, except for the differences listed in `tests/lint-corpus/differences.txt`.\n\n\
+The `hadolint` column is the mapping used by the agreement test (`crates/kiln-lint/tests/agreement.rs`): for these rules kiln reports the same instruction lines as hadolint on `tests/lint-corpus/`, except for the differences listed in `tests/lint-corpus/differences.txt`.\n\n\
 | ID | name | severity | hadolint | BuildKit | what |\n|---|---|---|---|---|---|\n",
     );
     for r in rules::all() {
