@@ -225,6 +225,7 @@ fn run_script(run: &Run, ins_end_line: u32, lines: &[&str], escape: char) -> (Sc
                 nested: false,
                 start: 0,
                 end,
+                prog: Default::default(),
             }],
         };
         // ["sh", "-c", "script"]: the script's commands too.

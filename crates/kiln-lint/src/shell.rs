@@ -53,12 +53,18 @@ pub struct Command {
     pub nested: bool,
     pub start: usize,
     pub end: usize,
+    /// Cache for [`Command::program_index`].
+    pub prog: std::cell::OnceCell<Option<usize>>,
 }
 
 impl Command {
     /// Index in `words` of the program after wrappers such as `sudo`, `env`, `exec`,
     /// `nohup`, `time`, `nice`, `command`; `None` when there is none.
     pub fn program_index(&self) -> Option<usize> {
+        *self.prog.get_or_init(|| self.find_program())
+    }
+
+    fn find_program(&self) -> Option<usize> {
         let mut i = 0;
         while let Some(w) = self.words.get(i) {
             match basename(&w.text) {
@@ -277,6 +283,7 @@ fn expand_sh_c(script: &mut Script, depth: usize) {
                 w.end = shift(w.end).max(w.start);
             }
             c.pipeline = usize::MAX - c.pipeline;
+            c.prog = Default::default();
         }
         extra.extend(inner.commands);
     }
@@ -665,6 +672,7 @@ impl Parser {
             nested,
             start,
             end: end.max(start),
+            prog: Default::default(),
         });
         if sep != Sep::Pipe {
             self.pipeline += 1;

@@ -11,13 +11,16 @@ fn root() -> PathBuf {
 }
 
 fn validator() -> jsonschema::Validator {
-    let text = fs::read_to_string(root().join("tests/data/sarif-schema-2.1.0.json")).expect("schema file");
+    let text =
+        fs::read_to_string(root().join("tests/data/sarif-schema-2.1.0.json")).expect("schema file");
     let schema: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
     jsonschema::validator_for(&schema).expect("schema compiles")
 }
 
 fn errors(v: &jsonschema::Validator, doc: &serde_json::Value) -> Vec<String> {
-    v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path)).collect()
+    v.iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect()
 }
 
 #[test]
@@ -26,30 +29,60 @@ fn sarif_output_is_valid_sarif_2_1_0() {
     let cfg = Config::default();
     let mut texts = Vec::new();
     let corpus = root().join("tests/lint-corpus");
-    let mut paths: Vec<PathBuf> = fs::read_dir(&corpus).expect("corpus").flatten().map(|e| e.path()).collect();
+    let mut paths: Vec<PathBuf> = fs::read_dir(&corpus)
+        .expect("corpus")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     paths.retain(|p| p.extension().is_some_and(|e| e == "Dockerfile"));
     paths.sort();
     // Also an invalid Dockerfile (KL000) and one with file-level findings.
-    texts.push(("bad dir/Dockerfile".to_string(), "FROM a:1\nFORM b\n".to_string()));
+    texts.push((
+        "bad dir/Dockerfile".to_string(),
+        "FROM a:1\nFORM b\n".to_string(),
+    ));
     for p in &paths {
-        texts.push((format!("tests/lint-corpus/{}", p.file_name().and_then(|n| n.to_str()).unwrap_or("")), fs::read_to_string(p).expect("read")));
+        texts.push((
+            format!(
+                "tests/lint-corpus/{}",
+                p.file_name().and_then(|n| n.to_str()).unwrap_or("")
+            ),
+            fs::read_to_string(p).expect("read"),
+        ));
     }
-    let findings: Vec<_> = texts.iter().map(|(_, t)| lint(&LintInput::new(t.as_bytes(), &cfg))).collect();
+    let findings: Vec<_> = texts
+        .iter()
+        .map(|(_, t)| lint(&LintInput::new(t.as_bytes(), &cfg)))
+        .collect();
     let files: Vec<FileFindings<'_>> = texts
         .iter()
         .zip(&findings)
-        .map(|((name, text), f)| FileFindings { path: name, source: text, findings: f })
+        .map(|((name, text), f)| FileFindings {
+            path: name,
+            source: text,
+            findings: f,
+        })
         .collect();
     let doc = sarif(&files);
     let errs = errors(&v, &doc);
-    assert!(errs.is_empty(), "SARIF output is not valid:\n{}", errs.join("\n"));
+    assert!(
+        errs.is_empty(),
+        "SARIF output is not valid:\n{}",
+        errs.join("\n")
+    );
     let results = doc["runs"][0]["results"].as_array().map_or(0, Vec::len);
     assert!(results > 50, "only {results} results");
     // Every result's ruleIndex points at its rule.
-    let rules = doc["runs"][0]["tool"]["driver"]["rules"].as_array().cloned().unwrap_or_default();
+    let rules = doc["runs"][0]["tool"]["driver"]["rules"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for r in doc["runs"][0]["results"].as_array().into_iter().flatten() {
         let i = r["ruleIndex"].as_u64().unwrap_or(u64::MAX) as usize;
-        assert_eq!(rules.get(i).map(|x| x["id"].clone()), Some(r["ruleId"].clone()));
+        assert_eq!(
+            rules.get(i).map(|x| x["id"].clone()),
+            Some(r["ruleId"].clone())
+        );
     }
     // The empty log is valid too.
     assert!(errors(&v, &sarif(&[])).is_empty());
@@ -60,7 +93,11 @@ fn the_schema_check_rejects_broken_logs() {
     let v = validator();
     let cfg = Config::default();
     let f = lint(&LintInput::new(b"FROM ubuntu\nMAINTAINER x\n", &cfg));
-    let files = [FileFindings { path: "Dockerfile", source: "", findings: &f }];
+    let files = [FileFindings {
+        path: "Dockerfile",
+        source: "",
+        findings: &f,
+    }];
     let mut doc = sarif(&files);
     doc["version"] = serde_json::json!("2.0.0");
     assert!(!errors(&v, &doc).is_empty());
@@ -68,6 +105,7 @@ fn the_schema_check_rejects_broken_logs() {
     doc["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
     assert!(!errors(&v, &doc).is_empty());
     let mut doc = sarif(&files);
-    doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = serde_json::json!(0);
+    doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] =
+        serde_json::json!(0);
     assert!(!errors(&v, &doc).is_empty());
 }

@@ -2,7 +2,10 @@
 
 use crate::context::{Cx, Out};
 use crate::rule::{Finding, Rule, Severity};
-use kiln_dockerfile::plan::{Base, BuildArgs, EnvList, StageScope};
+use kiln_dockerfile::instructions::{Command as Ins, Expander};
+use kiln_dockerfile::plan::Base;
+use kiln_dockerfile::shell::LookupEnv;
+use std::collections::HashSet;
 
 pub(super) static UNDEFINED_VAR: Rule = Rule {
     id: "KL102",
@@ -89,36 +92,81 @@ const KNOWN_ENV: &[&str] = &[
     "SSL_CERT_FILE",
 ];
 
+/// The names defined so far; every defined variable expands to a placeholder.
+struct Names(HashSet<String>);
+
+impl LookupEnv for Names {
+    fn lookup(&self, name: &str) -> Option<String> {
+        self.0.contains(name).then(|| "x".to_string())
+    }
+}
+
+fn invalid(e: &kiln_dockerfile::Error) -> Finding {
+    Finding {
+        rule: &super::INVALID,
+        severity: super::INVALID.severity,
+        message: e.message.clone(),
+        span: e.span,
+        hint: e.hint.clone(),
+    }
+}
+
 pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    let mut build_args = BuildArgs::new(Default::default());
-    // Per stage: its final environment, and whether an image (unknown ENV) is underneath.
-    let mut ends: Vec<(EnvList, bool)> = Vec::with_capacity(cx.df.stages.len());
+    let globals: HashSet<&str> = cx
+        .df
+        .global_args
+        .iter()
+        .flat_map(|g| match &g.command {
+            Ins::Arg { args } => args
+                .iter()
+                .map(|a| a.key.value.as_str())
+                .collect::<Vec<_>>(),
+            _ => Vec::new(),
+        })
+        .collect();
+    // Per stage: the names defined at its end, and whether an image (unknown ENV) is underneath.
+    let mut ends: Vec<(HashSet<String>, bool)> = Vec::with_capacity(cx.df.stages.len());
     for (st, planned) in cx.df.stages.iter().zip(&cx.plan.stages) {
-        let (base_env, on_image) = match &planned.base {
+        let (names, on_image) = match &planned.base {
             Base::Stage(i) => ends.get(*i).cloned().unwrap_or_default(),
-            Base::Image(_) => (Vec::new(), true),
-            Base::Scratch => (Vec::new(), false),
+            Base::Image(_) => (HashSet::new(), true),
+            Base::Scratch => (HashSet::new(), false),
         };
-        let mut scope = StageScope::new(base_env, cx.df.escape);
+        let mut names = Names(names);
         for ins in &st.instructions {
-            let declared: Vec<String> = scope.args.iter().map(|(k, _)| k.clone()).collect();
-            let step = match scope.step(ins, cx.global_args, &mut build_args) {
-                Ok(s) => s,
-                Err(e) => {
-                    out.findings.push(Finding {
-                        rule: &super::INVALID,
-                        severity: super::INVALID.severity,
-                        message: e.message.clone(),
-                        span: e.span,
-                        hint: e.hint.clone(),
-                    });
-                    continue;
+            let has_var = ins.original.contains('$');
+            let mut ex = Expander::new(cx.df.escape, &names);
+            let mut new_names: Vec<String> = Vec::new();
+            let ok = match &ins.command {
+                Ins::Arg { args } => {
+                    let mut r = Ok(());
+                    for a in args {
+                        if let (Some(d), true) = (&a.default, has_var) {
+                            if let Err(e) = ex.word(d) {
+                                r = Err(e);
+                            }
+                        }
+                        new_names.push(a.key.value.clone());
+                    }
+                    r
                 }
+                Ins::Env { env } => {
+                    new_names.extend(env.iter().map(|kv| kv.key.value.clone()));
+                    if has_var {
+                        ex.command(&ins.command).map(|_| ())
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ if has_var => ex.command(&ins.command).map(|_| ()),
+                _ => Ok(()),
             };
+            if let Err(e) = ok {
+                out.findings.push(invalid(&e));
+            }
             let mut reported: Vec<&str> = Vec::new();
-            for (name, span) in &step.undefined {
-                if declared.contains(name)
-                    || reported.contains(&name.as_str())
+            for (name, span) in &ex.unmatched {
+                if reported.contains(&name.as_str())
                     || (on_image
                         && (KNOWN_ENV.contains(&name.as_str())
                             || cx.input.config.known_env.contains(name)))
@@ -126,17 +174,11 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                     continue;
                 }
                 reported.push(name);
-                let global = cx.df.global_args.iter().any(|g| match &g.command {
-                    kiln_dockerfile::instructions::Command::Arg { args } => {
-                        args.iter().any(|a| &a.key.value == name)
-                    }
-                    _ => false,
-                });
-                let hint = if global {
+                let hint = if globals.contains(name.as_str()) {
                     Some(format!("`{name}` is a global ARG: declare it in this stage with `ARG {name}` to use its value"))
                 } else {
-                    let mut cands: Vec<&str> = scope.env.iter().map(|(k, _)| k.as_str()).collect();
-                    cands.extend(declared.iter().map(String::as_str));
+                    let mut cands: Vec<&str> = names.0.iter().map(String::as_str).collect();
+                    cands.sort_unstable();
                     if on_image {
                         cands.extend(KNOWN_ENV.iter().copied());
                     }
@@ -148,7 +190,8 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                     None => out.emit(&UNDEFINED_VAR, *span, &[name]),
                 }
             }
+            names.0.extend(new_names);
         }
-        ends.push((scope.env.clone(), on_image));
+        ends.push((names.0, on_image));
     }
 }
