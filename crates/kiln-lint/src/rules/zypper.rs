@@ -73,7 +73,7 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
     for run in &cx.runs {
         let cleaned = run.removes(&["/var/cache/zypp"])
             || run.cache_mount(&["/var/cache/zypp"])
-            || invocations(run, &["zypper"], &["clean", "cc"], WITH_VALUE).len() > 0;
+            || !invocations(run, &["zypper"], &["clean", "cc"], WITH_VALUE).is_empty();
         for inv in invocations(run, &["zypper"], INSTALL, WITH_VALUE) {
             let span = inv_span(run, &inv);
             if !cleaned {
