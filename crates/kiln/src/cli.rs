@@ -42,6 +42,8 @@ pub enum Command {
     Rmi(crate::cli_image::RmiArgs),
     /// Parse a Dockerfile and print its stages and instructions.
     Parse(ParseArgs),
+    /// Check Dockerfiles for problems: size, security, correctness (rules: docs/rules/).
+    Lint(crate::commands::lint::LintArgs),
     /// Tools for conformance testing of the front end.
     #[command(subcommand)]
     Debug(DebugCommand),

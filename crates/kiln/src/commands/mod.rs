@@ -3,6 +3,7 @@
 mod build;
 mod debug;
 mod images;
+pub mod lint;
 mod parse;
 
 use crate::cli::{Cli, Command};
@@ -23,5 +24,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rmi(args) => images::rmi(&root, args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Lint(args) => lint::run(args),
     }
 }

@@ -1,0 +1,2 @@
+FROM opensuse/leap:15.5
+RUN zypper install -y 'curl>=8.0' && zypper clean

@@ -1,0 +1,2 @@
+FROM node:20-alpine
+RUN yarn install --frozen-lockfile && yarn cache clean

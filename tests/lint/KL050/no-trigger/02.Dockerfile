@@ -1,0 +1,4 @@
+FROM alpine:3.19
+RUN mkdir /data
+WORKDIR /data
+RUN touch x

@@ -1,0 +1,1 @@
+FROM node:latest@sha256:0123456789abcdef

@@ -1,0 +1,2 @@
+FROM alpine:3.19
+COPY package.json package-lock.json /app/

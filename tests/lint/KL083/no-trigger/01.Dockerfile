@@ -1,0 +1,2 @@
+FROM alpine:3.19
+HEALTHCHECK --interval=30s CMD ["/bin/true"]

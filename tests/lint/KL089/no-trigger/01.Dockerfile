@@ -1,0 +1,3 @@
+FROM alpine:3.19
+ENV LANG=C.UTF-8
+LABEL version=1.0

@@ -1,0 +1,4 @@
+FROM alpine:3.19
+run echo hi
+RUN echo there
+RUN echo again

@@ -1,0 +1,1 @@
+FROM alpine:${ALPINE_VERSION}

@@ -1,0 +1,2 @@
+FROM python:3.12
+ENV PATH=/opt/venv/bin:$PATH PYV=$PYTHON_VERSION

@@ -1,0 +1,4 @@
+FROM alpine:3.19
+ARG VERSION=1.0
+COPY app-$VERSION.tar.gz /tmp/
+ENV APP_VERSION=$VERSON
