@@ -472,7 +472,6 @@ pub fn is_tar_header(block: &[u8]) -> bool {
     sum == stored
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
