@@ -1,0 +1,37 @@
+# Shared helpers for the side-by-side benchmarks (sourced).
+
+# Install what the benchmarks need (Debian; idempotent).
+bench_deps() {
+    local need=()
+    for pkg in buildah busybox-static time tar; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+    if [ "${#need[@]}" -gt 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+    fi
+}
+
+# bench_busybox_tar DIR: a busybox rootfs tarball at DIR/busybox.tar.
+bench_busybox_tar() {
+    local dir=$1 root="$1/bb"
+    mkdir -p "$root/bin" "$root/etc" "$root/tmp"
+    cp /bin/busybox "$root/bin/busybox"
+    for c in sh echo cat ls true; do ln -sf busybox "$root/bin/$c"; done
+    printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
+    printf 'root:x:0:\n' > "$root/etc/group"
+    tar --numeric-owner -C "$root" -cf "$dir/busybox.tar" .
+}
+
+# seconds_of CMD...: run CMD, print its wall time in seconds.
+seconds_of() {
+    local t0 t1
+    t0=$(date +%s.%N)
+    "$@" >/dev/null 2>&1
+    t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+}
+
+# median of numbers on stdin
+median() {
+    sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+}
