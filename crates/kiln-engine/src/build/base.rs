@@ -43,23 +43,28 @@ impl Rootfs {
 
     /// Unpack layers (bottom first) into this root, applying whiteouts.
     pub fn unpack(&self, store: &Store, layers: &[LayerRef]) -> Result<(), BuildError> {
-        let opts = ExtractOptions {
-            whiteouts: WhiteoutMode::Apply,
-            same_owner: true,
-            devices: true,
-            record_paths: false,
-        };
-        for l in layers {
-            let blob = store
-                .open_blob(&l.digest)
-                .map_err(|e| store_err(store, e))?;
-            let (_, reader) = kiln_layer::decompress(blob)
-                .map_err(|e| store_err(store, format!("layer {}: {e}", l.digest)))?;
-            kiln_layer::extract(reader, &self.root, &opts)
-                .map_err(|e| store_err(store, format!("layer {}: {e}", l.digest)))?;
-        }
-        Ok(())
+        unpack_layers(store, layers, &self.root).map_err(|e| store_err(store, e))
     }
+}
+
+/// Unpack `layers` (bottom first) into `root`: whiteouts applied, owners and device nodes
+/// restored when running as root.
+pub fn unpack_layers(store: &Store, layers: &[LayerRef], root: &Root) -> Result<(), String> {
+    let opts = ExtractOptions {
+        whiteouts: WhiteoutMode::Apply,
+        same_owner: true,
+        devices: true,
+        record_paths: false,
+    };
+    for l in layers {
+        let blob = store
+            .open_blob(&l.digest)
+            .map_err(|e| format!("layer {}: {e}", l.digest))?;
+        let (_, reader) =
+            kiln_layer::decompress(blob).map_err(|e| format!("layer {}: {e}", l.digest))?;
+        kiln_layer::extract(reader, root, &opts).map_err(|e| format!("layer {}: {e}", l.digest))?;
+    }
+    Ok(())
 }
 
 /// An image from the store: its config and layers.

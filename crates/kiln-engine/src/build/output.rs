@@ -5,7 +5,7 @@ use super::options::Output;
 use super::stage::StageResult;
 use super::BuildError;
 use crate::config::ImageConfig;
-use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
+use kiln_layer::Root;
 use kiln_oci::{archive, layout, Digest, LayerRef, Store, StoredImage};
 use std::path::Path;
 
@@ -73,18 +73,5 @@ pub(crate) fn write(
 pub fn export_rootfs(store: &Store, layers: &[LayerRef], dir: &Path) -> Result<(), BuildError> {
     std::fs::create_dir_all(dir).map_err(|e| out_err(dir, e))?;
     let root = Root::open(dir).map_err(|e| out_err(dir, e))?;
-    let opts = ExtractOptions {
-        whiteouts: WhiteoutMode::Apply,
-        same_owner: true,
-        devices: true,
-        record_paths: false,
-    };
-    for l in layers {
-        let blob = store
-            .open_blob(&l.digest)
-            .map_err(|e| store_err(store, e))?;
-        let (_, reader) = kiln_layer::decompress(blob).map_err(|e| out_err(dir, e))?;
-        kiln_layer::extract(reader, &root, &opts).map_err(|e| out_err(dir, e))?;
-    }
-    Ok(())
+    super::base::unpack_layers(store, layers, &root).map_err(|e| out_err(dir, e))
 }

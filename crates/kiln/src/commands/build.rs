@@ -5,7 +5,6 @@ use crate::exit::{Failure, INPUT_REJECTED, IO};
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::ContextSource;
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::PathBuf;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
@@ -27,20 +26,10 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     };
     let dockerfile = match &args.file {
         None => None,
-        Some(p) if p.as_os_str() == "-" => {
-            if args.context.as_os_str() == "-" {
-                return Err(Failure::usage(
-                    "the context and the Dockerfile cannot both come from standard input",
-                ));
-            }
-            let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
-                Failure::new(
-                    IO,
-                    format!("error: cannot read the Dockerfile from standard input: {e}"),
-                )
-            })?;
-            Some(("<stdin>".to_string(), bytes))
+        Some(p) if p.as_os_str() == "-" && args.context.as_os_str() == "-" => {
+            return Err(Failure::usage(
+                "the context and the Dockerfile cannot both come from standard input",
+            ));
         }
         Some(p) => {
             let src = crate::input::Source::read(p)?;
