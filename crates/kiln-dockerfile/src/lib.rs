@@ -4,6 +4,7 @@
 //! ([`instructions`]) -> stage plan ([`plan`]); shell-word expansion ([`shell`]).
 //! Pure: no I/O, no processes.
 
+pub mod dockerignore;
 pub mod error;
 pub mod instructions;
 pub mod shell;

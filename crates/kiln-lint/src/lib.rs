@@ -11,7 +11,6 @@
 
 pub mod config;
 mod context;
-pub mod dockerignore;
 pub mod output;
 mod pos;
 pub mod rule;

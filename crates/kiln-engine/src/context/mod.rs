@@ -2,7 +2,7 @@
 //! filtered by `.dockerignore`, read only through an in-root handle so that symlinks in
 //! the context never lead outside it.
 
-pub mod dockerignore;
+pub use kiln_dockerfile::dockerignore;
 
 use dockerignore::{Ignore, IgnoreError};
 use kiln_layer::Root;

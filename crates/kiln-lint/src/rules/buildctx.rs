@@ -2,8 +2,8 @@
 
 use super::copy::is_url;
 use crate::context::{Cx, Out};
-use crate::dockerignore::Dockerignore;
 use crate::rule::{Rule, Severity};
+use kiln_dockerfile::dockerignore::Ignore;
 use kiln_dockerfile::instructions::Command as Ins;
 
 pub(super) static LARGE_CONTEXT: Rule = Rule {
@@ -78,8 +78,11 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
             }
         }
         Some(text) => {
-            let di = Dockerignore::parse(text);
-            if di.patterns.is_empty() {
+            // An unparsable .dockerignore fails the build itself; nothing to say here.
+            let Ok(di) = Ignore::parse(text) else {
+                return;
+            };
+            if di.is_empty() {
                 return;
             }
             for (ins, c) in from_context {
@@ -94,7 +97,7 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                         } else {
                             "COPY of"
                         };
-                        out.emit(&COPY_IGNORED, s.span, &[verb, v, &p.text]);
+                        out.emit(&COPY_IGNORED, s.span, &[verb, v, p]);
                     }
                 }
             }

@@ -119,13 +119,20 @@ impl Ignore {
     /// Is `path` (relative to the context root, `/`-separated) excluded? A pattern counts if
     /// it matches the path or one of its parent directories.
     pub fn excludes(&self, path: &str) -> bool {
+        self.excluded_by(path).is_some()
+    }
+
+    /// The pattern that excludes `path` (the last matching one, when it is not a `!`
+    /// exception), as written after cleaning; `None` when the path is kept.
+    pub fn excluded_by(&self, path: &str) -> Option<&str> {
         let path = clean(path.trim_start_matches('/'));
         if path == "." || path.is_empty() {
-            return false;
+            return None;
         }
         let parents: Vec<&str> = path.split('/').collect();
-        let mut matched = false;
+        let mut decided: Option<&Pattern> = None;
         for p in &self.patterns {
+            let matched = decided.is_some_and(|d| !d.exclusion);
             if p.exclusion != matched {
                 continue;
             }
@@ -139,10 +146,10 @@ impl Ignore {
                 }
             }
             if hit {
-                matched = !p.exclusion;
+                decided = Some(p);
             }
         }
-        matched
+        decided.filter(|d| !d.exclusion).map(|d| d.text.as_str())
     }
 
     /// The patterns as written (cleaned), `!` included, for messages.
