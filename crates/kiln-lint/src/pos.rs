@@ -1,6 +1,7 @@
 //! Mapping byte offsets in an instruction's joined text (continuations removed) or in a
 //! heredoc body back to line and column in the Dockerfile.
 
+use kiln_dockerfile::syntax::text::{count_chars, trim_continuation, trim_newline};
 use kiln_dockerfile::{Pos, Span};
 
 #[derive(Debug, Clone)]
@@ -131,34 +132,6 @@ impl TextMap {
         }
         let last = self.pos(end - 1);
         Span::new(s, Pos::new(last.line, last.col.saturating_add(1)))
-    }
-}
-
-fn count_chars(text: &str, from: usize, to: usize) -> u32 {
-    let bytes = text.as_bytes();
-    let to = to.min(bytes.len());
-    let from = from.min(to);
-    bytes[from..to]
-        .iter()
-        .filter(|b| (**b & 0xC0) != 0x80)
-        .count() as u32
-}
-
-fn trim_newline(s: &str) -> &str {
-    s.trim_end_matches(['\r', '\n'])
-}
-
-/// As the parser: a trailing escape character (then only blanks) continues the line, a
-/// doubled one does not unless it is the whole line.
-fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    let body = line.trim_end_matches([' ', '\t']);
-    let Some(before) = body.strip_suffix(escape) else {
-        return (line, false);
-    };
-    if before.is_empty() || !before.ends_with(escape) {
-        (before, true)
-    } else {
-        (line, false)
     }
 }
 

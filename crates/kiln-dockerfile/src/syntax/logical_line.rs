@@ -1,6 +1,7 @@
 //! An instruction's text with its continuation lines joined, and the map from byte offsets
 //! in that text back to source positions.
 
+use super::text::count_chars;
 use crate::span::{Pos, Span};
 
 #[derive(Debug, Clone, Copy)]
@@ -55,18 +56,6 @@ impl LogicalLine {
         };
         Span::new(start_pos, end_pos)
     }
-}
-
-/// Characters in `text[from..to]`, tolerating offsets inside a character.
-fn count_chars(text: &str, from: usize, to: usize) -> u32 {
-    let bytes = text.as_bytes();
-    let to = to.min(bytes.len());
-    let from = from.min(to);
-    // Count bytes that start a character (everything but UTF-8 continuation bytes).
-    bytes[from..to]
-        .iter()
-        .filter(|b| (**b & 0xC0) != 0x80)
-        .count() as u32
 }
 
 #[cfg(test)]

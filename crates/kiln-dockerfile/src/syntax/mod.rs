@@ -9,6 +9,7 @@ mod logical_line;
 mod node;
 mod parser;
 mod split;
+pub mod text;
 
 pub use node::{Ast, Directive, Heredoc, Node, Token, Warning};
 pub use parser::{parse, parse_bytes};

@@ -7,6 +7,7 @@ use super::heredoc::markers_in_line;
 use super::logical_line::LogicalLine;
 use super::node::{Ast, Heredoc, Node, Warning};
 use super::split::split_command;
+use super::text::{trim_continuation, trim_newline};
 use crate::error::{Error, ErrorKind, Result};
 use crate::span::{Pos, Span};
 
@@ -242,23 +243,4 @@ fn node_from_line(
 fn can_contain_heredoc(node: &Node) -> bool {
     let node = node.child.as_deref().unwrap_or(node);
     matches!(node.name().as_str(), "run" | "copy" | "add") && !node.json
-}
-
-fn trim_newline(s: &str) -> &str {
-    s.trim_end_matches(['\r', '\n'])
-}
-
-/// Remove a trailing escape character (followed only by spaces and tabs) that continues the
-/// instruction on the next line. A doubled escape character at the end does not continue,
-/// except when it is the whole line.
-fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
-    let body = line.trim_end_matches([' ', '\t']);
-    let Some(before) = body.strip_suffix(escape) else {
-        return (line, false);
-    };
-    if before.is_empty() || !before.ends_with(escape) {
-        (before, true)
-    } else {
-        (line, false)
-    }
 }
