@@ -39,6 +39,9 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Lint the Dockerfile (as `kiln lint` does) and build nothing.
+    #[arg(long)]
+    pub check: bool,
     /// Clamp timestamps to this Unix time (also from $SOURCE_DATE_EPOCH) for reproducible images.
     #[arg(long, value_name = "SECONDS")]
     pub source_date_epoch: Option<i64>,
@@ -66,8 +69,6 @@ pub struct LaterFlags {
     pub cache_to: Vec<String>,
     #[arg(long, hide = true)]
     pub progress: Option<String>,
-    #[arg(long, hide = true)]
-    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,24 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         }
         ContextSource::Dir(args.context.clone())
     };
-    let dockerfile = match &args.file {
+    let default_file = if args.file.is_none() && args.context.as_os_str() != "-" {
+        ["Dockerfile", "Containerfile"]
+            .iter()
+            .map(|n| args.context.join(n))
+            .find(|p| p.is_file())
+    } else {
+        None
+    };
+    let file = args.file.clone().or(default_file);
+    if args.check {
+        let Some(path) = file else {
+            return Err(Failure::usage(
+                "--check needs the Dockerfile: give -f FILE (no Dockerfile found in the context)",
+            ));
+        };
+        return crate::commands::lint::check(path, args.context.as_os_str() == "-");
+    }
+    let dockerfile = match &file {
         None => None,
         Some(p) if p.as_os_str() == "-" && args.context.as_os_str() == "-" => {
             return Err(Failure::usage(
@@ -36,12 +53,15 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             Some((src.name, src.bytes))
         }
     };
-    let dockerfile_path = match &args.file {
-        Some(p) if p.as_os_str() != "-" => Some(p.clone()),
-        Some(_) => None,
-        None if args.context.as_os_str() != "-" => Some(args.context.join("Dockerfile")),
-        None => None,
-    };
+    let dockerfile_path = file.clone().filter(|p| p.as_os_str() != "-");
+    if !args.quiet {
+        if let Some((name, bytes)) = &dockerfile {
+            eprint!(
+                "{}",
+                crate::commands::lint::build_warnings(name, bytes, dockerfile_path.as_deref())
+            );
+        }
+    }
     let mut labels = BTreeMap::new();
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -143,7 +163,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
         (!l.cache_from.is_empty(), "--cache-from"),
         (!l.cache_to.is_empty(), "--cache-to"),
         (l.progress.is_some(), "--progress"),
-        (l.check, "--check"),
         (args.pull, "--pull"),
     ]
     .into_iter()

@@ -224,6 +224,67 @@ pub fn run(args: LintArgs) -> Result<(), Failure> {
     }
 }
 
+/// Lint findings for a Dockerfile about to be built, as text for standard error (empty when
+/// there are none). The configuration is read as `kiln lint` reads it; a configuration
+/// error is reported and linting skipped, never failing the build.
+pub fn build_warnings(name: &str, bytes: &[u8], path: Option<&Path>) -> String {
+    let args = LintArgs {
+        format: LintFormat::Human,
+        fail_level: None,
+        config: None,
+        ignore: Vec::new(),
+        no_context: path.is_none(),
+        files: Vec::new(),
+    };
+    let cfg = match load_config(&args) {
+        Ok(c) => c,
+        Err(f) => return format!("warning: lint skipped: {}\n", f.message),
+    };
+    let dir = path.and_then(Path::parent).map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let (ignore, ctx) = match (path, dir) {
+        (Some(p), Some(d)) => (
+            read_dockerignore(p, d),
+            Some(measure(d, cfg.context_size_limit)),
+        ),
+        _ => (None, None),
+    };
+    let input = LintInput {
+        dockerfile: bytes,
+        dockerignore: ignore.as_deref(),
+        context: ctx.as_ref(),
+        config: &cfg,
+    };
+    let findings = kiln_lint::lint(&input);
+    if findings.is_empty() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(bytes);
+    output::human(&[FileFindings {
+        path: name,
+        source: &text,
+        findings: &findings,
+    }])
+}
+
+/// `kiln build --check`: lint the Dockerfile the build would use, with `kiln lint`'s exit
+/// codes, and build nothing.
+pub fn check(path: PathBuf, no_context: bool) -> Result<(), Failure> {
+    run(LintArgs {
+        format: LintFormat::Human,
+        fail_level: None,
+        config: None,
+        ignore: Vec::new(),
+        no_context,
+        files: vec![path],
+    })
+}
+
 fn pretty(v: &serde_json::Value) -> Result<String, Failure> {
     serde_json::to_string_pretty(v)
         .map(|s| s + "\n")
