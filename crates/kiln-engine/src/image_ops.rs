@@ -38,8 +38,16 @@ pub fn import(
         devices: true,
         record_paths: false,
     };
-    kiln_layer::extract(reader, &fs.root, &opts).map_err(|e| BuildError::Output {
-        message: format!("cannot unpack the tarball: {e}"),
+    kiln_layer::extract(reader, &fs.root, &opts).map_err(|e| match e {
+        // Writing into the store's scratch space failed: the store's problem.
+        kiln_layer::ExtractError::Write { .. } | kiln_layer::ExtractError::Fs { .. } => {
+            err(store, format!("cannot unpack the tarball: {e}"))
+        }
+        // The tarball itself is refused.
+        e => BuildError::Rejected {
+            message: format!("cannot unpack the tarball: {e}"),
+            hint: "nothing was imported; rebuild the tarball without that entry".into(),
+        },
     })?;
     let writer = store.blob_writer().map_err(|e| err(store, e))?;
     let mut lw = LayerWriter::new(writer, TarOptions { epoch });

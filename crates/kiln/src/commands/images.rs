@@ -18,7 +18,11 @@ fn engine_failure(e: kiln_engine::build::BuildError) -> Failure {
     if let Some(h) = e.hint() {
         msg.push_str(&format!("\n = hint: {h}"));
     }
-    Failure::new(IO, msg)
+    let code = match e {
+        kiln_engine::build::BuildError::Rejected { .. } => INPUT_REJECTED,
+        _ => IO,
+    };
+    Failure::new(code, msg)
 }
 
 fn lookup(store: &Store, name: &str) -> Result<StoredImage, Failure> {
@@ -55,8 +59,15 @@ pub fn import(root: &Root, args: ImportArgs) -> Result<(), Failure> {
 
 pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
     let store = open(root)?;
-    let images = archive::load(&store, &args.input)
-        .map_err(|e| failure(&format!("cannot load {}", args.input.display()), e))?;
+    let images = archive::load(&store, &args.input).map_err(|e| {
+        // Most errors name the archive already.
+        let message = if e.location().is_empty() {
+            format!("error: cannot load {}: {e}", args.input.display())
+        } else {
+            format!("error: cannot load {e}")
+        };
+        Failure::new(archive_code(&e), message)
+    })?;
     let mut text = String::new();
     for img in images {
         let names: Vec<String> = img.names.iter().map(|n| n.to_string()).collect();
@@ -70,6 +81,17 @@ pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
         ));
     }
     stdout(&text)
+}
+
+/// Exit code for a failed load: 3 when a file could not be read or written, 1 when the
+/// archive was read and refused for what it holds.
+fn archive_code(e: &archive::ArchiveError) -> i32 {
+    use archive::ArchiveError as A;
+    use layout::LayoutError as L;
+    match e {
+        A::Io { .. } | A::Write(_) | A::Store(_) | A::Layout(L::Io { .. } | L::Store(_)) => IO,
+        _ => INPUT_REJECTED,
+    }
 }
 
 pub fn save(root: &Root, args: SaveArgs) -> Result<(), Failure> {
