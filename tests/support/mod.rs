@@ -574,3 +574,23 @@ pub fn output_within(cmd: &mut Command, secs: u64) -> Output {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Run `cmd` with `input` on standard input; panic unless it succeeds. Returns stdout.
+pub fn run_ok_bytes(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    assert!(out.status.success(), "{cmd:?} failed\n{}", show(&out));
+    out.stdout
+}

@@ -62,6 +62,9 @@ pub struct BuildOptions {
     pub dockerfile: Option<(String, Vec<u8>)>,
     /// The Dockerfile's host path (for `<Dockerfile>.dockerignore`).
     pub dockerfile_path: Option<PathBuf>,
+    /// With `dockerfile` `None`: the Dockerfile's path inside the context (`-f` with a
+    /// context tarball); `None` looks for `Dockerfile`, then `Containerfile`.
+    pub dockerfile_in_context: Option<String>,
     pub context: ContextSource,
     /// Names to tag the result with.
     pub tags: Vec<String>,

@@ -3,7 +3,7 @@
 use crate::cli_image::BuildArgs;
 use crate::exit::{Failure, INPUT_REJECTED, IO};
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
-use kiln_engine::context::ContextSource;
+use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
@@ -25,8 +25,11 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         }
         ContextSource::Dir(args.context.clone())
     };
+    let from_tar = args.context.as_os_str() == "-";
     let dockerfile = match &args.file {
         None => None,
+        // With a context tarball, -f names a file inside it (as docker build).
+        Some(p) if from_tar && p.as_os_str() != "-" => None,
         Some(p) if p.as_os_str() == "-" => {
             if args.context.as_os_str() == "-" {
                 return Err(Failure::usage(
@@ -48,10 +51,12 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         }
     };
     let dockerfile_path = match &args.file {
-        Some(p) if p.as_os_str() != "-" => Some(p.clone()),
-        Some(_) => None,
-        None if args.context.as_os_str() != "-" => Some(args.context.join("Dockerfile")),
-        None => None,
+        Some(p) if p.as_os_str() != "-" && !from_tar => Some(p.clone()),
+        _ => None,
+    };
+    let dockerfile_in_context = match &args.file {
+        Some(p) if from_tar && p.as_os_str() != "-" => Some(p.to_string_lossy().into_owned()),
+        _ => None,
     };
     let mut labels = BTreeMap::new();
     for l in &args.labels {
@@ -80,6 +85,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
+        dockerfile_in_context,
         context,
         tags: args.tags.clone(),
         build_args: crate::build_args::parse(&args.build_args)?,
@@ -119,6 +125,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
+        BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
         BuildError::Store { .. } | BuildError::Output { .. } | BuildError::Context(_) => IO,
         _ => INPUT_REJECTED,
     };
