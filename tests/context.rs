@@ -379,7 +379,19 @@ fn a_context_tarball_on_standard_input() {
         TarEntry::file("d/e.txt", "e\n").owned(1000, 1000),
         TarEntry::symlink("link", "/etc/passwd"),
     ]);
-    let out = env.run_stdin(&["build", "-q", "-t", "stdin:1", "-"], &tar);
+    // (An epoch, so that the gzip build below gives the same layers.)
+    let out = env.run_stdin(
+        &[
+            "build",
+            "-q",
+            "--source-date-epoch",
+            "0",
+            "-t",
+            "stdin:1",
+            "-",
+        ],
+        &tar,
+    );
     assert!(out.status.success(), "{}", support::show(&out));
     let root = env.export("stdin:1", "stdin-root");
     assert_eq!(
@@ -412,7 +424,18 @@ fn a_context_tarball_on_standard_input() {
 
     // Compressed with gzip.
     let gz = support::run_ok_bytes(std::process::Command::new("gzip").arg("-c").arg("-n"), &tar);
-    let out = env.run_stdin(&["build", "-q", "-t", "stdin:gz", "-"], &gz);
+    let out = env.run_stdin(
+        &[
+            "build",
+            "-q",
+            "--source-date-epoch",
+            "0",
+            "-t",
+            "stdin:gz",
+            "-",
+        ],
+        &gz,
+    );
     assert!(out.status.success(), "{}", support::show(&out));
     assert_eq!(
         env.inspect("stdin:gz")["RootFS"],

@@ -24,8 +24,9 @@ pub fn import(
     name: &str,
     epoch: Option<i64>,
 ) -> Result<StoredImage, BuildError> {
-    let reference = Reference::parse_normalized(name).map_err(|e| BuildError::Output {
+    let reference = Reference::parse_normalized(name).map_err(|e| BuildError::Rejected {
         message: format!("invalid image name {name:?}: {e}"),
+        hint: "name the image NAME[:TAG], e.g. base:1 or registry.example/team/base:1".into(),
     })?;
     let scratch = store.temp_dir().map_err(|e| err(store, e))?;
     let fs = Rootfs::new(scratch.path())?;
@@ -46,7 +47,7 @@ pub fn import(
         // The tarball itself is refused.
         e => BuildError::Rejected {
             message: format!("cannot unpack the tarball: {e}"),
-            hint: "nothing was imported; rebuild the tarball without that entry".into(),
+            hint: "nothing was imported; give a tar (plain, gzip, zstd, xz or bzip2) of a root filesystem whose entries all stay inside it".into(),
         },
     })?;
     let writer = store.blob_writer().map_err(|e| err(store, e))?;

@@ -68,6 +68,14 @@ pub struct LaterFlags {
     pub progress: Option<String>,
     #[arg(long, hide = true)]
     pub check: bool,
+    #[arg(long = "add-host", hide = true)]
+    pub add_host: Vec<String>,
+    #[arg(long = "build-context", hide = true)]
+    pub build_context: Vec<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sbom: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub provenance: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -168,11 +168,10 @@ impl Context {
             None => None,
         };
         match (in_context, dockerfile) {
-            (Some(rel), _) => {
-                if self.read_ignore_in_context(&format!("{rel}.dockerignore"))? {
-                    return Ok(());
-                }
+            (Some(rel), _) if self.read_ignore_in_context(&format!("{rel}.dockerignore"))? => {
+                return Ok(());
             }
+            (Some(_), _) => {}
             (None, Some(DockerfileAt::Host(df))) => {
                 let mut name = df.as_os_str().to_owned();
                 name.push(".dockerignore");

@@ -150,28 +150,46 @@ fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Fa
     Failure::new(code, message)
 }
 
-/// `docker build` flags whose feature kiln does not have yet: refused, never ignored.
+/// An attestation flag that asks for something (`--sbom=false` asks for nothing).
+fn asks(v: &Option<String>) -> bool {
+    v.as_deref().is_some_and(|v| v != "false" && v != "0")
+}
+
+/// `docker build` flags whose feature kiln does not have yet: refused, never ignored, each
+/// with what to do instead.
 fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let l = &args.later;
-    let given: Vec<&str> = [
-        (l.push, "--push"),
-        (!l.secret.is_empty(), "--secret"),
-        (!l.ssh.is_empty(), "--ssh"),
-        (l.network.is_some(), "--network"),
-        (!l.cache_from.is_empty(), "--cache-from"),
-        (!l.cache_to.is_empty(), "--cache-to"),
-        (l.progress.is_some(), "--progress"),
-        (l.check, "--check"),
-        (args.pull, "--pull"),
+    let refused: Vec<(&str, &str)> = [
+        (l.push, "--push", "pushing to a registry comes later; write the image with -o type=oci-archive,dest=FILE or `kiln save`, and push that with skopeo"),
+        (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
+        (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
+        (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
+        (l.network.is_some(), "--network", "networking is for RUN, which comes later"),
+        (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),
+        (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),
+        (!l.cache_to.is_empty(), "--cache-to", "build caches come later"),
+        (!l.build_context.is_empty(), "--build-context", "named build contexts come later; use COPY --from=STAGE or an image in the store"),
+        (l.progress.is_some(), "--progress", "progress styles come later; -q prints only the image ID"),
+        (l.check, "--check", "use `kiln lint` to check a Dockerfile"),
+        (asks(&l.sbom), "--sbom", "attestations come later"),
+        (asks(&l.provenance), "--provenance", "attestations come later"),
     ]
     .into_iter()
-    .filter_map(|(set, name)| set.then_some(name))
+    .filter_map(|(set, name, why)| set.then_some((name, why)))
     .collect();
-    if given.is_empty() {
+    if refused.is_empty() {
         return Ok(());
     }
-    Err(Failure::usage(format!(
-        "{} not supported yet: this version of kiln builds from local images and the build context only",
-        given.join(", ")
-    )))
+    let mut message = format!(
+        "{} not supported yet (refused rather than ignored)",
+        refused
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (name, why) in refused {
+        message.push_str(&format!("\n = hint: {name}: {why}"));
+    }
+    Err(Failure::usage(message))
 }

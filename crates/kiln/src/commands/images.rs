@@ -26,12 +26,10 @@ fn engine_failure(e: kiln_engine::build::BuildError) -> Failure {
 }
 
 fn lookup(store: &Store, name: &str) -> Result<StoredImage, Failure> {
-    store.lookup(name).map_err(|e| {
-        Failure::new(
-            INPUT_REJECTED,
-            format!("error: {e}\n = hint: `kiln images` lists the images in the store"),
-        )
-    })
+    // The store's message says what to do (list images with `kiln images`).
+    store
+        .lookup(name)
+        .map_err(|e| Failure::new(INPUT_REJECTED, format!("error: {e}")))
 }
 
 fn epoch() -> Option<i64> {
@@ -96,11 +94,14 @@ fn archive_code(e: &archive::ArchiveError) -> i32 {
 
 pub fn save(root: &Root, args: SaveArgs) -> Result<(), Failure> {
     let store = open(root)?;
-    let images = args
-        .names
-        .iter()
-        .map(|n| lookup(&store, n))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut images: Vec<StoredImage> = Vec::new();
+    for n in &args.names {
+        let img = lookup(&store, n)?;
+        // An image named twice (or by two of its names) is saved once, with all its names.
+        if !images.iter().any(|i| i.manifest == img.manifest) {
+            images.push(img);
+        }
+    }
     let out = &args.output;
     let fail = |e: &dyn std::fmt::Display| failure(&format!("cannot write {}", out.display()), e);
     match args.format {
@@ -142,27 +143,23 @@ pub fn images(root: &Root, args: ImagesArgs) -> Result<(), Failure> {
         }
         return stdout(&text);
     }
-    text.push_str(&format!(
-        "{:<50} {:<20} {:<20}\n",
-        "NAME", "IMAGE ID", "CREATED"
-    ));
+    let mut rows = vec![(
+        "NAME".to_string(),
+        "IMAGE ID".to_string(),
+        "CREATED".to_string(),
+    )];
     for img in &list {
         if img.names.is_empty() {
-            text.push_str(&format!(
-                "{:<50} {:<20} {:<20}\n",
-                "<none>",
-                id(img),
-                img.created
-            ));
+            rows.push(("<none>".into(), id(img), img.created.to_string()));
         }
         for n in &img.names {
-            text.push_str(&format!(
-                "{:<50} {:<20} {:<20}\n",
-                n.to_string(),
-                id(img),
-                img.created
-            ));
+            rows.push((n.to_string(), id(img), img.created.to_string()));
         }
+    }
+    let name_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(30);
+    let id_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (name, id, created) in rows {
+        text.push_str(&format!("{name:<name_w$}  {id:<id_w$}  {created}\n"));
     }
     stdout(&text)
 }
