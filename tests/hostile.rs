@@ -302,7 +302,14 @@ fn loaded_image_with_a_symlink_in_a_lower_layer_stays_inside() {
         TarEntry::file("up/y", "upper y\n"),
         TarEntry::hardlink("evil/hl", "evil/x"),
     ]);
-    write_docker_archive(&archive, "layered:1", &[lower, upper]);
+    // Whiteouts through the links (both lead to the same place inside the root) remove
+    // only what is inside the root.
+    let whiteouts = tar_bytes(&[
+        TarEntry::file("evil/.wh.hl", ""),
+        TarEntry::file("up/.wh..wh..opq", ""),
+        TarEntry::file("up/z", "after opaque\n"),
+    ]);
+    write_docker_archive(&archive, "layered:1", &[lower, upper, whiteouts]);
     let ctx = env.context(
         "ctx",
         &[
@@ -348,17 +355,17 @@ fn loaded_image_with_a_symlink_in_a_lower_layer_stays_inside() {
     }
     w.check();
     let r = inside(&rootfs, &sentinel);
+    let mut left: Vec<String> = std::fs::read_dir(&r)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    // The whiteout removed hl inside the root; an opaque marker under a path that is a
+    // symlink is not applied (kiln clears only real directories).
+    assert_eq!(left, ["secret", "x", "y", "z"]);
     assert_eq!(
-        std::fs::read_to_string(r.join("x")).expect("x"),
-        "upper x\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(r.join("y")).expect("y"),
-        "upper y\n"
-    );
-    assert_eq!(
-        std::fs::read_to_string(r.join("secret")).expect("secret"),
-        "upper secret\n"
+        std::fs::read_to_string(r.join("z")).expect("z"),
+        "after opaque\n"
     );
     let b = inside(&built, &sentinel);
     for (name, content) in [
@@ -402,6 +409,16 @@ fn add_of_a_hostile_tar_fails_the_build_at_its_line() {
         &ctx.join("up.tar"),
         &[TarEntry::file("../beside", "beside\n")],
     );
+    // Links planted in the ADDed tar itself stay inside the root.
+    write_tar(
+        &ctx.join("links.tar"),
+        &[
+            TarEntry::symlink("evil", s(&sentinel)),
+            TarEntry::file("evil/x", "through the link\n"),
+            TarEntry::symlink("file", s(&sentinel.join("secret"))),
+            TarEntry::file("file", "replaced\n"),
+        ],
+    );
     let w = Watch::start(&env, &[]);
     let out = kiln_tmp(&env, &["build", s(&ctx)]);
     assert_fails(
@@ -414,6 +431,28 @@ fn add_of_a_hostile_tar_fails_the_build_at_its_line() {
             "climbs above the root",
         ],
     );
+    // Links planted in the ADDed tar itself stay inside the root.
+    let built = env.path().join("built");
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nADD links.tar /\n").expect("write");
+    let out = kiln_tmp(
+        &env,
+        &[
+            "build",
+            "-o",
+            &format!("type=local,dest={}", s(&built)),
+            s(&ctx),
+        ],
+    );
+    assert!(out.status.success(), "{}", support::show(&out));
+    assert_eq!(
+        std::fs::read_to_string(inside(&built, &sentinel).join("x")).expect("x"),
+        "through the link\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(built.join("file")).expect("file"),
+        "replaced\n"
+    );
+    std::fs::remove_dir_all(&built).expect("rm built");
     std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nADD up.tar /dest/\n").expect("write");
     let out = kiln_tmp(&env, &["build", s(&ctx)]);
     assert_fails(
@@ -482,4 +521,74 @@ fn hostile_archives_are_refused_by_load() {
     );
     w.check();
     assert_store_clean(&env);
+}
+
+#[test]
+fn a_build_writes_only_the_store_and_its_outputs() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("a.txt", "a\n"),
+            ("sub/b.txt", "b\n"),
+            (
+                "Dockerfile",
+                "FROM busybox:test AS one\nCOPY . /src/\nADD t.tar /opt/\n\
+                 FROM scratch\nCOPY --from=one /src /src\nCOPY --from=busybox:test /bin/busybox /bin/\n",
+            ),
+        ],
+    );
+    write_tar(&ctx.join("t.tar"), &[TarEntry::file("t", "t\n")]);
+    let outs = env.path().join("outs");
+    let iid = env.path().join("iid");
+    let w = Watch::start(&env, &[&outs, &iid]);
+    let o = |t: &str, name: &str| format!("type={t},dest={}", s(&outs.join(name)));
+    let args = [
+        "build".to_string(),
+        "-t".into(),
+        "only:1".into(),
+        "--iidfile".into(),
+        s(&iid).into(),
+        "-o".into(),
+        o("oci", "layout"),
+        "-o".into(),
+        o("oci-archive", "oci.tar"),
+        "-o".into(),
+        o("docker-archive", "docker.tar"),
+        "-o".into(),
+        o("local", "rootfs"),
+        s(&ctx).into(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    std::fs::create_dir_all(&outs).expect("mkdir outs");
+    let out = kiln_tmp(&env, &args);
+    assert!(out.status.success(), "{}", support::show(&out));
+    for args in [
+        vec!["save", "-o", s(&outs.join("saved.tar")), "only:1"],
+        vec!["export", "only:1", "-o", s(&outs.join("exported.tar"))],
+        vec!["tag", "only:1", "only:2"],
+        vec!["rmi", "only:2"],
+    ] {
+        let out = kiln_tmp(&env, &args);
+        assert!(out.status.success(), "{args:?}: {}", support::show(&out));
+    }
+    w.check();
+    let tmp: Vec<_> = std::fs::read_dir(env.path().join("tmpdir"))
+        .expect("tmpdir")
+        .collect();
+    assert!(tmp.is_empty(), "kiln used $TMPDIR: {tmp:?}");
+    assert_eq!(
+        std::fs::read_to_string(&iid).expect("iid"),
+        env.inspect("only:1")["Id"].as_str().expect("Id")
+    );
+    assert_eq!(
+        std::fs::read_to_string(outs.join("rootfs/src/sub/b.txt")).expect("b"),
+        "b\n"
+    );
+    // No scratch space is left in the store either.
+    let left: Vec<_> = std::fs::read_dir(env.store().join("tmp"))
+        .map(|d| d.collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "scratch space left in the store: {left:?}");
 }
