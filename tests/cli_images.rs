@@ -177,8 +177,14 @@ fn save_and_load_round_trip_in_every_format() {
                 assert_eq!(got["Digest"], want["Digest"], "{format} {name}");
             }
         }
-        // Loading twice changes nothing.
-        other.ok(&["load", "-i", s(&out)]);
+        // Loading twice changes nothing; archives load from standard input too.
+        if format == "oci-dir" {
+            other.ok(&["load", "-i", s(&out)]);
+        } else {
+            let o = other.run_stdin(&["load", "-i", "-"], &std::fs::read(&out).expect("read"));
+            assert!(o.status.success(), "{}", support::show(&o));
+            assert_eq!(String::from_utf8_lossy(&o.stdout), said);
+        }
         assert_eq!(names(&other).len(), 3);
         let rootfs = other.export("app:1", "rootfs");
         assert_eq!(
@@ -235,8 +241,14 @@ fn export_to_a_directory_and_a_tarball() {
         .unwrap_or_else(|| panic!("{listing}"));
     let f: Vec<&str> = line.split_whitespace().take(3).collect();
     assert_eq!(f, ["-rw-------", "1000/50", "2"]);
-    // The tarball imports back to the same files.
-    let id = env.ok(&["import", s(&tar), "again:1"]);
+    // The tarball imports back (from standard input, gzip-compressed) to the same files.
+    let gz = support::run_ok_bytes(
+        std::process::Command::new("gzip").arg("-c"),
+        &std::fs::read(&tar).expect("read"),
+    );
+    let o = env.run_stdin(&["import", "-", "again:1"], &gz);
+    assert!(o.status.success(), "{}", support::show(&o));
+    let id = String::from_utf8_lossy(&o.stdout).into_owned();
     let again = env.export("again:1", "again");
     assert_eq!(
         std::fs::read_to_string(again.join("home/app/f.txt")).expect("f"),

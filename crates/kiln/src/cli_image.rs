@@ -88,7 +88,8 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// An oci-archive or docker-archive tarball, or an OCI layout directory.
+    /// An oci-archive or docker-archive tarball (- for standard input), or an OCI layout
+    /// directory.
     #[arg(short = 'i', long = "input", value_name = "PATH")]
     pub input: PathBuf,
 }

@@ -57,7 +57,12 @@ pub fn import(root: &Root, args: ImportArgs) -> Result<(), Failure> {
 
 pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
     let store = open(root)?;
-    let images = archive::load(&store, &args.input).map_err(|e| {
+    let loaded = if args.input.as_os_str() == "-" {
+        archive::load_reader(&store, std::io::stdin().lock(), "standard input")
+    } else {
+        archive::load(&store, &args.input)
+    };
+    let images = loaded.map_err(|e| {
         // Most errors name the archive already.
         let message = if e.location().is_empty() {
             format!("error: cannot load {}: {e}", args.input.display())
