@@ -136,3 +136,461 @@ pub fn busybox_tarball() -> PathBuf {
     })
     .clone()
 }
+
+// ---------------------------------------------------------------------------------------
+// Output checks.
+
+/// Standard output and error of a finished command, for messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "status: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Assert `out` exited with `code` and its standard error contains every phrase.
+pub fn assert_fails(out: &Output, code: i32, phrases: &[&str]) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "wrong exit code\n{}",
+        show(out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    for p in phrases {
+        assert!(err.contains(p), "stderr lacks {p:?}\n{}", show(out));
+    }
+}
+
+/// Run `cmd`; panic with its output unless it succeeds. Returns standard output.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed\n{}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The path of a reference tool; fails the test (never skips) when it is missing.
+pub fn tool(name: &str, package: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/usr/sbin", "/bin", "/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!("{name} is not installed: apt-get install {package} (scripts/deps.sh installs every reference tool)");
+}
+
+/// A `&Path` as `&str` (test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+// ---------------------------------------------------------------------------------------
+// Snapshots: prove that nothing outside the store and the outputs was written.
+
+/// What a file system entry looked like: kind, mode, size, mtime, and the target of a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub nlink: u64,
+    pub link: Option<PathBuf>,
+}
+
+/// Every entry under `dir` (itself included, symlinks not followed), skipping the
+/// paths in `skip` (and the mtimes of the directories above them).
+pub fn snapshot(dir: &Path, skip: &[&Path]) -> std::collections::BTreeMap<PathBuf, Seen> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        if skip.iter().any(|s| p == *s) {
+            continue;
+        }
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let ft = m.file_type();
+        let kind = if ft.is_dir() {
+            "dir"
+        } else if ft.is_symlink() {
+            "symlink"
+        } else if ft.is_file() {
+            "file"
+        } else {
+            "special"
+        };
+        out.insert(
+            p.clone(),
+            Seen {
+                kind,
+                mode: m.mode(),
+                size: if ft.is_dir() { 0 } else { m.size() },
+                // A directory holding the store or an output changes as they are made.
+                mtime: if ft.is_dir() && skip.iter().any(|s| s.starts_with(&p)) {
+                    (0, 0)
+                } else {
+                    (m.mtime(), m.mtime_nsec())
+                },
+                nlink: if ft.is_dir() { 0 } else { m.nlink() },
+                link: std::fs::read_link(&p).ok(),
+            },
+        );
+        if ft.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir") {
+                stack.push(e.expect("dir entry").path());
+            }
+        }
+    }
+    out
+}
+
+/// Assert two snapshots are equal, listing what changed.
+pub fn assert_unchanged(
+    what: &str,
+    before: &std::collections::BTreeMap<PathBuf, Seen>,
+    after: &std::collections::BTreeMap<PathBuf, Seen>,
+) {
+    let mut diffs = Vec::new();
+    for (p, b) in before {
+        match after.get(p) {
+            None => diffs.push(format!("removed {}", p.display())),
+            Some(a) if a != b => diffs.push(format!("changed {}: {b:?} -> {a:?}", p.display())),
+            _ => {}
+        }
+    }
+    for p in after.keys() {
+        if !before.contains_key(p) {
+            diffs.push(format!("created {}", p.display()));
+        }
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what} was written:\n{}",
+        diffs.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-made tar archives, hostile ones included (no library would write most of these).
+
+/// One tar member.
+#[derive(Debug, Clone)]
+pub struct TarEntry {
+    pub name: String,
+    /// `b'0'` file, `b'1'` hard link, `b'2'` symlink, `b'3'` char, `b'4'` block,
+    /// `b'5'` directory, `b'6'` fifo.
+    pub typeflag: u8,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub link: String,
+    pub data: Vec<u8>,
+    pub dev: (u32, u32),
+    pub mtime: u64,
+}
+
+impl TarEntry {
+    fn new(name: &str, typeflag: u8, mode: u32) -> TarEntry {
+        TarEntry {
+            name: name.into(),
+            typeflag,
+            mode,
+            uid: 0,
+            gid: 0,
+            link: String::new(),
+            data: Vec::new(),
+            dev: (0, 0),
+            mtime: 1_000_000_000,
+        }
+    }
+    pub fn file(name: &str, data: &str) -> TarEntry {
+        TarEntry {
+            data: data.as_bytes().to_vec(),
+            ..TarEntry::new(name, b'0', 0o644)
+        }
+    }
+    pub fn dir(name: &str) -> TarEntry {
+        TarEntry::new(name, b'5', 0o755)
+    }
+    pub fn symlink(name: &str, target: &str) -> TarEntry {
+        TarEntry {
+            link: target.into(),
+            ..TarEntry::new(name, b'2', 0o777)
+        }
+    }
+    pub fn hardlink(name: &str, target: &str) -> TarEntry {
+        TarEntry {
+            link: target.into(),
+            ..TarEntry::new(name, b'1', 0o644)
+        }
+    }
+    pub fn device(name: &str, typeflag: u8, major: u32, minor: u32) -> TarEntry {
+        TarEntry {
+            dev: (major, minor),
+            ..TarEntry::new(name, typeflag, 0o600)
+        }
+    }
+    pub fn fifo(name: &str) -> TarEntry {
+        TarEntry::new(name, b'6', 0o644)
+    }
+    pub fn owned(mut self, uid: u32, gid: u32) -> TarEntry {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+    pub fn mode(mut self, mode: u32) -> TarEntry {
+        self.mode = mode;
+        self
+    }
+}
+
+fn octal(field: &mut [u8], value: u64) {
+    let s = format!("{value:0width$o}", width = field.len() - 1);
+    assert!(s.len() < field.len(), "tar field overflow");
+    field[..s.len()].copy_from_slice(s.as_bytes());
+    field[s.len()] = 0;
+}
+
+/// A PAX extended header carrying `path` and `linkpath` when they do not fit ustar fields.
+fn pax_record(key: &str, value: &str) -> Vec<u8> {
+    let body = format!(" {key}={value}\n");
+    let mut len = body.len() + 1;
+    loop {
+        let n = format!("{len}{body}").len();
+        if n == len {
+            break;
+        }
+        len = n;
+    }
+    format!("{len}{body}").into_bytes()
+}
+
+fn header(name: &[u8], e: &TarEntry, typeflag: u8, size: u64, link: &[u8]) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
+    octal(&mut h[100..108], u64::from(e.mode));
+    octal(&mut h[108..116], u64::from(e.uid));
+    octal(&mut h[116..124], u64::from(e.gid));
+    octal(&mut h[124..136], size);
+    octal(&mut h[136..148], e.mtime);
+    h[156] = typeflag;
+    h[157..157 + link.len().min(100)].copy_from_slice(&link[..link.len().min(100)]);
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    octal(&mut h[329..337], u64::from(e.dev.0));
+    octal(&mut h[337..345], u64::from(e.dev.1));
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    let s = format!("{sum:06o}\0 ");
+    h[148..156].copy_from_slice(s.as_bytes());
+    h
+}
+
+fn pad(out: &mut Vec<u8>) {
+    while out.len() % 512 != 0 {
+        out.push(0);
+    }
+}
+
+/// A tar archive of `entries`, written exactly as given (names are not cleaned).
+pub fn tar_bytes(entries: &[TarEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        if e.name.len() > 100 || e.link.len() > 100 {
+            let mut pax = pax_record("path", &e.name);
+            if !e.link.is_empty() {
+                pax.extend(pax_record("linkpath", &e.link));
+            }
+            out.extend_from_slice(&header(b"PaxHeader", e, b'x', pax.len() as u64, b""));
+            out.extend_from_slice(&pax);
+            pad(&mut out);
+        }
+        out.extend_from_slice(&header(
+            e.name.as_bytes(),
+            e,
+            e.typeflag,
+            e.data.len() as u64,
+            e.link.as_bytes(),
+        ));
+        out.extend_from_slice(&e.data);
+        pad(&mut out);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// Write a tar of `entries` to `path`.
+pub fn write_tar(path: &Path, entries: &[TarEntry]) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, tar_bytes(entries)).expect("write tar");
+}
+
+/// `tar -tvf` listing of an archive (GNU tar), one member a line.
+pub fn tar_listing(path: &Path) -> String {
+    run_ok(
+        Command::new("tar")
+            .arg("--numeric-owner")
+            .arg("-tvf")
+            .arg(path),
+    )
+}
+
+impl TestEnv {
+    /// Run kiln with `args` and extra environment variables; return its output.
+    pub fn run_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut c = self.kiln();
+        c.args(args);
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().expect("run kiln")
+    }
+
+    /// Run kiln with `input` on standard input.
+    pub fn run_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut c = self.kiln();
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("spawn kiln");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let data = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            // kiln may stop reading early when it refuses the input.
+            let _ = stdin.write_all(&data);
+        });
+        let out = child.wait_with_output().expect("wait for kiln");
+        writer.join().expect("stdin writer");
+        out
+    }
+
+    /// `kiln inspect NAME` as JSON (the first image).
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["inspect", name])).expect("inspect JSON");
+        v[0].clone()
+    }
+
+    /// Export `name`'s root filesystem to a fresh directory under this env; returns it.
+    pub fn export(&self, name: &str, dir: &str) -> PathBuf {
+        let out = self.path().join(dir);
+        self.ok(&["export", name, "-o", s(&out)]);
+        out
+    }
+
+    /// A directory inside this env holding a file `secret` with known content: the
+    /// target hostile inputs aim at.
+    pub fn sentinel(&self) -> PathBuf {
+        let d = self.path().join("sentinel");
+        std::fs::create_dir_all(&d).expect("mkdir sentinel");
+        std::fs::write(d.join("secret"), "sentinel\n").expect("write sentinel");
+        d
+    }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Write a docker-archive (`docker save` format) named `repo_tag` holding uncompressed
+/// `layers` (bottom first) and a linux config for the host's architecture.
+pub fn write_docker_archive(path: &Path, repo_tag: &str, layers: &[Vec<u8>]) {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = serde_json::to_vec(&config).expect("json");
+    let config_name = format!("{}.json", sha256_hex(&config));
+    let layer_names: Vec<String> = layers
+        .iter()
+        .map(|l| format!("{}/layer.tar", sha256_hex(l)))
+        .collect();
+    let manifest = serde_json::json!([{
+        "Config": config_name,
+        "RepoTags": [repo_tag],
+        "Layers": layer_names,
+    }]);
+    let mut entries = vec![
+        TarEntry::file("manifest.json", ""),
+        TarEntry::file(&config_name, ""),
+    ];
+    entries[0].data = serde_json::to_vec(&manifest).expect("json");
+    entries[1].data = config;
+    for (name, l) in layer_names.iter().zip(layers) {
+        let mut e = TarEntry::file(name, "");
+        e.data = l.clone();
+        entries.push(e);
+    }
+    write_tar(path, &entries);
+}
+
+/// Run `cmd`, killing it and failing the test if it takes longer than `secs` (a hang
+/// means something blocked, e.g. a fifo or a device was opened).
+pub fn output_within(cmd: &mut Command, secs: u64) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if start.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{cmd:?} did not finish in {secs}s (blocked?)\n{}",
+                show(&out)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Run `cmd` with `input` on standard input; panic unless it succeeds. Returns stdout.
+pub fn run_ok_bytes(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer");
+    assert!(out.status.success(), "{cmd:?} failed\n{}", show(&out));
+    out.stdout
+}

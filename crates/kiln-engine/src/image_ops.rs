@@ -24,8 +24,9 @@ pub fn import(
     name: &str,
     epoch: Option<i64>,
 ) -> Result<StoredImage, BuildError> {
-    let reference = Reference::parse_normalized(name).map_err(|e| BuildError::Output {
+    let reference = Reference::parse_normalized(name).map_err(|e| BuildError::Rejected {
         message: format!("invalid image name {name:?}: {e}"),
+        hint: "name the image NAME[:TAG], e.g. base:1 or registry.example/team/base:1".into(),
     })?;
     let scratch = store.temp_dir().map_err(|e| err(store, e))?;
     let fs = Rootfs::new(scratch.path())?;
@@ -38,8 +39,16 @@ pub fn import(
         devices: true,
         record_paths: false,
     };
-    kiln_layer::extract(reader, &fs.root, &opts).map_err(|e| BuildError::Output {
-        message: format!("cannot unpack the tarball: {e}"),
+    kiln_layer::extract(reader, &fs.root, &opts).map_err(|e| match e {
+        // Writing into the store's scratch space failed: the store's problem.
+        kiln_layer::ExtractError::Write { .. } | kiln_layer::ExtractError::Fs { .. } => {
+            err(store, format!("cannot unpack the tarball: {e}"))
+        }
+        // The tarball itself is refused.
+        e => BuildError::Rejected {
+            message: format!("cannot unpack the tarball: {e}"),
+            hint: "nothing was imported; give a tar (plain, gzip, zstd, xz or bzip2) of a root filesystem whose entries all stay inside it".into(),
+        },
     })?;
     let writer = store.blob_writer().map_err(|e| err(store, e))?;
     let mut lw = LayerWriter::new(writer, TarOptions { epoch });

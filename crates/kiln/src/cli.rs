@@ -8,7 +8,7 @@ use std::path::PathBuf;
     name = "kiln",
     version,
     about = "Build OCI container images from Dockerfiles: daemonless, sandboxed, fast",
-    after_help = "Exit codes: 0 success, 1 input rejected (Dockerfile or expansion error), 2 bad command line, 3 file not readable or writable."
+    after_help = "Exit codes: 0 success, 1 input rejected (Dockerfile or expansion error, refused tarball or image archive), 2 bad command line, 3 file not readable or writable."
 )]
 pub struct Cli {
     /// The store directory (default: /var/lib/kiln as root, $XDG_DATA_HOME/kiln otherwise).

@@ -69,6 +69,14 @@ pub struct LaterFlags {
     pub cache_to: Vec<String>,
     #[arg(long, hide = true)]
     pub progress: Option<String>,
+    #[arg(long = "add-host", hide = true)]
+    pub add_host: Vec<String>,
+    #[arg(long = "build-context", hide = true)]
+    pub build_context: Vec<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sbom: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub provenance: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +89,8 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
-    /// An oci-archive or docker-archive tarball, or an OCI layout directory.
+    /// An oci-archive or docker-archive tarball (- for standard input), or an OCI layout
+    /// directory.
     #[arg(short = 'i', long = "input", value_name = "PATH")]
     pub input: PathBuf,
 }

@@ -22,6 +22,10 @@ pub enum BuildError {
     Output { message: String },
     #[error("{message}")]
     Unsupported { message: String, hint: String },
+    /// An input other than the Dockerfile (a tarball, an archive) was refused for what it
+    /// holds: an entry that climbs out, a corrupt header, an unsupported member.
+    #[error("{message}")]
+    Rejected { message: String, hint: String },
 }
 
 impl BuildError {
@@ -57,7 +61,9 @@ impl BuildError {
         match self {
             BuildError::Dockerfile(e) => e.hint.clone(),
             BuildError::Step { hint, .. } => hint.clone(),
-            BuildError::Unsupported { hint, .. } => Some(hint.clone()),
+            BuildError::Unsupported { hint, .. } | BuildError::Rejected { hint, .. } => {
+                Some(hint.clone())
+            }
             _ => None,
         }
     }

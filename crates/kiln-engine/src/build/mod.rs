@@ -9,11 +9,11 @@ mod stage;
 
 pub use base::Rootfs;
 pub use error::BuildError;
-pub use options::{BuildOptions, Output};
+pub use options::{BuildOptions, DockerfileHook, Output};
 pub use output::export_rootfs;
 
 use crate::config::ImageConfig;
-use crate::context::Context;
+use crate::context::{Context, DockerfileAt};
 use kiln_dockerfile::instructions::{self, Command};
 use kiln_dockerfile::plan::{self, BuildArgs, Plan, PlanOptions};
 use kiln_dockerfile::platform::Platform;
@@ -97,12 +97,30 @@ fn run(
         ),
         scratch.path(),
     )?;
-    let (name, bytes) = match opts.dockerfile.take() {
-        Some(d) => d,
-        None => context.read_default_dockerfile()?,
+    let (name, bytes, from_context) = match opts.dockerfile.take() {
+        Some((name, bytes)) => (name, bytes, false),
+        None => match (context.stdin_dockerfile.take(), &opts.dockerfile_in_context) {
+            (Some(bytes), _) => ("<stdin>".to_string(), bytes, false),
+            (None, Some(rel)) => {
+                let (name, bytes) = context.read_dockerfile(rel)?;
+                (name, bytes, true)
+            }
+            (None, None) => {
+                let (name, bytes) = context.read_default_dockerfile()?;
+                (name, bytes, true)
+            }
+        },
     };
+    let at = if from_context {
+        Some(DockerfileAt::Context(&name))
+    } else {
+        opts.dockerfile_path.as_deref().map(DockerfileAt::Host)
+    };
+    context.load_ignore(at)?;
+    if let Some(hook) = opts.on_dockerfile.take() {
+        hook(&name, &bytes);
+    }
     *shown = Some((name, String::from_utf8_lossy(&bytes).into_owned()));
-    context.load_ignore(opts.dockerfile_path.as_deref())?;
     let ast = syntax::parse_bytes(&bytes)?;
     let df = instructions::from_ast(&ast)?;
     let host = Platform::host();

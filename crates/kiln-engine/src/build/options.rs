@@ -55,13 +55,20 @@ impl Output {
     }
 }
 
+/// Called with the Dockerfile's name and bytes once the build has read it (e.g. to lint it).
+pub type DockerfileHook = Box<dyn FnOnce(&str, &[u8])>;
+
 /// Everything `kiln build` needs.
-#[derive(Debug)]
 pub struct BuildOptions {
     /// The Dockerfile's bytes and its name for messages; `None` reads it from the context.
     pub dockerfile: Option<(String, Vec<u8>)>,
     /// The Dockerfile's host path (for `<Dockerfile>.dockerignore`).
     pub dockerfile_path: Option<PathBuf>,
+    /// With `dockerfile` `None`: the Dockerfile's path inside the context (`-f` with a
+    /// context tarball); `None` looks for `Dockerfile`, then `Containerfile`.
+    pub dockerfile_in_context: Option<String>,
+    /// Told about the Dockerfile before the build starts.
+    pub on_dockerfile: Option<DockerfileHook>,
     pub context: ContextSource,
     /// Names to tag the result with.
     pub tags: Vec<String>,
@@ -73,4 +80,17 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// Print step progress to standard error.
     pub progress: bool,
+}
+
+impl std::fmt::Debug for BuildOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildOptions")
+            .field("dockerfile_path", &self.dockerfile_path)
+            .field("dockerfile_in_context", &self.dockerfile_in_context)
+            .field("context", &self.context)
+            .field("tags", &self.tags)
+            .field("target", &self.target)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
 }

@@ -3,7 +3,7 @@
 use crate::cli_image::BuildArgs;
 use crate::exit::{Failure, INPUT_REJECTED, IO};
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
-use kiln_engine::context::ContextSource;
+use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -24,26 +24,26 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         }
         ContextSource::Dir(args.context.clone())
     };
-    let default_file = if args.file.is_none() && args.context.as_os_str() != "-" {
-        ["Dockerfile", "Containerfile"]
+    let from_tar = args.context.as_os_str() == "-";
+    if args.check {
+        // The Dockerfile on disk, as `kiln lint` reads it (the user's own files).
+        let default_file = ["Dockerfile", "Containerfile"]
             .iter()
             .map(|n| args.context.join(n))
-            .find(|p| p.is_file())
-    } else {
-        None
-    };
-    let file = args.file.clone().or(default_file);
-    if args.check {
-        let Some(path) = file else {
+            .find(|p| p.is_file());
+        let Some(path) = args.file.clone().or(default_file).filter(|_| !from_tar) else {
             return Err(Failure::usage(
-                "--check needs the Dockerfile: give -f FILE (no Dockerfile found in the context)",
+                "--check needs a Dockerfile on disk: give -f FILE (with a context on standard input, lint the Dockerfile with `kiln lint`)",
             ));
         };
-        return crate::commands::lint::check(path, args.context.as_os_str() == "-");
+        return crate::commands::lint::check(path, false);
     }
+    let file = args.file.clone();
     let dockerfile = match &file {
         None => None,
-        Some(p) if p.as_os_str() == "-" && args.context.as_os_str() == "-" => {
+        // With a context tarball, -f names a file inside it (as docker build).
+        Some(p) if from_tar && p.as_os_str() != "-" => None,
+        Some(p) if p.as_os_str() == "-" && from_tar => {
             return Err(Failure::usage(
                 "the context and the Dockerfile cannot both come from standard input",
             ));
@@ -53,15 +53,26 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             Some((src.name, src.bytes))
         }
     };
-    let dockerfile_path = file.clone().filter(|p| p.as_os_str() != "-");
-    if !args.quiet {
-        if let Some((name, bytes)) = &dockerfile {
+    let dockerfile_path = match &file {
+        Some(p) if p.as_os_str() != "-" && !from_tar => Some(p.clone()),
+        _ => None,
+    };
+    let dockerfile_in_context = match &args.file {
+        Some(p) if from_tar && p.as_os_str() != "-" => Some(p.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    // Lint warnings before the build starts, on the Dockerfile alone: the context is
+    // untrusted and is only read inside its root by the build itself.
+    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> = if args.quiet {
+        None
+    } else {
+        Some(Box::new(|name: &str, bytes: &[u8]| {
             eprint!(
                 "{}",
-                crate::commands::lint::build_warnings(name, bytes, dockerfile_path.as_deref())
+                crate::commands::lint::build_warnings(name, bytes, None)
             );
-        }
-    }
+        }))
+    };
     let mut labels = BTreeMap::new();
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -89,6 +100,8 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
+        dockerfile_in_context,
+        on_dockerfile,
         context,
         tags: args.tags.clone(),
         build_args: crate::build_args::parse(&args.build_args)?,
@@ -128,6 +141,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
+        BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
         BuildError::Store { .. } | BuildError::Output { .. } | BuildError::Context(_) => IO,
         _ => INPUT_REJECTED,
     };
@@ -152,27 +166,45 @@ fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Fa
     Failure::new(code, message)
 }
 
-/// `docker build` flags whose feature kiln does not have yet: refused, never ignored.
+/// An attestation flag that asks for something (`--sbom=false` asks for nothing).
+fn asks(v: &Option<String>) -> bool {
+    v.as_deref().is_some_and(|v| v != "false" && v != "0")
+}
+
+/// `docker build` flags whose feature kiln does not have yet: refused, never ignored, each
+/// with what to do instead.
 fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let l = &args.later;
-    let given: Vec<&str> = [
-        (l.push, "--push"),
-        (!l.secret.is_empty(), "--secret"),
-        (!l.ssh.is_empty(), "--ssh"),
-        (l.network.is_some(), "--network"),
-        (!l.cache_from.is_empty(), "--cache-from"),
-        (!l.cache_to.is_empty(), "--cache-to"),
-        (l.progress.is_some(), "--progress"),
-        (args.pull, "--pull"),
+    let refused: Vec<(&str, &str)> = [
+        (l.push, "--push", "pushing to a registry comes later; write the image with -o type=oci-archive,dest=FILE or `kiln save`, and push that with skopeo"),
+        (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
+        (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
+        (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
+        (l.network.is_some(), "--network", "networking is for RUN, which comes later"),
+        (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),
+        (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),
+        (!l.cache_to.is_empty(), "--cache-to", "build caches come later"),
+        (!l.build_context.is_empty(), "--build-context", "named build contexts come later; use COPY --from=STAGE or an image in the store"),
+        (l.progress.is_some(), "--progress", "progress styles come later; -q prints only the image ID"),
+        (asks(&l.sbom), "--sbom", "attestations come later"),
+        (asks(&l.provenance), "--provenance", "attestations come later"),
     ]
     .into_iter()
-    .filter_map(|(set, name)| set.then_some(name))
+    .filter_map(|(set, name, why)| set.then_some((name, why)))
     .collect();
-    if given.is_empty() {
+    if refused.is_empty() {
         return Ok(());
     }
-    Err(Failure::usage(format!(
-        "{} not supported yet: this version of kiln builds from local images and the build context only",
-        given.join(", ")
-    )))
+    let mut message = format!(
+        "{} not supported yet (refused rather than ignored)",
+        refused
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (name, why) in refused {
+        message.push_str(&format!("\n = hint: {name}: {why}"));
+    }
+    Err(Failure::usage(message))
 }

@@ -18,16 +18,18 @@ fn engine_failure(e: kiln_engine::build::BuildError) -> Failure {
     if let Some(h) = e.hint() {
         msg.push_str(&format!("\n = hint: {h}"));
     }
-    Failure::new(IO, msg)
+    let code = match e {
+        kiln_engine::build::BuildError::Rejected { .. } => INPUT_REJECTED,
+        _ => IO,
+    };
+    Failure::new(code, msg)
 }
 
 fn lookup(store: &Store, name: &str) -> Result<StoredImage, Failure> {
-    store.lookup(name).map_err(|e| {
-        Failure::new(
-            INPUT_REJECTED,
-            format!("error: {e}\n = hint: `kiln images` lists the images in the store"),
-        )
-    })
+    // The store's message says what to do (list images with `kiln images`).
+    store
+        .lookup(name)
+        .map_err(|e| Failure::new(INPUT_REJECTED, format!("error: {e}")))
 }
 
 fn epoch() -> Option<i64> {
@@ -55,8 +57,20 @@ pub fn import(root: &Root, args: ImportArgs) -> Result<(), Failure> {
 
 pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
     let store = open(root)?;
-    let images = archive::load(&store, &args.input)
-        .map_err(|e| failure(&format!("cannot load {}", args.input.display()), e))?;
+    let loaded = if args.input.as_os_str() == "-" {
+        archive::load_reader(&store, std::io::stdin().lock(), "standard input")
+    } else {
+        archive::load(&store, &args.input)
+    };
+    let images = loaded.map_err(|e| {
+        // Most errors name the archive already.
+        let message = if e.location().is_empty() {
+            format!("error: cannot load {}: {e}", args.input.display())
+        } else {
+            format!("error: cannot load {e}")
+        };
+        Failure::new(archive_code(&e), message)
+    })?;
     let mut text = String::new();
     for img in images {
         let names: Vec<String> = img.names.iter().map(|n| n.to_string()).collect();
@@ -72,13 +86,27 @@ pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
     stdout(&text)
 }
 
+/// Exit code for a failed load: 3 when a file could not be read or written, 1 when the
+/// archive was read and refused for what it holds.
+fn archive_code(e: &archive::ArchiveError) -> i32 {
+    use archive::ArchiveError as A;
+    use layout::LayoutError as L;
+    match e {
+        A::Io { .. } | A::Write(_) | A::Store(_) | A::Layout(L::Io { .. } | L::Store(_)) => IO,
+        _ => INPUT_REJECTED,
+    }
+}
+
 pub fn save(root: &Root, args: SaveArgs) -> Result<(), Failure> {
     let store = open(root)?;
-    let images = args
-        .names
-        .iter()
-        .map(|n| lookup(&store, n))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut images: Vec<StoredImage> = Vec::new();
+    for n in &args.names {
+        let img = lookup(&store, n)?;
+        // An image named twice (or by two of its names) is saved once, with all its names.
+        if !images.iter().any(|i| i.manifest == img.manifest) {
+            images.push(img);
+        }
+    }
     let out = &args.output;
     let fail = |e: &dyn std::fmt::Display| failure(&format!("cannot write {}", out.display()), e);
     match args.format {
@@ -120,27 +148,23 @@ pub fn images(root: &Root, args: ImagesArgs) -> Result<(), Failure> {
         }
         return stdout(&text);
     }
-    text.push_str(&format!(
-        "{:<50} {:<20} {:<20}\n",
-        "NAME", "IMAGE ID", "CREATED"
-    ));
+    let mut rows = vec![(
+        "NAME".to_string(),
+        "IMAGE ID".to_string(),
+        "CREATED".to_string(),
+    )];
     for img in &list {
         if img.names.is_empty() {
-            text.push_str(&format!(
-                "{:<50} {:<20} {:<20}\n",
-                "<none>",
-                id(img),
-                img.created
-            ));
+            rows.push(("<none>".into(), id(img), img.created.to_string()));
         }
         for n in &img.names {
-            text.push_str(&format!(
-                "{:<50} {:<20} {:<20}\n",
-                n.to_string(),
-                id(img),
-                img.created
-            ));
+            rows.push((n.to_string(), id(img), img.created.to_string()));
         }
+    }
+    let name_w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0).max(30);
+    let id_w = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+    for (name, id, created) in rows {
+        text.push_str(&format!("{name:<name_w$}  {id:<id_w$}  {created}\n"));
     }
     stdout(&text)
 }

@@ -1,0 +1,392 @@
+//! The image commands as users see them: import, images, inspect, history, tag, rmi,
+//! save + load round trips, export; and the messages and exit codes of what kiln refuses.
+
+mod support;
+
+use support::{assert_fails, s, TestEnv};
+
+/// The NAME column of `kiln images`.
+fn names(env: &TestEnv) -> Vec<String> {
+    env.ok(&["images"])
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().expect("name").to_string())
+        .collect()
+}
+
+#[test]
+fn import_tag_inspect_history_rmi() {
+    let env = TestEnv::new();
+    let tar = support::busybox_tarball();
+    let id = env.ok(&["import", s(&tar), "base:1"]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let list = env.ok(&["images"]);
+    let mut lines = list.lines();
+    let header: Vec<&str> = lines.next().expect("header").split_whitespace().collect();
+    assert_eq!(header, ["NAME", "IMAGE", "ID", "CREATED"]);
+    let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
+    assert_eq!(row[0], "docker.io/library/base:1");
+    assert_eq!(row[1], &id[7..19]);
+    assert_eq!(env.ok(&["images", "-q"]), format!("{}\n", &id[7..19]));
+    assert!(env.ok(&["images", "--no-trunc"]).contains(id));
+
+    env.ok(&["tag", "base:1", "other/repo:v2", "localhost:5000/x"]);
+    assert_eq!(
+        names(&env),
+        [
+            "docker.io/library/base:1",
+            "docker.io/other/repo:v2",
+            "localhost:5000/x:latest"
+        ]
+    );
+    let i = env.inspect("localhost:5000/x");
+    assert_eq!(i["Id"], id);
+    assert_eq!(i["Os"], "linux");
+    assert_eq!(i["RootFS"]["Layers"].as_array().expect("layers").len(), 1);
+    assert_eq!(i["RepoTags"].as_array().expect("tags").len(), 3);
+    // Also by ID, short ID and manifest digest.
+    let digest = i["Digest"].as_str().expect("digest").to_string();
+    for r in [id, &id[7..19], digest.as_str()] {
+        assert_eq!(env.inspect(r)["Id"], id, "inspect {r}");
+    }
+    let history = env.ok(&["history", "base:1"]);
+    let rows: Vec<&str> = history.lines().collect();
+    assert_eq!(rows.len(), 2, "{history}");
+    assert!(rows[1].ends_with("yes      kiln import"), "{history}");
+
+    assert_eq!(
+        env.ok(&["rmi", "base:1"]),
+        "Untagged: docker.io/library/base:1\n"
+    );
+    assert_eq!(names(&env).len(), 2);
+    assert_eq!(
+        env.ok(&["rmi", "other/repo:v2", "localhost:5000/x"]),
+        format!(
+            "Untagged: docker.io/other/repo:v2\nUntagged: localhost:5000/x:latest\nDeleted: {id}\n"
+        )
+    );
+    assert_eq!(env.ok(&["images", "-q"]), "");
+}
+
+#[test]
+fn unknown_images_and_bad_names_are_refused() {
+    let env = TestEnv::new();
+    env.import_busybox("base:1");
+    for args in [
+        vec!["inspect", "nope:1"],
+        vec!["history", "nope:1"],
+        vec!["tag", "nope:1", "x:1"],
+        vec!["rmi", "nope:1"],
+        vec!["save", "-o", "/dev/null", "nope:1"],
+        vec!["export", "nope:1", "-o", "unused"],
+    ] {
+        let out = env.run(&args);
+        assert_fails(
+            &out,
+            1,
+            &["error: no such image: nope:1; list images with `kiln images`"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.lines().count(),
+            1,
+            "{args:?}: one line, said once: {err}"
+        );
+    }
+    assert!(!env.path().join("unused").exists());
+    let out = env.run(&["tag", "base:1", "Bad Name"]);
+    assert_fails(&out, 1, &["invalid name \"Bad Name\"", "must be lowercase"]);
+    let tar = support::busybox_tarball();
+    let out = env.run(&["import", s(&tar), "Bad:Name"]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "invalid image name \"Bad:Name\"",
+            "hint: name the image NAME[:TAG]",
+        ],
+    );
+    // Only base:1 is there, unchanged.
+    assert_eq!(names(&env), ["docker.io/library/base:1"]);
+    // Files that are not what they should be.
+    let junk = env.path().join("junk.tar");
+    std::fs::write(&junk, "junk").expect("write");
+    let out = env.run(&["import", s(&junk), "j:1"]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "cannot unpack the tarball",
+            "truncated or corrupt",
+            "hint: nothing was imported",
+        ],
+    );
+    let out = env.run(&["load", "-i", s(&junk)]);
+    assert_fails(&out, 1, &["cannot load", "junk.tar"]);
+    let missing = env.path().join("missing.tar");
+    let out = env.run(&["import", s(&missing), "m:1"]);
+    assert_fails(&out, 3, &["cannot open", "missing.tar", "No such file"]);
+    let out = env.run(&["load", "-i", s(&missing)]);
+    assert_fails(&out, 3, &["cannot load", "missing.tar", "No such file"]);
+    assert_eq!(names(&env), ["docker.io/library/base:1"]);
+}
+
+#[test]
+fn save_and_load_round_trip_in_every_format() {
+    let env = TestEnv::new();
+    env.import_busybox("base:1");
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("f.txt", "f\n"),
+            (
+                "Dockerfile",
+                "FROM base:1\nCOPY f.txt /f.txt\nENTRYPOINT [\"cat\"]\nCMD [\"/f.txt\"]\n",
+            ),
+        ],
+    );
+    env.ok(&["build", "-q", "-t", "app:1", "-t", "app:latest", s(&ctx)]);
+    let app = env.inspect("app:1");
+    let base = env.inspect("base:1");
+    for format in ["oci-archive", "docker-archive", "oci-dir"] {
+        let out = env.path().join(format!("saved-{format}"));
+        env.ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            s(&out),
+            "app:1",
+            "base:1",
+            "app:latest",
+        ]);
+        let other = TestEnv::new();
+        let said = other.ok(&["load", "-i", s(&out)]);
+        assert_eq!(
+            said,
+            "Loaded image: docker.io/library/app:1, docker.io/library/app:latest\nLoaded image: docker.io/library/base:1\n",
+            "{format}"
+        );
+        for (name, want) in [("app:1", &app), ("base:1", &base)] {
+            let got = other.inspect(name);
+            assert_eq!(got["Id"], want["Id"], "{format} {name}");
+            assert_eq!(got["RootFS"], want["RootFS"], "{format} {name}");
+            assert_eq!(got["Config"], want["Config"], "{format} {name}");
+            if format != "docker-archive" {
+                assert_eq!(got["Digest"], want["Digest"], "{format} {name}");
+            }
+        }
+        // Loading twice changes nothing; archives load from standard input too.
+        if format == "oci-dir" {
+            other.ok(&["load", "-i", s(&out)]);
+        } else {
+            let o = other.run_stdin(&["load", "-i", "-"], &std::fs::read(&out).expect("read"));
+            assert!(o.status.success(), "{}", support::show(&o));
+            assert_eq!(String::from_utf8_lossy(&o.stdout), said);
+        }
+        assert_eq!(names(&other).len(), 3);
+        let rootfs = other.export("app:1", "rootfs");
+        assert_eq!(
+            std::fs::read_to_string(rootfs.join("f.txt")).expect("f"),
+            "f\n"
+        );
+        assert!(rootfs.join("bin/busybox").is_file());
+    }
+    // Saving into a non-empty directory is refused, and says what to do.
+    let out = env.run(&[
+        "save",
+        "--format",
+        "oci-dir",
+        "-o",
+        s(&env.path().join("saved-oci-dir")),
+        "app:1",
+    ]);
+    assert_fails(
+        &out,
+        3,
+        &["is not empty", "choose a new or empty directory"],
+    );
+}
+
+#[test]
+fn export_to_a_directory_and_a_tarball() {
+    let env = TestEnv::new();
+    env.import_busybox("base:1");
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("f.txt", "f\n"),
+            (
+                "Dockerfile",
+                "FROM base:1\nCOPY --chown=1000:50 --chmod=0600 f.txt /home/app/f.txt\n",
+            ),
+        ],
+    );
+    env.ok(&["build", "-q", "-t", "app:1", s(&ctx)]);
+    let dir = env.export("app:1", "dir");
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(dir.join("home/app/f.txt")).expect("stat");
+    assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (0o600, 1000, 50));
+    assert_eq!(
+        std::fs::read_link(dir.join("bin/sh")).expect("link"),
+        std::path::Path::new("busybox")
+    );
+    let tar = env.path().join("app.tar");
+    env.ok(&["export", "app:1", "-o", s(&tar)]);
+    let listing = support::tar_listing(&tar);
+    let line = listing
+        .lines()
+        .find(|l| l.ends_with(" home/app/f.txt"))
+        .unwrap_or_else(|| panic!("{listing}"));
+    let f: Vec<&str> = line.split_whitespace().take(3).collect();
+    assert_eq!(f, ["-rw-------", "1000/50", "2"]);
+    // The tarball imports back (from standard input, gzip-compressed) to the same files.
+    let gz = support::run_ok_bytes(
+        std::process::Command::new("gzip").arg("-c"),
+        &std::fs::read(&tar).expect("read"),
+    );
+    let o = env.run_stdin(&["import", "-", "again:1"], &gz);
+    assert!(o.status.success(), "{}", support::show(&o));
+    let id = String::from_utf8_lossy(&o.stdout).into_owned();
+    let again = env.export("again:1", "again");
+    assert_eq!(
+        std::fs::read_to_string(again.join("home/app/f.txt")).expect("f"),
+        "f\n"
+    );
+    assert!(id.starts_with("sha256:"));
+}
+
+#[test]
+fn build_refusals_say_what_where_and_what_to_do() {
+    let env = TestEnv::new();
+    env.import_busybox("base:1");
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("a", "a"),
+            (
+                "Dockerfile",
+                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN echo hi\n",
+            ),
+        ],
+    );
+    let out = env.run(&["build", s(&ctx)]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "error: RUN is not supported yet",
+            "Dockerfile:5:1",
+            "RUN echo hi",
+            "hint: sandboxed RUN comes with the next version",
+            "--target",
+        ],
+    );
+    // The stages without RUN build.
+    env.ok(&["build", "-q", "--target", "one", "-t", "one:1", s(&ctx)]);
+    assert_eq!(names(&env).len(), 2);
+
+    std::fs::write(ctx.join("Dockerfile"), "FROM missing:1\n").expect("write");
+    let out = env.run(&["build", s(&ctx)]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "base image missing:1 is not in the store",
+            "Dockerfile:1:6",
+            "hint: pulling from registries comes in a later version",
+            "kiln import",
+        ],
+    );
+    std::fs::write(ctx.join("Dockerfile"), "FROM base:1\n").expect("write");
+    let out = env.run(&["build", "--platform", "linux/s390x", s(&ctx)]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "cannot build for linux/s390x",
+            "hint: kiln builds for the host's platform only",
+        ],
+    );
+
+    // Flags whose feature comes later: refused with what to do, nothing built.
+    for (flags, phrases) in [
+        (
+            vec!["--push"],
+            vec!["--push not supported yet", "kiln save"],
+        ),
+        (
+            vec!["--pull"],
+            vec!["--pull not supported yet", "kiln import"],
+        ),
+        (
+            vec!["--secret", "id=x,src=/dev/null", "--network=host"],
+            vec!["--secret, --network not supported yet", "for RUN"],
+        ),
+        (vec!["--ssh", "default"], vec!["--ssh not supported yet"]),
+        (
+            vec!["--cache-from", "type=local,src=x"],
+            vec!["--cache-from not supported yet"],
+        ),
+        (
+            vec!["--cache-to", "type=local,dest=x"],
+            vec!["--cache-to not supported yet"],
+        ),
+        (
+            vec!["--progress=plain"],
+            vec!["--progress not supported yet", "-q"],
+        ),
+        (
+            vec!["--build-context", "x=dir"],
+            vec!["--build-context not supported yet"],
+        ),
+        (
+            vec!["--add-host", "a:1.2.3.4"],
+            vec!["--add-host not supported yet"],
+        ),
+        (vec!["--sbom=true"], vec!["--sbom not supported yet"]),
+        (
+            vec!["--provenance=mode=max"],
+            vec!["--provenance not supported yet"],
+        ),
+    ] {
+        let mut args = vec!["build", "-t", "refused:1"];
+        args.extend(flags.iter().copied());
+        args.push(s(&ctx));
+        let out = env.run(&args);
+        let mut want = vec!["refused rather than ignored", "hint:"];
+        want.extend(phrases);
+        assert_fails(&out, 2, &want);
+    }
+    // Turning an attestation off asks for nothing.
+    env.ok(&["build", "-q", "--provenance=false", "--sbom=false", s(&ctx)]);
+    assert!(!names(&env).iter().any(|n| n.contains("refused")));
+
+    // Bad --output values.
+    for (spec, phrase) in [
+        (
+            "type=tarball,dest=x",
+            "unsupported --output type \"tarball\": use oci, oci-archive, docker-archive or local",
+        ),
+        ("type=oci", "--output \"type=oci\" needs dest=PATH"),
+        (
+            "type=oci,dest=x,compression=zstd",
+            "unknown --output key \"compression\"",
+        ),
+    ] {
+        let out = env.run(&["build", "-o", spec, s(&ctx)]);
+        assert_fails(&out, 2, &[phrase]);
+    }
+    // An output that cannot be written.
+    let blocker = env.path().join("blocker");
+    std::fs::write(&blocker, "file").expect("write");
+    let dest = blocker.join("out.tar");
+    let out = env.run(&[
+        "build",
+        "-o",
+        &format!("type=oci-archive,dest={}", s(&dest)),
+        s(&ctx),
+    ]);
+    assert_fails(&out, 3, &["cannot write", s(&dest)]);
+}
