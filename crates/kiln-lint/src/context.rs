@@ -26,6 +26,33 @@ pub(crate) struct Cx<'a> {
     pub stage_base: Vec<Option<usize>>,
 }
 
+impl Cx<'_> {
+    /// For every RUN of `self.runs` (same order), a state carried through the stages:
+    /// `update` sees each instruction; a stage built on another starts from that stage's
+    /// final state, others from `init`.
+    pub fn state_at_runs<T: Clone>(&self, init: T, update: impl Fn(&mut T, &Command)) -> Vec<T> {
+        let mut end_state: Vec<T> = Vec::with_capacity(self.df.stages.len());
+        let mut out = Vec::with_capacity(self.runs.len());
+        for st in &self.df.stages {
+            let mut cur = self
+                .stage_base
+                .get(st.index)
+                .copied()
+                .flatten()
+                .and_then(|b| end_state.get(b).cloned())
+                .unwrap_or_else(|| init.clone());
+            for ins in &st.instructions {
+                if matches!(ins.command, Command::Run(_)) {
+                    out.push(cur.clone());
+                }
+                update(&mut cur, &ins.command);
+            }
+            end_state.push(cur);
+        }
+        out
+    }
+}
+
 /// A RUN instruction and its shell commands.
 pub(crate) struct RunCx<'a> {
     pub stage: usize,

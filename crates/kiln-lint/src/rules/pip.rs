@@ -96,33 +96,16 @@ fn pip_args(cmd: &Command) -> Option<&[Word]> {
 /// For every RUN of `cx.runs` (same order): is `ENV PIP_NO_CACHE_DIR` set before it
 /// (following base stages)?
 fn env_no_cache(cx: &Cx<'_>) -> Vec<bool> {
-    let mut end_state: Vec<bool> = Vec::with_capacity(cx.df.stages.len());
-    let mut out = Vec::with_capacity(cx.runs.len());
-    for st in &cx.df.stages {
-        let mut cur = cx
-            .stage_base
-            .get(st.index)
-            .copied()
-            .flatten()
-            .and_then(|b| end_state.get(b).copied())
-            .unwrap_or(false);
-        for ins in &st.instructions {
-            match &ins.command {
-                Ins::Env { env } => {
-                    for kv in env.iter().filter(|kv| kv.key.value == "PIP_NO_CACHE_DIR") {
-                        cur = !matches!(
-                            kv.value.value.to_ascii_lowercase().as_str(),
-                            "" | "0" | "false" | "off" | "no"
-                        );
-                    }
-                }
-                Ins::Run(_) => out.push(cur),
-                _ => {}
+    cx.state_at_runs(false, |cur, cmd| {
+        if let Ins::Env { env } = cmd {
+            for kv in env.iter().filter(|kv| kv.key.value == "PIP_NO_CACHE_DIR") {
+                *cur = !matches!(
+                    kv.value.value.to_ascii_lowercase().as_str(),
+                    "" | "0" | "false" | "off" | "no"
+                );
             }
         }
-        end_state.push(cur);
-    }
-    out
+    })
 }
 
 fn version_given(t: &str) -> bool {

@@ -107,26 +107,11 @@ fn flags_of<'r>(run: &'r RunCx<'_>) -> Flags<'r> {
 
 /// For every RUN of `cx.runs` (same order), the SHELL in force (following base stages).
 fn shells(cx: &Cx<'_>) -> Vec<Option<Vec<String>>> {
-    let mut end_state: Vec<Option<Vec<String>>> = Vec::with_capacity(cx.df.stages.len());
-    let mut out = Vec::with_capacity(cx.runs.len());
-    for st in &cx.df.stages {
-        let mut cur = cx
-            .stage_base
-            .get(st.index)
-            .copied()
-            .flatten()
-            .and_then(|b| end_state.get(b).cloned())
-            .flatten();
-        for ins in &st.instructions {
-            match &ins.command {
-                Ins::Shell { shell } => cur = Some(shell.clone()),
-                Ins::Run(_) => out.push(cur.clone()),
-                _ => {}
-            }
+    cx.state_at_runs(None, |cur, cmd| {
+        if let Ins::Shell { shell } = cmd {
+            *cur = Some(shell.clone());
         }
-        end_state.push(cur);
-    }
-    out
+    })
 }
 
 fn pipefail_in(words: &[String]) -> bool {
