@@ -343,6 +343,7 @@ impl StageRun {
                     root: &cx.context.root,
                     ignore: Some(&cx.context.ignore),
                     label: "the build context".into(),
+                    keep_owners: false,
                 };
                 copy::copy(&req, &tree, &self.rootfs.root)
             }
@@ -354,6 +355,7 @@ impl StageRun {
                     root: &prev.rootfs.root,
                     ignore: None,
                     label: format!("stage {}", cx.plan.stages[j].label()),
+                    keep_owners: true,
                 };
                 copy::copy(&req, &tree, &self.rootfs.root)
             }
@@ -363,6 +365,7 @@ impl StageRun {
                     root: &img.root,
                     ignore: None,
                     label: format!("image {name}"),
+                    keep_owners: true,
                 };
                 copy::copy(&req, &tree, &self.rootfs.root)
             }

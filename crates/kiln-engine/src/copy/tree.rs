@@ -262,7 +262,11 @@ impl<'a> Copier<'a> {
     ) -> Result<(), CopyError> {
         let dst = self.dst;
         let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
-        let (uid, gid) = self.owner();
+        let (uid, gid) = match self.req.owner {
+            Some(o) => (o.uid, o.gid),
+            None if self.src.keep_owners => (meta.uid, meta.gid),
+            None => (0, 0),
+        };
         dst.lchown(target, uid, gid).map_err(derr)?;
         if meta.kind != Kind::Symlink {
             dst.chmod(target, self.mode(meta.mode, is_dir))
