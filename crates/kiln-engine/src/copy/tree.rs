@@ -315,8 +315,18 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
-    /// Make sure directory `target` exists (created dirs get mode 0755 and the COPY owner).
+    /// Make sure directory `target` exists. Created directories get the COPY owner and
+    /// mode 0755, or the permission bits of an octal `--chmod` (BuildKit creates parents
+    /// and the destination with that mode).
     fn ensure_dir(&mut self, target: &str) -> Result<(), CopyError> {
+        let mode = match self.req.chmod {
+            Some(super::chmod::Chmod::Octal(m)) => m & 0o777,
+            _ => 0o755,
+        };
+        self.ensure_dir_mode(target, mode)
+    }
+
+    fn ensure_dir_mode(&mut self, target: &str, mode: u32) -> Result<(), CopyError> {
         let dst = self.dst;
         match dst
             .stat_follow(target)
@@ -329,7 +339,7 @@ impl<'a> Copier<'a> {
             )),
             None => {
                 let created = dst
-                    .mkdir_all(target, 0o755, Some(self.owner()))
+                    .mkdir_all(target, mode, Some(self.owner()))
                     .map_err(|e| CopyError::dest(target, e))?;
                 self.changed.extend(
                     created
@@ -350,7 +360,8 @@ impl<'a> Copier<'a> {
 
     /// ADD of a local archive: extract it into `dir`.
     fn unpack(&mut self, rel: &str, reader: Box<dyn Read>, dir: &str) -> Result<(), CopyError> {
-        self.ensure_dir(dir)?;
+        // BuildKit creates an archive's destination with 0755 whatever --chmod says.
+        self.ensure_dir_mode(dir, 0o755)?;
         let sub = self.dst.subroot(dir).map_err(|e| CopyError::dest(dir, e))?;
         let opts = kiln_layer::ExtractOptions {
             whiteouts: kiln_layer::WhiteoutMode::Keep,
