@@ -111,12 +111,15 @@ impl<'a> Copier<'a> {
                 path: rel.to_string(),
                 tree: self.src.label.clone(),
             })?;
-        let target = match parents_base {
-            Some(base) => {
-                let kept = rel
-                    .strip_prefix(base)
-                    .unwrap_or(rel)
-                    .trim_start_matches('/');
+        let kept = parents_base.map(|base| {
+            rel.strip_prefix(base)
+                .unwrap_or(rel)
+                .trim_start_matches('/')
+                .to_string()
+        });
+        let target = match &kept {
+            Some(kept) => {
+                self.parent_dirs(parents_base.unwrap_or(""), kept, dest)?;
                 join(dest, kept)
             }
             None if meta.kind == Kind::Dir => dest.to_string(),
@@ -125,7 +128,12 @@ impl<'a> Copier<'a> {
         };
         if meta.kind == Kind::Dir {
             self.ensure_dir(&target)?;
-            return self.dir_contents(rel, &target, "");
+            self.dir_contents(rel, &target, "")?;
+            // With --parents a kept directory is copied like any directory below the top.
+            if kept.as_deref().is_some_and(|k| !k.is_empty()) {
+                self.apply_meta(rel, &meta, &target, true)?;
+            }
+            return Ok(());
         }
         if self.req.add && self.req.unpack && meta.kind == Kind::File {
             let file = self
@@ -144,6 +152,42 @@ impl<'a> Copier<'a> {
         }
         self.ensure_parent(&target)?;
         self.entry(rel, &meta, &target)
+    }
+
+    /// `--parents`: create the missing directories between `dest` and the kept path like
+    /// their source directories (mode, owner rules, xattrs, time), as BuildKit's
+    /// `createParentDirs` does.
+    fn parent_dirs(&mut self, base: &str, kept: &str, dest: &str) -> Result<(), CopyError> {
+        let parts: Vec<&str> = kept.split('/').filter(|p| !p.is_empty()).collect();
+        for i in 1..parts.len() {
+            let sub = parts[..i].join("/");
+            let target = join(dest, &sub);
+            if self
+                .dst
+                .stat_follow(&target)
+                .map_err(|e| CopyError::dest(&target, e))?
+                .is_some()
+            {
+                continue;
+            }
+            let src = if base.is_empty() {
+                sub
+            } else {
+                format!("{base}/{sub}")
+            };
+            let meta = self
+                .src
+                .root
+                .stat_follow(&src)
+                .map_err(|e| self.src_err(&src, e))?
+                .ok_or_else(|| CopyError::NotFound {
+                    path: src.clone(),
+                    tree: self.src.label.clone(),
+                })?;
+            self.ensure_dir(&target)?;
+            self.apply_meta(&src, &meta, &target, true)?;
+        }
+        Ok(())
     }
 
     /// Copy what is inside source dir `rel` into `target` (which exists).
