@@ -4,7 +4,7 @@
 # images, and hadolint for the lint agreement test.
 set -euo pipefail
 packages=(git ca-certificates gcc make tar python3 python3-pip
-          skopeo umoci podman buildah runc docker.io busybox-static)
+          skopeo umoci podman buildah runc docker.io busybox-static xz-utils)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -24,7 +24,12 @@ fn copy_and_metadata_end_up_in_the_image() {
     );
     let inspect: serde_json::Value =
         serde_json::from_str(&env.ok(&["inspect", "smoke:1"])).expect("json");
-    assert_eq!(inspect[0]["Config"]["Env"][0], "A=1");
+    // BuildKit gives every stage a PATH when its base has none; ENV comes after it.
+    assert_eq!(
+        inspect[0]["Config"]["Env"][0],
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    );
+    assert_eq!(inspect[0]["Config"]["Env"][1], "A=1");
     assert_eq!(inspect[0]["Config"]["WorkingDir"], "/app");
     assert_eq!(inspect[0]["Config"]["Cmd"][1], "/app/hello.txt");
 }

@@ -32,7 +32,7 @@ pub fn run(
     let plan = cx.plan;
     let stage = &plan.dockerfile.stages[index];
     let planned = &plan.stages[index];
-    let (base, inherited_env) = match &planned.base {
+    let (mut base, mut inherited_env) = match &planned.base {
         Base::Scratch => (base::scratch(&plan.target_platform), Vec::new()),
         Base::Image(name) => {
             let b = base::image(cx.store, name, stage.from.base.span, &plan.target_platform)?;
@@ -49,6 +49,7 @@ pub fn run(
             (base::from_stage(prev), prev.env.clone())
         }
     };
+    ensure_path(&mut base.config, &mut inherited_env);
     cx.progress(&format!(
         "[{}] FROM {}",
         label(planned),
@@ -91,6 +92,21 @@ pub fn run(
         layers: st.layers,
         env: st.scope.env,
     })
+}
+
+/// PATH for stages whose base sets none (BuildKit's `system.DefaultPathEnv` on Linux).
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Like BuildKit, make sure every stage has PATH: appended to the base's Env when it has
+/// none, so it is in the image config and visible to expansion.
+fn ensure_path(config: &mut ImageConfig, env: &mut EnvList) {
+    if config.env_pairs().iter().any(|(k, _)| k == "PATH") {
+        return;
+    }
+    config.set_env("PATH", DEFAULT_PATH);
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), DEFAULT_PATH.into()));
+    }
 }
 
 fn label(s: &kiln_dockerfile::plan::PlannedStage) -> String {
@@ -327,6 +343,7 @@ impl StageRun {
                     root: &cx.context.root,
                     ignore: Some(&cx.context.ignore),
                     label: "the build context".into(),
+                    keep_owners: false,
                 };
                 copy::copy(&req, &tree, &self.rootfs.root)
             }
@@ -338,6 +355,7 @@ impl StageRun {
                     root: &prev.rootfs.root,
                     ignore: None,
                     label: format!("stage {}", cx.plan.stages[j].label()),
+                    keep_owners: true,
                 };
                 copy::copy(&req, &tree, &self.rootfs.root)
             }
@@ -347,6 +365,7 @@ impl StageRun {
                     root: &img.root,
                     ignore: None,
                     label: format!("image {name}"),
+                    keep_owners: true,
                 };
                 copy::copy(&req, &tree, &self.rootfs.root)
             }

@@ -13,6 +13,9 @@ pub struct SourceTree<'a> {
     pub ignore: Option<&'a Ignore>,
     /// For messages: "the build context", "stage builder", "image debian:12".
     pub label: String,
+    /// Copies without `--chown` keep the owners of this tree (stages and images, as
+    /// BuildKit does); the build context's owners are not kept (files become 0:0).
+    pub keep_owners: bool,
 }
 
 impl std::fmt::Debug for SourceTree<'_> {

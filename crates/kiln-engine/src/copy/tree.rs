@@ -111,12 +111,15 @@ impl<'a> Copier<'a> {
                 path: rel.to_string(),
                 tree: self.src.label.clone(),
             })?;
-        let target = match parents_base {
-            Some(base) => {
-                let kept = rel
-                    .strip_prefix(base)
-                    .unwrap_or(rel)
-                    .trim_start_matches('/');
+        let kept = parents_base.map(|base| {
+            rel.strip_prefix(base)
+                .unwrap_or(rel)
+                .trim_start_matches('/')
+                .to_string()
+        });
+        let target = match &kept {
+            Some(kept) => {
+                self.parent_dirs(parents_base.unwrap_or(""), kept, dest)?;
                 join(dest, kept)
             }
             None if meta.kind == Kind::Dir => dest.to_string(),
@@ -125,7 +128,12 @@ impl<'a> Copier<'a> {
         };
         if meta.kind == Kind::Dir {
             self.ensure_dir(&target)?;
-            return self.dir_contents(rel, &target, "");
+            self.dir_contents(rel, &target, "")?;
+            // With --parents a kept directory is copied like any directory below the top.
+            if kept.as_deref().is_some_and(|k| !k.is_empty()) {
+                self.apply_meta(rel, &meta, &target, true)?;
+            }
+            return Ok(());
         }
         if self.req.add && self.req.unpack && meta.kind == Kind::File {
             let file = self
@@ -144,6 +152,42 @@ impl<'a> Copier<'a> {
         }
         self.ensure_parent(&target)?;
         self.entry(rel, &meta, &target)
+    }
+
+    /// `--parents`: create the missing directories between `dest` and the kept path like
+    /// their source directories (mode, owner rules, xattrs, time), as BuildKit's
+    /// `createParentDirs` does.
+    fn parent_dirs(&mut self, base: &str, kept: &str, dest: &str) -> Result<(), CopyError> {
+        let parts: Vec<&str> = kept.split('/').filter(|p| !p.is_empty()).collect();
+        for i in 1..parts.len() {
+            let sub = parts[..i].join("/");
+            let target = join(dest, &sub);
+            if self
+                .dst
+                .stat_follow(&target)
+                .map_err(|e| CopyError::dest(&target, e))?
+                .is_some()
+            {
+                continue;
+            }
+            let src = if base.is_empty() {
+                sub
+            } else {
+                format!("{base}/{sub}")
+            };
+            let meta = self
+                .src
+                .root
+                .stat_follow(&src)
+                .map_err(|e| self.src_err(&src, e))?
+                .ok_or_else(|| CopyError::NotFound {
+                    path: src.clone(),
+                    tree: self.src.label.clone(),
+                })?;
+            self.ensure_dir(&target)?;
+            self.apply_meta(&src, &meta, &target, true)?;
+        }
+        Ok(())
     }
 
     /// Copy what is inside source dir `rel` into `target` (which exists).
@@ -262,7 +306,11 @@ impl<'a> Copier<'a> {
     ) -> Result<(), CopyError> {
         let dst = self.dst;
         let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
-        let (uid, gid) = self.owner();
+        let (uid, gid) = match self.req.owner {
+            Some(o) => (o.uid, o.gid),
+            None if self.src.keep_owners => (meta.uid, meta.gid),
+            None => (0, 0),
+        };
         dst.lchown(target, uid, gid).map_err(derr)?;
         if meta.kind != Kind::Symlink {
             dst.chmod(target, self.mode(meta.mode, is_dir))
@@ -311,8 +359,18 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
-    /// Make sure directory `target` exists (created dirs get mode 0755 and the COPY owner).
+    /// Make sure directory `target` exists. Created directories get the COPY owner and
+    /// mode 0755, or the permission bits of an octal `--chmod` (BuildKit creates parents
+    /// and the destination with that mode).
     fn ensure_dir(&mut self, target: &str) -> Result<(), CopyError> {
+        let mode = match self.req.chmod {
+            Some(super::chmod::Chmod::Octal(m)) => m & 0o777,
+            _ => 0o755,
+        };
+        self.ensure_dir_mode(target, mode)
+    }
+
+    fn ensure_dir_mode(&mut self, target: &str, mode: u32) -> Result<(), CopyError> {
         let dst = self.dst;
         match dst
             .stat_follow(target)
@@ -325,7 +383,7 @@ impl<'a> Copier<'a> {
             )),
             None => {
                 let created = dst
-                    .mkdir_all(target, 0o755, Some(self.owner()))
+                    .mkdir_all(target, mode, Some(self.owner()))
                     .map_err(|e| CopyError::dest(target, e))?;
                 self.changed.extend(
                     created
@@ -346,7 +404,8 @@ impl<'a> Copier<'a> {
 
     /// ADD of a local archive: extract it into `dir`.
     fn unpack(&mut self, rel: &str, reader: Box<dyn Read>, dir: &str) -> Result<(), CopyError> {
-        self.ensure_dir(dir)?;
+        // BuildKit creates an archive's destination with 0755 whatever --chmod says.
+        self.ensure_dir_mode(dir, 0o755)?;
         let sub = self.dst.subroot(dir).map_err(|e| CopyError::dest(dir, e))?;
         let opts = kiln_layer::ExtractOptions {
             whiteouts: kiln_layer::WhiteoutMode::Keep,
