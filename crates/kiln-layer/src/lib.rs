@@ -17,7 +17,7 @@ pub mod tar_write;
 
 pub use compress::{decompress, gzip_writer, zstd_writer, Compression};
 pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
-pub use root::{makedev, Kind, Metadata, Root};
+pub use root::{major, makedev, minor, Kind, Metadata, Root};
 pub use tar_read::is_tar_header;
 pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
 

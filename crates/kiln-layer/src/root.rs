@@ -148,18 +148,28 @@ impl Metadata {
 
     /// Major number of `rdev`.
     pub fn rdev_major(&self) -> u32 {
-        rfs::major(self.rdev)
+        major(self.rdev)
     }
 
     /// Minor number of `rdev`.
     pub fn rdev_minor(&self) -> u32 {
-        rfs::minor(self.rdev)
+        minor(self.rdev)
     }
 }
 
 /// Build a device number from major and minor numbers.
 pub fn makedev(major: u32, minor: u32) -> u64 {
     rfs::makedev(major, minor)
+}
+
+/// Major number of a device number.
+pub fn major(dev: u64) -> u32 {
+    rfs::major(dev)
+}
+
+/// Minor number of a device number.
+pub fn minor(dev: u64) -> u32 {
+    rfs::minor(dev)
 }
 
 /// Errors of [`Root`] operations. Each names the container path, the root

@@ -66,6 +66,7 @@ pub fn run(
         cfg_state: StageConfigState::default(),
         config: ImageConfig::default(),
         current: None,
+        pending: Vec::new(),
     };
     // ONBUILD triggers of the base run first, and are not passed on.
     let triggers = std::mem::take(&mut config.config.on_build);
@@ -85,6 +86,14 @@ pub fn run(
         ));
         st.current = Some(i);
         st.instruction(cx, ins, done)?;
+    }
+    // A later stage that copies or mounts from this one reads its root filesystem.
+    let read_later = plan
+        .stages
+        .iter()
+        .any(|s| s.refs.iter().any(|r| r.source == Source::Stage(index)));
+    if read_later {
+        st.flush(cx)?;
     }
     Ok(StageResult {
         rootfs: st.rootfs,
@@ -158,6 +167,8 @@ struct StageRun {
     cfg_state: StageConfigState,
     /// Index of the instruction being run (None for ONBUILD triggers).
     current: Option<usize>,
+    /// Layers written straight to the store and not yet unpacked into `rootfs`.
+    pending: Vec<LayerRef>,
 }
 
 impl StageRun {
@@ -174,10 +185,17 @@ impl StageRun {
         match &step.command {
             Command::Copy(c) | Command::Add(c) => {
                 let add = matches!(step.command, Command::Add(_));
-                let paths = self.copy(cx, ins, c, add, done)?;
-                self.commit(cx, &paths, step.command.to_string())?;
+                self.flush(cx)?;
+                let (info, root_updated) = self.copy(cx, ins, c, add, done)?;
+                if !root_updated {
+                    self.pending.push(info.clone());
+                }
+                self.config.rootfs.diff_ids.push(info.diff_id.to_string());
+                self.layers.push(info);
+                self.history(cx, step.command.to_string(), false);
             }
             Command::Workdir { path } => {
+                self.flush(cx)?;
                 let wd = apply::workdir(&mut self.config, &path.value);
                 let owner = self.user_owner(ins.span)?;
                 let created = self
@@ -229,6 +247,16 @@ impl StageRun {
         });
     }
 
+    /// Bring the root filesystem up to date with the layers COPY wrote straight to the
+    /// store (it is only read by later steps, so this waits until one needs it).
+    fn flush(&mut self, cx: &BuildContext<'_>) -> Result<(), BuildError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.rootfs.unpack(cx.store, &pending)
+    }
+
     fn commit(
         &mut self,
         cx: &mut BuildContext<'_>,
@@ -272,7 +300,7 @@ impl StageRun {
         c: &Copy,
         add: bool,
         done: &[Option<StageResult>],
-    ) -> Result<Vec<String>, BuildError> {
+    ) -> Result<(LayerRef, bool), BuildError> {
         let span = ins.span;
         let owner = c
             .chown
@@ -345,7 +373,7 @@ impl StageRun {
                     label: "the build context".into(),
                     keep_owners: false,
                 };
-                copy::copy(&req, &tree, &self.rootfs.root)
+                copy_step(cx, &req, &tree, &self.rootfs.root)
             }
             Some(Source::Stage(j)) => {
                 let prev = done[j]
@@ -357,9 +385,11 @@ impl StageRun {
                     label: format!("stage {}", cx.plan.stages[j].label()),
                     keep_owners: true,
                 };
-                copy::copy(&req, &tree, &self.rootfs.root)
+                copy_step(cx, &req, &tree, &self.rootfs.root)
             }
             Some(Source::Image(name)) => {
+                let store = cx.store;
+                let epoch = cx.epoch;
                 let img = cx.image_rootfs(&name, span)?;
                 let tree = SourceTree {
                     root: &img.root,
@@ -367,16 +397,60 @@ impl StageRun {
                     label: format!("image {name}"),
                     keep_owners: true,
                 };
-                copy::copy(&req, &tree, &self.rootfs.root)
+                copy_step_in(store, epoch, &req, &tree, &self.rootfs.root)
             }
         };
-        result.map_err(|e| {
-            let hint = e.hint();
-            let err = BuildError::step(span, format!("{} failed: {e}", ins.command.name()));
-            match hint {
-                Some(h) => err.with_hint(h),
-                None => err,
+        result.map_err(|e| match e {
+            StepError::Copy(e) => {
+                let hint = e.hint();
+                let err = BuildError::step(span, format!("{} failed: {e}", ins.command.name()));
+                match hint {
+                    Some(h) => err.with_hint(h),
+                    None => err,
+                }
             }
+            StepError::Build(e) => e,
         })
     }
+}
+
+/// A COPY step's failure: the copy itself, or storing its layer.
+enum StepError {
+    Copy(copy::CopyError),
+    Build(BuildError),
+}
+
+fn copy_step(
+    cx: &BuildContext<'_>,
+    req: &CopyRequest<'_>,
+    tree: &SourceTree<'_>,
+    root: &kiln_layer::Root,
+) -> Result<(LayerRef, bool), StepError> {
+    copy_step_in(cx.store, cx.epoch, req, tree, root)
+}
+
+/// Run a COPY/ADD and store its layer. Streams straight into the layer unless the step
+/// unpacks an archive (that goes through the root filesystem). The flag says whether the
+/// root filesystem already holds the result.
+fn copy_step_in(
+    store: &kiln_oci::Store,
+    epoch: Option<i64>,
+    req: &CopyRequest<'_>,
+    tree: &SourceTree<'_>,
+    root: &kiln_layer::Root,
+) -> Result<(LayerRef, bool), StepError> {
+    if copy::needs_root(req, tree).map_err(StepError::Copy)? {
+        let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;
+        let info = layer::commit(store, root, &paths, epoch).map_err(StepError::Build)?;
+        return Ok((info, true));
+    }
+    let writer = store
+        .blob_writer()
+        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
+    let lw = kiln_layer::LayerWriter::new(writer, kiln_layer::TarOptions { epoch });
+    let writer = copy::copy_to_layer(req, tree, root, lw).map_err(StepError::Copy)?;
+    let (digest, size) = writer
+        .commit(None)
+        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
+    Ok((LayerRef::uncompressed(digest, size), false))
 }

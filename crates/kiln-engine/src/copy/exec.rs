@@ -1,13 +1,16 @@
 //! Carrying out one COPY or ADD into a stage's root.
 
 use super::chmod::Chmod;
+use super::dest::{LayerDest, RootDest};
 use super::owner::Owner;
 use super::sources::{resolve, SourceTree};
 use super::tree::{Copier, Item};
 use super::url;
 use super::CopyError;
 use crate::context::dockerignore::{clean, Ignore};
-use kiln_layer::{Kind, Root};
+use kiln_layer::{Kind, LayerWriter, Root};
+use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::Path;
 
 /// A heredoc source: file name and contents (already expanded when it should be).
@@ -46,7 +49,52 @@ pub fn copy(
     src: &SourceTree<'_>,
     dst: &Root,
 ) -> Result<Vec<String>, CopyError> {
-    let dest = dest_path(&req.dest, &req.workdir);
+    let items = items(req, src)?;
+    let mut dest = RootDest {
+        root: dst,
+        changed: BTreeSet::new(),
+    };
+    let unpacked = run(req, src, &mut dest, Some(dst), items)?;
+    let mut changed = dest.changed;
+    changed.extend(unpacked);
+    Ok(changed.into_iter().collect())
+}
+
+/// Run `req` straight into a layer: entries are streamed to `writer` and nothing is written
+/// to `dst`, which is only read (it must be the root as it was before this step). Not for
+/// ADD of local archives (see [`needs_root`]).
+pub fn copy_to_layer<W: Write>(
+    req: &CopyRequest<'_>,
+    src: &SourceTree<'_>,
+    dst: &Root,
+    writer: LayerWriter<W>,
+) -> Result<W, CopyError> {
+    let items = items(req, src)?;
+    let mut dest = LayerDest::new(dst, writer);
+    run(req, src, &mut dest, None, items)?;
+    dest.finish()
+}
+
+/// Does this step have to write into the root filesystem (ADD unpacking a local archive)?
+pub fn needs_root(req: &CopyRequest<'_>, src: &SourceTree<'_>) -> Result<bool, CopyError> {
+    if !(req.add && req.unpack) {
+        return Ok(false);
+    }
+    for s in &req.sources {
+        if url::is_url(s) {
+            continue;
+        }
+        let (_, rel) = split_parents(s, req.parents);
+        for r in resolve(src, &rel)? {
+            if super::tree::is_archive(src, &r)? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn items(req: &CopyRequest<'_>, src: &SourceTree<'_>) -> Result<Vec<Item>, CopyError> {
     let mut items: Vec<Item> = Vec::new();
     for s in &req.sources {
         if url::is_url(s) {
@@ -80,17 +128,25 @@ pub fn copy(
     for i in &req.inline {
         items.push(Item::Inline(i.clone()));
     }
+    Ok(items)
+}
+
+fn run(
+    req: &CopyRequest<'_>,
+    src: &SourceTree<'_>,
+    dst: &mut dyn super::dest::Dest,
+    root: Option<&Root>,
+    items: Vec<Item>,
+) -> Result<Vec<String>, CopyError> {
+    let dest = dest_path(&req.dest, &req.workdir);
     let n_sources = req.sources.len() + req.inline.len();
     let dest_is_dir = req.dest.ends_with('/')
         || req.dest.ends_with("/.")
         || req.dest == "."
         || n_sources > 1
         || items.len() > 1
-        || matches!(
-            dst.stat_follow(&dest).map_err(|e| CopyError::dest(&dest, e))?,
-            Some(m) if m.kind == Kind::Dir
-        );
-    let mut copier = Copier::new(req, src, dst);
+        || dst.stat_follow(&dest)? == Some(Kind::Dir);
+    let mut copier = Copier::new(req, src, dst, root);
     for item in items {
         copier.item(item, &dest, dest_is_dir)?;
     }

@@ -2,6 +2,7 @@
 //! stage's root with Docker's rules.
 
 pub mod chmod;
+mod dest;
 mod error;
 mod exec;
 pub mod owner;
@@ -10,4 +11,4 @@ mod tree;
 pub mod url;
 
 pub use error::CopyError;
-pub use exec::{copy, CopyRequest, Inline};
+pub use exec::{copy, copy_to_layer, needs_root, CopyRequest, Inline};

@@ -1,13 +1,14 @@
 //! Copying files, directories, links and special files from a source tree into the
 //! destination root, with COPY's ownership, mode and time rules.
 
+use super::dest::{Dest, Out, OutKind};
 use super::exec::{CopyRequest, Inline};
 use super::sources::SourceTree;
 use super::url::Download;
 use super::CopyError;
 use crate::context::dockerignore::clean;
 use kiln_layer::{Kind, Metadata, Root};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 /// One thing a COPY/ADD puts in place.
@@ -24,8 +25,11 @@ pub(crate) enum Item {
 pub(crate) struct Copier<'a> {
     req: &'a CopyRequest<'a>,
     src: &'a SourceTree<'a>,
-    dst: &'a Root,
-    changed: BTreeSet<String>,
+    dst: &'a mut dyn Dest,
+    /// The root filesystem, when copying into it (ADD of an archive unpacks there).
+    root: Option<&'a Root>,
+    /// Paths an archive unpacked (in root mode).
+    unpacked: Vec<String>,
     /// Hardlinked source files already copied: (dev, ino) -> destination path.
     links: HashMap<(u64, u64), String>,
 }
@@ -39,18 +43,25 @@ fn basename(p: &str) -> &str {
 }
 
 impl<'a> Copier<'a> {
-    pub fn new(req: &'a CopyRequest<'a>, src: &'a SourceTree<'a>, dst: &'a Root) -> Self {
+    pub fn new(
+        req: &'a CopyRequest<'a>,
+        src: &'a SourceTree<'a>,
+        dst: &'a mut dyn Dest,
+        root: Option<&'a Root>,
+    ) -> Self {
         Copier {
             req,
             src,
             dst,
-            changed: BTreeSet::new(),
+            root,
+            unpacked: Vec::new(),
             links: HashMap::new(),
         }
     }
 
+    /// Paths unpacked from archives (the destination tracks everything else).
     pub fn finish(self) -> Vec<String> {
-        self.changed.into_iter().collect()
+        self.unpacked
     }
 
     fn owner(&self) -> (u32, u32) {
@@ -81,7 +92,7 @@ impl<'a> Copier<'a> {
                 };
                 let mtime = d.mtime.unwrap_or(self.req.now);
                 let mode = self.mode(0o600, false);
-                self.write_file(&target, &mut d.file, mode, mtime)
+                self.write_file(&target, &mut d.file, d.size, mode, mtime)
             }
             Item::Inline(i) => {
                 let target = if dest_is_dir {
@@ -90,7 +101,8 @@ impl<'a> Copier<'a> {
                     dest.to_string()
                 };
                 let mode = self.mode(0o644, false);
-                self.write_file(&target, &mut i.data.as_slice(), mode, self.req.now)
+                let size = i.data.len() as u64;
+                self.write_file(&target, &mut i.data.as_slice(), size, mode, self.req.now)
             }
         }
     }
@@ -127,15 +139,18 @@ impl<'a> Copier<'a> {
             None => dest.to_string(),
         };
         if meta.kind == Kind::Dir {
-            self.ensure_dir(&target)?;
-            self.dir_contents(rel, &target, "")?;
             // With --parents a kept directory is copied like any directory below the top.
             if kept.as_deref().is_some_and(|k| !k.is_empty()) {
-                self.apply_meta(rel, &meta, &target, true)?;
+                self.ensure_parent(&target)?;
+                let out = self.out(rel, &meta, OutKind::Dir, true)?;
+                self.dst.put(&target, &out, None)?;
+                self.dir_contents(rel, &target, "")?;
+                return self.dst.dir_done(&target, &out);
             }
-            return Ok(());
+            self.ensure_dir(&target)?;
+            return self.dir_contents(rel, &target, "");
         }
-        if self.req.add && self.req.unpack && meta.kind == Kind::File {
+        if self.req.add && self.req.unpack && meta.kind == Kind::File && self.root.is_some() {
             let file = self
                 .src
                 .root
@@ -162,12 +177,7 @@ impl<'a> Copier<'a> {
         for i in 1..parts.len() {
             let sub = parts[..i].join("/");
             let target = join(dest, &sub);
-            if self
-                .dst
-                .stat_follow(&target)
-                .map_err(|e| CopyError::dest(&target, e))?
-                .is_some()
-            {
+            if self.dst.stat_follow(&target)?.is_some() {
                 continue;
             }
             let src = if base.is_empty() {
@@ -184,8 +194,9 @@ impl<'a> Copier<'a> {
                     path: src.clone(),
                     tree: self.src.label.clone(),
                 })?;
-            self.ensure_dir(&target)?;
-            self.apply_meta(&src, &meta, &target, true)?;
+            self.ensure_parent(&target)?;
+            let out = self.out(&src, &meta, OutKind::Dir, true)?;
+            self.dst.put(&target, &out, None)?;
         }
         Ok(())
     }
@@ -227,9 +238,16 @@ impl<'a> Copier<'a> {
                 continue;
             }
             if meta.kind == Kind::Dir {
-                self.ensure_dir(&child_target)?;
+                if self.dst.lstat(&child_target)? == Some(Kind::File) {
+                    return Err(CopyError::dest(
+                        &child_target,
+                        "cannot overwrite a non-directory with a directory",
+                    ));
+                }
+                let out = self.out(&child, &meta, OutKind::Dir, true)?;
+                self.dst.put(&child_target, &out, None)?;
                 self.dir_contents(&child, &child_target, &child_in_copy)?;
-                self.apply_meta(&child, &meta, &child_target, true)?;
+                self.dst.dir_done(&child_target, &out)?;
             } else {
                 self.ensure_parent(&child_target)?;
                 self.entry(&child, &meta, &child_target)?;
@@ -240,24 +258,18 @@ impl<'a> Copier<'a> {
 
     /// Copy one non-directory entry (the symlink itself, not its target, below the top).
     fn entry(&mut self, rel: &str, meta: &Metadata, target: &str) -> Result<(), CopyError> {
-        let dst = self.dst;
-        let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
-        if let Some(existing) = dst.lstat(target).map_err(derr)? {
-            if existing.kind == Kind::Dir {
-                return Err(CopyError::dest(
-                    target,
-                    "cannot replace a directory with a file",
-                ));
-            }
+        if self.dst.lstat(target)? == Some(Kind::Dir) {
+            return Err(CopyError::dest(
+                target,
+                "cannot replace a directory with a file",
+            ));
         }
         match meta.kind {
             Kind::File => {
                 if meta.nlink > 1 {
                     if let Some(first) = self.links.get(&(meta.dev, meta.ino)).cloned() {
-                        let _ = dst.remove_all(target);
-                        dst.hardlink(&first, target).map_err(derr)?;
-                        self.changed.insert(target.to_string());
-                        return Ok(());
+                        let out = self.out(rel, meta, OutKind::Hardlink(first), false)?;
+                        return self.dst.put(target, &out, None);
                     }
                     self.links.insert((meta.dev, meta.ino), target.to_string());
                 }
@@ -266,10 +278,11 @@ impl<'a> Copier<'a> {
                     .root
                     .open_file(rel)
                     .map_err(|e| self.src_err(rel, e))?;
-                let mode = self.mode(meta.mode, false);
-                let mut out = dst.create_file(target, mode).map_err(derr)?;
-                std::io::copy(&mut f, &mut out).map_err(|e| CopyError::dest(target, e))?;
-                drop(out);
+                // The size when opened: the content written must match the header.
+                let size = f.metadata().map_err(|e| self.src_err(rel, e))?.len();
+                let out = self.out(rel, meta, OutKind::File { size }, false)?;
+                let mut limited = (&mut f).take(size);
+                self.dst.put(target, &out, Some(&mut limited))
             }
             Kind::Symlink => {
                 let link = self
@@ -277,56 +290,48 @@ impl<'a> Copier<'a> {
                     .root
                     .read_link(rel)
                     .map_err(|e| self.src_err(rel, e))?;
-                let _ = dst.remove_all(target);
-                dst.symlink(&link, target).map_err(derr)?;
+                let out = self.out(rel, meta, OutKind::Symlink(link), false)?;
+                self.dst.put(target, &out, None)
             }
             Kind::Char | Kind::Block | Kind::Fifo => {
-                let _ = dst.remove_all(target);
-                dst.mknod(target, meta.kind, self.mode(meta.mode, false), meta.rdev)
-                    .map_err(derr)?;
+                let out = self.out(rel, meta, OutKind::Node(meta.kind, meta.rdev), false)?;
+                self.dst.put(target, &out, None)
             }
-            Kind::Socket => return Ok(()),
-            Kind::Dir => {
-                return Err(CopyError::dest(
-                    target,
-                    "a directory cannot be copied as a file",
-                ))
-            }
+            Kind::Socket => Ok(()),
+            Kind::Dir => Err(CopyError::dest(
+                target,
+                "a directory cannot be copied as a file",
+            )),
         }
-        self.apply_meta(rel, meta, target, false)
     }
 
-    /// Owner, mode, xattrs and mtime of a copied entry.
-    fn apply_meta(
-        &mut self,
+    /// The metadata a copied entry gets: the COPY owner (or the source's, from a stage or
+    /// image), the mode (with --chmod), the source's xattrs and time.
+    fn out(
+        &self,
         rel: &str,
         meta: &Metadata,
-        target: &str,
+        kind: OutKind,
         is_dir: bool,
-    ) -> Result<(), CopyError> {
-        let dst = self.dst;
-        let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
+    ) -> Result<Out, CopyError> {
         let (uid, gid) = match self.req.owner {
             Some(o) => (o.uid, o.gid),
             None if self.src.keep_owners => (meta.uid, meta.gid),
             None => (0, 0),
         };
-        dst.lchown(target, uid, gid).map_err(derr)?;
-        if meta.kind != Kind::Symlink {
-            dst.chmod(target, self.mode(meta.mode, is_dir))
-                .map_err(derr)?;
-        }
-        for (k, v) in self
+        let xattrs = self
             .src
             .root
             .get_xattrs(rel)
-            .map_err(|e| self.src_err(rel, e))?
-        {
-            dst.set_xattr(target, &k, &v).map_err(derr)?;
-        }
-        dst.set_times(target, meta.mtime).map_err(derr)?;
-        self.changed.insert(target.to_string());
-        Ok(())
+            .map_err(|e| self.src_err(rel, e))?;
+        Ok(Out {
+            kind,
+            mode: self.mode(meta.mode, is_dir),
+            uid,
+            gid,
+            mtime: meta.mtime,
+            xattrs,
+        })
     }
 
     /// Write a regular file from `data` (downloads and heredocs).
@@ -334,29 +339,28 @@ impl<'a> Copier<'a> {
         &mut self,
         target: &str,
         data: &mut dyn Read,
+        size: u64,
         mode: u32,
         mtime: i64,
     ) -> Result<(), CopyError> {
         self.ensure_parent(target)?;
-        let dst = self.dst;
-        let derr = |e: kiln_layer::RootError| CopyError::dest(target, e);
-        if let Some(m) = dst.lstat(target).map_err(derr)? {
-            if m.kind == Kind::Dir {
-                return Err(CopyError::dest(
-                    target,
-                    "cannot replace a directory with a file",
-                ));
-            }
+        if self.dst.lstat(target)? == Some(Kind::Dir) {
+            return Err(CopyError::dest(
+                target,
+                "cannot replace a directory with a file",
+            ));
         }
-        let mut out = dst.create_file(target, mode).map_err(derr)?;
-        std::io::copy(data, &mut out).map_err(|e| CopyError::dest(target, e))?;
-        drop(out);
         let (uid, gid) = self.owner();
-        dst.lchown(target, uid, gid).map_err(derr)?;
-        dst.chmod(target, mode).map_err(derr)?;
-        dst.set_times(target, (mtime, 0)).map_err(derr)?;
-        self.changed.insert(target.to_string());
-        Ok(())
+        let out = Out {
+            kind: OutKind::File { size },
+            mode,
+            uid,
+            gid,
+            mtime: (mtime, 0),
+            xattrs: BTreeMap::new(),
+        };
+        let mut limited = data.take(size);
+        self.dst.put(target, &out, Some(&mut limited))
     }
 
     /// Make sure directory `target` exists. Created directories get the COPY owner and
@@ -371,26 +375,15 @@ impl<'a> Copier<'a> {
     }
 
     fn ensure_dir_mode(&mut self, target: &str, mode: u32) -> Result<(), CopyError> {
-        let dst = self.dst;
-        match dst
-            .stat_follow(target)
-            .map_err(|e| CopyError::dest(target, e))?
-        {
-            Some(m) if m.kind == Kind::Dir => Ok(()),
+        match self.dst.stat_follow(target)? {
+            Some(Kind::Dir) => Ok(()),
             Some(_) => Err(CopyError::dest(
                 target,
                 "cannot overwrite a non-directory with a directory",
             )),
             None => {
-                let created = dst
-                    .mkdir_all(target, mode, Some(self.owner()))
-                    .map_err(|e| CopyError::dest(target, e))?;
-                self.changed.extend(
-                    created
-                        .into_iter()
-                        .map(|p| p.to_string_lossy().into_owned()),
-                );
-                Ok(())
+                let owner = self.owner();
+                self.dst.mkdir_all(target, mode, owner, self.req.now)
             }
         }
     }
@@ -406,7 +399,13 @@ impl<'a> Copier<'a> {
     fn unpack(&mut self, rel: &str, reader: Box<dyn Read>, dir: &str) -> Result<(), CopyError> {
         // BuildKit creates an archive's destination with 0755 whatever --chmod says.
         self.ensure_dir_mode(dir, 0o755)?;
-        let sub = self.dst.subroot(dir).map_err(|e| CopyError::dest(dir, e))?;
+        let Some(root) = self.root else {
+            return Err(CopyError::dest(
+                dir,
+                "archives are unpacked into the root filesystem",
+            ));
+        };
+        let sub = root.subroot(dir).map_err(|e| CopyError::dest(dir, e))?;
         let opts = kiln_layer::ExtractOptions {
             whiteouts: kiln_layer::WhiteoutMode::Keep,
             same_owner: true,
@@ -424,10 +423,21 @@ impl<'a> Copier<'a> {
                 sub.lchown(&p, uid, gid)
                     .map_err(|e| CopyError::dest(&target, e))?;
             }
-            self.changed.insert(target);
+            self.unpacked.push(target);
         }
         Ok(())
     }
+}
+
+/// Is source `rel` a (possibly compressed) tar archive that ADD unpacks?
+pub(crate) fn is_archive(src: &SourceTree<'_>, rel: &str) -> Result<bool, CopyError> {
+    let err = |e: &dyn std::fmt::Display| CopyError::layer(&src.label, rel, e);
+    match src.root.stat_follow(rel).map_err(|e| err(&e))? {
+        Some(m) if m.kind == Kind::File => {}
+        _ => return Ok(false),
+    }
+    let file = src.root.open_file(rel).map_err(|e| err(&e))?;
+    Ok(archive_reader(file).map_err(|e| err(&e))?.is_some())
 }
 
 /// A reader over the tar inside `file` if it is a (possibly compressed) tar archive.
