@@ -7,9 +7,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
+use rustix::fs::Timespec;
 
 use crate::cgroup::Cgroups;
 use crate::child::{self, EtcBind, Fail, Plan, Step, FAIL_LEN, STATUS_LEN};
@@ -57,6 +58,9 @@ struct Created {
     parent: OwnedFd,
     name: CString,
     dir: bool,
+    /// The parent directory's times before the entry was created, put back
+    /// after it is removed so a layer diff does not see the directory change.
+    parent_times: Option<Timestamps>,
 }
 
 /// Mount points created in the rootfs; removed (if still empty) on drop.
@@ -122,6 +126,16 @@ impl MountPoints {
                 "make it a regular file or directory, or point it at an existing one",
             ));
         }
+        let parent_times = rustix::fs::fstat(&parent).ok().map(|st| Timestamps {
+            last_access: Timespec {
+                tv_sec: st.st_atime,
+                tv_nsec: st.st_atime_nsec as _,
+            },
+            last_modification: Timespec {
+                tv_sec: st.st_mtime,
+                tv_nsec: st.st_mtime_nsec as _,
+            },
+        });
         let created = if dir {
             rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))
         } else {
@@ -145,6 +159,7 @@ impl MountPoints {
             parent,
             name: cstring("path", name)?,
             dir,
+            parent_times,
         });
         Ok(())
     }

@@ -153,7 +153,11 @@ pub struct RunRequest<'a> {
     /// Root filesystem directory. Mount points the sandbox needs and that are
     /// missing (`/proc`, `/dev`, `/sys`, `/etc`, `/etc/hosts`,
     /// `/etc/resolv.conf`, `/etc/hostname`) are created empty before the run
-    /// and removed after it, so a layer diff of `rootfs` does not see them.
+    /// and removed after it, so a layer diff of `rootfs` does not see them:
+    /// directories only if still empty, files only if still empty regular
+    /// files (the process only ever sees the bind-mounted temp file over
+    /// them); the parent directory's atime/mtime are put back. Caveat: if the
+    /// process itself changed that directory, its mtime is still reset.
     pub rootfs: &'a Path,
     pub process: ProcessSpec,
     pub confinement: Confinement,

@@ -223,6 +223,16 @@ fn env_cwd_uid_gid_are_applied() {
     let o = run_with(&rootfs, p, Confinement::default());
     assert!(o.exit.success(), "stderr: {}", o.stderr);
     assert_eq!(o.stdout, "bar baz\n/home/user\n1000\n1000\n1000 2000\n");
+    // As in Docker, a non-root user ends up without effective capabilities.
+    let mut p = spec("grep CapEff /proc/self/status");
+    p.uid = 1000;
+    let o = run_with(&rootfs, p, Confinement::default());
+    assert_eq!(
+        o.stdout.split_whitespace().nth(1),
+        Some("0000000000000000"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
@@ -460,6 +470,33 @@ fn network_none_and_private_see_only_lo() {
 }
 
 #[test]
+fn network_host_sees_host_interfaces() {
+    let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .expect("host /sys/class/net")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    host.sort();
+    let rootfs = Rootfs::new();
+    let c = Confinement {
+        network: NetworkMode::Host,
+        ..Confinement::default()
+    };
+    let o = run_with(&rootfs, spec("ls /sys/class/net"), c);
+    assert!(o.exit.success(), "{}", o.stderr);
+    let mut seen: Vec<String> = o.stdout.split_whitespace().map(String::from).collect();
+    seen.sort();
+    assert_eq!(seen, host);
+}
+
+#[test]
+fn init_reaps_orphaned_zombies() {
+    // The orphan exits at once; a zombie would show state Z.
+    let out = ok("(true &) ; (true &); i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; cat /proc/[0-9]*/stat | grep -c ' Z ' || true");
+    assert_eq!(out, "0\n");
+}
+
+#[test]
 fn pid_namespace_hides_host_processes() {
     let out = ok("echo $$; ls -d /proc/[0-9]* | wc -l");
     let v: Vec<u32> = out
@@ -567,18 +604,19 @@ fn fork_bomb_is_contained_by_pids_limit() {
 }
 
 #[test]
-fn memory_limit_is_applied() {
+fn memory_pids_cpu_limits_are_applied() {
     let _serial = CGROUP_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let rootfs = Rootfs::new();
     let c = Confinement {
         limits: Limits {
             memory: Some(64 << 20),
             pids: Some(100),
+            cpus: Some(0.5),
             ..Limits::default()
         },
         ..Confinement::default()
     };
-    let o = run_with(&rootfs, spec("cat /proc/self/cgroup"), c);
+    let o = run_with(&rootfs, spec("cat /proc/self/cgroup"), c.clone());
     assert!(o.exit.success(), "{}", o.stderr);
     // In its own cgroup namespace the process sees itself at the root.
     assert!(
@@ -596,6 +634,13 @@ fn memory_limit_is_applied() {
 #[test]
 fn rootfs_is_left_without_mount_points() {
     let rootfs = Rootfs::new();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    let mut before = std::collections::HashMap::new();
+    for d in ["", "etc"] {
+        let f = std::fs::File::open(rootfs.path().join(d)).expect("open");
+        f.set_modified(old).expect("set mtime");
+        before.insert(d, old);
+    }
     let o = run_with(
         &rootfs,
         spec("ls /etc/hosts /etc/resolv.conf /etc/hostname /proc/1 >/dev/null && touch /tmp/made"),
