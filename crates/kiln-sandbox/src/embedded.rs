@@ -7,10 +7,10 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rustix::fs::Timespec;
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
-use rustix::fs::Timespec;
 
 use crate::cgroup::Cgroups;
 use crate::child::{self, EtcBind, Fail, Plan, Step, FAIL_LEN, STATUS_LEN};
@@ -166,15 +166,22 @@ impl MountPoints {
 
     fn remove(&mut self) {
         for c in self.0.drain(..).rev() {
-            if c.dir {
+            let removed = if c.dir {
                 // Fails (and stays) if the process put something in it.
-                let _ = rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::REMOVEDIR);
-            } else if let Ok(st) =
-                rustix::fs::statat(&c.parent, c.name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
-            {
-                if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile && st.st_size == 0 {
-                    let _ = rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::empty());
+                rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::REMOVEDIR).is_ok()
+            } else {
+                match rustix::fs::statat(&c.parent, c.name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(st)
+                        if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+                            && st.st_size == 0 =>
+                    {
+                        rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::empty()).is_ok()
+                    }
+                    _ => false,
                 }
+            };
+            if let (true, Some(times)) = (removed, &c.parent_times) {
+                let _ = rustix::fs::futimens(&c.parent, times);
             }
         }
     }

@@ -612,17 +612,38 @@ fn memory_pids_cpu_limits_are_applied() {
             memory: Some(64 << 20),
             pids: Some(100),
             cpus: Some(0.5),
-            ..Limits::default()
         },
         ..Confinement::default()
     };
     let o = run_with(&rootfs, spec("cat /proc/self/cgroup"), c.clone());
     assert!(o.exit.success(), "{}", o.stderr);
     // In its own cgroup namespace the process sees itself at the root.
-    assert!(
-        o.stdout.lines().any(|l| l.ends_with(":memory:/")),
+    for controller in ["memory", "pids", "cpu"] {
+        let suffix = format!(":{controller}:/");
+        assert!(
+            o.stdout.lines().any(|l| l.ends_with(&suffix)),
+            "{controller}: {}",
+            o.stdout
+        );
+    }
+    // Going over the memory limit gets the process OOM-killed.
+    let script = "x=$(head -c 134217728 /dev/zero | tr '\\0' a); echo survived ${#x}";
+    let unlimited = run_with(&rootfs, spec(script), Confinement::default());
+    assert_eq!(
+        unlimited.stdout, "survived 134217728\n",
         "{}",
+        unlimited.stderr
+    );
+    let o = run_with(&rootfs, spec(script), c);
+    assert!(
+        !o.stdout.contains("survived"),
+        "allocated past the limit: {}",
         o.stdout
+    );
+    assert!(
+        o.exit.signal == Some(9) || o.exit.code != Some(0),
+        "{:?}",
+        o.exit
     );
     assert!(
         cgroup_dirs().is_empty(),
@@ -634,6 +655,11 @@ fn memory_pids_cpu_limits_are_applied() {
 #[test]
 fn rootfs_is_left_without_mount_points() {
     let rootfs = Rootfs::new();
+    let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+    for d in ["", "etc"] {
+        let f = std::fs::File::open(rootfs.path().join(d)).expect("open");
+        f.set_modified(old).expect("set mtime");
+    }
     let old = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
     let mut before = std::collections::HashMap::new();
     for d in ["", "etc"] {
@@ -664,6 +690,12 @@ fn rootfs_is_left_without_mount_points() {
         rootfs.path().join("tmp/made").exists(),
         "writes to the rootfs are kept"
     );
+    for d in ["", "etc"] {
+        let after = std::fs::metadata(rootfs.path().join(d))
+            .and_then(|m| m.modified())
+            .expect("mtime");
+        assert_eq!(after, old, "mtime of /{d} changed");
+    }
 }
 
 #[test]
