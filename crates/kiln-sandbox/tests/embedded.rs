@@ -315,6 +315,28 @@ fn seccomp_without_no_new_privs_still_loads() {
 }
 
 #[test]
+fn default_profile_denies_unshare_that_capabilities_allow() {
+    // unshare(CLONE_NEWUSER) needs no capability: only seccomp stops it.
+    let script = "unshare -U true; echo rc=$?";
+    let rootfs = Rootfs::new();
+    let unconfined = Confinement {
+        seccomp: SeccompPolicy::Unconfined,
+        ..Confinement::default()
+    };
+    let o = run_with(&rootfs, spec(script), unconfined);
+    assert_eq!(o.stdout, "rc=0\n", "without seccomp: {}", o.stderr);
+    let o = run_with(&rootfs, spec(script), Confinement::default());
+    assert_eq!(o.stdout, "rc=1\n", "with Docker's profile: {}", o.stderr);
+    assert!(o.stderr.contains("Operation not permitted"), "{}", o.stderr);
+}
+
+#[test]
+fn default_profile_conditional_personality_rule_allows_linux32() {
+    // personality(PER_LINUX32) is allowed by an argument-conditional rule.
+    assert_eq!(ok("linux32 uname -m"), "i686\n");
+}
+
+#[test]
 fn custom_profile_denies_a_syscall() {
     // Allow everything except mkdir/mkdirat, with EACCES.
     let profile = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#;
