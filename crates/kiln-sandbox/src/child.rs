@@ -60,12 +60,13 @@ pub(crate) enum Step {
     NoNewPrivs,
     ForkCommand,
     Exec,
+    ParentDeath,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 29] = [
+        const ALL: [Step; 30] = [
             Fds,
             CgroupJoin,
             Unshare,
@@ -95,6 +96,7 @@ impl Step {
             NoNewPrivs,
             ForkCommand,
             Exec,
+            ParentDeath,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -156,6 +158,8 @@ pub(crate) struct EtcBind {
 /// Everything the children need, prepared (and allocated) before `fork`.
 #[derive(Debug)]
 pub(crate) struct Plan {
+    /// Our pid, to notice if we died before stage1 set its death signal.
+    pub parent_pid: i32,
     pub stdin: OwnedFd,
     pub stdout_w: OwnedFd,
     pub stderr_w: OwnedFd,
@@ -333,6 +337,13 @@ fn retry_wait(pid: Option<Pid>) -> Result<Option<(Pid, rustix::process::WaitStat
 }
 
 fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
+    // If kiln dies, the sandbox dies with it (and init takes the rest).
+    let death = step(Step::ParentDeath);
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(&death)?;
+    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(p.parent_pid) {
+        return Err(death(Errno::SRCH));
+    }
     let fds = step(Step::Fds);
     sys::dup2(p.stdin.as_raw_fd(), 0).map_err(&fds)?;
     sys::dup2(p.stdout_w.as_raw_fd(), 1).map_err(&fds)?;
@@ -510,6 +521,9 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     rustix::process::chdir(p.cwd.as_c_str()).map_err(step(Step::Chdir))?;
 
     drop_privileges(p)?;
+    // Changing credentials cleared it: set it again, so init dies with stage1.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(step(Step::ParentDeath))?;
     rustix::process::umask(Mode::from_raw_mode(0o022));
 
     let command = match sys::fork().map_err(step(Step::ForkCommand))? {
@@ -605,4 +619,37 @@ fn stage3(p: &Plan) -> ! {
     }
     report(p, at(Step::Exec, 0)(worst));
     sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_round_trips_through_the_error_pipe_record() {
+        let mut n = 0;
+        for v in 0..100 {
+            if let Some(step) = Step::from_u32(v) {
+                n += 1;
+                let fail = Fail {
+                    step,
+                    index: 7,
+                    errno: Errno::ACCESS,
+                };
+                let back = Fail::decode(&fail.encode()).map(|f| (f.step, f.index, f.errno));
+                assert_eq!(back, Some((step, 7, Errno::ACCESS)));
+            }
+        }
+        assert_eq!(n, Step::ParentDeath as u32, "Step::from_u32 misses a step");
+        assert!(Fail::decode(&[0u8; 4]).is_none());
+        assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
+    }
+
+    #[test]
+    fn fd_paths_are_formatted_without_allocation() {
+        let mut buf = [0u8; 32];
+        assert_eq!(fd_path(0, &mut buf), c"/proc/self/fd/0");
+        assert_eq!(fd_path(1234567, &mut buf), c"/proc/self/fd/1234567");
+        assert_eq!(fd_path(i32::MAX, &mut buf), c"/proc/self/fd/2147483647");
+    }
 }

@@ -391,6 +391,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         Step::Capset => ("capset".to_owned(), "check the capability list"),
         Step::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)".to_owned(), "this is a bug"),
         Step::ForkCommand => ("fork of the command".to_owned(), "check pids limits"),
+        Step::ParentDeath => (
+            "prctl(PR_SET_PDEATHSIG)".to_owned(),
+            "kiln exited while starting the sandbox",
+        ),
         Step::Exec => {
             return SandboxError::Exec {
                 program: plan.arg0.to_owned(),
@@ -565,6 +569,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         .collect();
 
     let mut plan = Plan {
+        parent_pid: rustix::process::getpid().as_raw_nonzero().get(),
         stdin,
         stdout_w,
         stderr_w,
