@@ -789,3 +789,71 @@ fn bad_requests_are_errors_not_panics() {
         Err(SandboxError::Seccomp(_))
     ));
 }
+
+/// Host pids whose command line is exactly `argv`.
+fn host_pids_running(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .ok()
+                        .as_deref()
+                        == Some(&want[..])
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const HELPER_ENV: &str = "KILN_SANDBOX_TEST_HELPER";
+
+/// Not a test on its own: run by `sandbox_dies_with_kiln` in a child process.
+#[test]
+fn helper_long_sleep_in_sandbox() {
+    let Ok(tag) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let rootfs = Rootfs::new();
+    let mut p = spec("");
+    p.args = vec!["sleep".into(), tag];
+    let _ = try_run_with(&rootfs, p, Confinement::default());
+}
+
+#[test]
+fn sandbox_dies_with_kiln() {
+    require_root();
+    // A unique duration identifies our sleeper among the host's processes.
+    let tag = format!("{}", 3000 + std::process::id() % 1000);
+    let exe = std::env::current_exe().expect("test binary");
+    // The helper dies without cleaning up: its temp dirs go under ours.
+    let work = tempfile::Builder::new()
+        .prefix("kiln-helper-")
+        .tempdir()
+        .expect("temp dir");
+    let mut helper = std::process::Command::new(exe)
+        .args(["--exact", "helper_long_sleep_in_sandbox", "--nocapture"])
+        .env(HELPER_ENV, &tag)
+        .env("TMPDIR", work.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn helper");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while host_pids_running(&["sleep", &tag]).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the sandboxed sleep never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    helper.kill().expect("kill helper");
+    let _ = helper.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !host_pids_running(&["sleep", &tag]).is_empty() {
+        assert!(Instant::now() < deadline, "the sandbox outlived kiln");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
