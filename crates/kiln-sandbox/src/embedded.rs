@@ -482,6 +482,11 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     let rootfs: PathBuf = rootfs.canonicalize().map_err(|e| {
         SandboxError::io("resolving rootfs", rootfs, e, "give an existing directory")
     })?;
+    if rootfs == Path::new("/") {
+        return Err(SandboxError::Invalid(
+            "rootfs is the host's / : give the directory of the image's root filesystem".into(),
+        ));
+    }
     let rootfs_c = cstring("rootfs", &rootfs.to_string_lossy())?;
     let root_fd = rustix::fs::open(
         &rootfs,

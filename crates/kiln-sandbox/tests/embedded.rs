@@ -772,6 +772,28 @@ fn bad_requests_are_errors_not_panics() {
         try_run_with(&rootfs, p, Confinement::default()),
         Err(SandboxError::Invalid(_))
     ));
+    let out = Buf::default();
+    let host_root = Embedded.run(RunRequest {
+        rootfs: Path::new("/"),
+        process: spec("true"),
+        confinement: Confinement::default(),
+        hosts: String::new(),
+        resolv_conf: String::new(),
+        stdout: Box::new(out.clone()),
+        stderr: Box::new(out),
+    });
+    assert!(matches!(host_root, Err(SandboxError::Invalid(_))));
+    let missing = tempfile::tempdir().expect("temp").path().join("gone");
+    let r = Embedded.run(RunRequest {
+        rootfs: &missing,
+        process: spec("true"),
+        confinement: Confinement::default(),
+        hosts: String::new(),
+        resolv_conf: String::new(),
+        stdout: Box::new(Buf::default()),
+        stderr: Box::new(Buf::default()),
+    });
+    assert!(matches!(r, Err(SandboxError::Io { .. })), "{r:?}");
     let c = Confinement {
         capabilities: vec!["CAP_NOPE".into()],
         ..Confinement::default()
