@@ -80,16 +80,23 @@ pub(crate) struct Context<'a> {
 #[cfg(target_arch = "x86_64")]
 const ARCH_NAMES: &[&str] = &["amd64", "x86_64"];
 #[cfg(target_arch = "x86_64")]
-const TARGET: TargetArch = TargetArch::x86_64;
+const TARGET: Option<TargetArch> = Some(TargetArch::x86_64);
 #[cfg(target_arch = "x86_64")]
 use crate::syscalls_x86_64::TABLE;
 
 #[cfg(target_arch = "aarch64")]
 const ARCH_NAMES: &[&str] = &["arm64", "aarch64"];
 #[cfg(target_arch = "aarch64")]
-const TARGET: TargetArch = TargetArch::aarch64;
+const TARGET: Option<TargetArch> = Some(TargetArch::aarch64);
 #[cfg(target_arch = "aarch64")]
 use crate::syscalls_aarch64::TABLE;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ARCH_NAMES: &[&str] = &[];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const TARGET: Option<TargetArch> = None;
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const TABLE: &[(&str, i64)] = &[];
 
 fn syscall_number(name: &str) -> Option<i64> {
     TABLE.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
@@ -282,7 +289,13 @@ fn build(
     mismatch: SeccompAction,
     matched: SeccompAction,
 ) -> Result<Vec<libc::sock_filter>, SandboxError> {
-    let filter = SeccompFilter::new(rules, mismatch, matched, TARGET)
+    let target = TARGET.ok_or_else(|| {
+        SandboxError::Seccomp(
+            "no seccomp support for this CPU architecture yet (x86_64 and aarch64 only); use SeccompPolicy::Unconfined"
+                .into(),
+        )
+    })?;
+    let filter = SeccompFilter::new(rules, mismatch, matched, target)
         .map_err(|e| SandboxError::Seccomp(format!("building filter: {e}")))?;
     let prog: seccompiler::BpfProgram =
         filter.try_into().map_err(|e: seccompiler::BackendError| {
