@@ -288,6 +288,44 @@ fn capabilities_no_new_privs_and_seccomp_in_proc_status() {
 }
 
 #[test]
+fn capability_list_is_honoured() {
+    let rootfs = Rootfs::new();
+    let script =
+        "grep -E 'CapEff|CapBnd' /proc/self/status; touch /tmp/f; chown 1 /tmp/f; echo rc=$?";
+    let none = Confinement {
+        capabilities: vec![],
+        ..Confinement::default()
+    };
+    let o = run_with(&rootfs, spec(script), none);
+    assert!(
+        o.stdout.contains("CapEff:\t0000000000000000"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("CapBnd:\t0000000000000000"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.ends_with("rc=1\n"),
+        "chown without CAP_CHOWN: {}",
+        o.stdout
+    );
+    let chown_only = Confinement {
+        capabilities: vec!["chown".into()],
+        ..Confinement::default()
+    };
+    let o = run_with(&rootfs, spec(script), chown_only);
+    assert!(
+        o.stdout.contains("CapEff:\t0000000000000001"),
+        "{}",
+        o.stdout
+    );
+    assert!(o.stdout.ends_with("rc=0\n"), "{} {}", o.stdout, o.stderr);
+}
+
+#[test]
 fn unconfined_seccomp_and_privs_are_honoured() {
     let rootfs = Rootfs::new();
     let c = Confinement {
