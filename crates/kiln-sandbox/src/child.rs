@@ -1,0 +1,655 @@
+//! Code that runs in the forked children, between `fork` and `execve`.
+//!
+//! Everything here is async-signal-safe in practice: no allocation, no locks,
+//! only raw syscalls (rustix's `linux_raw` backend and [`crate::sys`]) on data
+//! prepared by the parent in a [`Plan`]. Failures are written to the error
+//! pipe as a fixed-size [`Fail`] record and the child `_exit`s.
+//!
+//! Process tree:
+//! - `stage1` (host pid namespace): joins the cgroups, unshares the
+//!   namespaces, makes mount propagation private, brings `lo` up, forks
+//!   `stage2` and mirrors its exit status.
+//! - `stage2` (pid 1 in the new pid namespace): builds the root filesystem,
+//!   `pivot_root`s, masks paths, drops privileges, loads seccomp, forks the
+//!   command and then acts as a tiny init: it reaps every zombie and, when the
+//!   command exits, reports its status and exits (which kills whatever is
+//!   left in the pid namespace).
+//! - `stage3` (pid 2): closes every fd but 0/1/2 and `execve`s the command.
+
+use std::ffi::{c_char, CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use rustix::fs::{self, FileType, Mode, OFlags, ResolveFlags, CWD};
+use rustix::io::Errno;
+use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::process::{Pid, WaitOptions};
+use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
+
+use crate::sys;
+
+/// A setup step that can fail in a child; `index` refines it (which path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Step {
+    Fds = 1,
+    CgroupJoin,
+    Unshare,
+    Propagation,
+    Loopback,
+    ForkInit,
+    BindRoot,
+    OpenRoot,
+    EtcTarget,
+    EtcBind,
+    PivotRoot,
+    DetachOldRoot,
+    MountProc,
+    MountDev,
+    DevNode,
+    DevMount,
+    DevLink,
+    MountSys,
+    Mask,
+    Readonly,
+    Hostname,
+    Chdir,
+    Seccomp,
+    BoundingSet,
+    SetUser,
+    Capset,
+    NoNewPrivs,
+    ForkCommand,
+    Exec,
+    ParentDeath,
+}
+
+impl Step {
+    pub(crate) fn from_u32(v: u32) -> Option<Step> {
+        use Step::*;
+        const ALL: [Step; 30] = [
+            Fds,
+            CgroupJoin,
+            Unshare,
+            Propagation,
+            Loopback,
+            ForkInit,
+            BindRoot,
+            OpenRoot,
+            EtcTarget,
+            EtcBind,
+            PivotRoot,
+            DetachOldRoot,
+            MountProc,
+            MountDev,
+            DevNode,
+            DevMount,
+            DevLink,
+            MountSys,
+            Mask,
+            Readonly,
+            Hostname,
+            Chdir,
+            Seccomp,
+            BoundingSet,
+            SetUser,
+            Capset,
+            NoNewPrivs,
+            ForkCommand,
+            Exec,
+            ParentDeath,
+        ];
+        ALL.into_iter().find(|s| *s as u32 == v)
+    }
+}
+
+/// A failure record sent over the error pipe: step, index, errno.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fail {
+    pub step: Step,
+    pub index: u32,
+    pub errno: Errno,
+}
+
+pub(crate) const FAIL_LEN: usize = 12;
+
+impl Fail {
+    fn encode(&self) -> [u8; FAIL_LEN] {
+        let mut b = [0u8; FAIL_LEN];
+        b[0..4].copy_from_slice(&(self.step as u32).to_ne_bytes());
+        b[4..8].copy_from_slice(&self.index.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.errno.raw_os_error().to_ne_bytes());
+        b
+    }
+
+    pub(crate) fn decode(b: &[u8]) -> Option<Fail> {
+        let word = |i: usize| -> Option<[u8; 4]> { b.get(i..i + 4)?.try_into().ok() };
+        Some(Fail {
+            step: Step::from_u32(u32::from_ne_bytes(word(0)?))?,
+            index: u32::from_ne_bytes(word(4)?),
+            errno: Errno::from_raw_os_error(i32::from_ne_bytes(word(8)?)),
+        })
+    }
+}
+
+type R<T = ()> = Result<T, Fail>;
+
+fn at(step: Step, index: u32) -> impl Fn(Errno) -> Fail {
+    move |errno| Fail { step, index, errno }
+}
+
+fn step(step: Step) -> impl Fn(Errno) -> Fail {
+    at(step, 0)
+}
+
+/// The exit status message on the status pipe: (0, code) or (1, signal).
+pub(crate) const STATUS_LEN: usize = 8;
+
+/// A bind mount of a host temp file onto a file in the rootfs.
+#[derive(Debug)]
+pub(crate) struct EtcBind {
+    /// Absolute path of the temp file (outside the rootfs). A path, not an
+    /// fd: an fd opened before `unshare` belongs to the host's mount
+    /// namespace and cannot be bind-mounted from.
+    pub source: CString,
+    /// Path relative to the rootfs, like `etc/hosts`.
+    pub target: CString,
+}
+
+/// Everything the children need, prepared (and allocated) before `fork`.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    /// Our pid, to notice if we died before stage1 set its death signal.
+    pub parent_pid: i32,
+    pub stdin: OwnedFd,
+    pub stdout_w: OwnedFd,
+    pub stderr_w: OwnedFd,
+    pub error_w: OwnedFd,
+    pub status_w: OwnedFd,
+    /// `cgroup.procs` files, written with "0" by stage1 to join.
+    pub cgroup_procs: Vec<OwnedFd>,
+    /// fds stage1 keeps, sorted.
+    pub keep: Vec<RawFd>,
+    pub unshare_flags: libc::c_int,
+    pub loopback: bool,
+    pub rootfs: CString,
+    pub etc: Vec<EtcBind>,
+    pub masked: Vec<CString>,
+    pub readonly: Vec<CString>,
+    pub hostname: Vec<u8>,
+    pub cwd: CString,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<rustix::process::Gid>,
+    pub caps: u64,
+    pub last_cap: u32,
+    pub no_new_privs: bool,
+    pub seccomp: Vec<Vec<libc::sock_filter>>,
+    /// Exec candidates (PATH lookup done by the parent).
+    pub exec_paths: Vec<CString>,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub argv_ptrs: Vec<*const c_char>,
+    pub env_ptrs: Vec<*const c_char>,
+}
+
+/// Fixed dev nodes: path, major, minor.
+const DEV_NODES: &[(&CStr, u32, u32)] = &[
+    (c"/dev/null", 1, 3),
+    (c"/dev/zero", 1, 5),
+    (c"/dev/full", 1, 7),
+    (c"/dev/random", 1, 8),
+    (c"/dev/urandom", 1, 9),
+    (c"/dev/tty", 5, 0),
+];
+
+/// Filesystems under /dev: source, target, type, flags, data, dir mode.
+type DevMount = (
+    &'static CStr,
+    &'static CStr,
+    &'static CStr,
+    MountFlags,
+    Option<&'static CStr>,
+    u32,
+);
+
+fn dev_mounts() -> [DevMount; 3] {
+    [
+        (
+            c"devpts",
+            c"/dev/pts",
+            c"devpts",
+            MountFlags::NOSUID.union(MountFlags::NOEXEC),
+            Some(c"newinstance,ptmxmode=0666,mode=0620,gid=5"),
+            0o755,
+        ),
+        (
+            c"shm",
+            c"/dev/shm",
+            c"tmpfs",
+            MountFlags::NOSUID
+                .union(MountFlags::NODEV)
+                .union(MountFlags::NOEXEC),
+            Some(c"mode=1777,size=65536k"),
+            0o1777,
+        ),
+        (
+            c"mqueue",
+            c"/dev/mqueue",
+            c"mqueue",
+            MountFlags::NOSUID
+                .union(MountFlags::NODEV)
+                .union(MountFlags::NOEXEC),
+            None,
+            0o755,
+        ),
+    ]
+}
+
+const DEV_LINKS: &[(&CStr, &CStr)] = &[
+    (c"/proc/self/fd", c"/dev/fd"),
+    (c"/proc/self/fd/0", c"/dev/stdin"),
+    (c"/proc/self/fd/1", c"/dev/stdout"),
+    (c"/proc/self/fd/2", c"/dev/stderr"),
+    (c"pts/ptmx", c"/dev/ptmx"),
+    (c"/proc/kcore", c"/dev/core"),
+];
+
+/// Names for error messages (parent side).
+pub(crate) fn dev_node_name(i: u32) -> &'static str {
+    [
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+    ]
+    .get(i as usize)
+    .copied()
+    .unwrap_or("/dev node")
+}
+pub(crate) fn dev_mount_name(i: u32) -> &'static str {
+    ["/dev/pts", "/dev/shm", "/dev/mqueue"]
+        .get(i as usize)
+        .copied()
+        .unwrap_or("/dev mount")
+}
+pub(crate) fn dev_link_name(i: u32) -> &'static str {
+    [
+        "/dev/fd",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/ptmx",
+        "/dev/core",
+    ]
+    .get(i as usize)
+    .copied()
+    .unwrap_or("/dev link")
+}
+
+/// `/proc/self/fd/N` as a C string in `buf`, without allocating.
+fn fd_path(fd: RawFd, buf: &mut [u8; 32]) -> &CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buf[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let mut n = fd.unsigned_abs();
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut pos = PREFIX.len();
+    for d in digits[..len].iter().rev() {
+        buf[pos] = *d;
+        pos += 1;
+    }
+    buf[pos] = 0;
+    CStr::from_bytes_until_nul(&buf[..=pos]).unwrap_or(c"/proc/self/fd/")
+}
+
+fn report(p: &Plan, fail: Fail) {
+    let _ = rustix::io::write(p.error_w.as_fd(), &fail.encode());
+}
+
+/// Entry point of the first child. Never returns.
+pub(crate) fn stage1(p: &Plan) -> ! {
+    match stage1_inner(p) {
+        Ok(never) => match never {},
+        Err(fail) => {
+            report(p, fail);
+            sys::exit_now(1)
+        }
+    }
+}
+
+fn retry_wait(pid: Option<Pid>) -> Result<Option<(Pid, rustix::process::WaitStatus)>, Errno> {
+    loop {
+        match rustix::process::waitpid(pid, WaitOptions::empty()) {
+            Err(Errno::INTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
+    // If kiln dies, the sandbox dies with it (and init takes the rest).
+    let death = step(Step::ParentDeath);
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(&death)?;
+    if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(p.parent_pid) {
+        return Err(death(Errno::SRCH));
+    }
+    let fds = step(Step::Fds);
+    sys::dup2(p.stdin.as_raw_fd(), 0).map_err(&fds)?;
+    sys::dup2(p.stdout_w.as_raw_fd(), 1).map_err(&fds)?;
+    sys::dup2(p.stderr_w.as_raw_fd(), 2).map_err(&fds)?;
+    sys::close_all_except(&p.keep).map_err(&fds)?;
+
+    for (i, fd) in p.cgroup_procs.iter().enumerate() {
+        rustix::io::write(fd, b"0").map_err(at(Step::CgroupJoin, i as u32))?;
+    }
+    sys::unshare(p.unshare_flags).map_err(step(Step::Unshare))?;
+    // First thing in the new mount namespace: nothing we mount may propagate
+    // back to the host.
+    mount::mount_change(
+        c"/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(step(Step::Propagation))?;
+    if p.loopback {
+        sys::loopback_up().map_err(step(Step::Loopback))?;
+    }
+    let init = match sys::fork().map_err(step(Step::ForkInit))? {
+        sys::Forked::Child => stage2(p),
+        sys::Forked::Parent(pid) => pid,
+    };
+    let _ = sys::close_range(p.error_w.as_raw_fd() as u32, p.error_w.as_raw_fd() as u32);
+    let _ = sys::close_range(p.status_w.as_raw_fd() as u32, p.status_w.as_raw_fd() as u32);
+    match retry_wait(Pid::from_raw(init)) {
+        Ok(Some((_, st))) => {
+            if let Some(sig) = st.terminating_signal() {
+                sys::die_by_signal(sig)
+            }
+            sys::exit_now(st.exit_status().unwrap_or(1))
+        }
+        _ => sys::exit_now(1),
+    }
+}
+
+/// pid 1 of the new pid namespace. Never returns.
+fn stage2(p: &Plan) -> ! {
+    match stage2_inner(p) {
+        Ok(never) => match never {},
+        Err(fail) => {
+            report(p, fail);
+            sys::exit_now(1)
+        }
+    }
+}
+
+fn is_dir(path: &CStr) -> Result<Option<bool>, Errno> {
+    match fs::statat(CWD, path, fs::AtFlags::empty()) {
+        Ok(st) => Ok(Some(
+            FileType::from_raw_mode(st.st_mode) == FileType::Directory,
+        )),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
+    rustix::process::umask(Mode::empty());
+
+    // The rootfs must be a mount point for pivot_root.
+    mount::mount_bind_recursive(p.rootfs.as_c_str(), p.rootfs.as_c_str())
+        .map_err(step(Step::BindRoot))?;
+    let root = fs::open(
+        p.rootfs.as_c_str(),
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(step(Step::OpenRoot))?;
+
+    // /etc/hosts, /etc/resolv.conf, /etc/hostname: resolve the targets inside
+    // the rootfs (symlinks cannot escape it), then bind through /proc/self/fd.
+    for (i, e) in p.etc.iter().enumerate() {
+        let i = i as u32;
+        let target = fs::openat2(
+            &root,
+            e.target.as_c_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(at(Step::EtcTarget, i))?;
+        let mut tbuf = [0u8; 32];
+        mount::mount_bind(e.source.as_c_str(), fd_path(target.as_raw_fd(), &mut tbuf))
+            .map_err(at(Step::EtcBind, i))?;
+    }
+    drop(root);
+
+    rustix::process::chdir(p.rootfs.as_c_str()).map_err(step(Step::PivotRoot))?;
+    rustix::process::pivot_root(c".", c".").map_err(step(Step::PivotRoot))?;
+    mount::unmount(c".", UnmountFlags::DETACH).map_err(step(Step::DetachOldRoot))?;
+    rustix::process::chdir(c"/").map_err(step(Step::DetachOldRoot))?;
+
+    // From here on, every path resolves inside the new root.
+    mount::mount(
+        c"proc",
+        c"/proc",
+        c"proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .map_err(step(Step::MountProc))?;
+
+    mount::mount(
+        c"tmpfs",
+        c"/dev",
+        c"tmpfs",
+        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        Some(c"mode=755,size=65536k"),
+    )
+    .map_err(step(Step::MountDev))?;
+    for (i, (path, major, minor)) in DEV_NODES.iter().enumerate() {
+        fs::mknodat(
+            CWD,
+            *path,
+            FileType::CharacterDevice,
+            Mode::from_raw_mode(0o666),
+            fs::makedev(*major, *minor),
+        )
+        .map_err(at(Step::DevNode, i as u32))?;
+    }
+    for (i, (source, target, fstype, flags, data, mode)) in dev_mounts().into_iter().enumerate() {
+        let f = at(Step::DevMount, i as u32);
+        fs::mkdirat(CWD, target, Mode::from_raw_mode(mode)).map_err(&f)?;
+        mount::mount(source, target, fstype, flags, data).map_err(&f)?;
+    }
+    for (i, (to, link)) in DEV_LINKS.iter().enumerate() {
+        fs::symlinkat(*to, CWD, *link).map_err(at(Step::DevLink, i as u32))?;
+    }
+
+    mount::mount(
+        c"sysfs",
+        c"/sys",
+        c"sysfs",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY,
+        None,
+    )
+    .map_err(step(Step::MountSys))?;
+
+    for (i, path) in p.masked.iter().enumerate() {
+        let f = at(Step::Mask, i as u32);
+        match is_dir(path).map_err(&f)? {
+            None => {}
+            Some(true) => mount::mount(
+                c"tmpfs",
+                path.as_c_str(),
+                c"tmpfs",
+                MountFlags::RDONLY,
+                Some(c"size=0"),
+            )
+            .map_err(&f)?,
+            Some(false) => mount::mount_bind(c"/dev/null", path.as_c_str()).map_err(&f)?,
+        }
+    }
+    for (i, path) in p.readonly.iter().enumerate() {
+        let f = at(Step::Readonly, i as u32);
+        if is_dir(path).map_err(&f)?.is_none() {
+            continue;
+        }
+        mount::mount_bind_recursive(path.as_c_str(), path.as_c_str()).map_err(&f)?;
+        mount::mount_remount(
+            path.as_c_str(),
+            MountFlags::BIND
+                | MountFlags::RDONLY
+                | MountFlags::NOSUID
+                | MountFlags::NODEV
+                | MountFlags::NOEXEC,
+            c"",
+        )
+        .map_err(&f)?;
+    }
+
+    rustix::system::sethostname(&p.hostname).map_err(step(Step::Hostname))?;
+    rustix::process::chdir(p.cwd.as_c_str()).map_err(step(Step::Chdir))?;
+
+    drop_privileges(p)?;
+    // Changing credentials cleared it: set it again, so init dies with stage1.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(step(Step::ParentDeath))?;
+    rustix::process::umask(Mode::from_raw_mode(0o022));
+
+    let command = match sys::fork().map_err(step(Step::ForkCommand))? {
+        sys::Forked::Child => stage3(p),
+        sys::Forked::Parent(pid) => pid,
+    };
+    let _ = sys::close_range(p.error_w.as_raw_fd() as u32, p.error_w.as_raw_fd() as u32);
+    // Tiny init: reap everything; leave when the command is gone.
+    loop {
+        match retry_wait(None) {
+            Ok(Some((pid, st))) if pid.as_raw_nonzero().get() == command => {
+                let mut msg = [0u8; STATUS_LEN];
+                let (kind, value) = match st.terminating_signal() {
+                    Some(sig) => (1i32, sig),
+                    None => (0i32, st.exit_status().unwrap_or(1)),
+                };
+                msg[0..4].copy_from_slice(&kind.to_ne_bytes());
+                msg[4..8].copy_from_slice(&value.to_ne_bytes());
+                let _ = rustix::io::write(p.status_w.as_fd(), &msg);
+                sys::exit_now(0)
+            }
+            Ok(_) => {}
+            Err(_) => sys::exit_now(1),
+        }
+    }
+}
+
+fn load_seccomp(p: &Plan) -> R {
+    for prog in &p.seccomp {
+        sys::load_seccomp(prog).map_err(step(Step::Seccomp))?;
+    }
+    Ok(())
+}
+
+/// Bounding set, user and groups, capabilities, no_new_privs, seccomp.
+fn drop_privileges(p: &Plan) -> R {
+    // Loading a filter without no_new_privs needs CAP_SYS_ADMIN, which is
+    // about to go: load it while we still have it.
+    if !p.no_new_privs {
+        load_seccomp(p)?;
+    }
+    for cap in 0..=p.last_cap.min(63) {
+        if p.caps & (1u64 << cap) == 0 {
+            match sys::drop_bounding_cap(cap) {
+                Ok(()) | Err(Errno::INVAL) => {}
+                Err(e) => return Err(at(Step::BoundingSet, cap)(e)),
+            }
+        }
+    }
+    let user = step(Step::SetUser);
+    rthread::set_keep_capabilities(true).map_err(&user)?;
+    rthread::set_thread_groups(&p.groups).map_err(&user)?;
+    rthread::set_thread_gid(rustix::process::Gid::from_raw(p.gid)).map_err(&user)?;
+    rthread::set_thread_uid(rustix::process::Uid::from_raw(p.uid)).map_err(&user)?;
+    rthread::set_keep_capabilities(false).map_err(&user)?;
+
+    let set = CapabilitySet::from_bits_retain(p.caps);
+    rthread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: set,
+            permitted: set,
+            inheritable: CapabilitySet::empty(),
+        },
+    )
+    .map_err(step(Step::Capset))?;
+    rthread::clear_ambient_capability_set().map_err(step(Step::Capset))?;
+
+    if p.no_new_privs {
+        rthread::set_no_new_privs(true).map_err(step(Step::NoNewPrivs))?;
+        // Last privileged step before exec.
+        load_seccomp(p)?;
+    }
+    Ok(())
+}
+
+/// The command, pid 2. Never returns.
+fn stage3(p: &Plan) -> ! {
+    let err = p.error_w.as_raw_fd();
+    let mut keep = [0, 1, 2, err];
+    keep.sort_unstable();
+    if let Err(e) = sys::close_all_except(&keep) {
+        report(p, at(Step::Fds, 0)(e));
+        sys::exit_now(126);
+    }
+    sys::reset_signals();
+    let mut worst = Errno::NOENT;
+    for path in &p.exec_paths {
+        let e = sys::execve(path, &p.argv_ptrs, &p.env_ptrs);
+        if e != Errno::NOENT && e != Errno::NOTDIR {
+            worst = e;
+        }
+    }
+    report(p, at(Step::Exec, 0)(worst));
+    sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_round_trips_through_the_error_pipe_record() {
+        let mut n = 0;
+        for v in 0..100 {
+            if let Some(step) = Step::from_u32(v) {
+                n += 1;
+                let fail = Fail {
+                    step,
+                    index: 7,
+                    errno: Errno::ACCESS,
+                };
+                let back = Fail::decode(&fail.encode()).map(|f| (f.step, f.index, f.errno));
+                assert_eq!(back, Some((step, 7, Errno::ACCESS)));
+            }
+        }
+        assert_eq!(n, Step::ParentDeath as u32, "Step::from_u32 misses a step");
+        assert!(Fail::decode(&[0u8; 4]).is_none());
+        assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
+    }
+
+    #[test]
+    fn fd_paths_are_formatted_without_allocation() {
+        let mut buf = [0u8; 32];
+        assert_eq!(fd_path(0, &mut buf), c"/proc/self/fd/0");
+        assert_eq!(fd_path(1234567, &mut buf), c"/proc/self/fd/1234567");
+        assert_eq!(fd_path(i32::MAX, &mut buf), c"/proc/self/fd/2147483647");
+    }
+}

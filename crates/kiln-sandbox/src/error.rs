@@ -1,0 +1,63 @@
+use std::io;
+use std::path::PathBuf;
+
+/// Why a sandboxed run could not be carried out. The process's own failure
+/// is not an error: it is an [`crate::Exit`] with a non-zero code or a signal.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the sandbox needs root (uid 0 with CAP_SYS_ADMIN); run kiln as root")]
+    NotRoot,
+    #[error("invalid run request: {0}")]
+    Invalid(String),
+    #[error("{op} {path}: {source}; {hint}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("seccomp profile: {0}")]
+    Seccomp(String),
+    #[error("sandbox setup failed in the child at `{step}`: {source}; {hint}")]
+    Setup {
+        step: String,
+        #[source]
+        source: io::Error,
+        hint: &'static str,
+    },
+    #[error("cannot execute {program:?} in the root filesystem: {source}; check that it exists there and is executable")]
+    Exec {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{op}: {source}")]
+    Syscall {
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the process's {stream}: {source}")]
+    Output {
+        stream: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl SandboxError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+        hint: &'static str,
+    ) -> Self {
+        Self::Io {
+            op,
+            path: path.into(),
+            source,
+            hint,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Sandboxed execution of one process in a root filesystem.
+//!
+//! [`Sandbox`] is the interface the builder uses for `RUN`; [`Embedded`] is
+//! the in-process backend built on Linux namespaces that applies Docker's
+//! default confinement: new mount/pid/ipc/uts/cgroup (and net) namespaces,
+//! `pivot_root`, a minimal `/dev`, masked and read-only `/proc` paths,
+//! Docker's 14 default capabilities, `no_new_privs`, Docker's default seccomp
+//! profile and cgroup limits.
+//!
+//! It needs root (real root in the initial user namespace).
+
+use std::io::Write;
+use std::path::Path;
+
+mod caps;
+mod cgroup;
+mod child;
+mod embedded;
+mod error;
+mod seccomp;
+mod sys;
+#[cfg(target_arch = "aarch64")]
+mod syscalls_aarch64;
+#[cfg(target_arch = "x86_64")]
+mod syscalls_x86_64;
+
+pub use caps::DOCKER_DEFAULT_CAPABILITIES;
+pub use embedded::Embedded;
+pub use error::SandboxError;
+pub use seccomp::DOCKER_DEFAULT_PROFILE;
+
+/// The process to start inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// `argv`; `args[0]` without a `/` is looked up in the `PATH` of `env`
+    /// (or Docker's default `PATH`) inside the root filesystem.
+    pub args: Vec<String>,
+    /// `KEY=value` entries, passed as-is.
+    pub env: Vec<String>,
+    /// Absolute working directory inside the root filesystem; must exist.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub hostname: String,
+}
+
+/// Seccomp policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SeccompPolicy {
+    /// Docker's default profile ([`DOCKER_DEFAULT_PROFILE`]).
+    #[default]
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A profile in Docker's JSON format.
+    Profile(String),
+}
+
+/// Network namespace choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NetworkMode {
+    /// New network namespace with only `lo`, up.
+    #[default]
+    None,
+    /// Share the host's network namespace.
+    Host,
+    /// New network namespace for user-mode networking. For now it is the same
+    /// as [`NetworkMode::None`] (only `lo`); slirp4netns comes later.
+    Private,
+}
+
+/// cgroup limits; `None` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// Maximum number of tasks.
+    pub pids: Option<u64>,
+    /// CPUs (CFS quota over a 100 ms period).
+    pub cpus: Option<f64>,
+}
+
+/// How the process is confined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Confinement {
+    /// Capability names (`CAP_CHOWN` or `chown`); everything else is dropped
+    /// from the bounding, permitted and effective sets. Inheritable and
+    /// ambient sets are cleared, as Docker does since 20.10.
+    pub capabilities: Vec<String>,
+    pub seccomp: SeccompPolicy,
+    pub no_new_privs: bool,
+    pub network: NetworkMode,
+    /// Paths hidden from the process (`/dev/null` over files, an empty
+    /// read-only tmpfs over directories). Missing paths are ignored.
+    pub masked_paths: Vec<String>,
+    /// Paths re-mounted read-only. Missing paths are ignored.
+    pub readonly_paths: Vec<String>,
+    pub limits: Limits,
+}
+
+/// Docker's default masked paths.
+pub const DOCKER_MASKED_PATHS: &[&str] = &[
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Docker's default read-only paths.
+pub const DOCKER_READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+impl Default for Confinement {
+    /// Docker's defaults (`docker run` without options).
+    fn default() -> Self {
+        Self {
+            capabilities: DOCKER_DEFAULT_CAPABILITIES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            seccomp: SeccompPolicy::Default,
+            no_new_privs: true,
+            network: NetworkMode::None,
+            masked_paths: DOCKER_MASKED_PATHS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            readonly_paths: DOCKER_READONLY_PATHS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// One run: the process, its confinement, and where its output goes.
+pub struct RunRequest<'a> {
+    /// Root filesystem directory. Mount points the sandbox needs and that are
+    /// missing (`/proc`, `/dev`, `/sys`, `/etc`, `/etc/hosts`,
+    /// `/etc/resolv.conf`, `/etc/hostname`) are created empty before the run
+    /// and removed after it, so a layer diff of `rootfs` does not see them:
+    /// directories only if still empty, files only if still empty regular
+    /// files (the process only ever sees the bind-mounted temp file over
+    /// them); the parent directory's atime/mtime are put back. Caveat: if the
+    /// process itself changed that directory, its mtime is still reset.
+    pub rootfs: &'a Path,
+    pub process: ProcessSpec,
+    pub confinement: Confinement,
+    /// Content of `/etc/hosts`, bind-mounted from a temporary file.
+    pub hosts: String,
+    /// Content of `/etc/resolv.conf`, bind-mounted from a temporary file.
+    pub resolv_conf: String,
+    pub stdout: Box<dyn Write + Send>,
+    pub stderr: Box<dyn Write + Send>,
+}
+
+impl std::fmt::Debug for RunRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("rootfs", &self.rootfs)
+            .field("process", &self.process)
+            .field("confinement", &self.confinement)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the process ended: exactly one of the fields is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+impl Exit {
+    /// Exited with status 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Runs one process confined.
+pub trait Sandbox {
+    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError>;
+}

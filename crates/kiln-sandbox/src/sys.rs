@@ -1,0 +1,187 @@
+//! Every raw, privileged or async-signal-sensitive call that needs `unsafe`.
+//!
+//! Nothing else in the crate uses `unsafe`. All functions here are thin
+//! wrappers that do not allocate, so they may be called in a child between
+//! `fork` and `execve`.
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, CStr};
+use std::os::fd::RawFd;
+
+use rustix::io::Errno;
+
+fn last() -> Errno {
+    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+}
+
+fn check(rc: libc::c_long) -> Result<libc::c_long, Errno> {
+    if rc < 0 {
+        Err(last())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// Result of [`fork`].
+pub(crate) enum Forked {
+    Child,
+    Parent(libc::pid_t),
+}
+
+/// `fork(2)` through libc, so libc's at-fork handlers (malloc locks) run.
+///
+/// The child must only call async-signal-safe code (no allocation) and end
+/// with [`exit_now`] or `execve`.
+pub(crate) fn fork() -> Result<Forked, Errno> {
+    // SAFETY: fork has no memory-safety preconditions; the callers restrict the
+    // child to non-allocating code that ends in `_exit` or `execve`.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        0 => Ok(Forked::Child),
+        p if p > 0 => Ok(Forked::Parent(p)),
+        _ => Err(last()),
+    }
+}
+
+/// `_exit(2)`: leave without running atexit handlers or destructors.
+pub(crate) fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// `unshare(2)`. Only called in a single-threaded forked child.
+pub(crate) fn unshare(flags: libc::c_int) -> Result<(), Errno> {
+    // SAFETY: plain syscall with an integer argument; the caller is a
+    // single-threaded child, so no other thread shares its fd table or fs info.
+    check(unsafe { libc::unshare(flags) }.into()).map(drop)
+}
+
+/// `dup2(2)`.
+pub(crate) fn dup2(from: RawFd, to: RawFd) -> Result<(), Errno> {
+    // SAFETY: dup2 only manipulates the fd table; the child owns all of it.
+    check(unsafe { libc::dup2(from, to) }.into()).map(drop)
+}
+
+/// `close_range(2)` for `first..=last`.
+pub(crate) fn close_range(first: u32, last: u32) -> Result<(), Errno> {
+    if first > last {
+        return Ok(());
+    }
+    // SAFETY: closing fds in a forked child that owns no Rust objects using them.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) }).map(drop)
+}
+
+/// Close every fd except those in `keep` (sorted ascending, no duplicates).
+pub(crate) fn close_all_except(keep: &[RawFd]) -> Result<(), Errno> {
+    let mut next: u32 = 0;
+    for &fd in keep {
+        let fd = fd as u32;
+        if fd > next {
+            close_range(next, fd - 1)?;
+        }
+        next = fd.saturating_add(1);
+    }
+    close_range(next, u32::MAX)
+}
+
+/// `prctl(PR_CAPBSET_DROP, cap)`.
+pub(crate) fn drop_bounding_cap(cap: u32) -> Result<(), Errno> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, libc::c_ulong::from(cap), 0, 0, 0) };
+    check(rc.into()).map(drop)
+}
+
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, prog)`. Does not touch no_new_privs.
+pub(crate) fn load_seccomp(prog: &[libc::sock_filter]) -> Result<(), Errno> {
+    let len = u16::try_from(prog.len()).map_err(|_| Errno::TOOBIG)?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr().cast_mut(),
+    };
+    // SAFETY: `fprog` points at `prog`, which outlives the call; the kernel
+    // copies the program before returning.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            0u32,
+            &fprog as *const libc::sock_fprog,
+        )
+    };
+    check(rc).map(drop)
+}
+
+/// Bring the loopback interface of the current network namespace up.
+pub(crate) fn loopback_up() -> Result<(), Errno> {
+    // SAFETY: socket() with constant arguments.
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(last());
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads into `req`, a valid ifreq we own.
+    let rc = unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req as *mut libc::ifreq) };
+    let result = if rc < 0 {
+        Err(last())
+    } else {
+        // SAFETY: after SIOCGIFFLAGS the union holds ifru_flags.
+        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+        // SAFETY: SIOCSIFFLAGS reads the valid ifreq we own.
+        let rc = unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req as *const libc::ifreq) };
+        if rc < 0 {
+            Err(last())
+        } else {
+            Ok(())
+        }
+    };
+    // SAFETY: `sock` is our own fd, closed once.
+    unsafe { libc::close(sock) };
+    result
+}
+
+/// Reset signal dispositions we may have inherited (Rust ignores SIGPIPE)
+/// and unblock every signal, as a freshly started process expects.
+pub(crate) fn reset_signals() {
+    for sig in 1..libc::SIGRTMIN() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: installing SIG_DFL is always valid; errors (invalid signal
+        // numbers) are ignored on purpose.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    // SAFETY: an empty sigset built by sigemptyset is valid for sigprocmask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Die by `sig` (used to mirror a child's death to our parent).
+pub(crate) fn die_by_signal(sig: i32) -> ! {
+    // SAFETY: resetting a disposition and signalling ourselves are plain syscalls.
+    unsafe {
+        libc::signal(sig, libc::SIG_DFL);
+        libc::kill(libc::getpid(), sig);
+    }
+    exit_now(128 + sig)
+}
+
+/// `execve(2)`. Returns only on failure.
+///
+/// `argv` and `envp` must be NULL-terminated arrays of pointers to
+/// NUL-terminated strings that stay alive for the call.
+pub(crate) fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]) -> Errno {
+    if argv.last().is_some_and(|p| !p.is_null()) || envp.last().is_some_and(|p| !p.is_null()) {
+        return Errno::INVAL;
+    }
+    // SAFETY: both arrays are NULL-terminated (checked above) and point at
+    // CStrings owned by the caller for the duration of the call.
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    last()
+}
