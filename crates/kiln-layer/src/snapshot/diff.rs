@@ -255,7 +255,7 @@ impl Planner<'_> {
                 self.add_subtree(&child(d, name), &a.meta)?;
             }
         }
-        if !d.is_empty() && !before.is_empty() && !survivors {
+        if !d.is_empty() && gone.len() > 1 && !survivors {
             self.ops.insert(child(d, OPQ), Op::Opaque(d.clone()));
         } else {
             for name in gone {

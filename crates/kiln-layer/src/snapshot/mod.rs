@@ -24,9 +24,9 @@
 //!   after-state metadata is used in both cases.
 //! * A path that existed before and is gone is one whiteout `.wh.<name>`
 //!   (a deleted directory: one whiteout, nothing for its children).
-//! * A directory that exists before and after, had children before and
-//!   kept **none** of their names gets one opaque marker `.wh..wh..opq`
-//!   instead of a whiteout per child. Whether overlayfs marked it opaque
+//! * A directory (other than the root) that exists before and after, had
+//!   at least two children before and kept **none** of their names gets one
+//!   opaque marker `.wh..wh..opq` instead of a whiteout per child. Whether overlayfs marked it opaque
 //!   (`rm -rf d; mkdir d`) or wrote one whiteout per child (`rm d/*`) does
 //!   not matter: the marker follows from before/after content only.
 //! * A type change (directory replaced by a file or the reverse) emits the
