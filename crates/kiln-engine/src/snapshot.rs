@@ -29,7 +29,7 @@ pub enum SnapshotError {
         layer: Digest,
         /// Cause.
         #[source]
-        source: kiln_oci::StoreError,
+        source: Box<kiln_oci::StoreError>,
     },
     /// A filesystem operation failed.
     #[error("layer {layer}: cannot {action} {path}: {source}; check permissions and free space of the store", path = .path.display())]
@@ -51,7 +51,7 @@ pub enum SnapshotError {
         layer: Digest,
         /// Cause.
         #[source]
-        source: kiln_layer::RootError,
+        source: Box<kiln_layer::RootError>,
     },
     /// Decompressing the blob failed.
     #[error("layer {layer}: {source}; the blob is damaged: pull the image again")]
@@ -71,7 +71,7 @@ pub enum SnapshotError {
         path: PathBuf,
         /// Cause.
         #[source]
-        source: kiln_layer::ExtractError,
+        source: Box<kiln_layer::ExtractError>,
     },
     /// The uncompressed content does not hash to the diff-id.
     #[error("layer {layer}: uncompressed content has digest {got}, but the image says diff-id {want}; the blob or the image config is damaged: pull the image again")]
@@ -118,7 +118,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     };
     let tmp = store.temp_dir().map_err(|source| SnapshotError::Store {
         layer: layer.digest,
-        source,
+        source: Box::new(source),
     })?;
     let staged = tmp.path().join("layer");
     let staged_root = staged.join("root");
@@ -127,7 +127,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
         .open_blob(&layer.digest)
         .map_err(|source| SnapshotError::Store {
             layer: layer.digest,
-            source,
+            source: Box::new(source),
         })?;
     let (_, reader) = kiln_layer::decompress(blob).map_err(|source| SnapshotError::Decompress {
         layer: layer.digest,
@@ -136,7 +136,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     let mut reader = DigestReader::new(reader);
     let root = Root::open(&staged_root).map_err(|source| SnapshotError::Root {
         layer: layer.digest,
-        source,
+        source: Box::new(source),
     })?;
     let opts = ExtractOptions {
         whiteouts: WhiteoutMode::Overlay,
@@ -145,7 +145,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     kiln_layer::extract(&mut reader, &root, &opts).map_err(|source| SnapshotError::Extract {
         layer: layer.digest,
         path: dir.clone(),
-        source,
+        source: Box::new(source),
     })?;
     // Trailing padding after the end-of-archive marker counts for the diff-id.
     io::copy(&mut reader, &mut io::sink())
