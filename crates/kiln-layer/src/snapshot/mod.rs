@@ -50,7 +50,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use diff::{diff_overlay_upper, diff_trees};
-pub use overlay::{overlay_supported, OverlaySnapshot, MAX_LOWERS};
+pub use overlay::{mount_with, overlay_supported, MountApi, OverlaySnapshot, MAX_LOWERS};
 pub use vfs::{merge_lowers, VfsSnapshot};
 
 /// Result type of this module.

@@ -40,6 +40,8 @@ const PAGE: usize = 4096;
 pub struct OverlaySnapshot {
     target: PathBuf,
     mounted: bool,
+    /// Empty bottom layer we created (removed after unmounting).
+    empty: Option<PathBuf>,
 }
 
 struct Spec<'a> {
@@ -71,14 +73,40 @@ impl OverlaySnapshot {
 
     /// Mount a read-only overlay of `lowers` (bottom first) at `target`:
     /// the merged view before a step, for [`super::diff_overlay_upper`].
-    /// Overlayfs wants two lowers without an upper: with a single lower,
-    /// give an empty directory as the bottom one.
+    /// Overlayfs refuses a single lower without an upper; then an empty
+    /// directory `<target>.kiln-empty` is created as the bottom layer and
+    /// removed on unmount.
     pub fn mount_readonly(lowers: &[PathBuf], target: &Path) -> Result<OverlaySnapshot> {
-        do_mount(&Spec {
-            lowers,
+        if lowers.len() != 1 {
+            return do_mount(&Spec {
+                lowers,
+                upper: None,
+                target,
+            });
+        }
+        let mut name = target.as_os_str().to_os_string();
+        name.push(".kiln-empty");
+        let empty = PathBuf::from(name);
+        std::fs::create_dir(&empty).map_err(|source| Error::Mount {
+            target: target.to_path_buf(),
+            what: format!("create the empty bottom layer {}", empty.display()),
+            source,
+        })?;
+        let both = [empty.clone(), lowers[0].clone()];
+        match do_mount(&Spec {
+            lowers: &both,
             upper: None,
             target,
-        })
+        }) {
+            Ok(mut m) => {
+                m.empty = Some(empty);
+                Ok(m)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir(&empty);
+                Err(e)
+            }
+        }
     }
 
     /// The mount point.
@@ -89,10 +117,16 @@ impl OverlaySnapshot {
     /// Unmount now, reporting failure (dropping unmounts too, lazily if busy).
     pub fn unmount(mut self) -> Result<()> {
         self.mounted = false;
-        unmount(&self.target, UnmountFlags::empty()).map_err(|e| Error::Unmount {
+        let r = unmount(&self.target, UnmountFlags::empty()).map_err(|e| Error::Unmount {
             target: self.target.clone(),
             source: errno(e),
-        })
+        });
+        if r.is_ok() {
+            if let Some(e) = self.empty.take() {
+                let _ = std::fs::remove_dir(e);
+            }
+        }
+        r
     }
 }
 
@@ -103,6 +137,9 @@ impl Drop for OverlaySnapshot {
             if unmount(&self.target, UnmountFlags::empty()).is_err() {
                 let _ = unmount(&self.target, UnmountFlags::DETACH);
             }
+        }
+        if let Some(e) = self.empty.take() {
+            let _ = std::fs::remove_dir(e);
         }
     }
 }
@@ -124,6 +161,44 @@ pub fn overlay_supported(scratch: &Path) -> bool {
         let _ = std::fs::remove_dir(d);
     }
     ok
+}
+
+/// How to hand the lower layers to the kernel (normally [`MountApi::Auto`];
+/// the others exist to test the fallbacks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MountApi {
+    /// `lowerdir+` per layer, falling back as the kernel requires.
+    #[default]
+    Auto,
+    /// New mount API with one `lowerdir=` string (kernels before 6.8).
+    LowerdirString,
+    /// `mount(2)` with all options in one page (no new mount API).
+    Legacy,
+}
+
+/// [`OverlaySnapshot::mount`] / [`OverlaySnapshot::mount_readonly`] (no
+/// `upper_work`) with an explicit [`MountApi`].
+pub fn mount_with(
+    api: MountApi,
+    lowers: &[PathBuf],
+    upper_work: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<OverlaySnapshot> {
+    let s = Spec {
+        lowers,
+        upper: upper_work,
+        target,
+    };
+    match api {
+        MountApi::Auto => do_mount(&s),
+        MountApi::LowerdirString => match mount_new_api(&s, false) {
+            Ok(m) => Ok(m),
+            Err(NewApi::NoApi) => mount_legacy(&s),
+            Err(NewApi::Failed(err)) => Err(err),
+            Err(NewApi::Config(e)) => Err(mount_err(&s, "configure overlay", e, "")),
+        },
+        MountApi::Legacy => mount_legacy(&s),
+    }
 }
 
 fn do_mount(s: &Spec<'_>) -> Result<OverlaySnapshot> {
@@ -241,6 +316,7 @@ fn mount_new_api(s: &Spec<'_>, per_layer: bool) -> std::result::Result<OverlaySn
     Ok(OverlaySnapshot {
         target: s.target.to_path_buf(),
         mounted: true,
+        empty: None,
     })
 }
 
@@ -298,5 +374,6 @@ fn mount_legacy(s: &Spec<'_>) -> Result<OverlaySnapshot> {
     Ok(OverlaySnapshot {
         target: s.target.to_path_buf(),
         mounted: true,
+        empty: None,
     })
 }

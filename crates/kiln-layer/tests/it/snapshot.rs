@@ -519,3 +519,45 @@ fn overlay_and_vfs_diffs_are_byte_identical() {
     let replay = signature(&Root::open(&out).unwrap());
     assert_eq!(replay, vfs_after);
 }
+
+#[test]
+fn overlay_fallback_apis_and_single_lower() {
+    use kiln_layer::snapshot::{mount_with, MountApi};
+    let tmp = tempfile::tempdir().unwrap();
+    if !overlay_ok(tmp.path()) {
+        return;
+    }
+    let mut lowers = Vec::new();
+    for i in 0..80 {
+        let d = tmp.path().join(format!(
+            "layer-with-a-rather-long-directory-name-number-{i:04}"
+        ));
+        fs::create_dir(&d).unwrap();
+        fs::write(d.join(format!("f{i}")), "x").unwrap();
+        lowers.push(d);
+    }
+    let t = tmp.path().join("t");
+    fs::create_dir(&t).unwrap();
+    for api in [MountApi::LowerdirString, MountApi::Legacy] {
+        let m = mount_with(api, &lowers[..3], None, &t).unwrap();
+        assert!(t.join("f0").exists() && t.join("f2").exists(), "{api:?}");
+        m.unmount().unwrap();
+    }
+    // Past one page, the legacy call refuses with advice instead of
+    // truncating.
+    let e = mount_with(MountApi::Legacy, &lowers, None, &t).unwrap_err();
+    assert!(e.to_string().contains("lowerdir+"), "{e}");
+    // The default path takes all 80.
+    let m = mount_with(MountApi::Auto, &lowers, None, &t).unwrap();
+    assert!(t.join("f79").exists());
+    drop(m);
+    // One lower and no upper: an empty bottom layer is added and removed.
+    let m = OverlaySnapshot::mount_readonly(&lowers[..1], &t).unwrap();
+    assert!(t.join("f0").exists());
+    assert!(tmp.path().join("t.kiln-empty").is_dir());
+    m.unmount().unwrap();
+    assert!(!tmp.path().join("t.kiln-empty").exists());
+    assert!(!fs::read_to_string("/proc/mounts")
+        .unwrap()
+        .contains(t.to_str().unwrap()));
+}
