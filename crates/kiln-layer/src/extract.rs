@@ -707,10 +707,30 @@ impl State<'_> {
                 entry: show(&e.name),
             });
         }
-        match self.root.stat_follow(&dir).map_err(&fs)? {
+        // The whiteout must live in its directory: create it if the layer
+        // lacks it (it then also sets the merged directory's metadata, as
+        // with other overlay-based unpackers). Below a non-directory (e.g.
+        // a whiteout of the parent) it is moot.
+        match self.root.lstat(&dir).map_err(&fs)? {
             Some(m) if m.kind == Kind::Dir => {}
-            _ => {
-                self.root.mkdir_all(&dir, 0o755, None).map_err(&fs)?;
+            None => match self.root.mkdir_all(&dir, 0o755, None) {
+                Ok(_) => {}
+                Err(root::Error::NotADirectory { kind, .. }) => {
+                    self.stats.warnings.push(format!(
+                        "{:?}: whiteout below a {kind} skipped",
+                        show(&e.name)
+                    ));
+                    return Ok(());
+                }
+                Err(err) => return Err(fs(err)),
+            },
+            Some(m) => {
+                self.stats.warnings.push(format!(
+                    "{:?}: whiteout below a {} skipped",
+                    show(&e.name),
+                    m.kind
+                ));
+                return Ok(());
             }
         }
         self.stats.whiteouts += 1;
