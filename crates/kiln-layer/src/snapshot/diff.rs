@@ -11,7 +11,9 @@ use crate::extract::OVERLAY_OPAQUE_XATTR;
 use crate::root::{Kind, Metadata, Root, MAX_DEPTH};
 use crate::tar_write::{keep_xattr, write_one, EntryKind, EntryMeta, LayerWriter};
 
-use super::Result;
+use super::{Error, Result};
+
+const OVERLAY_REDIRECT_XATTR: &str = "trusted.overlay.redirect";
 
 type Comps = Vec<Vec<u8>>;
 
@@ -204,11 +206,18 @@ impl Planner<'_> {
         Ok(out)
     }
 
+    /// Whether upper directory `d` is opaque; refuses redirected
+    /// directories (an upper dir from a mount with `redirect_dir=on`).
     fn is_opaque(&self, d: &[Vec<u8>]) -> Result<bool> {
-        Ok(self
-            .after
-            .get_xattrs(cpath(d))?
-            .get(OVERLAY_OPAQUE_XATTR)
+        let x = self.after.get_xattrs(cpath(d))?;
+        if x.contains_key(OVERLAY_REDIRECT_XATTR) {
+            return Err(Error::Unsupported {
+                path: cpath(d),
+                dir: self.after.path().to_path_buf(),
+                what: "a redirected directory (trusted.overlay.redirect)".into(),
+            });
+        }
+        Ok(x.get(OVERLAY_OPAQUE_XATTR)
             .is_some_and(|v| v.as_slice() == b"y"))
     }
 
@@ -274,11 +283,16 @@ impl Planner<'_> {
         if meta.kind != Kind::Dir {
             return Ok(());
         }
-        for (p, m) in self.after.walk(cpath(c))?.into_iter().skip(1) {
+        for (p, m) in self.after.walk(cpath(c))? {
             if self.overlay && is_whiteout(&m) {
                 continue;
             }
-            self.ops.insert(comps_of(&p), Op::Entry);
+            let pc = comps_of(&p);
+            if self.overlay && m.kind == Kind::Dir {
+                // Only to refuse redirects: a new directory hides nothing.
+                self.is_opaque(&pc)?;
+            }
+            self.ops.insert(pc, Op::Entry);
         }
         Ok(())
     }

@@ -87,6 +87,16 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The upper directory uses an overlayfs feature the diff does not read.
+    #[error("overlay upper directory {dir}: {path} is {what}; mount the overlay with OverlaySnapshot (redirect_dir=off, metacopy=off)", dir = .dir.display(), path = .path.display())]
+    Unsupported {
+        /// Host path of the upper directory.
+        dir: PathBuf,
+        /// Container path of the object.
+        path: PathBuf,
+        /// What it is.
+        what: String,
+    },
     /// A filesystem operation failed.
     #[error(transparent)]
     Root(#[from] crate::root::Error),

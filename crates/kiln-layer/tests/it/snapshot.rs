@@ -904,3 +904,18 @@ fn random_changes_give_identical_overlay_and_vfs_layers() {
         );
     }
 }
+
+#[test]
+fn redirected_upper_dirs_are_refused() {
+    if !skip_unless_root("trusted xattrs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = mkdirs(tmp.path(), &["upper/new", "lower"]);
+    let up = Root::open(&tmp.path().join("upper")).unwrap();
+    up.set_xattr("new", "trusted.overlay.redirect", b"/old")
+        .unwrap();
+    let mut w = LayerWriter::new(Vec::new(), TarOptions::default());
+    let e = diff_overlay_upper(&up, &Root::open(&d[1]).unwrap(), &mut w).unwrap_err();
+    assert!(e.to_string().contains("redirect_dir=off"), "{e}");
+}
