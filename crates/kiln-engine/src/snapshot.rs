@@ -184,6 +184,14 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     )))
 }
 
+/// [`unpack_layer`] for each of `layers` (bottom first); the lower
+/// directories in the same order, for
+/// [`OverlaySnapshot::mount`](kiln_layer::snapshot::OverlaySnapshot::mount)
+/// or [`VfsSnapshot::prepare`](kiln_layer::snapshot::VfsSnapshot::prepare).
+pub fn unpack_layers(store: &Store, layers: &[LayerRef]) -> Result<Vec<PathBuf>> {
+    layers.iter().map(|l| unpack_layer(store, l)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -241,6 +249,96 @@ mod tests {
         assert_eq!(fs::metadata(&paths[0]).unwrap().modified().unwrap(), before);
         // No leftovers in the store's tmp.
         assert_eq!(fs::read_dir(tmp.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    /// Store blobs → unpacked lowers → overlay step and vfs step → the
+    /// same layer blob.
+    #[test]
+    fn store_to_layer_through_both_snapshotters() {
+        use kiln_layer::snapshot::VfsSnapshot;
+        use kiln_layer::snapshot::{diff_overlay_upper, overlay_supported, OverlaySnapshot};
+        use std::io::Write;
+        if !kiln_layer::extract::is_root() {
+            eprintln!("SKIPPED (not root): snapshot pipeline");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(tmp.path()).unwrap();
+        let probe = store.temp_dir().unwrap();
+        if !overlay_supported(probe.path()) {
+            eprintln!("SKIPPED (no overlayfs): snapshot pipeline");
+            return;
+        }
+        // Layer 1 gzip-compressed, layer 2 (whiteout + opaque) plain.
+        let plain1 = {
+            let mut w = LayerWriter::new(Vec::new(), TarOptions::default());
+            let m = EntryMeta {
+                mode: 0o755,
+                mtime: 5,
+                ..EntryMeta::default()
+            };
+            w.add_entry("etc", &m, EntryKind::Dir, None).unwrap();
+            for (p, c) in [("etc/a", "a"), ("etc/b", "b")] {
+                let mut r = c.as_bytes();
+                w.add_entry(p, &m, EntryKind::File { size: 1 }, Some(&mut r))
+                    .unwrap();
+            }
+            w.finish().unwrap()
+        };
+        let mut gz = kiln_layer::gzip_writer(Vec::new(), 6);
+        gz.write_all(&plain1).unwrap();
+        let (d1, s1) = store.put_blob(&gz.finish().unwrap()).unwrap();
+        let l1 = LayerRef {
+            digest: d1,
+            size: s1,
+            media_type: kiln_oci::media::OCI_LAYER_TAR_GZIP.into(),
+            diff_id: Digest::of_bytes(&plain1),
+        };
+        let (d2, s2) = store.put_blob(&layer_tar()).unwrap();
+        let l2 = LayerRef::uncompressed(d2, s2);
+        let lowers = unpack_layers(&store, &[l1, l2]).unwrap();
+
+        let step = |root: &Root| {
+            let mut f = root.create_file("etc/c", 0o644).unwrap();
+            f.write_all(b"c").unwrap();
+            root.remove_all("etc/a").unwrap();
+            root.set_times("etc/c", (9, 0)).unwrap();
+            root.set_times("etc", (9, 0)).unwrap();
+        };
+
+        let work = store.temp_dir().unwrap();
+        let dirs: Vec<PathBuf> = ["upper", "work", "merged", "before"]
+            .iter()
+            .map(|d| {
+                let p = work.path().join(d);
+                fs::create_dir(&p).unwrap();
+                p
+            })
+            .collect();
+        let before = OverlaySnapshot::mount_readonly(&lowers, &dirs[3]).unwrap();
+        let ov = OverlaySnapshot::mount(&lowers, &dirs[0], &dirs[1], &dirs[2]).unwrap();
+        step(&Root::open(&dirs[2]).unwrap());
+        ov.unmount().unwrap();
+        let mut w = LayerWriter::new(store.blob_writer().unwrap(), TarOptions::default());
+        diff_overlay_upper(
+            &Root::open(&dirs[0]).unwrap(),
+            &Root::open(&dirs[3]).unwrap(),
+            &mut w,
+        )
+        .unwrap();
+        let (overlay_digest, _) = w.finish().unwrap().commit(None).unwrap();
+        before.unmount().unwrap();
+
+        let vdir = store.temp_dir().unwrap();
+        let vfs = VfsSnapshot::prepare(&lowers, vdir.path()).unwrap();
+        step(vfs.rootfs());
+        let mut w = LayerWriter::new(Vec::new(), TarOptions::default());
+        vfs.diff(&mut w).unwrap();
+        let vfs_tar = w.finish().unwrap();
+        assert_eq!(Digest::of_bytes(&vfs_tar), overlay_digest);
+        let text = String::from_utf8_lossy(&vfs_tar);
+        assert!(text.contains("etc/.wh.a") && text.contains("etc/c"));
+        assert!(!text.contains("etc/b"));
     }
 
     #[test]

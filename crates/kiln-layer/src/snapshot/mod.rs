@@ -60,7 +60,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Mounting an overlay failed.
-    #[error("cannot mount overlay on {target}: {what}: {source}; {hint}", target = .target.display(), hint = crate::root::hint(.source))]
+    #[error("cannot mount overlay on {target}: {what}: {source}; {hint}", target = .target.display(), hint = mount_hint(.source))]
     Mount {
         /// Mount point.
         target: PathBuf,
@@ -103,4 +103,22 @@ pub enum Error {
     /// Writing the diff layer failed.
     #[error(transparent)]
     Write(#[from] crate::tar_write::Error),
+}
+
+fn mount_hint(e: &io::Error) -> &'static str {
+    match e.raw_os_error().map(rustix::io::Errno::from_raw_os_error) {
+        Some(rustix::io::Errno::PERM | rustix::io::Errno::ACCESS) => {
+            "mounting needs root (CAP_SYS_ADMIN); run as root or use the vfs snapshotter"
+        }
+        Some(rustix::io::Errno::NODEV) => {
+            "overlayfs is not available: load it (modprobe overlay) or use the vfs snapshotter"
+        }
+        Some(rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR) => {
+            "a layer, upper, work or target directory is missing"
+        }
+        Some(rustix::io::Errno::INVAL) => {
+            "the kernel rejected the overlay options (see dmesg); upper and work must be on one filesystem and work must be empty"
+        }
+        _ => "see dmesg for the kernel's reason, or use the vfs snapshotter",
+    }
 }
