@@ -2,14 +2,19 @@
 //!
 //! **Deep stacks.** The classic `mount(2)` call passes all options in one
 //! page (4096 bytes), so `lowerdir=/long/path/1:/long/path/2:...` runs out
-//! after a few dozen layers. We use the new mount API instead
-//! (`fsopen("overlay")`, then one `fsconfig(FSCONFIG_SET_STRING,
-//! "lowerdir+", path)` call **per lower layer**, Linux 6.8+), which has no
-//! total length limit: each path only has to fit `PATH_MAX`, and the stack
-//! is bounded by overlayfs' own limit of [`MAX_LOWERS`] layers. No `chdir`,
-//! no symlink farm. On older kernels (no `lowerdir+`) we fall back to a
-//! single `lowerdir=` option (new API, else `mount(2)`), which works as long
-//! as the option fits one page; past that the error says to upgrade.
+//! after a few dozen layers (and `fsconfig` string values are capped at 256
+//! bytes, so one `lowerdir=` string through the new API is worse). We use
+//! the new mount API with **one `fsconfig(FSCONFIG_SET_STRING, "lowerdir+",
+//! path)` call per lower layer** (Linux 6.8+): no total length limit, only
+//! overlayfs' own limit of [`MAX_LOWERS`] layers. No `chdir`, no symlinks.
+//!
+//! Fallback for older kernels: `mount(2)`. If the plain paths do not fit
+//! one page, a symlink farm `<target>.kiln-lowers/` with base-36 names
+//! (`0`, `1`, ..., `a3`) is created and the options name the layers as
+//! `/proc/self/fd/<fd of the farm>/<name>`: about 20 bytes a layer, so
+//! roughly 190 layers fit, still without `chdir` (which would be
+//! process-wide). The farm is removed right after the mount call: the
+//! mount holds the layer directories themselves.
 //!
 //! Options: `redirect_dir=off`, `metacopy=off`, `index=off` so that the
 //! upper directory holds only plain copies, 0:0 character-device whiteouts
@@ -19,6 +24,7 @@
 //! `kiln`, so `grep kiln /proc/mounts` lists leftovers.
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::CWD;
@@ -164,15 +170,13 @@ pub fn overlay_supported(scratch: &Path) -> bool {
 }
 
 /// How to hand the lower layers to the kernel (normally [`MountApi::Auto`];
-/// the others exist to test the fallbacks).
+/// [`MountApi::Legacy`] exists to test the fallback).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MountApi {
-    /// `lowerdir+` per layer, falling back as the kernel requires.
+    /// `lowerdir+` per layer, else `mount(2)`.
     #[default]
     Auto,
-    /// New mount API with one `lowerdir=` string (kernels before 6.8).
-    LowerdirString,
-    /// `mount(2)` with all options in one page (no new mount API).
+    /// `mount(2)` with all options in one page (kernels before 6.8).
     Legacy,
 }
 
@@ -191,12 +195,6 @@ pub fn mount_with(
     };
     match api {
         MountApi::Auto => do_mount(&s),
-        MountApi::LowerdirString => match mount_new_api(&s, false) {
-            Ok(m) => Ok(m),
-            Err(NewApi::NoApi) => mount_legacy(&s),
-            Err(NewApi::Failed(err)) => Err(err),
-            Err(NewApi::Config(e)) => Err(mount_err(&s, "configure overlay", e, "")),
-        },
         MountApi::Legacy => mount_legacy(&s),
     }
 }
@@ -208,18 +206,11 @@ fn do_mount(s: &Spec<'_>) -> Result<OverlaySnapshot> {
             count: s.lowers.len(),
         });
     }
-    match mount_new_api(s, true) {
+    match mount_new_api(s) {
         Ok(m) => Ok(m),
-        // No `lowerdir+` (Linux < 6.8): one `lowerdir=` string.
-        Err(NewApi::Config(e)) if e == rustix::io::Errno::INVAL => match mount_new_api(s, false) {
-            Ok(m) => Ok(m),
-            Err(NewApi::NoApi) => mount_legacy(s),
-            Err(NewApi::Failed(err)) => Err(err),
-            Err(NewApi::Config(e)) => Err(mount_err(s, "configure overlay", e, "")),
-        },
-        Err(NewApi::NoApi) => mount_legacy(s),
+        // No new mount API, or no `lowerdir+` (Linux < 6.8): mount(2).
+        Err(NewApi::NoApi | NewApi::NoLowerdirPlus) => mount_legacy(s),
         Err(NewApi::Failed(err)) => Err(err),
-        Err(NewApi::Config(e)) => Err(mount_err(s, "configure overlay", e, "")),
     }
 }
 
@@ -239,8 +230,8 @@ fn mount_err(s: &Spec<'_>, what: &str, e: rustix::io::Errno, msg: &str) -> Error
 enum NewApi {
     /// fsopen is not available.
     NoApi,
-    /// fsconfig rejected a lower layer option.
-    Config(rustix::io::Errno),
+    /// The kernel does not know `lowerdir+`.
+    NoLowerdirPlus,
     Failed(Error),
 }
 
@@ -261,7 +252,7 @@ fn kernel_log(fd: &std::os::fd::OwnedFd) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn mount_new_api(s: &Spec<'_>, per_layer: bool) -> std::result::Result<OverlaySnapshot, NewApi> {
+fn mount_new_api(s: &Spec<'_>) -> std::result::Result<OverlaySnapshot, NewApi> {
     let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) if e == rustix::io::Errno::NOSYS => return Err(NewApi::NoApi),
@@ -277,19 +268,13 @@ fn mount_new_api(s: &Spec<'_>, per_layer: bool) -> std::result::Result<OverlaySn
     let fail = |what: &str, e| NewApi::Failed(mount_err(s, what, e, &kernel_log(&fs)));
     fsconfig_set_string(&fs, "source", "kiln").map_err(|e| fail("set source", e))?;
     // Top-most lower first, as in `lowerdir=top:...:bottom`.
-    if per_layer {
-        for l in s.lowers.iter().rev() {
-            if let Err(e) = fsconfig_set_string(&fs, "lowerdir+", l.as_path()) {
-                if e == rustix::io::Errno::INVAL && kernel_log(&fs).contains("Unknown parameter") {
-                    return Err(NewApi::Config(e));
-                }
-                return Err(fail(&format!("add lower layer {}", l.display()), e));
+    for l in s.lowers.iter().rev() {
+        if let Err(e) = fsconfig_set_string(&fs, "lowerdir+", l.as_path()) {
+            if e == rustix::io::Errno::INVAL && kernel_log(&fs).contains("Unknown parameter") {
+                return Err(NewApi::NoLowerdirPlus);
             }
+            return Err(fail(&format!("add lower layer {}", l.display()), e));
         }
-    } else {
-        let joined = lowerdir_string(s.lowers);
-        fsconfig_set_string(&fs, "lowerdir", joined.as_str())
-            .map_err(|e| fail("set lowerdir", e))?;
     }
     if let Some((upper, work)) = s.upper {
         fsconfig_set_string(&fs, "upperdir", upper).map_err(|e| fail("set upperdir", e))?;
@@ -320,45 +305,107 @@ fn mount_new_api(s: &Spec<'_>, per_layer: bool) -> std::result::Result<OverlaySn
     })
 }
 
-/// `lowerdir=` value: top-most first, `:` and `\` escaped.
+/// `lowerdir=` value: top-most first, `:`, `,` and `\\` escaped.
 fn lowerdir_string(lowers: &[PathBuf]) -> String {
+    lowers
+        .iter()
+        .rev()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn mount_legacy(s: &Spec<'_>) -> Result<OverlaySnapshot> {
+    let mut tail = String::new();
+    if let Some((upper, work)) = s.upper {
+        tail.push_str(&format!(
+            ",upperdir={},workdir={}",
+            escape(upper),
+            escape(work)
+        ));
+    }
+    tail.push_str(",redirect_dir=off,index=off,metacopy=off");
+    let direct = format!("lowerdir={}{tail}", lowerdir_string(s.lowers));
+    if direct.len() < PAGE {
+        return legacy_call(s, direct);
+    }
+    // Too long for one page: short names in a symlink farm, reached through
+    // `/proc/self/fd/N` of the farm directory (no chdir).
+    let mut farm = s.target.as_os_str().to_os_string();
+    farm.push(".kiln-lowers");
+    let farm = PathBuf::from(farm);
+    let io = |what: String| {
+        let target = s.target.to_path_buf();
+        move |source| Error::Mount {
+            target,
+            what,
+            source,
+        }
+    };
+    std::fs::create_dir(&farm).map_err(io(format!("create {}", farm.display())))?;
+    let result = (|| {
+        for (i, l) in s.lowers.iter().enumerate() {
+            std::os::unix::fs::symlink(l, farm.join(short_name(i))).map_err(io(format!(
+                "link {} in {}",
+                l.display(),
+                farm.display()
+            )))?;
+        }
+        let dir = std::fs::File::open(&farm).map_err(io(format!("open {}", farm.display())))?;
+        let prefix = format!("/proc/self/fd/{}", dir.as_raw_fd());
+        let names: Vec<PathBuf> = (0..s.lowers.len())
+            .map(|i| PathBuf::from(format!("{prefix}/{}", short_name(i))))
+            .collect();
+        let data = format!("lowerdir={}{tail}", lowerdir_string(&names));
+        if data.len() >= PAGE {
+            return Err(Error::Mount {
+                target: s.target.to_path_buf(),
+                what: format!(
+                    "{} lower layers need {} bytes of mount options even with short names, \
+                     more than one page; this kernel lacks `lowerdir+` (Linux 6.8+): \
+                     upgrade the kernel, squash the image, or use the vfs snapshotter",
+                    s.lowers.len(),
+                    data.len()
+                ),
+                source: io::Error::from_raw_os_error(rustix::io::Errno::TOOBIG.raw_os_error()),
+            });
+        }
+        let r = legacy_call(s, data);
+        drop(dir);
+        r
+    })();
+    // The mount holds the layers themselves, not the links.
+    let _ = std::fs::remove_dir_all(&farm);
+    result
+}
+
+/// `0`..`9`, `a`..`z`, then two characters: base 36.
+fn short_name(mut i: usize) -> String {
+    const DIGITS: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[i % 36]);
+        i /= 36;
+        if i == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn escape(p: &Path) -> String {
     let mut out = String::new();
-    for (i, l) in lowers.iter().rev().enumerate() {
-        if i > 0 {
-            out.push(':');
+    for c in p.to_string_lossy().chars() {
+        if c == ':' || c == '\\' || c == ',' {
+            out.push('\\');
         }
-        for c in l.to_string_lossy().chars() {
-            if c == ':' || c == '\\' || c == ',' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
+        out.push(c);
     }
     out
 }
 
-fn mount_legacy(s: &Spec<'_>) -> Result<OverlaySnapshot> {
-    let mut data = format!("lowerdir={}", lowerdir_string(s.lowers));
-    if let Some((upper, work)) = s.upper {
-        data.push_str(&format!(
-            ",upperdir={},workdir={}",
-            upper.display(),
-            work.display()
-        ));
-    }
-    data.push_str(",redirect_dir=off,index=off,metacopy=off");
-    if data.len() >= PAGE {
-        return Err(Error::Mount {
-            target: s.target.to_path_buf(),
-            what: format!(
-                "{} lower layers need {} bytes of mount options, more than one page; \
-                 this kernel lacks `lowerdir+` (Linux 6.8+): upgrade the kernel or use the vfs snapshotter",
-                s.lowers.len(),
-                data.len()
-            ),
-            source: io::Error::from_raw_os_error(rustix::io::Errno::TOOBIG.raw_os_error()),
-        });
-    }
+fn legacy_call(s: &Spec<'_>, data: String) -> Result<OverlaySnapshot> {
     let flags = if s.upper.is_none() {
         rustix::mount::MountFlags::RDONLY
     } else {

@@ -528,28 +528,42 @@ fn overlay_fallback_apis_and_single_lower() {
         return;
     }
     let mut lowers = Vec::new();
-    for i in 0..80 {
+    for i in 0..260 {
         let d = tmp.path().join(format!(
             "layer-with-a-rather-long-directory-name-number-{i:04}"
         ));
         fs::create_dir(&d).unwrap();
         fs::write(d.join(format!("f{i}")), "x").unwrap();
+        fs::write(d.join("top"), format!("{i}")).unwrap();
         lowers.push(d);
     }
     let t = tmp.path().join("t");
-    fs::create_dir(&t).unwrap();
-    for api in [MountApi::LowerdirString, MountApi::Legacy] {
-        let m = mount_with(api, &lowers[..3], None, &t).unwrap();
-        assert!(t.join("f0").exists() && t.join("f2").exists(), "{api:?}");
-        m.unmount().unwrap();
+    let (u, w) = (tmp.path().join("u"), tmp.path().join("w"));
+    for d in [&t, &u, &w] {
+        fs::create_dir(d).unwrap();
     }
-    // Past one page, the legacy call refuses with advice instead of
-    // truncating.
+    // mount(2), plain paths (3 layers fit a page).
+    let m = mount_with(MountApi::Legacy, &lowers[..3], None, &t).unwrap();
+    assert!(t.join("f0").exists() && t.join("f2").exists());
+    assert_eq!(fs::read_to_string(t.join("top")).unwrap(), "2");
+    m.unmount().unwrap();
+    // mount(2) with 150 long paths (~10 KB): the /proc/self/fd symlink farm,
+    // writable, order kept, farm removed.
+    let m = mount_with(MountApi::Legacy, &lowers[..150], Some((&u, &w)), &t).unwrap();
+    assert!(t.join("f0").exists() && t.join("f149").exists());
+    assert_eq!(fs::read_to_string(t.join("top")).unwrap(), "149");
+    fs::write(t.join("new"), "n").unwrap();
+    assert!(u.join("new").exists());
+    assert!(!tmp.path().join("t.kiln-lowers").exists());
+    m.unmount().unwrap();
+    // Past what even short names fit, the legacy call refuses with advice.
     let e = mount_with(MountApi::Legacy, &lowers, None, &t).unwrap_err();
     assert!(e.to_string().contains("lowerdir+"), "{e}");
-    // The default path takes all 80.
+    assert!(!tmp.path().join("t.kiln-lowers").exists());
+    // The default path takes all 260.
     let m = mount_with(MountApi::Auto, &lowers, None, &t).unwrap();
-    assert!(t.join("f79").exists());
+    assert!(t.join("f259").exists());
+    assert_eq!(fs::read_to_string(t.join("top")).unwrap(), "259");
     drop(m);
     // One lower and no upper: an empty bottom layer is added and removed.
     let m = OverlaySnapshot::mount_readonly(&lowers[..1], &t).unwrap();
