@@ -29,6 +29,12 @@
 //!   directory that this layer did not itself create. Other `.wh..wh.*`
 //!   (aufs metadata) members are skipped. Whiteouts never remove what the
 //!   same layer created.
+//!   With [`WhiteoutMode::Overlay`] (a layer unpacked alone, as an overlayfs
+//!   lower directory) `.wh.<name>` becomes the 0:0 character device
+//!   `<name>` and `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its
+//!   directory; a whiteout's directory missing from the layer is created
+//!   (0755, extraction time), one below a non-directory is skipped; members'
+//!   own `trusted.overlay.*` xattrs are dropped.
 //! * The root directory's own member (`./`) is skipped.
 //! * Unsupported member types (GNU sparse, multi-volume, ...) stop the
 //!   extraction with [`Error::Unsupported`].

@@ -1,7 +1,7 @@
 //! Canonical diffs: an overlay upper directory, or two plain trees, to a
 //! layer. See the [module docs](super) for the rules both share.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -154,12 +154,13 @@ impl Planner<'_> {
             .collect())
     }
 
-    /// Children of `d` after the step, and whether `d` hides the lowers.
+    /// Children of `d` after the step; for overlay, `opaque` says whether
+    /// `d` hides the lowers.
     fn after_children(
         &self,
         d: &[Vec<u8>],
         before: &BTreeMap<Vec<u8>, Metadata>,
-        opaque_ctx: bool,
+        opaque: bool,
     ) -> Result<BTreeMap<Vec<u8>, AfterChild>> {
         let mut out = BTreeMap::new();
         let listed = self.after.read_dir(cpath(d))?;
@@ -175,11 +176,10 @@ impl Planner<'_> {
             }
             return Ok(out);
         }
-        let opaque = opaque_ctx || self.is_opaque(d)?;
-        let mut hidden = Vec::new();
+        let mut hidden = BTreeSet::new();
         for (n, meta) in listed {
             if is_whiteout(&meta) {
-                hidden.push(n.into_vec());
+                hidden.insert(n.into_vec());
             } else {
                 out.insert(
                     n.into_vec(),
