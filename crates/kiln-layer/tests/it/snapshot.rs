@@ -335,6 +335,10 @@ fn apply(r: &Root, host: &Path) {
         .unwrap();
     r.set_times("dev/fifo", T).unwrap();
     r.set_times("dev/null", T).unwrap();
+    // Long (PAX) and non-ASCII names.
+    let long = format!("data/{}", "n".repeat(150));
+    wf(&long, "long name");
+    wf("data/grüße \u{2603}.txt", "unicode");
     // Directory mtimes after all child changes.
     for d in [
         "etc",
