@@ -173,7 +173,8 @@ impl Merger<'_> {
     /// Set exactly `xattrs` (minus overlayfs' own) on `p` in `dest`.
     fn replace_xattrs(&self, p: &Path, xattrs: &BTreeMap<String, Vec<u8>>) -> Result<()> {
         for k in self.dest.get_xattrs(p)?.keys() {
-            if !xattrs.contains_key(k) {
+            // The host's own labels stay.
+            if !xattrs.contains_key(k) && k != "security.selinux" {
                 self.dest.remove_xattr(p, k)?;
             }
         }
