@@ -5,3 +5,4 @@ pub mod config;
 pub mod context;
 pub mod copy;
 pub mod image_ops;
+pub mod snapshot;

@@ -29,6 +29,12 @@
 //!   directory that this layer did not itself create. Other `.wh..wh.*`
 //!   (aufs metadata) members are skipped. Whiteouts never remove what the
 //!   same layer created.
+//!   With [`WhiteoutMode::Overlay`] (a layer unpacked alone, as an overlayfs
+//!   lower directory) `.wh.<name>` becomes the 0:0 character device
+//!   `<name>` and `.wh..wh..opq` the xattr `trusted.overlay.opaque=y` on its
+//!   directory; a whiteout's directory missing from the layer is created
+//!   (0755, extraction time), one below a non-directory is skipped; members'
+//!   own `trusted.overlay.*` xattrs are dropped.
 //! * The root directory's own member (`./`) is skipped.
 //! * Unsupported member types (GNU sparse, multi-volume, ...) stop the
 //!   extraction with [`Error::Unsupported`].
@@ -48,6 +54,11 @@ use crate::tar_read::{RawEntry, TarReader};
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Prefix of overlayfs' private xattrs.
+pub const OVERLAY_XATTR_PREFIX: &str = "trusted.overlay.";
+/// The xattr marking an overlayfs directory opaque (value `y`).
+pub const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
 /// Longest member name accepted, in bytes.
 pub const MAX_NAME: usize = 4096;
 
@@ -60,6 +71,14 @@ pub enum WhiteoutMode {
     Apply,
     /// Extract them as the ordinary empty files they are.
     Keep,
+    /// Convert them to overlayfs' on-disk form, for a directory used as an
+    /// overlay lower layer: `.wh.<name>` becomes the character device
+    /// `<name>` with device number 0:0, and `.wh..wh..opq` sets the xattr
+    /// `trusted.overlay.opaque=y` on its directory. Members' own
+    /// `trusted.overlay.*` xattrs are dropped (a layer must not steer
+    /// overlayfs with redirects or origins). Needs root (mknod, trusted
+    /// xattrs).
+    Overlay,
 }
 
 /// Extraction options.
@@ -357,9 +376,12 @@ impl State<'_> {
         };
 
         // Whiteouts.
-        if self.opts.whiteouts == WhiteoutMode::Apply {
+        if self.opts.whiteouts != WhiteoutMode::Keep {
             if let Some(base) = comps.last() {
                 if let Some(rest) = base.strip_prefix(b".wh.") {
+                    if self.opts.whiteouts == WhiteoutMode::Overlay {
+                        return self.overlay_whiteout(e, &comps, rest);
+                    }
                     return self.whiteout(e, &comps, rest);
                 }
             }
@@ -534,8 +556,16 @@ impl State<'_> {
         skip
     }
 
+    /// True if the member xattr `name` must not be restored.
+    fn drop_xattr(&self, name: &str) -> bool {
+        self.opts.whiteouts == WhiteoutMode::Overlay && name.starts_with(OVERLAY_XATTR_PREFIX)
+    }
+
     fn path_xattrs(&mut self, e: &RawEntry, path: &Path) -> Result<()> {
         for (k, v) in &e.xattrs {
+            if self.drop_xattr(k) {
+                continue;
+            }
             if let Err(err) = self.root.set_xattr(path, k, v) {
                 if !self.xattr_skip(path, k, err.raw_os_error(), &err) {
                     return Err(self.fs(e)(err));
@@ -571,7 +601,7 @@ impl State<'_> {
             .map_err(|err| io_err("chown", err))?;
         }
         for (k, v) in &e.xattrs {
-            if k.is_empty() || k.contains('\0') {
+            if k.is_empty() || k.contains('\0') || self.drop_xattr(k) {
                 continue;
             }
             if let Err(err) = rfs::fsetxattr(f.as_fd(), k.as_str(), v, rfs::XattrFlags::empty()) {
@@ -664,6 +694,74 @@ impl State<'_> {
         }
         self.root.remove_all(cpath(&target)).map_err(&fs)?;
         self.forget_dirs(&target);
+        Ok(())
+    }
+
+    /// [`WhiteoutMode::Overlay`]: write the whiteout in overlayfs' form.
+    fn overlay_whiteout(&mut self, e: &RawEntry, comps: &[Vec<u8>], rest: &[u8]) -> Result<()> {
+        let parent = &comps[..comps.len() - 1];
+        let fs = self.fs(e);
+        let dir = cpath(parent);
+        if rest.starts_with(b".wh.") && rest != b".wh..opq" {
+            self.stats
+                .warnings
+                .push(format!("{:?}: aufs metadata member skipped", show(&e.name)));
+            return Ok(());
+        }
+        if rest != b".wh..opq" && (rest.is_empty() || rest == b"." || rest == b"..") {
+            return Err(Error::BadWhiteout {
+                entry: show(&e.name),
+            });
+        }
+        // The whiteout must live in its directory: create it if the layer
+        // lacks it (it then also sets the merged directory's metadata, as
+        // with other overlay-based unpackers). Below a non-directory (e.g.
+        // a whiteout of the parent) it is moot.
+        match self.root.lstat(&dir).map_err(&fs)? {
+            Some(m) if m.kind == Kind::Dir => {}
+            None => match self.root.mkdir_all(&dir, 0o755, None) {
+                Ok(_) => {}
+                Err(root::Error::NotADirectory { kind, .. }) => {
+                    self.stats.warnings.push(format!(
+                        "{:?}: whiteout below a {kind} skipped",
+                        show(&e.name)
+                    ));
+                    return Ok(());
+                }
+                Err(err) => return Err(fs(err)),
+            },
+            Some(m) => {
+                self.stats.warnings.push(format!(
+                    "{:?}: whiteout below a {} skipped",
+                    show(&e.name),
+                    m.kind
+                ));
+                return Ok(());
+            }
+        }
+        self.stats.whiteouts += 1;
+        if rest == b".wh..opq" {
+            return self
+                .root
+                .set_xattr(&dir, OVERLAY_OPAQUE_XATTR, b"y")
+                .map_err(&fs);
+        }
+        let mut target = parent.to_vec();
+        target.push(rest.to_vec());
+        if self.created.contains(&target) {
+            return Ok(());
+        }
+        let path = cpath(&target);
+        if self.root.lstat(&path).map_err(&fs)?.is_some() {
+            self.root.remove_all(&path).map_err(&fs)?;
+            self.forget_dirs(&target);
+        }
+        self.root.mknod(&path, Kind::Char, 0, 0).map_err(&fs)?;
+        if self.opts.record_paths {
+            self.stats
+                .paths
+                .push(path.to_string_lossy().trim_start_matches('/').to_string());
+        }
         Ok(())
     }
 

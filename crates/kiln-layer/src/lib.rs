@@ -6,12 +6,15 @@
 //! * [`tar_write`]: deterministic OCI layer tar writer.
 //! * [`extract`]: extraction of hostile layer tars into a [`Root`].
 //! * [`compress`]: compression detection and compressors.
+//! * [`snapshot`]: overlayfs and vfs snapshots for RUN steps, and their
+//!   canonical diffs to layers.
 //!
 //! Linux only (openat2 needs Linux 5.6+); `/proc` must be mounted.
 
 pub mod compress;
 pub mod extract;
 pub mod root;
+pub mod snapshot;
 mod tar_read;
 pub mod tar_write;
 

@@ -1194,6 +1194,23 @@ impl Root {
         r.map_err(|e| self.proc_io(OP, &path, e))
     }
 
+    /// Remove one extended attribute; never follows a final symlink. A
+    /// missing attribute is not an error.
+    pub fn remove_xattr(&self, p: impl AsRef<Path>, name: &str) -> Result<()> {
+        const OP: &str = "remove xattr";
+        let (fd, fname, path) = self.xattr_target(OP, p.as_ref())?;
+        let hp = Self::xattr_path(&fd, &fname);
+        let r = if fname.is_some() {
+            rfs::lremovexattr(&hp, name)
+        } else {
+            rfs::removexattr(&hp, name)
+        };
+        match r {
+            Err(rustix::io::Errno::NODATA) => Ok(()),
+            r => r.map_err(|e| self.proc_io(OP, &path, e)),
+        }
+    }
+
     /// All extended attributes of `p` (no-follow), by name. Names that are
     /// not UTF-8 are skipped.
     pub fn get_xattrs(&self, p: impl AsRef<Path>) -> Result<BTreeMap<String, Vec<u8>>> {

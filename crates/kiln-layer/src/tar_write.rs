@@ -555,7 +555,7 @@ impl<W: Write> LayerWriter<W> {
 
 /// Xattrs that are never copied into layers: host-specific SELinux labels
 /// and overlayfs' own bookkeeping.
-fn keep_xattr(name: &str) -> bool {
+pub(crate) fn keep_xattr(name: &str) -> bool {
     name != "security.selinux" && !name.starts_with("trusted.overlay.")
 }
 
@@ -623,9 +623,22 @@ fn write_sorted<W: Write>(
     w: &mut LayerWriter<W>,
 ) -> Result<()> {
     for comps in paths {
-        let rel = join(&comps);
+        write_one(root, &comps, w)?;
+    }
+    Ok(())
+}
+
+/// Emit one path of `root` (given as components) as [`write_paths`] does,
+/// unless `w` already emitted it. Ancestors are not added.
+pub(crate) fn write_one<W: Write>(
+    root: &Root,
+    comps: &[Vec<u8>],
+    w: &mut LayerWriter<W>,
+) -> Result<()> {
+    {
+        let rel = join(comps);
         if w.emitted.contains(&rel) {
-            continue;
+            return Ok(());
         }
         let mut abs = b"/".to_vec();
         abs.extend_from_slice(&rel);
@@ -639,7 +652,7 @@ fn write_sorted<W: Write>(
         };
         if m.kind == Kind::Socket {
             w.skipped.push(cpath);
-            continue;
+            return Ok(());
         }
         let mut xattrs = root.get_xattrs(&cpath)?;
         xattrs.retain(|k, _| keep_xattr(k));
@@ -655,7 +668,7 @@ fn write_sorted<W: Write>(
             if let Some(first) = w.links.get(&key) {
                 let target = PathBuf::from(OsString::from_vec(first.clone()));
                 w.add_entry_path(&relpath, &meta, EntryKind::Hardlink { target }, None)?;
-                continue;
+                return Ok(());
             }
         }
         match m.kind {

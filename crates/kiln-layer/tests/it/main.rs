@@ -7,4 +7,5 @@ mod compress;
 mod extract;
 mod interop;
 mod root;
+mod snapshot;
 mod writer;
