@@ -267,7 +267,7 @@ fn build_refusals_say_what_where_and_what_to_do() {
             ("a", "a"),
             (
                 "Dockerfile",
-                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN echo hi\n",
+                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --mount=type=cache,target=/c echo hi\n",
             ),
         ],
     );
@@ -276,14 +276,13 @@ fn build_refusals_say_what_where_and_what_to_do() {
         &out,
         1,
         &[
-            "error: RUN is not supported yet",
-            "Dockerfile:5:1",
-            "RUN echo hi",
-            "hint: sandboxed RUN comes with the next version",
-            "--target",
+            "error: RUN --mount is not supported yet",
+            "Dockerfile:5:13",
+            "RUN --mount=type=cache,target=/c echo hi",
+            "hint: cache, secret, bind, tmpfs and ssh mounts come with the next version",
         ],
     );
-    // The stages without RUN build.
+    // The stages without RUN --mount build.
     env.ok(&["build", "-q", "--target", "one", "-t", "one:1", s(&ctx)]);
     assert_eq!(names(&env).len(), 2);
 

@@ -5,6 +5,7 @@ mod error;
 mod layer;
 mod options;
 mod output;
+mod run;
 mod stage;
 
 pub use base::Rootfs;
@@ -204,13 +205,38 @@ fn run(
     })
 }
 
-/// Stop before doing any work when a needed stage has an instruction kiln cannot run yet.
+/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet.
 fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
     for &i in &plan.order {
         for ins in &plan.dockerfile.stages[i].instructions {
-            if matches!(ins.command, Command::Run(_)) {
-                return Err(BuildError::step(ins.span, "RUN is not supported yet: this version of kiln builds images from COPY, ADD and metadata instructions only")
-                    .with_hint("sandboxed RUN comes with the next version; for now, build the stages without RUN (see --target)"));
+            let Command::Run(run) = &ins.command else {
+                continue;
+            };
+            let refuse = |span: Span, what: &str, hint: &str| {
+                Err(BuildError::step(span, format!("{what} is not supported yet")).with_hint(hint))
+            };
+            if let Some(m) = run.mounts.first() {
+                return refuse(m.span, "RUN --mount", "cache, secret, bind, tmpfs and ssh mounts come with the next version; copy what the step needs with COPY for now");
+            }
+            if !run.command.files.is_empty() {
+                return refuse(
+                    ins.span,
+                    "RUN with a heredoc",
+                    "write the script with COPY <<EOF /script.sh and RUN sh /script.sh for now",
+                );
+            }
+            if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
+                return refuse(n.span, "RUN --network=host", "steps run without network access for now; fetch inputs with ADD URL --checksum");
+            }
+            if let Some(s) = run.security.as_ref().filter(|s| s.value == "insecure") {
+                return refuse(
+                    s.span,
+                    "RUN --security=insecure",
+                    "remove the flag: steps run with Docker's default confinement",
+                );
+            }
+            if let Some(d) = run.devices.first() {
+                return refuse(d.span, "RUN --device", "remove the flag");
             }
         }
     }

@@ -215,11 +215,30 @@ impl StageRun {
                     self.commit(cx, &paths, format!("WORKDIR {wd}"))?;
                 }
             }
-            Command::Run(_) => {
-                return Err(BuildError::Unsupported {
-                    message: "RUN is not supported yet".into(),
-                    hint: "sandboxed RUN comes with the next version of kiln".into(),
-                })
+            Command::Run(run) => {
+                let label = format!(
+                    "RUN at step {}",
+                    self.current
+                        .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
+                );
+                let info = super::run::run_step(
+                    cx,
+                    &super::run::RunInput {
+                        run,
+                        span: ins.span,
+                        config: &self.config,
+                        env: &self.scope.env,
+                        layers: &self.layers,
+                        label,
+                    },
+                )?;
+                self.pending.push(info.clone());
+                self.config.rootfs.diff_ids.push(info.diff_id.to_string());
+                self.layers.push(info);
+                let shell_text = apply::argv(&self.config, &run.command)
+                    .map(|a| a.join(" "))
+                    .unwrap_or_default();
+                self.history(cx, format!("RUN {shell_text}"), false);
             }
             Command::From(_) => {}
             other => {

@@ -1,0 +1,246 @@
+//! RUN: the step's command runs in the sandbox on an overlay of the stage's layers (each
+//! unpacked once in the store); what the command changed (the overlay's upper directory,
+//! compared with the layers below) becomes the step's layer.
+
+use super::layer::store_err;
+use super::{BuildContext, BuildError};
+use crate::config::apply;
+use crate::config::ImageConfig;
+use crate::copy::owner;
+use kiln_dockerfile::instructions::Run;
+use kiln_dockerfile::plan::EnvList;
+use kiln_dockerfile::Span;
+use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
+use kiln_layer::{LayerWriter, Root, TarOptions};
+use kiln_oci::LayerRef;
+use kiln_sandbox::{Confinement, Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Lines of output kept to show when a step fails.
+const TAIL_LINES: usize = 20;
+
+/// Docker's PATH for images that set none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What is needed from the stage to run one step.
+pub(crate) struct RunInput<'a> {
+    pub run: &'a Run,
+    pub span: Span,
+    pub config: &'a ImageConfig,
+    /// Variables in force (image ENV, ARG values, ENV instructions).
+    pub env: &'a EnvList,
+    pub layers: &'a [LayerRef],
+    /// For messages: `[stage 2/5] RUN ...`.
+    pub label: String,
+}
+
+/// Run one RUN step and store its layer.
+pub(crate) fn run_step(
+    cx: &BuildContext<'_>,
+    input: &RunInput<'_>,
+) -> Result<LayerRef, BuildError> {
+    let span = input.span;
+    let io =
+        |what: &str, e: &dyn std::fmt::Display| BuildError::step(span, format!("RUN: {what}: {e}"));
+    let lowers = crate::snapshot::unpack_layers(cx.store, input.layers)
+        .map_err(|e| store_err(cx.store, e))?;
+    let work = tempfile::Builder::new()
+        .prefix("run-")
+        .tempdir_in(cx.scratch)
+        .map_err(|e| io("cannot make a working directory", &e))?;
+    let dir = |name: &str| -> Result<PathBuf, BuildError> {
+        let p = work.path().join(name);
+        std::fs::create_dir(&p).map_err(|e| io(&format!("cannot create {}", p.display()), &e))?;
+        Ok(p)
+    };
+    let (upper, ovl_work, merged, empty) =
+        (dir("upper")?, dir("work")?, dir("merged")?, dir("empty")?);
+    // Overlay needs at least one lower directory (FROM scratch has none).
+    let lowers = if lowers.is_empty() {
+        vec![empty.clone()]
+    } else {
+        lowers
+    };
+    let snapshot = OverlaySnapshot::mount(&lowers, &upper, &ovl_work, &merged)
+        .map_err(|e| io("cannot mount the step's filesystem", &e))?;
+    let result = execute(cx, input, &merged);
+    snapshot
+        .unmount()
+        .map_err(|e| io("cannot unmount the step's filesystem", &e))?;
+    result?;
+    // The layer: what the upper directory changed compared with the layers below.
+    let view_dir = dir("lower-view")?;
+    let view = OverlaySnapshot::mount_readonly(&lowers, &view_dir)
+        .map_err(|e| io("cannot mount the layers below the step", &e))?;
+    let layer = (|| {
+        let upper_root =
+            Root::open(&upper).map_err(|e| io("cannot open the step's changes", &e))?;
+        let view_root =
+            Root::open(&view_dir).map_err(|e| io("cannot open the layers below", &e))?;
+        let writer = cx.store.blob_writer().map_err(|e| store_err(cx.store, e))?;
+        let mut lw = LayerWriter::new(writer, TarOptions { epoch: cx.epoch });
+        diff_overlay_upper(&upper_root, &view_root, &mut lw)
+            .map_err(|e| io("cannot write the layer", &e))?;
+        let writer = lw.finish().map_err(|e| io("cannot write the layer", &e))?;
+        let (digest, size) = writer.commit(None).map_err(|e| store_err(cx.store, e))?;
+        Ok(LayerRef::uncompressed(digest, size))
+    })();
+    view.unmount()
+        .map_err(|e| io("cannot unmount the layers below the step", &e))?;
+    layer
+}
+
+/// Run the command in the sandbox on the mounted filesystem.
+fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result<(), BuildError> {
+    let span = input.span;
+    let args = apply::argv(input.config, &input.run.command)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| {
+            BuildError::step(span, "RUN has no command").with_hint("write RUN COMMAND")
+        })?;
+    let mut env: Vec<String> = input.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !input.env.iter().any(|(k, _)| k == "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    let cwd = if input.config.config.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        input.config.config.working_dir.clone()
+    };
+    let (uid, gid) = user_ids(rootfs, &input.config.config.user, span)?;
+    let network = match input.run.network.as_ref().map(|t| t.value.as_str()) {
+        Some("none") => NetworkMode::None,
+        _ => NetworkMode::Private,
+    };
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let out = Tee::new(cx.progress, tail.clone());
+    let err = Tee::new(cx.progress, tail.clone());
+    let req = RunRequest {
+        rootfs,
+        process: ProcessSpec {
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+            additional_gids: Vec::new(),
+            hostname: "kiln".into(),
+        },
+        confinement: Confinement {
+            network,
+            ..Confinement::default()
+        },
+        hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
+        resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        stdout: Box::new(out),
+        stderr: Box::new(err),
+    };
+    let exit = Embedded.run(req).map_err(|e| {
+        BuildError::step(span, format!("RUN could not start: {e}"))
+            .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)")
+    })?;
+    if exit.success() {
+        return Ok(());
+    }
+    let status = match (exit.code, exit.signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (_, Some(s)) => format!("signal {s}"),
+        _ => "an unknown status".into(),
+    };
+    let lines: Vec<String> = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    let mut msg = format!("{} failed with {status}", input.label);
+    if !lines.is_empty() {
+        msg.push_str("; its last lines of output:\n");
+        for l in &lines {
+            msg.push_str("    ");
+            msg.push_str(l);
+            msg.push('\n');
+        }
+    }
+    Err(BuildError::step(span, msg.trim_end().to_string())
+        .with_hint("fix the command (the output above shows why it failed) and build again"))
+}
+
+/// USER as uid/gid, from the step's own /etc/passwd and /etc/group.
+fn user_ids(rootfs: &Path, user: &str, span: Span) -> Result<(u32, u32), BuildError> {
+    if user.is_empty() {
+        return Ok((0, 0));
+    }
+    let root = Root::open(rootfs).map_err(|e| BuildError::step(span, format!("RUN: {e}")))?;
+    let read = |p: &str| -> Option<String> {
+        let mut s = String::new();
+        root.open_file(p).ok()?.read_to_string(&mut s).ok()?;
+        Some(s)
+    };
+    let o = owner::resolve(
+        user,
+        read("/etc/passwd").as_deref(),
+        read("/etc/group").as_deref(),
+    )
+    .map_err(|e| {
+        BuildError::step(span, format!("USER {user}: {e}"))
+            .with_hint("use numeric ids (USER 1000:1000) or create the user first")
+    })?;
+    Ok((o.uid, o.gid))
+}
+
+/// Forwards a step's output to kiln's standard error (unless quiet) and keeps its last
+/// lines for the error message.
+struct Tee {
+    show: bool,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    partial: Vec<u8>,
+}
+
+impl Tee {
+    fn new(show: bool, tail: Arc<Mutex<VecDeque<String>>>) -> Tee {
+        Tee {
+            show,
+            tail,
+            partial: Vec::new(),
+        }
+    }
+
+    fn keep(&self, line: &[u8]) {
+        if let Ok(mut t) = self.tail.lock() {
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(String::from_utf8_lossy(line).trim_end().to_string());
+        }
+    }
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.show {
+            std::io::stderr().write_all(buf)?;
+        }
+        self.partial.extend_from_slice(buf);
+        while let Some(i) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=i).collect();
+            self.keep(&line);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.partial.is_empty() {
+            let rest = std::mem::take(&mut self.partial);
+            self.keep(&rest);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Tee {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}

@@ -1,0 +1,114 @@
+//! RUN steps: the command runs sandboxed on an overlay of the stage's layers and what it
+//! changes (new, changed and deleted files) becomes the step's layer.
+
+mod support;
+
+use support::TestEnv;
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn run_changes_become_a_layer_with_env_workdir_and_user_applied() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        ARG WHO=kiln\n\
+        ENV GREETING=hello\n\
+        WORKDIR /work\n\
+        RUN echo \"$GREETING $WHO\" > msg && rm /bin/wc && mkdir -p /d/e && echo f > /d/e/f && hostname > host\n\
+        RUN mkdir /out && chown app:app /out\n\
+        USER app\n\
+        RUN id -u > /out/uid && id -g >> /out/uid\n\
+        CMD [\"cat\", \"/work/msg\"]\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.ok(&["build", "-q", "-t", "run:1", s(&ctx)]);
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "run:1", "-o", s(&root)]);
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(
+        read("work/msg"),
+        "hello kiln\n",
+        "ENV and ARG reach the command, WORKDIR is its cwd"
+    );
+    assert_eq!(read("d/e/f"), "f\n");
+    assert_eq!(read("work/host"), "kiln\n", "the step has its own hostname");
+    assert_eq!(read("out/uid"), "1000\n1000\n", "USER applies to RUN");
+    assert!(
+        !root.join("bin/wc").exists(),
+        "a deleted file is whited out"
+    );
+    assert!(root.join("bin/cat").exists());
+    for leaked in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+        assert!(
+            !root.join(leaked).exists(),
+            "{leaked} must not leak into the image"
+        );
+    }
+    let inspect: serde_json::Value =
+        serde_json::from_str(&env.ok(&["inspect", "run:1"])).expect("inspect json");
+    let layers = inspect[0]["RootFS"]["Layers"]
+        .as_array()
+        .expect("layers")
+        .len();
+    assert_eq!(layers, 5, "base, WORKDIR and three RUN layers");
+}
+
+#[test]
+fn run_is_confined_like_docker() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN grep CapEff /proc/self/status > /caps; grep NoNewPrivs /proc/self/status >> /caps\n\
+        RUN if mount -t tmpfs t /tmp 2>/dev/null; then echo mounted; else echo refused; fi > /mount\n\
+        RUN ls /proc/self/fd > /fds\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.ok(&["build", "-q", "-t", "confined:1", s(&ctx)]);
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "confined:1", "-o", s(&root)]);
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    let caps = read("caps");
+    assert!(
+        caps.contains("CapEff:\t00000000a80425fb"),
+        "Docker's default capabilities: {caps}"
+    );
+    assert!(caps.contains("NoNewPrivs:\t1"), "{caps}");
+    assert_eq!(read("mount"), "refused\n", "mount is not allowed in a step");
+    let fds: Vec<String> = read("fds").lines().map(str::to_string).collect();
+    assert_eq!(
+        fds,
+        ["0", "1", "2", "3"],
+        "no descriptor of kiln's leaks in (3 is ls's own)"
+    );
+}
+
+#[test]
+fn a_failing_run_shows_its_last_lines_and_its_place() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nRUN echo first; echo second >&2; exit 3\n",
+        )],
+    );
+    let out = env.run(&["build", "-q", "-t", "fails:1", s(&ctx)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("failed with exit code 3"), "{stderr}");
+    assert!(stderr.contains("    first\n    second"), "{stderr}");
+    assert!(stderr.contains("Dockerfile:2:1"), "{stderr}");
+    assert!(
+        !env.ok(&["images"]).contains("fails"),
+        "no image for a failed build"
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts").expect("mounts");
+    assert!(
+        !mounts.contains(env.path().to_str().expect("utf-8")),
+        "no mount left behind"
+    );
+}
