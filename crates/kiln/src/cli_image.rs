@@ -39,6 +39,10 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// How RUN steps get their filesystem: overlay (default where the kernel allows it) or
+    /// vfs (copies; for hosts without overlayfs).
+    #[arg(long, value_name = "overlay|vfs")]
+    pub storage_driver: Option<String>,
     /// Lint the Dockerfile (as `kiln lint` does) and build nothing.
     #[arg(long)]
     pub check: bool,

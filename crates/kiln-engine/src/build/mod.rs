@@ -12,6 +12,7 @@ pub use base::Rootfs;
 pub use error::BuildError;
 pub use options::{BuildOptions, DockerfileHook, Output};
 pub use output::export_rootfs;
+pub use run::StorageDriver;
 
 use crate::config::ImageConfig;
 use crate::context::{Context, DockerfileAt};
@@ -21,7 +22,7 @@ use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::{syntax, Span};
 use kiln_oci::{Digest, Store};
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The built image.
 #[derive(Debug, Clone)]
@@ -54,6 +55,8 @@ pub(crate) struct BuildContext<'a> {
     /// RFC 3339 creation time written into the config and history.
     pub created: String,
     pub progress: bool,
+    /// How RUN steps get their filesystem.
+    pub storage_driver: StorageDriver,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
 }
@@ -165,6 +168,13 @@ fn run(
         now,
         created: kiln_oci::time::rfc3339(epoch.unwrap_or(now).max(0) as u64),
         progress: opts.progress,
+        storage_driver: match opts.storage_driver {
+            Some(d) => d,
+            None if kiln_layer::snapshot::overlay_supported(&probe_dir(scratch.path())?) => {
+                StorageDriver::Overlay
+            }
+            None => StorageDriver::Vfs,
+        },
         images: HashMap::new(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
@@ -203,6 +213,16 @@ fn run(
         names,
         unused_build_args: unused,
     })
+}
+
+/// An empty directory for probing overlay support.
+fn probe_dir(scratch: &Path) -> Result<PathBuf, BuildError> {
+    let p = scratch.join("overlay-probe");
+    std::fs::create_dir_all(&p).map_err(|e| BuildError::Store {
+        root: scratch.display().to_string(),
+        message: format!("cannot create {}: {e}", p.display()),
+    })?;
+    Ok(p)
 }
 
 /// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet.

@@ -78,6 +78,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     pub outputs: Vec<Output>,
     pub source_date_epoch: Option<i64>,
+    /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
+    pub storage_driver: Option<super::StorageDriver>,
     /// Print step progress to standard error.
     pub progress: bool,
 }

@@ -37,6 +37,28 @@ pub(crate) struct RunInput<'a> {
     pub label: String,
 }
 
+/// How a RUN step's filesystem is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageDriver {
+    /// overlayfs: the layers are read-only lower directories, the step writes an upper one.
+    Overlay,
+    /// Copies: the layers are merged into a directory, the step changes a copy of it and
+    /// the two trees are compared (for hosts without overlayfs).
+    Vfs,
+}
+
+impl StorageDriver {
+    pub fn parse(s: &str) -> Result<StorageDriver, String> {
+        match s {
+            "overlay" | "overlay2" | "overlayfs" => Ok(StorageDriver::Overlay),
+            "vfs" => Ok(StorageDriver::Vfs),
+            other => Err(format!(
+                "unknown storage driver {other:?}: use overlay or vfs"
+            )),
+        }
+    }
+}
+
 /// Run one RUN step and store its layer.
 pub(crate) fn run_step(
     cx: &BuildContext<'_>,
@@ -56,6 +78,24 @@ pub(crate) fn run_step(
         std::fs::create_dir(&p).map_err(|e| io(&format!("cannot create {}", p.display()), &e))?;
         Ok(p)
     };
+    let new_layer = || -> Result<LayerWriter<kiln_oci::BlobWriter>, BuildError> {
+        let writer = cx.store.blob_writer().map_err(|e| store_err(cx.store, e))?;
+        Ok(LayerWriter::new(writer, TarOptions { epoch: cx.epoch }))
+    };
+    let commit = |lw: LayerWriter<kiln_oci::BlobWriter>| -> Result<LayerRef, BuildError> {
+        let writer = lw.finish().map_err(|e| io("cannot write the layer", &e))?;
+        let (digest, size) = writer.commit(None).map_err(|e| store_err(cx.store, e))?;
+        Ok(LayerRef::uncompressed(digest, size))
+    };
+    if cx.storage_driver == StorageDriver::Vfs {
+        let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
+            .map_err(|e| io("cannot copy the step's filesystem", &e))?;
+        execute(cx, input, snap.rootfs().path())?;
+        let mut lw = new_layer()?;
+        snap.diff(&mut lw)
+            .map_err(|e| io("cannot write the layer", &e))?;
+        return commit(lw);
+    }
     let (upper, ovl_work, merged, empty) =
         (dir("upper")?, dir("work")?, dir("merged")?, dir("empty")?);
     // Overlay needs at least one lower directory (FROM scratch has none).
@@ -64,8 +104,12 @@ pub(crate) fn run_step(
     } else {
         lowers
     };
-    let snapshot = OverlaySnapshot::mount(&lowers, &upper, &ovl_work, &merged)
-        .map_err(|e| io("cannot mount the step's filesystem", &e))?;
+    let snapshot = OverlaySnapshot::mount(&lowers, &upper, &ovl_work, &merged).map_err(|e| {
+        io(
+            "cannot mount the step's filesystem (try --storage-driver vfs)",
+            &e,
+        )
+    })?;
     let result = execute(cx, input, &merged);
     snapshot
         .unmount()
@@ -80,13 +124,10 @@ pub(crate) fn run_step(
             Root::open(&upper).map_err(|e| io("cannot open the step's changes", &e))?;
         let view_root =
             Root::open(&view_dir).map_err(|e| io("cannot open the layers below", &e))?;
-        let writer = cx.store.blob_writer().map_err(|e| store_err(cx.store, e))?;
-        let mut lw = LayerWriter::new(writer, TarOptions { epoch: cx.epoch });
+        let mut lw = new_layer()?;
         diff_overlay_upper(&upper_root, &view_root, &mut lw)
             .map_err(|e| io("cannot write the layer", &e))?;
-        let writer = lw.finish().map_err(|e| io("cannot write the layer", &e))?;
-        let (digest, size) = writer.commit(None).map_err(|e| store_err(cx.store, e))?;
-        Ok(LayerRef::uncompressed(digest, size))
+        commit(lw)
     })();
     view.unmount()
         .map_err(|e| io("cannot unmount the layers below the step", &e))?;

@@ -110,6 +110,12 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         platform: args.platform.clone(),
         outputs,
         source_date_epoch: epoch,
+        storage_driver: args
+            .storage_driver
+            .as_deref()
+            .map(kiln_engine::build::StorageDriver::parse)
+            .transpose()
+            .map_err(Failure::usage)?,
         progress: !args.quiet,
     };
     let built = build(&store, opts).map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
