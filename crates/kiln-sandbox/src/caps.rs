@@ -18,6 +18,9 @@ pub const DOCKER_DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// Every capability (names without `CAP_`), for `--cap-add ALL`.
+pub const ALL_CAPABILITIES: &[&str] = NAMES;
+
 /// Capability names in kernel numbering order.
 const NAMES: &[&str] = &[
     "CHOWN",

@@ -408,6 +408,15 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     // The rootfs must be a mount point for pivot_root.
     mount::mount_bind_recursive(p.rootfs.as_c_str(), p.rootfs.as_c_str())
         .map_err(step(Step::BindRoot))?;
+    // Device nodes in the root filesystem (an image's, or one a step makes with mknod)
+    // must not open host devices: the root is nodev; /dev is a separate mount with only
+    // the standard nodes. (Docker relies on the devices cgroup for this.)
+    mount::mount_remount(
+        p.rootfs.as_c_str(),
+        MountFlags::BIND | MountFlags::NODEV,
+        c"",
+    )
+    .map_err(step(Step::BindRoot))?;
     let root = fs::open(
         p.rootfs.as_c_str(),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,

@@ -24,7 +24,7 @@ mod syscalls_aarch64;
 #[cfg(target_arch = "x86_64")]
 mod syscalls_x86_64;
 
-pub use caps::DOCKER_DEFAULT_CAPABILITIES;
+pub use caps::{ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;

@@ -39,6 +39,24 @@ pub struct BuildArgs {
     /// Print only the image ID.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+    /// Memory limit of each RUN step (e.g. 512m, 2g).
+    #[arg(short = 'm', long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// Most processes a RUN step may have at once.
+    #[arg(long, value_name = "N")]
+    pub pids_limit: Option<u64>,
+    /// CPUs a RUN step may use (e.g. 1.5).
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// Add a capability to RUN steps (Docker's default set; ALL for all).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from RUN steps (ALL for all).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=PROFILE.json (Docker's format) or seccomp=unconfined for RUN steps.
+    #[arg(long = "security-opt", value_name = "seccomp=PROFILE|unconfined")]
+    pub security_opt: Vec<String>,
     /// How RUN steps get their filesystem: overlay (default where the kernel allows it) or
     /// vfs (copies; for hosts without overlayfs).
     #[arg(long, value_name = "overlay|vfs")]

@@ -10,7 +10,7 @@ mod stage;
 
 pub use base::Rootfs;
 pub use error::BuildError;
-pub use options::{BuildOptions, DockerfileHook, Output};
+pub use options::{BuildOptions, DockerfileHook, Output, SandboxOptions};
 pub use output::export_rootfs;
 pub use run::StorageDriver;
 
@@ -57,6 +57,8 @@ pub(crate) struct BuildContext<'a> {
     pub progress: bool,
     /// How RUN steps get their filesystem.
     pub storage_driver: StorageDriver,
+    /// Confinement of RUN steps beyond Docker's defaults.
+    pub sandbox: SandboxOptions,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
 }
@@ -175,6 +177,7 @@ fn run(
             }
             None => StorageDriver::Vfs,
         },
+        sandbox: opts.sandbox.clone(),
         images: HashMap::new(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();

@@ -55,6 +55,61 @@ impl Output {
     }
 }
 
+/// How RUN steps are confined beyond Docker's defaults (`--memory`, `--cap-add`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct SandboxOptions {
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpus: Option<f64>,
+    /// Capabilities added to / dropped from Docker's default set (`ALL` allowed).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub seccomp: kiln_sandbox::SeccompPolicy,
+}
+
+impl SandboxOptions {
+    /// The confinement of a step: Docker's defaults with these changes.
+    pub fn confinement(&self) -> kiln_sandbox::Confinement {
+        let norm = |c: &str| {
+            let c = c.to_ascii_uppercase();
+            if c.starts_with("CAP_") || c == "ALL" {
+                c
+            } else {
+                format!("CAP_{c}")
+            }
+        };
+        let mut caps: Vec<String> = kiln_sandbox::DOCKER_DEFAULT_CAPABILITIES
+            .iter()
+            .map(|c| norm(c))
+            .collect();
+        let drop: Vec<String> = self.cap_drop.iter().map(|c| norm(c)).collect();
+        if drop.iter().any(|c| c == "ALL") {
+            caps.clear();
+        }
+        caps.retain(|c| !drop.contains(c));
+        for add in self.cap_add.iter().map(|c| norm(c)) {
+            if add == "ALL" {
+                caps = kiln_sandbox::ALL_CAPABILITIES
+                    .iter()
+                    .map(|c| norm(c))
+                    .collect();
+            } else if !caps.contains(&add) {
+                caps.push(add);
+            }
+        }
+        kiln_sandbox::Confinement {
+            capabilities: caps,
+            seccomp: self.seccomp.clone(),
+            limits: kiln_sandbox::Limits {
+                memory: self.memory,
+                pids: self.pids,
+                cpus: self.cpus,
+            },
+            ..kiln_sandbox::Confinement::default()
+        }
+    }
+}
+
 /// Called with the Dockerfile's name and bytes once the build has read it (e.g. to lint it).
 pub type DockerfileHook = Box<dyn FnOnce(&str, &[u8])>;
 
@@ -78,6 +133,8 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     pub outputs: Vec<Output>,
     pub source_date_epoch: Option<i64>,
+    /// Confinement of RUN steps beyond Docker's defaults.
+    pub sandbox: SandboxOptions,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
     /// Print step progress to standard error.

@@ -172,7 +172,7 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         },
         confinement: Confinement {
             network,
-            ..Confinement::default()
+            ..cx.sandbox.confinement()
         },
         hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),

@@ -218,13 +218,11 @@ impl<'a, W: Write> LayerDest<'a, W> {
 
 impl<W: Write> Dest for LayerDest<'_, W> {
     fn stat_follow(&mut self, p: &str) -> Result<Option<Kind>, CopyError> {
-        let r = self.resolve(p)?;
+        let r = self.resolve_dir(&clean(p))?;
         if let Some(k) = self.wrote.get(&r) {
-            if *k != Kind::Symlink {
-                return Ok(Some(*k));
-            }
+            return Ok(Some(*k));
         }
-        Ok(self.root.stat_follow(&r).map_err(derr(p))?.map(|m| m.kind))
+        Ok(self.root.lstat(&r).map_err(derr(p))?.map(|m| m.kind))
     }
 
     fn lstat(&mut self, p: &str) -> Result<Option<Kind>, CopyError> {
@@ -235,6 +233,8 @@ impl<W: Write> Dest for LayerDest<'_, W> {
         Ok(self.root.lstat(&r).map_err(derr(p))?.map(|m| m.kind))
     }
 
+    /// Directories are created where the path leads inside the root: through symlinks,
+    /// as a COPY into the root filesystem would.
     fn mkdir_all(
         &mut self,
         p: &str,
@@ -242,29 +242,38 @@ impl<W: Write> Dest for LayerDest<'_, W> {
         owner: (u32, u32),
         mtime: i64,
     ) -> Result<(), CopyError> {
-        let p = clean(p);
-        let mut lexical = String::new();
-        for comp in p.split('/').filter(|c| !c.is_empty()) {
-            lexical.push('/');
-            lexical.push_str(comp);
-            match self.stat_follow(&lexical)? {
+        // Where the path leads (symlinks followed inside the root, missing parts kept),
+        // then every missing directory on the way there.
+        let resolved = self.resolve_dir(&clean(p))?;
+        let mut r = String::new();
+        for comp in resolved.split('/').filter(|c| !c.is_empty()) {
+            r.push('/');
+            r.push_str(comp);
+            let kind = match self.wrote.get(&r) {
+                Some(k) => Some(*k),
+                None => self.root.lstat(&r).map_err(derr(p))?.map(|m| m.kind),
+            };
+            match kind {
                 Some(Kind::Dir) => continue,
                 Some(_) => {
                     return Err(CopyError::dest(
-                        &lexical,
+                        &r,
                         "cannot overwrite a non-directory with a directory",
                     ))
                 }
                 None => {
-                    let out = Out {
-                        kind: OutKind::Dir,
-                        mode,
+                    self.parents(&r)?;
+                    let meta = EntryMeta {
+                        mode: mode & 0o7777,
                         uid: owner.0,
                         gid: owner.1,
-                        mtime: (mtime, 0),
+                        mtime,
                         xattrs: BTreeMap::new(),
                     };
-                    self.put(&lexical, &out, None)?;
+                    self.writer
+                        .add_entry(r.trim_start_matches('/'), &meta, EntryKind::Dir, None)
+                        .map_err(|e| CopyError::dest(&r, e))?;
+                    self.wrote.insert(r.clone(), Kind::Dir);
                 }
             }
         }

@@ -110,6 +110,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         platform: args.platform.clone(),
         outputs,
         source_date_epoch: epoch,
+        sandbox: sandbox_options(&args)?,
         storage_driver: args
             .storage_driver
             .as_deref()
@@ -143,6 +144,78 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         text.push_str(&format!("{}\n", built.id));
         crate::output::stdout(&text)
     }
+}
+
+/// `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`.
+fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOptions, Failure> {
+    let memory = args
+        .memory
+        .as_deref()
+        .map(|m| {
+            parse_bytes(m).ok_or_else(|| {
+                Failure::usage(format!("--memory {m:?}: expected a size like 512m or 2g"))
+            })
+        })
+        .transpose()?;
+    if let Some(c) = args.cpus {
+        if !(c > 0.0 && c.is_finite()) {
+            return Err(Failure::usage(format!(
+                "--cpus {c}: expected a positive number"
+            )));
+        }
+    }
+    for cap in args.cap_add.iter().chain(&args.cap_drop) {
+        let name = cap.to_ascii_uppercase();
+        let name = name.strip_prefix("CAP_").unwrap_or(&name);
+        if name != "ALL" && !kiln_sandbox::ALL_CAPABILITIES.contains(&name) {
+            return Err(Failure::usage(format!(
+                "unknown capability {cap:?}: use names like CAP_NET_ADMIN or ALL"
+            )));
+        }
+    }
+    let mut seccomp = kiln_sandbox::SeccompPolicy::Default;
+    for opt in &args.security_opt {
+        match opt.split_once('=') {
+            Some(("seccomp", "unconfined")) => seccomp = kiln_sandbox::SeccompPolicy::Unconfined,
+            Some(("seccomp", path)) => {
+                let json = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::new(
+                        IO,
+                        format!("error: cannot read the seccomp profile {path}: {e}"),
+                    )
+                })?;
+                seccomp = kiln_sandbox::SeccompPolicy::Profile(json);
+            }
+            _ => {
+                return Err(Failure::usage(format!(
+                "--security-opt {opt:?}: supported are seccomp=PROFILE.json and seccomp=unconfined"
+            )))
+            }
+        }
+    }
+    Ok(kiln_engine::build::SandboxOptions {
+        memory,
+        pids: args.pids_limit,
+        cpus: args.cpus,
+        cap_add: args.cap_add.clone(),
+        cap_drop: args.cap_drop.clone(),
+        seccomp,
+    })
+}
+
+/// Sizes like `512m`, `2g`, `1048576` (binary multiples, as docker's).
+fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        't' => (&s[..s.len() - 1], 1 << 40),
+        _ => (s, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n > 0.0 && n.is_finite()).then_some((n * mult as f64) as u64)
 }
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
