@@ -13,7 +13,8 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::cgroup::Cgroups;
-use crate::child::{self, EtcBind, Fail, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::child::{self, EtcBind, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::slirp::{self, Slirp};
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
 };
@@ -46,7 +47,7 @@ fn os(op: &'static str) -> impl Fn(Errno) -> SandboxError {
 }
 
 /// fds the children use must not collide with 0/1/2.
-fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
+pub(crate) fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
@@ -262,6 +263,20 @@ fn pump(
     })
 }
 
+/// Wait for stage1's "network namespace exists" byte; false on EOF (stage1
+/// failed before, and said why on the error pipe).
+fn unshared(fd: OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    let mut fd = File::from(fd);
+    loop {
+        match fd.read(&mut byte) {
+            Ok(n) => return n == 1,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
 fn read_all(fd: OwnedFd) -> Vec<u8> {
     let mut v = Vec::new();
     let _ = File::from(fd).read_to_end(&mut v);
@@ -395,6 +410,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "prctl(PR_SET_PDEATHSIG)".to_owned(),
             "kiln exited while starting the sandbox",
         ),
+        Step::NetworkWait => (
+            "waiting for user-mode networking (slirp4netns)".to_owned(),
+            "kiln could not start slirp4netns; see the error before this one",
+        ),
         Step::Exec => {
             return SandboxError::Exec {
                 program: plan.arg0.to_owned(),
@@ -479,6 +498,20 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         }
     };
 
+    // User-mode networking needs slirp4netns: fail before touching anything.
+    let slirp_program = match confinement.network {
+        NetworkMode::Private => {
+            let path = std::env::var("PATH").ok();
+            Some(slirp::find(path.as_deref())?)
+        }
+        NetworkMode::None | NetworkMode::Host => None,
+    };
+    // With slirp the resolver is slirp's DNS forwarder, not the host's.
+    let resolv_conf = match confinement.network {
+        NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
+        NetworkMode::None | NetworkMode::Host => resolv_conf,
+    };
+
     let rootfs: PathBuf = rootfs.canonicalize().map_err(|e| {
         SandboxError::io("resolving rootfs", rootfs, e, "give an existing directory")
     })?;
@@ -553,8 +586,21 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         )?,
     )?;
 
+    // Private network: stage1 says when its namespace exists (unshared),
+    // the parent says when slirp4netns has configured it (go).
+    let (net_sync, net_parent) = if slirp_program.is_some() {
+        let (unshared_r, unshared_w) = pipe()?;
+        let (go_r, go_w) = pipe()?;
+        (Some(NetSync { unshared_w, go_r }), Some((unshared_r, go_w)))
+    } else {
+        (None, None)
+    };
+
     let mut keep: Vec<RawFd> = vec![0, 1, 2, error_w.as_raw_fd(), status_w.as_raw_fd()];
     keep.extend(cgroup_procs.iter().map(|f| f.as_raw_fd()));
+    if let Some(sync) = &net_sync {
+        keep.extend([sync.unshared_w.as_raw_fd(), sync.go_r.as_raw_fd()]);
+    }
     keep.sort_unstable();
     keep.dedup();
 
@@ -584,6 +630,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         keep,
         unshare_flags,
         loopback: new_net,
+        net_sync,
         rootfs: rootfs_c,
         etc,
         masked,
@@ -629,6 +676,30 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     drop(plan.error_w);
     drop(plan.status_w);
     drop(plan.cgroup_procs);
+    drop(plan.net_sync);
+
+    // Private network: start slirp4netns once stage1 has its namespace, then
+    // let stage1 go on. On failure stage1 reads EOF and exits.
+    let mut net_error = None;
+    let mut slirp = None;
+    if let (Some((unshared_r, go_w)), Some(program)) = (net_parent, &slirp_program) {
+        if unshared(unshared_r) {
+            match Slirp::start(program, pid, &tmp.path().join("slirp4netns.log")) {
+                Ok(s) => {
+                    slirp = Some(s);
+                    if let Err(e) = rustix::io::write(&go_w, b"1") {
+                        net_error = Some(SandboxError::Syscall {
+                            op: "releasing the sandbox after slirp4netns started (write to its sync pipe)",
+                            source: e.into(),
+                        });
+                    }
+                }
+                Err(e) => net_error = Some(e),
+            }
+        }
+        // Otherwise stage1 failed before unsharing: the error pipe says why.
+        drop(go_w);
+    }
     let names = Names {
         etc: &plan.etc,
         masked: &plan.masked,
@@ -671,10 +742,17 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         )
     });
 
+    // The step is over: stop slirp4netns before anything else.
+    if let Some(mut s) = slirp.take() {
+        s.stop();
+    }
     let cleanup = cgroups.remove();
     mount_points.remove();
     drop(tmp);
 
+    if let Some(e) = net_error {
+        return Err(e);
+    }
     if error_bytes.len() >= FAIL_LEN {
         if let Some(fail) = Fail::decode(&error_bytes) {
             return Err(describe(&fail, &names));

@@ -18,6 +18,7 @@ mod child;
 mod embedded;
 mod error;
 mod seccomp;
+mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
 mod syscalls_aarch64;
