@@ -162,7 +162,7 @@ impl Slirp {
                         program.display(),
                         log_tail(log)
                     ),
-                    "the sandbox needs CAP_NET_ADMIN and /dev/net/tun on the host; check the slirp4netns output above",
+                    "slirp4netns needs root and /dev/net/tun on the host; its output above says what failed",
                 ))
             }
         }
@@ -242,13 +242,73 @@ mod tests {
         assert!(msg.contains("apt-get install slirp4netns"), "{msg}");
     }
 
-    #[test]
-    fn program_is_found_in_path_first() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let fake = dir.path().join(PROGRAM);
-        std::fs::write(&fake, "#!/bin/sh\n").expect("write");
+    /// Tests that write and run a fake program hold it: a fork in another
+    /// thread while the script is open for writing would make exec fail
+    /// with ETXTBSY.
+    static SPAWN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn spawn_lock() -> std::sync::MutexGuard<'static, ()> {
+        SPAWN.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fake_program(dir: &Path, script: &str) -> PathBuf {
+        let fake = dir.join(PROGRAM);
+        std::fs::write(&fake, format!("#!/bin/bash\n{script}\n")).expect("write");
         std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .expect("chmod");
+        fake
+    }
+
+    #[test]
+    fn slirp4netns_failing_before_ready_is_an_error_with_its_output() {
+        let _lock = spawn_lock();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fake = fake_program(dir.path(), "echo 'cannot open /dev/net/tun' >&2; exit 3");
+        let log = dir.path().join("log");
+        let err = Slirp::start(&fake, 1, &log)
+            .err()
+            .expect("a failing slirp4netns is an error")
+            .to_string();
+        assert!(err.starts_with("user-mode networking: "), "{err}");
+        assert!(err.contains("exited before the network was ready"), "{err}");
+        assert!(err.contains("exit status: 3"), "{err}");
+        assert!(err.contains("cannot open /dev/net/tun"), "{err}");
+    }
+
+    #[test]
+    fn slirp4netns_gets_the_options_and_is_stopped_through_its_exit_fd() {
+        let _lock = spawn_lock();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args = dir.path().join("args");
+        // Report ready on the ready fd, then wait for the exit fd to close.
+        let fake = fake_program(
+            dir.path(),
+            &format!(
+                "echo \"$@\" > {}\n\
+                 for a; do case $a in --ready-fd=*) r=${{a#*=}};; --exit-fd=*) e=${{a#*=}};; esac; done\n\
+                 echo 1 >&$r\n\
+                 cat <&$e >/dev/null\n\
+                 exit 7",
+                args.display()
+            ),
+        );
+        let mut slirp = Slirp::start(&fake, 4242, &dir.path().join("log")).expect("started");
+        let seen = std::fs::read_to_string(&args).expect("args");
+        assert!(
+            seen.starts_with("--configure --mtu=65520 --disable-host-loopback "),
+            "{seen}"
+        );
+        assert!(seen.trim_end().ends_with(" 4242 tap0"), "{seen}");
+        let status = slirp.stop().expect("reaped");
+        assert_eq!(status.code(), Some(7), "stopped by its exit fd, not killed");
+        assert!(slirp.stop().is_none());
+    }
+
+    #[test]
+    fn program_is_found_in_path_first() {
+        let _lock = spawn_lock();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fake = fake_program(dir.path(), "");
         let path = format!("relative:{}", dir.path().display());
         assert_eq!(
             find_in(Some(&path), Path::new("/nowhere")).expect("found"),
