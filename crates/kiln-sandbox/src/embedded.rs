@@ -412,7 +412,7 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         ),
         Step::NetworkWait => (
             "waiting for user-mode networking (slirp4netns)".to_owned(),
-            "kiln could not start slirp4netns; see the error before this one",
+            "kiln stopped before slirp4netns was ready; run the step again",
         ),
         Step::Exec => {
             return SandboxError::Exec {
