@@ -277,6 +277,35 @@ fn unshared(fd: OwnedFd) -> bool {
     }
 }
 
+/// Private network: start slirp4netns once stage1 has its namespace, then
+/// let stage1 go on. On failure `go_w` closes, stage1 reads EOF and exits,
+/// and the error is returned. If stage1 failed before unsharing, neither
+/// happens: the error pipe says why.
+fn start_network(
+    unshared_r: OwnedFd,
+    go_w: OwnedFd,
+    program: &Path,
+    pid: libc::pid_t,
+    log: &Path,
+) -> (Option<Slirp>, Option<SandboxError>) {
+    if !unshared(unshared_r) {
+        return (None, None);
+    }
+    match Slirp::start(program, pid, log) {
+        Ok(slirp) => match rustix::io::write(&go_w, b"1") {
+            Ok(_) => (Some(slirp), None),
+            Err(e) => (
+                Some(slirp),
+                Some(SandboxError::Syscall {
+                    op: "releasing the sandbox after slirp4netns started (write to its sync pipe)",
+                    source: e.into(),
+                }),
+            ),
+        },
+        Err(e) => (None, Some(e)),
+    }
+}
+
 fn read_all(fd: OwnedFd) -> Vec<u8> {
     let mut v = Vec::new();
     let _ = File::from(fd).read_to_end(&mut v);
@@ -678,28 +707,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     drop(plan.cgroup_procs);
     drop(plan.net_sync);
 
-    // Private network: start slirp4netns once stage1 has its namespace, then
-    // let stage1 go on. On failure stage1 reads EOF and exits.
-    let mut net_error = None;
-    let mut slirp = None;
-    if let (Some((unshared_r, go_w)), Some(program)) = (net_parent, &slirp_program) {
-        if unshared(unshared_r) {
-            match Slirp::start(program, pid, &tmp.path().join("slirp4netns.log")) {
-                Ok(s) => {
-                    slirp = Some(s);
-                    if let Err(e) = rustix::io::write(&go_w, b"1") {
-                        net_error = Some(SandboxError::Syscall {
-                            op: "releasing the sandbox after slirp4netns started (write to its sync pipe)",
-                            source: e.into(),
-                        });
-                    }
-                }
-                Err(e) => net_error = Some(e),
-            }
-        }
-        // Otherwise stage1 failed before unsharing: the error pipe says why.
-        drop(go_w);
-    }
+    let slirp_log = tmp.path().join("slirp4netns.log");
     let names = Names {
         etc: &plan.etc,
         masked: &plan.masked,
@@ -711,9 +719,16 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         arg0: &arg0,
     };
 
-    let (out_res, err_res, error_bytes, status_bytes, waited) = std::thread::scope(|s| {
+    let (out_res, err_res, net, error_bytes, status_bytes, waited) = std::thread::scope(|s| {
+        // The pumps run before the command can start, as without network.
         let out = s.spawn(move || pump(stdout_r, stdout, "stdout"));
         let err = s.spawn(move || pump(stderr_r, stderr, "stderr"));
+        let net = match (net_parent, &slirp_program) {
+            (Some((unshared_r, go_w)), Some(program)) => {
+                start_network(unshared_r, go_w, program, pid, &slirp_log)
+            }
+            _ => (None, None),
+        };
         let error_bytes = read_all(error_r);
         let status_bytes = read_all(status_r);
         let waited = loop {
@@ -736,6 +751,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         (
             join(out, "stdout"),
             join(err, "stderr"),
+            net,
             error_bytes,
             status_bytes,
             waited,
@@ -743,7 +759,8 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     });
 
     // The step is over: stop slirp4netns before anything else.
-    if let Some(mut s) = slirp.take() {
+    let (slirp, net_error) = net;
+    if let Some(mut s) = slirp {
         s.stop();
     }
     let cleanup = cgroups.remove();
