@@ -7,8 +7,10 @@
 //!
 //! Process tree:
 //! - `stage1` (host pid namespace): joins the cgroups, unshares the
-//!   namespaces, makes mount propagation private, brings `lo` up, forks
-//!   `stage2` and mirrors its exit status.
+//!   namespaces, makes mount propagation private, brings `lo` up, in
+//!   `Private` network mode waits until the parent's slirp4netns has
+//!   configured `tap0` ([`NetSync`]), forks `stage2` and mirrors its exit
+//!   status.
 //! - `stage2` (pid 1 in the new pid namespace): builds the root filesystem,
 //!   `pivot_root`s, masks paths, drops privileges, loads seccomp, forks the
 //!   command and then acts as a tiny init: it reaps every zombie and, when the
@@ -61,12 +63,13 @@ pub(crate) enum Step {
     ForkCommand,
     Exec,
     ParentDeath,
+    NetworkWait,
 }
 
 impl Step {
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
         use Step::*;
-        const ALL: [Step; 30] = [
+        const ALL: [Step; 31] = [
             Fds,
             CgroupJoin,
             Unshare,
@@ -97,6 +100,7 @@ impl Step {
             ForkCommand,
             Exec,
             ParentDeath,
+            NetworkWait,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
     }
@@ -155,6 +159,16 @@ pub(crate) struct EtcBind {
     pub target: CString,
 }
 
+/// The handshake between stage1 and the parent for user-mode networking:
+/// stage1 writes a byte on `unshared_w` once its network namespace exists,
+/// then waits for a byte on `go_r`, which the parent writes once slirp4netns
+/// has configured `tap0` (EOF: the parent gave up).
+#[derive(Debug)]
+pub(crate) struct NetSync {
+    pub unshared_w: OwnedFd,
+    pub go_r: OwnedFd,
+}
+
 /// Everything the children need, prepared (and allocated) before `fork`.
 #[derive(Debug)]
 pub(crate) struct Plan {
@@ -171,6 +185,8 @@ pub(crate) struct Plan {
     pub keep: Vec<RawFd>,
     pub unshare_flags: libc::c_int,
     pub loopback: bool,
+    /// Set for [`crate::NetworkMode::Private`].
+    pub net_sync: Option<NetSync>,
     pub rootfs: CString,
     pub etc: Vec<EtcBind>,
     pub masked: Vec<CString>,
@@ -364,6 +380,9 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
     if p.loopback {
         sys::loopback_up().map_err(step(Step::Loopback))?;
     }
+    if let Some(sync) = &p.net_sync {
+        wait_for_network(sync)?;
+    }
     let init = match sys::fork().map_err(step(Step::ForkInit))? {
         sys::Forked::Child => stage2(p),
         sys::Forked::Parent(pid) => pid,
@@ -379,6 +398,35 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
         }
         _ => sys::exit_now(1),
     }
+}
+
+/// Tell the parent the network namespace exists; wait until slirp4netns
+/// has configured it. Closes both handshake fds.
+fn wait_for_network(sync: &NetSync) -> R {
+    let f = step(Step::NetworkWait);
+    let result = (|| {
+        loop {
+            match rustix::io::write(&sync.unshared_w, b"1") {
+                Ok(1) => break,
+                Ok(_) => return Err(f(Errno::PIPE)),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(f(e)),
+            }
+        }
+        let mut byte = [0u8; 1];
+        loop {
+            match rustix::io::read(&sync.go_r, &mut byte) {
+                Ok(1) => return Ok(()),
+                Ok(_) => return Err(f(Errno::PIPE)),
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(f(e)),
+            }
+        }
+    })();
+    for fd in [sync.unshared_w.as_raw_fd(), sync.go_r.as_raw_fd()] {
+        let _ = sys::close_range(fd as u32, fd as u32);
+    }
+    result
 }
 
 /// pid 1 of the new pid namespace. Never returns.
@@ -649,7 +697,7 @@ mod tests {
                 assert_eq!(back, Some((step, 7, Errno::ACCESS)));
             }
         }
-        assert_eq!(n, Step::ParentDeath as u32, "Step::from_u32 misses a step");
+        assert_eq!(n, Step::NetworkWait as u32, "Step::from_u32 misses a step");
         assert!(Fail::decode(&[0u8; 4]).is_none());
         assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
     }

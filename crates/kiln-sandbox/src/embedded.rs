@@ -13,7 +13,8 @@ use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::cgroup::Cgroups;
-use crate::child::{self, EtcBind, Fail, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::child::{self, EtcBind, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::slirp::{self, Slirp};
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
 };
@@ -46,7 +47,7 @@ fn os(op: &'static str) -> impl Fn(Errno) -> SandboxError {
 }
 
 /// fds the children use must not collide with 0/1/2.
-fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
+pub(crate) fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
@@ -262,6 +263,49 @@ fn pump(
     })
 }
 
+/// Wait for stage1's "network namespace exists" byte; false on EOF (stage1
+/// failed before, and said why on the error pipe).
+fn unshared(fd: OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    let mut fd = File::from(fd);
+    loop {
+        match fd.read(&mut byte) {
+            Ok(n) => return n == 1,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Private network: start slirp4netns once stage1 has its namespace, then
+/// let stage1 go on. On failure `go_w` closes, stage1 reads EOF and exits,
+/// and the error is returned. If stage1 failed before unsharing, neither
+/// happens: the error pipe says why.
+fn start_network(
+    unshared_r: OwnedFd,
+    go_w: OwnedFd,
+    program: &Path,
+    pid: libc::pid_t,
+    log: &Path,
+) -> (Option<Slirp>, Option<SandboxError>) {
+    if !unshared(unshared_r) {
+        return (None, None);
+    }
+    match Slirp::start(program, pid, log) {
+        Ok(slirp) => match rustix::io::write(&go_w, b"1") {
+            Ok(_) => (Some(slirp), None),
+            Err(e) => (
+                Some(slirp),
+                Some(SandboxError::Syscall {
+                    op: "releasing the sandbox after slirp4netns started (write to its sync pipe)",
+                    source: e.into(),
+                }),
+            ),
+        },
+        Err(e) => (None, Some(e)),
+    }
+}
+
 fn read_all(fd: OwnedFd) -> Vec<u8> {
     let mut v = Vec::new();
     let _ = File::from(fd).read_to_end(&mut v);
@@ -395,6 +439,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "prctl(PR_SET_PDEATHSIG)".to_owned(),
             "kiln exited while starting the sandbox",
         ),
+        Step::NetworkWait => (
+            "waiting for user-mode networking (slirp4netns)".to_owned(),
+            "kiln stopped before slirp4netns was ready; run the step again",
+        ),
         Step::Exec => {
             return SandboxError::Exec {
                 program: plan.arg0.to_owned(),
@@ -479,6 +527,20 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         }
     };
 
+    // User-mode networking needs slirp4netns: fail before touching anything.
+    let slirp_program = match confinement.network {
+        NetworkMode::Private => {
+            let path = std::env::var("PATH").ok();
+            Some(slirp::find(path.as_deref())?)
+        }
+        NetworkMode::None | NetworkMode::Host => None,
+    };
+    // With slirp the resolver is slirp's DNS forwarder, not the host's.
+    let resolv_conf = match confinement.network {
+        NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
+        NetworkMode::None | NetworkMode::Host => resolv_conf,
+    };
+
     let rootfs: PathBuf = rootfs.canonicalize().map_err(|e| {
         SandboxError::io("resolving rootfs", rootfs, e, "give an existing directory")
     })?;
@@ -553,8 +615,21 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         )?,
     )?;
 
+    // Private network: stage1 says when its namespace exists (unshared),
+    // the parent says when slirp4netns has configured it (go).
+    let (net_sync, net_parent) = if slirp_program.is_some() {
+        let (unshared_r, unshared_w) = pipe()?;
+        let (go_r, go_w) = pipe()?;
+        (Some(NetSync { unshared_w, go_r }), Some((unshared_r, go_w)))
+    } else {
+        (None, None)
+    };
+
     let mut keep: Vec<RawFd> = vec![0, 1, 2, error_w.as_raw_fd(), status_w.as_raw_fd()];
     keep.extend(cgroup_procs.iter().map(|f| f.as_raw_fd()));
+    if let Some(sync) = &net_sync {
+        keep.extend([sync.unshared_w.as_raw_fd(), sync.go_r.as_raw_fd()]);
+    }
     keep.sort_unstable();
     keep.dedup();
 
@@ -584,6 +659,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         keep,
         unshare_flags,
         loopback: new_net,
+        net_sync,
         rootfs: rootfs_c,
         etc,
         masked,
@@ -629,6 +705,9 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     drop(plan.error_w);
     drop(plan.status_w);
     drop(plan.cgroup_procs);
+    drop(plan.net_sync);
+
+    let slirp_log = tmp.path().join("slirp4netns.log");
     let names = Names {
         etc: &plan.etc,
         masked: &plan.masked,
@@ -640,9 +719,16 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         arg0: &arg0,
     };
 
-    let (out_res, err_res, error_bytes, status_bytes, waited) = std::thread::scope(|s| {
+    let (out_res, err_res, net, error_bytes, status_bytes, waited) = std::thread::scope(|s| {
+        // The pumps run before the command can start, as without network.
         let out = s.spawn(move || pump(stdout_r, stdout, "stdout"));
         let err = s.spawn(move || pump(stderr_r, stderr, "stderr"));
+        let net = match (net_parent, &slirp_program) {
+            (Some((unshared_r, go_w)), Some(program)) => {
+                start_network(unshared_r, go_w, program, pid, &slirp_log)
+            }
+            _ => (None, None),
+        };
         let error_bytes = read_all(error_r);
         let status_bytes = read_all(status_r);
         let waited = loop {
@@ -665,16 +751,25 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         (
             join(out, "stdout"),
             join(err, "stderr"),
+            net,
             error_bytes,
             status_bytes,
             waited,
         )
     });
 
+    // The step is over: stop slirp4netns before anything else.
+    let (slirp, net_error) = net;
+    if let Some(mut s) = slirp {
+        s.stop();
+    }
     let cleanup = cgroups.remove();
     mount_points.remove();
     drop(tmp);
 
+    if let Some(e) = net_error {
+        return Err(e);
+    }
     if error_bytes.len() >= FAIL_LEN {
         if let Some(fail) = Fail::decode(&error_bytes) {
             return Err(describe(&fail, &names));

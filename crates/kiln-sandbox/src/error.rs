@@ -32,6 +32,10 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
+    /// User-mode networking (slirp4netns, [`crate::NetworkMode::Private`])
+    /// could not be set up.
+    #[error("user-mode networking: {what}; {hint}")]
+    Network { what: String, hint: &'static str },
     #[error("{op}: {source}")]
     Syscall {
         op: &'static str,

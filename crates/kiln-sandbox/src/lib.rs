@@ -18,6 +18,7 @@ mod child;
 mod embedded;
 mod error;
 mod seccomp;
+mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
 mod syscalls_aarch64;
@@ -65,8 +66,17 @@ pub enum NetworkMode {
     None,
     /// Share the host's network namespace.
     Host,
-    /// New network namespace for user-mode networking. For now it is the same
-    /// as [`NetworkMode::None`] (only `lo`); slirp4netns comes later.
+    /// New network namespace with user-mode networking by slirp4netns (as
+    /// rootless podman/buildah): `lo` plus `tap0` with 10.0.2.100/24, MTU
+    /// 65520, default route via 10.0.2.2 (slirp's NAT gateway) and DNS
+    /// forwarded at 10.0.2.3, which becomes the step's only `nameserver`
+    /// (the request's `resolv_conf` is not used). Outside networks are
+    /// reachable through the host's connections; the host's loopback
+    /// services are not (`--disable-host-loopback`: 10.0.2.2 is not mapped
+    /// to the host's 127.0.0.1). slirp4netns runs for the duration of the
+    /// step and is stopped and reaped after it, also when the step fails or
+    /// kiln dies. Needs `/usr/bin/slirp4netns` (or one in `PATH`); without
+    /// it the run fails with [`crate::SandboxError::Network`].
     Private,
 }
 
@@ -163,7 +173,11 @@ pub struct RunRequest<'a> {
     pub confinement: Confinement,
     /// Content of `/etc/hosts`, bind-mounted from a temporary file.
     pub hosts: String,
-    /// Content of `/etc/resolv.conf`, bind-mounted from a temporary file.
+    /// Content of `/etc/resolv.conf`, bind-mounted from a temporary file, in
+    /// [`NetworkMode::Host`] and [`NetworkMode::None`] modes. In
+    /// [`NetworkMode::Private`] the step gets `nameserver 10.0.2.3` (slirp's
+    /// DNS forwarder) instead, since the host's resolvers (often on
+    /// 127.0.0.x) are not reachable from there.
     pub resolv_conf: String,
     pub stdout: Box<dyn Write + Send>,
     pub stderr: Box<dyn Write + Send>,

@@ -185,3 +185,39 @@ pub(crate) fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
     last()
 }
+
+/// Prepare `cmd` (a helper started by the parent, like slirp4netns) so that
+/// the spawned process keeps `fds` open across `execve` (at the same numbers)
+/// and gets SIGKILL when the thread that spawned it dies.
+///
+/// The fds must stay open in the parent until `spawn` returns.
+pub(crate) fn inherit_fds_and_die_with_parent(cmd: &mut std::process::Command, fds: [RawFd; 2]) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || -> std::io::Result<()> {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        } < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        for fd in fds {
+            // SAFETY: clears FD_CLOEXEC on our own copy of an fd the parent
+            // keeps open during spawn; only this child's fd table changes.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec in the child and only makes
+    // async-signal-safe syscalls (prctl, fcntl); it neither allocates nor
+    // takes locks (`last_os_error` only reads errno).
+    unsafe { cmd.pre_exec(hook) };
+}

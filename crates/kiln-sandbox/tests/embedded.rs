@@ -19,7 +19,8 @@ const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
 const APPLETS: &[&str] = &[
     "sh", "echo", "cat", "id", "hostname", "ls", "mount", "sleep", "pwd", "env", "wc", "grep",
     "ip", "kill", "true", "false", "touch", "mkdir", "umount", "chroot", "unshare", "seq", "head",
-    "tr", "printf", "test", "[", "ifconfig", "stat", "readlink", "ps", "rm",
+    "tr", "printf", "test", "[", "ifconfig", "stat", "readlink", "ps", "rm", "nc", "nslookup",
+    "wget", "timeout",
 ];
 
 fn require_root() {
@@ -512,21 +513,237 @@ fn only_stdio_fds_are_open() {
 }
 
 #[test]
-fn network_none_and_private_see_only_lo() {
-    for mode in [NetworkMode::None, NetworkMode::Private] {
-        let rootfs = Rootfs::new();
-        let c = Confinement {
-            network: mode,
-            ..Confinement::default()
-        };
-        let o = run_with(
-            &rootfs,
-            spec("ls /sys/class/net | tr '\\n' ' '; cat /proc/net/dev | wc -l"),
-            c,
-        );
-        assert!(o.exit.success(), "{}", o.stderr);
-        assert_eq!(o.stdout, "lo 3\n", "{mode:?}");
+fn network_none_sees_only_lo() {
+    let rootfs = Rootfs::new();
+    let o = run_with(
+        &rootfs,
+        spec("ls /sys/class/net | tr '\\n' ' '; cat /proc/net/dev | wc -l"),
+        Confinement::default(),
+    );
+    assert!(o.exit.success(), "{}", o.stderr);
+    assert_eq!(o.stdout, "lo 3\n");
+}
+
+// --- NetworkMode::Private: slirp4netns -----------------------------------
+
+/// Private-mode tests run one at a time, so "no slirp4netns child of this
+/// process" means exactly "ours were stopped and reaped".
+static SLIRP_LOCK: Mutex<()> = Mutex::new(());
+
+fn slirp_lock() -> std::sync::MutexGuard<'static, ()> {
+    SLIRP_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn private() -> Confinement {
+    Confinement {
+        network: NetworkMode::Private,
+        ..Confinement::default()
     }
+}
+
+/// `(pid, state)` of every slirp4netns process whose parent is `parent`,
+/// zombies included.
+fn slirp_children_of(parent: u32) -> Vec<(u32, char)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // pid (comm) state ppid ...
+            let (head, rest) = stat.rsplit_once(") ")?;
+            let comm = head.split_once(" (")?.1;
+            let mut f = rest.split_whitespace();
+            let state = f.next()?.chars().next()?;
+            let ppid: u32 = f.next()?.parse().ok()?;
+            (comm == "slirp4netns" && ppid == parent).then_some((pid, state))
+        })
+        .collect()
+}
+
+fn assert_no_slirp_left(when: &str) {
+    let left = slirp_children_of(std::process::id());
+    assert!(left.is_empty(), "slirp4netns left behind {when}: {left:?}");
+}
+
+fn require_slirp4netns() {
+    assert!(
+        Path::new("/usr/bin/slirp4netns").exists(),
+        "NetworkMode::Private tests need slirp4netns; apt-get install slirp4netns"
+    );
+}
+
+#[test]
+fn network_private_has_tap0_with_slirp_address_route_and_dns() {
+    require_slirp4netns();
+    let _lock = slirp_lock();
+    let rootfs = Rootfs::new();
+    let o = run_with(
+        &rootfs,
+        spec(
+            "ls /sys/class/net | tr '\\n' ' '; echo; cat /sys/class/net/tap0/mtu; \
+             ip -4 addr show dev tap0; ip route; cat /proc/net/route; cat /etc/resolv.conf",
+        ),
+        private(),
+    );
+    assert!(o.exit.success(), "{}", o.stderr);
+    let out = &o.stdout;
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("lo tap0 "), "{out}");
+    assert_eq!(lines.next(), Some("65520"), "{out}");
+    assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+    assert!(out.contains("default via 10.0.2.2 dev tap0"), "{out}");
+    // /proc/net/route: destination 0, gateway 10.0.2.2 (little-endian hex).
+    assert!(
+        out.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 2 && f[0] == "tap0" && f[1] == "00000000" && f[2] == "0202000A"
+        }),
+        "{out}"
+    );
+    // The caller's resolv.conf (192.0.2.53) is replaced by slirp's DNS.
+    assert!(out.ends_with("nameserver 10.0.2.3\n"), "{out}");
+    assert!(!out.contains("192.0.2.53"), "{out}");
+    assert_no_slirp_left("after a successful step");
+}
+
+#[test]
+fn network_private_resolves_and_reaches_outside_through_slirp() {
+    require_slirp4netns();
+    // Only Debian's mirror: a DNS lookup through slirp's forwarder, then the
+    // headers of one file (HEAD with nc: busybox 1.35's static wget crashes;
+    // nc's stdin stays open until the answer is in, or nc would hang up).
+    use std::net::ToSocketAddrs;
+    if let Err(e) = ("deb.debian.org", 80).to_socket_addrs() {
+        println!("skipped: this host cannot resolve deb.debian.org ({e})");
+        return;
+    }
+    let _lock = slirp_lock();
+    let rootfs = Rootfs::new();
+    let o = run_with(
+        &rootfs,
+        spec(
+            "set -e; nslookup deb.debian.org 10.0.2.3 > /tmp/ns; cat /tmp/ns; \
+             a=$(grep -E '^Address: [0-9.]+$' /tmp/ns | head -n 1); a=${a#Address: }; \
+             { printf 'HEAD /debian/dists/bookworm/Release HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n'; \
+               i=0; while [ $i -lt 200 ] && [ ! -s /tmp/resp ]; do sleep 0.1; i=$((i+1)); done; } \
+               | nc -w 20 \"$a\" 80 > /tmp/resp; head -n 1 /tmp/resp",
+        ),
+        private(),
+    );
+    assert!(
+        o.exit.success(),
+        "stdout: {}\nstderr: {}",
+        o.stdout,
+        o.stderr
+    );
+    assert!(o.stdout.contains("deb.debian.org"), "{}", o.stdout);
+    assert!(o.stdout.contains("Name:\tdeb.debian.org"), "{}", o.stdout);
+    assert!(o.stdout.ends_with(" 200 OK\r\n"), "{}", o.stdout);
+    assert_no_slirp_left("after a successful step");
+}
+
+/// A host IPv4 address that is not loopback, if the host has one.
+fn host_global_ipv4() -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let mut f = l.split_whitespace();
+        f.find(|w| *w == "inet")?;
+        Some(f.next()?.split('/').next()?.to_owned())
+    })
+}
+
+/// Accept connections on `listener` in the background; count them.
+fn count_accepts(listener: std::net::TcpListener) -> Arc<Mutex<u32>> {
+    let n = Arc::new(Mutex::new(0));
+    let counter = n.clone();
+    std::thread::spawn(move || {
+        for mut c in listener.incoming().flatten() {
+            let _ = c.write_all(b"hello from the host\n");
+            *counter.lock().expect("lock") += 1;
+        }
+    });
+    n
+}
+
+#[test]
+fn network_private_cannot_reach_host_loopback() {
+    require_slirp4netns();
+    let _lock = slirp_lock();
+    let lo = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
+    let lo_port = lo.local_addr().expect("addr").port();
+    let lo_accepts = count_accepts(lo);
+    // Positive control: a listener on a non-loopback host address is reached
+    // through slirp's NAT, so the failures below are not nc's.
+    let control = host_global_ipv4().and_then(|ip| {
+        let l = std::net::TcpListener::bind((ip.as_str(), 0)).ok()?;
+        let port = l.local_addr().ok()?.port();
+        Some((ip, port, count_accepts(l)))
+    });
+    let mut script = format!(
+        "for a in 10.0.2.2 127.0.0.1; do \
+           if nc -w 3 $a {lo_port} </dev/null; then echo \"$a open\"; else echo \"$a closed\"; fi; \
+         done; "
+    );
+    if let Some((ip, port, _)) = &control {
+        script.push_str(&format!(
+            "nc -w 3 {ip} {port} </dev/null; echo \"control $?\""
+        ));
+    } else {
+        println!("no non-loopback IPv4 address on this host: positive control skipped");
+    }
+    let rootfs = Rootfs::new();
+    let o = run_with(&rootfs, spec(&script), private());
+    assert!(o.exit.success(), "{}", o.stderr);
+    assert!(o.stdout.contains("10.0.2.2 closed\n"), "{}", o.stdout);
+    assert!(o.stdout.contains("127.0.0.1 closed\n"), "{}", o.stdout);
+    assert!(!o.stdout.contains("open"), "{}", o.stdout);
+    assert_eq!(*lo_accepts.lock().expect("lock"), 0, "{}", o.stdout);
+    if let Some((_, _, accepts)) = control {
+        assert!(o.stdout.ends_with("control 0\n"), "{}", o.stdout);
+        assert_eq!(*accepts.lock().expect("lock"), 1);
+    }
+    assert_no_slirp_left("after a successful step");
+}
+
+#[test]
+fn network_private_slirp4netns_runs_during_the_step_and_is_reaped_after() {
+    require_slirp4netns();
+    let _lock = slirp_lock();
+    let rootfs = Rootfs::new();
+    let me = std::process::id();
+    let seen = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if slirp_children_of(me).iter().any(|(_, st)| *st != 'Z') {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            false
+        });
+        let o = run_with(&rootfs, spec("sleep 1; exit 3"), private());
+        assert_eq!(o.exit.code, Some(3), "{}", o.stderr);
+        watcher.join().expect("watcher")
+    });
+    assert!(seen, "no slirp4netns ran during the step");
+    assert_no_slirp_left("after a failing step");
+
+    // A setup failure after slirp4netns started (missing cwd).
+    let mut p = spec("true");
+    p.cwd = "/does/not/exist".into();
+    let r = try_run_with(&rootfs, p, private());
+    match r {
+        Err(SandboxError::Setup { .. }) => {}
+        Err(e) => panic!("expected a setup error, got {e}"),
+        Ok(o) => panic!("expected a setup error, got {:?}", o.exit),
+    }
+    assert_no_slirp_left("after a setup failure");
 }
 
 #[test]
@@ -869,6 +1086,7 @@ fn host_pids_running(argv: &[&str]) -> Vec<u32> {
 }
 
 const HELPER_ENV: &str = "KILN_SANDBOX_TEST_HELPER";
+const HELPER_NET_ENV: &str = "KILN_SANDBOX_TEST_HELPER_NET";
 
 /// Not a test on its own: run by `sandbox_dies_with_kiln` in a child process.
 #[test]
@@ -879,14 +1097,38 @@ fn helper_long_sleep_in_sandbox() {
     let rootfs = Rootfs::new();
     let mut p = spec("");
     p.args = vec!["sleep".into(), tag];
-    let _ = try_run_with(&rootfs, p, Confinement::default());
+    let c = match std::env::var(HELPER_NET_ENV).as_deref() {
+        Ok("private") => private(),
+        _ => Confinement::default(),
+    };
+    let _ = try_run_with(&rootfs, p, c);
+}
+
+/// Whether `pid` is gone or a zombie (dead, waiting for its new parent).
+fn dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
+    }
 }
 
 #[test]
 fn sandbox_dies_with_kiln() {
+    kill_kiln_during_a_step("none", 3000);
+}
+
+#[test]
+fn sandbox_and_slirp4netns_die_with_kiln() {
+    require_slirp4netns();
+    kill_kiln_during_a_step("private", 5000);
+}
+
+fn kill_kiln_during_a_step(network: &str, base: u32) {
     require_root();
     // A unique duration identifies our sleeper among the host's processes.
-    let tag = format!("{}", 3000 + std::process::id() % 1000);
+    let tag = format!("{}", base + std::process::id() % 1000);
     let exe = std::env::current_exe().expect("test binary");
     // The helper dies without cleaning up: its temp dirs go under ours.
     let work = tempfile::Builder::new()
@@ -896,6 +1138,7 @@ fn sandbox_dies_with_kiln() {
     let mut helper = std::process::Command::new(exe)
         .args(["--exact", "helper_long_sleep_in_sandbox", "--nocapture"])
         .env(HELPER_ENV, &tag)
+        .env(HELPER_NET_ENV, network)
         .env("TMPDIR", work.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -909,11 +1152,29 @@ fn sandbox_dies_with_kiln() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    let slirps: Vec<u32> = slirp_children_of(helper.id())
+        .into_iter()
+        .map(|(pid, _)| pid)
+        .collect();
+    if network == "private" {
+        assert_eq!(
+            slirps.len(),
+            1,
+            "the helper's step runs without slirp4netns"
+        );
+    }
     helper.kill().expect("kill helper");
     let _ = helper.wait();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !host_pids_running(&["sleep", &tag]).is_empty() {
         assert!(Instant::now() < deadline, "the sandbox outlived kiln");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while !slirps.iter().all(|pid| dead(*pid)) {
+        assert!(
+            Instant::now() < deadline,
+            "slirp4netns {slirps:?} outlived kiln"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
