@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# RUN steps, kiln vs buildah in the same run (median of RUNS builds each, default 3):
+#  1. 20 x `RUN true` on a busybox base: per-step overhead;
+#  2. one RUN writing 20,000 files / 200 MB: how fast the step's changes become a layer.
+# Prints medians, ratios and kiln's peak memory. Usage: bench/run.sh [RUNS]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+runs=${1:-3}
+bench_deps
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null
+kiln=${KILN:-$here/../target/release/kiln}
+[ -x "$kiln" ] || (cd "$here/.." && cargo build --release --locked -q)
+
+work=$(mktemp -d /var/tmp/kiln-bench-run.XXXXXX)
+B=(buildah --root "$work/b-root" --runroot "$work/b-run" --storage-driver overlay)
+cleanup() {
+    "${B[@]}" rm -a >/dev/null 2>&1 || true
+    "${B[@]}" rmi -af >/dev/null 2>&1 || true
+    umount -R "$work/b-root" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+bench_busybox_tar "$work"
+mkdir -p "$work/ctx"
+"$kiln" --root "$work/k-store" import "$work/busybox.tar" busybox:bench >/dev/null
+c=$("${B[@]}" from scratch)
+"${B[@]}" add "$c" "$work/busybox.tar" / >/dev/null
+"${B[@]}" commit -q "$c" busybox:bench >/dev/null
+"${B[@]}" rm "$c" >/dev/null
+
+{ echo "FROM busybox:bench"; for i in $(seq 20); do echo "RUN true"; done; } > "$work/Dockerfile.true"
+cat > "$work/Dockerfile.files" <<'DOCKERFILE'
+FROM busybox:bench
+RUN i=0; while [ $i -lt 200 ]; do mkdir -p /data/d$i; j=0; while [ $j -lt 100 ]; do head -c 10240 /dev/zero > /data/d$i/f$j; j=$((j+1)); done; i=$((i+1)); done
+DOCKERFILE
+
+BA=(bud --isolation chroot --network none --layers=false -q)
+measure() { # name dockerfile
+    local k=() b=()
+    for i in $(seq "$runs"); do
+        k+=("$(seconds_of "$kiln" --root "$work/k-store" build --no-cache -q -f "$2" -t "$1:$i" "$work/ctx")")
+        b+=("$(seconds_of "${B[@]}" "${BA[@]}" -f "$2" -t "$1:$i" "$work/ctx")")
+    done
+    local km bm
+    km=$(printf '%s\n' "${k[@]}" | median)
+    bm=$(printf '%s\n' "${b[@]}" | median)
+    printf '%-28s kiln %6.2f s   buildah %6.2f s   buildah/kiln %.2fx\n' "$1" "$km" "$bm" "$(echo "$bm / $km" | bc -l)"
+    echo "$km $bm"
+}
+echo "RUN benchmarks, $runs builds each (kiln: --storage-driver auto; buildah: --isolation chroot, overlay)"
+out1=$(measure "20 x RUN true" "$work/Dockerfile.true"); echo "$out1" | head -1
+read -r k1 b1 <<<"$(echo "$out1" | tail -1)"
+printf '  per-step overhead: kiln %.1f ms, buildah %.1f ms\n' "$(echo "$k1 * 1000 / 20" | bc -l)" "$(echo "$b1 * 1000 / 20" | bc -l)"
+out2=$(measure "20,000 files / 200 MB" "$work/Dockerfile.files"); echo "$out2" | head -1
+peak=$( { /usr/bin/time -v "$kiln" --root "$work/k-store" build --no-cache -q -f "$work/Dockerfile.files" -t peak "$work/ctx" >/dev/null; } 2>&1 \
+    | awk -F': ' '/Maximum resident set size/ {print $2}')
+printf '  kiln peak memory: %.1f MiB\n' "$(echo "$peak / 1024" | bc -l)"
