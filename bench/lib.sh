@@ -16,7 +16,7 @@ bench_busybox_tar() {
     local dir=$1 root="$1/bb"
     mkdir -p "$root/bin" "$root/etc" "$root/tmp"
     cp /bin/busybox "$root/bin/busybox"
-    for c in sh echo cat ls true; do ln -sf busybox "$root/bin/$c"; done
+    for c in sh echo cat ls true head tr printf mkdir; do ln -sf busybox "$root/bin/$c"; done
     printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
     printf 'root:x:0:\n' > "$root/etc/group"
     tar --numeric-owner -C "$root" -cf "$dir/busybox.tar" .

@@ -158,3 +158,18 @@ fn overlay_and_vfs_give_identical_layers() {
         "x\n"
     );
 }
+
+#[test]
+fn steps_that_change_nothing_stack_fine() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\nRUN true\nRUN true\nRUN echo after > /after\nRUN true\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.ok(&["build", "-q", "-t", "empties:1", s(&ctx)]);
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "empties:1", "-o", s(&root)]);
+    assert_eq!(
+        std::fs::read_to_string(root.join("after")).expect("after"),
+        "after\n"
+    );
+}

@@ -69,6 +69,7 @@ pub(crate) fn run_step(
         |what: &str, e: &dyn std::fmt::Display| BuildError::step(span, format!("RUN: {what}: {e}"));
     let lowers = crate::snapshot::unpack_layers(cx.store, input.layers)
         .map_err(|e| store_err(cx.store, e))?;
+    let lowers = topmost_once(lowers);
     let work = tempfile::Builder::new()
         .prefix("run-")
         .tempdir_in(cx.scratch)
@@ -132,6 +133,20 @@ pub(crate) fn run_step(
     view.unmount()
         .map_err(|e| io("cannot unmount the layers below the step", &e))?;
     layer
+}
+
+/// The same layer can appear more than once in a stack (two steps that changed nothing
+/// give the same empty layer); overlayfs refuses a directory twice. Keeping only the
+/// topmost copy gives the same merged tree: that copy already covers everything the lower
+/// one would.
+fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::with_capacity(lowers.len());
+    for (i, l) in lowers.iter().enumerate() {
+        if !lowers[i + 1..].contains(l) {
+            out.push(l.clone());
+        }
+    }
+    out
 }
 
 /// Run the command in the sandbox on the mounted filesystem.
