@@ -13,11 +13,16 @@ kiln=${KILN:-$here/../target/release/kiln}
 [ -x "$kiln" ] || (cd "$here/.." && cargo build --release --locked -q)
 
 work=$(mktemp -d /var/tmp/kiln-bench-run.XXXXXX)
+# Both stores on a tmpfs, as in a CI pod with a memory-backed volume: on ext4, creating many
+# files right after deleting many is slow in the kernel (inode allocation skips recently
+# freed inodes), which would measure the filesystem rather than the tools.
+mount -t tmpfs -o size=4g kiln-bench "$work"
 B=(buildah --root "$work/b-root" --runroot "$work/b-run" --storage-driver overlay)
 cleanup() {
     "${B[@]}" rm -a >/dev/null 2>&1 || true
     "${B[@]}" rmi -af >/dev/null 2>&1 || true
     umount -R "$work/b-root" 2>/dev/null || true
+    umount -R "$work" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
