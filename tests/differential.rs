@@ -169,7 +169,33 @@ const DIFFERENCES: &[Listed] = &[
         key: "/bin/busybox links",
         reason: HARDLINK_LOWER,
     },
+    Listed {
+        case: "run-hosts-resolv",
+        key: "/etc/hosts size",
+        reason: HOSTS,
+    },
+    Listed {
+        case: "run-hosts-resolv",
+        key: "/etc/hosts sha256",
+        reason: HOSTS,
+    },
+    Listed {
+        case: "run-hosts-resolv",
+        key: "/etc/hosts mtime",
+        reason: HOSTS,
+    },
+    Listed {
+        case: "run-hosts-resolv",
+        key: "/seen sha256",
+        reason: HOSTS,
+    },
 ];
+
+const HOSTS: &str = "an image with its own /etc/hosts: BuildKit bind-mounts a fresh hosts file \
+                     (executor/oci GetHostsFile: localhost and the sandbox name only) over it \
+                     during RUN, so RUN neither sees nor changes the image's file (as kiln); \
+                     buildah mounts a copy seeded from the image's file and its RUN's writes \
+                     end up in the image";
 
 const HARDLINK_LOWER: &str = "RUN hard-links a file of a lower layer: overlayfs copies it up, so \
                               BuildKit's overlay diff has both names in the layer, linked (as \
