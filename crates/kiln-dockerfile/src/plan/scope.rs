@@ -215,10 +215,7 @@ impl StageScope {
                     let mut arg_ex = Expander::new(self.escape, &current);
                     let value = self.arg_value(decl, global, build_args, &mut arg_ex)?;
                     ex.unmatched.append(&mut arg_ex.unmatched);
-                    // An ENV of the same name (the base image's or an instruction's)
-                    // always wins over the ARG (Dockerfile reference, BuildKit).
-                    let env_set = self.config_env.iter().any(|(k, _)| *k == decl.key.value);
-                    if let (Some(v), false) = (&value, env_set) {
+                    if let Some(v) = &value {
                         set(&mut self.env, &decl.key.value, v);
                     }
                     self.args.retain(|(k, _)| *k != decl.key.value);
