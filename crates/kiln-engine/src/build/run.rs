@@ -330,3 +330,34 @@ impl Drop for Tee {
         let _ = self.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_follow_runc_under_buildkit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("etc")).expect("mkdir etc");
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        )
+        .expect("write passwd");
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\napp:x:1000:\nstaff:x:50:app,other\nwheel:x:10:root\n",
+        )
+        .expect("write group");
+        let ids = |u: &str| user_ids(dir.path(), u, Span::default()).expect("user ids");
+        assert_eq!(ids(""), (0, 0, vec![0, 10], "/root".into()));
+        assert_eq!(ids("app"), (1000, 1000, vec![1000, 50], "/home/app".into()));
+        assert_eq!(
+            ids("1000"),
+            (1000, 1000, vec![1000, 50], "/home/app".into())
+        );
+        assert_eq!(ids("app:staff"), (1000, 50, vec![50], "/home/app".into()));
+        assert_eq!(ids("1234:5678"), (1234, 5678, vec![5678], "/".into()));
+        assert_eq!(ids("4321"), (4321, 0, vec![0], "/".into()));
+    }
+}
