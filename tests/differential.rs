@@ -199,7 +199,26 @@ const DIFFERENCES: &[Listed] = &[
         key: "/out2 sha256",
         reason: ARG_AFTER_ENV,
     },
+    Listed {
+        case: "run-mknod",
+        key: "/blk only-kiln",
+        reason: MKNOD,
+    },
+    Listed {
+        case: "run-mknod",
+        key: "/null2 only-kiln",
+        reason: MKNOD,
+    },
+    Listed {
+        case: "run-mknod",
+        key: "/no-mknod only-buildah",
+        reason: MKNOD,
+    },
 ];
+
+const MKNOD: &str = "RUN mknod: Docker's default capabilities (BuildKit's oci spec) include \
+                     CAP_MKNOD, as kiln's; buildah's default capability list \
+                     (containers.conf) leaves it out, so mknod fails there";
 
 const ARG_AFTER_ENV: &str = "ARG E=value after ENV E=...: BuildKit's dispatchArg adds the ARG to \
                              the state's env (llb AddEnv), so RUN sees the ARG's value (as kiln; \
