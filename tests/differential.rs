@@ -214,7 +214,38 @@ const DIFFERENCES: &[Listed] = &[
         key: "/no-mknod only-buildah",
         reason: MKNOD,
     },
+    Listed {
+        case: "run-hardlink-lower",
+        key: "/d/a links",
+        reason: HARDLINK_COPYUP,
+    },
+    Listed {
+        case: "run-hardlink-lower",
+        key: "/d/b size",
+        reason: HARDLINK_COPYUP,
+    },
+    Listed {
+        case: "run-hardlink-lower",
+        key: "/d/b sha256",
+        reason: HARDLINK_COPYUP,
+    },
+    Listed {
+        case: "run-hardlink-lower",
+        key: "/d/b mtime",
+        reason: HARDLINK_COPYUP,
+    },
+    Listed {
+        case: "run-hardlink-lower",
+        key: "/d/b links",
+        reason: HARDLINK_COPYUP,
+    },
 ];
+
+const HARDLINK_COPYUP: &str = "RUN appends to one name of a hard-linked pair from a lower layer: \
+                               overlayfs (index=off, the kernel default, under BuildKit's \
+                               overlay snapshotter as under kiln) copies up that name only, so \
+                               the link breaks and the other name keeps the old content; \
+                               buildah's vfs container has the real link and changes both";
 
 const MKNOD: &str = "RUN mknod: Docker's default capabilities (BuildKit's oci spec) include \
                      CAP_MKNOD, as kiln's; buildah's default capability list \
