@@ -166,7 +166,11 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     } else {
         input.config.config.working_dir.clone()
     };
-    let (uid, gid) = user_ids(rootfs, &input.config.config.user, span)?;
+    let (uid, gid, additional_gids, home) = user_ids(rootfs, &input.config.config.user, span)?;
+    // As runc's init (under BuildKit): HOME from the user's passwd entry unless set.
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
     let network = match input.run.network.as_ref().map(|t| t.value.as_str()) {
         Some("none") => NetworkMode::None,
         _ => NetworkMode::Private,
@@ -182,7 +186,7 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
             cwd,
             uid,
             gid,
-            additional_gids: Vec::new(),
+            additional_gids,
             hostname: "kiln".into(),
         },
         confinement: Confinement {
@@ -223,27 +227,68 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         .with_hint("fix the command (the output above shows why it failed) and build again"))
 }
 
-/// USER as uid/gid, from the step's own /etc/passwd and /etc/group.
-fn user_ids(rootfs: &Path, user: &str, span: Span) -> Result<(u32, u32), BuildError> {
-    if user.is_empty() {
-        return Ok((0, 0));
-    }
+/// USER as uid, gid, supplementary gids and home directory (`/` without a passwd entry),
+/// from the step's own /etc/passwd and /etc/group. As BuildKit (moby/sys/user GetExecUser, then ensureAdditionalGids): a USER
+/// without a group that names a passwd entry (by name or uid) gets the groups listing
+/// that user as a member; the primary gid always comes first.
+fn user_ids(
+    rootfs: &Path,
+    user: &str,
+    span: Span,
+) -> Result<(u32, u32, Vec<u32>, String), BuildError> {
+    let user = if user.is_empty() { "0" } else { user };
     let root = Root::open(rootfs).map_err(|e| BuildError::step(span, format!("RUN: {e}")))?;
     let read = |p: &str| -> Option<String> {
         let mut s = String::new();
         root.open_file(p).ok()?.read_to_string(&mut s).ok()?;
         Some(s)
     };
-    let o = owner::resolve(
-        user,
-        read("/etc/passwd").as_deref(),
-        read("/etc/group").as_deref(),
-    )
-    .map_err(|e| {
-        BuildError::step(span, format!("USER {user}: {e}"))
-            .with_hint("use numeric ids (USER 1000:1000) or create the user first")
-    })?;
-    Ok((o.uid, o.gid))
+    let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
+    let o = match owner::resolve(user, passwd.as_deref(), group.as_deref()) {
+        Ok(o) => o,
+        // The default user needs no /etc/passwd.
+        Err(_) if user == "0" => owner::Owner { uid: 0, gid: 0 },
+        Err(e) => {
+            return Err(BuildError::step(span, format!("USER {user}: {e}"))
+                .with_hint("use numeric ids (USER 1000:1000) or create the user first"))
+        }
+    };
+    let name = user.split(':').next().unwrap_or(user);
+    let entry = passwd.as_deref().unwrap_or_default().lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && (f[0] == name || (name.parse::<u32>().is_ok() && f[2] == name)))
+            .then(|| (f[0].to_string(), f[5].to_string()))
+    });
+    let (mut gid, mut gids) = (o.gid, Vec::new());
+    if !user.contains(':') {
+        match &entry {
+            Some((name, _)) => {
+                gids = supplementary_gids(name, group.as_deref().unwrap_or_default())
+            }
+            // A uid without a passwd entry runs with gid 0 (GetExecUser's default).
+            None => gid = 0,
+        }
+    }
+    gids.insert(0, gid);
+    let mut seen = std::collections::HashSet::new();
+    gids.retain(|g| seen.insert(*g));
+    let home = entry
+        .map(|(_, h)| h)
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into());
+    Ok((o.uid, gid, gids, home))
+}
+
+/// The gids of the groups in `group` that list `name` as a member.
+fn supplementary_gids(name: &str, group: &str) -> Vec<u32> {
+    group
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4 && f[3].split(',').any(|m| m.trim() == name))
+                .then(|| f[2].parse::<u32>().ok())?
+        })
+        .collect()
 }
 
 /// Forwards a step's output to kiln's standard error (unless quiet) and keeps its last
@@ -298,5 +343,36 @@ impl Write for Tee {
 impl Drop for Tee {
     fn drop(&mut self) {
         let _ = self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_follow_runc_under_buildkit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("etc")).expect("mkdir etc");
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n",
+        )
+        .expect("write passwd");
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\napp:x:1000:\nstaff:x:50:app,other\nwheel:x:10:root\n",
+        )
+        .expect("write group");
+        let ids = |u: &str| user_ids(dir.path(), u, Span::default()).expect("user ids");
+        assert_eq!(ids(""), (0, 0, vec![0, 10], "/root".into()));
+        assert_eq!(ids("app"), (1000, 1000, vec![1000, 50], "/home/app".into()));
+        assert_eq!(
+            ids("1000"),
+            (1000, 1000, vec![1000, 50], "/home/app".into())
+        );
+        assert_eq!(ids("app:staff"), (1000, 50, vec![50], "/home/app".into()));
+        assert_eq!(ids("1234:5678"), (1234, 5678, vec![5678], "/".into()));
+        assert_eq!(ids("4321"), (4321, 0, vec![0], "/".into()));
     }
 }

@@ -45,7 +45,11 @@ impl VfsSnapshot {
         let before = mk("before")?;
         merge_lowers(lowers, &before)?;
         let rootfs = mk("rootfs")?;
-        merge_lowers(&[before.path().to_path_buf()], &rootfs)?;
+        // Hard links of the lower layers are not kept in the working copy: under overlayfs
+        // (index=off, the kernel default; BuildKit's overlay snapshotter and kiln's overlay
+        // driver) changing one name copies up that name only, and the others keep the old
+        // content.
+        merge(&[before.path().to_path_buf()], &rootfs, false)?;
         Ok(VfsSnapshot { before, rootfs })
     }
 
@@ -83,6 +87,12 @@ fn cpath(comps: &[Vec<u8>]) -> PathBuf {
 /// Stack `lowers` (bottom first, overlay form) into `dest` as overlayfs
 /// would merge them. Needs root for owners, devices and trusted xattrs.
 pub fn merge_lowers(lowers: &[PathBuf], dest: &Root) -> Result<()> {
+    merge(lowers, dest, true)
+}
+
+/// [`merge_lowers`]; `keep_links`: make hard links within a layer hard links in `dest`
+/// (otherwise every name gets a copy of its own).
+fn merge(lowers: &[PathBuf], dest: &Root, keep_links: bool) -> Result<()> {
     // Directory (mode, mtime) from the top-most layer holding it, applied
     // deepest first at the end (adding children changes the mtime).
     let mut dirs: DirTimes = BTreeMap::new();
@@ -92,6 +102,7 @@ pub fn merge_lowers(lowers: &[PathBuf], dest: &Root) -> Result<()> {
             src: &src,
             dest,
             links: HashMap::new(),
+            keep_links,
             dirs: &mut dirs,
         };
         m.merge_dir(&Vec::new(), 0)?;
@@ -111,6 +122,7 @@ struct Merger<'a> {
     dest: &'a Root,
     /// (dev, ino) of multiply linked sources → first destination path.
     links: HashMap<(u64, u64), PathBuf>,
+    keep_links: bool,
     dirs: &'a mut DirTimes,
 }
 
@@ -188,7 +200,7 @@ impl Merger<'_> {
 
     fn copy_node(&mut self, p: &Path, m: &Metadata) -> Result<()> {
         let key = (m.dev, m.ino);
-        if m.nlink > 1 {
+        if m.nlink > 1 && self.keep_links {
             if let Some(first) = self.links.get(&key) {
                 self.dest.hardlink(first, p)?;
                 return Ok(());
@@ -226,7 +238,7 @@ impl Merger<'_> {
             self.dest.chmod(p, m.mode)?;
         }
         self.dest.set_times(p, m.mtime)?;
-        if m.nlink > 1 {
+        if m.nlink > 1 && self.keep_links {
             self.links.insert(key, p.to_path_buf());
         }
         Ok(())

@@ -466,7 +466,19 @@ fn overlay_and_vfs_diffs_are_byte_identical() {
     );
     apply(vfs.rootfs(), vfs.rootfs().path());
     let vfs_after = signature(vfs.rootfs());
-    assert_eq!(vfs_after, overlay_after, "the step did not do the same");
+    // Hard links of the lower layers: overlayfs shows them linked until one name is
+    // changed (copy-up then breaks the link); the vfs working copy has each name on its
+    // own from the start. What the layer holds is the same (checked below).
+    let unlinked = |sig: &BTreeMap<String, String>| -> BTreeMap<String, String> {
+        sig.iter()
+            .map(|(k, v)| (k.clone(), v.split(" link=").next().unwrap_or(v).to_string()))
+            .collect()
+    };
+    assert_eq!(
+        unlinked(&vfs_after),
+        unlinked(&overlay_after),
+        "the step did not do the same"
+    );
     let mut w = LayerWriter::new(Vec::new(), TarOptions::default());
     vfs.diff(&mut w).unwrap();
     let vfs_tar = w.finish().unwrap();
@@ -521,7 +533,7 @@ fn overlay_and_vfs_diffs_are_byte_identical() {
         unpack(tar, &out, WhiteoutMode::Apply);
     }
     let replay = signature(&Root::open(&out).unwrap());
-    assert_eq!(replay, vfs_after);
+    assert_eq!(replay, overlay_after);
 }
 
 #[test]
