@@ -696,18 +696,9 @@ impl Buildah {
                     "--format",
                     "docker",
                     "--layers=false",
-                    // RUN steps: no network (as kiln's); runc, as crun 1.8 fails on this
-                    // host's cgroup setup, with limits it may set without
-                    // CAP_SYS_RESOURCE.
-                    "--runtime",
-                    "runc",
-                    "--network",
-                    "none",
-                    "--ulimit",
-                    "nofile=1024:1024",
-                    "--ulimit",
-                    "nproc=1024:1024",
                 ])
+                // RUN steps: no network, runc, rlimits it may set here.
+                .args(support::OCI_RUN_FLAGS)
                 .arg("-t")
                 .arg(tag)
                 .arg("-f")

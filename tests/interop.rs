@@ -237,19 +237,9 @@ fn podman_loads_and_runs_the_image() {
     );
     let run = |args: &[&str]| {
         let mut c = podman(&podman_bin, dir);
-        c.args([
-            "run",
-            "--rm",
-            "--runtime",
-            "runc",
-            "--network",
-            "none",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ])
-        .args(args);
+        c.args(["run", "--rm"])
+            .args(support::OCI_RUN_FLAGS)
+            .args(args);
         run_ok(&mut c)
     };
     assert_eq!(run(&["localhost/kiln-interop:1"]), EXPECTED);

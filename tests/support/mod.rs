@@ -10,6 +10,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 
+/// Flags podman and buildah need to run containers on this kind of host: runc (crun 1.8
+/// refuses the cgroup v1/v2 hybrid layout), no network, and rlimits they may set without
+/// CAP_SYS_RESOURCE (the hard RLIMIT_NOFILE is 20000).
+pub const OCI_RUN_FLAGS: [&str; 8] = [
+    "--runtime",
+    "runc",
+    "--network",
+    "none",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
 /// The kiln binary under test.
 pub fn kiln_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kiln"))
