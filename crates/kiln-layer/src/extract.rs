@@ -261,7 +261,8 @@ fn clean_name(name: &[u8]) -> std::result::Result<Vec<Vec<u8>>, ()> {
     Ok(out)
 }
 
-fn cpath(comps: &[Vec<u8>]) -> PathBuf {
+/// The container path (`/a/b`) of path components; `/` for none.
+pub(crate) fn cpath(comps: &[Vec<u8>]) -> PathBuf {
     let mut s = Vec::new();
     for c in comps {
         s.push(b'/');

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::extract::OVERLAY_OPAQUE_XATTR;
+use crate::extract::{cpath, OVERLAY_OPAQUE_XATTR};
 use crate::root::{Kind, Metadata, Root, MAX_DEPTH};
 use crate::tar_write::{keep_xattr, write_one, EntryKind, EntryMeta, LayerWriter};
 
@@ -62,18 +62,6 @@ pub fn diff_trees<W: Write>(before: &Root, after: &Root, w: &mut LayerWriter<W>)
     };
     p.diff_dir(&Vec::new(), false, 0)?;
     p.emit(w)
-}
-
-fn cpath(comps: &[Vec<u8>]) -> PathBuf {
-    let mut s = Vec::new();
-    for c in comps {
-        s.push(b'/');
-        s.extend_from_slice(c);
-    }
-    if s.is_empty() {
-        s.push(b'/');
-    }
-    PathBuf::from(OsString::from_vec(s))
 }
 
 fn rel(comps: &[Vec<u8>]) -> PathBuf {

@@ -10,12 +10,11 @@
 //! copy; after the step, [`VfsSnapshot::diff`] compares them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
 use std::io::Write;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use crate::extract::{OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX};
+use crate::extract::{cpath, OVERLAY_OPAQUE_XATTR, OVERLAY_XATTR_PREFIX};
 use crate::root::{Kind, Metadata, Root, MAX_DEPTH};
 use crate::tar_write::LayerWriter;
 
@@ -71,18 +70,6 @@ impl VfsSnapshot {
 
 /// Directory (mode, mtime) by path components.
 type DirTimes = BTreeMap<Vec<Vec<u8>>, (u32, (i64, u32))>;
-
-fn cpath(comps: &[Vec<u8>]) -> PathBuf {
-    let mut s = Vec::new();
-    for c in comps {
-        s.push(b'/');
-        s.extend_from_slice(c);
-    }
-    if s.is_empty() {
-        s.push(b'/');
-    }
-    PathBuf::from(OsString::from_vec(s))
-}
 
 /// Stack `lowers` (bottom first, overlay form) into `dest` as overlayfs
 /// would merge them. Needs root for owners, devices and trusted xattrs.
