@@ -29,11 +29,30 @@ use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
 
 use crate::sys;
 
-/// A setup step that can fail in a child; `index` refines it (which path).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-pub(crate) enum Step {
-    Fds = 1,
+/// Declares [`Step`] (numbered from 1, as sent over the error pipe) and its list, from one
+/// list of names.
+macro_rules! steps {
+    ($first:ident, $($name:ident),* $(,)?) => {
+        /// A setup step that can fail in a child; `index` refines it (which path).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(u32)]
+        pub(crate) enum Step {
+            $first = 1,
+            $($name,)*
+        }
+
+        impl Step {
+            const ALL: &'static [Step] = &[Step::$first, $(Step::$name,)*];
+
+            pub(crate) fn from_u32(v: u32) -> Option<Step> {
+                Self::ALL.iter().copied().find(|s| *s as u32 == v)
+            }
+        }
+    };
+}
+
+steps!(
+    Fds,
     CgroupJoin,
     Unshare,
     Propagation,
@@ -64,47 +83,7 @@ pub(crate) enum Step {
     Exec,
     ParentDeath,
     NetworkWait,
-}
-
-impl Step {
-    pub(crate) fn from_u32(v: u32) -> Option<Step> {
-        use Step::*;
-        const ALL: [Step; 31] = [
-            Fds,
-            CgroupJoin,
-            Unshare,
-            Propagation,
-            Loopback,
-            ForkInit,
-            BindRoot,
-            OpenRoot,
-            EtcTarget,
-            EtcBind,
-            PivotRoot,
-            DetachOldRoot,
-            MountProc,
-            MountDev,
-            DevNode,
-            DevMount,
-            DevLink,
-            MountSys,
-            Mask,
-            Readonly,
-            Hostname,
-            Chdir,
-            Seccomp,
-            BoundingSet,
-            SetUser,
-            Capset,
-            NoNewPrivs,
-            ForkCommand,
-            Exec,
-            ParentDeath,
-            NetworkWait,
-        ];
-        ALL.into_iter().find(|s| *s as u32 == v)
-    }
-}
+);
 
 /// A failure record sent over the error pipe: step, index, errno.
 #[derive(Debug, Clone, Copy)]
