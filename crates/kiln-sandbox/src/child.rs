@@ -69,6 +69,7 @@ steps!(
     DevNode,
     DevMount,
     DevLink,
+    InlineScript,
     MountSys,
     Mask,
     Readonly,
@@ -168,6 +169,8 @@ pub(crate) struct Plan {
     pub net_sync: Option<NetSync>,
     pub rootfs: CString,
     pub etc: Vec<EtcBind>,
+    /// `/dev/pipes/NAME` path and content (see [`crate::InlineScript`]).
+    pub inline_script: Option<(CString, Vec<u8>)>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
     pub hostname: Vec<u8>,
@@ -419,6 +422,32 @@ fn stage2(p: &Plan) -> ! {
     }
 }
 
+/// `/dev/pipes/NAME` with the script (0755), then `/dev/pipes` made read-only.
+fn write_inline_script(path: &CStr, data: &[u8]) -> Result<(), Errno> {
+    fs::mkdirat(CWD, c"/dev/pipes", Mode::from_raw_mode(0o755))?;
+    let fd = fs::openat(
+        CWD,
+        path,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o755),
+    )?;
+    let mut rest = data;
+    while !rest.is_empty() {
+        match rustix::io::write(&fd, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    drop(fd);
+    mount::mount_bind(c"/dev/pipes", c"/dev/pipes")?;
+    mount::mount_remount(
+        c"/dev/pipes",
+        MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        c"",
+    )
+}
+
 fn is_dir(path: &CStr) -> Result<Option<bool>, Errno> {
     match fs::statat(CWD, path, fs::AtFlags::empty()) {
         Ok(st) => Ok(Some(
@@ -509,6 +538,9 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     }
     for (i, (to, link)) in DEV_LINKS.iter().enumerate() {
         fs::symlinkat(*to, CWD, *link).map_err(at(Step::DevLink, i as u32))?;
+    }
+    if let Some((path, data)) = &p.inline_script {
+        write_inline_script(path, data).map_err(step(Step::InlineScript))?;
     }
 
     mount::mount(

@@ -212,6 +212,21 @@ fn exec_candidates(arg0: &str, env: &[String]) -> Result<Vec<CString>, SandboxEr
         .collect()
 }
 
+/// The script's path under `/dev/pipes` and its bytes; the name must be one component.
+fn prepare_inline_script(s: crate::InlineScript) -> Result<(CString, Vec<u8>), SandboxError> {
+    if s.name.is_empty() || s.name == "." || s.name == ".." || s.name.contains('/') {
+        return Err(SandboxError::Invalid(format!(
+            "inline script name {:?} must be a single file name",
+            s.name
+        )));
+    }
+    let path = cstring(
+        "inline script name",
+        &format!("{}/{}", crate::INLINE_SCRIPT_DIR, s.name),
+    )?;
+    Ok((path, s.data))
+}
+
 fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -400,6 +415,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             format!("symlink {}", child::dev_link_name(fail.index)),
             "this is a bug",
         ),
+        Step::InlineScript => (
+            "writing the heredoc script under /dev/pipes".to_owned(),
+            "the script must fit in /dev (64 MiB)",
+        ),
         Step::MountSys => (
             "mount sysfs read-only on /sys".to_owned(),
             "/sys in the rootfs must be a directory",
@@ -467,6 +486,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         confinement,
         hosts,
         resolv_conf,
+        inline_script,
         stdout,
         stderr,
     } = req;
@@ -511,6 +531,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         .map(|p| cstring("read-only path", p))
         .collect::<Result<Vec<_>, _>>()?;
     let cwd = cstring("cwd", &process.cwd)?;
+    let inline_script = inline_script.map(prepare_inline_script).transpose()?;
     let caps_mask = caps::mask(&confinement.capabilities)?;
     let seccomp_programs = match &confinement.seccomp {
         SeccompPolicy::Unconfined => Vec::new(),
@@ -662,6 +683,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         net_sync,
         rootfs: rootfs_c,
         etc,
+        inline_script,
         masked,
         readonly,
         hostname: process.hostname.as_bytes().to_vec(),

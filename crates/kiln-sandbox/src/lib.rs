@@ -179,6 +179,10 @@ pub struct RunRequest<'a> {
     /// DNS forwarder) instead, since the host's resolvers (often on
     /// 127.0.0.x) are not reachable from there.
     pub resolv_conf: String,
+    /// A script put read-only at `/dev/pipes/NAME` (mode 0755, on the sandbox's own `/dev`,
+    /// never in the rootfs), as BuildKit does for `RUN <<EOF` heredocs that start with `#!`.
+    /// NAME must be a single path component.
+    pub inline_script: Option<InlineScript>,
     pub stdout: Box<dyn Write + Send>,
     pub stderr: Box<dyn Write + Send>,
 }
@@ -192,6 +196,16 @@ impl std::fmt::Debug for RunRequest<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// A file the process finds at `/dev/pipes/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineScript {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// Where [`InlineScript`]s appear inside the sandbox.
+pub const INLINE_SCRIPT_DIR: &str = "/dev/pipes";
 
 /// How the process ended: exactly one of the fields is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@ mod layer;
 mod options;
 mod output;
 mod run;
+mod run_command;
 mod stage;
 
 pub use base::Rootfs;
@@ -240,13 +241,6 @@ fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
             };
             if let Some(m) = run.mounts.first() {
                 return refuse(m.span, "RUN --mount", "cache, secret, bind, tmpfs and ssh mounts come with the next version; copy what the step needs with COPY for now");
-            }
-            if !run.command.files.is_empty() {
-                return refuse(
-                    ins.span,
-                    "RUN with a heredoc",
-                    "write the script with COPY <<EOF /script.sh and RUN sh /script.sh for now",
-                );
             }
             if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
                 return refuse(n.span, "RUN --network=host", "steps run without network access for now; fetch inputs with ADD URL --checksum");
