@@ -173,6 +173,7 @@ pub(crate) struct Plan {
     pub inline_script: Option<(CString, Vec<u8>)>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
+    pub writable_sysfs: bool,
     pub hostname: Vec<u8>,
     pub cwd: CString,
     pub uid: u32,
@@ -543,14 +544,13 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         write_inline_script(path, data).map_err(step(Step::InlineScript))?;
     }
 
-    mount::mount(
-        c"sysfs",
-        c"/sys",
-        c"sysfs",
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY,
-        None,
-    )
-    .map_err(step(Step::MountSys))?;
+    let sys_flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let sys_flags = if p.writable_sysfs {
+        sys_flags
+    } else {
+        sys_flags | MountFlags::RDONLY
+    };
+    mount::mount(c"sysfs", c"/sys", c"sysfs", sys_flags, None).map_err(step(Step::MountSys))?;
 
     for (i, path) in p.masked.iter().enumerate() {
         let f = at(Step::Mask, i as u32);

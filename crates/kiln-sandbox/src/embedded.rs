@@ -686,6 +686,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         inline_script,
         masked,
         readonly,
+        writable_sysfs: confinement.writable_sysfs,
         hostname: process.hostname.as_bytes().to_vec(),
         cwd,
         uid: process.uid,

@@ -25,7 +25,7 @@ mod syscalls_aarch64;
 #[cfg(target_arch = "x86_64")]
 mod syscalls_x86_64;
 
-pub use caps::{ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
+pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
@@ -106,6 +106,8 @@ pub struct Confinement {
     pub masked_paths: Vec<String>,
     /// Paths re-mounted read-only. Missing paths are ignored.
     pub readonly_paths: Vec<String>,
+    /// `/sys` mounted read-write (privileged containers); read-only otherwise.
+    pub writable_sysfs: bool,
     pub limits: Limits,
 }
 
@@ -153,7 +155,25 @@ impl Default for Confinement {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            writable_sysfs: false,
             limits: Limits::default(),
+        }
+    }
+}
+
+impl Confinement {
+    /// What Docker gives `--privileged` containers (BuildKit's `RUN --security=insecure`):
+    /// every capability kiln holds ([`current_capabilities`]), no seccomp filter, no masked or read-only paths, a writable `/sys`,
+    /// and no `no_new_privs`. Namespaces, network and limits stay as they are.
+    pub fn privileged(self) -> Confinement {
+        Confinement {
+            capabilities: current_capabilities(),
+            seccomp: SeccompPolicy::Unconfined,
+            no_new_privs: false,
+            masked_paths: Vec::new(),
+            readonly_paths: Vec::new(),
+            writable_sysfs: true,
+            ..self
         }
     }
 }

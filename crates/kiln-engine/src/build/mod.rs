@@ -11,7 +11,7 @@ mod stage;
 
 pub use base::Rootfs;
 pub use error::BuildError;
-pub use options::{BuildOptions, DockerfileHook, Output, SandboxOptions};
+pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
 pub use output::export_rootfs;
 pub use run::StorageDriver;
 
@@ -156,7 +156,7 @@ fn run(
             target_platform,
         },
     )?;
-    refuse_unsupported(&plan)?;
+    refuse_unsupported(&plan, &opts.sandbox)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -229,8 +229,9 @@ fn probe_dir(scratch: &Path) -> Result<PathBuf, BuildError> {
     Ok(p)
 }
 
-/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet.
-fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
+/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet,
+/// or one the command line did not allow (`--allow network.host`, `--allow security.insecure`).
+fn refuse_unsupported(plan: &Plan, sandbox: &SandboxOptions) -> Result<(), BuildError> {
     for &i in &plan.order {
         for ins in &plan.dockerfile.stages[i].instructions {
             let Command::Run(run) = &ins.command else {
@@ -242,15 +243,34 @@ fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
             if let Some(m) = run.mounts.first() {
                 return refuse(m.span, "RUN --mount", "cache, secret, bind, tmpfs and ssh mounts come with the next version; copy what the step needs with COPY for now");
             }
+            let not_allowed = |span: Span, what: &str, entitlement: &str, risk: &str| {
+                Err(BuildError::step(
+                    span,
+                    format!("{what} is not allowed: the build was not given --allow {entitlement}"),
+                )
+                .with_hint(format!(
+                    "{risk}; pass --allow {entitlement} only if you trust this Dockerfile, or remove the flag"
+                )))
+            };
             if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
-                return refuse(n.span, "RUN --network=host", "steps run without network access for now; fetch inputs with ADD URL --checksum");
+                if !sandbox.allow_network_host {
+                    return not_allowed(
+                        n.span,
+                        "RUN --network=host",
+                        "network.host",
+                        "the step would share the host's network, including services listening on 127.0.0.1",
+                    );
+                }
             }
             if let Some(s) = run.security.as_ref().filter(|s| s.value == "insecure") {
-                return refuse(
-                    s.span,
-                    "RUN --security=insecure",
-                    "remove the flag: steps run with Docker's default confinement",
-                );
+                if !sandbox.allow_insecure {
+                    return not_allowed(
+                        s.span,
+                        "RUN --security=insecure",
+                        "security.insecure",
+                        "the step would run privileged: every capability, no seccomp filter, writable /proc/sys and /sys",
+                    );
+                }
             }
             if let Some(d) = run.devices.first() {
                 return refuse(d.span, "RUN --device", "remove the flag");

@@ -13,7 +13,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::LayerRef;
-use kiln_sandbox::{Confinement, Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
+use kiln_sandbox::{Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -169,10 +169,21 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    let network = match input.run.network.as_ref().map(|t| t.value.as_str()) {
-        Some("none") => NetworkMode::None,
-        _ => NetworkMode::Private,
-    };
+    let mut confinement = cx.sandbox.confinement();
+    match input.run.network.as_ref().map(|t| t.value.as_str()) {
+        Some("none") => confinement.network = NetworkMode::None,
+        Some("host") => confinement.network = NetworkMode::Host,
+        _ => {}
+    }
+    // The build checked `--allow security.insecure` before it started.
+    if input
+        .run
+        .security
+        .as_ref()
+        .is_some_and(|s| s.value == "insecure")
+    {
+        confinement = confinement.privileged();
+    }
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let out = Tee::new(cx.progress, tail.clone());
     let err = Tee::new(cx.progress, tail.clone());
@@ -187,10 +198,7 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
             additional_gids,
             hostname: "kiln".into(),
         },
-        confinement: Confinement {
-            network,
-            ..cx.sandbox.confinement()
-        },
+        confinement,
         hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         inline_script: input.command.script.clone(),
