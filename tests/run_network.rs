@@ -181,3 +181,53 @@ fn run_security_insecure_needs_the_entitlement_and_then_runs_privileged() {
         "the next step is confined again: {after}"
     );
 }
+
+#[test]
+fn steps_share_one_private_network_unless_they_could_reconfigure_it() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN readlink /proc/self/ns/net > /ns1; ls /sys/class/net > /if1\n\
+        RUN readlink /proc/self/ns/net > /ns2; ls /sys/class/net > /if2\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let host_ns = std::fs::read_link("/proc/self/ns/net").expect("host netns");
+    let host_ns = format!("{}\n", host_ns.display());
+
+    env.ok(&["build", "-q", "-t", "ns:shared", s(&ctx)]);
+    let root = exported(&env, "ns:shared");
+    assert_eq!(
+        read(&root, "ns1"),
+        read(&root, "ns2"),
+        "one namespace per build"
+    );
+    assert_ne!(read(&root, "ns1"), host_ns, "not the host's");
+    assert_eq!(
+        read(&root, "if2"),
+        "lo\ntap0\n",
+        "the second step has the network too"
+    );
+
+    // With CAP_NET_ADMIN a step could change the network for the steps after it: it gets a
+    // namespace of its own, and its change stays there.
+    let dockerfile = "FROM busybox:test\n\
+        RUN busybox ip link set lo mtu 1300 && cat /sys/class/net/lo/mtu > /mtu1\n\
+        RUN cat /sys/class/net/lo/mtu > /mtu2; ls /sys/class/net > /if2\n";
+    let ctx = env.context("ctx-admin", &[("Dockerfile", dockerfile)]);
+    env.ok(&[
+        "build",
+        "-q",
+        "--cap-add",
+        "NET_ADMIN",
+        "-t",
+        "ns:own",
+        s(&ctx),
+    ]);
+    let root = exported(&env, "ns:own");
+    assert_eq!(read(&root, "mtu1"), "1300\n");
+    assert_eq!(
+        read(&root, "mtu2"),
+        "65536\n",
+        "the next step's network is fresh"
+    );
+    assert_eq!(read(&root, "if2"), "lo\ntap0\n");
+}

@@ -57,6 +57,7 @@ steps!(
     Unshare,
     Propagation,
     Loopback,
+    JoinNetwork,
     ForkInit,
     BindRoot,
     OpenRoot,
@@ -165,8 +166,10 @@ pub(crate) struct Plan {
     pub keep: Vec<RawFd>,
     pub unshare_flags: libc::c_int,
     pub loopback: bool,
-    /// Set for [`crate::NetworkMode::Private`].
+    /// Set for [`crate::NetworkMode::Private`] with a namespace of the run's own.
     pub net_sync: Option<NetSync>,
+    /// A network namespace to join (a duplicate of a [`crate::SharedNetwork`]'s fd).
+    pub join_net: Option<OwnedFd>,
     pub rootfs: CString,
     pub etc: Vec<EtcBind>,
     /// `/dev/pipes/NAME` path and content (see [`crate::InlineScript`]).
@@ -360,6 +363,13 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
     .map_err(step(Step::Propagation))?;
+    if let Some(ns) = &p.join_net {
+        rustix::thread::move_into_link_name_space(
+            ns.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(step(Step::JoinNetwork))?;
+    }
     if p.loopback {
         sys::loopback_up().map_err(step(Step::Loopback))?;
     }

@@ -15,6 +15,7 @@ use rustix::pipe::PipeFlags;
 use crate::cgroup::Cgroups;
 use crate::child::{self, EtcBind, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
 use crate::slirp::{self, Slirp};
+use crate::SharedNetwork;
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
 };
@@ -306,7 +307,7 @@ fn start_network(
     if !unshared(unshared_r) {
         return (None, None);
     }
-    match Slirp::start(program, pid, log) {
+    match Slirp::start(program, slirp::Target::Pid(pid), log) {
         Ok(slirp) => match rustix::io::write(&go_w, b"1") {
             Ok(_) => (Some(slirp), None),
             Err(e) => (
@@ -372,6 +373,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         Step::Loopback => (
             "bringing up lo".to_owned(),
             "the sandbox needs CAP_NET_ADMIN",
+        ),
+        Step::JoinNetwork => (
+            "joining the build's network namespace (setns)".to_owned(),
+            "the namespace is gone: run the build again",
         ),
         Step::ForkInit => ("fork of the init process".to_owned(), "check pids limits"),
         Step::BindRoot => (
@@ -487,9 +492,11 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         hosts,
         resolv_conf,
         inline_script,
+        shared_network,
         stdout,
         stderr,
     } = req;
+    let shared_network = shared_network.filter(|_| SharedNetwork::suits(&confinement));
 
     // --- validate and prepare everything that allocates -----------------
     let Some(arg0) = process.args.first().cloned() else {
@@ -550,6 +557,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
 
     // User-mode networking needs slirp4netns: fail before touching anything.
     let slirp_program = match confinement.network {
+        NetworkMode::Private if shared_network.is_some() => None,
         NetworkMode::Private => {
             let path = std::env::var("PATH").ok();
             Some(slirp::find(path.as_deref())?)
@@ -651,6 +659,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     if let Some(sync) = &net_sync {
         keep.extend([sync.unshared_w.as_raw_fd(), sync.go_r.as_raw_fd()]);
     }
+    let join_net = shared_network
+        .map(|n| {
+            rustix::io::fcntl_dupfd_cloexec(n.namespace(), 3).map_err(os("fcntl(F_DUPFD_CLOEXEC)"))
+        })
+        .transpose()?;
+    keep.extend(join_net.iter().map(|f| f.as_raw_fd()));
     keep.sort_unstable();
     keep.dedup();
 
@@ -659,7 +673,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWCGROUP;
-    let new_net = confinement.network != NetworkMode::Host;
+    let new_net = confinement.network != NetworkMode::Host && join_net.is_none();
     if new_net {
         unshare_flags |= libc::CLONE_NEWNET;
     }
@@ -681,6 +695,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         unshare_flags,
         loopback: new_net,
         net_sync,
+        join_net,
         rootfs: rootfs_c,
         etc,
         inline_script,

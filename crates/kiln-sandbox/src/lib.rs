@@ -18,6 +18,7 @@ mod child;
 mod embedded;
 mod error;
 mod seccomp;
+mod shared_net;
 mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
@@ -29,6 +30,7 @@ pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITI
 pub use embedded::Embedded;
 pub use error::SandboxError;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
+pub use shared_net::SharedNetwork;
 
 /// The process to start inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +205,9 @@ pub struct RunRequest<'a> {
     /// never in the rootfs), as BuildKit does for `RUN <<EOF` heredocs that start with `#!`.
     /// NAME must be a single path component.
     pub inline_script: Option<InlineScript>,
+    /// With [`NetworkMode::Private`]: join this namespace instead of making one (and
+    /// starting slirp4netns) for the run, when [`SharedNetwork::suits`] the confinement.
+    pub shared_network: Option<&'a SharedNetwork>,
     pub stdout: Box<dyn Write + Send>,
     pub stderr: Box<dyn Write + Send>,
 }

@@ -62,9 +62,20 @@ pub(crate) struct BuildContext<'a> {
     pub sandbox: SandboxOptions,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
+    /// The private network RUN steps share, started by the first step that needs it
+    /// (`None` inside when it could not start: each step then makes its own and reports why
+    /// that failed).
+    network: std::sync::OnceLock<Option<kiln_sandbox::SharedNetwork>>,
 }
 
 impl BuildContext<'_> {
+    /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
+    pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
+        self.network
+            .get_or_init(|| kiln_sandbox::SharedNetwork::start().ok())
+            .as_ref()
+    }
+
     pub fn progress(&self, line: &str) {
         if self.progress {
             eprintln!("{line}");
@@ -180,6 +191,7 @@ fn run(
         },
         sandbox: opts.sandbox.clone(),
         images: HashMap::new(),
+        network: std::sync::OnceLock::new(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {

@@ -184,6 +184,11 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     {
         confinement = confinement.privileged();
     }
+    let shared_network = if kiln_sandbox::SharedNetwork::suits(&confinement) {
+        cx.shared_network()
+    } else {
+        None
+    };
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let out = Tee::new(cx.progress, tail.clone());
     let err = Tee::new(cx.progress, tail.clone());
@@ -202,6 +207,7 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
         inline_script: input.command.script.clone(),
+        shared_network,
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
