@@ -551,7 +551,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
                 capabilities: &confinement.capabilities,
                 kernel: seccomp::running_kernel(),
             };
-            seccomp::compile(json, &ctx)?
+            seccomp::compile_cached(json, &ctx)?
         }
     };
 
