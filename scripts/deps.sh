@@ -5,7 +5,7 @@
 # with network (NetworkMode::Private), and hadolint
 # for the lint agreement test.
 set -euo pipefail
-packages=(git ca-certificates gcc make tar python3 python3-pip
+packages=(git ca-certificates gcc libc6-dev make tar python3 python3-pip
           skopeo umoci podman buildah runc docker.io busybox-static xz-utils
           slirp4netns debootstrap)
 need=()
