@@ -47,6 +47,14 @@ fn os(op: &'static str) -> impl Fn(Errno) -> SandboxError {
     }
 }
 
+/// A private temporary directory (under `$TMPDIR`).
+pub(crate) fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, SandboxError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| SandboxError::io("creating temp dir", std::env::temp_dir(), e, "check TMPDIR"))
+}
+
 /// fds the children use must not collide with 0/1/2.
 pub(crate) fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     if fd.as_raw_fd() > 2 {
@@ -603,12 +611,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     }
 
     // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.
-    let tmp = tempfile::Builder::new()
-        .prefix("kiln-sandbox-")
-        .tempdir()
-        .map_err(|e| {
-            SandboxError::io("creating temp dir", std::env::temp_dir(), e, "check TMPDIR")
-        })?;
+    let tmp = temp_dir("kiln-sandbox-")?;
     let mut etc = Vec::new();
     for (name, content) in [
         ("hosts", hosts.as_str()),

@@ -38,12 +38,7 @@ impl SharedNetwork {
     pub fn start() -> Result<SharedNetwork, SandboxError> {
         let program = slirp::find(std::env::var("PATH").ok().as_deref())?;
         let namespace = new_namespace()?;
-        let log_dir = tempfile::Builder::new()
-            .prefix("kiln-net-")
-            .tempdir()
-            .map_err(|e| {
-                SandboxError::io("creating temp dir", std::env::temp_dir(), e, "check TMPDIR")
-            })?;
+        let log_dir = crate::embedded::temp_dir("kiln-net-")?;
         let path = PathBuf::from(format!(
             "/proc/{}/fd/{}",
             std::process::id(),
