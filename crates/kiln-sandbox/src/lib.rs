@@ -17,6 +17,7 @@ mod cgroup;
 mod child;
 mod embedded;
 mod error;
+mod mount_ns;
 mod seccomp;
 mod slirp;
 mod sys;
@@ -28,6 +29,7 @@ mod syscalls_x86_64;
 pub use caps::{ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
+pub use mount_ns::private_mounts;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
 
 /// The process to start inside the sandbox.
