@@ -54,7 +54,7 @@ fn builds_killed_at_random_moments_leave_the_store_intact() {
     let store = env.store();
     env.import_busybox("bb");
     let ctx = env.path().join("ctx");
-    context_with_data(&ctx, DOCKERFILE, 600, 4096, "crash");
+    context_with_data(&ctx, DOCKERFILE, 300, 8192, "crash");
     let ctx_arg = ctx.to_str().expect("utf-8").to_owned();
 
     // One undisturbed build gives the time scale for the kills.
@@ -74,7 +74,7 @@ fn builds_killed_at_random_moments_leave_the_store_intact() {
     let mut killed = 0;
     let mut phases = std::collections::BTreeMap::<String, usize>::new();
     for i in 0..KILLS {
-        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 11 / 10).max(1));
+        let delay = Duration::from_micros(rng.next() % (full.as_micros() as u64 * 19 / 20).max(1));
         let log = env.path().join(format!("build-{i}.log"));
         let mut child = env
             .kiln()
