@@ -76,7 +76,11 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
     assert!(rounds >= 1);
 
     for w in ["a", "b", "c"] {
-        assert_eq!(ids[&format!("{w}1")], ids[&format!("{w}2")], "{w}: same inputs, different IDs");
+        assert_eq!(
+            ids[&format!("{w}1")],
+            ids[&format!("{w}2")],
+            "{w}: same inputs, different IDs"
+        );
         assert!(ids[&format!("{w}1")].starts_with("sha256:"));
     }
     assert_ne!(ids["a1"], ids["b1"]);
@@ -85,7 +89,10 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
     // Every tag made beside the builds is there.
     let images = env.ok(&["images"]);
     for k in 0..rounds {
-        assert!(images.contains(&format!("docker.io/library/extra:{k} ")), "extra:{k} missing\n{images}");
+        assert!(
+            images.contains(&format!("docker.io/library/extra:{k} ")),
+            "extra:{k} missing\n{images}"
+        );
     }
     // A prune now keeps every tagged image; each has its content.
     env.ok(&["prune"]);
@@ -93,9 +100,18 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
         let tag = format!("{w}2");
         let rootfs = env.path().join(format!("rootfs-{tag}"));
         env.ok(&["export", &tag, "-o", rootfs.to_str().expect("utf-8")]);
-        let expected = format!("{w}\n{}", fs::read_to_string(dir.join("data/f00001")).expect("f1"));
-        assert_eq!(fs::read_to_string(rootfs.join("summary")).expect("summary"), expected);
-        assert_eq!(fs::read_to_string(rootfs.join("f99")).expect("f99"), format!("{w} 99\n"));
+        let expected = format!(
+            "{w}\n{}",
+            fs::read_to_string(dir.join("data/f00001")).expect("f1")
+        );
+        assert_eq!(
+            fs::read_to_string(rootfs.join("summary")).expect("summary"),
+            expected
+        );
+        assert_eq!(
+            fs::read_to_string(rootfs.join("f99")).expect("f99"),
+            format!("{w} 99\n")
+        );
     }
     assert_intact(&store);
     // And the same builds again give the same IDs.
@@ -106,5 +122,10 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
         .arg(&contexts[0].1)
         .output()
         .expect("build");
-    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), ids["a1"], "{}", show(&again));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        ids["a1"],
+        "{}",
+        show(&again)
+    );
 }
