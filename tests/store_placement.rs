@@ -74,6 +74,17 @@ fn build_in(store: &Path, work: &Path) {
     assert_intact(store);
 }
 
+/// Checks that `mnt` has file system `fstype`, then builds in a store on it.
+fn build_on(mnt: &Path, fstype: &str, work: &Path) {
+    let found = run_ok(
+        Command::new("findmnt")
+            .args(["-n", "-o", "FSTYPE"])
+            .arg(mnt),
+    );
+    assert_eq!(found.trim(), fstype);
+    build_in(&mnt.join("store"), work);
+}
+
 #[test]
 fn store_on_tmpfs() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -85,13 +96,7 @@ fn store_on_tmpfs() {
             .arg(&mnt),
     );
     let _mounted = Mounted(mnt.clone());
-    let fstype = run_ok(
-        Command::new("findmnt")
-            .args(["-n", "-o", "FSTYPE"])
-            .arg(&mnt),
-    );
-    assert_eq!(fstype.trim(), "tmpfs");
-    build_in(&mnt.join("store"), dir.path());
+    build_on(&mnt, "tmpfs", dir.path());
 }
 
 #[test]
@@ -127,11 +132,5 @@ fn store_on_loop_mounted_ext4() {
         return;
     }
     let _mounted = Mounted(mnt.clone());
-    let fstype = run_ok(
-        Command::new("findmnt")
-            .args(["-n", "-o", "FSTYPE"])
-            .arg(&mnt),
-    );
-    assert_eq!(fstype.trim(), "ext4");
-    build_in(&mnt.join("store"), dir.path());
+    build_on(&mnt, "ext4", dir.path());
 }

@@ -20,7 +20,7 @@ pub struct PruneArgs {
     /// uses at most SIZE (e.g. 10GB, 512m).
     #[arg(long, value_name = "SIZE")]
     pub keep_storage: Option<String>,
-    /// Only what was created or last used longer ago than DURATION: until=24h, until=90m, until=7d.
+    /// Only what was created or last used longer ago than DURATION: until=24h, until=90m, until=168h.
     #[arg(long = "filter", value_name = "until=DURATION")]
     pub filters: Vec<String>,
     /// Accepted for docker compatibility; kiln never asks for confirmation.

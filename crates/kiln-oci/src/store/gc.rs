@@ -17,7 +17,7 @@ use super::index::Record;
 use super::lock::Mode;
 use super::remove::remove_tree;
 use super::usage::tree_bytes;
-use super::{io_err, Store, StoreError, LAYER_COMPLETE};
+use super::{io_err, list_dir, Store, StoreError, LAYER_COMPLETE};
 use crate::digest::Digest;
 use crate::image::ImageConfiguration;
 
@@ -169,36 +169,20 @@ pub(crate) fn sweep_blobs(
 
 /// Digests of all blobs in the store (entries with other names are skipped).
 pub(crate) fn list_blobs(store: &Store) -> Result<Vec<Digest>, StoreError> {
-    let dir = store.blobs_dir();
-    let entries = fs::read_dir(&dir).map_err(|e| io_err("list", &dir, e))?;
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err("list", &dir, e))?;
-        if let Some(d) = entry.file_name().to_str().and_then(Digest::from_hex) {
-            out.push(d);
-        }
-    }
-    out.sort_by_key(|d| d.hex());
-    Ok(out)
+    Ok(list_dir(&store.blobs_dir())?
+        .into_iter()
+        .filter_map(|(name, _)| Digest::from_hex(&name))
+        .collect())
 }
 
 /// Unpacked layer directories: (diff-id, path); entries whose name is not a
 /// digest come with `None`.
 pub(crate) fn list_layers(store: &Store) -> Result<Vec<(Option<Digest>, PathBuf)>, StoreError> {
     let dir = store.root().join("layers").join("sha256");
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", &dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err("list", &dir, e))?;
-        let d = entry.file_name().to_str().and_then(Digest::from_hex);
-        out.push((d, entry.path()));
-    }
-    out.sort();
-    Ok(out)
+    Ok(list_dir(&dir)?
+        .into_iter()
+        .map(|(name, path)| (Digest::from_hex(&name), path))
+        .collect())
 }
 
 /// Which unpacked layers a sweep removes: those of no kept image, and with

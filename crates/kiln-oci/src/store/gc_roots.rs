@@ -7,14 +7,14 @@
 //! least recently used records). Other fields are ignored; a store without a
 //! step cache has no records.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::{io_err, StoreError};
+use super::StoreError;
 use crate::digest::Digest;
 
 /// Where the records live, under the store root.
@@ -55,17 +55,9 @@ struct Raw {
 /// All step-cache records (none if the directory does not exist), and those
 /// that do not parse.
 pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
-    let dir = root.join(STEPS_DIR);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
-        Err(e) => return Err(io_err("list", &dir, e)),
-    };
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err("list", &dir, e))?;
-        let path = entry.path();
+    for (_, path) in super::list_dir(&root.join(STEPS_DIR))? {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
@@ -76,8 +68,6 @@ pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecor
             Err(reason) => bad.push(BadStepRecord { path, reason }),
         }
     }
-    good.sort_by(|a, b| a.path.cmp(&b.path));
-    bad.sort_by(|a, b| a.path.cmp(&b.path));
     Ok((good, bad))
 }
 
@@ -115,6 +105,7 @@ fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::fs;
 
     #[test]
     fn reads_records_and_tolerates_absence_and_unknown_fields() {

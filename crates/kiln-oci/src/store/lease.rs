@@ -25,7 +25,7 @@ use rustix::fs::FlockOperation;
 
 use super::lock::{lock_file, try_lock_exclusive};
 use super::remove::remove_tree;
-use super::{io_err, mkdir, StoreError};
+use super::{io_err, list_dir, mkdir, StoreError};
 
 /// Directory of the lease files, under the store root.
 pub(crate) const LEASES: &str = "leases";
@@ -130,23 +130,11 @@ pub(crate) fn probe(root: &Path, id: &str) -> Result<Probe, StoreError> {
 
 /// Names of all lease files (final names only).
 fn lease_ids(root: &Path) -> Result<Vec<String>, StoreError> {
-    let dir = root.join(LEASES);
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", &dir, e)),
-    };
-    let mut ids = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err("list", &dir, e))?;
-        if let Some(name) = entry.file_name().to_str() {
-            if !name.starts_with('.') {
-                ids.push(name.to_owned());
-            }
-        }
-    }
-    ids.sort();
-    Ok(ids)
+    Ok(list_dir(&root.join(LEASES))?
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !name.starts_with('.'))
+        .collect())
 }
 
 /// The collection horizon: blobs, unpacked layers and image records older
@@ -185,27 +173,13 @@ pub struct StaleTemp {
 /// The entries of `<root>/tmp` whose owner has ended: temp directories of dead
 /// leases, and entries of no lease (left by older versions of kiln).
 pub(crate) fn stale_temps(root: &Path) -> Result<Vec<StaleTemp>, StoreError> {
-    let tmp = root.join("tmp");
-    let entries = match fs::read_dir(&tmp) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", &tmp, e)),
-    };
     let mut stale = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| io_err("list", &tmp, e))?;
-        let name = entry.file_name();
-        let live = match name.to_str() {
-            Some(id) => matches!(probe(root, id)?, Probe::Live(_)),
-            None => false,
-        };
-        if !live {
-            let path = entry.path();
+    for (name, path) in list_dir(&root.join("tmp"))? {
+        if !matches!(probe(root, &name)?, Probe::Live(_)) {
             let bytes = super::usage::tree_bytes(&path);
             stale.push(StaleTemp { path, bytes });
         }
     }
-    stale.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(stale)
 }
 

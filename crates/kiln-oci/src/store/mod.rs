@@ -247,6 +247,25 @@ pub(crate) fn touch(path: &Path) -> Result<bool, StoreError> {
     }
 }
 
+/// The entries of `dir` as (name, path), sorted by name; none if `dir` does not exist.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("list", dir, e))?;
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
 pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
     DirBuilder::new()
         .recursive(true)

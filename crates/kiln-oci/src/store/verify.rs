@@ -153,13 +153,8 @@ impl Store {
     /// Re-hashes every blob; returns the damaged ones.
     fn verify_blobs(&self, r: &mut VerifyReport) -> Result<HashSet<Digest>, StoreError> {
         let mut bad = HashSet::new();
-        let dir = self.blobs_dir();
-        let entries = std::fs::read_dir(&dir).map_err(|e| io_err("list", &dir, e))?;
-        let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        paths.sort();
-        for path in paths {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let Some(expected) = Digest::from_hex(name) else {
+        for (name, path) in super::list_dir(&self.blobs_dir())? {
+            let Some(expected) = Digest::from_hex(&name) else {
                 r.add(
                     Severity::Harmless,
                     path.display().to_string(),

@@ -34,7 +34,7 @@ fn prune_options(args: &PruneArgs) -> Result<PruneOptions, Failure> {
         };
         until = Some(parse_duration(value).ok_or_else(|| {
             Failure::usage(format!(
-                "--filter {f:?}: {value:?} is not a duration: write e.g. 24h, 90m, 1h30m or 7d"
+                "--filter {f:?}: {value:?} is not a duration: write e.g. 24h, 90m or 1h30m"
             ))
         })?);
     }
