@@ -17,6 +17,7 @@ mod cgroup;
 mod child;
 mod embedded;
 mod error;
+mod mount_ns;
 mod seccomp;
 mod shared_net;
 mod slirp;
@@ -29,6 +30,7 @@ mod syscalls_x86_64;
 pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
+pub use mount_ns::private_mounts;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
 pub use shared_net::SharedNetwork;
 

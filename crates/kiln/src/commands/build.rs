@@ -2,6 +2,7 @@
 
 use crate::cli_image::BuildArgs;
 use crate::exit::{Failure, INPUT_REJECTED, IO};
+use crate::sizes::parse_bytes;
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
@@ -9,6 +10,10 @@ use std::path::PathBuf;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     refuse_later(&args)?;
+    // Before any thread starts: RUN overlays stay in kiln's own mount namespace,
+    // so a killed build leaves no mount in the store. Best effort: without it,
+    // builds work the same and `kiln prune` reports a leftover mount.
+    let _ = kiln_sandbox::private_mounts();
     let store = crate::store::open(root)?;
     let context = if args.context.as_os_str() == "-" {
         ContextSource::Tar(Box::new(std::io::stdin()))
@@ -224,21 +229,6 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         cap_drop: args.cap_drop.clone(),
         seccomp,
     })
-}
-
-/// Sizes like `512m`, `2g`, `1048576` (binary multiples, as docker's).
-fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        't' => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num.parse().ok()?;
-    (n > 0.0 && n.is_finite()).then_some((n * mult as f64) as u64)
 }
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {

@@ -5,6 +5,7 @@ mod debug;
 mod images;
 pub mod lint;
 mod parse;
+mod store;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
@@ -22,6 +23,9 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::History(args) => images::history(&root, args),
         Command::Tag(args) => images::tag(&root, args),
         Command::Rmi(args) => images::rmi(&root, args),
+        Command::Prune(args) => store::prune(&root, args),
+        Command::Df(args) => store::df(&root, args),
+        Command::Store(crate::cli_store::StoreCommand::Verify(args)) => store::verify(&root, args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
         Command::Lint(args) => lint::run(args),
