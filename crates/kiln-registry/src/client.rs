@@ -151,10 +151,11 @@ impl Client {
             Ok(()) => Ok(client),
             Err(https_err @ RegistryError::Connect { .. }) => {
                 client.base = format!("http://{api_host}");
+                // Plain HTTP is only a fallback: if it fails too, the TLS error is the
+                // one that explains (e.g. a TLS registry answering 400 to plain HTTP).
                 match client.ping() {
                     Ok(()) => Ok(client),
-                    Err(RegistryError::Connect { .. }) => Err(https_err),
-                    Err(e) => Err(e),
+                    Err(_) => Err(https_err),
                 }
             }
             Err(e) => Err(e),

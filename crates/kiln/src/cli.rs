@@ -40,6 +40,14 @@ pub enum Command {
     Tag(crate::cli_image::TagArgs),
     /// Remove image names (and images no name refers to any more).
     Rmi(crate::cli_image::RmiArgs),
+    /// Pull an image from a registry into the store.
+    Pull(crate::cli_registry::PullArgs),
+    /// Push an image from the store to a registry.
+    Push(crate::cli_registry::PushArgs),
+    /// Save credentials for a registry (in containers' auth.json, as podman does).
+    Login(crate::cli_registry::LoginArgs),
+    /// Remove saved credentials for a registry.
+    Logout(crate::cli_registry::LogoutArgs),
     /// Parse a Dockerfile and print its stages and instructions.
     Parse(ParseArgs),
     /// Check Dockerfiles for problems: size, security, correctness (rules: docs/rules/).

@@ -33,6 +33,8 @@ pub struct Built {
     pub names: Vec<String>,
     /// Build args no ARG used.
     pub unused_build_args: Vec<String>,
+    /// Registry outputs: where the image went and its manifest digest there.
+    pub pushed: Vec<kiln_registry::Pushed>,
 }
 
 /// A failed build, with the Dockerfile it was about (for showing the failing line).
@@ -61,6 +63,8 @@ pub(crate) struct BuildContext<'a> {
     pub sandbox: SandboxOptions,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
+    /// How to reach registries (base images not in the store are pulled); `None`: never.
+    pub registry: Option<kiln_registry::RegistryOptions>,
 }
 
 impl BuildContext<'_> {
@@ -72,7 +76,13 @@ impl BuildContext<'_> {
 
     pub fn image_rootfs(&mut self, name: &str, span: Span) -> Result<&Rootfs, BuildError> {
         if !self.images.contains_key(name) {
-            let img = base::image(self.store, name, span, &self.plan.target_platform)?;
+            let img = base::image(
+                self.store,
+                self.registry.as_ref(),
+                name,
+                span,
+                &self.plan.target_platform,
+            )?;
             let fs = Rootfs::new(self.scratch)?;
             fs.unpack(self.store, &img.layers)?;
             self.images.insert(name.to_string(), fs);
@@ -179,6 +189,7 @@ fn run(
         },
         sandbox: opts.sandbox.clone(),
         images: HashMap::new(),
+        registry: opts.registry.clone(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {
@@ -207,14 +218,18 @@ fn run(
             .map_err(|e| layer::store_err(store, e))?;
         names.push(r.to_string());
     }
+    let mut pushed = Vec::new();
     for out in &opts.outputs {
-        output::write(store, &image, &result, out)?;
+        if let Some(p) = output::write(store, &image, &result, out, &opts)? {
+            pushed.push(p);
+        }
     }
     Ok(Built {
         id: image.config,
         manifest: image.manifest,
         names,
         unused_build_args: unused,
+        pushed,
     })
 }
 

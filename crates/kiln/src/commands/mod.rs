@@ -5,6 +5,7 @@ mod debug;
 mod images;
 pub mod lint;
 mod parse;
+mod registry;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
@@ -22,6 +23,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::History(args) => images::history(&root, args),
         Command::Tag(args) => images::tag(&root, args),
         Command::Rmi(args) => images::rmi(&root, args),
+        Command::Pull(args) => registry::pull(&root, args),
+        Command::Push(args) => registry::push(&root, args),
+        Command::Login(args) => registry::login(args),
+        Command::Logout(args) => registry::logout(args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
         Command::Lint(args) => lint::run(args),
