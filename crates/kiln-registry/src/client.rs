@@ -261,7 +261,13 @@ impl Client {
             message,
             hint: connect_hint(&self.host),
         };
-        let result = match req.body {
+        // A POST, PUT or PATCH without content still says `Content-Length: 0` (no chunked
+        // encoding: registries and proxies expect lengths).
+        let body = match (req.body, req.method) {
+            (ReqBody::Empty, "POST" | "PUT" | "PATCH") => ReqBody::Bytes(&[]),
+            (b, _) => b,
+        };
+        let result = match body {
             ReqBody::Empty => {
                 let r = b
                     .body(SendBody::none())
