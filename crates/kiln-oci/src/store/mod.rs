@@ -6,6 +6,8 @@
 //! <root>/lock                  flock serialising images.json updates
 //! <root>/layers/sha256/<hex>/  unpacked layers by diff-id (created by the engine)
 //! <root>/tmp/                  temp files and dirs (same file system)
+//! <root>/cache/steps/<hex>.json step-cache records (see [`step_cache`])
+//! <root>/cache/stat/           the build context stat cache (written by the engine)
 //! ```
 //!
 //! Several kiln processes may share a store: `images.json` changes happen
@@ -14,8 +16,10 @@
 mod blobs;
 mod index;
 mod lock;
+pub mod step_cache;
 
 pub use blobs::BlobWriter;
+pub use step_cache::{CachedLayer, StepCache, StepRecord};
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File};
