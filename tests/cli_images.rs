@@ -316,10 +316,6 @@ fn build_refusals_say_what_where_and_what_to_do() {
             vec!["--push not supported yet", "kiln save"],
         ),
         (
-            vec!["--pull"],
-            vec!["--pull not supported yet", "kiln import"],
-        ),
-        (
             vec!["--secret", "id=x,src=/dev/null", "--network=host"],
             vec!["--secret, --network not supported yet", "for RUN"],
         ),
@@ -331,10 +327,6 @@ fn build_refusals_say_what_where_and_what_to_do() {
         (
             vec!["--cache-to", "type=local,dest=x"],
             vec!["--cache-to not supported yet"],
-        ),
-        (
-            vec!["--progress=plain"],
-            vec!["--progress not supported yet", "-q"],
         ),
         (
             vec!["--build-context", "x=dir"],

@@ -10,6 +10,7 @@ mod commands;
 mod exit;
 mod input;
 mod output;
+mod progress;
 mod store;
 
 use clap::Parser;

@@ -72,6 +72,8 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], root: &Root) -> Result<
 pub struct BaseImage {
     pub config: ImageConfig,
     pub layers: Vec<LayerRef>,
+    /// The manifest digest, for images from the store (the base of the cache key).
+    pub manifest: Option<Digest>,
 }
 
 /// An empty image for `FROM scratch`.
@@ -84,7 +86,34 @@ pub fn scratch(platform: &Platform) -> BaseImage {
             ..ImageConfig::default()
         },
         layers: Vec::new(),
+        manifest: None,
     }
+}
+
+/// How image names become images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolve {
+    /// The image the store has under that name.
+    #[default]
+    Local,
+    /// `--pull`: resolve the name again at its source. kiln has no registry client yet,
+    /// so the source is the store; this is the one place a pull goes.
+    Pull,
+}
+
+/// The single place where a FROM or `COPY --from` image name is resolved to a manifest.
+pub fn resolve(
+    store: &Store,
+    name: &str,
+    span: Span,
+    mode: Resolve,
+) -> Result<kiln_oci::StoredImage, BuildError> {
+    let _ = mode;
+    store.lookup(name).map_err(|e| {
+        BuildError::step(span, format!("base image {name} is not in the store: {e}")).with_hint(
+            "pulling from registries comes in a later version: make the image with `kiln import`, `kiln load` or an earlier build",
+        )
+    })
 }
 
 /// Load `name` from the store.
@@ -93,13 +122,11 @@ pub fn image(
     name: &str,
     span: Span,
     platform: &Platform,
+    mode: Resolve,
 ) -> Result<BaseImage, BuildError> {
-    let stored = store.lookup(name).map_err(|e| {
-        BuildError::step(span, format!("base image {name} is not in the store: {e}")).with_hint(
-            "pulling from registries comes in a later version: make the image with `kiln import`, `kiln load` or an earlier build",
-        )
-    })?;
-    let base = load(store, &stored.manifest)?;
+    let stored = resolve(store, name, span, mode)?;
+    let mut base = load(store, &stored.manifest)?;
+    base.manifest = Some(stored.manifest);
     if base.config.os != platform.os || base.config.architecture != platform.arch {
         return Err(BuildError::step(
             span,
@@ -124,7 +151,11 @@ pub fn load(store: &Store, manifest: &Digest) -> Result<BaseImage, BuildError> {
         .read_blob_json(&img.config_digest, 8 << 20)
         .map_err(|e| store_err(store, e))?;
     let layers = img.layers().map_err(|e| store_err(store, e))?;
-    Ok(BaseImage { config, layers })
+    Ok(BaseImage {
+        config,
+        layers,
+        manifest: None,
+    })
 }
 
 /// Start a stage from an earlier stage's result (config and layers; a fresh root).
@@ -132,5 +163,6 @@ pub fn from_stage(prev: &StageResult) -> BaseImage {
     BaseImage {
         config: prev.config.clone(),
         layers: prev.layers.clone(),
+        manifest: None,
     }
 }

@@ -1,11 +1,13 @@
 //! `kiln build`.
 
-use crate::cli_image::BuildArgs;
+use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::{Failure, INPUT_REJECTED, IO};
+use kiln_engine::build::progress::Reporter;
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     refuse_later(&args)?;
@@ -63,7 +65,8 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     };
     // Lint warnings before the build starts, on the Dockerfile alone: the context is
     // untrusted and is only read inside its root by the build itself.
-    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> = if args.quiet {
+    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
+    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> = if quiet {
         None
     } else {
         Some(Box::new(|name: &str, bytes: &[u8]| {
@@ -97,6 +100,11 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             _ => None,
         },
     };
+    let display = crate::progress::for_mode(if quiet {
+        ProgressMode::Quiet
+    } else {
+        args.progress
+    });
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
@@ -117,10 +125,24 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .map(kiln_engine::build::StorageDriver::parse)
             .transpose()
             .map_err(Failure::usage)?,
-        progress: !args.quiet,
+        reporter: display
+            .clone()
+            .map(|d| Arc::new(crate::progress::Shared(d)) as Arc<dyn Reporter>),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        pull: args.pull,
+        jobs: match args.jobs {
+            Some(0) => return Err(Failure::usage("--jobs 0: give at least 1")),
+            Some(n) => n,
+            None => 0,
+        },
     };
-    let built = build(&store, opts).map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
-    if !built.unused_build_args.is_empty() && !args.quiet {
+    let built = build(&store, opts);
+    if let Some(d) = &display {
+        d.finish();
+    }
+    let built = built.map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
+    if !built.unused_build_args.is_empty() && !quiet {
         eprintln!(
             "warning: build args not used by any ARG: {}",
             built.unused_build_args.join(", ")
@@ -134,7 +156,10 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             )
         })?;
     }
-    if args.quiet {
+    if let Some(path) = &args.metadata_file {
+        write_metadata(path, &built)?;
+    }
+    if quiet {
         crate::output::stdout(&format!("{}\n", built.id))
     } else {
         let mut text = String::new();
@@ -144,6 +169,36 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         text.push_str(&format!("{}\n", built.id));
         crate::output::stdout(&text)
     }
+}
+
+/// `--metadata-file`: the keys `docker buildx build --metadata-file` writes.
+fn write_metadata(
+    path: &std::path::Path,
+    built: &kiln_engine::build::Built,
+) -> Result<(), Failure> {
+    let mut v = serde_json::json!({
+        "containerimage.digest": built.manifest.to_string(),
+        "containerimage.config.digest": built.id.to_string(),
+        "containerimage.descriptor": {
+            "mediaType": kiln_oci::media::OCI_MANIFEST,
+            "digest": built.manifest.to_string(),
+            "size": built.manifest_size,
+        },
+    });
+    if !built.names.is_empty() {
+        v["image.name"] = serde_json::json!(built.names.join(","));
+    }
+    let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| {
+        Failure::new(
+            IO,
+            format!(
+                "error: cannot write --metadata-file {}: {e}",
+                path.display()
+            ),
+        )
+    })
 }
 
 /// `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`.
@@ -256,7 +311,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let l = &args.later;
     let refused: Vec<(&str, &str)> = [
         (l.push, "--push", "pushing to a registry comes later; write the image with -o type=oci-archive,dest=FILE or `kiln save`, and push that with skopeo"),
-        (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
         (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
         (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
         (l.network.is_some(), "--network", "networking is for RUN, which comes later"),
@@ -264,7 +318,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
         (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),
         (!l.cache_to.is_empty(), "--cache-to", "build caches come later"),
         (!l.build_context.is_empty(), "--build-context", "named build contexts come later; use COPY --from=STAGE or an image in the store"),
-        (l.progress.is_some(), "--progress", "progress styles come later; -q prints only the image ID"),
         (asks(&l.sbom), "--sbom", "attestations come later"),
         (asks(&l.provenance), "--provenance", "attestations come later"),
     ]
