@@ -66,16 +66,18 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     // Lint warnings before the build starts, on the Dockerfile alone: the context is
     // untrusted and is only read inside its root by the build itself.
     let quiet = args.quiet || args.progress == ProgressMode::Quiet;
-    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> = if quiet {
-        None
-    } else {
-        Some(Box::new(|name: &str, bytes: &[u8]| {
-            eprint!(
-                "{}",
-                crate::commands::lint::build_warnings(name, bytes, None)
-            );
-        }))
-    };
+    // (Not with JSON progress: every line on standard error is then an event.)
+    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> =
+        if quiet || args.progress == ProgressMode::Json {
+            None
+        } else {
+            Some(Box::new(|name: &str, bytes: &[u8]| {
+                eprint!(
+                    "{}",
+                    crate::commands::lint::build_warnings(name, bytes, None)
+                );
+            }))
+        };
     let mut labels = BTreeMap::new();
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
