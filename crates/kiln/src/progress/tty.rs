@@ -108,6 +108,7 @@ impl Reporter for Tty {
 impl Display for Tty {
     fn finish(&self) {
         let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        eprint!("{}", guard.1.render());
+        // The display leaves the cursor at the end of its last line.
+        eprint!("\n{}", guard.1.render());
     }
 }
