@@ -228,7 +228,7 @@ fn a_changed_build_arg_reruns_exactly_the_steps_docker_does() {
             ("[stage-0 9/9] COPY c.txt /c.txt", "DONE"),
         ]
     );
-    assert_ne!(id1, id2);
+    // (The image may still equal the first one: these steps do not write V anywhere.)
     // The same value again: all cached, the image of that build.
     let (id3, v3) = build(&env, &["--build-arg", "V=2", s(&ctx)]);
     assert!(v3.iter().all(|(_, st)| st == "CACHED"), "{v3:?}");

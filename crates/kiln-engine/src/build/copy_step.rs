@@ -99,15 +99,7 @@ impl StageRun {
                     "COPY --from in an ONBUILD trigger is not supported yet",
                 ));
             }
-            None => {
-                let tree = SourceTree {
-                    root: &cx.context.root,
-                    ignore: Some(&cx.context.ignore),
-                    label: "the build context".into(),
-                    keep_owners: false,
-                };
-                copy_step(cx, &req, &tree, root)
-            }
+            None => copy_step(cx, &req, &cx.context_tree(), root),
             Some(Source::Stage(j)) => {
                 let prev = done[j]
                     .get()

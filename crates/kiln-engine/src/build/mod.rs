@@ -100,6 +100,16 @@ pub(crate) struct BuildContext<'a> {
 }
 
 impl BuildContext<'_> {
+    /// The build context as COPY reads it (`.dockerignore` applied, owners not kept).
+    pub fn context_tree(&self) -> crate::copy::sources::SourceTree<'_> {
+        crate::copy::sources::SourceTree {
+            root: &self.context.root,
+            ignore: Some(&self.context.ignore),
+            label: "the build context".into(),
+            keep_owners: false,
+        }
+    }
+
     pub fn image_rootfs(&self, name: &str, span: Span) -> Result<Arc<Rootfs>, BuildError> {
         let mut images = self.images.lock().map_err(|_| BuildError::Output {
             message: format!("image {name} could not be prepared"),

@@ -9,7 +9,6 @@ use super::stage::{LazyRoot, StageResult};
 use super::{BuildContext, BuildError};
 use crate::config::apply::{self, StageConfigState};
 use crate::config::{History, ImageConfig};
-use crate::copy::sources::SourceTree;
 use crate::copy::url;
 use kiln_dockerfile::instructions::{Command, Instruction};
 use kiln_dockerfile::plan::{ExpandedStep, RefKind, Source, StageScope};
@@ -152,12 +151,7 @@ impl StageRun {
         };
         let empty = made.layer.is_none();
         if let Some(l) = made.layer {
-            if made.in_root {
-                self.config.rootfs.diff_ids.push(l.diff_id.to_string());
-                self.layers.push(l);
-            } else {
-                self.add_layer(l);
-            }
+            self.add_layer(l, made.in_root);
         }
         self.history(cx, Some(&rec), made.created_by, empty);
         self.key = next.unwrap_or(key);
@@ -198,12 +192,7 @@ impl StageRun {
                     .collect();
                 match self.copy_source(cx) {
                     None => {
-                        let tree = SourceTree {
-                            root: &cx.context.root,
-                            ignore: Some(&cx.context.ignore),
-                            label: "the build context".into(),
-                            keep_owners: false,
-                        };
+                        let tree = cx.context_tree();
                         if inputs::add_context_sources(&mut k, &tree, &local, &cx.stat).is_err() {
                             // Let the copy itself report what is wrong.
                             return Ok(None);
@@ -260,7 +249,7 @@ impl StageRun {
         let layer = rec.layer.as_ref().map(LayerRef::from);
         let empty = layer.is_none();
         if let Some(l) = layer {
-            self.add_layer(l);
+            self.add_layer(l, false);
         }
         if !matches!(step.command, Command::From(_)) {
             self.history(cx, Some(rec), rec.created_by.clone(), empty);
@@ -278,8 +267,12 @@ impl StageRun {
         })
     }
 
-    fn add_layer(&mut self, l: LayerRef) {
-        self.fs.push(l.clone());
+    /// Add a layer to the image; unless the root filesystem already holds it, it is
+    /// unpacked there when a later step reads the root.
+    fn add_layer(&mut self, l: LayerRef, in_root: bool) {
+        if !in_root {
+            self.fs.push(l.clone());
+        }
         self.config.rootfs.diff_ids.push(l.diff_id.to_string());
         self.layers.push(l);
     }
