@@ -68,8 +68,9 @@ work=$(mktemp -d /var/tmp/kiln-bench-harness.XXXXXX)
 mount -t tmpfs -o size=12g kiln-bench "$work"
 K=("$kiln" --root "$work/k-store")
 B=(buildah --root "$work/b-root" --runroot "$work/b-run" --storage-driver overlay)
-D=(docker -H "unix://$work/docker.sock")
-export DOCKER_CONFIG="$work/docker-config" DOCKER_BUILDKIT=1
+# Debian's docker 20.10 CLI (its BuildKit needs no buildx plugin). Only docker sees
+# DOCKER_CONFIG: buildah would take it for its auth file.
+D=(env "DOCKER_CONFIG=$work/docker-config" DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$work/docker.sock")
 dockerd_pid=
 cleanup() {
     if [ -n "$dockerd_pid" ]; then
