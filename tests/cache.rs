@@ -526,3 +526,90 @@ fn failing_step_is_reported_and_not_cached() {
     let st = statuses(&String::from_utf8_lossy(&out.stderr));
     assert_eq!(st.last().map(|(_, s)| s.as_str()), Some("ERROR"), "{st:?}");
 }
+
+/// An HTTP/1.0 server on 127.0.0.1 serving the file `path` (read at each request) with a
+/// fixed Last-Modified; returns its URL and a counter of the requests it answered.
+fn serve_file(
+    path: std::path::PathBuf,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let url = format!(
+        "http://{}/file.txt",
+        listener.local_addr().expect("address")
+    );
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let Ok(clone) = stream.try_clone() else {
+                continue;
+            };
+            let mut reader = std::io::BufReader::new(clone);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line.trim() != "" {
+                line.clear();
+            }
+            let body = std::fs::read(&path).unwrap_or_default();
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.write_all(
+                format!(
+                    "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    (url, count)
+}
+
+#[test]
+fn add_url_is_fetched_every_build_and_what_follows_is_reused_when_it_is_the_same() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:latest");
+    let served = env.path().join("served.txt");
+    write(&served, "one\n");
+    let (url, requests) = serve_file(served.clone());
+    let dockerfile = format!("FROM busybox:latest\nADD {url} /f.txt\nRUN cat /f.txt > /copy\n");
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    let fetched = || requests.load(std::sync::atomic::Ordering::SeqCst);
+    let (id1, _) = build(&env, &[s(&ctx)]);
+    assert_eq!(fetched(), 1);
+    let (id2, v) = build(&env, &[s(&ctx)]);
+    assert_eq!(
+        fetched(),
+        2,
+        "ADD of a URL without --checksum is fetched again"
+    );
+    assert_eq!(
+        v.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
+        vec!["CACHED", "DONE", "CACHED"],
+        "the same download keeps the steps after it: {v:?}"
+    );
+    assert_eq!(id1, id2);
+    write(&served, "two\n");
+    let (_, v) = build(&env, &["-t", "url:2", s(&ctx)]);
+    assert_eq!(
+        v.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
+        vec!["CACHED", "DONE", "DONE"],
+        "{v:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.export("url:2", "root2").join("copy")).expect("copy"),
+        "two\n"
+    );
+    // With --checksum the checksum is the key: no fetch when it is cached.
+    let sum = support::sha256_hex(b"two\n");
+    write(
+        &ctx.join("Dockerfile"),
+        &format!("FROM busybox:latest\nADD --checksum=sha256:{sum} {url} /f.txt\n"),
+    );
+    build(&env, &[s(&ctx)]);
+    let before = fetched();
+    let (_, v) = build(&env, &[s(&ctx)]);
+    assert!(v.iter().all(|(_, st)| st == "CACHED"), "{v:?}");
+    assert_eq!(fetched(), before, "a cached ADD --checksum fetches nothing");
+}

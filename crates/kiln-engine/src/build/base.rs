@@ -101,14 +101,19 @@ pub enum Resolve {
     Pull,
 }
 
-/// The single place where a FROM or `COPY --from` image name is resolved to a manifest.
+/// The single place where a FROM or `COPY --from` image name is resolved to a manifest;
+/// a registry client plugs in here for [`Resolve::Pull`] (and for names the store lacks).
+/// Until then both modes read the store, every time they are asked (nothing is memoised
+/// within a build, so `--pull` never sees a stale answer).
 pub fn resolve(
     store: &Store,
     name: &str,
     span: Span,
     mode: Resolve,
 ) -> Result<kiln_oci::StoredImage, BuildError> {
-    let _ = mode;
+    match mode {
+        Resolve::Local | Resolve::Pull => {}
+    }
     store.lookup(name).map_err(|e| {
         BuildError::step(span, format!("base image {name} is not in the store: {e}")).with_hint(
             "pulling from registries comes in a later version: make the image with `kiln import`, `kiln load` or an earlier build",

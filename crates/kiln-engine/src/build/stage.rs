@@ -100,6 +100,11 @@ pub fn run(
             )?;
             if let Some(m) = &b.manifest {
                 key.field("image", m.to_string().as_bytes());
+                if cx.cache.resolve == base::Resolve::Pull {
+                    from_step.log(&format!(
+                        "resolved {name} to {m} (no registry client yet: --pull reads the store)"
+                    ));
+                }
             }
             let env = b.config.env_pairs();
             (b, env)
