@@ -304,6 +304,19 @@ fn env_and_base_image_changes_invalidate_what_follows() {
         "{v:?}"
     );
     assert!(env.export("app:3", "root3").join("etc/marker").is_file());
+    // --pull resolves the name again and says what it found.
+    let out = env.run(&["build", "--progress", "plain", "--pull", s(&ctx)]);
+    assert!(out.status.success(), "{}", support::show(&out));
+    let digest = env.inspect("busybox:latest")["Digest"]
+        .as_str()
+        .expect("digest")
+        .to_string();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("resolved busybox:latest to {digest}")),
+        "{}",
+        support::show(&out)
+    );
 }
 
 const TWO_STAGES: &str = "FROM busybox:latest AS tools\n\
