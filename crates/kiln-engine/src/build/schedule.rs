@@ -49,7 +49,18 @@ where
                     let tx = tx.clone();
                     running += 1;
                     scope.spawn(move || {
-                        let _ = tx.send((stage, run(stage)));
+                        // A panic must still report, or the loop would wait forever.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                            || run(stage),
+                        ))
+                        .unwrap_or_else(|_| {
+                            Err(BuildError::Output {
+                                message: format!(
+                                    "stage {stage} stopped on an internal error (a kiln bug): please report it"
+                                ),
+                            })
+                        });
+                        let _ = tx.send((stage, result));
                     });
                 }
             }
