@@ -90,3 +90,77 @@ where
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_dockerfile::plan::{self, PlanOptions};
+    use kiln_dockerfile::platform::Platform;
+    use std::sync::Mutex;
+
+    fn plan_of(dockerfile: &str) -> Plan {
+        let ast = kiln_dockerfile::syntax::parse_bytes(dockerfile.as_bytes()).expect("parse");
+        let df = kiln_dockerfile::instructions::from_ast(&ast).expect("instructions");
+        plan::plan(
+            df,
+            &PlanOptions {
+                build_args: Default::default(),
+                target: None,
+                build_platform: Platform::host(),
+                target_platform: None,
+            },
+        )
+        .expect("plan")
+    }
+
+    const DF: &str = "FROM scratch AS a\nFROM scratch AS b\nFROM scratch AS unused\n\
+        FROM a AS c\nCOPY --from=b / /\nFROM scratch\nCOPY --from=c / /\n";
+
+    #[test]
+    fn stages_start_after_their_dependencies_and_unused_ones_never() {
+        let p = plan_of(DF);
+        let log = Mutex::new(Vec::new());
+        run_stages(&p, 2, |i| {
+            log.lock().expect("log").push(("start", i));
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            log.lock().expect("log").push(("end", i));
+            Ok(())
+        })
+        .expect("run");
+        let log = log.into_inner().expect("log");
+        let at = |what: &str, i: usize| log.iter().position(|e| *e == (what, i));
+        assert_eq!(at("start", 2), None, "the unused stage ran: {log:?}");
+        for (stage, deps) in [(3, vec![0, 1]), (4, vec![3])] {
+            for d in deps {
+                assert!(at("end", d) < at("start", stage), "{log:?}");
+            }
+        }
+        // a and b are independent: with two jobs both start before either ends.
+        assert!(
+            at("start", 1) < at("end", 0) && at("start", 0) < at("end", 1),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn a_failure_stops_what_has_not_started() {
+        let p = plan_of(DF);
+        let started = Mutex::new(Vec::new());
+        let r = run_stages(&p, 1, |i| {
+            started.lock().expect("log").push(i);
+            if i == 0 {
+                Err(BuildError::Output {
+                    message: "boom".into(),
+                })
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(BuildError::Output { message }) if message == "boom"));
+        let started = started.into_inner().expect("log");
+        assert!(
+            !started.contains(&3) && !started.contains(&4),
+            "{started:?}"
+        );
+    }
+}
