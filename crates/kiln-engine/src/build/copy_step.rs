@@ -2,8 +2,9 @@
 //! build context, an earlier stage or an image, and the step's layer in the store.
 
 use super::layer;
-use super::stage::StageResult;
+use super::stage::{LazyRoot, StageResult};
 use super::step::StageRun;
+use super::view;
 use super::{BuildContext, BuildError};
 use crate::context::dockerignore::Ignore;
 use crate::copy::{self, chmod::Chmod, owner, sources::SourceTree, CopyRequest, Inline};
@@ -42,12 +43,19 @@ impl StageRun {
         let span = ins.span;
         let from = self.copy_source(cx);
         let workdir = self.config.config.working_dir.clone();
-        let root = self.fs.ready(cx.store)?;
-        let owner = c
-            .chown
-            .as_ref()
-            .map(|t| resolve_owner(root, &t.value, t.span))
-            .transpose()?;
+        // The destination as a read-only view of the layers, unless the root is up to date.
+        let view = if self.fs.is_ready() {
+            None
+        } else {
+            view::of(cx, &self.layers)?
+        };
+        let owner = match &c.chown {
+            None => None,
+            Some(t) => Some(match &view {
+                Some(v) => resolve_owner(&v.root, &t.value, t.span)?,
+                None => resolve_owner(self.fs.ready(cx.store)?, &t.value, t.span)?,
+            }),
+        };
         let chmod = c
             .chmod
             .as_ref()
@@ -91,6 +99,10 @@ impl StageRun {
             now: cx.epoch.unwrap_or(cx.now),
             temp_dir: cx.scratch,
         };
+        let dest = Dest {
+            view: view.as_ref(),
+            fs: &mut self.fs,
+        };
         let result = match from {
             None if c.from.is_some() => {
                 // ONBUILD COPY --from=...: resolve by name now.
@@ -99,30 +111,37 @@ impl StageRun {
                     "COPY --from in an ONBUILD trigger is not supported yet",
                 ));
             }
-            None => copy_step(cx, &req, &cx.context_tree(), root),
+            None => copy_step(cx, &req, &cx.context_tree(), dest),
             Some(Source::Stage(j)) => {
                 let prev = done[j]
                     .get()
                     .ok_or_else(|| BuildError::step(span, format!("stage {j} was not built")))?;
-                let mut guard = prev.root(cx.store)?;
-                let src = guard.ready(cx.store)?;
-                let tree = SourceTree {
-                    root: src,
-                    ignore: None,
-                    label: format!("stage {}", cx.plan.stages[j].label()),
-                    keep_owners: true,
-                };
-                copy_step(cx, &req, &tree, root)
+                let label = format!("stage {}", cx.plan.stages[j].label());
+                match view::of(cx, &prev.layers)? {
+                    Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
+                    None => {
+                        let mut guard = prev.root(cx.store)?;
+                        let src = guard.ready(cx.store)?;
+                        copy_step(cx, &req, &from_tree(src, label), dest)
+                    }
+                }
             }
             Some(Source::Image(name)) => {
-                let img = cx.image_rootfs(&name, span)?;
-                let tree = SourceTree {
-                    root: &img.root,
-                    ignore: None,
-                    label: format!("image {name}"),
-                    keep_owners: true,
-                };
-                copy_step(cx, &req, &tree, root)
+                let label = format!("image {name}");
+                let img = super::base::image(
+                    cx.store,
+                    &name,
+                    span,
+                    &cx.plan.target_platform,
+                    cx.cache.resolve,
+                )?;
+                match view::of(cx, &img.layers)? {
+                    Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
+                    None => {
+                        let fs = cx.image_rootfs(&name, span)?;
+                        copy_step(cx, &req, &from_tree(&fs.root, label), dest)
+                    }
+                }
             }
         };
         result.map_err(|e| match e {
@@ -162,6 +181,23 @@ enum StepError {
     Build(BuildError),
 }
 
+/// A tree of an earlier stage or an image (owners kept, as BuildKit).
+fn from_tree(root: &Root, label: String) -> SourceTree<'_> {
+    SourceTree {
+        root,
+        ignore: None,
+        label,
+        keep_owners: true,
+    }
+}
+
+/// Where a COPY writes: a read-only view of the layers for reading the destination (when
+/// there is one), and the stage's root filesystem for copies that must go through it.
+struct Dest<'a> {
+    view: Option<&'a view::LayerView>,
+    fs: &'a mut LazyRoot,
+}
+
 /// Run a COPY/ADD and store its layer. Streams straight into the layer unless the step
 /// unpacks an archive (that goes through the root filesystem). The flag says whether the
 /// root filesystem already holds the result.
@@ -169,14 +205,19 @@ fn copy_step(
     cx: &BuildContext<'_>,
     req: &CopyRequest<'_>,
     tree: &SourceTree<'_>,
-    root: &Root,
+    dest: Dest<'_>,
 ) -> Result<(LayerRef, bool), StepError> {
     let store = cx.store;
     if copy::needs_root(req, tree).map_err(StepError::Copy)? {
+        let root = dest.fs.ready(store).map_err(StepError::Build)?;
         let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;
         let info = layer::commit(store, root, &paths, cx.epoch).map_err(StepError::Build)?;
         return Ok((info, true));
     }
+    let root = match dest.view {
+        Some(v) => &v.root,
+        None => dest.fs.ready(store).map_err(StepError::Build)?,
+    };
     let writer = store
         .blob_writer()
         .map_err(|e| StepError::Build(layer::store_err(store, e)))?;

@@ -12,6 +12,7 @@ mod run;
 mod schedule;
 mod stage;
 mod step;
+mod view;
 
 pub use base::{Resolve, Rootfs};
 pub use error::BuildError;

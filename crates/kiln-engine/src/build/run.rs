@@ -141,7 +141,7 @@ pub(crate) fn run_step(
 /// give the same empty layer); overlayfs refuses a directory twice. Keeping only the
 /// topmost copy gives the same merged tree: that copy already covers everything the lower
 /// one would.
-fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
+pub(crate) fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::with_capacity(lowers.len());
     for (i, l) in lowers.iter().enumerate() {
         if !lowers[i + 1..].contains(l) {

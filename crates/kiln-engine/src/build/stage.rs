@@ -31,6 +31,11 @@ impl LazyRoot {
         self.pending.push(layer);
     }
 
+    /// Is every layer so far unpacked in the root?
+    pub fn is_ready(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     /// The root, with every layer so far unpacked.
     pub fn ready(&mut self, store: &Store) -> Result<&Root, BuildError> {
         if !self.pending.is_empty() {
