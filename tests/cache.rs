@@ -61,6 +61,11 @@ fn build(env: &TestEnv, args: &[&str]) -> (String, Vec<(String, String)>) {
     (id, statuses(&stderr))
 }
 
+/// Only the statuses (`CACHED`, `DONE`), in step order.
+fn marks(v: &[(String, String)]) -> Vec<&str> {
+    v.iter().map(|(_, st)| st.as_str()).collect()
+}
+
 /// The statuses, for comparing with an expected list written by hand.
 fn only_status(v: &[(String, String)]) -> Vec<(&str, &str)> {
     v.iter().map(|(n, st)| (n.as_str(), st.as_str())).collect()
@@ -154,7 +159,7 @@ fn changing_a_copy_source_reruns_that_step_and_the_later_ones_only() {
     write(&ctx.join("b.txt"), "b changed\n");
     let (_, after) = build(&env, &["-t", "app:2", s(&ctx)]);
     assert_eq!(
-        after.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
+        marks(&after),
         vec!["CACHED", "CACHED", "CACHED", "CACHED", "DONE", "DONE"],
         "{after:?}"
     );
@@ -184,7 +189,7 @@ fn changing_a_copy_source_reruns_that_step_and_the_later_ones_only() {
     .expect("chmod");
     let (_, mode) = build(&env, &[s(&ctx)]);
     assert_eq!(
-        mode.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
+        marks(&mode),
         vec!["CACHED", "DONE", "DONE", "DONE", "DONE", "DONE"],
         "{mode:?}"
     );
@@ -247,7 +252,7 @@ fn a_changed_build_arg_reruns_exactly_the_steps_docker_does() {
     build(&env, &[s(&ctx)]);
     let (_, v6) = build(&env, &["--build-arg", "V=3", s(&ctx)]);
     assert_eq!(
-        v6.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
+        marks(&v6),
         vec!["CACHED", "CACHED", "CACHED", "DONE", "DONE", "DONE"],
         "{v6:?}"
     );
@@ -265,11 +270,7 @@ fn env_and_base_image_changes_invalidate_what_follows() {
     build(&env, &["-t", "app:1", s(&ctx)]);
     write(&ctx.join("Dockerfile"), &dockerfile.replace("one", "two"));
     let (_, v) = build(&env, &["-t", "app:2", s(&ctx)]);
-    assert_eq!(
-        v.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
-        vec!["CACHED", "CACHED", "DONE"],
-        "{v:?}"
-    );
+    assert_eq!(marks(&v), vec!["CACHED", "CACHED", "DONE"], "{v:?}");
     let root = env.export("app:2", "root2");
     assert_eq!(
         std::fs::read_to_string(root.join("mode")).expect("mode"),
@@ -298,11 +299,7 @@ fn env_and_base_image_changes_invalidate_what_follows() {
     );
     env.ok(&["import", s(&tar), "busybox:latest"]);
     let (_, v) = build(&env, &["-t", "app:3", s(&ctx)]);
-    assert_eq!(
-        v.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
-        vec!["DONE", "DONE", "DONE"],
-        "{v:?}"
-    );
+    assert_eq!(marks(&v), vec!["DONE", "DONE", "DONE"], "{v:?}");
     assert!(env.export("app:3", "root3").join("etc/marker").is_file());
     // --pull resolves the name again and says what it found.
     let out = env.run(&["build", "--progress", "plain", "--pull", s(&ctx)]);
@@ -603,18 +600,14 @@ fn add_url_is_fetched_every_build_and_what_follows_is_reused_when_it_is_the_same
         "ADD of a URL without --checksum is fetched again"
     );
     assert_eq!(
-        v.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
+        marks(&v),
         vec!["CACHED", "DONE", "CACHED"],
         "the same download keeps the steps after it: {v:?}"
     );
     assert_eq!(id1, id2);
     write(&served, "two\n");
     let (_, v) = build(&env, &["-t", "url:2", s(&ctx)]);
-    assert_eq!(
-        v.iter().map(|(_, st)| st.as_str()).collect::<Vec<_>>(),
-        vec!["CACHED", "DONE", "DONE"],
-        "{v:?}"
-    );
+    assert_eq!(marks(&v), vec!["CACHED", "DONE", "DONE"], "{v:?}");
     assert_eq!(
         std::fs::read_to_string(env.export("url:2", "root2").join("copy")).expect("copy"),
         "two\n"
