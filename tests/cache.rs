@@ -624,3 +624,49 @@ fn add_url_is_fetched_every_build_and_what_follows_is_reused_when_it_is_the_same
     assert!(v.iter().all(|(_, st)| st == "CACHED"), "{v:?}");
     assert_eq!(fetched(), before, "a cached ADD --checksum fetches nothing");
 }
+
+#[test]
+fn tty_progress_on_a_terminal_shows_steps_cached_markers_and_the_summary() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:latest");
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:latest\nRUN x=out; echo \"line-$x\" && sleep 1\n",
+        )],
+    );
+    // `script` gives kiln a terminal as standard error.
+    let script = support::tool("script", "bsdutils");
+    let run = || {
+        let cmd = format!(
+            "{} --root {} build --progress tty {}",
+            support::kiln_bin().display(),
+            env.store().display(),
+            ctx.display()
+        );
+        let out = std::process::Command::new(&script)
+            .args(["-qec", &cmd, "/dev/null"])
+            .env_remove("KILN_ROOT")
+            .env("TERM", "xterm")
+            .env("COLUMNS", "120")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run script");
+        assert!(out.status.success(), "{}", support::show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    assert!(first.contains("[stage-0 2/2] RUN x=out;"), "{first}");
+    assert!(
+        first.contains("line-out"),
+        "the running step shows its output: {first}"
+    );
+    assert!(
+        first.contains("Build finished in") && first.contains("0 cached, 2 run"),
+        "{first}"
+    );
+    let second = run();
+    assert!(second.contains("CACHED"), "{second}");
+    assert!(second.contains("2 cached, 0 run"), "{second}");
+}
