@@ -313,10 +313,6 @@ fn build_refusals_say_what_where_and_what_to_do() {
     // Flags whose feature comes later: refused with what to do, nothing built.
     for (flags, phrases) in [
         (
-            vec!["--pull"],
-            vec!["--pull not supported yet", "kiln pull NAME"],
-        ),
-        (
             vec!["--secret", "id=x,src=/dev/null", "--ssh", "default"],
             vec!["--secret, --ssh not supported yet", "for RUN"],
         ),
@@ -328,10 +324,6 @@ fn build_refusals_say_what_where_and_what_to_do() {
         (
             vec!["--cache-to", "type=local,dest=x"],
             vec!["--cache-to not supported yet"],
-        ),
-        (
-            vec!["--progress=plain"],
-            vec!["--progress not supported yet", "-q"],
         ),
         (
             vec!["--build-context", "x=dir"],

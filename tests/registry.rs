@@ -232,6 +232,68 @@ fn htpasswd_registry_behind_tls_round_trip() {
     round_trip(Setup::TlsAuth);
 }
 
+/// `--pull` resolves a base image again at its registry; without it the store's copy is
+/// used and the steps after FROM come from the step cache.
+#[test]
+fn pull_flag_takes_the_registrys_current_base_image() {
+    let env = TestEnv::new();
+    let reg = Registry::start(Setup::Plain);
+    let h = reg.host.clone();
+    let first = seed_base(&env, &reg, "base:1");
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM {h}/base:1\nRUN ls / > /listing\n"),
+        )],
+    );
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--progress", "plain"];
+        args.extend_from_slice(extra);
+        args.push(s(&ctx));
+        let out = kiln(&env, &reg, "a").args(&args).output().expect("kiln");
+        assert!(out.status.success(), "{}", show(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    build(&["-t", "app:1"]);
+    assert!(!read_exported(&env, &reg, "a", "app:1", "listing").contains("marker"));
+
+    // The registry's base:1 moves on: a new image with /marker, pushed by kiln from
+    // another store.
+    let next = env.context(
+        "next",
+        &[("Dockerfile", "FROM busybox:seed\nRUN echo new > /marker\n")],
+    );
+    let pushed = kiln_ok(
+        &env,
+        &reg,
+        "seed",
+        &[
+            "build",
+            "-q",
+            "-t",
+            &format!("{h}/base:1"),
+            "--push",
+            s(&next),
+        ],
+    );
+    let second = reg.inspect("base:1").1;
+    assert_ne!(first, second, "{pushed}");
+
+    // Without --pull: the store's base:1, the RUN step cached.
+    let log = build(&["-t", "app:2"]);
+    assert!(log.contains("CACHED"), "{log}");
+    assert!(!read_exported(&env, &reg, "a", "app:2", "listing").contains("marker"));
+    // With --pull: the registry's current base:1, so the RUN step runs again.
+    let log = build(&["--pull", "-t", "app:3"]);
+    assert!(
+        log.contains(&format!("resolved {h}/base:1 to {second}")),
+        "{log}"
+    );
+    assert!(!log.contains("CACHED"), "{log}");
+    assert!(read_exported(&env, &reg, "a", "app:3", "listing").contains("marker"));
+}
+
 #[test]
 fn tls_without_the_ca_is_refused_with_a_hint() {
     let env = TestEnv::new();

@@ -20,4 +20,6 @@ pub mod time;
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
 pub use image::{Image, ImageError, LayerRef};
 pub use reference::{Reference, ReferenceError};
-pub use store::{BlobWriter, Removed, Store, StoreError, StoredImage};
+pub use store::{
+    BlobWriter, CachedLayer, Removed, StepCache, StepRecord, Store, StoreError, StoredImage,
+};

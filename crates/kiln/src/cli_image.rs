@@ -21,13 +21,9 @@ pub struct BuildArgs {
     /// Set a label on the image (KEY=VALUE).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
-    /// Do not use cached steps (kiln has no step cache yet: every step runs).
+    /// Run every step instead of reusing cached ones (the results are still cached).
     #[arg(long)]
     pub no_cache: bool,
-    /// Always fetch base images from their registry (comes with the step cache; base images
-    /// not in the store are always pulled).
-    #[arg(long)]
-    pub pull: bool,
     /// Push the image to a registry under each -t name.
     #[arg(long)]
     pub push: bool,
@@ -36,6 +32,23 @@ pub struct BuildArgs {
     pub compression: Option<crate::cli_registry::CompressionArg>,
     #[command(flatten)]
     pub registry: crate::cli_registry::RegistryArgs,
+    /// Run every step of this stage (name or index) instead of reusing cached ones; may be
+    /// given several times.
+    #[arg(long = "no-cache-filter", value_name = "STAGE")]
+    pub no_cache_filter: Vec<String>,
+    /// Resolve base images again at their source instead of using the name's last result.
+    #[arg(long)]
+    pub pull: bool,
+    /// How to show progress on standard error: auto (tty on a terminal, else plain),
+    /// plain, tty, json (one event per line) or quiet.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Stages to build at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Write the image's digests and names as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub metadata_file: Option<PathBuf>,
     /// Target platform (os/arch[/variant]); only the host's platform can be built.
     #[arg(long)]
     pub platform: Option<String>,
@@ -91,6 +104,16 @@ pub struct BuildArgs {
     pub context: PathBuf,
 }
 
+/// `--progress` styles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressMode {
+    Auto,
+    Plain,
+    Tty,
+    Json,
+    Quiet,
+}
+
 /// Flags `docker build` has whose feature kiln does not have yet.
 #[derive(Debug, Args)]
 pub struct LaterFlags {
@@ -102,8 +125,6 @@ pub struct LaterFlags {
     pub cache_from: Vec<String>,
     #[arg(long = "cache-to", hide = true)]
     pub cache_to: Vec<String>,
-    #[arg(long, hide = true)]
-    pub progress: Option<String>,
     #[arg(long = "add-host", hide = true)]
     pub add_host: Vec<String>,
     #[arg(long = "build-context", hide = true)]

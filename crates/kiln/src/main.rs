@@ -12,6 +12,7 @@ mod commands;
 mod exit;
 mod input;
 mod output;
+mod progress;
 mod sizes;
 mod store;
 

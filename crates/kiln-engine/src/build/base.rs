@@ -72,6 +72,8 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], root: &Root) -> Result<
 pub struct BaseImage {
     pub config: ImageConfig,
     pub layers: Vec<LayerRef>,
+    /// The manifest digest, for images from the store (the base of the cache key).
+    pub manifest: Option<Digest>,
 }
 
 /// An empty image for `FROM scratch`.
@@ -84,36 +86,66 @@ pub fn scratch(platform: &Platform) -> BaseImage {
             ..ImageConfig::default()
         },
         layers: Vec::new(),
+        manifest: None,
     }
 }
 
-/// Load `name` from the store, pulling it from its registry when it is not there and
-/// `registry` allows it.
-pub fn image(
+/// How image names become images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Resolve {
+    /// The image the store has under that name; pulled from its registry if the store
+    /// has none.
+    #[default]
+    Local,
+    /// `--pull`: resolve the name again at its registry, even if the store has it.
+    Pull,
+}
+
+/// The single place where a FROM or `COPY --from` image name is resolved to a manifest.
+/// Nothing is memoised within a build, so `--pull` never sees a stale answer.
+pub fn resolve(
     store: &Store,
     registry: Option<&kiln_registry::RegistryOptions>,
     name: &str,
     span: Span,
     platform: &Platform,
-) -> Result<BaseImage, BuildError> {
+    mode: Resolve,
+) -> Result<kiln_oci::StoredImage, BuildError> {
     let stored =
-        match (store.lookup(name), registry) {
-            (Ok(s), _) => s,
-            (Err(e), None) => return Err(BuildError::step(
+        match (mode, store.lookup(name), registry) {
+            (Resolve::Local, Ok(s), _) => s,
+            (Resolve::Pull, _, Some(opts)) | (Resolve::Local, Err(_), Some(opts)) => {
+                pull(store, opts, name, span, platform)?
+            }
+            (Resolve::Pull, Ok(s), None) => s,
+            (_, Err(e), None) => return Err(BuildError::step(
                 span,
                 format!("base image {name} is not in the store: {e}"),
             )
             .with_hint(
                 "make the image with `kiln pull`, `kiln import`, `kiln load` or an earlier build",
             )),
-            (Err(_), Some(opts)) => pull(store, opts, name, span, platform)?,
         };
     // Marks its blobs used, so a concurrent `rmi` + prune cannot take them away
     // before this build has referenced them.
     store
         .retain_image(&stored.manifest)
         .map_err(|e| store_err(store, e))?;
-    let base = load(store, &stored.manifest)?;
+    Ok(stored)
+}
+
+/// Load `name` (see [`resolve`]).
+pub fn image(
+    store: &Store,
+    registry: Option<&kiln_registry::RegistryOptions>,
+    name: &str,
+    span: Span,
+    platform: &Platform,
+    mode: Resolve,
+) -> Result<BaseImage, BuildError> {
+    let stored = resolve(store, registry, name, span, platform, mode)?;
+    let mut base = load(store, &stored.manifest)?;
+    base.manifest = Some(stored.manifest);
     if base.config.os != platform.os || base.config.architecture != platform.arch {
         return Err(BuildError::step(
             span,
@@ -165,7 +197,11 @@ pub fn load(store: &Store, manifest: &Digest) -> Result<BaseImage, BuildError> {
         .read_blob_json(&img.config_digest, 8 << 20)
         .map_err(|e| store_err(store, e))?;
     let layers = img.layers().map_err(|e| store_err(store, e))?;
-    Ok(BaseImage { config, layers })
+    Ok(BaseImage {
+        config,
+        layers,
+        manifest: None,
+    })
 }
 
 /// Start a stage from an earlier stage's result (config and layers; a fresh root).
@@ -173,5 +209,6 @@ pub fn from_stage(prev: &StageResult) -> BaseImage {
     BaseImage {
         config: prev.config.clone(),
         layers: prev.layers.clone(),
+        manifest: None,
     }
 }

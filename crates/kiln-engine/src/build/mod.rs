@@ -1,29 +1,37 @@
 //! `kiln build`: Dockerfile + context -> image in the store (and extra outputs).
 
 mod base;
+pub mod cache;
+mod copy_step;
 mod error;
 mod layer;
 mod options;
 mod output;
+pub mod progress;
 mod run;
 mod run_command;
+mod schedule;
 mod stage;
+mod step;
+mod view;
 
-pub use base::Rootfs;
+pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
 pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
 pub use output::export_rootfs;
 pub use run::StorageDriver;
 
 use crate::config::ImageConfig;
+use crate::context::stat_cache::StatCache;
 use crate::context::{Context, DockerfileAt};
 use kiln_dockerfile::instructions::{self, Command};
 use kiln_dockerfile::plan::{self, BuildArgs, Plan, PlanOptions};
 use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::{syntax, Span};
-use kiln_oci::{Digest, Store};
+use kiln_oci::{Digest, StepCache, Store};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The built image.
 #[derive(Debug, Clone)]
@@ -31,11 +39,15 @@ pub struct Built {
     /// Image ID (the config digest), as `docker build -q` prints it.
     pub id: Digest,
     pub manifest: Digest,
+    /// Size of the manifest blob in bytes.
+    pub manifest_size: u64,
     pub names: Vec<String>,
     /// Build args no ARG used.
     pub unused_build_args: Vec<String>,
     /// Registry outputs: where the image went and its manifest digest there.
     pub pushed: Vec<kiln_registry::Pushed>,
+    /// Context files read and hashed for cache keys (the rest came from the stat cache).
+    pub files_hashed: u64,
 }
 
 /// A failed build, with the Dockerfile it was about (for showing the failing line).
@@ -46,28 +58,53 @@ pub struct Failed {
     pub dockerfile: Option<(String, String)>,
 }
 
-/// Shared state of one build.
+/// How the step cache is used in one build.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CachePolicy {
+    pub no_cache: bool,
+    pub no_cache_filter: Vec<String>,
+    pub resolve: Resolve,
+}
+
+impl CachePolicy {
+    /// May steps of this stage come from the cache?
+    pub fn usable(&self, s: &kiln_dockerfile::plan::PlannedStage) -> bool {
+        if self.no_cache {
+            return false;
+        }
+        !self.no_cache_filter.iter().any(|f| {
+            s.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(f))
+                || *f == s.index.to_string()
+        })
+    }
+}
+
+/// Shared state of one build (shared by the threads of parallel stages).
 pub(crate) struct BuildContext<'a> {
     pub plan: &'a Plan,
     pub store: &'a Store,
     pub scratch: &'a Path,
     pub context: &'a Context,
-    pub build_args: BuildArgs,
+    pub build_args: Mutex<BuildArgs>,
     pub epoch: Option<i64>,
     pub now: i64,
     /// RFC 3339 creation time written into the config and history.
     pub created: String,
-    pub progress: bool,
+    pub progress: progress::Progress,
     /// How RUN steps get their filesystem.
     pub storage_driver: StorageDriver,
     /// Confinement of RUN steps beyond Docker's defaults.
     pub sandbox: SandboxOptions,
+    pub cache: CachePolicy,
+    pub steps: StepCache,
+    /// Content digests of context files.
+    pub stat: StatCache,
     /// Root filesystems of images used with COPY --from=IMAGE.
-    images: HashMap<String, Rootfs>,
+    images: Mutex<HashMap<String, Arc<Rootfs>>>,
     /// The private network RUN steps share, started by the first step that needs it
     /// (`None` inside when it could not start: each step then makes its own and reports why
     /// that failed).
-    network: std::sync::OnceLock<Option<kiln_sandbox::SharedNetwork>>,
+    network: OnceLock<Option<kiln_sandbox::SharedNetwork>>,
     /// How to reach registries (base images not in the store are pulled); `None`: never.
     pub registry: Option<kiln_registry::RegistryOptions>,
 }
@@ -80,28 +117,36 @@ impl BuildContext<'_> {
             .as_ref()
     }
 
-    pub fn progress(&self, line: &str) {
-        if self.progress {
-            eprintln!("{line}");
+    /// The build context as COPY reads it (`.dockerignore` applied, owners not kept).
+    pub fn context_tree(&self) -> crate::copy::sources::SourceTree<'_> {
+        crate::copy::sources::SourceTree {
+            root: &self.context.root,
+            ignore: Some(&self.context.ignore),
+            label: "the build context".into(),
+            keep_owners: false,
         }
     }
 
-    pub fn image_rootfs(&mut self, name: &str, span: Span) -> Result<&Rootfs, BuildError> {
-        if !self.images.contains_key(name) {
-            let img = base::image(
-                self.store,
-                self.registry.as_ref(),
-                name,
-                span,
-                &self.plan.target_platform,
-            )?;
-            let fs = Rootfs::new(self.scratch)?;
-            fs.unpack(self.store, &img.layers)?;
-            self.images.insert(name.to_string(), fs);
+    pub fn image_rootfs(&self, name: &str, span: Span) -> Result<Arc<Rootfs>, BuildError> {
+        let mut images = self.images.lock().map_err(|_| BuildError::Output {
+            message: format!("image {name} could not be prepared"),
+        })?;
+        if let Some(fs) = images.get(name) {
+            return Ok(fs.clone());
         }
-        self.images
-            .get(name)
-            .ok_or_else(|| BuildError::step(span, format!("image {name} could not be prepared")))
+        let img = base::image(
+            self.store,
+            self.registry.as_ref(),
+            name,
+            span,
+            &self.plan.target_platform,
+            self.cache.resolve,
+        )?;
+        let fs = Rootfs::new(self.scratch)?;
+        fs.unpack(self.store, &img.layers)?;
+        let fs = Arc::new(fs);
+        images.insert(name.to_string(), fs.clone());
+        Ok(fs)
     }
 }
 
@@ -182,16 +227,21 @@ fn run(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
     let epoch = opts.source_date_epoch;
-    let mut cx = BuildContext {
+    let stat = if context.is_dir() {
+        StatCache::load(&store.cache_dir().join("stat"), &context.dir)
+    } else {
+        StatCache::in_memory()
+    };
+    let cx = BuildContext {
         plan: &plan,
         store,
         scratch: scratch.path(),
         context: &context,
-        build_args: BuildArgs::new(opts.build_args.clone()),
+        build_args: Mutex::new(BuildArgs::new(opts.build_args.clone())),
         epoch,
         now,
         created: kiln_oci::time::rfc3339(epoch.unwrap_or(now).max(0) as u64),
-        progress: opts.progress,
+        progress: progress::Progress::new(opts.reporter.clone()),
         storage_driver: match opts.storage_driver {
             Some(d) => d,
             None if kiln_layer::snapshot::overlay_supported(&probe_dir(scratch.path())?) => {
@@ -200,23 +250,46 @@ fn run(
             None => StorageDriver::Vfs,
         },
         sandbox: opts.sandbox.clone(),
-        images: HashMap::new(),
-        network: std::sync::OnceLock::new(),
+        cache: CachePolicy {
+            no_cache: opts.no_cache,
+            no_cache_filter: opts.no_cache_filter.clone(),
+            resolve: if opts.pull {
+                Resolve::Pull
+            } else {
+                Resolve::Local
+            },
+        },
+        steps: store.step_cache(),
+        stat,
+        images: Mutex::new(HashMap::new()),
+        network: OnceLock::new(),
         registry: opts.registry.clone(),
     };
-    let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
-    for &i in &plan.order {
-        let result = stage::run(&mut cx, i, &done)?;
-        done[i] = Some(result);
-    }
-    let unused = cx.build_args.unused();
-    let Some(result) = done[plan.target].take() else {
+    let done: Vec<OnceLock<stage::StageResult>> =
+        (0..plan.stages.len()).map(|_| OnceLock::new()).collect();
+    let built = schedule::run_stages(&plan, opts.jobs, |i| {
+        let r = stage::run(&cx, i, &done)?;
+        let _ = done[i].set(r);
+        Ok(())
+    });
+    cx.stat.save();
+    built?;
+    let unused = cx.build_args.lock().map(|a| a.unused()).unwrap_or_default();
+    let Some(result) = done[plan.target].get() else {
         return Err(BuildError::Output {
             message: "the target stage produced no result".into(),
         });
     };
     let mut config: ImageConfig = result.config.clone();
-    config.created = Some(cx.created.clone());
+    // As BuildKit: the image was created when its last step was (a cached rebuild gives
+    // the same image).
+    config.created = Some(
+        config
+            .history
+            .last()
+            .and_then(|h| h.created.clone())
+            .unwrap_or_else(|| cx.created.clone()),
+    );
     for (k, v) in &opts.labels {
         config.config.labels.insert(k.clone(), v.clone());
     }
@@ -233,16 +306,20 @@ fn run(
     }
     let mut pushed = Vec::new();
     for out in &opts.outputs {
-        if let Some(p) = output::write(store, &image, &result, out, &opts)? {
+        if let Some(p) = output::write(store, &image, result, out, &opts)? {
             pushed.push(p);
         }
     }
     Ok(Built {
         id: image.config,
+        manifest_size: store
+            .blob_size(&image.manifest)
+            .map_err(|e| layer::store_err(store, e))?,
         manifest: image.manifest,
         names,
         unused_build_args: unused,
         pushed,
+        files_hashed: cx.stat.hashed(),
     })
 }
 

@@ -119,6 +119,25 @@ pub struct SandboxOptions {
 }
 
 impl SandboxOptions {
+    /// What of the confinement can change a RUN step's result (capabilities, seccomp),
+    /// for its cache key. Resource limits are left out, as Docker does.
+    pub fn cache_identity(&self) -> String {
+        let seccomp = match &self.seccomp {
+            kiln_sandbox::SeccompPolicy::Default => "default".to_string(),
+            kiln_sandbox::SeccompPolicy::Unconfined => "unconfined".to_string(),
+            kiln_sandbox::SeccompPolicy::Profile(p) => {
+                format!("profile:{}", kiln_oci::Digest::of_bytes(p.as_bytes()))
+            }
+        };
+        // The network is part of what ran (as in BuildKit's exec op); RUN's own flags are in
+        // the instruction's text.
+        format!(
+            "caps={:?} seccomp={seccomp} network={:?}",
+            self.confinement().capabilities,
+            self.network
+        )
+    }
+
     /// The confinement of a step: Docker's defaults with these changes.
     pub fn confinement(&self) -> kiln_sandbox::Confinement {
         let norm = |c: &str| {
@@ -188,13 +207,21 @@ pub struct BuildOptions {
     pub sandbox: SandboxOptions,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
-    /// Print step progress to standard error.
-    pub progress: bool,
     /// How to reach registries: base images not in the store are pulled, registry
     /// outputs pushed. `None`: never contact a registry.
     pub registry: Option<kiln_registry::RegistryOptions>,
     /// How registry outputs are pushed (`--compression`).
     pub push: kiln_registry::PushOptions,
+    /// Where progress events go (`None`: quiet).
+    pub reporter: Option<std::sync::Arc<dyn super::progress::Reporter>>,
+    /// `--no-cache`: run every step (records are still written for the next build).
+    pub no_cache: bool,
+    /// `--no-cache-filter`: stages (by name or index) whose steps all run.
+    pub no_cache_filter: Vec<String>,
+    /// `--pull`: resolve base images again at their source.
+    pub pull: bool,
+    /// `--jobs`: stages run at once (0: one per CPU).
+    pub jobs: usize,
 }
 
 impl std::fmt::Debug for BuildOptions {

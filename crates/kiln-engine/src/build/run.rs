@@ -37,6 +37,8 @@ pub(crate) struct RunInput<'a> {
     pub layers: &'a [LayerRef],
     /// For messages: `[stage 2/5] RUN ...`.
     pub label: String,
+    /// Where the step's output lines go.
+    pub progress: Option<&'a super::progress::Step>,
 }
 
 /// How a RUN step's filesystem is made.
@@ -141,7 +143,7 @@ pub(crate) fn run_step(
 /// give the same empty layer); overlayfs refuses a directory twice. Keeping only the
 /// topmost copy gives the same merged tree: that copy already covers everything the lower
 /// one would.
-fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
+pub(crate) fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = Vec::with_capacity(lowers.len());
     for (i, l) in lowers.iter().enumerate() {
         if !lowers[i + 1..].contains(l) {
@@ -190,8 +192,8 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         None
     };
     let tail = Arc::new(Mutex::new(VecDeque::new()));
-    let out = Tee::new(cx.progress, tail.clone());
-    let err = Tee::new(cx.progress, tail.clone());
+    let out = Tee::new(input.progress.cloned(), tail.clone());
+    let err = Tee::new(input.progress.cloned(), tail.clone());
     let req = RunRequest {
         rootfs,
         process: ProcessSpec {
@@ -304,16 +306,19 @@ fn supplementary_gids(name: &str, group: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Forwards a step's output to kiln's standard error (unless quiet) and keeps its last
-/// lines for the error message.
+/// Longest output line passed on whole; longer ones are split.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Sends a step's output, line by line, to the progress display (unless quiet) and keeps
+/// its last lines for the error message.
 struct Tee {
-    show: bool,
+    show: Option<super::progress::Step>,
     tail: Arc<Mutex<VecDeque<String>>>,
     partial: Vec<u8>,
 }
 
 impl Tee {
-    fn new(show: bool, tail: Arc<Mutex<VecDeque<String>>>) -> Tee {
+    fn new(show: Option<super::progress::Step>, tail: Arc<Mutex<VecDeque<String>>>) -> Tee {
         Tee {
             show,
             tail,
@@ -322,21 +327,26 @@ impl Tee {
     }
 
     fn keep(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line).trim_end().to_string();
+        if let Some(s) = &self.show {
+            s.log(&line);
+        }
         if let Ok(mut t) = self.tail.lock() {
             if t.len() == TAIL_LINES {
                 t.pop_front();
             }
-            t.push_back(String::from_utf8_lossy(line).trim_end().to_string());
+            t.push_back(line);
         }
     }
 }
 
 impl Write for Tee {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.show {
-            std::io::stderr().write_all(buf)?;
-        }
         self.partial.extend_from_slice(buf);
+        if self.partial.len() > MAX_LINE && !self.partial.contains(&b'\n') {
+            let rest = std::mem::take(&mut self.partial);
+            self.keep(&rest);
+        }
         while let Some(i) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
             self.keep(&line);

@@ -3,6 +3,7 @@
 //! the context never lead outside it.
 
 pub use kiln_dockerfile::dockerignore;
+pub mod stat_cache;
 
 use dockerignore::{Ignore, IgnoreError};
 use kiln_layer::Root;
@@ -153,6 +154,11 @@ impl Context {
                 })
             }
         }
+    }
+
+    /// Is this a directory on the host (not an unpacked tarball)?
+    pub fn is_dir(&self) -> bool {
+        self._temp.is_none()
     }
 
     /// Use `.dockerignore` rules: `<Dockerfile>.dockerignore` next to the Dockerfile when

@@ -24,7 +24,7 @@ const MAX_RECORD_BYTES: u64 = 4 << 20;
 
 /// One step-cache record, as far as the store cares.
 #[derive(Debug, Clone)]
-pub struct StepRecord {
+pub struct StepRoot {
     /// The record file.
     pub path: PathBuf,
     /// Blobs it needs.
@@ -37,7 +37,7 @@ pub struct StepRecord {
 
 /// A record that cannot be read as one.
 #[derive(Debug, Clone)]
-pub struct BadStepRecord {
+pub struct BadStepRoot {
     /// The record file.
     pub path: PathBuf,
     /// Why it is unusable.
@@ -54,7 +54,7 @@ struct Raw {
 
 /// All step-cache records (none if the directory does not exist), and those
 /// that do not parse.
-pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
+pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRoot>, Vec<BadStepRoot>), StoreError> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (_, path) in super::list_dir(&root.join(STEPS_DIR))? {
@@ -65,13 +65,13 @@ pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecor
             Ok(Some(r)) => good.push(r),
             // Removed meanwhile (a concurrent prune).
             Ok(None) => {}
-            Err(reason) => bad.push(BadStepRecord { path, reason }),
+            Err(reason) => bad.push(BadStepRoot { path, reason }),
         }
     }
     Ok((good, bad))
 }
 
-fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
+fn read_one(path: &Path) -> Result<Option<StepRoot>, String> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -93,7 +93,7 @@ fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
             .ok_or_else(|| format!("bad last_used {s:?}: not an RFC 3339 time"))?,
         None => meta.modified().unwrap_or(UNIX_EPOCH),
     };
-    Ok(Some(StepRecord {
+    Ok(Some(StepRoot {
         path: path.to_owned(),
         blobs,
         last_used,

@@ -11,6 +11,7 @@
 //! <root>/layers/sha256/<hex>/    unpacked layers by diff-id: root/ and `complete`
 //! <root>/cache/steps/<hex>.json  step-cache records (their `blobs` are kept by prune)
 //! <root>/cache-mounts/           RUN --mount=type=cache directories
+//! <root>/cache/stat/             the build context stat cache (written by the engine)
 //! ```
 //!
 //! Several kiln processes may share a store. Blobs and unpacked layers appear
@@ -34,12 +35,15 @@ mod remove;
 mod usage;
 mod verify;
 
-pub use blobs::BlobWriter;
-pub use gc_roots::{BadStepRecord, StepRecord};
+pub use gc_roots::{BadStepRoot, StepRoot};
 pub use lease::StaleTemp;
 pub use prune::{PruneOptions, PruneReport};
 pub use usage::{Usage, UsageRow};
 pub use verify::{Finding, Severity, VerifyReport};
+pub mod step_cache;
+
+pub use blobs::BlobWriter;
+pub use step_cache::{CachedLayer, StepCache, StepRecord};
 
 use std::fs::{DirBuilder, File};
 use std::io;
@@ -664,8 +668,8 @@ impl Store {
         self.root.join("cache-mounts")
     }
 
-    /// The step-cache records, and those that cannot be read.
-    pub fn step_records(&self) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
+    /// The step-cache records as GC roots, and those that cannot be read.
+    pub fn step_roots(&self) -> Result<(Vec<StepRoot>, Vec<BadStepRoot>), StoreError> {
         gc_roots::read_all(&self.root)
     }
 
@@ -679,7 +683,7 @@ impl Store {
         remaining: &[Record],
     ) -> Result<Vec<Digest>, StoreError> {
         let mut roots = gc::Roots::of_images(self, remaining);
-        let (steps, bad_steps) = self.step_records()?;
+        let (steps, bad_steps) = self.step_roots()?;
         roots.add_steps(&steps);
         if !roots.unreadable.is_empty() || !bad_steps.is_empty() {
             return Ok(Vec::new());

@@ -1,12 +1,14 @@
 //! `kiln build`.
 
-use crate::cli_image::BuildArgs;
+use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::{Failure, INPUT_REJECTED, IO};
 use crate::sizes::parse_bytes;
+use kiln_engine::build::progress::Reporter;
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     refuse_later(&args)?;
@@ -68,16 +70,19 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     };
     // Lint warnings before the build starts, on the Dockerfile alone: the context is
     // untrusted and is only read inside its root by the build itself.
-    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> = if args.quiet {
-        None
-    } else {
-        Some(Box::new(|name: &str, bytes: &[u8]| {
-            eprint!(
-                "{}",
-                crate::commands::lint::build_warnings(name, bytes, None)
-            );
-        }))
-    };
+    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
+    // (Not with JSON progress: every line on standard error is then an event.)
+    let on_dockerfile: Option<kiln_engine::build::DockerfileHook> =
+        if quiet || args.progress == ProgressMode::Json {
+            None
+        } else {
+            Some(Box::new(|name: &str, bytes: &[u8]| {
+                eprint!(
+                    "{}",
+                    crate::commands::lint::build_warnings(name, bytes, None)
+                );
+            }))
+        };
     let mut labels = BTreeMap::new();
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
@@ -110,6 +115,11 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             _ => None,
         },
     };
+    let display = crate::progress::for_mode(if quiet {
+        ProgressMode::Quiet
+    } else {
+        args.progress
+    });
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
@@ -130,14 +140,28 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .map(kiln_engine::build::StorageDriver::parse)
             .transpose()
             .map_err(Failure::usage)?,
-        progress: !args.quiet,
-        registry: Some(args.registry.options(!args.quiet)),
+        registry: Some(args.registry.options(!quiet)),
         push: kiln_registry::PushOptions {
             compression: args.compression.map(|c| c.to_compression()),
         },
+        reporter: display
+            .clone()
+            .map(|d| Arc::new(crate::progress::Shared(d)) as Arc<dyn Reporter>),
+        no_cache: args.no_cache,
+        no_cache_filter: args.no_cache_filter.clone(),
+        pull: args.pull,
+        jobs: match args.jobs {
+            Some(0) => return Err(Failure::usage("--jobs 0: give at least 1")),
+            Some(n) => n,
+            None => 0,
+        },
     };
-    let built = build(&store, opts).map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
-    if !built.unused_build_args.is_empty() && !args.quiet {
+    let built = build(&store, opts);
+    if let Some(d) = &display {
+        d.finish();
+    }
+    let built = built.map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
+    if !built.unused_build_args.is_empty() && !quiet {
         eprintln!(
             "warning: build args not used by any ARG: {}",
             built.unused_build_args.join(", ")
@@ -151,7 +175,10 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             )
         })?;
     }
-    if args.quiet {
+    if let Some(path) = &args.metadata_file {
+        write_metadata(path, &built)?;
+    }
+    if quiet {
         crate::output::stdout(&format!("{}\n", built.id))
     } else {
         let mut text = String::new();
@@ -168,6 +195,37 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
 
 /// `--network`, `--allow`, `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`,
 /// `--security-opt`.
+/// `--metadata-file`: the keys `docker buildx build --metadata-file` writes.
+fn write_metadata(
+    path: &std::path::Path,
+    built: &kiln_engine::build::Built,
+) -> Result<(), Failure> {
+    let mut v = serde_json::json!({
+        "containerimage.digest": built.manifest.to_string(),
+        "containerimage.config.digest": built.id.to_string(),
+        "containerimage.descriptor": {
+            "mediaType": kiln_oci::media::OCI_MANIFEST,
+            "digest": built.manifest.to_string(),
+            "size": built.manifest_size,
+        },
+    });
+    if !built.names.is_empty() {
+        v["image.name"] = serde_json::json!(built.names.join(","));
+    }
+    let mut text = serde_json::to_string_pretty(&v).unwrap_or_default();
+    text.push('\n');
+    std::fs::write(path, text).map_err(|e| {
+        Failure::new(
+            IO,
+            format!(
+                "error: cannot write --metadata-file {}: {e}",
+                path.display()
+            ),
+        )
+    })
+}
+
+/// `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`.
 fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOptions, Failure> {
     let memory = args
         .memory
@@ -283,16 +341,42 @@ fn asks(v: &Option<String>) -> bool {
 fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let l = &args.later;
     let refused: Vec<(&str, &str)> = [
-        (args.pull, "--pull", "re-resolving base images comes with the step cache; base images not in the store are pulled, and `kiln pull NAME` refreshes one"),
-        (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
-        (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
-        (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),
-        (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),
-        (!l.cache_to.is_empty(), "--cache-to", "build caches come later"),
-        (!l.build_context.is_empty(), "--build-context", "named build contexts come later; use COPY --from=STAGE or an image in the store"),
-        (l.progress.is_some(), "--progress", "progress styles come later; -q prints only the image ID"),
+        (
+            !l.secret.is_empty(),
+            "--secret",
+            "secrets are for RUN, which comes later",
+        ),
+        (
+            !l.ssh.is_empty(),
+            "--ssh",
+            "SSH forwarding is for RUN, which comes later",
+        ),
+        (
+            !l.add_host.is_empty(),
+            "--add-host",
+            "host entries are for RUN, which comes later",
+        ),
+        (
+            !l.cache_from.is_empty(),
+            "--cache-from",
+            "build caches come later",
+        ),
+        (
+            !l.cache_to.is_empty(),
+            "--cache-to",
+            "build caches come later",
+        ),
+        (
+            !l.build_context.is_empty(),
+            "--build-context",
+            "named build contexts come later; use COPY --from=STAGE or an image in the store",
+        ),
         (asks(&l.sbom), "--sbom", "attestations come later"),
-        (asks(&l.provenance), "--provenance", "attestations come later"),
+        (
+            asks(&l.provenance),
+            "--provenance",
+            "attestations come later",
+        ),
     ]
     .into_iter()
     .filter_map(|(set, name, why)| set.then_some((name, why)))

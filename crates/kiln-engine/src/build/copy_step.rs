@@ -1,0 +1,231 @@
+//! COPY and ADD of a stage: owners, modes and excludes from the flags, sources from the
+//! build context, an earlier stage or an image, and the step's layer in the store.
+
+use super::layer;
+use super::stage::{LazyRoot, StageResult};
+use super::step::StageRun;
+use super::view;
+use super::{BuildContext, BuildError};
+use crate::context::dockerignore::Ignore;
+use crate::copy::{self, chmod::Chmod, owner, sources::SourceTree, CopyRequest, Inline};
+use kiln_dockerfile::instructions::{Copy, Instruction};
+use kiln_dockerfile::plan::Source;
+use kiln_dockerfile::Span;
+use kiln_layer::Root;
+use kiln_oci::LayerRef;
+use std::io::Read;
+use std::sync::OnceLock;
+
+impl StageRun {
+    /// The owner for directories WORKDIR creates: the current USER.
+    pub(crate) fn user_owner(
+        &mut self,
+        cx: &BuildContext<'_>,
+        span: Span,
+    ) -> Result<(u32, u32), BuildError> {
+        let user = self.config.config.user.clone();
+        if user.is_empty() {
+            return Ok((0, 0));
+        }
+        let o = resolve_owner(self.fs.ready(cx.store)?, &user, span)?;
+        Ok((o.uid, o.gid))
+    }
+
+    /// Run a COPY/ADD; the flag says whether the root filesystem already holds the layer.
+    pub(crate) fn copy(
+        &mut self,
+        cx: &BuildContext<'_>,
+        ins: &Instruction,
+        c: &Copy,
+        add: bool,
+        done: &[OnceLock<StageResult>],
+    ) -> Result<(LayerRef, bool), BuildError> {
+        let span = ins.span;
+        let from = self.copy_source(cx);
+        let workdir = self.config.config.working_dir.clone();
+        // The destination as a read-only view of the layers, unless the root is up to date.
+        let view = if self.fs.is_ready() {
+            None
+        } else {
+            view::of(cx, &self.layers)?
+        };
+        let owner = match &c.chown {
+            None => None,
+            Some(t) => Some(match &view {
+                Some(v) => resolve_owner(&v.root, &t.value, t.span)?,
+                None => resolve_owner(self.fs.ready(cx.store)?, &t.value, t.span)?,
+            }),
+        };
+        let chmod = c
+            .chmod
+            .as_ref()
+            .map(|t| Chmod::parse(&t.value).map_err(|e| BuildError::step(t.span, e)))
+            .transpose()?;
+        let excludes = if c.excludes.is_empty() {
+            None
+        } else {
+            Some(
+                Ignore::from_patterns(
+                    c.excludes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| (i + 1, t.value.clone()))
+                        .collect(),
+                )
+                .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))?,
+            )
+        };
+        // Heredoc bodies arrive expanded by the stage walk when their delimiter was unquoted.
+        let inline = c
+            .inline
+            .iter()
+            .map(|i| Inline {
+                name: i.path.clone(),
+                data: i.data.clone().into_bytes(),
+            })
+            .collect();
+        let req = CopyRequest {
+            add,
+            sources: c.sources.iter().map(|t| t.value.clone()).collect(),
+            inline,
+            dest: c.dest.value.clone(),
+            workdir,
+            owner,
+            chmod,
+            parents: c.parents,
+            excludes,
+            checksum: c.checksum.as_ref().map(|t| t.value.clone()),
+            unpack: add && c.unpack.unwrap_or(true),
+            now: cx.epoch.unwrap_or(cx.now),
+            temp_dir: cx.scratch,
+        };
+        let dest = Dest {
+            view: view.as_ref(),
+            fs: &mut self.fs,
+        };
+        let result = match from {
+            None if c.from.is_some() => {
+                // ONBUILD COPY --from=...: resolve by name now.
+                return Err(BuildError::step(
+                    span,
+                    "COPY --from in an ONBUILD trigger is not supported yet",
+                ));
+            }
+            None => copy_step(cx, &req, &cx.context_tree(), dest),
+            Some(Source::Stage(j)) => {
+                let prev = done[j]
+                    .get()
+                    .ok_or_else(|| BuildError::step(span, format!("stage {j} was not built")))?;
+                let label = format!("stage {}", cx.plan.stages[j].label());
+                match view::of(cx, &prev.layers)? {
+                    Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
+                    None => {
+                        let mut guard = prev.root(cx.store)?;
+                        let src = guard.ready(cx.store)?;
+                        copy_step(cx, &req, &from_tree(src, label), dest)
+                    }
+                }
+            }
+            Some(Source::Image(name)) => {
+                let label = format!("image {name}");
+                let img = super::base::image(
+                    cx.store,
+                    cx.registry.as_ref(),
+                    &name,
+                    span,
+                    &cx.plan.target_platform,
+                    cx.cache.resolve,
+                )?;
+                match view::of(cx, &img.layers)? {
+                    Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
+                    None => {
+                        let fs = cx.image_rootfs(&name, span)?;
+                        copy_step(cx, &req, &from_tree(&fs.root, label), dest)
+                    }
+                }
+            }
+        };
+        result.map_err(|e| match e {
+            StepError::Copy(e) => {
+                let hint = e.hint();
+                let err = BuildError::step(span, format!("{} failed: {e}", ins.command.name()));
+                match hint {
+                    Some(h) => err.with_hint(h),
+                    None => err,
+                }
+            }
+            StepError::Build(e) => e,
+        })
+    }
+}
+
+/// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group.
+fn resolve_owner(root: &Root, spec: &str, span: Span) -> Result<owner::Owner, BuildError> {
+    let read = |p: &str| -> Option<String> {
+        let mut f = root.open_file(p).ok()?;
+        let mut s = String::new();
+        f.read_to_string(&mut s).ok()?;
+        Some(s)
+    };
+    let passwd = read("/etc/passwd");
+    let group = read("/etc/group");
+    owner::resolve(spec, passwd.as_deref(), group.as_deref()).map_err(|e| {
+        BuildError::step(span, e.to_string()).with_hint(
+            "use numeric ids (--chown=1000:1000) or add the user to the image's /etc/passwd first",
+        )
+    })
+}
+
+/// A COPY step's failure: the copy itself, or storing its layer.
+enum StepError {
+    Copy(copy::CopyError),
+    Build(BuildError),
+}
+
+/// A tree of an earlier stage or an image (owners kept, as BuildKit).
+fn from_tree(root: &Root, label: String) -> SourceTree<'_> {
+    SourceTree {
+        root,
+        ignore: None,
+        label,
+        keep_owners: true,
+    }
+}
+
+/// Where a COPY writes: a read-only view of the layers for reading the destination (when
+/// there is one), and the stage's root filesystem for copies that must go through it.
+struct Dest<'a> {
+    view: Option<&'a view::LayerView>,
+    fs: &'a mut LazyRoot,
+}
+
+/// Run a COPY/ADD and store its layer. Streams straight into the layer unless the step
+/// unpacks an archive (that goes through the root filesystem). The flag says whether the
+/// root filesystem already holds the result.
+fn copy_step(
+    cx: &BuildContext<'_>,
+    req: &CopyRequest<'_>,
+    tree: &SourceTree<'_>,
+    dest: Dest<'_>,
+) -> Result<(LayerRef, bool), StepError> {
+    let store = cx.store;
+    if copy::needs_root(req, tree).map_err(StepError::Copy)? {
+        let root = dest.fs.ready(store).map_err(StepError::Build)?;
+        let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;
+        let info = layer::commit(store, root, &paths, cx.epoch).map_err(StepError::Build)?;
+        return Ok((info, true));
+    }
+    let root = match dest.view {
+        Some(v) => &v.root,
+        None => dest.fs.ready(store).map_err(StepError::Build)?,
+    };
+    let writer = store
+        .blob_writer()
+        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
+    let lw = kiln_layer::LayerWriter::new(writer, kiln_layer::TarOptions { epoch: cx.epoch });
+    let writer = copy::copy_to_layer(req, tree, root, lw).map_err(StepError::Copy)?;
+    let (digest, size) = writer
+        .commit(None)
+        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
+    Ok((LayerRef::uncompressed(digest, size), false))
+}

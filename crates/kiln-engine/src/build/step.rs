@@ -1,0 +1,391 @@
+//! One instruction of a stage, through the step cache: its key is computed from the key
+//! before it, the expanded instruction, the variables it sees and its inputs; a record
+//! under that key gives its layer and history without running it.
+
+use super::cache::{inputs, KeyBuilder};
+use super::layer;
+use super::progress::Step;
+use super::stage::{LazyRoot, StageResult};
+use super::{BuildContext, BuildError};
+use crate::config::apply::{self, StageConfigState};
+use crate::config::{History, ImageConfig};
+use crate::copy::url;
+use kiln_dockerfile::instructions::{Command, Instruction};
+use kiln_dockerfile::plan::{ExpandedStep, RefKind, Source, StageScope};
+use kiln_oci::{CachedLayer, Digest, LayerRef, StepRecord};
+use std::sync::OnceLock;
+
+pub(crate) struct StageRun {
+    pub index: usize,
+    pub label: String,
+    pub total: usize,
+    /// `--no-cache` / `--no-cache-filter` leave this false: records are written, not read.
+    pub use_cache: bool,
+    /// The cache key of the last step.
+    pub key: Digest,
+    pub fs: LazyRoot,
+    pub config: ImageConfig,
+    pub layers: Vec<LayerRef>,
+    pub scope: StageScope,
+    pub cfg_state: StageConfigState,
+    /// Index of the instruction being run (None for ONBUILD triggers).
+    pub current: Option<usize>,
+}
+
+/// What running a step made: its layer (if any) and its history line.
+pub(crate) struct Made {
+    pub layer: Option<LayerRef>,
+    pub created_by: String,
+    /// The stage's root filesystem already holds the layer.
+    pub in_root: bool,
+}
+
+/// Write a step record (its layer's blob is already in the store).
+pub(crate) fn put_record(
+    cx: &BuildContext<'_>,
+    key: &Digest,
+    instruction: &str,
+    made: Option<&Made>,
+    next_key: Option<Digest>,
+) -> Result<StepRecord, BuildError> {
+    let layer = made.and_then(|m| m.layer.as_ref());
+    let rec = StepRecord {
+        key: *key,
+        blobs: layer.iter().map(|l| l.digest).collect(),
+        created: cx.created.clone(),
+        last_used: kiln_oci::time::rfc3339(cx.now.max(0) as u64),
+        instruction: instruction.to_string(),
+        created_by: made.map(|m| m.created_by.clone()).unwrap_or_default(),
+        layer: layer.map(CachedLayer::from),
+        next_key,
+    };
+    cx.steps
+        .put(&rec)
+        .map_err(|e| layer::store_err(cx.store, e))?;
+    Ok(rec)
+}
+
+impl StageRun {
+    pub fn instruction(
+        &mut self,
+        cx: &BuildContext<'_>,
+        ins: &Instruction,
+        done: &[OnceLock<StageResult>],
+    ) -> Result<(), BuildError> {
+        let step = {
+            let mut args = cx.build_args.lock().map_err(|_| BuildError::Output {
+                message: "build args are unusable after a failed stage".into(),
+            })?;
+            self.scope.step(ins, &cx.plan.global_args, &mut args)?
+        };
+        let shown = matches!(
+            step.command,
+            Command::Copy(_) | Command::Add(_) | Command::Run(_) | Command::Workdir { .. }
+        );
+        let progress = shown.then(|| {
+            let name = match self.current {
+                Some(i) => format!(
+                    "[{} {}/{}] {}",
+                    self.label,
+                    i + 2,
+                    self.total,
+                    ins.original.trim()
+                ),
+                None => format!("[{}] ONBUILD {}", self.label, step.command),
+            };
+            cx.progress.step(&self.label, name)
+        });
+        let r = self.step(cx, ins, &step, done, progress.as_ref());
+        if let Some(p) = progress {
+            match &r {
+                Ok(true) => p.cached(),
+                Ok(false) => p.done(),
+                Err(e) => p.error(&e.to_string()),
+            }
+        }
+        r.map(|_| ())
+    }
+
+    /// Run or reuse one step; true when it came from the cache.
+    fn step(
+        &mut self,
+        cx: &BuildContext<'_>,
+        ins: &Instruction,
+        step: &ExpandedStep,
+        done: &[OnceLock<StageResult>],
+        progress: Option<&Step>,
+    ) -> Result<bool, BuildError> {
+        let text = match &step.command {
+            // The ARG's value is not part of its key: a changed value reaches the steps
+            // that use it (RUN sees every ARG in its environment), as in Docker.
+            Command::Arg { .. } => ins.command.to_string(),
+            c => c.to_string(),
+        };
+        let key = self.key_for(cx, &text, step, done)?;
+        if let Some(key) = &key {
+            if let Some(rec) = self.use_cache.then(|| cx.steps.get(key)).flatten() {
+                self.reuse(cx, step, &rec)?;
+                cx.steps.touch(&rec, cx.now.max(0) as u64);
+                self.key = rec.next_key.unwrap_or(rec.key);
+                return Ok(true);
+            }
+        }
+        let made = self.execute(cx, ins, step, done, progress)?;
+        let (key, next) = match key {
+            Some(k) => (k, None),
+            // Known only now (ADD of a URL without --checksum): the step's result.
+            None => {
+                let mut k = KeyBuilder::new("volatile", Some(&self.key));
+                k.field("instruction", text.as_bytes());
+                if let Some(l) = &made.layer {
+                    k.field("diff-id", l.diff_id.to_string().as_bytes());
+                }
+                let k = k.finish();
+                (k, Some(k))
+            }
+        };
+        // A volatile step that gave the same content as before keeps its history time.
+        let rec = match next.and_then(|k| cx.steps.get(&k)) {
+            Some(rec) => rec,
+            None => put_record(cx, &key, &text, Some(&made), next)?,
+        };
+        let empty = made.layer.is_none();
+        if let Some(l) = made.layer {
+            self.add_layer(l, made.in_root);
+        }
+        self.history(cx, Some(&rec), made.created_by, empty);
+        self.key = next.unwrap_or(key);
+        Ok(false)
+    }
+
+    /// The key of a step, or `None` when only its result can say (ADD URL without
+    /// --checksum, which is fetched again every build).
+    fn key_for(
+        &self,
+        cx: &BuildContext<'_>,
+        text: &str,
+        step: &ExpandedStep,
+        done: &[OnceLock<StageResult>],
+    ) -> Result<Option<Digest>, BuildError> {
+        let mut k = KeyBuilder::new("step", Some(&self.key));
+        k.field("instruction", text.as_bytes());
+        match &step.command {
+            Command::Run(_) => {
+                k.pairs("env", &self.scope.env);
+                k.field("confinement", cx.sandbox.cache_identity().as_bytes());
+            }
+            Command::Copy(c) | Command::Add(c) => {
+                for i in &c.inline {
+                    k.field("inline", i.path.as_bytes());
+                    k.field("data", i.data.as_bytes());
+                }
+                let add = matches!(step.command, Command::Add(_));
+                let urls = c.sources.iter().filter(|s| add && url::is_url(&s.value));
+                if urls.count() > 0 && c.checksum.is_none() {
+                    return Ok(None);
+                }
+                let local: Vec<String> = c
+                    .sources
+                    .iter()
+                    .filter(|s| !(add && url::is_url(&s.value)))
+                    .map(|s| s.value.clone())
+                    .collect();
+                match self.copy_source(cx) {
+                    None => {
+                        let tree = cx.context_tree();
+                        if inputs::add_context_sources(&mut k, &tree, &local, &cx.stat).is_err() {
+                            // Let the copy itself report what is wrong.
+                            return Ok(None);
+                        }
+                    }
+                    Some(Source::Stage(j)) => {
+                        let Some(prev) = done[j].get() else {
+                            return Ok(None);
+                        };
+                        k.field("from-stage", prev.key.to_string().as_bytes());
+                    }
+                    Some(Source::Image(name)) => {
+                        let img = super::base::resolve(
+                            cx.store,
+                            cx.registry.as_ref(),
+                            &name,
+                            kiln_dockerfile::Span::default(),
+                            &cx.plan.target_platform,
+                            cx.cache.resolve,
+                        )?;
+                        k.field("from-image", img.manifest.to_string().as_bytes());
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(k.finish()))
+    }
+
+    /// Where COPY of the current instruction reads from (None: the build context).
+    pub(crate) fn copy_source(&self, cx: &BuildContext<'_>) -> Option<Source> {
+        let i = self.current?;
+        cx.plan.stages[self.index]
+            .refs
+            .iter()
+            .find(|r| r.instruction == i && r.kind == RefKind::CopyFrom)
+            .map(|r| r.source.clone())
+    }
+
+    /// Apply a cached step: its config change, layer and history.
+    fn reuse(
+        &mut self,
+        cx: &BuildContext<'_>,
+        step: &ExpandedStep,
+        rec: &StepRecord,
+    ) -> Result<(), BuildError> {
+        match &step.command {
+            Command::Workdir { path } => {
+                apply::workdir(&mut self.config, &path.value);
+            }
+            Command::Copy(_) | Command::Add(_) | Command::Run(_) | Command::From(_) => {}
+            other => {
+                self.apply_config(other)?;
+            }
+        }
+        let layer = rec.layer.as_ref().map(LayerRef::from);
+        let empty = layer.is_none();
+        if let Some(l) = layer {
+            self.add_layer(l, false);
+        }
+        if !matches!(step.command, Command::From(_)) {
+            self.history(cx, Some(rec), rec.created_by.clone(), empty);
+        }
+        Ok(())
+    }
+
+    fn apply_config(&mut self, c: &Command) -> Result<Option<String>, BuildError> {
+        apply::apply(&mut self.config, c, &mut self.cfg_state).map_err(|e| {
+            let err = BuildError::step(e.span, e.message);
+            match e.hint {
+                Some(h) => err.with_hint(h),
+                None => err,
+            }
+        })
+    }
+
+    /// Add a layer to the image; unless the root filesystem already holds it, it is
+    /// unpacked there when a later step reads the root.
+    fn add_layer(&mut self, l: LayerRef, in_root: bool) {
+        if !in_root {
+            self.fs.push(l.clone());
+        }
+        self.config.rootfs.diff_ids.push(l.diff_id.to_string());
+        self.layers.push(l);
+    }
+
+    /// Run a step for real.
+    fn execute(
+        &mut self,
+        cx: &BuildContext<'_>,
+        ins: &Instruction,
+        step: &ExpandedStep,
+        done: &[OnceLock<StageResult>],
+        progress: Option<&Step>,
+    ) -> Result<Made, BuildError> {
+        match &step.command {
+            Command::Copy(c) | Command::Add(c) => {
+                let add = matches!(step.command, Command::Add(_));
+                let (layer, in_root) = self.copy(cx, ins, c, add, done)?;
+                Ok(Made {
+                    layer: Some(layer),
+                    created_by: step.command.to_string(),
+                    in_root,
+                })
+            }
+            Command::Workdir { path } => {
+                let wd = apply::workdir(&mut self.config, &path.value);
+                let owner = self.user_owner(cx, ins.span)?;
+                let root = self.fs.ready(cx.store)?;
+                let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
+                    BuildError::step(ins.span, format!("cannot create WORKDIR {wd}: {e}"))
+                })?;
+                let paths: Vec<String> = created
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect();
+                let layer = if paths.is_empty() {
+                    None
+                } else {
+                    // Written from the root itself: nothing to unpack again.
+                    Some(layer::commit(cx.store, root, &paths, cx.epoch)?)
+                };
+                Ok(Made {
+                    layer,
+                    created_by: format!("WORKDIR {wd}"),
+                    in_root: true,
+                })
+            }
+            Command::Run(run) => {
+                let label = format!(
+                    "RUN at step {}",
+                    self.current
+                        .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
+                );
+                let command = super::run_command::run_command(&self.config, &run.command)?;
+                let info = super::run::run_step(
+                    cx,
+                    &super::run::RunInput {
+                        run,
+                        command: &command,
+                        span: ins.span,
+                        config: &self.config,
+                        env: &self.scope.env,
+                        layers: &self.layers,
+                        label,
+                        progress,
+                    },
+                )?;
+                Ok(Made {
+                    layer: Some(info),
+                    created_by: command.history(),
+                    in_root: false,
+                })
+            }
+            Command::From(_) => Ok(Made {
+                layer: None,
+                created_by: String::new(),
+                in_root: false,
+            }),
+            other => {
+                let name = other.name().to_string();
+                let text = self.apply_config(other)?;
+                Ok(Made {
+                    layer: None,
+                    created_by: text.unwrap_or(name),
+                    in_root: false,
+                })
+            }
+        }
+    }
+
+    /// A history entry; its time comes from the step's record (the time the step first
+    /// ran), so a cached rebuild gives the same image, or from SOURCE_DATE_EPOCH.
+    fn history(
+        &mut self,
+        cx: &BuildContext<'_>,
+        rec: Option<&StepRecord>,
+        created_by: String,
+        empty: bool,
+    ) {
+        if created_by.is_empty() {
+            return;
+        }
+        let created = match (cx.epoch, rec) {
+            (None, Some(r)) => r.created.clone(),
+            _ => cx.created.clone(),
+        };
+        self.config.history.push(History {
+            created: Some(created),
+            created_by: Some(created_by),
+            author: None,
+            comment: Some("kiln".into()),
+            empty_layer: empty,
+        });
+    }
+}

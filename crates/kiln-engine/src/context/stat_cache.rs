@@ -1,0 +1,226 @@
+//! The context stat cache: content digests of build-context files, remembered with the
+//! file's size, mtime, inode, device and mode, so an unchanged file is not read and hashed
+//! again on the next build.
+//!
+//! One file per context directory, `<store>/cache/stat/<sha256 of the directory path>`,
+//! a line per file: `<hex> <size> <mtime s> <mtime ns> <ino> <dev> <mode> <path>`. It is
+//! rewritten atomically (temp + rename) at the end of a build. A file modified in the same
+//! second it was hashed is not remembered (its mtime could stay the same after a later
+//! change in that second).
+
+use kiln_layer::{Metadata, Root};
+use kiln_oci::Digest;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Most entries kept for one context (larger contexts simply hash the rest).
+const MAX_ENTRIES: usize = 1_000_000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, u32),
+    ino: u64,
+    dev: u64,
+    mode: u32,
+}
+
+impl Stamp {
+    fn of(m: &Metadata) -> Stamp {
+        Stamp {
+            size: m.size,
+            mtime: m.mtime,
+            ino: m.ino,
+            dev: m.dev,
+            mode: m.mode,
+        }
+    }
+}
+
+/// The stat cache of one build context.
+#[derive(Debug)]
+pub struct StatCache {
+    /// Where it is saved; `None` keeps it in memory only (a context from a tarball).
+    file: Option<PathBuf>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, (Stamp, Digest)>,
+    dirty: bool,
+    /// Files hashed in this build (for tests and the summary).
+    hashed: u64,
+}
+
+impl StatCache {
+    /// Load the stat cache of context `dir` from `cache_dir` (missing or damaged: empty).
+    pub fn load(cache_dir: &Path, dir: &Path) -> StatCache {
+        let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let name = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
+        let file = cache_dir.join(name);
+        let mut state = State::default();
+        if let Ok(text) = std::fs::read_to_string(&file) {
+            for line in text.lines() {
+                if let Some((path, entry)) = parse_line(line) {
+                    state.entries.insert(path, entry);
+                }
+            }
+        }
+        StatCache {
+            file: Some(file),
+            state: Mutex::new(state),
+        }
+    }
+
+    /// A stat cache that is not saved.
+    pub fn in_memory() -> StatCache {
+        StatCache {
+            file: None,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The sha256 of regular file `rel` in `root`, from the cache when its stat matches.
+    pub fn digest(&self, root: &Root, rel: &str, meta: &Metadata) -> std::io::Result<Digest> {
+        let stamp = Stamp::of(meta);
+        if let Ok(st) = self.state.lock() {
+            if let Some((s, d)) = st.entries.get(rel) {
+                if *s == stamp {
+                    return Ok(*d);
+                }
+            }
+        }
+        let mut f = root.open_file(rel).map_err(std::io::Error::other)?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let hex = hex::encode(h.finalize());
+        let digest = Digest::from_hex(&hex)
+            .ok_or_else(|| std::io::Error::other("sha256 gave an invalid digest"))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Ok(mut st) = self.state.lock() {
+            st.hashed += 1;
+            // Racy: a change later in the same second would keep this mtime.
+            if meta.mtime.0 < now - 1 && !rel.contains('\n') && st.entries.len() < MAX_ENTRIES {
+                st.entries.insert(rel.to_string(), (stamp, digest));
+                st.dirty = true;
+            }
+        }
+        Ok(digest)
+    }
+
+    /// How many files were read and hashed (not found in the cache).
+    pub fn hashed(&self) -> u64 {
+        self.state.lock().map_or(0, |s| s.hashed)
+    }
+
+    /// Write the cache back if it changed (best effort: a failure only costs re-hashing).
+    pub fn save(&self) {
+        let Some(file) = &self.file else { return };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if !st.dirty {
+            return;
+        }
+        let Some(dir) = file.parent() else { return };
+        if std::fs::create_dir_all(dir).is_err() {
+            return;
+        }
+        let mut text = String::new();
+        for (path, (s, d)) in &st.entries {
+            text.push_str(&format!(
+                "{} {} {} {} {} {} {} {}\n",
+                d.hex(),
+                s.size,
+                s.mtime.0,
+                s.mtime.1,
+                s.ino,
+                s.dev,
+                s.mode,
+                path
+            ));
+        }
+        let written = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .and_then(|mut t| {
+                t.write_all(text.as_bytes())?;
+                t.persist(file).map_err(|e| e.error)?;
+                Ok(())
+            });
+        if written.is_ok() {
+            st.dirty = false;
+        }
+    }
+}
+
+fn parse_line(line: &str) -> Option<(String, (Stamp, Digest))> {
+    let mut it = line.splitn(8, ' ');
+    let digest = Digest::from_hex(it.next()?)?;
+    let mut num = || it.next()?.parse::<i64>().ok();
+    let size = num()? as u64;
+    let mtime = (num()?, num()? as u32);
+    let ino = num()? as u64;
+    let dev = num()? as u64;
+    let mode = num()? as u32;
+    let path = it.next()?.to_string();
+    Some((
+        path,
+        (
+            Stamp {
+                size,
+                mtime,
+                ino,
+                dev,
+                mode,
+            },
+            digest,
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_and_notices_changes() {
+        let ctx = tempfile::tempdir().expect("context");
+        let cache_dir = tempfile::tempdir().expect("cache");
+        let file = ctx.path().join("a b.txt");
+        std::fs::write(&file, b"one").expect("write");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .and_then(|f| f.set_modified(old))
+            .expect("set mtime");
+        let root = Root::open(ctx.path()).expect("root");
+        let meta = || root.lstat("a b.txt").expect("lstat").expect("exists");
+        let c = StatCache::load(cache_dir.path(), ctx.path());
+        let d1 = c.digest(&root, "a b.txt", &meta()).expect("digest");
+        assert_eq!(d1, Digest::of_bytes(b"one"));
+        assert_eq!(c.hashed(), 1);
+        c.save();
+        let c = StatCache::load(cache_dir.path(), ctx.path());
+        assert_eq!(c.digest(&root, "a b.txt", &meta()).expect("digest"), d1);
+        assert_eq!(c.hashed(), 0, "served from the saved cache");
+        std::fs::write(&file, b"two!").expect("rewrite");
+        let d2 = c.digest(&root, "a b.txt", &meta()).expect("digest");
+        assert_eq!(d2, Digest::of_bytes(b"two!"));
+        assert_eq!(c.hashed(), 1);
+    }
+}

@@ -1,0 +1,114 @@
+//! `--progress tty`: a live display on the terminal, as BuildKit's: a line per step with
+//! its timer, CACHED/DONE markers, and the last lines of output under running steps.
+
+use super::{Display, Summary};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kiln_engine::build::progress::{Event, EventKind, Reporter};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Output lines shown under a running step.
+const LOG_LINES: usize = 4;
+
+struct StepBars {
+    bar: ProgressBar,
+    logs: VecDeque<ProgressBar>,
+}
+
+pub struct Tty {
+    multi: MultiProgress,
+    state: Mutex<(HashMap<u32, StepBars>, Summary)>,
+}
+
+impl Tty {
+    pub fn new() -> Tty {
+        Tty {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            state: Mutex::new((HashMap::new(), Summary::default())),
+        }
+    }
+}
+
+fn running_style() -> ProgressStyle {
+    ProgressStyle::with_template(" {spinner:.cyan} {prefix:.bold} {wide_msg} {elapsed:>4}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn finished_style() -> ProgressStyle {
+    ProgressStyle::with_template(" => {prefix} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn log_style() -> ProgressStyle {
+    ProgressStyle::with_template("      {wide_msg:.dim}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+impl Reporter for Tty {
+    fn report(&self, e: &Event) {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (steps, summary) = &mut *guard;
+        summary.record(e);
+        match &e.kind {
+            EventKind::Start => {
+                let bar = self.multi.add(ProgressBar::new_spinner());
+                bar.set_style(running_style());
+                bar.set_prefix(e.name.to_string());
+                bar.enable_steady_tick(Duration::from_millis(100));
+                steps.insert(
+                    e.step,
+                    StepBars {
+                        bar,
+                        logs: VecDeque::new(),
+                    },
+                );
+            }
+            EventKind::Log(line) => {
+                let Some(s) = steps.get_mut(&e.step) else {
+                    return;
+                };
+                if s.logs.len() == LOG_LINES {
+                    // Scroll: each bar takes the next one's text.
+                    let texts: Vec<String> = s.logs.iter().skip(1).map(|b| b.message()).collect();
+                    for (b, t) in s.logs.iter().zip(texts) {
+                        b.set_message(t);
+                    }
+                    if let Some(last) = s.logs.back() {
+                        last.set_message(line.clone());
+                    }
+                } else {
+                    let after = s.logs.back().unwrap_or(&s.bar).clone();
+                    let b = self.multi.insert_after(&after, ProgressBar::new_spinner());
+                    b.set_style(log_style());
+                    b.set_message(line.clone());
+                    s.logs.push_back(b);
+                }
+            }
+            EventKind::Cached | EventKind::Done | EventKind::Error(_) => {
+                let Some(s) = steps.remove(&e.step) else {
+                    return;
+                };
+                for b in s.logs {
+                    b.finish_and_clear();
+                    self.multi.remove(&b);
+                }
+                let end = match &e.kind {
+                    EventKind::Cached => "CACHED".to_string(),
+                    EventKind::Done => format!("{:.1}s", e.elapsed.as_secs_f64()),
+                    _ => format!("ERROR {:.1}s", e.elapsed.as_secs_f64()),
+                };
+                s.bar.set_style(finished_style());
+                s.bar.finish_with_message(end);
+            }
+        }
+    }
+}
+
+impl Display for Tty {
+    fn finish(&self) {
+        let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // The display leaves the cursor at the end of its last line.
+        eprint!("\n{}", guard.1.render());
+    }
+}
