@@ -83,6 +83,7 @@ steps!(
     Exec,
     ParentDeath,
     NetworkWait,
+    ExtraMount,
 );
 
 /// A failure record sent over the error pipe: step, index, errno.
@@ -138,6 +139,18 @@ pub(crate) struct EtcBind {
     pub target: CString,
 }
 
+/// A `RUN --mount`: a bind of a host path or a tmpfs on a path in the rootfs.
+#[derive(Debug)]
+pub(crate) struct ExtraMount {
+    /// Host path to bind (as [`EtcBind::source`]); `None` for a tmpfs.
+    pub source: Option<CString>,
+    /// Path relative to the rootfs, resolved inside it.
+    pub target: CString,
+    pub readonly: bool,
+    /// tmpfs options (`size=...`).
+    pub data: CString,
+}
+
 /// The handshake between stage1 and the parent for user-mode networking:
 /// stage1 writes a byte on `unshared_w` once its network namespace exists,
 /// then waits for a byte on `go_r`, which the parent writes once slirp4netns
@@ -168,6 +181,7 @@ pub(crate) struct Plan {
     pub net_sync: Option<NetSync>,
     pub rootfs: CString,
     pub etc: Vec<EtcBind>,
+    pub mounts: Vec<ExtraMount>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
     pub hostname: Vec<u8>,
@@ -467,6 +481,9 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         mount::mount_bind(e.source.as_c_str(), fd_path(target.as_raw_fd(), &mut tbuf))
             .map_err(at(Step::EtcBind, i))?;
     }
+    for (i, m) in p.mounts.iter().enumerate() {
+        extra_mount(&root, m).map_err(at(Step::ExtraMount, i as u32))?;
+    }
     drop(root);
 
     rustix::process::chdir(p.rootfs.as_c_str()).map_err(step(Step::PivotRoot))?;
@@ -587,6 +604,48 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     }
 }
 
+/// Mount `m` on its target, resolved inside the root (symlinks cannot leave it).
+fn extra_mount(root: &OwnedFd, m: &ExtraMount) -> Result<(), Errno> {
+    let open_target = || {
+        fs::openat2(
+            root,
+            m.target.as_c_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    let target = open_target()?;
+    let mut tbuf = [0u8; 32];
+    let flags = MountFlags::NOSUID | MountFlags::NODEV;
+    match &m.source {
+        Some(source) => {
+            mount::mount_bind(source.as_c_str(), fd_path(target.as_raw_fd(), &mut tbuf))?;
+            // The new mount is found by resolving the target again (the old fd
+            // still names the directory below it).
+            let mounted = open_target()?;
+            let mut mbuf = [0u8; 32];
+            let ro = if m.readonly {
+                MountFlags::RDONLY
+            } else {
+                MountFlags::empty()
+            };
+            mount::mount_remount(
+                fd_path(mounted.as_raw_fd(), &mut mbuf),
+                MountFlags::BIND | flags | ro,
+                c"",
+            )
+        }
+        None => mount::mount(
+            c"tmpfs",
+            fd_path(target.as_raw_fd(), &mut tbuf),
+            c"tmpfs",
+            flags,
+            Some(m.data.as_c_str()),
+        ),
+    }
+}
+
 fn load_seccomp(p: &Plan) -> R {
     for prog in &p.seccomp {
         sys::load_seccomp(prog).map_err(step(Step::Seccomp))?;
@@ -676,7 +735,7 @@ mod tests {
                 assert_eq!(back, Some((step, 7, Errno::ACCESS)));
             }
         }
-        assert_eq!(n, Step::NetworkWait as u32, "Step::from_u32 misses a step");
+        assert_eq!(n, Step::ExtraMount as u32, "Step::from_u32 misses a step");
         assert!(Fail::decode(&[0u8; 4]).is_none());
         assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
     }

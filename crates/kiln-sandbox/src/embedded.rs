@@ -7,13 +7,13 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::Timespec;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::cgroup::Cgroups;
-use crate::child::{self, EtcBind, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::mount_points::MountPoints;
 use crate::slirp::{self, Slirp};
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
@@ -35,7 +35,7 @@ impl Sandbox for Embedded {
     }
 }
 
-fn cstring(what: &str, s: &str) -> Result<CString, SandboxError> {
+pub(crate) fn cstring(what: &str, s: &str) -> Result<CString, SandboxError> {
     CString::new(s).map_err(|_| SandboxError::Invalid(format!("{what} {s:?} contains a NUL byte")))
 }
 
@@ -54,144 +54,51 @@ pub(crate) fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(os("fcntl(F_DUPFD_CLOEXEC)"))
 }
 
-/// A mount point created in the rootfs for the run, removed afterwards.
-struct Created {
-    parent: OwnedFd,
-    name: CString,
-    dir: bool,
-    /// The parent directory's times before the entry was created, put back
-    /// after it is removed so a layer diff does not see the directory change.
-    parent_times: Option<Timestamps>,
-}
-
-/// Mount points created in the rootfs; removed (if still empty) on drop.
-#[derive(Default)]
-struct MountPoints(Vec<Created>);
-
-impl MountPoints {
-    /// Make sure `rel` (relative to the rootfs, resolved inside it) exists.
-    fn ensure(
-        &mut self,
-        root: &OwnedFd,
-        rootfs: &Path,
-        rel: &str,
-        dir: bool,
-    ) -> Result<(), SandboxError> {
-        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-        let full = rootfs.join(rel);
-        match rustix::fs::openat2(
-            root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        ) {
-            Ok(_) => return Ok(()),
-            Err(Errno::NOENT) => {}
-            Err(e) => {
-                return Err(SandboxError::io(
-                    "looking up mount point",
-                    full,
-                    e.into(),
-                    "fix or remove it in the root filesystem",
-                ))
-            }
-        }
-        let (parent_rel, name) = match rel.rsplit_once('/') {
-            Some((p, n)) => (p, n),
-            None => (".", rel),
-        };
-        if parent_rel != "." {
-            self.ensure(root, rootfs, parent_rel, true)?;
-        }
-        let parent = rustix::fs::openat2(
-            root,
-            parent_rel,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        )
-        .map_err(|e| {
-            SandboxError::io(
-                "opening directory",
-                rootfs.join(parent_rel),
-                e.into(),
-                "it must be a directory in the root filesystem",
-            )
-        })?;
-        if rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-            return Err(SandboxError::io(
-                "mount point is a dangling symlink",
-                full,
-                Errno::NOENT.into(),
-                "make it a regular file or directory, or point it at an existing one",
-            ));
-        }
-        let parent_times = rustix::fs::fstat(&parent).ok().map(|st| Timestamps {
-            last_access: Timespec {
-                tv_sec: st.st_atime,
-                tv_nsec: st.st_atime_nsec as _,
-            },
-            last_modification: Timespec {
-                tv_sec: st.st_mtime,
-                tv_nsec: st.st_mtime_nsec as _,
-            },
-        });
-        let created = if dir {
-            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))
-        } else {
-            rustix::fs::openat(
-                &parent,
-                name,
-                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o644),
-            )
-            .map(drop)
-        };
-        created.map_err(|e| {
-            SandboxError::io(
-                "creating mount point",
-                full,
-                e.into(),
-                "the root filesystem must be writable by root",
-            )
-        })?;
-        self.0.push(Created {
-            parent,
-            name: cstring("path", name)?,
-            dir,
-            parent_times,
-        });
-        Ok(())
-    }
-
-    fn remove(&mut self) {
-        for c in self.0.drain(..).rev() {
-            let removed = if c.dir {
-                // Fails (and stays) if the process put something in it.
-                rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::REMOVEDIR).is_ok()
-            } else {
-                match rustix::fs::statat(&c.parent, c.name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st)
-                        if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-                            && st.st_size == 0 =>
-                    {
-                        rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::empty()).is_ok()
-                    }
-                    _ => false,
-                }
+/// The plan's form of the run's extra mounts (targets relative to the rootfs).
+fn extra_mounts(mounts: &[crate::Mount]) -> Result<Vec<ExtraMount>, SandboxError> {
+    mounts
+        .iter()
+        .map(|m| {
+            let rel = relative_target(&m.target)?;
+            let (source, readonly, data) = match &m.kind {
+                crate::MountKind::Bind { source, readonly } => (
+                    Some(cstring("mount source", &source.to_string_lossy())?),
+                    *readonly,
+                    String::new(),
+                ),
+                crate::MountKind::Tmpfs { size } => (
+                    None,
+                    false,
+                    size.map(|s| format!("size={s}")).unwrap_or_default(),
+                ),
             };
-            if let (true, Some(times)) = (removed, &c.parent_times) {
-                let _ = rustix::fs::futimens(&c.parent, times);
-            }
-        }
-    }
+            Ok(ExtraMount {
+                source,
+                target: cstring("mount target", &rel)?,
+                readonly,
+                data: cstring("tmpfs options", &data)?,
+            })
+        })
+        .collect()
 }
 
-impl Drop for MountPoints {
-    fn drop(&mut self) {
-        self.remove();
+/// `/a/b/` as `a/b`; the root itself and `..` components are refused.
+pub(crate) fn relative_target(target: &str) -> Result<String, SandboxError> {
+    if !target.starts_with('/') {
+        return Err(SandboxError::Invalid(format!(
+            "mount target {target:?} must be an absolute path"
+        )));
     }
+    let parts: Vec<&str> = target
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        return Err(SandboxError::Invalid(format!(
+            "mount target {target:?} must name a path below / without `..`"
+        )));
+    }
+    Ok(parts.join("/"))
 }
 
 /// Executable candidates for `arg0`, following the process's PATH.
@@ -219,7 +126,7 @@ fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
-fn unique_id() -> String {
+pub(crate) fn unique_id() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
         "{}-{}",
@@ -229,7 +136,7 @@ fn unique_id() -> String {
 }
 
 /// Copy a pipe into a writer until EOF; keep draining if the writer fails.
-fn pump(
+pub(crate) fn pump(
     from: OwnedFd,
     mut to: Box<dyn Write + Send>,
     stream: &'static str,
@@ -315,6 +222,7 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
 /// What error messages name.
 struct Names<'a> {
     etc: &'a [EtcBind],
+    mounts: &'a [ExtraMount],
     masked: &'a [CString],
     readonly: &'a [CString],
     cwd: &'a CString,
@@ -443,6 +351,16 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "waiting for user-mode networking (slirp4netns)".to_owned(),
             "kiln stopped before slirp4netns was ready; run the step again",
         ),
+        Step::ExtraMount => (
+            format!(
+                "RUN --mount on /{}",
+                plan.mounts
+                    .get(i)
+                    .map(|m| m.target.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+            "the target must be a directory (a file for a file source) in the root filesystem",
+        ),
         Step::Exec => {
             return SandboxError::Exec {
                 program: plan.arg0.to_owned(),
@@ -467,6 +385,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         confinement,
         hosts,
         resolv_conf,
+        mounts,
         stdout,
         stderr,
     } = req;
@@ -572,6 +491,10 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
         mount_points.ensure(&root_fd, &rootfs, f, false)?;
     }
+    let extra = extra_mounts(&mounts)?;
+    for (m, e) in mounts.iter().zip(&extra) {
+        mount_points.ensure(&root_fd, &rootfs, &e.target.to_string_lossy(), m.kind.is_dir())?;
+    }
 
     // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.
     let tmp = tempfile::Builder::new()
@@ -662,6 +585,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         net_sync,
         rootfs: rootfs_c,
         etc,
+        mounts: extra,
         masked,
         readonly,
         hostname: process.hostname.as_bytes().to_vec(),
@@ -710,6 +634,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     let slirp_log = tmp.path().join("slirp4netns.log");
     let names = Names {
         etc: &plan.etc,
+        mounts: &plan.mounts,
         masked: &plan.masked,
         readonly: &plan.readonly,
         cwd: &plan.cwd,
