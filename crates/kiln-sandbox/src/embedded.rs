@@ -493,7 +493,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     }
     let extra = extra_mounts(&mounts)?;
     for (m, e) in mounts.iter().zip(&extra) {
-        mount_points.ensure(&root_fd, &rootfs, &e.target.to_string_lossy(), m.kind.is_dir())?;
+        mount_points.ensure(
+            &root_fd,
+            &rootfs,
+            &e.target.to_string_lossy(),
+            m.kind.is_dir(),
+        )?;
     }
 
     // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.

@@ -15,19 +15,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::fs::{Mode, OFlags};
-use rustix::mount::{MountFlags, UnmountFlags};
 
 use crate::embedded::{pump, unique_id};
 use crate::mount_points::MountPoints;
 use crate::netns::NetNs;
 use crate::oci_config::{self, ConfigInput, NetNamespace};
-use crate::{slirp, Exit, NetworkMode, RunRequest, Sandbox, SandboxError};
+use crate::{slirp, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, TmpfsDir};
 
 /// Runtimes `kiln info` looks for.
 pub const KNOWN_RUNTIMES: &[&str] = &["runc", "crun", "runsc", "youki", "kata-runtime"];
 
 /// Directories searched besides `PATH` (runc is in /usr/sbin on Debian).
-const EXTRA_DIRS: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const EXTRA_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 /// A runtime found on this host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,56 +128,36 @@ impl ExternalRuntime {
 
     fn command(&self, state: &Path) -> Command {
         let mut cmd = Command::new(&self.path);
-        cmd.args(&self.flags).arg("--root").arg(state);
+        cmd.args(self.implied_flags())
+            .args(&self.flags)
+            .arg("--root")
+            .arg(state);
         cmd
+    }
+
+    /// Flags a runtime needs to use kiln's network namespace: gVisor's own
+    /// network stack (`--network=sandbox`) refuses to start here (Debian's
+    /// 2022 runsc takes the namespace for the host's), so runsc gets
+    /// `--network=host`, which in gVisor means "the namespace the sandbox
+    /// runs in": the one kiln made (with slirp4netns for the private
+    /// network). A `--network=` in `--runtime-flag` wins.
+    fn implied_flags(&self) -> Vec<&'static str> {
+        let runsc = self.path.file_name().is_some_and(|n| n == "runsc");
+        let given = self
+            .flags
+            .iter()
+            .any(|f| f.trim_start_matches('-').starts_with("network"));
+        if runsc && !given {
+            vec!["--network=host"]
+        } else {
+            Vec::new()
+        }
     }
 }
 
 impl Sandbox for ExternalRuntime {
     fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         run(self, req)
-    }
-}
-
-/// A tmpfs mounted on a temp dir for the run's files; unmounted on drop.
-struct PrivateTmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl PrivateTmpfs {
-    fn new() -> Result<Self, SandboxError> {
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-runtime-")
-            .tempdir()
-            .map_err(|e| {
-                SandboxError::io("creating temp dir", std::env::temp_dir(), e, "check TMPDIR")
-            })?;
-        rustix::mount::mount(
-            c"tmpfs",
-            dir.path(),
-            c"tmpfs",
-            MountFlags::NOSUID | MountFlags::NODEV,
-            Some(c"mode=0700,size=16m"),
-        )
-        .map_err(|e| {
-            SandboxError::io(
-                "mounting a tmpfs on",
-                dir.path(),
-                e.into(),
-                "kiln needs root to mount",
-            )
-        })?;
-        Ok(Self { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for PrivateTmpfs {
-    fn drop(&mut self) {
-        let _ = rustix::mount::unmount(self.dir.path(), UnmountFlags::DETACH);
     }
 }
 
@@ -243,11 +229,23 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
             "give an existing directory",
         )
     })?;
-    for m in &mounts {
+    // Runtimes resolve relative sources from their own working directory.
+    let mut mounts = mounts;
+    for m in &mut mounts {
         crate::embedded::relative_target(&m.target)?;
+        if let crate::MountKind::Bind { source, .. } = &mut m.kind {
+            *source = std::path::absolute(&*source).map_err(|e| {
+                SandboxError::io(
+                    "resolving mount source",
+                    source.clone(),
+                    e,
+                    "give an absolute path",
+                )
+            })?;
+        }
     }
 
-    let tmp = PrivateTmpfs::new()?;
+    let tmp = TmpfsDir::new("kiln-runtime-")?;
     let bundle = tmp.path().join("bundle");
     let state = tmp.path().join("state");
     for d in [&bundle, &state] {
@@ -343,7 +341,12 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
                 (join(o), join(e))
             });
             let status = child.wait().map_err(|e| {
-                SandboxError::io("waiting for", &rt.path, e, "the runtime could not be waited for")
+                SandboxError::io(
+                    "waiting for",
+                    &rt.path,
+                    e,
+                    "the runtime could not be waited for",
+                )
             });
             o.and(e).and(status)
         }

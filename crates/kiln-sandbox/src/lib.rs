@@ -28,6 +28,7 @@ mod sys;
 mod syscalls_aarch64;
 #[cfg(target_arch = "x86_64")]
 mod syscalls_x86_64;
+mod tmpfs;
 
 pub use caps::{ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
@@ -36,6 +37,7 @@ pub use external::{
     find_runtime, list_runtimes, runtime_info, ExternalRuntime, RuntimeInfo, KNOWN_RUNTIMES,
 };
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
+pub use tmpfs::TmpfsDir;
 
 /// The process to start inside the sandbox. Its `Debug` shows environment
 /// names only: values may be secrets (`RUN --mount=type=secret,env=...`).

@@ -57,7 +57,11 @@ impl NetNs {
             }
         };
         if ready != Ok(1) || byte[0] != 0 {
-            let errno = if ready == Ok(1) { byte[0] } else { Errno::IO.raw_os_error() as u8 };
+            let errno = if ready == Ok(1) {
+                byte[0]
+            } else {
+                Errno::IO.raw_os_error() as u8
+            };
             return Err(SandboxError::Setup {
                 step: "creating a network namespace for the runtime (unshare(net), lo up)"
                     .to_owned(),

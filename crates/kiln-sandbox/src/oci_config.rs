@@ -42,9 +42,7 @@ fn invalid(e: impl std::fmt::Display) -> SandboxError {
 /// The standard mounts, as Docker/runc set them up (and the embedded runtime
 /// mounts them).
 fn standard_mounts() -> Vec<Value> {
-    let m = |dest: &str, typ: &str, src: &str, opts: &[&str]| {
-        json!({ "destination": dest, "type": typ, "source": src, "options": opts })
-    };
+    let m = |dest: &str, typ: &str, src: &str, opts: &[&str]| json!({ "destination": dest, "type": typ, "source": src, "options": opts });
     vec![
         m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         m(
@@ -78,7 +76,12 @@ fn standard_mounts() -> Vec<Value> {
             "mqueue",
             &["nosuid", "noexec", "nodev"],
         ),
-        m("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", "ro"]),
+        m(
+            "/sys",
+            "sysfs",
+            "sysfs",
+            &["nosuid", "noexec", "nodev", "ro"],
+        ),
     ]
 }
 
@@ -243,11 +246,17 @@ mod tests {
         let ns = v["linux"]["namespaces"].as_array().expect("namespaces");
         assert!(ns.contains(&json!({"type": "network", "path": "/proc/42/ns/net"})));
         assert_eq!(v["linux"]["resources"]["pids"]["limit"], json!(64));
-        assert_eq!(v["linux"]["seccomp"]["defaultAction"], json!("SCMP_ACT_ERRNO"));
-        let syscalls = v["linux"]["seccomp"]["syscalls"].as_array().expect("syscalls");
+        assert_eq!(
+            v["linux"]["seccomp"]["defaultAction"],
+            json!("SCMP_ACT_ERRNO")
+        );
+        let syscalls = v["linux"]["seccomp"]["syscalls"]
+            .as_array()
+            .expect("syscalls");
         // clone3 answers ENOSYS without CAP_SYS_ADMIN, as in the embedded filter.
-        assert!(syscalls.iter().any(|s| s["names"] == json!(["clone3"])
-            && s["action"] == json!("SCMP_ACT_ERRNO")));
+        assert!(syscalls
+            .iter()
+            .any(|s| s["names"] == json!(["clone3"]) && s["action"] == json!("SCMP_ACT_ERRNO")));
         assert!(v["linux"]["maskedPaths"]
             .as_array()
             .expect("masked")

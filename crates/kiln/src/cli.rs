@@ -44,9 +44,20 @@ pub enum Command {
     Parse(ParseArgs),
     /// Check Dockerfiles for problems: size, security, correctness (rules: docs/rules/).
     Lint(crate::commands::lint::LintArgs),
+    /// Show what this host offers kiln: the RUN runtimes found (embedded and OCI CLIs).
+    Info,
+    /// Remove unused data from the store.
+    Prune(PruneArgs),
     /// Tools for conformance testing of the front end.
     #[command(subcommand)]
     Debug(DebugCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove the RUN --mount=type=cache directories no running build uses.
+    #[arg(long)]
+    pub cache_mounts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,6 +3,7 @@
 mod base;
 mod error;
 mod layer;
+pub mod mounts;
 mod options;
 mod output;
 mod run;
@@ -61,6 +62,28 @@ pub(crate) struct BuildContext<'a> {
     pub sandbox: SandboxOptions,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
+    /// Values of `--secret`s, by id.
+    pub secrets: mounts::secrets::Secrets,
+    /// `--ssh` agents.
+    pub ssh: Vec<mounts::secrets::SshSpec>,
+    /// What runs RUN steps.
+    pub runtime: Runtime,
+}
+
+/// The runtime of RUN steps: the embedded one or an OCI runtime CLI (`--runtime`).
+#[derive(Debug)]
+pub(crate) enum Runtime {
+    Embedded(kiln_sandbox::Embedded),
+    External(kiln_sandbox::ExternalRuntime),
+}
+
+impl Runtime {
+    pub fn sandbox(&self) -> &dyn kiln_sandbox::Sandbox {
+        match self {
+            Runtime::Embedded(e) => e,
+            Runtime::External(e) => e,
+        }
+    }
 }
 
 impl BuildContext<'_> {
@@ -68,6 +91,11 @@ impl BuildContext<'_> {
         if self.progress {
             eprintln!("{line}");
         }
+    }
+
+    /// An image's root filesystem prepared by [`Self::image_rootfs`].
+    pub fn prepared_image(&self, name: &str) -> Option<&Rootfs> {
+        self.images.get(name)
     }
 
     pub fn image_rootfs(&mut self, name: &str, span: Span) -> Result<&Rootfs, BuildError> {
@@ -156,6 +184,23 @@ fn run(
         },
     )?;
     refuse_unsupported(&plan)?;
+    let runtime = match &opts.sandbox.runtime {
+        None => Runtime::Embedded(kiln_sandbox::Embedded),
+        Some(name) => Runtime::External(
+            kiln_sandbox::ExternalRuntime::new(name, opts.sandbox.runtime_flags.clone()).map_err(
+                |e| BuildError::Option {
+                    message: format!("--runtime {name}: {e}"),
+                },
+            )?,
+        ),
+    };
+    let mut secrets = mounts::secrets::Secrets::new();
+    for spec in &opts.secrets {
+        let value = spec
+            .read()
+            .map_err(|message| BuildError::Option { message })?;
+        secrets.insert(spec.id.clone(), value);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -179,6 +224,9 @@ fn run(
         },
         sandbox: opts.sandbox.clone(),
         images: HashMap::new(),
+        secrets,
+        ssh: opts.ssh.clone(),
+        runtime,
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {
@@ -238,9 +286,6 @@ fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
             let refuse = |span: Span, what: &str, hint: &str| {
                 Err(BuildError::step(span, format!("{what} is not supported yet")).with_hint(hint))
             };
-            if let Some(m) = run.mounts.first() {
-                return refuse(m.span, "RUN --mount", "cache, secret, bind, tmpfs and ssh mounts come with the next version; copy what the step needs with COPY for now");
-            }
             if !run.command.files.is_empty() {
                 return refuse(
                     ins.span,

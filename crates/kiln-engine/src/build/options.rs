@@ -65,6 +65,10 @@ pub struct SandboxOptions {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub seccomp: kiln_sandbox::SeccompPolicy,
+    /// `--runtime NAME|PATH`: an OCI runtime CLI instead of the embedded runtime.
+    pub runtime: Option<String>,
+    /// `--runtime-flag`: global flags for that runtime (e.g. `--platform=ptrace`).
+    pub runtime_flags: Vec<String>,
 }
 
 impl SandboxOptions {
@@ -139,6 +143,10 @@ pub struct BuildOptions {
     pub storage_driver: Option<super::StorageDriver>,
     /// Print step progress to standard error.
     pub progress: bool,
+    /// `--secret`: for `RUN --mount=type=secret`.
+    pub secrets: Vec<super::mounts::secrets::SecretSpec>,
+    /// `--ssh`: agents for `RUN --mount=type=ssh`.
+    pub ssh: Vec<super::mounts::secrets::SshSpec>,
 }
 
 impl std::fmt::Debug for BuildOptions {

@@ -13,7 +13,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::LayerRef;
-use kiln_sandbox::{Confinement, Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
+use kiln_sandbox::{Confinement, NetworkMode, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,8 @@ pub(crate) struct RunInput<'a> {
     pub layers: &'a [LayerRef],
     /// For messages: `[stage 2/5] RUN ...`.
     pub label: String,
+    /// `--mount`s, parsed and expanded.
+    pub mounts: Vec<super::mounts::MountInput<'a>>,
 }
 
 /// How a RUN step's filesystem is made.
@@ -171,6 +173,8 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
+    let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd)?;
+    env.extend(step_mounts.env.iter().cloned());
     let network = match input.run.network.as_ref().map(|t| t.value.as_str()) {
         Some("none") => NetworkMode::None,
         _ => NetworkMode::Private,
@@ -195,10 +199,13 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         },
         hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        mounts: step_mounts.mounts.clone(),
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
-    let exit = Embedded.run(req).map_err(|e| {
+    let exit = cx.runtime.sandbox().run(req);
+    drop(step_mounts);
+    let exit = exit.map_err(|e| {
         BuildError::step(span, format!("RUN could not start: {e}"))
             .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)")
     })?;

@@ -2,6 +2,7 @@
 
 use super::base::{self, BaseImage, Rootfs};
 use super::layer;
+use super::mounts::MountInput;
 use super::{BuildContext, BuildError};
 use crate::config::apply::{self, StageConfigState};
 use crate::config::{History, ImageConfig};
@@ -221,6 +222,28 @@ impl StageRun {
                     self.current
                         .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
                 );
+                let sources = self.mount_sources(cx, run, &step.mounts)?;
+                let mounts = step
+                    .mounts
+                    .iter()
+                    .zip(&run.mounts)
+                    .zip(&sources)
+                    .map(|((mount, tok), src)| MountInput {
+                        mount,
+                        span: tok.span,
+                        from: src.as_ref().and_then(|s| match s {
+                            Source::Stage(j) => done[*j].as_ref().map(|d| {
+                                (
+                                    &d.rootfs.root,
+                                    format!("stage {}", cx.plan.stages[*j].label()),
+                                )
+                            }),
+                            Source::Image(name) => cx
+                                .prepared_image(name)
+                                .map(|r| (&r.root, format!("image {name}"))),
+                        }),
+                    })
+                    .collect();
                 let info = super::run::run_step(
                     cx,
                     &super::run::RunInput {
@@ -230,6 +253,7 @@ impl StageRun {
                         env: &self.scope.env,
                         layers: &self.layers,
                         label,
+                        mounts,
                     },
                 )?;
                 self.pending.push(info.clone());
@@ -254,6 +278,45 @@ impl StageRun {
             }
         }
         Ok(())
+    }
+
+    /// Where each `--mount from=` of a RUN reads (a stage or an image, prepared), in the
+    /// order of the mounts; `None` for mounts without `from`.
+    fn mount_sources(
+        &self,
+        cx: &mut BuildContext<'_>,
+        run: &kiln_dockerfile::instructions::Run,
+        mounts: &[kiln_dockerfile::instructions::Mount],
+    ) -> Result<Vec<Option<Source>>, BuildError> {
+        let mut out = Vec::new();
+        for (mount, tok) in mounts.iter().zip(&run.mounts) {
+            if mount.from.is_none() {
+                out.push(None);
+                continue;
+            }
+            let found = self.current.and_then(|i| {
+                cx.plan.stages[self.index]
+                    .refs
+                    .iter()
+                    .find(|r| {
+                        r.instruction == i
+                            && r.kind == kiln_dockerfile::plan::RefKind::MountFrom
+                            && r.span == tok.span
+                    })
+                    .map(|r| r.source.clone())
+            });
+            let Some(source) = found else {
+                return Err(BuildError::step(
+                    tok.span,
+                    "RUN --mount from= in an ONBUILD trigger is not supported yet",
+                ));
+            };
+            if let Source::Image(name) = &source {
+                cx.image_rootfs(name, tok.span)?;
+            }
+            out.push(Some(source));
+        }
+        Ok(out)
     }
 
     fn history(&mut self, cx: &BuildContext<'_>, created_by: String, empty: bool) {

@@ -118,6 +118,18 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .transpose()
             .map_err(Failure::usage)?,
         progress: !args.quiet,
+        secrets: args
+            .secrets
+            .iter()
+            .map(|s| kiln_engine::build::mounts::secrets::SecretSpec::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::usage)?,
+        ssh: args
+            .ssh
+            .iter()
+            .map(|s| kiln_engine::build::mounts::secrets::SshSpec::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::usage)?,
     };
     let built = build(&store, opts).map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
     if !built.unused_build_args.is_empty() && !args.quiet {
@@ -200,6 +212,8 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         seccomp,
+        runtime: args.runtime.clone(),
+        runtime_flags: args.runtime_flags.clone(),
     })
 }
 
@@ -257,8 +271,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let refused: Vec<(&str, &str)> = [
         (l.push, "--push", "pushing to a registry comes later; write the image with -o type=oci-archive,dest=FILE or `kiln save`, and push that with skopeo"),
         (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
-        (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
-        (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
         (l.network.is_some(), "--network", "networking is for RUN, which comes later"),
         (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),
         (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),

@@ -3,6 +3,7 @@
 mod build;
 mod debug;
 mod images;
+mod info;
 pub mod lint;
 mod parse;
 
@@ -24,6 +25,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Rmi(args) => images::rmi(&root, args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Info => info::info(&root),
+        Command::Prune(args) => info::prune(&root, args),
         Command::Lint(args) => lint::run(args),
     }
 }
