@@ -141,8 +141,12 @@ impl ExternalRuntime {
     /// `--network=host`, which in gVisor means "the namespace the sandbox
     /// runs in": the one kiln made (with slirp4netns for the private
     /// network). A `--network=` in `--runtime-flag` wins.
+    fn is_runsc(&self) -> bool {
+        self.path.file_name().is_some_and(|n| n == "runsc")
+    }
+
     fn implied_flags(&self) -> Vec<&'static str> {
-        let runsc = self.path.file_name().is_some_and(|n| n == "runsc");
+        let runsc = self.is_runsc();
         let given = self
             .flags
             .iter()
@@ -299,6 +303,9 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
             nofile.current.unwrap_or(1024),
             nofile.maximum.unwrap_or(1024 * 1024),
         ),
+        tmp_bind: (rt.is_runsc()
+            && std::fs::symlink_metadata(rootfs.join("tmp")).is_ok_and(|m| m.is_dir()))
+        .then(|| rootfs.join("tmp")),
     })?;
     let config = serde_json::to_vec_pretty(&spec)
         .map_err(|e| SandboxError::Invalid(format!("OCI runtime config: {e}")))?;

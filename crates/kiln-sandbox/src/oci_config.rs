@@ -33,6 +33,10 @@ pub(crate) struct ConfigInput<'a> {
     pub cgroups_path: Option<String>,
     /// RLIMIT_NOFILE (soft, hard), as the embedded runtime's process inherits it.
     pub nofile: (u64, u64),
+    /// The rootfs's own `/tmp`, bound on `/tmp` (gVisor mounts a tmpfs on an
+    /// empty `/tmp` that is not in the config, and what a step writes there
+    /// would miss its layer).
+    pub tmp_bind: Option<PathBuf>,
 }
 
 fn invalid(e: impl std::fmt::Display) -> SandboxError {
@@ -118,6 +122,11 @@ pub(crate) fn build(input: &ConfigInput<'_>) -> Result<Spec, SandboxError> {
         })
         .collect::<Result<_, _>>()?;
     let mut mounts = standard_mounts();
+    if let Some(tmp) = &input.tmp_bind {
+        mounts.push(json!({
+            "destination": "/tmp", "type": "bind", "source": tmp, "options": ["rbind", "rw"],
+        }));
+    }
     for (target, source) in input.etc {
         mounts.push(json!({
             "destination": target, "type": "bind", "source": source,
@@ -232,6 +241,7 @@ mod tests {
             network: NetNamespace::Path("/proc/42/ns/net".into()),
             cgroups_path: Some("/kiln/x".into()),
             nofile: (1024, 4096),
+            tmp_bind: None,
         })
         .expect("config");
         let v = serde_json::to_value(&spec).expect("json");
