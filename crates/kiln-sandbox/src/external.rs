@@ -135,27 +135,35 @@ impl ExternalRuntime {
         cmd
     }
 
-    /// Flags a runtime needs to use kiln's network namespace: gVisor's own
-    /// network stack (`--network=sandbox`) refuses to start here (Debian's
-    /// 2022 runsc takes the namespace for the host's), so runsc gets
-    /// `--network=host`, which in gVisor means "the namespace the sandbox
-    /// runs in": the one kiln made (with slirp4netns for the private
-    /// network). A `--network=` in `--runtime-flag` wins.
     fn is_runsc(&self) -> bool {
         self.path.file_name().is_some_and(|n| n == "runsc")
     }
 
+    /// Flags runsc needs for kiln's confinement (a flag given with
+    /// `--runtime-flag` wins):
+    /// - `--network=host`: gVisor's own network stack (`--network=sandbox`)
+    ///   refuses to start here (Debian's 2022 runsc takes the namespace for
+    ///   the host's); "host" means the namespace the sandbox runs in, the one
+    ///   kiln made (with slirp4netns for the private network).
+    /// - `--oci-seccomp`: apply the config's seccomp profile inside the
+    ///   sandbox too (runsc ignores it otherwise).
     fn implied_flags(&self) -> Vec<&'static str> {
-        let runsc = self.is_runsc();
-        let given = self
-            .flags
-            .iter()
-            .any(|f| f.trim_start_matches('-').starts_with("network"));
-        if runsc && !given {
-            vec!["--network=host"]
-        } else {
-            Vec::new()
+        if !self.is_runsc() {
+            return Vec::new();
         }
+        let given = |name: &str| {
+            self.flags
+                .iter()
+                .any(|f| f.trim_start_matches('-').starts_with(name))
+        };
+        let mut flags = Vec::new();
+        if !given("network") {
+            flags.push("--network=host");
+        }
+        if !given("oci-seccomp") {
+            flags.push("--oci-seccomp");
+        }
+        flags
     }
 }
 
