@@ -123,14 +123,9 @@ impl Drop for NetNs {
             s.stop();
         }
         drop(self.release_w.take());
-        loop {
-            match rustix::process::waitpid(
-                rustix::process::Pid::from_raw(self.pid),
-                rustix::process::WaitOptions::empty(),
-            ) {
-                Err(Errno::INTR) => continue,
-                _ => break,
-            }
-        }
+        while let Err(Errno::INTR) = rustix::process::waitpid(
+            rustix::process::Pid::from_raw(self.pid),
+            rustix::process::WaitOptions::empty(),
+        ) {}
     }
 }
