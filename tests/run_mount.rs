@@ -513,3 +513,79 @@ fn which(name: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn context_bind_shows_only_what_dockerignore_keeps() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN --mount=type=bind,target=/ctx find /ctx | sort > /seen\n\
+        RUN --mount=type=bind,target=/ctx,rw sh -c 'echo x > /ctx/app.txt; cat /ctx/private/keep > /kept'\n";
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", dockerfile),
+            (".dockerignore", ".env\nprivate\n!private/keep\n"),
+            (".env", "TOKEN=do-not-leak\n"),
+            ("app.txt", "app\n"),
+            ("private/key", "do-not-leak\n"),
+            ("private/keep", "kept\n"),
+        ],
+    );
+    env.ok(&["build", "-q", "-t", "ig:1", s(&ctx)]);
+    let root = env.export("ig:1", "root");
+    assert_eq!(
+        read(&root, "seen"),
+        "/ctx\n/ctx/.dockerignore\n/ctx/Dockerfile\n/ctx/app.txt\n/ctx/private\n/ctx/private/keep\n"
+    );
+    assert_eq!(read(&root, "kept"), "kept\n");
+    assert_eq!(
+        read(&ctx, "app.txt"),
+        "app\n",
+        "rw writes never reach the context"
+    );
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:test\nRUN --mount=type=bind,source=.env,target=/e cat /e\n",
+    )
+    .expect("Dockerfile");
+    let out = env.run(&["build", s(&ctx)]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "source \".env\" is excluded by .dockerignore",
+            "Dockerfile:2:13",
+        ],
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("do-not-leak"));
+}
+
+#[test]
+fn mount_points_are_left_out_of_the_layer() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN --mount=type=tmpfs,target=/new/deep/dir --mount=type=cache,target=/tmp/cache --mount=type=tmpfs,target=/etc/extra echo > /marker\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "mp:1",
+        "--source-date-epoch",
+        "0",
+        s(&ctx),
+    ]);
+    let listing = layer_listings(&env, "mp:1");
+    let run_layer: Vec<&str> = listing.lines().filter(|l| !l.contains("bin/")).collect();
+    for gone in ["new", "tmp/cache", "etc/extra"] {
+        assert!(
+            !run_layer.iter().any(|l| l.contains(gone)),
+            "{gone} is in a layer:\n{listing}"
+        );
+    }
+    let root = env.export("mp:1", "root");
+    assert!(root.join("marker").exists());
+    assert!(root.join("tmp").is_dir() && !root.join("tmp/cache").exists());
+}

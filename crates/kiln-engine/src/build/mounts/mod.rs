@@ -9,6 +9,7 @@
 //! with `..` are refused.
 
 pub mod cache;
+mod context_view;
 pub mod secrets;
 mod ssh;
 
@@ -330,6 +331,35 @@ pub(crate) fn prepare(
                     BuildError::step(input.span, format!("RUN --mount=type=bind: source {src:?} in {label}: {e}"))
                         .with_hint("give a path that exists in the stage, image or context (resolved inside it)")
                 })?;
+                // The context as `docker build` sends it: without what .dockerignore drops.
+                let host = if input.from.is_none() && !cx.context.ignore.is_empty() {
+                    let rel = host
+                        .strip_prefix(root.path())
+                        .map(|r| r.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let rel = if rel.is_empty() { ".".to_string() } else { rel };
+                    if cx.context.ignore.excludes(&rel) && !host.is_dir() {
+                        return fail(
+                            format!("source {src:?} is excluded by .dockerignore"),
+                            "remove it from .dockerignore, or mount another path",
+                        );
+                    }
+                    if host.is_dir() {
+                        let work = out
+                            .work_dir(cx.scratch)
+                            .map_err(|e| BuildError::step(input.span, e))?;
+                        let view = work.join(format!("context-{n}"));
+                        context_view::filtered_tree(&host, &rel, &cx.context.ignore, &view)
+                            .map_err(|e| {
+                                BuildError::step(input.span, format!("RUN --mount=type=bind: {e}"))
+                            })?;
+                        view
+                    } else {
+                        host
+                    }
+                } else {
+                    host
+                };
                 if m.readonly {
                     out.bind(target, host, true);
                     continue;
