@@ -267,7 +267,7 @@ fn build_refusals_say_what_where_and_what_to_do() {
             ("a", "a"),
             (
                 "Dockerfile",
-                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --mount=type=cache,target=/c echo hi\n",
+                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --mount=type=cache,target=/c,from=one echo hi\n",
             ),
         ],
     );
@@ -276,13 +276,13 @@ fn build_refusals_say_what_where_and_what_to_do() {
         &out,
         1,
         &[
-            "error: RUN --mount is not supported yet",
+            "error: RUN --mount=type=cache: from= on a cache mount is not supported yet",
             "Dockerfile:5:13",
-            "RUN --mount=type=cache,target=/c echo hi",
-            "hint: cache, secret, bind, tmpfs and ssh mounts come with the next version",
+            "RUN --mount=type=cache,target=/c,from=one echo hi",
+            "hint: seed the cache in the step instead",
         ],
     );
-    // The stages without RUN --mount build.
+    // The stages before it build.
     env.ok(&["build", "-q", "--target", "one", "-t", "one:1", s(&ctx)]);
     assert_eq!(names(&env).len(), 2);
 
@@ -320,10 +320,9 @@ fn build_refusals_say_what_where_and_what_to_do() {
             vec!["--pull not supported yet", "kiln import"],
         ),
         (
-            vec!["--secret", "id=x,src=/dev/null", "--network=host"],
-            vec!["--secret, --network not supported yet", "for RUN"],
+            vec!["--network=host"],
+            vec!["--network not supported yet", "for RUN"],
         ),
-        (vec!["--ssh", "default"], vec!["--ssh not supported yet"]),
         (
             vec!["--cache-from", "type=local,src=x"],
             vec!["--cache-from not supported yet"],
