@@ -21,6 +21,19 @@ fn assert_sentinel_untouched(
     );
 }
 
+type Snapshot = std::collections::BTreeMap<std::path::PathBuf, support::Seen>;
+
+/// A test env with the busybox base and a sentinel: the env, the sentinel's snapshot and
+/// its host path.
+fn with_sentinel() -> (TestEnv, Snapshot, String) {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let sentinel = env.sentinel();
+    let before = snapshot(&sentinel, &[]);
+    let host = sentinel.display().to_string();
+    (env, before, host)
+}
+
 #[test]
 fn bind_source_climbing_out_of_the_context_is_refused() {
     let env = TestEnv::new();
@@ -94,11 +107,7 @@ fn ids_with_dotdot_are_refused() {
 
 #[test]
 fn symlink_in_a_stage_pointing_at_the_host_is_resolved_inside_the_stage() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
-    let sentinel = env.sentinel();
-    let before = snapshot(&sentinel, &[]);
-    let host = sentinel.display().to_string();
+    let (env, before, host) = with_sentinel();
     let dockerfile = format!(
         "FROM busybox:test AS base\n\
          RUN /bin/busybox mkdir -p /data {host} && echo decoy > {host}/secret && /bin/busybox ln -s {host} /data/abs && /bin/busybox ln -s ../../../../../../../../../..{host} /data/climb && /bin/busybox ln -s {host} /data/missing-in-stage\n\
@@ -150,11 +159,7 @@ fn symlink_in_a_stage_pointing_at_the_host_is_resolved_inside_the_stage() {
 
 #[test]
 fn symlinks_in_an_image_or_the_context_pointing_at_the_host_do_not_reach_it() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
-    let sentinel = env.sentinel();
-    let before = snapshot(&sentinel, &[]);
-    let host = sentinel.display().to_string();
+    let (env, before, host) = with_sentinel();
     let tar = env.path().join("links.tar");
     write_tar(
         &tar,
@@ -165,7 +170,7 @@ fn symlinks_in_an_image_or_the_context_pointing_at_the_host_do_not_reach_it() {
     );
     env.ok(&["import", s(&tar), "links:1"]);
     let ctx = env.context("ctx", &[]);
-    std::os::unix::fs::symlink(&sentinel, ctx.join("out")).expect("symlink");
+    std::os::unix::fs::symlink(&host, ctx.join("out")).expect("symlink");
     for (i, mount) in [
         "type=bind,from=links:1,source=abs,target=/x,rw",
         "type=bind,from=links:1,source=climb,target=/x,rw",
@@ -193,11 +198,7 @@ fn symlinks_in_an_image_or_the_context_pointing_at_the_host_do_not_reach_it() {
 
 #[test]
 fn cache_directory_swapped_for_a_symlink_stays_inside_the_cache() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
-    let sentinel = env.sentinel();
-    let before = snapshot(&sentinel, &[]);
-    let host = sentinel.display().to_string();
+    let (env, before, host) = with_sentinel();
     // A first build leaves a symlink to the host's sentinel in the cache.
     let plant = env.context(
         "plant",
@@ -237,5 +238,36 @@ fn cache_directory_swapped_for_a_symlink_stays_inside_the_cache() {
         let out = child.wait_with_output().expect("wait");
         assert!(out.status.success(), "{}", show(&out));
     }
+    assert_sentinel_untouched(&env, &before);
+}
+
+#[test]
+fn mount_target_through_a_symlink_to_the_host_stays_in_the_root() {
+    let (env, before, host) = with_sentinel();
+    // A link to a directory the image does not have: refused, nothing mounted on the host.
+    let dockerfile = format!(
+        "FROM busybox:test\n\
+         RUN /bin/busybox ln -s {host} /evil\n\
+         RUN --mount=type=tmpfs,target=/evil sh -c 'echo pwned > /evil/secret'\n"
+    );
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    let out = env.run(&["build", s(&ctx)]);
+    assert_fails(&out, 1, &["dangling symlink", "Dockerfile:3:1"]);
+    assert_sentinel_untouched(&env, &before);
+    // A link to a directory the image has: the mount lands there, inside the root.
+    let dockerfile = "FROM busybox:test\n\
+         RUN /bin/busybox ln -s /tmp /lnk\n\
+         RUN --mount=type=tmpfs,target=/lnk sh -c 'echo x > /tmp/in-tmpfs; /bin/busybox grep -c \" /tmp tmpfs\" /proc/mounts > /count'\n";
+    let ctx = env.context("ctx2", &[("Dockerfile", dockerfile)]);
+    env.ok(&["build", "-q", "-t", "lnk:1", s(&ctx)]);
+    let root = env.export("lnk:1", "root");
+    assert_eq!(
+        std::fs::read_to_string(root.join("count")).expect("count"),
+        "1\n"
+    );
+    assert!(
+        !root.join("tmp/in-tmpfs").exists(),
+        "the write went to the tmpfs"
+    );
     assert_sentinel_untouched(&env, &before);
 }

@@ -394,3 +394,21 @@ pub(crate) fn prepare(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_targets_are_below_workdir_and_climbing_sources_are_caught() {
+        assert_eq!(target_path("/abs", "/w"), "/abs");
+        assert_eq!(target_path("rel/x", "/w/"), "/w/rel/x");
+        assert_eq!(target_path("x", "/"), "/x");
+        for ok in ["/", "a/b", "/a/../b", "a/./b/..", "./x"] {
+            assert!(stays_inside(ok), "{ok}");
+        }
+        for bad in ["..", "../x", "/../etc", "a/../../b", "a/b/../../.."] {
+            assert!(!stays_inside(bad), "{bad}");
+        }
+    }
+}
