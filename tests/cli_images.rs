@@ -267,7 +267,7 @@ fn build_refusals_say_what_where_and_what_to_do() {
             ("a", "a"),
             (
                 "Dockerfile",
-                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --mount=type=cache,target=/c,from=one echo hi\n",
+                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --device=/dev/fuse echo hi\n",
             ),
         ],
     );
@@ -276,10 +276,10 @@ fn build_refusals_say_what_where_and_what_to_do() {
         &out,
         1,
         &[
-            "error: RUN --mount=type=cache: from= on a cache mount is not supported yet",
-            "Dockerfile:5:13",
-            "RUN --mount=type=cache,target=/c,from=one echo hi",
-            "hint: seed the cache in the step instead",
+            "error: RUN --device is not supported yet",
+            "Dockerfile:5:14",
+            "RUN --device=/dev/fuse echo hi",
+            "hint: remove the flag",
         ],
     );
     // The stages before it build.

@@ -589,3 +589,23 @@ fn mount_points_are_left_out_of_the_layer() {
     assert!(root.join("marker").exists());
     assert!(root.join("tmp").is_dir() && !root.join("tmp/cache").exists());
 }
+
+#[test]
+fn cache_from_a_stage_seeds_a_new_cache_once() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test AS base\n\
+        RUN /bin/busybox mkdir /seed && echo seeded > /seed/f\n\
+        FROM busybox:test\n\
+        ARG N\n\
+        RUN --mount=type=cache,id=seeded,target=/c,from=base,source=/seed sh -c 'cat /c/* > /got; echo $N > /c/n$N'\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.ok(&["build", "-q", "-t", "s:1", "--build-arg", "N=1", s(&ctx)]);
+    assert_eq!(read(&env.export("s:1", "r1"), "got"), "seeded\n");
+    env.ok(&["build", "-q", "-t", "s:2", "--build-arg", "N=2", s(&ctx)]);
+    assert_eq!(
+        read(&env.export("s:2", "r2"), "got"),
+        "seeded\n1\n",
+        "the cache is seeded once, then kept"
+    );
+}

@@ -44,13 +44,15 @@ fn err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
     format!("cache mount: {what} {}: {e}", path.display())
 }
 
-/// Open (creating on first use, with `mode`, `uid`, `gid`) the cache `id`.
+/// Open (creating on first use, with `mode`, `uid`, `gid`, and a copy of `seed`'s
+/// contents when given: `from=`) the cache `id`.
 pub(crate) fn open(
     store: &Store,
     id: &str,
     how: Use,
     mode: u32,
     owner: (u32, u32),
+    seed: Option<&Path>,
     wait: &dyn Fn(),
 ) -> Result<CacheInUse, String> {
     let hex = hex::encode(Sha256::digest(id.as_bytes()));
@@ -97,6 +99,25 @@ pub(crate) fn open(
     };
     if !data.exists() || private.is_some() {
         std::fs::create_dir_all(&data).map_err(|e| err("cannot create", &data, e))?;
+        if let Some(seed) = seed {
+            // cp -a copies links as links: nothing is followed out of the seed.
+            let mut from = seed.as_os_str().to_owned();
+            from.push("/.");
+            let out = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&from)
+                .arg(&data)
+                .output()
+                .map_err(|e| err("cannot run cp -a to seed", &data, e))?;
+            if !out.status.success() {
+                let _ = std::fs::remove_dir_all(&data);
+                return Err(err(
+                    "cannot seed",
+                    &data,
+                    String::from_utf8_lossy(&out.stderr).trim(),
+                ));
+            }
+        }
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(mode & 0o7777))
             .map_err(|e| err("cannot set the mode of", &data, e))?;
         std::os::unix::fs::chown(&data, Some(owner.0), Some(owner.1))

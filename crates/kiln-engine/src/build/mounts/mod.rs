@@ -163,7 +163,7 @@ pub(crate) fn prepare(
                     .from
                     .as_ref()
                     .map_or("the build context".to_string(), |(_, l)| l.clone());
-                let within = if m.typ == MountType::Cache {
+                let within = if m.typ == MountType::Cache && input.from.is_none() {
                     "the cache".to_string()
                 } else {
                     from
@@ -183,14 +183,22 @@ pub(crate) fn prepare(
             }
             MountType::Cache => {
                 let target = need_target()?;
-                if m.from.is_some() {
-                    return fail(
-                        "from= on a cache mount is not supported yet".into(),
-                        "seed the cache in the step instead (cp from a bind mount of the stage)",
-                    );
-                }
+                // from=: the cache starts as a copy of that stage's or image's source.
+                let seed = match &input.from {
+                    None => None,
+                    Some((root, label)) => {
+                        let src = m.source.clone().unwrap_or_else(|| "/".into());
+                        Some(root.host_path(&src).map_err(|e| {
+                            BuildError::step(
+                                input.span,
+                                format!("RUN --mount=type=cache: source {src:?} in {label}: {e}"),
+                            )
+                        })?)
+                    }
+                };
+                let subdir = m.source.as_ref().filter(|_| seed.is_none());
                 let id = m.id.clone().unwrap_or_else(|| target.clone());
-                let how = match (m.sharing.unwrap_or(Sharing::Shared), &m.source) {
+                let how = match (m.sharing.unwrap_or(Sharing::Shared), subdir) {
                     // A sub-directory is resolved under the exclusive lock (CVE-2024-23651).
                     (_, Some(_)) | (Sharing::Locked, None) => cache::Use::Locked,
                     (Sharing::Shared, None) => cache::Use::Shared,
@@ -207,10 +215,11 @@ pub(crate) fn prepare(
                     how,
                     m.mode.unwrap_or(0o755),
                     (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
+                    seed.as_deref(),
                     &waiting,
                 )
                 .map_err(|e| BuildError::step(input.span, e))?;
-                let source = match &m.source {
+                let source = match subdir {
                     None => used.dir.clone(),
                     Some(sub) => {
                         let root = Root::open(&used.dir).map_err(|e| {
