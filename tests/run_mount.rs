@@ -12,6 +12,13 @@ fn read(root: &Path, p: &str) -> String {
     std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
 }
 
+/// A test env whose store has the busybox base as `busybox:test`.
+fn busybox_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    env
+}
+
 fn runtime_installed(name: &str) -> bool {
     let found = ["/usr/sbin", "/usr/bin"]
         .iter()
@@ -28,8 +35,7 @@ const CACHE_DOCKERFILE: &str = "FROM busybox:test\n\
 
 #[test]
 fn cache_mount_is_reused_across_builds_and_is_in_no_layer() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let ctx = env.context("ctx", &[("Dockerfile", CACHE_DOCKERFILE)]);
     env.ok(&["build", "-q", "-t", "c:1", "--build-arg", "N=1", s(&ctx)]);
     let first = env.export("c:1", "r1");
@@ -119,8 +125,7 @@ fn layer_listings(env: &TestEnv, name: &str) -> String {
 
 #[test]
 fn cache_mount_options_set_owner_mode_and_sharing_locked_serializes() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let dockerfile = "FROM busybox:test\n\
         ARG N\n\
         RUN --mount=type=cache,id=shared-log,target=/c,sharing=locked,uid=1000,gid=50,mode=0750 sh -c 'stat -c \"%u %g %a\" /c > /owner; echo start-$N >> /c/log; sleep 1; echo end-$N >> /c/log'\n";
@@ -198,8 +203,7 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 
 #[test]
 fn secret_is_readable_in_the_step_and_appears_nowhere() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let value = format!(
         "kiln-secret-{}-{}",
         std::process::id(),
@@ -306,8 +310,7 @@ fn secret_is_readable_in_the_step_and_appears_nowhere() {
 
 #[test]
 fn required_secret_that_is_missing_fails_at_its_mount() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let ctx = env.context(
         "ctx",
         &[(
@@ -333,8 +336,7 @@ fn required_secret_that_is_missing_fails_at_its_mount() {
 
 #[test]
 fn bind_mounts_read_the_context_stages_and_images_and_discard_writes() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let dockerfile = "FROM busybox:test AS base\n\
         RUN /bin/busybox mkdir /data && echo stage > /data/f\n\
         FROM busybox:test\n\
@@ -378,8 +380,7 @@ fn ssh_agent_is_forwarded_to_the_step() {
         eprintln!("skipping: openssh-client is not installed");
         return;
     };
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     // An image holding the host's ssh-add and its libraries, run through its loader.
     let client = env.path().join("client");
     let ssh_add = which("ssh-add").expect("ssh-add");
@@ -516,8 +517,7 @@ fn which(name: &str) -> Result<PathBuf, ()> {
 
 #[test]
 fn context_bind_shows_only_what_dockerignore_keeps() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let dockerfile = "FROM busybox:test\n\
         RUN --mount=type=bind,target=/ctx find /ctx | sort > /seen\n\
         RUN --mount=type=bind,target=/ctx,rw sh -c 'echo x > /ctx/app.txt; cat /ctx/private/keep > /kept'\n";
@@ -563,8 +563,7 @@ fn context_bind_shows_only_what_dockerignore_keeps() {
 
 #[test]
 fn mount_points_are_left_out_of_the_layer() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let dockerfile = "FROM busybox:test\n\
         RUN --mount=type=tmpfs,target=/new/deep/dir --mount=type=cache,target=/tmp/cache --mount=type=tmpfs,target=/etc/extra echo > /marker\n";
     let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
@@ -592,8 +591,7 @@ fn mount_points_are_left_out_of_the_layer() {
 
 #[test]
 fn cache_from_a_stage_seeds_a_new_cache_once() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
+    let env = busybox_env();
     let dockerfile = "FROM busybox:test AS base\n\
         RUN /bin/busybox mkdir /seed && echo seeded > /seed/f\n\
         FROM busybox:test\n\
