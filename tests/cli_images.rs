@@ -320,8 +320,8 @@ fn build_refusals_say_what_where_and_what_to_do() {
             vec!["--pull not supported yet", "kiln import"],
         ),
         (
-            vec!["--network=host"],
-            vec!["--network not supported yet", "for RUN"],
+            vec!["--add-host", "db:10.0.0.1"],
+            vec!["--add-host not supported yet", "for RUN"],
         ),
         (
             vec!["--cache-from", "type=local,src=x"],

@@ -17,7 +17,7 @@ use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
 use kiln_oci::{Digest, DigestReader, LayerRef, Store};
 
 /// File in an unpacked layer directory marking it complete.
-pub const COMPLETE: &str = "complete";
+pub const COMPLETE: &str = kiln_oci::store::LAYER_COMPLETE;
 
 /// Errors of [`unpack_layer`]; each names the layer and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +104,12 @@ pub fn is_unpacked(store: &Store, diff_id: &Digest) -> bool {
 pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     let dir = store.layer_dir(&layer.diff_id);
     let root_dir = dir.join("root");
-    if is_unpacked(store, &layer.diff_id) {
+    let store_err = |source| SnapshotError::Store {
+        layer: layer.digest,
+        source: Box::new(source),
+    };
+    // Marks it used, so a concurrent prune keeps it while this build runs.
+    if store.retain_layer(&layer.diff_id).map_err(store_err)? {
         return Ok(root_dir);
     }
     let io_err = |action, path: &Path| {
@@ -162,17 +167,18 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     fs::write(&marker, format!("{}\n", layer.diff_id)).map_err(io_err("write", &marker))?;
     let parent = dir.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(parent).map_err(io_err("create", parent))?;
+    let _installing = store.install_guard().map_err(store_err)?;
     for attempt in 0..2 {
         match fs::rename(&staged, &dir) {
             Ok(()) => return Ok(root_dir),
             // Another caller finished first: theirs is as good as ours.
-            Err(_) if is_unpacked(store, &layer.diff_id) => return Ok(root_dir),
+            Err(_) if retained(store, &layer.diff_id) => return Ok(root_dir),
             // A leftover without the marker (crash of an older run): replace it.
             Err(_) if attempt == 0 && dir.exists() => {
                 let junk = tmp.path().join("stale");
                 match fs::rename(&dir, &junk) {
                     Ok(()) => {}
-                    Err(_) if is_unpacked(store, &layer.diff_id) => return Ok(root_dir),
+                    Err(_) if retained(store, &layer.diff_id) => return Ok(root_dir),
                     Err(e) => return Err(io_err("move aside stale", &dir)(e)),
                 }
             }
@@ -182,6 +188,15 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     Err(io_err("rename into place", &dir)(io::Error::from(
         io::ErrorKind::AlreadyExists,
     )))
+}
+
+/// True if the layer is unpacked; marks it used (the caller holds the install guard).
+fn retained(store: &Store, diff_id: &Digest) -> bool {
+    let marker = store.layer_dir(diff_id).join(COMPLETE);
+    marker.is_file()
+        && fs::File::open(&marker)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+            .is_ok()
 }
 
 /// [`unpack_layer`] for each of `layers` (bottom first); the lower
@@ -247,8 +262,10 @@ mod tests {
         let before = fs::metadata(&paths[0]).unwrap().modified().unwrap();
         unpack_layer(&store, &layer).unwrap();
         assert_eq!(fs::metadata(&paths[0]).unwrap().modified().unwrap(), before);
-        // No leftovers in the store's tmp.
-        assert_eq!(fs::read_dir(tmp.path().join("tmp")).unwrap().count(), 0);
+        // No leftovers in the store's tmp: only this process's (empty) lease dir.
+        for lease in fs::read_dir(tmp.path().join("tmp")).unwrap() {
+            assert_eq!(fs::read_dir(lease.unwrap().path()).unwrap().count(), 0);
+        }
     }
 
     /// Store blobs → unpacked lowers → overlay step and vfs step → the

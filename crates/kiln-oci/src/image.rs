@@ -142,7 +142,10 @@ pub fn diff_ids(config: &ImageConfiguration) -> Result<Vec<Digest>, ImageError> 
     diff_ids_of(config, "(new)")
 }
 
-fn diff_ids_of(config: &ImageConfiguration, what: &str) -> Result<Vec<Digest>, ImageError> {
+pub(crate) fn diff_ids_of(
+    config: &ImageConfiguration,
+    what: &str,
+) -> Result<Vec<Digest>, ImageError> {
     config
         .rootfs()
         .diff_ids()

@@ -195,9 +195,12 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         hosts,
         resolv_conf,
         mounts,
+        inline_script,
+        shared_network,
         stdout,
         stderr,
     } = req;
+    let shared_network = shared_network.filter(|_| crate::SharedNetwork::suits(&confinement));
     if process.args.is_empty() {
         return Err(SandboxError::Invalid(
             "process.args is empty; give at least the program".into(),
@@ -210,6 +213,7 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         )));
     }
     let slirp_program = match confinement.network {
+        NetworkMode::Private if shared_network.is_some() => None,
         NetworkMode::Private => {
             let path = std::env::var("PATH").ok();
             Some(slirp::find(path.as_deref())?)
@@ -287,12 +291,42 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         mount_points.ensure(&root_fd, &rootfs, &rel, m.kind.is_dir())?;
     }
 
-    let netns = match confinement.network {
-        NetworkMode::Host => None,
-        NetworkMode::None | NetworkMode::Private => Some(NetNs::create(
-            slirp_program.as_deref(),
-            &tmp.path().join("slirp4netns.log"),
-        )?),
+    // The heredoc script: a read-only file at /dev/pipes/NAME, as the embedded runtime.
+    if let Some(script) = inline_script {
+        if script.name.is_empty()
+            || script.name == "."
+            || script.name == ".."
+            || script.name.contains('/')
+        {
+            return Err(SandboxError::Invalid(format!(
+                "inline script name {:?} must be a single file name",
+                script.name
+            )));
+        }
+        let path = tmp.path().join("inline-script");
+        write_file(&path, &script.data)?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| SandboxError::io("setting the mode of", &path, e, "check TMPDIR"))?;
+        mounts.push(crate::Mount {
+            target: format!("{}/{}", crate::INLINE_SCRIPT_DIR, script.name),
+            kind: crate::MountKind::Bind {
+                source: path,
+                readonly: true,
+            },
+        });
+    }
+
+    let (netns, netns_path) = match (confinement.network, shared_network) {
+        (NetworkMode::Host, _) => (None, None),
+        (NetworkMode::Private, Some(shared)) => (None, Some(shared.path())),
+        (NetworkMode::None | NetworkMode::Private, _) => {
+            let ns = NetNs::create(
+                slirp_program.as_deref(),
+                &tmp.path().join("slirp4netns.log"),
+            )?;
+            let path = ns.path();
+            (Some(ns), Some(path))
+        }
     };
     let id = format!("kiln-{}", unique_id());
     let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
@@ -302,8 +336,8 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         confinement: &confinement,
         etc: &etc,
         mounts: &mounts,
-        network: match &netns {
-            Some(ns) => NetNamespace::Path(ns.path()),
+        network: match netns_path {
+            Some(path) => NetNamespace::Path(path),
             None => NetNamespace::Host,
         },
         cgroups_path: Some(format!("/kiln/{id}")),

@@ -18,10 +18,12 @@ mod child;
 mod embedded;
 mod error;
 mod external;
+mod mount_ns;
 mod mount_points;
 mod netns;
 mod oci_config;
 mod seccomp;
+mod shared_net;
 mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
@@ -30,13 +32,15 @@ mod syscalls_aarch64;
 mod syscalls_x86_64;
 mod tmpfs;
 
-pub use caps::{ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
+pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
 pub use external::{
     find_runtime, list_runtimes, runtime_info, ExternalRuntime, RuntimeInfo, KNOWN_RUNTIMES,
 };
+pub use mount_ns::private_mounts;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
+pub use shared_net::SharedNetwork;
 pub use tmpfs::TmpfsDir;
 
 /// The process to start inside the sandbox. Its `Debug` shows environment
@@ -135,6 +139,8 @@ pub struct Confinement {
     pub masked_paths: Vec<String>,
     /// Paths re-mounted read-only. Missing paths are ignored.
     pub readonly_paths: Vec<String>,
+    /// `/sys` mounted read-write (privileged containers); read-only otherwise.
+    pub writable_sysfs: bool,
     pub limits: Limits,
 }
 
@@ -182,6 +188,7 @@ impl Default for Confinement {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            writable_sysfs: false,
             limits: Limits::default(),
         }
     }
@@ -218,6 +225,23 @@ impl MountKind {
     }
 }
 
+impl Confinement {
+    /// What Docker gives `--privileged` containers (BuildKit's `RUN --security=insecure`):
+    /// every capability kiln holds ([`current_capabilities`]), no seccomp filter, no masked or read-only paths, a writable `/sys`,
+    /// and no `no_new_privs`. Namespaces, network and limits stay as they are.
+    pub fn privileged(self) -> Confinement {
+        Confinement {
+            capabilities: current_capabilities(),
+            seccomp: SeccompPolicy::Unconfined,
+            no_new_privs: false,
+            masked_paths: Vec::new(),
+            readonly_paths: Vec::new(),
+            writable_sysfs: true,
+            ..self
+        }
+    }
+}
+
 /// One run: the process, its confinement, and where its output goes.
 pub struct RunRequest<'a> {
     /// Root filesystem directory. Mount points the sandbox needs and that are
@@ -241,6 +265,13 @@ pub struct RunRequest<'a> {
     pub resolv_conf: String,
     /// Extra mounts, in order (a later one may be below an earlier one).
     pub mounts: Vec<Mount>,
+    /// A script put read-only at `/dev/pipes/NAME` (mode 0755, on the sandbox's own `/dev`,
+    /// never in the rootfs), as BuildKit does for `RUN <<EOF` heredocs that start with `#!`.
+    /// NAME must be a single path component.
+    pub inline_script: Option<InlineScript>,
+    /// With [`NetworkMode::Private`]: join this namespace instead of making one (and
+    /// starting slirp4netns) for the run, when [`SharedNetwork::suits`] the confinement.
+    pub shared_network: Option<&'a SharedNetwork>,
     pub stdout: Box<dyn Write + Send>,
     pub stderr: Box<dyn Write + Send>,
 }
@@ -255,6 +286,16 @@ impl std::fmt::Debug for RunRequest<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// A file the process finds at `/dev/pipes/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineScript {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// Where [`InlineScript`]s appear inside the sandbox.
+pub const INLINE_SCRIPT_DIR: &str = "/dev/pipes";
 
 /// How the process ended: exactly one of the fields is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

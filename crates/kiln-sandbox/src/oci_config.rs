@@ -89,6 +89,13 @@ fn standard_mounts() -> Vec<Value> {
     ]
 }
 
+/// `/sys` read-write for privileged runs (`RUN --security=insecure`).
+fn writable_sysfs(mounts: &mut [Value]) {
+    for m in mounts.iter_mut().filter(|m| m["destination"] == "/sys") {
+        m["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+    }
+}
+
 /// A `RUN --mount` as an OCI mount.
 fn extra_mount(m: &crate::Mount) -> Value {
     match &m.kind {
@@ -122,6 +129,9 @@ pub(crate) fn build(input: &ConfigInput<'_>) -> Result<Spec, SandboxError> {
         })
         .collect::<Result<_, _>>()?;
     let mut mounts = standard_mounts();
+    if c.writable_sysfs {
+        writable_sysfs(&mut mounts);
+    }
     if let Some(tmp) = &input.tmp_bind {
         mounts.push(json!({
             "destination": "/tmp", "type": "bind", "source": tmp, "options": ["rbind", "rw"],

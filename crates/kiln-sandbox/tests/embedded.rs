@@ -132,6 +132,8 @@ fn try_run_with(
         hosts: "127.0.0.1\tlocalhost\n".into(),
         resolv_conf: "nameserver 192.0.2.53\n".into(),
         mounts: Vec::new(),
+        inline_script: None,
+        shared_network: None,
         stdout: Box::new(out.clone()),
         stderr: Box::new(err.clone()),
     })?;
@@ -1036,6 +1038,8 @@ fn bad_requests_are_errors_not_panics() {
         hosts: String::new(),
         resolv_conf: String::new(),
         mounts: Vec::new(),
+        inline_script: None,
+        shared_network: None,
         stdout: Box::new(out.clone()),
         stderr: Box::new(out),
     });
@@ -1048,6 +1052,8 @@ fn bad_requests_are_errors_not_panics() {
         hosts: String::new(),
         resolv_conf: String::new(),
         mounts: Vec::new(),
+        inline_script: None,
+        shared_network: None,
         stdout: Box::new(Buf::default()),
         stderr: Box::new(Buf::default()),
     });

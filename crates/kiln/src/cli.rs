@@ -8,7 +8,7 @@ use std::path::PathBuf;
     name = "kiln",
     version,
     about = "Build OCI container images from Dockerfiles: daemonless, sandboxed, fast",
-    after_help = "Exit codes: 0 success, 1 input rejected (Dockerfile or expansion error, refused tarball or image archive), 2 bad command line, 3 file not readable or writable."
+    after_help = "Exit codes: 0 success, 1 input rejected (Dockerfile or expansion error, refused tarball or image archive; `kiln store verify` found damage), 2 bad command line, 3 file not readable or writable."
 )]
 pub struct Cli {
     /// The store directory (default: /var/lib/kiln as root, $XDG_DATA_HOME/kiln otherwise).
@@ -40,24 +40,23 @@ pub enum Command {
     Tag(crate::cli_image::TagArgs),
     /// Remove image names (and images no name refers to any more).
     Rmi(crate::cli_image::RmiArgs),
+    /// Remove what nothing needs: untagged images, unreferenced blobs and unpacked layers,
+    /// leftovers of killed builds (with --all also the step cache).
+    Prune(crate::cli_store::PruneArgs),
+    /// Show the store's disk usage: images, step cache, blobs, unpacked layers, cache mounts, temp.
+    Df(crate::cli_store::DfArgs),
+    /// Check the store.
+    #[command(subcommand)]
+    Store(crate::cli_store::StoreCommand),
     /// Parse a Dockerfile and print its stages and instructions.
     Parse(ParseArgs),
     /// Check Dockerfiles for problems: size, security, correctness (rules: docs/rules/).
     Lint(crate::commands::lint::LintArgs),
     /// Show what this host offers kiln: the RUN runtimes found (embedded and OCI CLIs).
     Info,
-    /// Remove unused data from the store.
-    Prune(PruneArgs),
     /// Tools for conformance testing of the front end.
     #[command(subcommand)]
     Debug(DebugCommand),
-}
-
-#[derive(Debug, Args)]
-pub struct PruneArgs {
-    /// Remove the RUN --mount=type=cache directories no running build uses.
-    #[arg(long)]
-    pub cache_mounts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

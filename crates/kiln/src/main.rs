@@ -6,10 +6,12 @@
 mod build_args;
 mod cli;
 mod cli_image;
+mod cli_store;
 mod commands;
 mod exit;
 mod input;
 mod output;
+mod sizes;
 mod store;
 
 use clap::Parser;

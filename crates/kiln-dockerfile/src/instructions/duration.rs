@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// Parse a Go duration string. Negative durations are rejected (HEALTHCHECK has no use for
 /// them; BuildKit rejects them as below the minimum).
-pub(crate) fn parse_go_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     let orig = s;
     let bad = || {
         format!(

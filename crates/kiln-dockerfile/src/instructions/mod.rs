@@ -17,6 +17,7 @@ mod signal;
 
 pub use command_line::{CommandLine, InlineFile};
 pub use copy::{Copy, InlineSource};
+pub use duration::parse_go_duration;
 pub use expand::Expander;
 pub use from::From;
 pub use healthcheck::Healthcheck;

@@ -99,6 +99,11 @@ pub fn image(
             "pulling from registries comes in a later version: make the image with `kiln import`, `kiln load` or an earlier build",
         )
     })?;
+    // Marks its blobs used, so a concurrent `rmi` + prune cannot take them away
+    // before this build has referenced them.
+    store
+        .retain_image(&stored.manifest)
+        .map_err(|e| store_err(store, e))?;
     let base = load(store, &stored.manifest)?;
     if base.config.os != platform.os || base.config.architecture != platform.arch {
         return Err(BuildError::step(

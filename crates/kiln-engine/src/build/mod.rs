@@ -7,11 +7,12 @@ pub mod mounts;
 mod options;
 mod output;
 mod run;
+mod run_command;
 mod stage;
 
 pub use base::Rootfs;
 pub use error::BuildError;
-pub use options::{BuildOptions, DockerfileHook, Output, SandboxOptions};
+pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
 pub use output::export_rootfs;
 pub use run::StorageDriver;
 
@@ -62,6 +63,10 @@ pub(crate) struct BuildContext<'a> {
     pub sandbox: SandboxOptions,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
+    /// The private network RUN steps share, started by the first step that needs it
+    /// (`None` inside when it could not start: each step then makes its own and reports why
+    /// that failed).
+    network: std::sync::OnceLock<Option<kiln_sandbox::SharedNetwork>>,
     /// Values of `--secret`s, by id.
     pub secrets: mounts::secrets::Secrets,
     /// `--ssh` agents.
@@ -87,6 +92,13 @@ impl Runtime {
 }
 
 impl BuildContext<'_> {
+    /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
+    pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
+        self.network
+            .get_or_init(|| kiln_sandbox::SharedNetwork::start().ok())
+            .as_ref()
+    }
+
     pub fn progress(&self, line: &str) {
         if self.progress {
             eprintln!("{line}");
@@ -183,7 +195,7 @@ fn run(
             target_platform,
         },
     )?;
-    refuse_unsupported(&plan)?;
+    refuse_unsupported(&plan, &opts.sandbox)?;
     let runtime = match &opts.sandbox.runtime {
         None => Runtime::Embedded(kiln_sandbox::Embedded),
         Some(name) => Runtime::External(
@@ -227,6 +239,7 @@ fn run(
         secrets,
         ssh: opts.ssh.clone(),
         runtime,
+        network: std::sync::OnceLock::new(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {
@@ -276,8 +289,9 @@ fn probe_dir(scratch: &Path) -> Result<PathBuf, BuildError> {
     Ok(p)
 }
 
-/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet.
-fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
+/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet,
+/// or one the command line did not allow (`--allow network.host`, `--allow security.insecure`).
+fn refuse_unsupported(plan: &Plan, sandbox: &SandboxOptions) -> Result<(), BuildError> {
     for &i in &plan.order {
         for ins in &plan.dockerfile.stages[i].instructions {
             let Command::Run(run) = &ins.command else {
@@ -286,22 +300,34 @@ fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
             let refuse = |span: Span, what: &str, hint: &str| {
                 Err(BuildError::step(span, format!("{what} is not supported yet")).with_hint(hint))
             };
-            if !run.command.files.is_empty() {
-                return refuse(
-                    ins.span,
-                    "RUN with a heredoc",
-                    "write the script with COPY <<EOF /script.sh and RUN sh /script.sh for now",
-                );
-            }
+            let not_allowed = |span: Span, what: &str, entitlement: &str, risk: &str| {
+                Err(BuildError::step(
+                    span,
+                    format!("{what} is not allowed: the build was not given --allow {entitlement}"),
+                )
+                .with_hint(format!(
+                    "{risk}; pass --allow {entitlement} only if you trust this Dockerfile, or remove the flag"
+                )))
+            };
             if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
-                return refuse(n.span, "RUN --network=host", "steps run without network access for now; fetch inputs with ADD URL --checksum");
+                if !sandbox.allow_network_host {
+                    return not_allowed(
+                        n.span,
+                        "RUN --network=host",
+                        "network.host",
+                        "the step would share the host's network, including services listening on 127.0.0.1",
+                    );
+                }
             }
             if let Some(s) = run.security.as_ref().filter(|s| s.value == "insecure") {
-                return refuse(
-                    s.span,
-                    "RUN --security=insecure",
-                    "remove the flag: steps run with Docker's default confinement",
-                );
+                if !sandbox.allow_insecure {
+                    return not_allowed(
+                        s.span,
+                        "RUN --security=insecure",
+                        "security.insecure",
+                        "the step would run privileged: every capability, no seccomp filter, writable /proc/sys and /sys",
+                    );
+                }
             }
             if let Some(d) = run.devices.first() {
                 return refuse(d.span, "RUN --device", "remove the flag");

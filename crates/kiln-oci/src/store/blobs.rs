@@ -4,12 +4,13 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::de::DeserializeOwned;
 use tempfile::TempPath;
 
-use super::{io_err, sync_dir, Store, StoreError};
+use super::lock::Mode;
+use super::{io_err, sync_dir, touch, Store, StoreError};
 use crate::digest::{Digest, DigestWriter};
 
 /// A blob being written. Write the content, then [`BlobWriter::commit`];
@@ -18,7 +19,7 @@ use crate::digest::{Digest, DigestWriter};
 pub struct BlobWriter {
     writer: DigestWriter<BufWriter<File>>,
     temp: TempPath,
-    blobs_dir: PathBuf,
+    store: Store,
 }
 
 impl BlobWriter {
@@ -33,7 +34,7 @@ impl BlobWriter {
         let BlobWriter {
             writer,
             temp,
-            blobs_dir,
+            store,
         } = self;
         let (buffered, digest, size) = writer.finish();
         let file = buffered
@@ -50,7 +51,7 @@ impl BlobWriter {
         }
         file.sync_all().map_err(|e| io_err("fsync", &temp, e))?;
         drop(file);
-        install(temp, &blobs_dir, &digest)?;
+        store.install(temp, &digest)?;
         Ok((digest, size))
     }
 }
@@ -64,22 +65,24 @@ impl Write for BlobWriter {
     }
 }
 
-/// Renames a verified, fsynced temp file to `blobs_dir/<hex>` unless the blob exists.
-fn install(temp: TempPath, blobs_dir: &Path, digest: &Digest) -> Result<(), StoreError> {
-    let dest = blobs_dir.join(digest.hex());
-    if dest.is_file() {
-        // Same content already present; the temp file is removed on drop.
-        return Ok(());
-    }
-    temp.persist(&dest)
-        .map_err(|e| io_err("rename a blob into", &dest, e.error))?;
-    sync_dir(blobs_dir)
-}
-
 impl Store {
+    /// Renames a verified, fsynced temp file to `blobs/sha256/<hex>`, or if
+    /// the blob exists, marks it as used (see [`Store::retain_blob`]).
+    fn install(&self, temp: TempPath, digest: &Digest) -> Result<(), StoreError> {
+        let dest = self.blob_path(digest);
+        let _gc = self.gc_lock(Mode::Shared)?;
+        if touch(&dest)? {
+            // Same content already present; the temp file is removed on drop.
+            return Ok(());
+        }
+        temp.persist(&dest)
+            .map_err(|e| io_err("rename a blob into", &dest, e.error))?;
+        sync_dir(&self.blobs_dir())
+    }
+
     /// Starts writing a new blob.
     pub fn blob_writer(&self) -> Result<BlobWriter, StoreError> {
-        let tmp = self.tmp_dir();
+        let tmp = self.tmp_dir()?;
         let (file, temp) = tempfile::Builder::new()
             .prefix("blob-")
             .tempfile_in(&tmp)
@@ -88,14 +91,14 @@ impl Store {
         Ok(BlobWriter {
             writer: DigestWriter::new(BufWriter::with_capacity(256 << 10, file)),
             temp,
-            blobs_dir: self.blobs_dir(),
+            store: self.clone(),
         })
     }
 
     /// Stores `data` as a blob.
     pub fn put_blob(&self, data: &[u8]) -> Result<(Digest, u64), StoreError> {
         let digest = Digest::of_bytes(data);
-        if self.has_blob(&digest) {
+        if self.retain_blob(&digest)? {
             return Ok((digest, data.len() as u64));
         }
         let mut w = self.blob_writer()?;
@@ -190,22 +193,12 @@ impl Store {
     /// Installs a temp file under `<root>/tmp` whose digest the caller has
     /// computed while writing it; it is fsynced here, then renamed.
     pub(crate) fn adopt_temp(&self, temp: TempPath, digest: &Digest) -> Result<(), StoreError> {
-        if self.has_blob(digest) {
+        if self.retain_blob(digest)? {
             return Ok(());
         }
         File::open(&temp)
             .and_then(|f| f.sync_all())
             .map_err(|e| io_err("fsync", &temp, e))?;
-        install(temp, &self.blobs_dir(), digest)
-    }
-
-    /// Deletes a blob; a missing blob is not an error.
-    pub(crate) fn delete_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
-        let path = self.blob_path(digest);
-        match std::fs::remove_file(&path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(io_err("remove", &path, e)),
-        }
+        self.install(temp, digest)
     }
 }

@@ -1,27 +1,51 @@
 //! The embedded content-addressed image store.
 //!
 //! ```text
-//! <root>/blobs/sha256/<hex>    blobs, written temp + fsync + rename; never edited
-//! <root>/images.json           image records, rewritten atomically under the lock
-//! <root>/lock                  flock serialising images.json updates
-//! <root>/layers/sha256/<hex>/  unpacked layers by diff-id (created by the engine)
-//! <root>/tmp/                  temp files and dirs (same file system)
+//! <root>/blobs/sha256/<hex>      blobs, written temp + fsync + rename; never edited
+//! <root>/images.json             image records, rewritten atomically under `lock`
+//! <root>/lock                    flock: exclusive while images.json is read, changed, rewritten
+//! <root>/gc.lock                 flock: shared while blobs and layers are added or reused,
+//!                                exclusive while anything is deleted
+//! <root>/leases/<pid>-<rand>     one per running kiln process, flock'd while it runs
+//! <root>/tmp/<pid>-<rand>/       that process's temp files (same file system)
+//! <root>/layers/sha256/<hex>/    unpacked layers by diff-id: root/ and `complete`
+//! <root>/cache/steps/<hex>.json  step-cache records (their `blobs` are kept by prune)
+//! <root>/cache-mounts/           RUN --mount=type=cache directories
 //! ```
 //!
-//! Several kiln processes may share a store: `images.json` changes happen
-//! under an exclusive `flock`, and blobs appear atomically by rename.
+//! Several kiln processes may share a store. Blobs and unpacked layers appear
+//! atomically by rename, so concurrent writers of the same content are
+//! harmless; `images.json` changes happen under the exclusive `lock`.
+//! Deleting (prune, rmi, verify --repair) takes `gc.lock` exclusively and
+//! removes only what is unreferenced *and* older than every running
+//! process's lease (see [`lease`]): a running build sets the mtime of every
+//! blob and unpacked layer it adds or reuses, so nothing it may still
+//! reference is collected, and builds never wait for a prune (nor a prune for
+//! a build) longer than one rename.
 
 mod blobs;
+mod gc;
+mod gc_roots;
 mod index;
+mod lease;
 mod lock;
+mod prune;
+mod remove;
+mod usage;
+mod verify;
 
 pub use blobs::BlobWriter;
+pub use gc_roots::{BadStepRecord, StepRecord};
+pub use lease::StaleTemp;
+pub use prune::{PruneOptions, PruneReport};
+pub use usage::{Usage, UsageRow};
+pub use verify::{Finding, Severity, VerifyReport};
 
-use std::collections::HashSet;
-use std::fs::{self, DirBuilder, File};
+use std::fs::{DirBuilder, File};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::digest::Digest;
 use crate::image::{
@@ -30,7 +54,12 @@ use crate::image::{
 };
 use crate::reference::{Reference, ReferenceError};
 use index::Record;
-use lock::StoreLock;
+use lease::Lease;
+use lock::{Mode, StoreLock};
+
+/// File in an unpacked layer directory that marks it complete; it holds the
+/// diff-id and is written last, before the directory is renamed into place.
+pub const LAYER_COMPLETE: &str = "complete";
 
 /// Shortest hex prefix accepted as an image ID (like Docker's short IDs).
 pub const MIN_ID_PREFIX: usize = 12;
@@ -124,6 +153,14 @@ pub enum StoreError {
         /// Why it is not a reference.
         source: Box<ReferenceError>,
     },
+    /// A directory to remove has a mount inside.
+    #[error("cannot remove {}: {} is mounted inside it (left by a killed build); unmount it with `umount -l {}` and run `kiln prune` again", path.display(), mount.display(), mount.display())]
+    MountInside {
+        /// The directory.
+        path: PathBuf,
+        /// The mount point.
+        mount: PathBuf,
+    },
     /// Image metadata is inconsistent.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -178,9 +215,58 @@ pub struct Removed {
 #[derive(Clone, Debug)]
 pub struct Store {
     root: PathBuf,
+    /// This process's lease, taken on the first write (see [`lease`]).
+    lease: Arc<Mutex<Option<Lease>>>,
 }
 
-fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
+/// Held while an unpacked layer directory is renamed into place, so that a
+/// concurrent prune cannot interleave; see [`Store::install_guard`].
+#[derive(Debug)]
+pub struct InstallGuard {
+    _lock: StoreLock,
+}
+
+/// Sets `path`'s mtime to now: marks a blob or layer as used by a running
+/// process. `Ok(false)` if it does not exist.
+pub(crate) fn touch(path: &Path) -> Result<bool, StoreError> {
+    use rustix::fs::{Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
+    let times = Timestamps {
+        last_access: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_OMIT,
+        },
+        last_modification: Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_NOW,
+        },
+    };
+    match rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty()) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::NOENT) => Ok(false),
+        Err(e) => Err(io_err("update the time of", path, e.into())),
+    }
+}
+
+/// The entries of `dir` as (name, path), sorted by name; none if `dir` does not exist.
+pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err("list", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_err("list", dir, e))?;
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
     DirBuilder::new()
         .recursive(true)
         .mode(mode)
@@ -196,11 +282,12 @@ impl Store {
         }
         let store = Store {
             root: root.to_owned(),
+            lease: Arc::new(Mutex::new(None)),
         };
         for dir in [
             store.blobs_dir(),
             store.root.join("layers").join("sha256"),
-            store.tmp_dir(),
+            store.root.join("tmp"),
         ] {
             mkdir(&dir, 0o700)?;
         }
@@ -240,8 +327,84 @@ impl Store {
         self.root.join("blobs").join("sha256")
     }
 
-    fn tmp_dir(&self) -> PathBuf {
-        self.root.join("tmp")
+    /// This process's temp directory `<root>/tmp/<lease>/`, taking the lease
+    /// on first use.
+    fn tmp_dir(&self) -> Result<PathBuf, StoreError> {
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(l) = lease.as_ref() {
+            return Ok(l.tmp().to_owned());
+        }
+        let l = Lease::take(&self.root)?;
+        let tmp = l.tmp().to_owned();
+        *lease = Some(l);
+        Ok(tmp)
+    }
+
+    /// The collection horizon for this process (see [`lease::horizon`]).
+    pub(crate) fn horizon(
+        &self,
+        now: std::time::SystemTime,
+    ) -> Result<std::time::SystemTime, StoreError> {
+        let lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        let own = lease.as_ref().and_then(|l| l.id());
+        lease::horizon(&self.root, own, now)
+    }
+
+    /// Takes this process's lease now (it is otherwise taken on the first
+    /// write). A build takes it before reading anything it will reuse, so
+    /// that a concurrent prune keeps what the build may still reference.
+    pub fn take_lease(&self) -> Result<(), StoreError> {
+        self.tmp_dir().map(drop)
+    }
+
+    fn gc_lock(&self, mode: Mode) -> Result<StoreLock, StoreError> {
+        let path = self.root.join("gc.lock");
+        StoreLock::acquire_mode(&path, mode).map_err(|e| io_err("lock", &path, e))
+    }
+
+    /// A guard to hold while renaming an unpacked layer directory into
+    /// [`Store::layer_dir`] (prune waits for it, and it for prune).
+    pub fn install_guard(&self) -> Result<InstallGuard, StoreError> {
+        self.take_lease()?;
+        Ok(InstallGuard {
+            _lock: self.gc_lock(Mode::Shared)?,
+        })
+    }
+
+    /// Marks the unpacked layer as used by this process, if it is complete:
+    /// `Ok(true)` means it is there and will not be pruned while this
+    /// process runs.
+    pub fn retain_layer(&self, diff_id: &Digest) -> Result<bool, StoreError> {
+        self.take_lease()?;
+        let _gc = self.gc_lock(Mode::Shared)?;
+        touch(&self.layer_dir(diff_id).join(LAYER_COMPLETE))
+    }
+
+    /// Marks a blob as used by this process: `Ok(true)` means it is there and
+    /// will not be pruned while this process runs.
+    pub fn retain_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.take_lease()?;
+        let _gc = self.gc_lock(Mode::Shared)?;
+        touch(&self.blob_path(digest))
+    }
+
+    /// Marks an image's manifest, config and layer blobs as used by this
+    /// process (a build's base image), so that a concurrent `rmi` + prune
+    /// does not take them away before the build has referenced them.
+    pub fn retain_image(&self, manifest: &Digest) -> Result<(), StoreError> {
+        self.take_lease()?;
+        let mut blobs = vec![*manifest];
+        blobs.extend(self.manifest_blobs(manifest)?);
+        let _gc = self.gc_lock(Mode::Shared)?;
+        for blob in blobs {
+            if !touch(&self.blob_path(&blob))? {
+                return Err(StoreError::BlobMissing {
+                    manifest: *manifest,
+                    blob,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn index_path(&self) -> PathBuf {
@@ -258,9 +421,9 @@ impl Store {
         self.root.join("layers").join("sha256").join(diff_id.hex())
     }
 
-    /// A new temp directory inside `<root>/tmp`, removed on drop.
+    /// A new temp directory inside this process's `<root>/tmp/<lease>/`, removed on drop.
     pub fn temp_dir(&self) -> Result<tempfile::TempDir, StoreError> {
-        let tmp = self.tmp_dir();
+        let tmp = self.tmp_dir()?;
         tempfile::Builder::new()
             .prefix("work-")
             .tempdir_in(&tmp)
@@ -272,7 +435,7 @@ impl Store {
     }
 
     fn save_records(&self, records: &[Record]) -> Result<(), StoreError> {
-        index::write(&self.index_path(), &self.tmp_dir(), records)
+        index::write(&self.index_path(), &self.tmp_dir()?, records)
     }
 
     /// All images, in the order they entered the store.
@@ -491,35 +654,42 @@ impl Store {
         Ok(removed)
     }
 
-    /// Deletes the blobs of `gone` that none of `remaining` uses. If any
-    /// manifest cannot be read, nothing but what is certainly unused is deleted.
+    /// Where step-cache records live.
+    pub fn step_cache_dir(&self) -> PathBuf {
+        self.root.join(gc_roots::STEPS_DIR)
+    }
+
+    /// Where RUN --mount=type=cache directories live.
+    pub fn cache_mounts_dir(&self) -> PathBuf {
+        self.root.join("cache-mounts")
+    }
+
+    /// The step-cache records, and those that cannot be read.
+    pub fn step_records(&self) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
+        gc_roots::read_all(&self.root)
+    }
+
+    /// Deletes the blobs of `gone` that no remaining image or step-cache
+    /// record uses and no running process has used since it started. If any
+    /// manifest cannot be read, nothing is deleted (`kiln prune` collects it
+    /// once `kiln store verify --repair` has dealt with the damage).
     fn delete_unreferenced(
         &self,
         gone: &Record,
         remaining: &[Record],
     ) -> Result<Vec<Digest>, StoreError> {
-        let mut in_use = HashSet::new();
-        for rec in remaining {
-            in_use.insert(rec.manifest);
-            in_use.insert(rec.config);
-            match self.manifest_blobs(&rec.manifest) {
-                Ok(blobs) => in_use.extend(blobs),
-                // Unknown references: keep everything the removed image used.
-                Err(_) => return Ok(Vec::new()),
-            }
+        let mut roots = gc::Roots::of_images(self, remaining);
+        let (steps, bad_steps) = self.step_records()?;
+        roots.add_steps(&steps);
+        if !roots.unreadable.is_empty() || !bad_steps.is_empty() {
+            return Ok(Vec::new());
         }
         let mut candidates = vec![gone.manifest, gone.config];
         if let Ok(blobs) = self.manifest_blobs(&gone.manifest) {
             candidates.extend(blobs);
         }
-        let mut deleted = Vec::new();
-        let mut seen = HashSet::new();
-        for blob in candidates {
-            if !in_use.contains(&blob) && seen.insert(blob) && self.delete_blob(&blob)? {
-                deleted.push(blob);
-            }
-        }
-        Ok(deleted)
+        let swept = gc::sweep_blobs(self, &roots, Some(&candidates))?;
+        Ok(swept.into_iter().map(|(d, _)| d).collect())
     }
 
     /// Config and layer blobs named by a manifest.
@@ -618,32 +788,4 @@ fn find(records: &[Record], input: &str) -> Result<usize, StoreError> {
             source: Box::new(source),
         }),
     }
-}
-
-/// Removes leftovers of crashed processes from `<root>/tmp` that are older than `age`.
-pub fn clean_tmp(store: &Store, age: std::time::Duration) -> Result<usize, StoreError> {
-    let tmp = store.tmp_dir();
-    let now = std::time::SystemTime::now();
-    let mut removed = 0;
-    let entries = fs::read_dir(&tmp).map_err(|e| io_err("list", &tmp, e))?;
-    for entry in entries.flatten() {
-        let old = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|d| d > age);
-        if !old {
-            continue;
-        }
-        let path = entry.path();
-        let result = match entry.file_type() {
-            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
-            _ => fs::remove_file(&path),
-        };
-        if result.is_ok() {
-            removed += 1;
-        }
-    }
-    Ok(removed)
 }

@@ -41,10 +41,14 @@ impl Env {
                 "unexpected file {name} outside the store"
             );
         }
-        let tmp: Vec<_> = std::fs::read_dir(self.store.root().join("tmp"))
-            .expect("tmp")
-            .collect();
-        assert!(tmp.is_empty(), "temp files left in the store: {tmp:?}");
+        // Each running process has its own (lease) temp directory, empty when idle.
+        for lease_dir in std::fs::read_dir(self.store.root().join("tmp")).expect("tmp") {
+            let lease_dir = lease_dir.expect("entry").path();
+            let left: Vec<_> = std::fs::read_dir(&lease_dir)
+                .unwrap_or_else(|e| panic!("{} is not a directory: {e}", lease_dir.display()))
+                .collect();
+            assert!(left.is_empty(), "temp files left in the store: {left:?}");
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod common;
 mod concurrency;
+mod gc;
 mod hostile;
 mod roundtrip;
 mod skopeo;

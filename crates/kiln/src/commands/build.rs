@@ -2,6 +2,7 @@
 
 use crate::cli_image::BuildArgs;
 use crate::exit::{Failure, INPUT_REJECTED, IO};
+use crate::sizes::parse_bytes;
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
@@ -9,6 +10,10 @@ use std::path::PathBuf;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     refuse_later(&args)?;
+    // Before any thread starts: RUN overlays stay in kiln's own mount namespace,
+    // so a killed build leaves no mount in the store. Best effort: without it,
+    // builds work the same and `kiln prune` reports a leftover mount.
+    let _ = kiln_sandbox::private_mounts();
     let store = crate::store::open(root)?;
     let context = if args.context.as_os_str() == "-" {
         ContextSource::Tar(Box::new(std::io::stdin()))
@@ -158,7 +163,8 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     }
 }
 
-/// `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`.
+/// `--network`, `--allow`, `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`,
+/// `--security-opt`.
 fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOptions, Failure> {
     let memory = args
         .memory
@@ -205,7 +211,29 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
             }
         }
     }
+    let network = args
+        .network
+        .as_deref()
+        .map(kiln_engine::build::Network::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--network: {e}")))?
+        .unwrap_or_default();
+    let (mut allow_network_host, mut allow_insecure) = (false, false);
+    for a in &args.allow {
+        match a.as_str() {
+            "network.host" => allow_network_host = true,
+            "security.insecure" => allow_insecure = true,
+            other => {
+                return Err(Failure::usage(format!(
+                    "--allow {other:?}: entitlements are network.host and security.insecure"
+                )))
+            }
+        }
+    }
     Ok(kiln_engine::build::SandboxOptions {
+        network,
+        allow_network_host,
+        allow_insecure,
         memory,
         pids: args.pids_limit,
         cpus: args.cpus,
@@ -215,21 +243,6 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         runtime: args.runtime.clone(),
         runtime_flags: args.runtime_flags.clone(),
     })
-}
-
-/// Sizes like `512m`, `2g`, `1048576` (binary multiples, as docker's).
-fn parse_bytes(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        't' => (&s[..s.len() - 1], 1 << 40),
-        _ => (s, 1),
-    };
-    let n: f64 = num.parse().ok()?;
-    (n > 0.0 && n.is_finite()).then_some((n * mult as f64) as u64)
 }
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
@@ -271,7 +284,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let refused: Vec<(&str, &str)> = [
         (l.push, "--push", "pushing to a registry comes later; write the image with -o type=oci-archive,dest=FILE or `kiln save`, and push that with skopeo"),
         (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
-        (l.network.is_some(), "--network", "networking is for RUN, which comes later"),
         (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),
         (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),
         (!l.cache_to.is_empty(), "--cache-to", "build caches come later"),

@@ -1,6 +1,5 @@
 //! `kiln info` (the RUN runtimes this host offers) and `kiln prune --cache-mounts`.
 
-use crate::cli::PruneArgs;
 use crate::exit::Failure;
 use kiln_oci::Store;
 use std::path::PathBuf;
@@ -28,12 +27,8 @@ pub fn info(root: &Option<PathBuf>) -> Result<(), Failure> {
     crate::output::stdout(&text)
 }
 
-pub fn prune(root: &Option<PathBuf>, args: PruneArgs) -> Result<(), Failure> {
-    if !args.cache_mounts {
-        return Err(Failure::usage(
-            "kiln prune needs --cache-mounts (removing unused images and blobs comes with the store tools)",
-        ));
-    }
+/// `kiln prune --cache-mounts`.
+pub fn prune_cache_mounts(root: &Option<PathBuf>) -> Result<(), Failure> {
     let store = crate::store::open(root)?;
     let pruned = kiln_engine::build::mounts::cache::prune_cache_mounts(&store)
         .map_err(|e| crate::store::failure("pruning cache mounts", e))?;

@@ -6,6 +6,7 @@ mod images;
 mod info;
 pub mod lint;
 mod parse;
+mod store;
 
 use crate::cli::{Cli, Command};
 use crate::exit::Failure;
@@ -23,10 +24,12 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::History(args) => images::history(&root, args),
         Command::Tag(args) => images::tag(&root, args),
         Command::Rmi(args) => images::rmi(&root, args),
+        Command::Prune(args) => store::prune(&root, args),
+        Command::Df(args) => store::df(&root, args),
+        Command::Store(crate::cli_store::StoreCommand::Verify(args)) => store::verify(&root, args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
         Command::Info => info::info(&root),
-        Command::Prune(args) => info::prune(&root, args),
         Command::Lint(args) => lint::run(args),
     }
 }

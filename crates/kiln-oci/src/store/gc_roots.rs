@@ -1,0 +1,135 @@
+//! Step-cache records as garbage-collection roots.
+//!
+//! The step cache keeps one JSON record per cached step in
+//! `<root>/cache/steps/<hex>.json`. For the store only two fields matter:
+//! `blobs` (every blob the record needs: each is kept by `kiln prune` and
+//! checked by `kiln store verify`) and `last_used` (RFC 3339, for dropping the
+//! least recently used records). Other fields are ignored; a store without a
+//! step cache has no records.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use super::StoreError;
+use crate::digest::Digest;
+
+/// Where the records live, under the store root.
+pub(crate) const STEPS_DIR: &str = "cache/steps";
+/// Largest record read.
+const MAX_RECORD_BYTES: u64 = 4 << 20;
+
+/// One step-cache record, as far as the store cares.
+#[derive(Debug, Clone)]
+pub struct StepRecord {
+    /// The record file.
+    pub path: PathBuf,
+    /// Blobs it needs.
+    pub blobs: Vec<Digest>,
+    /// When it was last used (from `last_used`, else the file's mtime).
+    pub last_used: SystemTime,
+    /// Size of the record file.
+    pub bytes: u64,
+}
+
+/// A record that cannot be read as one.
+#[derive(Debug, Clone)]
+pub struct BadStepRecord {
+    /// The record file.
+    pub path: PathBuf,
+    /// Why it is unusable.
+    pub reason: String,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(default)]
+    blobs: Vec<String>,
+    #[serde(default)]
+    last_used: Option<String>,
+}
+
+/// All step-cache records (none if the directory does not exist), and those
+/// that do not parse.
+pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for (_, path) in super::list_dir(&root.join(STEPS_DIR))? {
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        match read_one(&path) {
+            Ok(Some(r)) => good.push(r),
+            // Removed meanwhile (a concurrent prune).
+            Ok(None) => {}
+            Err(reason) => bad.push(BadStepRecord { path, reason }),
+        }
+    }
+    Ok((good, bad))
+}
+
+fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot open: {e}")),
+    };
+    let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    let bytes = crate::json::read_capped(file, MAX_RECORD_BYTES)
+        .map_err(|e| format!("cannot read: {e}"))?
+        .ok_or_else(|| format!("larger than {MAX_RECORD_BYTES} bytes"))?;
+    let raw: Raw = serde_json::from_slice(&bytes).map_err(|e| format!("not valid JSON: {e}"))?;
+    let blobs = raw
+        .blobs
+        .iter()
+        .map(|b| Digest::parse(b).map_err(|e| format!("bad blob digest {b:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let last_used = match raw.last_used.as_deref() {
+        Some(s) => crate::time::parse_rfc3339(s)
+            .map(|secs| UNIX_EPOCH + Duration::from_secs(secs))
+            .ok_or_else(|| format!("bad last_used {s:?}: not an RFC 3339 time"))?,
+        None => meta.modified().unwrap_or(UNIX_EPOCH),
+    };
+    Ok(Some(StepRecord {
+        path: path.to_owned(),
+        blobs,
+        last_used,
+        bytes: meta.len(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn reads_records_and_tolerates_absence_and_unknown_fields() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(read_all(t.path()).unwrap().0.is_empty());
+        let dir = t.path().join(STEPS_DIR);
+        fs::create_dir_all(&dir).unwrap();
+        let d = Digest::of_bytes(b"x");
+        fs::write(
+            dir.join("a.json"),
+            format!(r#"{{"key":"k","blobs":["{d}"],"created":"2020-01-01T00:00:00Z","last_used":"2021-01-01T00:00:00Z","extra":1}}"#),
+        )
+        .unwrap();
+        fs::write(dir.join("b.json"), b"{not json").unwrap();
+        fs::write(dir.join("c.json"), br#"{"blobs":["sha256:zz"]}"#).unwrap();
+        fs::write(dir.join("ignored.tmp"), b"").unwrap();
+        let (good, bad) = read_all(t.path()).unwrap();
+        assert_eq!(good.len(), 1);
+        assert_eq!(good[0].blobs, vec![d]);
+        assert_eq!(
+            good[0].last_used,
+            UNIX_EPOCH + Duration::from_secs(1_609_459_200)
+        );
+        assert_eq!(bad.len(), 2);
+        assert!(bad[1].reason.contains("bad blob digest"), "{:?}", bad[1]);
+    }
+}

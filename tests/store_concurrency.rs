@@ -1,0 +1,131 @@
+//! Several kiln processes on one store: six builds at once (three Dockerfiles, each
+//! twice, SOURCE_DATE_EPOCH set) all succeed and identical inputs give identical
+//! image IDs, while `kiln prune`, `kiln images` and `kiln tag` run in a loop beside
+//! them. Afterwards the store is intact and every image has the right content.
+
+mod store_common;
+mod support;
+
+use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use store_common::{assert_intact, context_with_data, ok_at};
+use support::{show, TestEnv};
+
+fn dockerfile(which: &str) -> String {
+    format!(
+        "FROM bb\nRUN echo {which} > /which && i=0 && while [ $i -lt 100 ]; do echo {which} $i > /f$i; i=$((i+1)); done\nCOPY data /data\nRUN cat /which /data/f00001 > /summary\n"
+    )
+}
+
+#[test]
+fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
+    let env = TestEnv::new();
+    let store = env.store();
+    env.import_busybox("bb");
+    let contexts: Vec<(String, std::path::PathBuf)> = ["a", "b", "c"]
+        .iter()
+        .map(|w| {
+            let dir = env.path().join(format!("ctx-{w}"));
+            context_with_data(&dir, &dockerfile(w), 200, 6000, w);
+            (w.to_string(), dir)
+        })
+        .collect();
+
+    let done = Arc::new(AtomicBool::new(false));
+    let beside = {
+        let done = done.clone();
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let mut rounds = 0u32;
+            while !done.load(Ordering::SeqCst) {
+                ok_at(&store, &["prune"]);
+                ok_at(&store, &["images"]);
+                ok_at(&store, &["tag", "bb", &format!("extra:{rounds}")]);
+                ok_at(&store, &["df"]);
+                rounds += 1;
+            }
+            rounds
+        })
+    };
+    let builds: Vec<_> = contexts
+        .iter()
+        .flat_map(|(w, dir)| [1, 2].map(|n| (format!("{w}{n}"), dir.clone())))
+        .map(|(tag, dir)| {
+            let child = env
+                .kiln()
+                .env("SOURCE_DATE_EPOCH", "1700000000")
+                .args(["build", "-q", "-t", &tag])
+                .arg(&dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn kiln build");
+            (tag, child)
+        })
+        .collect();
+    let mut ids = std::collections::BTreeMap::new();
+    for (tag, child) in builds {
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "build {tag} failed\n{}", show(&out));
+        ids.insert(tag, String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    done.store(true, Ordering::SeqCst);
+    let rounds = beside.join().expect("the prune/images/tag loop failed");
+    eprintln!("prune/images/tag/df rounds beside the builds: {rounds}; image IDs: {ids:?}");
+    assert!(rounds >= 1);
+
+    for w in ["a", "b", "c"] {
+        assert_eq!(
+            ids[&format!("{w}1")],
+            ids[&format!("{w}2")],
+            "{w}: same inputs, different IDs"
+        );
+        assert!(ids[&format!("{w}1")].starts_with("sha256:"));
+    }
+    assert_ne!(ids["a1"], ids["b1"]);
+    assert_ne!(ids["b1"], ids["c1"]);
+    assert_intact(&store);
+    // Every tag made beside the builds is there.
+    let images = env.ok(&["images"]);
+    for k in 0..rounds {
+        assert!(
+            images.contains(&format!("docker.io/library/extra:{k} ")),
+            "extra:{k} missing\n{images}"
+        );
+    }
+    // A prune now keeps every tagged image; each has its content.
+    env.ok(&["prune"]);
+    for (w, dir) in &contexts {
+        let tag = format!("{w}2");
+        let rootfs = env.path().join(format!("rootfs-{tag}"));
+        env.ok(&["export", &tag, "-o", rootfs.to_str().expect("utf-8")]);
+        let expected = format!(
+            "{w}\n{}",
+            fs::read_to_string(dir.join("data/f00001")).expect("f1")
+        );
+        assert_eq!(
+            fs::read_to_string(rootfs.join("summary")).expect("summary"),
+            expected
+        );
+        assert_eq!(
+            fs::read_to_string(rootfs.join("f99")).expect("f99"),
+            format!("{w} 99\n")
+        );
+    }
+    assert_intact(&store);
+    // And the same builds again give the same IDs.
+    let again = env
+        .kiln()
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["build", "-q"])
+        .arg(&contexts[0].1)
+        .output()
+        .expect("build");
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        ids["a1"],
+        "{}",
+        show(&again)
+    );
+}
