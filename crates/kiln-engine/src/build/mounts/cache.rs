@@ -19,11 +19,6 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
 
-/// The directory holding every cache mount of a store.
-pub fn cache_mounts_dir(store: &Store) -> PathBuf {
-    store.root().join("cache-mounts")
-}
-
 /// How a step uses a cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Use {
@@ -56,7 +51,7 @@ pub(crate) fn open(
     wait: &dyn Fn(),
 ) -> Result<CacheInUse, String> {
     let hex = hex::encode(Sha256::digest(id.as_bytes()));
-    let dir = cache_mounts_dir(store).join(&hex);
+    let dir = store.cache_mounts_dir().join(&hex);
     std::fs::create_dir_all(&dir).map_err(|e| err("cannot create", &dir, e))?;
     // Runtimes resolve mount sources from their own working directory.
     let dir = std::fs::canonicalize(&dir).map_err(|e| err("cannot resolve", &dir, e))?;
@@ -157,7 +152,7 @@ fn size_of(p: &Path) -> u64 {
 
 /// Remove every cache mount no build is using.
 pub fn prune_cache_mounts(store: &Store) -> Result<Pruned, String> {
-    let base = cache_mounts_dir(store);
+    let base = store.cache_mounts_dir();
     let mut pruned = Pruned::default();
     let entries = match std::fs::read_dir(&base) {
         Ok(rd) => rd,
