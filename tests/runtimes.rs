@@ -42,6 +42,17 @@ const DOCKERFILES: &[(&str, &str)] = &[
          RUN echo \"$GREETING $WHO $(id -u):$(id -g) $(id -G) $HOME $(pwd)\" > out\n",
     ),
     (
+        "heredocs",
+        "FROM busybox:test\n\
+         RUN <<EOF\n\
+         echo one > /h1\n\
+         EOF\n\
+         RUN <<EOF\n\
+         #!/bin/sh\n\
+         echo two \"$0\" > /h2\n\
+         EOF\n",
+    ),
+    (
         "shell-and-exec",
         "FROM busybox:test\n\
          SHELL [\"/bin/sh\", \"-e\", \"-c\"]\n\

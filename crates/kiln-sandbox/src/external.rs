@@ -278,19 +278,6 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         etc.push((format!("/etc/{name}"), path));
     }
 
-    // Mount points the runtime would otherwise create (and leave) in the rootfs.
-    let mut mount_points = MountPoints::default();
-    for d in ["proc", "dev", "sys"] {
-        mount_points.ensure(&root_fd, &rootfs, d, true)?;
-    }
-    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
-        mount_points.ensure(&root_fd, &rootfs, f, false)?;
-    }
-    for m in &mounts {
-        let rel = crate::embedded::relative_target(&m.target)?;
-        mount_points.ensure(&root_fd, &rootfs, &rel, m.kind.is_dir())?;
-    }
-
     // The heredoc script: a read-only file at /dev/pipes/NAME, as the embedded runtime.
     if let Some(script) = inline_script {
         if script.name.is_empty()
@@ -314,6 +301,19 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
                 readonly: true,
             },
         });
+    }
+
+    // Mount points the runtime would otherwise create (and leave) in the rootfs.
+    let mut mount_points = MountPoints::default();
+    for d in ["proc", "dev", "sys"] {
+        mount_points.ensure(&root_fd, &rootfs, d, true)?;
+    }
+    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+        mount_points.ensure(&root_fd, &rootfs, f, false)?;
+    }
+    for m in &mounts {
+        let rel = crate::embedded::relative_target(&m.target)?;
+        mount_points.ensure(&root_fd, &rootfs, &rel, m.kind.is_dir())?;
     }
 
     let (netns, netns_path) = match (confinement.network, shared_network) {
