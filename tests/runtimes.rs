@@ -252,3 +252,37 @@ fn info_lists_the_runtimes_found() {
         }
     }
 }
+
+#[test]
+fn insecure_steps_and_network_none_mean_the_same_through_every_runtime() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN --security=insecure grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status > /insecure\n\
+        RUN --network=none /bin/busybox ip -o link | /bin/busybox cut -d: -f2 > /links\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let build = |tag: &str, runtime: Option<&str>| {
+        let mut args = vec!["build", "-q", "-t", tag, "--allow", "security.insecure"];
+        if let Some(rt) = runtime {
+            args.extend(["--runtime", rt]);
+        }
+        args.push(s(&ctx));
+        env.ok(&args);
+        let root = env.export(tag, &format!("root-{}", tag.replace(':', "-")));
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).expect("read");
+        (read("insecure"), read("links"))
+    };
+    let embedded = build("ins:embedded", None);
+    assert!(
+        embedded.0.contains("NoNewPrivs:\t0") && embedded.0.contains("Seccomp:\t0"),
+        "{}",
+        embedded.0
+    );
+    assert_eq!(embedded.1.trim(), "lo", "--network=none has only lo");
+    for rt in ["runc", "crun"] {
+        if installed(rt).is_none() {
+            continue;
+        }
+        assert_eq!(build(&format!("ins:{rt}"), Some(rt)), embedded, "{rt}");
+    }
+}
