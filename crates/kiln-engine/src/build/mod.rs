@@ -35,6 +35,8 @@ pub struct Built {
     pub names: Vec<String>,
     /// Build args no ARG used.
     pub unused_build_args: Vec<String>,
+    /// Registry outputs: where the image went and its manifest digest there.
+    pub pushed: Vec<kiln_registry::Pushed>,
 }
 
 /// A failed build, with the Dockerfile it was about (for showing the failing line).
@@ -67,6 +69,8 @@ pub(crate) struct BuildContext<'a> {
     /// (`None` inside when it could not start: each step then makes its own and reports why
     /// that failed).
     network: std::sync::OnceLock<Option<kiln_sandbox::SharedNetwork>>,
+    /// How to reach registries (base images not in the store are pulled); `None`: never.
+    pub registry: Option<kiln_registry::RegistryOptions>,
     /// Values of `--secret`s, by id.
     pub secrets: mounts::secrets::Secrets,
     /// `--ssh` agents.
@@ -112,7 +116,13 @@ impl BuildContext<'_> {
 
     pub fn image_rootfs(&mut self, name: &str, span: Span) -> Result<&Rootfs, BuildError> {
         if !self.images.contains_key(name) {
-            let img = base::image(self.store, name, span, &self.plan.target_platform)?;
+            let img = base::image(
+                self.store,
+                self.registry.as_ref(),
+                name,
+                span,
+                &self.plan.target_platform,
+            )?;
             let fs = Rootfs::new(self.scratch)?;
             fs.unpack(self.store, &img.layers)?;
             self.images.insert(name.to_string(), fs);
@@ -240,6 +250,7 @@ fn run(
         ssh: opts.ssh.clone(),
         runtime,
         network: std::sync::OnceLock::new(),
+        registry: opts.registry.clone(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {
@@ -268,14 +279,18 @@ fn run(
             .map_err(|e| layer::store_err(store, e))?;
         names.push(r.to_string());
     }
+    let mut pushed = Vec::new();
     for out in &opts.outputs {
-        output::write(store, &image, &result, out)?;
+        if let Some(p) = output::write(store, &image, &result, out, &opts)? {
+            pushed.push(p);
+        }
     }
     Ok(Built {
         id: image.config,
         manifest: image.manifest,
         names,
         unused_build_args: unused,
+        pushed,
     })
 }
 
