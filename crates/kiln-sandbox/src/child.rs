@@ -27,6 +27,7 @@ use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::process::{Pid, WaitOptions};
 use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
 
+use crate::dev_tables::{dev_mounts, DEV_LINKS, DEV_NODES};
 use crate::sys;
 
 /// Declares [`Step`] (numbered from 1, as sent over the error pipe) and its list, from one
@@ -206,102 +207,6 @@ pub(crate) struct Plan {
     pub env: Vec<CString>,
     pub argv_ptrs: Vec<*const c_char>,
     pub env_ptrs: Vec<*const c_char>,
-}
-
-/// Fixed dev nodes: path, major, minor.
-const DEV_NODES: &[(&CStr, u32, u32)] = &[
-    (c"/dev/null", 1, 3),
-    (c"/dev/zero", 1, 5),
-    (c"/dev/full", 1, 7),
-    (c"/dev/random", 1, 8),
-    (c"/dev/urandom", 1, 9),
-    (c"/dev/tty", 5, 0),
-];
-
-/// Filesystems under /dev: source, target, type, flags, data, dir mode.
-type DevMount = (
-    &'static CStr,
-    &'static CStr,
-    &'static CStr,
-    MountFlags,
-    Option<&'static CStr>,
-    u32,
-);
-
-fn dev_mounts() -> [DevMount; 3] {
-    [
-        (
-            c"devpts",
-            c"/dev/pts",
-            c"devpts",
-            MountFlags::NOSUID.union(MountFlags::NOEXEC),
-            Some(c"newinstance,ptmxmode=0666,mode=0620,gid=5"),
-            0o755,
-        ),
-        (
-            c"shm",
-            c"/dev/shm",
-            c"tmpfs",
-            MountFlags::NOSUID
-                .union(MountFlags::NODEV)
-                .union(MountFlags::NOEXEC),
-            Some(c"mode=1777,size=65536k"),
-            0o1777,
-        ),
-        (
-            c"mqueue",
-            c"/dev/mqueue",
-            c"mqueue",
-            MountFlags::NOSUID
-                .union(MountFlags::NODEV)
-                .union(MountFlags::NOEXEC),
-            None,
-            0o755,
-        ),
-    ]
-}
-
-const DEV_LINKS: &[(&CStr, &CStr)] = &[
-    (c"/proc/self/fd", c"/dev/fd"),
-    (c"/proc/self/fd/0", c"/dev/stdin"),
-    (c"/proc/self/fd/1", c"/dev/stdout"),
-    (c"/proc/self/fd/2", c"/dev/stderr"),
-    (c"pts/ptmx", c"/dev/ptmx"),
-    (c"/proc/kcore", c"/dev/core"),
-];
-
-/// Names for error messages (parent side).
-pub(crate) fn dev_node_name(i: u32) -> &'static str {
-    [
-        "/dev/null",
-        "/dev/zero",
-        "/dev/full",
-        "/dev/random",
-        "/dev/urandom",
-        "/dev/tty",
-    ]
-    .get(i as usize)
-    .copied()
-    .unwrap_or("/dev node")
-}
-pub(crate) fn dev_mount_name(i: u32) -> &'static str {
-    ["/dev/pts", "/dev/shm", "/dev/mqueue"]
-        .get(i as usize)
-        .copied()
-        .unwrap_or("/dev mount")
-}
-pub(crate) fn dev_link_name(i: u32) -> &'static str {
-    [
-        "/dev/fd",
-        "/dev/stdin",
-        "/dev/stdout",
-        "/dev/stderr",
-        "/dev/ptmx",
-        "/dev/core",
-    ]
-    .get(i as usize)
-    .copied()
-    .unwrap_or("/dev link")
 }
 
 /// `/proc/self/fd/N` as a C string in `buf`, without allocating.

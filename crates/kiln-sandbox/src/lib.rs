@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 mod caps;
 mod cgroup;
 mod child;
+mod describe;
+mod dev_tables;
 mod embedded;
 mod error;
 mod external;
