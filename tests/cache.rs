@@ -657,3 +657,49 @@ fn tty_progress_on_a_terminal_shows_steps_cached_markers_and_the_summary() {
     assert!(second.contains("CACHED"), "{second}");
     assert!(second.contains("2 cached, 0 run"), "{second}");
 }
+
+/// What a bind mount shows is part of the step's key (as in BuildKit): a changed file under
+/// the mount's source runs the step again; a changed secret or a file outside the source
+/// does not.
+#[test]
+fn bind_mount_sources_are_inputs_of_the_step_and_secrets_are_not() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:latest");
+    let ctx = env.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:latest\n\
+                 RUN --mount=type=bind,source=src,target=/src \
+                     --mount=type=secret,id=token \
+                     cat /src/a.txt > /seen\n\
+                 RUN echo after > /after\n",
+            ),
+            ("src/a.txt", "one\n"),
+            ("other.txt", "x\n"),
+        ],
+    );
+    let secret = env.path().join("token");
+    write(&secret, "s1");
+    let secret_flag = format!("id=token,src={}", secret.display());
+    let (first, v) = build(&env, &["--secret", &secret_flag, s(&ctx)]);
+    assert_eq!(marks(&v)[1..], ["DONE", "DONE"], "{v:?}");
+
+    // A file outside the mount's source, and the secret's value: still cached.
+    write(&ctx.join("other.txt"), "y\n");
+    write(&secret, "s2");
+    let (id, v) = build(&env, &["--secret", &secret_flag, s(&ctx)]);
+    assert_eq!(marks(&v)[1..], ["CACHED", "CACHED"], "{v:?}");
+    assert_eq!(id, first);
+
+    // A file the mount shows: that step and the ones after it run again.
+    write(&ctx.join("src/a.txt"), "two\n");
+    let (_, v) = build(&env, &["--secret", &secret_flag, "-t", "bind:2", s(&ctx)]);
+    assert_eq!(marks(&v)[1..], ["DONE", "DONE"], "{v:?}");
+    let root = env.export("bind:2", "root-bind");
+    assert_eq!(
+        std::fs::read_to_string(root.join("seen")).expect("seen"),
+        "two\n"
+    );
+}

@@ -267,7 +267,7 @@ fn build_refusals_say_what_where_and_what_to_do() {
             ("a", "a"),
             (
                 "Dockerfile",
-                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --mount=type=cache,target=/c echo hi\n",
+                "FROM base:1 AS one\nCOPY a /\n\nFROM one\nRUN --device=/dev/fuse echo hi\n",
             ),
         ],
     );
@@ -276,13 +276,13 @@ fn build_refusals_say_what_where_and_what_to_do() {
         &out,
         1,
         &[
-            "error: RUN --mount is not supported yet",
-            "Dockerfile:5:13",
-            "RUN --mount=type=cache,target=/c echo hi",
-            "hint: cache, secret, bind, tmpfs and ssh mounts come with the next version",
+            "error: RUN --device is not supported yet",
+            "Dockerfile:5:14",
+            "RUN --device=/dev/fuse echo hi",
+            "hint: remove the flag",
         ],
     );
-    // The stages without RUN --mount build.
+    // The stages before it build.
     env.ok(&["build", "-q", "--target", "one", "-t", "one:1", s(&ctx)]);
     assert_eq!(names(&env).len(), 2);
 
@@ -313,10 +313,9 @@ fn build_refusals_say_what_where_and_what_to_do() {
     // Flags whose feature comes later: refused with what to do, nothing built.
     for (flags, phrases) in [
         (
-            vec!["--secret", "id=x,src=/dev/null", "--ssh", "default"],
-            vec!["--secret, --ssh not supported yet", "for RUN"],
+            vec!["--add-host", "db:10.0.0.1"],
+            vec!["--add-host not supported yet", "for RUN"],
         ),
-        (vec!["--ssh", "default"], vec!["--ssh not supported yet"]),
         (
             vec!["--cache-from", "type=local,src=x"],
             vec!["--cache-from not supported yet"],

@@ -93,6 +93,11 @@ pub(crate) fn number(name: &str) -> Option<u32> {
     NAMES.iter().position(|n| *n == bare).map(|i| i as u32)
 }
 
+/// The kernel's name of a capability (`CAP_SYS_ADMIN` for `sys_admin`).
+pub(crate) fn canonical(name: &str) -> Option<String> {
+    number(name).map(|n| format!("CAP_{}", NAMES[n as usize]))
+}
+
 /// Bit mask of the named capabilities.
 pub(crate) fn mask(names: &[String]) -> Result<u64, SandboxError> {
     names.iter().try_fold(0u64, |acc, name| match number(name) {

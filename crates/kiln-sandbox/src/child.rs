@@ -27,6 +27,7 @@ use rustix::mount::{self, MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::process::{Pid, WaitOptions};
 use rustix::thread::{self as rthread, CapabilitySet, CapabilitySets};
 
+use crate::dev_tables::{dev_mounts, DEV_LINKS, DEV_NODES};
 use crate::sys;
 
 /// Declares [`Step`] (numbered from 1, as sent over the error pipe) and its list, from one
@@ -85,6 +86,7 @@ steps!(
     Exec,
     ParentDeath,
     NetworkWait,
+    ExtraMount,
 );
 
 /// A failure record sent over the error pipe: step, index, errno.
@@ -140,6 +142,18 @@ pub(crate) struct EtcBind {
     pub target: CString,
 }
 
+/// A `RUN --mount`: a bind of a host path or a tmpfs on a path in the rootfs.
+#[derive(Debug)]
+pub(crate) struct ExtraMount {
+    /// Host path to bind (as [`EtcBind::source`]); `None` for a tmpfs.
+    pub source: Option<CString>,
+    /// Path relative to the rootfs, resolved inside it.
+    pub target: CString,
+    pub readonly: bool,
+    /// tmpfs options (`size=...`).
+    pub data: CString,
+}
+
 /// The handshake between stage1 and the parent for user-mode networking:
 /// stage1 writes a byte on `unshared_w` once its network namespace exists,
 /// then waits for a byte on `go_r`, which the parent writes once slirp4netns
@@ -172,6 +186,7 @@ pub(crate) struct Plan {
     pub join_net: Option<OwnedFd>,
     pub rootfs: CString,
     pub etc: Vec<EtcBind>,
+    pub mounts: Vec<ExtraMount>,
     /// `/dev/pipes/NAME` path and content (see [`crate::InlineScript`]).
     pub inline_script: Option<(CString, Vec<u8>)>,
     pub masked: Vec<CString>,
@@ -192,102 +207,6 @@ pub(crate) struct Plan {
     pub env: Vec<CString>,
     pub argv_ptrs: Vec<*const c_char>,
     pub env_ptrs: Vec<*const c_char>,
-}
-
-/// Fixed dev nodes: path, major, minor.
-const DEV_NODES: &[(&CStr, u32, u32)] = &[
-    (c"/dev/null", 1, 3),
-    (c"/dev/zero", 1, 5),
-    (c"/dev/full", 1, 7),
-    (c"/dev/random", 1, 8),
-    (c"/dev/urandom", 1, 9),
-    (c"/dev/tty", 5, 0),
-];
-
-/// Filesystems under /dev: source, target, type, flags, data, dir mode.
-type DevMount = (
-    &'static CStr,
-    &'static CStr,
-    &'static CStr,
-    MountFlags,
-    Option<&'static CStr>,
-    u32,
-);
-
-fn dev_mounts() -> [DevMount; 3] {
-    [
-        (
-            c"devpts",
-            c"/dev/pts",
-            c"devpts",
-            MountFlags::NOSUID.union(MountFlags::NOEXEC),
-            Some(c"newinstance,ptmxmode=0666,mode=0620,gid=5"),
-            0o755,
-        ),
-        (
-            c"shm",
-            c"/dev/shm",
-            c"tmpfs",
-            MountFlags::NOSUID
-                .union(MountFlags::NODEV)
-                .union(MountFlags::NOEXEC),
-            Some(c"mode=1777,size=65536k"),
-            0o1777,
-        ),
-        (
-            c"mqueue",
-            c"/dev/mqueue",
-            c"mqueue",
-            MountFlags::NOSUID
-                .union(MountFlags::NODEV)
-                .union(MountFlags::NOEXEC),
-            None,
-            0o755,
-        ),
-    ]
-}
-
-const DEV_LINKS: &[(&CStr, &CStr)] = &[
-    (c"/proc/self/fd", c"/dev/fd"),
-    (c"/proc/self/fd/0", c"/dev/stdin"),
-    (c"/proc/self/fd/1", c"/dev/stdout"),
-    (c"/proc/self/fd/2", c"/dev/stderr"),
-    (c"pts/ptmx", c"/dev/ptmx"),
-    (c"/proc/kcore", c"/dev/core"),
-];
-
-/// Names for error messages (parent side).
-pub(crate) fn dev_node_name(i: u32) -> &'static str {
-    [
-        "/dev/null",
-        "/dev/zero",
-        "/dev/full",
-        "/dev/random",
-        "/dev/urandom",
-        "/dev/tty",
-    ]
-    .get(i as usize)
-    .copied()
-    .unwrap_or("/dev node")
-}
-pub(crate) fn dev_mount_name(i: u32) -> &'static str {
-    ["/dev/pts", "/dev/shm", "/dev/mqueue"]
-        .get(i as usize)
-        .copied()
-        .unwrap_or("/dev mount")
-}
-pub(crate) fn dev_link_name(i: u32) -> &'static str {
-    [
-        "/dev/fd",
-        "/dev/stdin",
-        "/dev/stdout",
-        "/dev/stderr",
-        "/dev/ptmx",
-        "/dev/core",
-    ]
-    .get(i as usize)
-    .copied()
-    .unwrap_or("/dev link")
 }
 
 /// `/proc/self/fd/N` as a C string in `buf`, without allocating.
@@ -507,6 +426,9 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         mount::mount_bind(e.source.as_c_str(), fd_path(target.as_raw_fd(), &mut tbuf))
             .map_err(at(Step::EtcBind, i))?;
     }
+    for (i, m) in p.mounts.iter().enumerate() {
+        extra_mount(&root, m).map_err(at(Step::ExtraMount, i as u32))?;
+    }
     drop(root);
 
     rustix::process::chdir(p.rootfs.as_c_str()).map_err(step(Step::PivotRoot))?;
@@ -629,6 +551,48 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     }
 }
 
+/// Mount `m` on its target, resolved inside the root (symlinks cannot leave it).
+fn extra_mount(root: &OwnedFd, m: &ExtraMount) -> Result<(), Errno> {
+    let open_target = || {
+        fs::openat2(
+            root,
+            m.target.as_c_str(),
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    let target = open_target()?;
+    let mut tbuf = [0u8; 32];
+    let flags = MountFlags::NOSUID | MountFlags::NODEV;
+    match &m.source {
+        Some(source) => {
+            mount::mount_bind(source.as_c_str(), fd_path(target.as_raw_fd(), &mut tbuf))?;
+            // The new mount is found by resolving the target again (the old fd
+            // still names the directory below it).
+            let mounted = open_target()?;
+            let mut mbuf = [0u8; 32];
+            let ro = if m.readonly {
+                MountFlags::RDONLY
+            } else {
+                MountFlags::empty()
+            };
+            mount::mount_remount(
+                fd_path(mounted.as_raw_fd(), &mut mbuf),
+                MountFlags::BIND | flags | ro,
+                c"",
+            )
+        }
+        None => mount::mount(
+            c"tmpfs",
+            fd_path(target.as_raw_fd(), &mut tbuf),
+            c"tmpfs",
+            flags,
+            Some(m.data.as_c_str()),
+        ),
+    }
+}
+
 fn load_seccomp(p: &Plan) -> R {
     for prog in &p.seccomp {
         sys::load_seccomp(prog).map_err(step(Step::Seccomp))?;
@@ -718,7 +682,7 @@ mod tests {
                 assert_eq!(back, Some((step, 7, Errno::ACCESS)));
             }
         }
-        assert_eq!(n, Step::NetworkWait as u32, "Step::from_u32 misses a step");
+        assert_eq!(n, Step::ExtraMount as u32, "Step::from_u32 misses a step");
         assert!(Fail::decode(&[0u8; 4]).is_none());
         assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
     }

@@ -7,13 +7,14 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::Timespec;
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Timestamps};
+use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
 use crate::cgroup::Cgroups;
-use crate::child::{self, EtcBind, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
+use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
+use crate::describe::{describe, Names};
+use crate::mount_points::MountPoints;
 use crate::slirp::{self, Slirp};
 use crate::SharedNetwork;
 use crate::{
@@ -36,7 +37,7 @@ impl Sandbox for Embedded {
     }
 }
 
-fn cstring(what: &str, s: &str) -> Result<CString, SandboxError> {
+pub(crate) fn cstring(what: &str, s: &str) -> Result<CString, SandboxError> {
     CString::new(s).map_err(|_| SandboxError::Invalid(format!("{what} {s:?} contains a NUL byte")))
 }
 
@@ -63,144 +64,51 @@ pub(crate) fn high(fd: OwnedFd) -> Result<OwnedFd, SandboxError> {
     rustix::io::fcntl_dupfd_cloexec(&fd, 3).map_err(os("fcntl(F_DUPFD_CLOEXEC)"))
 }
 
-/// A mount point created in the rootfs for the run, removed afterwards.
-struct Created {
-    parent: OwnedFd,
-    name: CString,
-    dir: bool,
-    /// The parent directory's times before the entry was created, put back
-    /// after it is removed so a layer diff does not see the directory change.
-    parent_times: Option<Timestamps>,
-}
-
-/// Mount points created in the rootfs; removed (if still empty) on drop.
-#[derive(Default)]
-struct MountPoints(Vec<Created>);
-
-impl MountPoints {
-    /// Make sure `rel` (relative to the rootfs, resolved inside it) exists.
-    fn ensure(
-        &mut self,
-        root: &OwnedFd,
-        rootfs: &Path,
-        rel: &str,
-        dir: bool,
-    ) -> Result<(), SandboxError> {
-        let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
-        let full = rootfs.join(rel);
-        match rustix::fs::openat2(
-            root,
-            rel,
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        ) {
-            Ok(_) => return Ok(()),
-            Err(Errno::NOENT) => {}
-            Err(e) => {
-                return Err(SandboxError::io(
-                    "looking up mount point",
-                    full,
-                    e.into(),
-                    "fix or remove it in the root filesystem",
-                ))
-            }
-        }
-        let (parent_rel, name) = match rel.rsplit_once('/') {
-            Some((p, n)) => (p, n),
-            None => (".", rel),
-        };
-        if parent_rel != "." {
-            self.ensure(root, rootfs, parent_rel, true)?;
-        }
-        let parent = rustix::fs::openat2(
-            root,
-            parent_rel,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-            resolve,
-        )
-        .map_err(|e| {
-            SandboxError::io(
-                "opening directory",
-                rootfs.join(parent_rel),
-                e.into(),
-                "it must be a directory in the root filesystem",
-            )
-        })?;
-        if rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-            return Err(SandboxError::io(
-                "mount point is a dangling symlink",
-                full,
-                Errno::NOENT.into(),
-                "make it a regular file or directory, or point it at an existing one",
-            ));
-        }
-        let parent_times = rustix::fs::fstat(&parent).ok().map(|st| Timestamps {
-            last_access: Timespec {
-                tv_sec: st.st_atime,
-                tv_nsec: st.st_atime_nsec as _,
-            },
-            last_modification: Timespec {
-                tv_sec: st.st_mtime,
-                tv_nsec: st.st_mtime_nsec as _,
-            },
-        });
-        let created = if dir {
-            rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755))
-        } else {
-            rustix::fs::openat(
-                &parent,
-                name,
-                OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::from_raw_mode(0o644),
-            )
-            .map(drop)
-        };
-        created.map_err(|e| {
-            SandboxError::io(
-                "creating mount point",
-                full,
-                e.into(),
-                "the root filesystem must be writable by root",
-            )
-        })?;
-        self.0.push(Created {
-            parent,
-            name: cstring("path", name)?,
-            dir,
-            parent_times,
-        });
-        Ok(())
-    }
-
-    fn remove(&mut self) {
-        for c in self.0.drain(..).rev() {
-            let removed = if c.dir {
-                // Fails (and stays) if the process put something in it.
-                rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::REMOVEDIR).is_ok()
-            } else {
-                match rustix::fs::statat(&c.parent, c.name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                    Ok(st)
-                        if FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
-                            && st.st_size == 0 =>
-                    {
-                        rustix::fs::unlinkat(&c.parent, c.name.as_c_str(), AtFlags::empty()).is_ok()
-                    }
-                    _ => false,
-                }
+/// The plan's form of the run's extra mounts (targets relative to the rootfs).
+fn extra_mounts(mounts: &[crate::Mount]) -> Result<Vec<ExtraMount>, SandboxError> {
+    mounts
+        .iter()
+        .map(|m| {
+            let rel = relative_target(&m.target)?;
+            let (source, readonly, data) = match &m.kind {
+                crate::MountKind::Bind { source, readonly } => (
+                    Some(cstring("mount source", &source.to_string_lossy())?),
+                    *readonly,
+                    String::new(),
+                ),
+                crate::MountKind::Tmpfs { size } => (
+                    None,
+                    false,
+                    size.map(|s| format!("size={s}")).unwrap_or_default(),
+                ),
             };
-            if let (true, Some(times)) = (removed, &c.parent_times) {
-                let _ = rustix::fs::futimens(&c.parent, times);
-            }
-        }
-    }
+            Ok(ExtraMount {
+                source,
+                target: cstring("mount target", &rel)?,
+                readonly,
+                data: cstring("tmpfs options", &data)?,
+            })
+        })
+        .collect()
 }
 
-impl Drop for MountPoints {
-    fn drop(&mut self) {
-        self.remove();
+/// `/a/b/` as `a/b`; the root itself and `..` components are refused.
+pub(crate) fn relative_target(target: &str) -> Result<String, SandboxError> {
+    if !target.starts_with('/') {
+        return Err(SandboxError::Invalid(format!(
+            "mount target {target:?} must be an absolute path"
+        )));
     }
+    let parts: Vec<&str> = target
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.is_empty() || parts.contains(&"..") {
+        return Err(SandboxError::Invalid(format!(
+            "mount target {target:?} must name a path below / without `..`"
+        )));
+    }
+    Ok(parts.join("/"))
 }
 
 /// Executable candidates for `arg0`, following the process's PATH.
@@ -243,7 +151,7 @@ fn last_cap() -> u32 {
         .unwrap_or(40)
 }
 
-fn unique_id() -> String {
+pub(crate) fn unique_id() -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
         "{}-{}",
@@ -253,7 +161,7 @@ fn unique_id() -> String {
 }
 
 /// Copy a pipe into a writer until EOF; keep draining if the writer fails.
-fn pump(
+pub(crate) fn pump(
     from: OwnedFd,
     mut to: Box<dyn Write + Send>,
     stream: &'static str,
@@ -336,159 +244,6 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
     v
 }
 
-/// What error messages name.
-struct Names<'a> {
-    etc: &'a [EtcBind],
-    masked: &'a [CString],
-    readonly: &'a [CString],
-    cwd: &'a CString,
-    rootfs: &'a CString,
-    uid: u32,
-    gid: u32,
-    arg0: &'a str,
-}
-
-fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
-    let i = fail.index as usize;
-    let name = |v: &[CString]| {
-        v.get(i)
-            .map(|c| c.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let etc = || {
-        plan.etc
-            .get(i)
-            .map(|e| format!("/{}", e.target.to_string_lossy()))
-            .unwrap_or_default()
-    };
-    let (step, hint) = match fail.step {
-        Step::Fds => (
-            "setting up stdio and closing inherited fds".to_owned(),
-            "this is a bug",
-        ),
-        Step::CgroupJoin => (
-            "joining the cgroup (write to cgroup.procs)".to_owned(),
-            "check the cgroup controllers",
-        ),
-        Step::Unshare => (
-            "unshare(mount, pid, ipc, uts, cgroup, net)".to_owned(),
-            "the sandbox needs root and namespace support; inside a container, run it --privileged",
-        ),
-        Step::Propagation => (
-            "mount --make-rprivate /".to_owned(),
-            "the sandbox needs CAP_SYS_ADMIN",
-        ),
-        Step::Loopback => (
-            "bringing up lo".to_owned(),
-            "the sandbox needs CAP_NET_ADMIN",
-        ),
-        Step::JoinNetwork => (
-            "joining the build's network namespace (setns)".to_owned(),
-            "the namespace is gone: run the build again",
-        ),
-        Step::ForkInit => ("fork of the init process".to_owned(), "check pids limits"),
-        Step::BindRoot => (
-            format!("bind mount of the rootfs {}", plan.rootfs.to_string_lossy()),
-            "the rootfs must be a directory on a local filesystem",
-        ),
-        Step::OpenRoot => (
-            "opening the bind-mounted rootfs".to_owned(),
-            "check the rootfs",
-        ),
-        Step::EtcTarget => (
-            format!("opening mount point {}", etc()),
-            "it must be a regular file in the rootfs",
-        ),
-        Step::EtcBind => (
-            format!("bind mount of {}", etc()),
-            "it must be a regular file in the rootfs",
-        ),
-        Step::PivotRoot => (
-            "pivot_root into the rootfs".to_owned(),
-            "the rootfs must not be on a ramfs/rootfs mount",
-        ),
-        Step::DetachOldRoot => ("detaching the old root".to_owned(), "this is a bug"),
-        Step::MountProc => (
-            "mount proc on /proc".to_owned(),
-            "/proc in the rootfs must be a directory",
-        ),
-        Step::MountDev => (
-            "mount tmpfs on /dev".to_owned(),
-            "/dev in the rootfs must be a directory",
-        ),
-        Step::DevNode => (
-            format!("mknod {}", child::dev_node_name(fail.index)),
-            "the sandbox needs CAP_MKNOD",
-        ),
-        Step::DevMount => (
-            format!("mount {}", child::dev_mount_name(fail.index)),
-            "check kernel support for devpts/mqueue",
-        ),
-        Step::DevLink => (
-            format!("symlink {}", child::dev_link_name(fail.index)),
-            "this is a bug",
-        ),
-        Step::InlineScript => (
-            "writing the heredoc script under /dev/pipes".to_owned(),
-            "the script must fit in /dev (64 MiB)",
-        ),
-        Step::MountSys => (
-            "mount sysfs read-only on /sys".to_owned(),
-            "/sys in the rootfs must be a directory",
-        ),
-        Step::Mask => (
-            format!("masking {}", name(plan.masked)),
-            "check the masked path",
-        ),
-        Step::Readonly => (
-            format!("read-only remount of {}", name(plan.readonly)),
-            "check the read-only path",
-        ),
-        Step::Hostname => (
-            "sethostname".to_owned(),
-            "use a hostname of at most 64 bytes",
-        ),
-        Step::Chdir => (
-            format!("chdir to {}", plan.cwd.to_string_lossy()),
-            "the working directory must exist in the rootfs",
-        ),
-        Step::Seccomp => (
-            "loading the seccomp filter".to_owned(),
-            "check the seccomp profile",
-        ),
-        Step::BoundingSet => (
-            format!("dropping capability {} from the bounding set", fail.index),
-            "the sandbox needs CAP_SETPCAP",
-        ),
-        Step::SetUser => (
-            format!("setgroups/setgid({})/setuid({})", plan.gid, plan.uid),
-            "the seccomp profile must allow these calls",
-        ),
-        Step::Capset => ("capset".to_owned(), "check the capability list"),
-        Step::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)".to_owned(), "this is a bug"),
-        Step::ForkCommand => ("fork of the command".to_owned(), "check pids limits"),
-        Step::ParentDeath => (
-            "prctl(PR_SET_PDEATHSIG)".to_owned(),
-            "kiln exited while starting the sandbox",
-        ),
-        Step::NetworkWait => (
-            "waiting for user-mode networking (slirp4netns)".to_owned(),
-            "kiln stopped before slirp4netns was ready; run the step again",
-        ),
-        Step::Exec => {
-            return SandboxError::Exec {
-                program: plan.arg0.to_owned(),
-                source: fail.errno.into(),
-            }
-        }
-    };
-    SandboxError::Setup {
-        step,
-        source: fail.errno.into(),
-        hint,
-    }
-}
-
 fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     if !rustix::process::geteuid().is_root() {
         return Err(SandboxError::NotRoot);
@@ -499,6 +254,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         confinement,
         hosts,
         resolv_conf,
+        mounts,
         inline_script,
         shared_network,
         stdout,
@@ -609,6 +365,15 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
         mount_points.ensure(&root_fd, &rootfs, f, false)?;
     }
+    let extra = extra_mounts(&mounts)?;
+    for (m, e) in mounts.iter().zip(&extra) {
+        mount_points.ensure(
+            &root_fd,
+            &rootfs,
+            &e.target.to_string_lossy(),
+            m.kind.is_dir(),
+        )?;
+    }
 
     // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.
     let tmp = temp_dir("kiln-sandbox-")?;
@@ -701,6 +466,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         join_net,
         rootfs: rootfs_c,
         etc,
+        mounts: extra,
         inline_script,
         masked,
         readonly,
@@ -751,6 +517,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     let slirp_log = tmp.path().join("slirp4netns.log");
     let names = Names {
         etc: &plan.etc,
+        mounts: &plan.mounts,
         masked: &plan.masked,
         readonly: &plan.readonly,
         cwd: &plan.cwd,

@@ -10,14 +10,20 @@
 //! It needs root (real root in the initial user namespace).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 mod caps;
 mod cgroup;
 mod child;
+mod describe;
+mod dev_tables;
 mod embedded;
 mod error;
+mod external;
 mod mount_ns;
+mod mount_points;
+mod netns;
+mod oci_config;
 mod seccomp;
 mod shared_net;
 mod slirp;
@@ -26,16 +32,22 @@ mod sys;
 mod syscalls_aarch64;
 #[cfg(target_arch = "x86_64")]
 mod syscalls_x86_64;
+mod tmpfs;
 
 pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
+pub use external::{
+    find_runtime, list_runtimes, runtime_info, ExternalRuntime, RuntimeInfo, KNOWN_RUNTIMES,
+};
 pub use mount_ns::private_mounts;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
 pub use shared_net::SharedNetwork;
+pub use tmpfs::TmpfsDir;
 
-/// The process to start inside the sandbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The process to start inside the sandbox. Its `Debug` shows environment
+/// names only: values may be secrets (`RUN --mount=type=secret,env=...`).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProcessSpec {
     /// `argv`; `args[0]` without a `/` is looked up in the `PATH` of `env`
     /// (or Docker's default `PATH`) inside the root filesystem.
@@ -48,6 +60,25 @@ pub struct ProcessSpec {
     pub gid: u32,
     pub additional_gids: Vec<u32>,
     pub hostname: String,
+}
+
+impl std::fmt::Debug for ProcessSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self
+            .env
+            .iter()
+            .map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k))
+            .collect();
+        f.debug_struct("ProcessSpec")
+            .field("args", &self.args)
+            .field("env", &env)
+            .field("cwd", &self.cwd)
+            .field("uid", &self.uid)
+            .field("gid", &self.gid)
+            .field("additional_gids", &self.additional_gids)
+            .field("hostname", &self.hostname)
+            .finish()
+    }
 }
 
 /// Seccomp policy.
@@ -165,6 +196,37 @@ impl Default for Confinement {
     }
 }
 
+/// An extra filesystem mounted for the run (`RUN --mount`), on top of the
+/// root filesystem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute path inside the container. Resolved inside the root
+    /// filesystem (symlinks cannot leave it); created empty if missing and
+    /// removed after the run, like the sandbox's own mount points.
+    pub target: String,
+    pub kind: MountKind,
+}
+
+/// What is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A host file or directory (a trusted path that kiln made or resolved:
+    /// no symlinks are followed past it). Always `nodev` and `nosuid`.
+    Bind { source: PathBuf, readonly: bool },
+    /// A fresh tmpfs; `size` in bytes.
+    Tmpfs { size: Option<u64> },
+}
+
+impl MountKind {
+    /// Whether the mount point is a directory (else a file).
+    pub fn is_dir(&self) -> bool {
+        match self {
+            MountKind::Bind { source, .. } => source.is_dir(),
+            MountKind::Tmpfs { .. } => true,
+        }
+    }
+}
+
 impl Confinement {
     /// What Docker gives `--privileged` containers (BuildKit's `RUN --security=insecure`):
     /// every capability kiln holds ([`current_capabilities`]), no seccomp filter, no masked or read-only paths, a writable `/sys`,
@@ -203,6 +265,8 @@ pub struct RunRequest<'a> {
     /// DNS forwarder) instead, since the host's resolvers (often on
     /// 127.0.0.x) are not reachable from there.
     pub resolv_conf: String,
+    /// Extra mounts, in order (a later one may be below an earlier one).
+    pub mounts: Vec<Mount>,
     /// A script put read-only at `/dev/pipes/NAME` (mode 0755, on the sandbox's own `/dev`,
     /// never in the rootfs), as BuildKit does for `RUN <<EOF` heredocs that start with `#!`.
     /// NAME must be a single path component.
@@ -220,6 +284,7 @@ impl std::fmt::Debug for RunRequest<'_> {
             .field("rootfs", &self.rootfs)
             .field("process", &self.process)
             .field("confinement", &self.confinement)
+            .field("mounts", &self.mounts)
             .finish_non_exhaustive()
     }
 }

@@ -31,6 +31,37 @@ struct Profile {
     syscalls: Vec<Rule>,
 }
 
+impl Rule {
+    /// The rule as an OCI `linux.seccomp.syscalls` entry; names of other
+    /// architectures dropped (as [`compile`] does). `None` if no name is left.
+    fn to_oci(&self) -> Option<serde_json::Value> {
+        let names: Vec<&String> = self
+            .names
+            .iter()
+            .chain(self.name.iter())
+            .filter(|n| syscall_number(n).is_some())
+            .collect();
+        if names.is_empty() {
+            return None;
+        }
+        let mut v = serde_json::json!({ "names": names, "action": self.action });
+        if let Some(e) = self.errno_ret {
+            v["errnoRet"] = e.into();
+        }
+        if let Some(args) = self.args.as_ref().filter(|a| !a.is_empty()) {
+            v["args"] = args
+                .iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op
+                    })
+                })
+                .collect();
+        }
+        Some(v)
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Rule {
@@ -83,6 +114,8 @@ const ARCH_NAMES: &[&str] = &["amd64", "x86_64"];
 const TARGET: Option<TargetArch> = Some(TargetArch::x86_64);
 #[cfg(target_arch = "x86_64")]
 use crate::syscalls_x86_64::TABLE;
+#[cfg(target_arch = "x86_64")]
+const OCI_ARCH: &str = "SCMP_ARCH_X86_64";
 
 #[cfg(target_arch = "aarch64")]
 const ARCH_NAMES: &[&str] = &["arm64", "aarch64"];
@@ -90,6 +123,8 @@ const ARCH_NAMES: &[&str] = &["arm64", "aarch64"];
 const TARGET: Option<TargetArch> = Some(TargetArch::aarch64);
 #[cfg(target_arch = "aarch64")]
 use crate::syscalls_aarch64::TABLE;
+#[cfg(target_arch = "aarch64")]
+const OCI_ARCH: &str = "SCMP_ARCH_AARCH64";
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const ARCH_NAMES: &[&str] = &[];
@@ -97,6 +132,8 @@ const ARCH_NAMES: &[&str] = &[];
 const TARGET: Option<TargetArch> = None;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const TABLE: &[(&str, i64)] = &[];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const OCI_ARCH: &str = "SCMP_ARCH_NATIVE";
 
 fn syscall_number(name: &str) -> Option<i64> {
     TABLE.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
@@ -210,6 +247,32 @@ impl Rule {
             .map(Some)
             .map_err(|e| SandboxError::Seccomp(format!("rule: {e}")))
     }
+}
+
+/// The profile as the `linux.seccomp` section of an OCI runtime config: the
+/// same rules [`compile`] turns into BPF (includes and excludes evaluated
+/// against the capabilities and kernel), for this CPU architecture only.
+pub(crate) fn to_oci(json: &str, ctx: &Context<'_>) -> Result<serde_json::Value, SandboxError> {
+    let profile: Profile = serde_json::from_str(json)
+        .map_err(|e| SandboxError::Seccomp(format!("not a Docker seccomp profile: {e}")))?;
+    parse_action(&profile.default_action, profile.default_errno_ret)?;
+    let mut syscalls = Vec::new();
+    for rule in &profile.syscalls {
+        parse_action(&rule.action, rule.errno_ret)?;
+        rule.condition()?;
+        if rule.applies(ctx)? {
+            syscalls.extend(rule.to_oci());
+        }
+    }
+    let mut v = serde_json::json!({
+        "defaultAction": profile.default_action,
+        "architectures": [OCI_ARCH],
+        "syscalls": syscalls,
+    });
+    if let Some(e) = profile.default_errno_ret {
+        v["defaultErrnoRet"] = e.into();
+    }
+    Ok(v)
 }
 
 /// `None` = unconditional match; `Some(rules)` = match if any rule matches.

@@ -67,12 +67,17 @@ impl SharedNetwork {
     pub(crate) fn namespace(&self) -> &OwnedFd {
         &self.namespace
     }
+
+    /// The namespace's path (`/proc/PID/fd/N`), for runtimes that join it by path.
+    pub(crate) fn path(&self) -> String {
+        crate::netns::fd_path(&self.namespace).display().to_string()
+    }
 }
 
 /// A new network namespace with `lo` up, held by an fd. Made on a thread of its own:
 /// `unshare(CLONE_NEWNET)` changes only the calling thread, which then ends; the fd keeps
 /// the namespace.
-fn new_namespace() -> Result<OwnedFd, SandboxError> {
+pub(crate) fn new_namespace() -> Result<OwnedFd, SandboxError> {
     let made = std::thread::spawn(|| -> Result<OwnedFd, SandboxError> {
         let os = |op: &'static str| {
             move |e: rustix::io::Errno| SandboxError::Syscall {

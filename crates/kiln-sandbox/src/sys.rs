@@ -223,3 +223,57 @@ pub(crate) fn inherit_fds_and_die_with_parent(cmd: &mut std::process::Command, f
     // takes locks (`last_os_error` only reads errno).
     unsafe { cmd.pre_exec(hook) };
 }
+
+/// Prepare `cmd` (an OCI runtime) to die with the thread that spawns it and,
+/// when `hide_unified` is set, to run in a mount namespace of its own where
+/// the cgroup v2 hierarchy of a hybrid layout (`/sys/fs/cgroup/unified`) is
+/// unmounted: crun refuses hybrid layouts whose v2 side has controllers, and
+/// without it sees a plain v1 layout (where it applies limits). The
+/// namespace is private: nothing in it propagates back to the host.
+pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified: bool) {
+    use std::os::unix::process::CommandExt;
+    let hook = move || -> std::io::Result<()> {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        } < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        if !hide_unified {
+            return Ok(());
+        }
+        // SAFETY: unshare with a constant flag, in the single-threaded child.
+        if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: mount/umount2 with constant NUL-terminated strings and null
+        // data; they only change this child's new mount namespace.
+        unsafe {
+            if libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                std::ptr::null(),
+                libc::MS_REC | libc::MS_PRIVATE,
+                std::ptr::null(),
+            ) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs between fork and exec in the child and only makes
+    // async-signal-safe syscalls (prctl, unshare, mount, umount2); it neither
+    // allocates nor takes locks.
+    unsafe { cmd.pre_exec(hook) };
+}

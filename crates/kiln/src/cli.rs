@@ -60,6 +60,8 @@ pub enum Command {
     Parse(ParseArgs),
     /// Check Dockerfiles for problems: size, security, correctness (rules: docs/rules/).
     Lint(crate::commands::lint::LintArgs),
+    /// Show what this host offers kiln: the RUN runtimes found (embedded and OCI CLIs).
+    Info,
     /// Tools for conformance testing of the front end.
     #[command(subcommand)]
     Debug(DebugCommand),

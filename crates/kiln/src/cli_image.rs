@@ -91,6 +91,19 @@ pub struct BuildArgs {
     /// vfs (copies; for hosts without overlayfs).
     #[arg(long, value_name = "overlay|vfs")]
     pub storage_driver: Option<String>,
+    /// Run RUN steps with this OCI runtime (runc, crun, runsc, or a path) instead of the
+    /// embedded one; `kiln info` lists those found.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub runtime: Option<String>,
+    /// A global flag for --runtime (e.g. --runtime-flag=--platform=ptrace for runsc).
+    #[arg(long = "runtime-flag", value_name = "FLAG", allow_hyphen_values = true)]
+    pub runtime_flags: Vec<String>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR.
+    #[arg(long = "secret", value_name = "id=ID,src=FILE|env=VAR")]
+    pub secrets: Vec<String>,
+    /// An SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET.
+    #[arg(long = "ssh", value_name = "default|ID=SOCKET")]
+    pub ssh: Vec<String>,
     /// Lint the Dockerfile (as `kiln lint` does) and build nothing.
     #[arg(long)]
     pub check: bool,
@@ -117,10 +130,6 @@ pub enum ProgressMode {
 /// Flags `docker build` has whose feature kiln does not have yet.
 #[derive(Debug, Args)]
 pub struct LaterFlags {
-    #[arg(long = "secret", hide = true)]
-    pub secret: Vec<String>,
-    #[arg(long = "ssh", hide = true)]
-    pub ssh: Vec<String>,
     #[arg(long = "cache-from", hide = true)]
     pub cache_from: Vec<String>,
     #[arg(long = "cache-to", hide = true)]

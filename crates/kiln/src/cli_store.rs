@@ -26,6 +26,10 @@ pub struct PruneArgs {
     /// Accepted for docker compatibility; kiln never asks for confirmation.
     #[arg(short = 'f', long)]
     pub force: bool,
+    /// Only remove the RUN --mount=type=cache directories no running build uses (nothing
+    /// else).
+    #[arg(long)]
+    pub cache_mounts: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,

@@ -22,6 +22,9 @@ pub enum BuildError {
     Output { message: String },
     #[error("{message}")]
     Unsupported { message: String, hint: String },
+    /// A build option was refused (`--secret`, `--ssh`, `--runtime`).
+    #[error("{message}")]
+    Option { message: String },
     /// An input other than the Dockerfile (a tarball, an archive) was refused for what it
     /// holds: an entry that climbs out, a corrupt header, an unsupported member.
     #[error("{message}")]

@@ -5,6 +5,8 @@ pub mod cache;
 mod copy_step;
 mod error;
 mod layer;
+mod mount_from;
+pub mod mounts;
 mod options;
 mod output;
 pub mod progress;
@@ -107,6 +109,28 @@ pub(crate) struct BuildContext<'a> {
     network: OnceLock<Option<kiln_sandbox::SharedNetwork>>,
     /// How to reach registries (base images not in the store are pulled); `None`: never.
     pub registry: Option<kiln_registry::RegistryOptions>,
+    /// Values of `--secret`s, by id.
+    pub secrets: mounts::secrets::Secrets,
+    /// `--ssh` agents.
+    pub ssh: Vec<mounts::secrets::SshSpec>,
+    /// What runs RUN steps.
+    pub runtime: Runtime,
+}
+
+/// The runtime of RUN steps: the embedded one or an OCI runtime CLI (`--runtime`).
+#[derive(Debug)]
+pub(crate) enum Runtime {
+    Embedded(kiln_sandbox::Embedded),
+    External(kiln_sandbox::ExternalRuntime),
+}
+
+impl Runtime {
+    pub fn sandbox(&self) -> &dyn kiln_sandbox::Sandbox {
+        match self {
+            Runtime::Embedded(e) => e,
+            Runtime::External(e) => e,
+        }
+    }
 }
 
 impl BuildContext<'_> {
@@ -127,6 +151,7 @@ impl BuildContext<'_> {
         }
     }
 
+    /// An image's root filesystem (unpacked once per build).
     pub fn image_rootfs(&self, name: &str, span: Span) -> Result<Arc<Rootfs>, BuildError> {
         let mut images = self.images.lock().map_err(|_| BuildError::Output {
             message: format!("image {name} could not be prepared"),
@@ -223,6 +248,23 @@ fn run(
         },
     )?;
     refuse_unsupported(&plan, &opts.sandbox)?;
+    let runtime = match &opts.sandbox.runtime {
+        None => Runtime::Embedded(kiln_sandbox::Embedded),
+        Some(name) => Runtime::External(
+            kiln_sandbox::ExternalRuntime::new(name, opts.sandbox.runtime_flags.clone()).map_err(
+                |e| BuildError::Option {
+                    message: format!("--runtime {name}: {e}"),
+                },
+            )?,
+        ),
+    };
+    let mut secrets = mounts::secrets::Secrets::new();
+    for spec in &opts.secrets {
+        let value = spec
+            .read()
+            .map_err(|message| BuildError::Option { message })?;
+        secrets.insert(spec.id.clone(), value);
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -262,6 +304,9 @@ fn run(
         steps: store.step_cache(),
         stat,
         images: Mutex::new(HashMap::new()),
+        secrets,
+        ssh: opts.ssh.clone(),
+        runtime,
         network: OnceLock::new(),
         registry: opts.registry.clone(),
     };
@@ -344,9 +389,6 @@ fn refuse_unsupported(plan: &Plan, sandbox: &SandboxOptions) -> Result<(), Build
             let refuse = |span: Span, what: &str, hint: &str| {
                 Err(BuildError::step(span, format!("{what} is not supported yet")).with_hint(hint))
             };
-            if let Some(m) = run.mounts.first() {
-                return refuse(m.span, "RUN --mount", "cache, secret, bind, tmpfs and ssh mounts come with the next version; copy what the step needs with COPY for now");
-            }
             let not_allowed = |span: Span, what: &str, entitlement: &str, risk: &str| {
                 Err(BuildError::step(
                     span,

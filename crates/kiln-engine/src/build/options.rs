@@ -116,6 +116,10 @@ pub struct SandboxOptions {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub seccomp: kiln_sandbox::SeccompPolicy,
+    /// `--runtime NAME|PATH`: an OCI runtime CLI instead of the embedded runtime.
+    pub runtime: Option<String>,
+    /// `--runtime-flag`: global flags for that runtime (e.g. `--platform=ptrace`).
+    pub runtime_flags: Vec<String>,
 }
 
 impl SandboxOptions {
@@ -207,6 +211,10 @@ pub struct BuildOptions {
     pub sandbox: SandboxOptions,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
+    /// `--secret`: for `RUN --mount=type=secret`.
+    pub secrets: Vec<super::mounts::secrets::SecretSpec>,
+    /// `--ssh`: agents for `RUN --mount=type=ssh`.
+    pub ssh: Vec<super::mounts::secrets::SshSpec>,
     /// How to reach registries: base images not in the store are pulled, registry
     /// outputs pushed. `None`: never contact a registry.
     pub registry: Option<kiln_registry::RegistryOptions>,

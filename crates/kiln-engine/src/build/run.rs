@@ -13,7 +13,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::LayerRef;
-use kiln_sandbox::{Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
+use kiln_sandbox::{NetworkMode, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -39,6 +39,8 @@ pub(crate) struct RunInput<'a> {
     pub label: String,
     /// Where the step's output lines go.
     pub progress: Option<&'a super::progress::Step>,
+    /// `--mount`s, parsed and expanded.
+    pub mounts: Vec<super::mounts::MountInput<'a>>,
 }
 
 /// How a RUN step's filesystem is made.
@@ -171,6 +173,8 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
+    let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
+    env.extend(step_mounts.env.iter().cloned());
     let mut confinement = cx.sandbox.confinement();
     match input.run.network.as_ref().map(|t| t.value.as_str()) {
         Some("none") => confinement.network = NetworkMode::None,
@@ -208,12 +212,15 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         confinement,
         hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        mounts: step_mounts.mounts.clone(),
         inline_script: input.command.script.clone(),
         shared_network,
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
-    let exit = Embedded.run(req).map_err(|e| {
+    let exit = cx.runtime.sandbox().run(req);
+    drop(step_mounts);
+    let exit = exit.map_err(|e| {
         BuildError::step(span, format!("RUN could not start: {e}"))
             .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)")
     })?;

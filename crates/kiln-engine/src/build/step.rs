@@ -4,13 +4,14 @@
 
 use super::cache::{inputs, KeyBuilder};
 use super::layer;
+use super::mounts::MountInput;
 use super::progress::Step;
 use super::stage::{LazyRoot, StageResult};
 use super::{BuildContext, BuildError};
 use crate::config::apply::{self, StageConfigState};
 use crate::config::{History, ImageConfig};
 use crate::copy::url;
-use kiln_dockerfile::instructions::{Command, Instruction};
+use kiln_dockerfile::instructions::{Command, Instruction, MountType};
 use kiln_dockerfile::plan::{ExpandedStep, RefKind, Source, StageScope};
 use kiln_oci::{CachedLayer, Digest, LayerRef, StepRecord};
 use std::sync::OnceLock;
@@ -170,9 +171,30 @@ impl StageRun {
         let mut k = KeyBuilder::new("step", Some(&self.key));
         k.field("instruction", text.as_bytes());
         match &step.command {
-            Command::Run(_) => {
+            Command::Run(run) => {
                 k.pairs("env", &self.scope.env);
                 k.field("confinement", cx.sandbox.cache_identity().as_bytes());
+                // What bind mounts show is an input of the step, as in BuildKit: the context
+                // files under the source, or the source stage's key or image's digest. Cache
+                // mounts, secrets and ssh agents are not (BuildKit leaves them out too).
+                let sources = self.mount_sources(cx, run, &step.mounts)?;
+                for (m, src) in step.mounts.iter().zip(&sources) {
+                    if m.typ != MountType::Bind {
+                        continue;
+                    }
+                    let known = match src {
+                        None => {
+                            let source = m.source.clone().unwrap_or_else(|| ".".into());
+                            let tree = cx.context_tree();
+                            inputs::add_context_sources(&mut k, &tree, &[source], &cx.stat).is_ok()
+                        }
+                        Some(src) => source_key(cx, done, src, "mount", &mut k)?,
+                    };
+                    if !known {
+                        // Let the mount itself report what is wrong.
+                        return Ok(None);
+                    }
+                }
             }
             Command::Copy(c) | Command::Add(c) => {
                 for i in &c.inline {
@@ -198,28 +220,50 @@ impl StageRun {
                             return Ok(None);
                         }
                     }
-                    Some(Source::Stage(j)) => {
-                        let Some(prev) = done[j].get() else {
+                    Some(src) => {
+                        if !source_key(cx, done, &src, "from", &mut k)? {
                             return Ok(None);
-                        };
-                        k.field("from-stage", prev.key.to_string().as_bytes());
-                    }
-                    Some(Source::Image(name)) => {
-                        let img = super::base::resolve(
-                            cx.store,
-                            cx.registry.as_ref(),
-                            &name,
-                            kiln_dockerfile::Span::default(),
-                            &cx.plan.target_platform,
-                            cx.cache.resolve,
-                        )?;
-                        k.field("from-image", img.manifest.to_string().as_bytes());
+                        }
                     }
                 }
             }
             _ => {}
         }
         Ok(Some(k.finish()))
+    }
+
+    /// Where each `--mount from=` of a RUN reads (a stage or an image), in the order of the
+    /// mounts; `None` for mounts without `from`.
+    fn mount_sources(
+        &self,
+        cx: &BuildContext<'_>,
+        run: &kiln_dockerfile::instructions::Run,
+        mounts: &[kiln_dockerfile::instructions::Mount],
+    ) -> Result<Vec<Option<Source>>, BuildError> {
+        let mut out = Vec::new();
+        for (mount, tok) in mounts.iter().zip(&run.mounts) {
+            if mount.from.is_none() {
+                out.push(None);
+                continue;
+            }
+            let found = self.current.and_then(|i| {
+                cx.plan.stages[self.index]
+                    .refs
+                    .iter()
+                    .find(|r| {
+                        r.instruction == i && r.kind == RefKind::MountFrom && r.span == tok.span
+                    })
+                    .map(|r| r.source.clone())
+            });
+            let Some(source) = found else {
+                return Err(BuildError::step(
+                    tok.span,
+                    "RUN --mount from= in an ONBUILD trigger is not supported yet",
+                ));
+            };
+            out.push(Some(source));
+        }
+        Ok(out)
     }
 
     /// Where COPY of the current instruction reads from (None: the build context).
@@ -328,6 +372,32 @@ impl StageRun {
                         .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
                 );
                 let command = super::run_command::run_command(&self.config, &run.command)?;
+                let sources = self.mount_sources(cx, run, &step.mounts)?;
+                let mut held = Vec::with_capacity(sources.len());
+                for (source, tok) in sources.iter().zip(&run.mounts) {
+                    held.push(match source {
+                        Some(s) => Some(super::mount_from::hold(cx, done, s, tok.span)?),
+                        None => None,
+                    });
+                }
+                let mut roots = Vec::with_capacity(held.len());
+                for h in held.iter_mut() {
+                    roots.push(match h {
+                        Some((h, label)) => Some((h.root(cx.store)?, label.clone())),
+                        None => None,
+                    });
+                }
+                let mounts = step
+                    .mounts
+                    .iter()
+                    .zip(&run.mounts)
+                    .zip(roots)
+                    .map(|((mount, tok), from)| MountInput {
+                        mount,
+                        span: tok.span,
+                        from,
+                    })
+                    .collect();
                 let info = super::run::run_step(
                     cx,
                     &super::run::RunInput {
@@ -339,6 +409,7 @@ impl StageRun {
                         layers: &self.layers,
                         label,
                         progress,
+                        mounts,
                     },
                 )?;
                 Ok(Made {
@@ -388,4 +459,38 @@ impl StageRun {
             empty_layer: empty,
         });
     }
+}
+
+/// Add what a stage or image source is a function of to a key: the stage's last key, the
+/// image's manifest digest. False when the stage has no result (it failed).
+fn source_key(
+    cx: &BuildContext<'_>,
+    done: &[OnceLock<StageResult>],
+    source: &Source,
+    what: &str,
+    k: &mut KeyBuilder,
+) -> Result<bool, BuildError> {
+    match source {
+        Source::Stage(j) => {
+            let Some(prev) = done[*j].get() else {
+                return Ok(false);
+            };
+            k.field(&format!("{what}-stage"), prev.key.to_string().as_bytes());
+        }
+        Source::Image(name) => {
+            let img = super::base::resolve(
+                cx.store,
+                cx.registry.as_ref(),
+                name,
+                kiln_dockerfile::Span::default(),
+                &cx.plan.target_platform,
+                cx.cache.resolve,
+            )?;
+            k.field(
+                &format!("{what}-image"),
+                img.manifest.to_string().as_bytes(),
+            );
+        }
+    }
+    Ok(true)
 }

@@ -151,6 +151,36 @@ impl Root {
         Ok(Root { fd, path: host })
     }
 
+    /// The host path `p` (symlinks resolved inside the root) stands for right
+    /// now: an `O_PATH` descriptor opened with `RESOLVE_IN_ROOT`, then its
+    /// `/proc/self/fd` link. For binding a path of a root that no process
+    /// changes meanwhile (a finished stage, the build context, a cache under
+    /// its lock); the result is checked to be inside the root.
+    pub fn host_path(&self, p: impl AsRef<Path>) -> Result<PathBuf> {
+        let comps = clean(p.as_ref());
+        let path = display(&comps);
+        let fd = self
+            .open_in_root(&comps, OFlags::PATH)
+            .map_err(|e| self.map_io("open", &path, e))?;
+        let host = std::fs::read_link(proc_fd(fd.as_fd())).map_err(|e| {
+            self.proc_io(
+                "resolve",
+                &path,
+                rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+            )
+        })?;
+        let root = std::fs::read_link(proc_fd(self.fd.as_fd()))
+            .map_err(|e| self.io("resolve", Path::new("/"), e))?;
+        if !host.starts_with(&root) {
+            return Err(self.io(
+                "resolve",
+                &path,
+                io::Error::other("the path resolves outside the root"),
+            ));
+        }
+        Ok(host)
+    }
+
     /// Host path of the root directory (for messages only).
     pub fn path(&self) -> &Path {
         &self.path

@@ -140,6 +140,18 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .map(kiln_engine::build::StorageDriver::parse)
             .transpose()
             .map_err(Failure::usage)?,
+        secrets: args
+            .secrets
+            .iter()
+            .map(|s| kiln_engine::build::mounts::secrets::SecretSpec::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::usage)?,
+        ssh: args
+            .ssh
+            .iter()
+            .map(|s| kiln_engine::build::mounts::secrets::SshSpec::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(Failure::usage)?,
         registry: Some(args.registry.options(!quiet)),
         push: kiln_registry::PushOptions {
             compression: args.compression.map(|c| c.to_compression()),
@@ -301,6 +313,8 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         seccomp,
+        runtime: args.runtime.clone(),
+        runtime_flags: args.runtime_flags.clone(),
     })
 }
 
@@ -341,16 +355,6 @@ fn asks(v: &Option<String>) -> bool {
 fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let l = &args.later;
     let refused: Vec<(&str, &str)> = [
-        (
-            !l.secret.is_empty(),
-            "--secret",
-            "secrets are for RUN, which comes later",
-        ),
-        (
-            !l.ssh.is_empty(),
-            "--ssh",
-            "SSH forwarding is for RUN, which comes later",
-        ),
         (
             !l.add_host.is_empty(),
             "--add-host",

@@ -3,6 +3,7 @@
 mod build;
 mod debug;
 mod images;
+mod info;
 pub mod lint;
 mod parse;
 mod registry;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Logout(args) => registry::logout(args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
+        Command::Info => info::info(&root),
         Command::Lint(args) => lint::run(args),
     }
 }

@@ -46,6 +46,9 @@ fn prune_options(args: &PruneArgs) -> Result<PruneOptions, Failure> {
 }
 
 pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
+    if args.cache_mounts {
+        return super::info::prune_cache_mounts(root);
+    }
     let opts = prune_options(&args)?;
     let store = open(root)?;
     let report = store

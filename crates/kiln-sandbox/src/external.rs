@@ -1,0 +1,426 @@
+//! The external backend: any OCI runtime CLI (runc, crun, runsc, youki...)
+//! driven with a bundle whose config.json carries the same confinement as the
+//! embedded runtime ([`crate::oci_config`]); rootfs = the step's snapshot.
+//!
+//! One run: a private tmpfs holds the bundle, the runtime's state (`--root`)
+//! and the /etc files (the config can hold secrets in the environment);
+//! mount points are made in the rootfs and removed after, as for the
+//! embedded runtime; the network namespace is made by kiln ([`NetNs`], with
+//! slirp4netns for the private network) and joined by path; then
+//! `RUNTIME [FLAGS] --root STATE run --bundle DIR ID` runs in the foreground
+//! with its output captured, and `delete --force ID` always follows.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::embedded::{pump, unique_id};
+use crate::mount_points::MountPoints;
+use crate::netns::NetNs;
+use crate::oci_config::{self, ConfigInput, NetNamespace};
+use crate::{slirp, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, TmpfsDir};
+
+/// Runtimes `kiln info` looks for.
+pub const KNOWN_RUNTIMES: &[&str] = &["runc", "crun", "runsc", "youki", "kata-runtime"];
+
+/// Directories searched besides `PATH` (runc is in /usr/sbin on Debian).
+const EXTRA_DIRS: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// A runtime found on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeInfo {
+    pub name: String,
+    pub path: PathBuf,
+    /// First line of `--version`.
+    pub version: String,
+}
+
+fn is_exec(p: &Path) -> bool {
+    rustix::fs::access(p, rustix::fs::Access::EXEC_OK).is_ok()
+        && p.metadata().is_ok_and(|m| m.is_file())
+}
+
+/// The runtime's executable: a path (with a `/`) as given, a name looked up
+/// in `PATH` and the usual system directories.
+pub fn find_runtime(name_or_path: &str) -> Result<PathBuf, SandboxError> {
+    if name_or_path.contains('/') {
+        let p = PathBuf::from(name_or_path);
+        return if is_exec(&p) {
+            Ok(p)
+        } else {
+            Err(SandboxError::Invalid(format!(
+                "OCI runtime {name_or_path} is not an executable file; give the path of runc, crun, runsc or another OCI runtime"
+            )))
+        };
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| d.starts_with('/'))
+        .chain(EXTRA_DIRS.iter().copied())
+        .map(|d| Path::new(d).join(name_or_path))
+        .find(|p| is_exec(p))
+        .ok_or_else(|| {
+            SandboxError::Invalid(format!(
+                "OCI runtime {name_or_path:?} not found in PATH or {}; install it (apt-get install {name_or_path}) or give its path",
+                EXTRA_DIRS.join(", ")
+            ))
+        })
+}
+
+/// Name, path and version of a runtime executable.
+pub fn runtime_info(path: &Path) -> RuntimeInfo {
+    let version = Command::new(path)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown (--version failed)".into());
+    RuntimeInfo {
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        path: path.to_path_buf(),
+        version,
+    }
+}
+
+/// The known runtimes installed here.
+pub fn list_runtimes() -> Vec<RuntimeInfo> {
+    KNOWN_RUNTIMES
+        .iter()
+        .filter_map(|n| find_runtime(n).ok())
+        .map(|p| runtime_info(&p))
+        .collect()
+}
+
+/// An OCI runtime CLI and the global flags it gets (`--runtime-flag`).
+#[derive(Debug, Clone)]
+pub struct ExternalRuntime {
+    pub path: PathBuf,
+    pub flags: Vec<String>,
+}
+
+impl ExternalRuntime {
+    /// The runtime `name_or_path` (see [`find_runtime`]).
+    pub fn new(name_or_path: &str, flags: Vec<String>) -> Result<Self, SandboxError> {
+        Ok(Self {
+            path: find_runtime(name_or_path)?,
+            flags,
+        })
+    }
+
+    fn command(&self, state: &Path) -> Command {
+        let mut cmd = Command::new(&self.path);
+        cmd.args(self.implied_flags())
+            .args(&self.flags)
+            .arg("--root")
+            .arg(state);
+        cmd
+    }
+
+    fn is_runsc(&self) -> bool {
+        self.path.file_name().is_some_and(|n| n == "runsc")
+    }
+
+    /// Flags runsc needs for kiln's confinement (a flag given with
+    /// `--runtime-flag` wins):
+    /// - `--network=host`: gVisor's own network stack (`--network=sandbox`)
+    ///   refuses to start here (Debian's 2022 runsc takes the namespace for
+    ///   the host's); "host" means the namespace the sandbox runs in, the one
+    ///   kiln made (with slirp4netns for the private network).
+    /// - `--oci-seccomp`: apply the config's seccomp profile inside the
+    ///   sandbox too (runsc ignores it otherwise).
+    fn implied_flags(&self) -> Vec<&'static str> {
+        if !self.is_runsc() {
+            return Vec::new();
+        }
+        let given = |name: &str| {
+            self.flags
+                .iter()
+                .any(|f| f.trim_start_matches('-').starts_with(name))
+        };
+        let mut flags = Vec::new();
+        if !given("network") {
+            flags.push("--network=host");
+        }
+        if !given("oci-seccomp") {
+            flags.push("--oci-seccomp");
+        }
+        flags
+    }
+}
+
+impl Sandbox for ExternalRuntime {
+    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
+        run(self, req)
+    }
+}
+
+/// Whether this host has a hybrid cgroup layout whose v2 side has
+/// controllers (crun refuses those; see [`crate::sys::runtime_child_setup`]).
+fn hybrid_with_v2_controllers() -> bool {
+    std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .is_ok_and(|s| !s.trim().is_empty())
+}
+
+fn write_file(path: &Path, content: &[u8]) -> Result<(), SandboxError> {
+    std::fs::write(path, content).map_err(|e| SandboxError::io("writing", path, e, "check TMPDIR"))
+}
+
+fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(SandboxError::NotRoot);
+    }
+    let RunRequest {
+        rootfs,
+        process,
+        confinement,
+        hosts,
+        resolv_conf,
+        mounts,
+        inline_script,
+        shared_network,
+        stdout,
+        stderr,
+    } = req;
+    let shared_network = shared_network.filter(|_| crate::SharedNetwork::suits(&confinement));
+    if process.args.is_empty() {
+        return Err(SandboxError::Invalid(
+            "process.args is empty; give at least the program".into(),
+        ));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(SandboxError::Invalid(format!(
+            "cwd {:?} must be absolute",
+            process.cwd
+        )));
+    }
+    let slirp_program = match confinement.network {
+        NetworkMode::Private if shared_network.is_some() => None,
+        NetworkMode::Private => {
+            let path = std::env::var("PATH").ok();
+            Some(slirp::find(path.as_deref())?)
+        }
+        NetworkMode::None | NetworkMode::Host => None,
+    };
+    let resolv_conf = match confinement.network {
+        NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
+        NetworkMode::None | NetworkMode::Host => resolv_conf,
+    };
+    let rootfs: PathBuf = rootfs.canonicalize().map_err(|e| {
+        SandboxError::io("resolving rootfs", rootfs, e, "give an existing directory")
+    })?;
+    if rootfs == Path::new("/") {
+        return Err(SandboxError::Invalid(
+            "rootfs is the host's / : give the directory of the image's root filesystem".into(),
+        ));
+    }
+    let root_fd: OwnedFd = rustix::fs::open(
+        &rootfs,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| {
+        SandboxError::io(
+            "opening rootfs",
+            &rootfs,
+            e.into(),
+            "give an existing directory",
+        )
+    })?;
+    // Runtimes resolve relative sources from their own working directory.
+    let mut mounts = mounts;
+    for m in &mut mounts {
+        crate::embedded::relative_target(&m.target)?;
+        if let crate::MountKind::Bind { source, .. } = &mut m.kind {
+            *source = std::path::absolute(&*source).map_err(|e| {
+                SandboxError::io(
+                    "resolving mount source",
+                    source.clone(),
+                    e,
+                    "give an absolute path",
+                )
+            })?;
+        }
+    }
+
+    let tmp = TmpfsDir::new("kiln-runtime-")?;
+    let bundle = tmp.path().join("bundle");
+    let state = tmp.path().join("state");
+    for d in [&bundle, &state] {
+        std::fs::create_dir(d).map_err(|e| SandboxError::io("creating", d, e, "check TMPDIR"))?;
+    }
+    let mut etc = Vec::new();
+    for (name, content) in [
+        ("hosts", hosts.as_str()),
+        ("resolv.conf", resolv_conf.as_str()),
+        ("hostname", &format!("{}\n", process.hostname)),
+    ] {
+        let path = tmp.path().join(name);
+        write_file(&path, content.as_bytes())?;
+        etc.push((format!("/etc/{name}"), path));
+    }
+
+    // The heredoc script: a read-only file at /dev/pipes/NAME, as the embedded runtime.
+    if let Some(script) = inline_script {
+        if script.name.is_empty()
+            || script.name == "."
+            || script.name == ".."
+            || script.name.contains('/')
+        {
+            return Err(SandboxError::Invalid(format!(
+                "inline script name {:?} must be a single file name",
+                script.name
+            )));
+        }
+        let path = tmp.path().join("inline-script");
+        write_file(&path, &script.data)?;
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| SandboxError::io("setting the mode of", &path, e, "check TMPDIR"))?;
+        mounts.push(crate::Mount {
+            target: format!("{}/{}", crate::INLINE_SCRIPT_DIR, script.name),
+            kind: crate::MountKind::Bind {
+                source: path,
+                readonly: true,
+            },
+        });
+    }
+
+    // Mount points the runtime would otherwise create (and leave) in the rootfs.
+    let mut mount_points = MountPoints::default();
+    for d in ["proc", "dev", "sys"] {
+        mount_points.ensure(&root_fd, &rootfs, d, true)?;
+    }
+    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+        mount_points.ensure(&root_fd, &rootfs, f, false)?;
+    }
+    for m in &mounts {
+        let rel = crate::embedded::relative_target(&m.target)?;
+        mount_points.ensure(&root_fd, &rootfs, &rel, m.kind.is_dir())?;
+    }
+
+    let (netns, netns_path) = match (confinement.network, shared_network) {
+        (NetworkMode::Host, _) => (None, None),
+        (NetworkMode::Private, Some(shared)) => (None, Some(shared.path())),
+        (NetworkMode::None | NetworkMode::Private, _) => {
+            let ns = NetNs::create(
+                slirp_program.as_deref(),
+                &tmp.path().join("slirp4netns.log"),
+            )?;
+            let path = ns.path();
+            (Some(ns), Some(path))
+        }
+    };
+    let id = format!("kiln-{}", unique_id());
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let spec = oci_config::build(&ConfigInput {
+        rootfs: &rootfs,
+        process: &process,
+        confinement: &confinement,
+        etc: &etc,
+        mounts: &mounts,
+        network: match netns_path {
+            Some(path) => NetNamespace::Path(path),
+            None => NetNamespace::Host,
+        },
+        cgroups_path: Some(format!("/kiln/{id}")),
+        nofile: (
+            nofile.current.unwrap_or(1024),
+            nofile.maximum.unwrap_or(1024 * 1024),
+        ),
+        tmp_bind: (rt.is_runsc()
+            && std::fs::symlink_metadata(rootfs.join("tmp")).is_ok_and(|m| m.is_dir()))
+        .then(|| rootfs.join("tmp")),
+    })?;
+    let config = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| SandboxError::Invalid(format!("OCI runtime config: {e}")))?;
+    write_file(&bundle.join("config.json"), &config)?;
+
+    let mut cmd = rt.command(&state);
+    cmd.arg("run")
+        .arg("--bundle")
+        .arg(&bundle)
+        .arg(&id)
+        .current_dir(tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::sys::runtime_child_setup(&mut cmd, hybrid_with_v2_controllers());
+    let spawned = cmd.spawn();
+    let result = match spawned {
+        Err(e) => Err(SandboxError::io(
+            "starting the OCI runtime",
+            &rt.path,
+            e,
+            "check that it is an OCI runtime CLI (runc, crun, runsc)",
+        )),
+        Ok(mut child) => {
+            let out = child.stdout.take().map(OwnedFd::from);
+            let err = child.stderr.take().map(OwnedFd::from);
+            let (o, e) = std::thread::scope(|s| {
+                let o = out.map(|fd| s.spawn(move || pump(fd, stdout, "stdout")));
+                let e = err.map(|fd| s.spawn(move || pump(fd, stderr, "stderr")));
+                let join = |h: Option<std::thread::ScopedJoinHandle<'_, _>>| {
+                    h.map_or(Ok(()), |h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(SandboxError::Output {
+                                stream: "stdout",
+                                source: std::io::Error::other("output thread panicked"),
+                            })
+                        })
+                    })
+                };
+                (join(o), join(e))
+            });
+            let status = child.wait().map_err(|e| {
+                SandboxError::io(
+                    "waiting for",
+                    &rt.path,
+                    e,
+                    "the runtime could not be waited for",
+                )
+            });
+            o.and(e).and(status)
+        }
+    };
+    // Always remove the container, also when the run failed.
+    let _ = rt
+        .command(&state)
+        .args(["delete", "--force", &id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    drop(netns);
+    mount_points.remove();
+    drop(tmp);
+    let status = result?;
+    use std::os::unix::process::ExitStatusExt;
+    Ok(match (status.code(), status.signal()) {
+        (Some(c), _) => Exit {
+            code: Some(c),
+            signal: None,
+        },
+        (None, s) => Exit {
+            code: None,
+            signal: s,
+        },
+    })
+}
