@@ -99,8 +99,9 @@ pub(crate) struct Trash {
 
 impl Trash {
     pub(crate) fn new(store: &Store) -> Result<Trash, StoreError> {
-        let tmp = store.tmp_dir()?;
-        let dir = tmp.join(format!("trash-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = store.tmp_dir()?.join(format!("trash-{n}"));
         super::mkdir(&dir, 0o700)?;
         Ok(Trash {
             dir,
