@@ -371,6 +371,14 @@ impl Store {
         })
     }
 
+    /// Writes everything under `staged` (an unpacked layer about to be renamed
+    /// into place) to disk: `syncfs` of its file system, so that after a power
+    /// loss a layer with a `complete` marker has all its files.
+    pub fn sync_staged(&self, staged: &Path) -> Result<(), StoreError> {
+        let dir = File::open(staged).map_err(|e| io_err("open", staged, e))?;
+        rustix::fs::syncfs(&dir).map_err(|e| io_err("sync the file system of", staged, e.into()))
+    }
+
     /// Marks the unpacked layer as used by this process, if it is complete:
     /// `Ok(true)` means it is there and will not be pruned while this
     /// process runs.
