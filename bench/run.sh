@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # RUN steps, kiln vs buildah in the same run (median of RUNS builds each, default 3):
 #  1. 20 x `RUN true` on a busybox base: per-step overhead;
-#  2. one RUN writing 20,000 files / 200 MB: how fast the step's changes become a layer.
+#  2. one RUN writing 20,000 files / 200 MB, and the same RUN removing them again at its end:
+#     the difference is the time to commit the step's changes as a layer.
 # Prints medians, ratios and kiln's peak memory. Usage: bench/run.sh [RUNS]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,10 +36,11 @@ c=$("${B[@]}" from scratch)
 "${B[@]}" rm "$c" >/dev/null
 
 { echo "FROM busybox:bench"; for i in $(seq 20); do echo "RUN true"; done; } > "$work/Dockerfile.true"
-cat > "$work/Dockerfile.files" <<'DOCKERFILE'
-FROM busybox:bench
-RUN s=$(head -c 10240 /dev/zero | tr '\0' a); i=0; while [ $i -lt 200 ]; do mkdir -p /data/d$i; j=0; while [ $j -lt 100 ]; do printf %s "$s" > /data/d$i/f$j; j=$((j+1)); done; i=$((i+1)); done
-DOCKERFILE
+write='s=$(head -c 10240 /dev/zero | tr "\0" a); i=0; while [ $i -lt 200 ]; do mkdir -p /data/d$i; j=0; while [ $j -lt 100 ]; do printf %s "$s" > /data/d$i/f$j; j=$((j+1)); done; i=$((i+1)); done'
+printf 'FROM busybox:bench\nRUN %s\n' "$write" > "$work/Dockerfile.files"
+# The same work, but the step removes what it wrote: its layer is empty. The difference
+# between the two builds is the cost of committing 20,000 files / 200 MB.
+printf 'FROM busybox:bench\nRUN %s; rm -rf /data\n' "$write" > "$work/Dockerfile.files-rm"
 
 # chroot isolation (no OCI runtime needed here) only allows the host network.
 BA=(bud --isolation chroot --layers=false -q)
@@ -62,6 +64,12 @@ out1=$(measure "20 x RUN true" run-true "$work/Dockerfile.true"); echo "$out1" |
 read -r k1 b1 <<<"$(echo "$out1" | tail -1)"
 printf '  per-step overhead: kiln %.1f ms, buildah %.1f ms\n' "$(echo "$k1 * 1000 / 20" | bc -l)" "$(echo "$b1 * 1000 / 20" | bc -l)"
 out2=$(measure "20,000 files / 200 MB" run-files "$work/Dockerfile.files"); echo "$out2" | head -1
+read -r k2 b2 <<<"$(echo "$out2" | tail -1)"
+out3=$(measure "same, removed in the step" run-files-rm "$work/Dockerfile.files-rm"); echo "$out3" | head -1
+read -r k3 b3 <<<"$(echo "$out3" | tail -1)"
+kc=$(echo "$k2 - $k3" | bc -l); bc_=$(echo "$b2 - $b3" | bc -l)
+printf '  commit of 20,000 files / 200 MB (difference of the two): kiln %.2f s, buildah %.2f s, buildah/kiln %.2fx\n' \
+    "$kc" "$bc_" "$(echo "$bc_ / $kc" | bc -l)"
 peak=$( { /usr/bin/time -v "$kiln" --root "$work/k-store" build --no-cache -q -f "$work/Dockerfile.files" -t peak "$work/ctx" >/dev/null; } 2>&1 \
     | awk -F': ' '/Maximum resident set size/ {print $2}')
 printf '  kiln peak memory: %.1f MiB\n' "$(echo "$peak / 1024" | bc -l)"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install what kiln's build and tests use (Debian 12; idempotent): the reference tools the
 # tests compare against (skopeo, umoci, podman, buildah, docker), busybox for test base
-# images, slirp4netns for RUN steps with network (NetworkMode::Private), and hadolint
+# images, debootstrap for the Debian base of the apt-get test, slirp4netns for RUN steps
+# with network (NetworkMode::Private), and hadolint
 # for the lint agreement test.
 set -euo pipefail
-packages=(git ca-certificates gcc make tar python3 python3-pip
+packages=(git ca-certificates gcc libc6-dev make tar python3 python3-pip
           skopeo umoci podman buildah runc docker.io busybox-static xz-utils
-          slirp4netns)
+          slirp4netns debootstrap)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -320,8 +320,8 @@ fn build_refusals_say_what_where_and_what_to_do() {
             vec!["--pull not supported yet", "kiln import"],
         ),
         (
-            vec!["--secret", "id=x,src=/dev/null", "--network=host"],
-            vec!["--secret, --network not supported yet", "for RUN"],
+            vec!["--secret", "id=x,src=/dev/null", "--ssh", "default"],
+            vec!["--secret, --ssh not supported yet", "for RUN"],
         ),
         (vec!["--ssh", "default"], vec!["--ssh not supported yet"]),
         (

@@ -187,7 +187,7 @@ fn reboot_and_sethostname() {
 }
 
 #[test]
-fn raw_sockets_and_host_loopback_listener() {
+fn reach_a_host_loopback_listener() {
     let env = env_with_base();
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
@@ -333,5 +333,68 @@ fn leaked_file_descriptors() {
         fds,
         ["0", "1", "2", "3"],
         "only stdio (and ls's own directory)"
+    );
+}
+
+#[test]
+fn raw_socket_sniffing_sees_no_host_traffic() {
+    const MARKER: &str = "KILN-HOST-TRAFFIC-MARKER";
+    let env = env_with_base();
+    let gcc = support::tool("gcc", "gcc");
+    let ctx = env.context(
+        "ctx-sniff",
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox:test\nCOPY sniff /sniff\nRUN mkdir -p /out && /sniff {MARKER} 3 > /out/sniff\n"),
+        )],
+    );
+    let sniff = ctx.join("sniff");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/sniff.c");
+    support::run_ok(
+        std::process::Command::new(gcc)
+            .args(["-static", "-O2", "-o"])
+            .arg(&sniff)
+            .arg(&source),
+    );
+    // Host traffic while the step runs: datagrams carrying the marker to the host's
+    // loopback and to each of its addresses.
+    let mut targets = vec!["127.0.0.1".to_string()];
+    if let Ok(out) = std::process::Command::new("hostname").arg("-I").output() {
+        targets.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .filter(|a| a.parse::<std::net::Ipv4Addr>().is_ok())
+                .map(str::to_string),
+        );
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for t in &targets {
+                    let _ = sock.send_to(MARKER.as_bytes(), (t.as_str(), 9));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+    };
+    // Control: the same sniffer on the host does see the traffic.
+    let control = support::run_ok(std::process::Command::new(&sniff).args([MARKER, "1"]));
+    let built = env.run(&["build", "-q", "-t", "escape:1", s(&ctx)]);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().expect("sender");
+    assert!(
+        control.starts_with("socket-open") && !control.contains("marker-seen=0"),
+        "the sniffer works on the host: {control}"
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", support::show(&built));
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "escape:1", "-o", s(&root)]);
+    assert_eq!(
+        read(&root, "out/sniff"),
+        "socket-open marker-seen=0\n",
+        "a raw socket in a step (CAP_NET_RAW, as in Docker) sees only the step's own network"
     );
 }

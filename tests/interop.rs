@@ -192,21 +192,6 @@ fn skopeo_and_umoci_read_the_outputs() {
         .any(|e| e == "GREETING=hello-from-kiln"));
 }
 
-fn podman(p: &Path, dir: &Path) -> Command {
-    let mut c = Command::new(p);
-    c.arg("--root")
-        .arg(dir.join("podman"))
-        .arg("--runroot")
-        .arg(dir.join("podman-run"))
-        .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
-        .arg("--tmpdir")
-        .arg(dir.join("podman-tmp"))
-        .env("XDG_CONFIG_HOME", dir.join("podman-config"))
-        .env("XDG_DATA_HOME", dir.join("podman-data"))
-        .stdin(Stdio::null());
-    c
-}
-
 /// podman loads the docker-archive and the oci-archive and runs the image: exact output.
 #[test]
 fn podman_loads_and_runs_the_image() {
@@ -215,15 +200,19 @@ fn podman_loads_and_runs_the_image() {
     let env = TestEnv::new();
     let (id, _, out) = build(&env);
     let dir = env.path();
-    let loaded =
-        run_ok(podman(&podman_bin, dir).args(["load", "-q", "-i", s(&out.join("docker.tar"))]));
+    let loaded = run_ok(support::podman(&podman_bin, dir).args([
+        "load",
+        "-q",
+        "-i",
+        s(&out.join("docker.tar")),
+    ]));
     assert!(
         loaded.contains("kiln-interop:1"),
         "podman load said: {loaded}"
     );
     // podman 4.3 files a docker-archive's short RepoTags (as `docker save` writes them)
     // under localhost/.
-    let pid = run_ok(podman(&podman_bin, dir).args([
+    let pid = run_ok(support::podman(&podman_bin, dir).args([
         "image",
         "inspect",
         "--format",
@@ -236,7 +225,7 @@ fn podman_loads_and_runs_the_image() {
         "podman keeps kiln's image ID"
     );
     let run = |args: &[&str]| {
-        let mut c = podman(&podman_bin, dir);
+        let mut c = support::podman(&podman_bin, dir);
         c.args(["run", "--rm"])
             .args(support::OCI_RUN_FLAGS)
             .args(args);
@@ -248,9 +237,13 @@ fn podman_loads_and_runs_the_image() {
         EXPECTED.replace("default-arg", "a b")
     );
     // The oci-archive too: its index names the image in full.
-    run_ok(podman(&podman_bin, dir).args(["rmi", "-a", "-f"]));
-    let loaded =
-        run_ok(podman(&podman_bin, dir).args(["load", "-q", "-i", s(&out.join("oci.tar"))]));
+    run_ok(support::podman(&podman_bin, dir).args(["rmi", "-a", "-f"]));
+    let loaded = run_ok(support::podman(&podman_bin, dir).args([
+        "load",
+        "-q",
+        "-i",
+        s(&out.join("oci.tar")),
+    ]));
     assert!(
         loaded.contains("docker.io/library/kiln-interop:1"),
         "podman load said: {loaded}"

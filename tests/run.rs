@@ -176,3 +176,74 @@ fn steps_that_change_nothing_stack_fine() {
         "after\n"
     );
 }
+
+#[test]
+fn heredoc_runs_are_scripts_files_or_shell_input_as_in_buildkit() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = concat!(
+        "FROM busybox:test\n",
+        "RUN <<EOF\n",
+        "echo one > /one\n",
+        "echo two >> /one\n",
+        "EOF\n",
+        "RUN <<EOF\n",
+        "#!/bin/sh\n",
+        "echo \"$0\" > /script-name\n",
+        "stat -c '%a %U' /dev/pipes/EOF > /script-mode\n",
+        "if touch /dev/pipes/x 2>/dev/null; then echo writable; else echo read-only; fi > /pipes\n",
+        "EOF\n",
+        "RUN cat <<A > /a && cat <<-B > /b\n",
+        "alpha $HOME\n",
+        "A\n",
+        "\tbeta\n",
+        "\tB\n",
+        "RUN sh <<'EOF'\n",
+        "echo \"$((1+2))\" > /arith\n",
+        "EOF\n",
+    );
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    env.ok(&["build", "-q", "-t", "heredoc:1", s(&ctx)]);
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "heredoc:1", "-o", s(&root)]);
+    let read =
+        |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+    assert_eq!(
+        read("one"),
+        "one\ntwo\n",
+        "a heredoc alone is the shell's script"
+    );
+    assert_eq!(
+        read("script-name"),
+        "/dev/pipes/EOF\n",
+        "a heredoc with #! runs as a file"
+    );
+    assert_eq!(read("script-mode"), "755 root\n");
+    assert_eq!(read("pipes"), "read-only\n");
+    assert_eq!(
+        read("a"),
+        "alpha /root\n",
+        "the shell reads and expands the heredoc"
+    );
+    assert_eq!(read("b"), "beta\n", "<<- strips tabs");
+    assert_eq!(read("arith"), "3\n");
+    assert!(
+        !root.join("dev/pipes").exists(),
+        "the script stays out of the image"
+    );
+    let history = env.ok(&["history", "heredoc:1"]);
+    assert!(
+        history.contains("/bin/sh -c /dev/pipes/EOF"),
+        "history shows what ran: {history}"
+    );
+}
+
+#[test]
+fn failing_heredoc_run_shows_its_output_and_location() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\nRUN <<EOF\necho about to fail >&2\nexit 3\nEOF\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let out = env.run(&["build", "-q", s(&ctx)]);
+    support::assert_fails(&out, 1, &["Dockerfile:2", "about to fail", "exit code 3"]);
+}

@@ -98,6 +98,59 @@ impl TestEnv {
     }
 }
 
+/// podman with its storage, run dir, temp dir and config all under `dir` (vfs storage,
+/// cgroupfs): the host's podman state is never touched.
+pub fn podman(bin: &Path, dir: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("--root")
+        .arg(dir.join("podman"))
+        .arg("--runroot")
+        .arg(dir.join("podman-run"))
+        .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
+        .arg("--tmpdir")
+        .arg(dir.join("podman-tmp"))
+        .env("XDG_CONFIG_HOME", dir.join("podman-config"))
+        .env("XDG_DATA_HOME", dir.join("podman-data"))
+        .stdin(std::process::Stdio::null());
+    c
+}
+
+/// A tarball of a minimal Debian 12 root filesystem (`debootstrap --variant=minbase
+/// bookworm`), made once and cached. The mirror is `$KILN_TEST_DEBIAN_MIRROR`, else
+/// deb.debian.org.
+pub fn debian_tarball() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let out = cache_dir().join("debian-bookworm-minbase.tar");
+        if out.is_file() {
+            return out;
+        }
+        let debootstrap = tool("debootstrap", "debootstrap");
+        let mirror = std::env::var("KILN_TEST_DEBIAN_MIRROR")
+            .unwrap_or_else(|_| "http://deb.debian.org/debian".into());
+        let work = tempfile::tempdir_in(cache_dir()).expect("temp dir");
+        let root = work.path().join("rootfs");
+        run_ok(
+            Command::new(debootstrap)
+                .args(["--variant=minbase", "bookworm"])
+                .arg(&root)
+                .arg(&mirror),
+        );
+        let tmp = work.path().join("rootfs.tar");
+        run_ok(
+            Command::new("tar")
+                .args(["--numeric-owner", "--xattrs", "-C"])
+                .arg(&root)
+                .arg("-cf")
+                .arg(&tmp)
+                .arg("."),
+        );
+        std::fs::rename(&tmp, &out).expect("rename");
+        out
+    })
+    .clone()
+}
+
 /// Where built test inputs are cached between test runs.
 pub fn cache_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/kiln-test-cache");

@@ -66,6 +66,26 @@ const NAMES: &[&str] = &[
     "CHECKPOINT_RESTORE",
 ];
 
+/// The capabilities kiln itself holds (its bounding set), as `CAP_` names: what "every
+/// capability" can mean for a step (Docker's privileged mode gives the current ones too). A
+/// host or container may withhold some, e.g. `CAP_SYS_RESOURCE`.
+pub fn current_capabilities() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bounding & (1u64 << i) != 0)
+        .map(|(_, n)| format!("CAP_{n}"))
+        .collect()
+}
+
 /// Kernel number of a capability name (`CAP_SYS_ADMIN`, `sys_admin`).
 pub(crate) fn number(name: &str) -> Option<u32> {
     let upper = name.to_ascii_uppercase();

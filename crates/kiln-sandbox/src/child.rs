@@ -57,6 +57,7 @@ steps!(
     Unshare,
     Propagation,
     Loopback,
+    JoinNetwork,
     ForkInit,
     BindRoot,
     OpenRoot,
@@ -69,6 +70,7 @@ steps!(
     DevNode,
     DevMount,
     DevLink,
+    InlineScript,
     MountSys,
     Mask,
     Readonly,
@@ -164,12 +166,17 @@ pub(crate) struct Plan {
     pub keep: Vec<RawFd>,
     pub unshare_flags: libc::c_int,
     pub loopback: bool,
-    /// Set for [`crate::NetworkMode::Private`].
+    /// Set for [`crate::NetworkMode::Private`] with a namespace of the run's own.
     pub net_sync: Option<NetSync>,
+    /// A network namespace to join (a duplicate of a [`crate::SharedNetwork`]'s fd).
+    pub join_net: Option<OwnedFd>,
     pub rootfs: CString,
     pub etc: Vec<EtcBind>,
+    /// `/dev/pipes/NAME` path and content (see [`crate::InlineScript`]).
+    pub inline_script: Option<(CString, Vec<u8>)>,
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
+    pub writable_sysfs: bool,
     pub hostname: Vec<u8>,
     pub cwd: CString,
     pub uid: u32,
@@ -356,6 +363,13 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
         MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
     )
     .map_err(step(Step::Propagation))?;
+    if let Some(ns) = &p.join_net {
+        rustix::thread::move_into_link_name_space(
+            ns.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(step(Step::JoinNetwork))?;
+    }
     if p.loopback {
         sys::loopback_up().map_err(step(Step::Loopback))?;
     }
@@ -417,6 +431,32 @@ fn stage2(p: &Plan) -> ! {
             sys::exit_now(1)
         }
     }
+}
+
+/// `/dev/pipes/NAME` with the script (0755), then `/dev/pipes` made read-only.
+fn write_inline_script(path: &CStr, data: &[u8]) -> Result<(), Errno> {
+    fs::mkdirat(CWD, c"/dev/pipes", Mode::from_raw_mode(0o755))?;
+    let fd = fs::openat(
+        CWD,
+        path,
+        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o755),
+    )?;
+    let mut rest = data;
+    while !rest.is_empty() {
+        match rustix::io::write(&fd, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    drop(fd);
+    mount::mount_bind(c"/dev/pipes", c"/dev/pipes")?;
+    mount::mount_remount(
+        c"/dev/pipes",
+        MountFlags::BIND | MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        c"",
+    )
 }
 
 fn is_dir(path: &CStr) -> Result<Option<bool>, Errno> {
@@ -510,15 +550,17 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     for (i, (to, link)) in DEV_LINKS.iter().enumerate() {
         fs::symlinkat(*to, CWD, *link).map_err(at(Step::DevLink, i as u32))?;
     }
+    if let Some((path, data)) = &p.inline_script {
+        write_inline_script(path, data).map_err(step(Step::InlineScript))?;
+    }
 
-    mount::mount(
-        c"sysfs",
-        c"/sys",
-        c"sysfs",
-        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY,
-        None,
-    )
-    .map_err(step(Step::MountSys))?;
+    let sys_flags = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    let sys_flags = if p.writable_sysfs {
+        sys_flags
+    } else {
+        sys_flags | MountFlags::RDONLY
+    };
+    mount::mount(c"sysfs", c"/sys", c"sysfs", sys_flags, None).map_err(step(Step::MountSys))?;
 
     for (i, path) in p.masked.iter().enumerate() {
         let f = at(Step::Mask, i as u32);

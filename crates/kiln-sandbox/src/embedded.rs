@@ -15,6 +15,7 @@ use rustix::pipe::PipeFlags;
 use crate::cgroup::Cgroups;
 use crate::child::{self, EtcBind, Fail, NetSync, Plan, Step, FAIL_LEN, STATUS_LEN};
 use crate::slirp::{self, Slirp};
+use crate::SharedNetwork;
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
 };
@@ -44,6 +45,14 @@ fn os(op: &'static str) -> impl Fn(Errno) -> SandboxError {
         op,
         source: e.into(),
     }
+}
+
+/// A private temporary directory (under `$TMPDIR`).
+pub(crate) fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, SandboxError> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| SandboxError::io("creating temp dir", std::env::temp_dir(), e, "check TMPDIR"))
 }
 
 /// fds the children use must not collide with 0/1/2.
@@ -212,6 +221,21 @@ fn exec_candidates(arg0: &str, env: &[String]) -> Result<Vec<CString>, SandboxEr
         .collect()
 }
 
+/// The script's path under `/dev/pipes` and its bytes; the name must be one component.
+fn prepare_inline_script(s: crate::InlineScript) -> Result<(CString, Vec<u8>), SandboxError> {
+    if s.name.is_empty() || s.name == "." || s.name == ".." || s.name.contains('/') {
+        return Err(SandboxError::Invalid(format!(
+            "inline script name {:?} must be a single file name",
+            s.name
+        )));
+    }
+    let path = cstring(
+        "inline script name",
+        &format!("{}/{}", crate::INLINE_SCRIPT_DIR, s.name),
+    )?;
+    Ok((path, s.data))
+}
+
 fn last_cap() -> u32 {
     std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -291,7 +315,7 @@ fn start_network(
     if !unshared(unshared_r) {
         return (None, None);
     }
-    match Slirp::start(program, pid, log) {
+    match Slirp::start(program, slirp::Target::Pid(pid), log) {
         Ok(slirp) => match rustix::io::write(&go_w, b"1") {
             Ok(_) => (Some(slirp), None),
             Err(e) => (
@@ -358,6 +382,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "bringing up lo".to_owned(),
             "the sandbox needs CAP_NET_ADMIN",
         ),
+        Step::JoinNetwork => (
+            "joining the build's network namespace (setns)".to_owned(),
+            "the namespace is gone: run the build again",
+        ),
         Step::ForkInit => ("fork of the init process".to_owned(), "check pids limits"),
         Step::BindRoot => (
             format!("bind mount of the rootfs {}", plan.rootfs.to_string_lossy()),
@@ -399,6 +427,10 @@ fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         Step::DevLink => (
             format!("symlink {}", child::dev_link_name(fail.index)),
             "this is a bug",
+        ),
+        Step::InlineScript => (
+            "writing the heredoc script under /dev/pipes".to_owned(),
+            "the script must fit in /dev (64 MiB)",
         ),
         Step::MountSys => (
             "mount sysfs read-only on /sys".to_owned(),
@@ -467,9 +499,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         confinement,
         hosts,
         resolv_conf,
+        inline_script,
+        shared_network,
         stdout,
         stderr,
     } = req;
+    let shared_network = shared_network.filter(|_| SharedNetwork::suits(&confinement));
 
     // --- validate and prepare everything that allocates -----------------
     let Some(arg0) = process.args.first().cloned() else {
@@ -511,6 +546,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         .map(|p| cstring("read-only path", p))
         .collect::<Result<Vec<_>, _>>()?;
     let cwd = cstring("cwd", &process.cwd)?;
+    let inline_script = inline_script.map(prepare_inline_script).transpose()?;
     let caps_mask = caps::mask(&confinement.capabilities)?;
     let seccomp_programs = match &confinement.seccomp {
         SeccompPolicy::Unconfined => Vec::new(),
@@ -523,12 +559,13 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
                 capabilities: &confinement.capabilities,
                 kernel: seccomp::running_kernel(),
             };
-            seccomp::compile(json, &ctx)?
+            seccomp::compile_cached(json, &ctx)?
         }
     };
 
     // User-mode networking needs slirp4netns: fail before touching anything.
     let slirp_program = match confinement.network {
+        NetworkMode::Private if shared_network.is_some() => None,
         NetworkMode::Private => {
             let path = std::env::var("PATH").ok();
             Some(slirp::find(path.as_deref())?)
@@ -574,12 +611,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     }
 
     // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.
-    let tmp = tempfile::Builder::new()
-        .prefix("kiln-sandbox-")
-        .tempdir()
-        .map_err(|e| {
-            SandboxError::io("creating temp dir", std::env::temp_dir(), e, "check TMPDIR")
-        })?;
+    let tmp = temp_dir("kiln-sandbox-")?;
     let mut etc = Vec::new();
     for (name, content) in [
         ("hosts", hosts.as_str()),
@@ -630,6 +662,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     if let Some(sync) = &net_sync {
         keep.extend([sync.unshared_w.as_raw_fd(), sync.go_r.as_raw_fd()]);
     }
+    let join_net = shared_network
+        .map(|n| {
+            rustix::io::fcntl_dupfd_cloexec(n.namespace(), 3).map_err(os("fcntl(F_DUPFD_CLOEXEC)"))
+        })
+        .transpose()?;
+    keep.extend(join_net.iter().map(|f| f.as_raw_fd()));
     keep.sort_unstable();
     keep.dedup();
 
@@ -638,7 +676,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWCGROUP;
-    let new_net = confinement.network != NetworkMode::Host;
+    let new_net = confinement.network != NetworkMode::Host && join_net.is_none();
     if new_net {
         unshare_flags |= libc::CLONE_NEWNET;
     }
@@ -660,10 +698,13 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         unshare_flags,
         loopback: new_net,
         net_sync,
+        join_net,
         rootfs: rootfs_c,
         etc,
+        inline_script,
         masked,
         readonly,
+        writable_sysfs: confinement.writable_sysfs,
         hostname: process.hostname.as_bytes().to_vec(),
         cwd,
         uid: process.uid,

@@ -19,6 +19,7 @@ mod embedded;
 mod error;
 mod mount_ns;
 mod seccomp;
+mod shared_net;
 mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
@@ -26,11 +27,12 @@ mod syscalls_aarch64;
 #[cfg(target_arch = "x86_64")]
 mod syscalls_x86_64;
 
-pub use caps::{ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
+pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use embedded::Embedded;
 pub use error::SandboxError;
 pub use mount_ns::private_mounts;
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
+pub use shared_net::SharedNetwork;
 
 /// The process to start inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +110,8 @@ pub struct Confinement {
     pub masked_paths: Vec<String>,
     /// Paths re-mounted read-only. Missing paths are ignored.
     pub readonly_paths: Vec<String>,
+    /// `/sys` mounted read-write (privileged containers); read-only otherwise.
+    pub writable_sysfs: bool,
     pub limits: Limits,
 }
 
@@ -155,7 +159,25 @@ impl Default for Confinement {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            writable_sysfs: false,
             limits: Limits::default(),
+        }
+    }
+}
+
+impl Confinement {
+    /// What Docker gives `--privileged` containers (BuildKit's `RUN --security=insecure`):
+    /// every capability kiln holds ([`current_capabilities`]), no seccomp filter, no masked or read-only paths, a writable `/sys`,
+    /// and no `no_new_privs`. Namespaces, network and limits stay as they are.
+    pub fn privileged(self) -> Confinement {
+        Confinement {
+            capabilities: current_capabilities(),
+            seccomp: SeccompPolicy::Unconfined,
+            no_new_privs: false,
+            masked_paths: Vec::new(),
+            readonly_paths: Vec::new(),
+            writable_sysfs: true,
+            ..self
         }
     }
 }
@@ -181,6 +203,13 @@ pub struct RunRequest<'a> {
     /// DNS forwarder) instead, since the host's resolvers (often on
     /// 127.0.0.x) are not reachable from there.
     pub resolv_conf: String,
+    /// A script put read-only at `/dev/pipes/NAME` (mode 0755, on the sandbox's own `/dev`,
+    /// never in the rootfs), as BuildKit does for `RUN <<EOF` heredocs that start with `#!`.
+    /// NAME must be a single path component.
+    pub inline_script: Option<InlineScript>,
+    /// With [`NetworkMode::Private`]: join this namespace instead of making one (and
+    /// starting slirp4netns) for the run, when [`SharedNetwork::suits`] the confinement.
+    pub shared_network: Option<&'a SharedNetwork>,
     pub stdout: Box<dyn Write + Send>,
     pub stderr: Box<dyn Write + Send>,
 }
@@ -194,6 +223,16 @@ impl std::fmt::Debug for RunRequest<'_> {
             .finish_non_exhaustive()
     }
 }
+
+/// A file the process finds at `/dev/pipes/<name>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InlineScript {
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// Where [`InlineScript`]s appear inside the sandbox.
+pub const INLINE_SCRIPT_DIR: &str = "/dev/pipes";
 
 /// How the process ended: exactly one of the fields is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -216,10 +216,34 @@ impl Rule {
 type Group = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 
 /// Compile a Docker-format profile to BPF programs, in loading order.
-pub(crate) fn compile(
-    json: &str,
-    ctx: &Context<'_>,
-) -> Result<Vec<Vec<libc::sock_filter>>, SandboxError> {
+/// BPF programs, one per filter to load.
+type Programs = Vec<Vec<libc::sock_filter>>;
+
+/// [`compile`], remembered: every step of a build asks for the same profile with the same
+/// capabilities, and compiling Docker's profile costs about a millisecond.
+pub(crate) fn compile_cached(json: &str, ctx: &Context<'_>) -> Result<Programs, SandboxError> {
+    // The whole profile text is the key (not a hash of it): no two profiles can collide.
+    type Key = (String, Vec<String>, (u32, u32));
+    static CACHE: std::sync::Mutex<Vec<(Key, Programs)>> = std::sync::Mutex::new(Vec::new());
+    let matches = |k: &Key| k.0 == json && k.1 == ctx.capabilities && k.2 == ctx.kernel;
+    if let Ok(cache) = CACHE.lock() {
+        if let Some((_, programs)) = cache.iter().find(|(k, _)| matches(k)) {
+            return Ok(programs.clone());
+        }
+    }
+    let programs = compile(json, ctx)?;
+    if let Ok(mut cache) = CACHE.lock() {
+        // A handful of confinements per build; keep the memory bounded anyway.
+        if cache.len() >= 16 {
+            cache.remove(0);
+        }
+        let key: Key = (json.to_owned(), ctx.capabilities.to_vec(), ctx.kernel);
+        cache.push((key, programs.clone()));
+    }
+    Ok(programs)
+}
+
+pub(crate) fn compile(json: &str, ctx: &Context<'_>) -> Result<Programs, SandboxError> {
     let profile: Profile = serde_json::from_str(json)
         .map_err(|e| SandboxError::Seccomp(format!("not a Docker seccomp profile: {e}")))?;
     let default = parse_action(&profile.default_action, profile.default_errno_ret)?;

@@ -90,6 +90,14 @@ fn supports_seccomp(program: &Path) -> bool {
 }
 
 /// A running slirp4netns; stopped and reaped on drop.
+/// The network namespace slirp4netns serves.
+pub(crate) enum Target<'a> {
+    /// The namespace of this process.
+    Pid(i32),
+    /// A namespace file (`/proc/PID/fd/N`, `/run/netns/NAME`).
+    NamespacePath(&'a Path),
+}
+
 pub(crate) struct Slirp {
     child: Option<Child>,
     /// Closing it tells slirp4netns to exit.
@@ -120,7 +128,11 @@ fn log_tail(log: &Path) -> String {
 impl Slirp {
     /// Start slirp4netns for the network namespace of `pid` and wait until
     /// `tap0` is configured. Its output goes to `log`.
-    pub(crate) fn start(program: &Path, pid: i32, log: &Path) -> Result<Slirp, SandboxError> {
+    pub(crate) fn start(
+        program: &Path,
+        target: Target<'_>,
+        log: &Path,
+    ) -> Result<Slirp, SandboxError> {
         let (ready_r, ready_w) = pipe()?;
         let (exit_r, exit_w) = pipe()?;
         let out =
@@ -134,12 +146,12 @@ impl Slirp {
             cmd.arg("--enable-seccomp");
         }
         cmd.arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
-            .arg(format!("--exit-fd={}", exit_r.as_raw_fd()))
-            .arg(pid.to_string())
-            .arg("tap0")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
+            .arg(format!("--exit-fd={}", exit_r.as_raw_fd()));
+        match target {
+            Target::Pid(pid) => cmd.arg(pid.to_string()),
+            Target::NamespacePath(path) => cmd.arg("--netns-type=path").arg(path),
+        };
+        cmd.arg("tap0").stdin(Stdio::null()).stdout(out).stderr(err);
         sys::inherit_fds_and_die_with_parent(&mut cmd, [ready_w.as_raw_fd(), exit_r.as_raw_fd()]);
         let child = cmd
             .spawn()
@@ -265,7 +277,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let fake = fake_program(dir.path(), "echo 'cannot open /dev/net/tun' >&2; exit 3");
         let log = dir.path().join("log");
-        let err = Slirp::start(&fake, 1, &log)
+        let err = Slirp::start(&fake, Target::Pid(1), &log)
             .err()
             .expect("a failing slirp4netns is an error")
             .to_string();
@@ -292,7 +304,8 @@ mod tests {
                 args.display()
             ),
         );
-        let mut slirp = Slirp::start(&fake, 4242, &dir.path().join("log")).expect("started");
+        let mut slirp =
+            Slirp::start(&fake, Target::Pid(4242), &dir.path().join("log")).expect("started");
         let seen = std::fs::read_to_string(&args).expect("args");
         assert!(
             seen.starts_with("--configure --mtu=65520 --disable-host-loopback "),

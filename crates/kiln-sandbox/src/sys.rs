@@ -49,10 +49,12 @@ pub(crate) fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// `unshare(2)`. Only called in a single-threaded forked child.
+/// `unshare(2)`. Called in a single-threaded forked child, or with only
+/// `CLONE_NEWNET` on a thread of its own (which changes only that thread).
 pub(crate) fn unshare(flags: libc::c_int) -> Result<(), Errno> {
     // SAFETY: plain syscall with an integer argument; the caller is a
-    // single-threaded child, so no other thread shares its fd table or fs info.
+    // single-threaded child, so no other thread shares its fd table or fs info,
+    // or asks only for CLONE_NEWNET, which shares neither.
     check(unsafe { libc::unshare(flags) }.into()).map(drop)
 }
 

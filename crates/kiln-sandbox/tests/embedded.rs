@@ -131,6 +131,8 @@ fn try_run_with(
         confinement,
         hosts: "127.0.0.1\tlocalhost\n".into(),
         resolv_conf: "nameserver 192.0.2.53\n".into(),
+        inline_script: None,
+        shared_network: None,
         stdout: Box::new(out.clone()),
         stderr: Box::new(err.clone()),
     })?;
@@ -1034,6 +1036,8 @@ fn bad_requests_are_errors_not_panics() {
         confinement: Confinement::default(),
         hosts: String::new(),
         resolv_conf: String::new(),
+        inline_script: None,
+        shared_network: None,
         stdout: Box::new(out.clone()),
         stderr: Box::new(out),
     });
@@ -1045,6 +1049,8 @@ fn bad_requests_are_errors_not_panics() {
         confinement: Confinement::default(),
         hosts: String::new(),
         resolv_conf: String::new(),
+        inline_script: None,
+        shared_network: None,
         stdout: Box::new(Buf::default()),
         stderr: Box::new(Buf::default()),
     });

@@ -57,6 +57,14 @@ pub struct BuildArgs {
     /// seccomp=PROFILE.json (Docker's format) or seccomp=unconfined for RUN steps.
     #[arg(long = "security-opt", value_name = "seccomp=PROFILE|unconfined")]
     pub security_opt: Vec<String>,
+    /// Network of RUN steps: default (private, user-mode networking: reaches the internet, not
+    /// the host's loopback), none, or host.
+    #[arg(long, value_name = "default|none|host")]
+    pub network: Option<String>,
+    /// Let the Dockerfile use a privileged feature: network.host (RUN --network=host) or
+    /// security.insecure (RUN --security=insecure).
+    #[arg(long = "allow", value_name = "ENTITLEMENT")]
+    pub allow: Vec<String>,
     /// How RUN steps get their filesystem: overlay (default where the kernel allows it) or
     /// vfs (copies; for hosts without overlayfs).
     #[arg(long, value_name = "overlay|vfs")]
@@ -83,8 +91,6 @@ pub struct LaterFlags {
     pub secret: Vec<String>,
     #[arg(long = "ssh", hide = true)]
     pub ssh: Vec<String>,
-    #[arg(long, hide = true)]
-    pub network: Option<String>,
     #[arg(long = "cache-from", hide = true)]
     pub cache_from: Vec<String>,
     #[arg(long = "cache-to", hide = true)]

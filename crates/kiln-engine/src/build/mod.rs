@@ -6,11 +6,12 @@ mod layer;
 mod options;
 mod output;
 mod run;
+mod run_command;
 mod stage;
 
 pub use base::Rootfs;
 pub use error::BuildError;
-pub use options::{BuildOptions, DockerfileHook, Output, SandboxOptions};
+pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
 pub use output::export_rootfs;
 pub use run::StorageDriver;
 
@@ -61,9 +62,20 @@ pub(crate) struct BuildContext<'a> {
     pub sandbox: SandboxOptions,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: HashMap<String, Rootfs>,
+    /// The private network RUN steps share, started by the first step that needs it
+    /// (`None` inside when it could not start: each step then makes its own and reports why
+    /// that failed).
+    network: std::sync::OnceLock<Option<kiln_sandbox::SharedNetwork>>,
 }
 
 impl BuildContext<'_> {
+    /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
+    pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
+        self.network
+            .get_or_init(|| kiln_sandbox::SharedNetwork::start().ok())
+            .as_ref()
+    }
+
     pub fn progress(&self, line: &str) {
         if self.progress {
             eprintln!("{line}");
@@ -155,7 +167,7 @@ fn run(
             target_platform,
         },
     )?;
-    refuse_unsupported(&plan)?;
+    refuse_unsupported(&plan, &opts.sandbox)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -179,6 +191,7 @@ fn run(
         },
         sandbox: opts.sandbox.clone(),
         images: HashMap::new(),
+        network: std::sync::OnceLock::new(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {
@@ -228,8 +241,9 @@ fn probe_dir(scratch: &Path) -> Result<PathBuf, BuildError> {
     Ok(p)
 }
 
-/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet.
-fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
+/// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet,
+/// or one the command line did not allow (`--allow network.host`, `--allow security.insecure`).
+fn refuse_unsupported(plan: &Plan, sandbox: &SandboxOptions) -> Result<(), BuildError> {
     for &i in &plan.order {
         for ins in &plan.dockerfile.stages[i].instructions {
             let Command::Run(run) = &ins.command else {
@@ -241,22 +255,34 @@ fn refuse_unsupported(plan: &Plan) -> Result<(), BuildError> {
             if let Some(m) = run.mounts.first() {
                 return refuse(m.span, "RUN --mount", "cache, secret, bind, tmpfs and ssh mounts come with the next version; copy what the step needs with COPY for now");
             }
-            if !run.command.files.is_empty() {
-                return refuse(
-                    ins.span,
-                    "RUN with a heredoc",
-                    "write the script with COPY <<EOF /script.sh and RUN sh /script.sh for now",
-                );
-            }
+            let not_allowed = |span: Span, what: &str, entitlement: &str, risk: &str| {
+                Err(BuildError::step(
+                    span,
+                    format!("{what} is not allowed: the build was not given --allow {entitlement}"),
+                )
+                .with_hint(format!(
+                    "{risk}; pass --allow {entitlement} only if you trust this Dockerfile, or remove the flag"
+                )))
+            };
             if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
-                return refuse(n.span, "RUN --network=host", "steps run without network access for now; fetch inputs with ADD URL --checksum");
+                if !sandbox.allow_network_host {
+                    return not_allowed(
+                        n.span,
+                        "RUN --network=host",
+                        "network.host",
+                        "the step would share the host's network, including services listening on 127.0.0.1",
+                    );
+                }
             }
             if let Some(s) = run.security.as_ref().filter(|s| s.value == "insecure") {
-                return refuse(
-                    s.span,
-                    "RUN --security=insecure",
-                    "remove the flag: steps run with Docker's default confinement",
-                );
+                if !sandbox.allow_insecure {
+                    return not_allowed(
+                        s.span,
+                        "RUN --security=insecure",
+                        "security.insecure",
+                        "the step would run privileged: every capability, no seccomp filter, writable /proc/sys and /sys",
+                    );
+                }
             }
             if let Some(d) = run.devices.first() {
                 return refuse(d.span, "RUN --device", "remove the flag");

@@ -55,9 +55,49 @@ impl Output {
     }
 }
 
+/// `--network`: the network of RUN steps that do not choose one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// A private network namespace with user-mode networking: the internet, not the host's
+    /// loopback services.
+    #[default]
+    Default,
+    /// Only a loopback interface.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl Network {
+    pub fn parse(s: &str) -> Result<Network, String> {
+        match s {
+            "default" | "private" | "slirp4netns" => Ok(Network::Default),
+            "none" => Ok(Network::None),
+            "host" => Ok(Network::Host),
+            other => Err(format!(
+                "unknown network mode {other:?}: use default, none or host"
+            )),
+        }
+    }
+
+    pub fn mode(self) -> kiln_sandbox::NetworkMode {
+        match self {
+            Network::Default => kiln_sandbox::NetworkMode::Private,
+            Network::None => kiln_sandbox::NetworkMode::None,
+            Network::Host => kiln_sandbox::NetworkMode::Host,
+        }
+    }
+}
+
 /// How RUN steps are confined beyond Docker's defaults (`--memory`, `--cap-add`, ...).
 #[derive(Debug, Clone, Default)]
 pub struct SandboxOptions {
+    /// `--network`.
+    pub network: Network,
+    /// `--allow network.host`: `RUN --network=host` may share the host's network.
+    pub allow_network_host: bool,
+    /// `--allow security.insecure`: `RUN --security=insecure` may run privileged.
+    pub allow_insecure: bool,
     pub memory: Option<u64>,
     pub pids: Option<u64>,
     pub cpus: Option<f64>,
@@ -89,15 +129,15 @@ impl SandboxOptions {
         caps.retain(|c| !drop.contains(c));
         for add in self.cap_add.iter().map(|c| norm(c)) {
             if add == "ALL" {
-                caps = kiln_sandbox::ALL_CAPABILITIES
-                    .iter()
-                    .map(|c| norm(c))
-                    .collect();
+                // Every capability kiln holds: asking the kernel for one it withholds
+                // (e.g. CAP_SYS_RESOURCE in some containers) would fail the step.
+                caps = kiln_sandbox::current_capabilities();
             } else if !caps.contains(&add) {
                 caps.push(add);
             }
         }
         kiln_sandbox::Confinement {
+            network: self.network.mode(),
             capabilities: caps,
             seccomp: self.seccomp.clone(),
             limits: kiln_sandbox::Limits {

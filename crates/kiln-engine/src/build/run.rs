@@ -3,8 +3,8 @@
 //! compared with the layers below) becomes the step's layer.
 
 use super::layer::store_err;
+use super::run_command::RunCommand;
 use super::{BuildContext, BuildError};
-use crate::config::apply;
 use crate::config::ImageConfig;
 use crate::copy::owner;
 use kiln_dockerfile::instructions::Run;
@@ -13,7 +13,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::LayerRef;
-use kiln_sandbox::{Confinement, Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
+use kiln_sandbox::{Embedded, NetworkMode, ProcessSpec, RunRequest, Sandbox};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,8 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 /// What is needed from the stage to run one step.
 pub(crate) struct RunInput<'a> {
     pub run: &'a Run,
+    /// The argv (and heredoc script) the step runs.
+    pub command: &'a RunCommand,
     pub span: Span,
     pub config: &'a ImageConfig,
     /// Variables in force (image ENV, ARG values, ENV instructions).
@@ -152,11 +154,7 @@ fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
 /// Run the command in the sandbox on the mounted filesystem.
 fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result<(), BuildError> {
     let span = input.span;
-    let args = apply::argv(input.config, &input.run.command)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            BuildError::step(span, "RUN has no command").with_hint("write RUN COMMAND")
-        })?;
+    let args = input.command.argv.clone();
     let mut env: Vec<String> = input.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if !input.env.iter().any(|(k, _)| k == "PATH") {
         env.push(format!("PATH={DEFAULT_PATH}"));
@@ -171,9 +169,25 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    let network = match input.run.network.as_ref().map(|t| t.value.as_str()) {
-        Some("none") => NetworkMode::None,
-        _ => NetworkMode::Private,
+    let mut confinement = cx.sandbox.confinement();
+    match input.run.network.as_ref().map(|t| t.value.as_str()) {
+        Some("none") => confinement.network = NetworkMode::None,
+        Some("host") => confinement.network = NetworkMode::Host,
+        _ => {}
+    }
+    // The build checked `--allow security.insecure` before it started.
+    if input
+        .run
+        .security
+        .as_ref()
+        .is_some_and(|s| s.value == "insecure")
+    {
+        confinement = confinement.privileged();
+    }
+    let shared_network = if kiln_sandbox::SharedNetwork::suits(&confinement) {
+        cx.shared_network()
+    } else {
+        None
     };
     let tail = Arc::new(Mutex::new(VecDeque::new()));
     let out = Tee::new(cx.progress, tail.clone());
@@ -189,12 +203,11 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
             additional_gids,
             hostname: "kiln".into(),
         },
-        confinement: Confinement {
-            network,
-            ..cx.sandbox.confinement()
-        },
+        confinement,
         hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
         resolv_conf: std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+        inline_script: input.command.script.clone(),
+        shared_network,
         stdout: Box::new(out),
         stderr: Box::new(err),
     };

@@ -221,10 +221,12 @@ impl StageRun {
                     self.current
                         .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
                 );
+                let command = super::run_command::run_command(&self.config, &run.command)?;
                 let info = super::run::run_step(
                     cx,
                     &super::run::RunInput {
                         run,
+                        command: &command,
                         span: ins.span,
                         config: &self.config,
                         env: &self.scope.env,
@@ -235,10 +237,7 @@ impl StageRun {
                 self.pending.push(info.clone());
                 self.config.rootfs.diff_ids.push(info.diff_id.to_string());
                 self.layers.push(info);
-                let shell_text = apply::argv(&self.config, &run.command)
-                    .map(|a| a.join(" "))
-                    .unwrap_or_default();
-                self.history(cx, format!("RUN {shell_text}"), false);
+                self.history(cx, command.history(), false);
             }
             Command::From(_) => {}
             other => {

@@ -8,4 +8,5 @@ mod extract;
 mod interop;
 mod root;
 mod snapshot;
+mod snapshot_random;
 mod writer;

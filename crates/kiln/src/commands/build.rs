@@ -151,7 +151,8 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     }
 }
 
-/// `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`.
+/// `--network`, `--allow`, `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`,
+/// `--security-opt`.
 fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOptions, Failure> {
     let memory = args
         .memory
@@ -198,7 +199,29 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
             }
         }
     }
+    let network = args
+        .network
+        .as_deref()
+        .map(kiln_engine::build::Network::parse)
+        .transpose()
+        .map_err(|e| Failure::usage(format!("--network: {e}")))?
+        .unwrap_or_default();
+    let (mut allow_network_host, mut allow_insecure) = (false, false);
+    for a in &args.allow {
+        match a.as_str() {
+            "network.host" => allow_network_host = true,
+            "security.insecure" => allow_insecure = true,
+            other => {
+                return Err(Failure::usage(format!(
+                    "--allow {other:?}: entitlements are network.host and security.insecure"
+                )))
+            }
+        }
+    }
     Ok(kiln_engine::build::SandboxOptions {
+        network,
+        allow_network_host,
+        allow_insecure,
         memory,
         pids: args.pids_limit,
         cpus: args.cpus,
@@ -249,7 +272,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
         (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
         (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
         (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
-        (l.network.is_some(), "--network", "networking is for RUN, which comes later"),
         (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),
         (!l.cache_from.is_empty(), "--cache-from", "build caches come later"),
         (!l.cache_to.is_empty(), "--cache-to", "build caches come later"),
