@@ -226,7 +226,21 @@ fn step_cache_records_are_roots_and_are_checked() {
     let orphan = put_raw_blob(&store, &vec![3u8; 70_000]);
     let old = step_record(&store, "old", &[&old_blob], "2001-01-01T00:00:00Z");
     let new = step_record(&store, "new", &[&new_blob], &kiln_oci::time::now_rfc3339());
+    // A record being written (temp + rename) is not a record, and not damage; one
+    // whose writer ended an hour ago is a harmless leftover that prune removes.
+    let writing = store.join("cache/steps/.tmp-writing.json");
+    fs::write(&writing, b"{\"blobs\": [\"sha256:").expect("write");
+    let ended = store.join("cache/steps/.tmp-ended.json");
+    fs::write(&ended, b"{").expect("write");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    fs::File::open(&ended)
+        .and_then(|f| f.set_modified(hour_ago))
+        .expect("mtime");
     assert_intact(&store);
+    let (_, report, _) = verify_json(&store);
+    let harmless = findings(&report, "harmless");
+    assert_eq!(harmless.len(), 1, "{report}");
+    assert_eq!(harmless[0]["subject"], ended.display().to_string());
     let df = df_json(&store);
     assert_eq!(df["step_cache"]["count"], 2, "{df}");
     assert!(
@@ -242,6 +256,8 @@ fn step_cache_records_are_roots_and_are_checked() {
     let out = env.ok(&["prune", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["blobs"], serde_json::json!([orphan]), "{v}");
+    assert!(writing.is_file() && !ended.exists());
+    fs::remove_file(&writing).expect("rm");
     assert!(blob_file(&store, &old_blob).is_file() && blob_file(&store, &new_blob).is_file());
 
     // until=: only the record not used for that long, then its blob.

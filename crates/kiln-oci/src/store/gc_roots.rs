@@ -7,7 +7,7 @@
 //! least recently used records). Other fields are ignored; a store without a
 //! step cache has no records.
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,6 +19,8 @@ use crate::digest::Digest;
 
 /// Where the records live, under the store root.
 pub(crate) const STEPS_DIR: &str = "cache/steps";
+/// A record writer's temp file older than this belongs to a process that ended.
+const STALE_TEMP_AFTER: Duration = Duration::from_secs(3600);
 /// Largest record read.
 const MAX_RECORD_BYTES: u64 = 4 << 20;
 
@@ -57,8 +59,9 @@ struct Raw {
 pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    for (_, path) in super::list_dir(&root.join(STEPS_DIR))? {
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+    for (name, path) in super::list_dir(&root.join(STEPS_DIR))? {
+        // Dot files are records being written (temp + rename); see [`stale_temps`].
+        if name.starts_with('.') || path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
         match read_one(&path) {
@@ -69,6 +72,24 @@ pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecor
         }
     }
     Ok((good, bad))
+}
+
+/// Temp files of record writers that ended without renaming them: dot files in
+/// the records directory older than an hour.
+pub(crate) fn stale_temps(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let now = SystemTime::now();
+    Ok(super::list_dir(&root.join(STEPS_DIR))?
+        .into_iter()
+        .filter(|(name, path)| {
+            name.starts_with('.')
+                && fs::symlink_metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > STALE_TEMP_AFTER)
+        })
+        .map(|(_, path)| path)
+        .collect())
 }
 
 fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
@@ -105,7 +126,6 @@ fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::fs;
 
     #[test]
     fn reads_records_and_tolerates_absence_and_unknown_fields() {
@@ -122,6 +142,7 @@ mod tests {
         fs::write(dir.join("b.json"), b"{not json").unwrap();
         fs::write(dir.join("c.json"), br#"{"blobs":["sha256:zz"]}"#).unwrap();
         fs::write(dir.join("ignored.tmp"), b"").unwrap();
+        fs::write(dir.join(".tmp-abc.json"), b"{half").unwrap();
         let (good, bad) = read_all(t.path()).unwrap();
         assert_eq!(good.len(), 1);
         assert_eq!(good[0].blobs, vec![d]);

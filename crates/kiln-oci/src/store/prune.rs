@@ -102,6 +102,7 @@ impl Store {
         // Step-cache records.
         let (steps, bad) = self.step_records()?;
         let mut doomed: Vec<PathBuf> = bad.into_iter().map(|b| b.path).collect();
+        doomed.extend(super::gc_roots::stale_temps(self.root())?);
         let mut remaining: Vec<StepRecord> = Vec::new();
         let dropping = opts.all || opts.until.is_some();
         for s in steps {

@@ -335,6 +335,15 @@ impl Store {
 
     /// Checks step-cache records and that their blobs are present and intact.
     fn verify_steps(&self, r: &mut VerifyReport, bad: &HashSet<Digest>) -> Result<(), StoreError> {
+        for p in super::gc_roots::stale_temps(self.root())? {
+            r.add(
+                Severity::Harmless,
+                p.display().to_string(),
+                "temp file of a step-cache writer that ended before renaming it".into(),
+                "harmless: `kiln prune` removes it",
+                Fix::StepRecord(p),
+            );
+        }
         let (steps, unreadable) = self.step_records()?;
         for b in unreadable {
             r.step_records += 1;
