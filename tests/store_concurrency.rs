@@ -9,7 +9,7 @@ mod support;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use store_common::{assert_intact, context_with_data, ok_at};
+use store_common::{assert_intact, context_with_data, exported, ok_at, text};
 use support::{show, TestEnv};
 
 fn dockerfile(which: &str) -> String {
@@ -98,20 +98,10 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
     env.ok(&["prune"]);
     for (w, dir) in &contexts {
         let tag = format!("{w}2");
-        let rootfs = env.path().join(format!("rootfs-{tag}"));
-        env.ok(&["export", &tag, "-o", rootfs.to_str().expect("utf-8")]);
-        let expected = format!(
-            "{w}\n{}",
-            fs::read_to_string(dir.join("data/f00001")).expect("f1")
-        );
-        assert_eq!(
-            fs::read_to_string(rootfs.join("summary")).expect("summary"),
-            expected
-        );
-        assert_eq!(
-            fs::read_to_string(rootfs.join("f99")).expect("f99"),
-            format!("{w} 99\n")
-        );
+        let rootfs = exported(&store, &tag, &env.path().join(format!("rootfs-{tag}")));
+        let expected = format!("{w}\n{}", text(&dir.join("data/f00001")));
+        assert_eq!(text(&rootfs.join("summary")), expected);
+        assert_eq!(text(&rootfs.join("f99")), format!("{w} 99\n"));
     }
     assert_intact(&store);
     // And the same builds again give the same IDs.
@@ -190,10 +180,7 @@ fn removing_the_base_image_and_pruning_during_a_build_does_not_break_it() {
     );
     assert!(store_common::blob_file(&store, &own_layer).is_file());
     let rootfs = env.path().join("rootfs");
-    env.ok(&["export", "app", "-o", rootfs.to_str().expect("utf-8")]);
-    assert_eq!(
-        fs::read_to_string(rootfs.join("copied")).expect("copied"),
-        "only-in-base\n"
-    );
+    let copied = text(&exported(&store, "app", &rootfs).join("copied"));
+    assert_eq!(copied, "only-in-base\n");
     assert_intact(&store);
 }

@@ -12,7 +12,9 @@ mod support;
 use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use store_common::{assert_intact, context_with_data, findings, mounts_below, verify_json};
+use store_common::{
+    assert_intact, context_with_data, exported, findings, mounts_below, text, verify_json,
+};
 use support::TestEnv;
 
 const KILLS: usize = 30;
@@ -148,15 +150,9 @@ fn builds_killed_at_random_moments_leave_the_store_intact() {
         "N=after",
         &ctx_arg,
     ]);
-    let rootfs = env.path().join("rootfs");
-    env.ok(&["export", "after", "-o", rootfs.to_str().expect("utf-8")]);
-    assert_eq!(
-        fs::read_to_string(rootfs.join("summary")).expect("summary"),
-        format!(
-            "after\n{}",
-            fs::read_to_string(ctx.join("data/f00000")).expect("f0")
-        )
-    );
+    let rootfs = exported(&store, "after", &env.path().join("rootfs"));
+    let expected = format!("after\n{}", text(&ctx.join("data/f00000")));
+    assert_eq!(text(&rootfs.join("summary")), expected);
     assert_eq!(
         fs::metadata(rootfs.join("rand")).expect("rand").len(),
         24 * 65536

@@ -8,7 +8,9 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use store_common::{assert_intact, blob_file, df_json, findings, layers_of, verify_json};
+use store_common::{
+    assert_intact, blob_file, df_json, exported, findings, layers_of, text, verify_json,
+};
 use support::{show, TestEnv};
 
 const DOCKERFILE: &str =
@@ -321,8 +323,7 @@ fn step_cache_records_are_roots_and_are_checked() {
     );
     env.ok(&["build", "-q", "-t", "on-top", ctx.to_str().expect("utf-8")]);
     let rootfs = env.path().join("rootfs");
-    env.ok(&["export", "on-top", "-o", rootfs.to_str().expect("utf-8")]);
-    let both = fs::read_to_string(rootfs.join("both")).expect("both");
+    let both = text(&exported(&store, "on-top", &rootfs).join("both"));
     assert!(both.starts_with("built\nverify file 0\n"), "{both:?}");
 }
 
