@@ -5,7 +5,11 @@
 //! `blobs` (every blob the record needs: each is kept by `kiln prune` and
 //! checked by `kiln store verify`) and `last_used` (RFC 3339, for dropping the
 //! least recently used records). Other fields are ignored; a store without a
-//! step cache has no records.
+//! step cache has no records. Writers write records as dot files and rename
+//! them into place; a build that reuses a record's blobs marks them with
+//! [`Store::retain_blob`](super::Store::retain_blob) (a prune may otherwise
+//! remove them between the hit and the image being recorded, if the record
+//! itself is pruned meanwhile).
 
 use std::fs::{self, File};
 use std::io;
