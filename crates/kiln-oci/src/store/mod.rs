@@ -18,7 +18,7 @@
 //! harmless; `images.json` changes happen under the exclusive `lock`.
 //! Deleting (prune, rmi, verify --repair) takes `gc.lock` exclusively and
 //! removes only what is unreferenced *and* older than every running
-//! process's lease (see [`lease`]): a running build sets the mtime of every
+//! process's lease (see `lease.rs`): a running build sets the mtime of every
 //! blob and unpacked layer it adds or reuses, so nothing it may still
 //! reference is collected, and builds never wait for a prune (nor a prune for
 //! a build) longer than one rename.
