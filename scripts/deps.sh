@@ -2,12 +2,12 @@
 # Install what kiln's build and tests use (Debian 12; idempotent): the reference tools the
 # tests compare against (skopeo, umoci, podman, buildah, docker), busybox for test base
 # images, debootstrap for the Debian base of the apt-get test, slirp4netns for RUN steps
-# with network (NetworkMode::Private), and hadolint
-# for the lint agreement test.
+# with network (NetworkMode::Private), hadolint for the lint agreement test, and
+# docker-registry (a local OCI registry) and apache2-utils (htpasswd) for the registry tests.
 set -euo pipefail
 packages=(git ca-certificates gcc libc6-dev make tar python3 python3-pip
           skopeo umoci podman buildah runc docker.io busybox-static xz-utils
-          slirp4netns debootstrap)
+          slirp4netns debootstrap docker-registry apache2-utils)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

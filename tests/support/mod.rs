@@ -661,3 +661,5 @@ pub fn run_ok_bytes(cmd: &mut Command, input: &[u8]) -> Vec<u8> {
     assert!(out.status.success(), "{cmd:?} failed\n{}", show(&out));
     out.stdout
 }
+pub mod fault_proxy;
+pub mod registry;

@@ -48,6 +48,14 @@ pub enum Command {
     /// Check the store.
     #[command(subcommand)]
     Store(crate::cli_store::StoreCommand),
+    /// Pull an image from a registry into the store.
+    Pull(crate::cli_registry::PullArgs),
+    /// Push an image from the store to a registry.
+    Push(crate::cli_registry::PushArgs),
+    /// Save credentials for a registry (in containers' auth.json, as podman does).
+    Login(crate::cli_registry::LoginArgs),
+    /// Remove saved credentials for a registry.
+    Logout(crate::cli_registry::LogoutArgs),
     /// Parse a Dockerfile and print its stages and instructions.
     Parse(ParseArgs),
     /// Check Dockerfiles for problems: size, security, correctness (rules: docs/rules/).

@@ -24,13 +24,22 @@ pub struct BuildArgs {
     /// Do not use cached steps (kiln has no step cache yet: every step runs).
     #[arg(long)]
     pub no_cache: bool,
-    /// Always fetch base images from their registry (needs registry support).
+    /// Always fetch base images from their registry (comes with the step cache; base images
+    /// not in the store are always pulled).
     #[arg(long)]
     pub pull: bool,
+    /// Push the image to a registry under each -t name.
+    #[arg(long)]
+    pub push: bool,
+    /// Layer compression for pushing (--push, -o type=registry).
+    #[arg(long, value_enum)]
+    pub compression: Option<crate::cli_registry::CompressionArg>,
+    #[command(flatten)]
+    pub registry: crate::cli_registry::RegistryArgs,
     /// Target platform (os/arch[/variant]); only the host's platform can be built.
     #[arg(long)]
     pub platform: Option<String>,
-    /// Extra outputs: type=oci|oci-archive|docker-archive|local,dest=PATH.
+    /// Extra outputs: type=oci|oci-archive|docker-archive|local,dest=PATH or type=registry,name=REF.
     #[arg(short = 'o', long = "output", value_name = "type=TYPE,dest=PATH")]
     pub outputs: Vec<String>,
     /// Write the image ID to this file.
@@ -85,8 +94,6 @@ pub struct BuildArgs {
 /// Flags `docker build` has whose feature kiln does not have yet.
 #[derive(Debug, Args)]
 pub struct LaterFlags {
-    #[arg(long, hide = true)]
-    pub push: bool,
     #[arg(long = "secret", hide = true)]
     pub secret: Vec<String>,
     #[arg(long = "ssh", hide = true)]

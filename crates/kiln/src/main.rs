@@ -6,6 +6,7 @@
 mod build_args;
 mod cli;
 mod cli_image;
+mod cli_registry;
 mod cli_store;
 mod commands;
 mod exit;

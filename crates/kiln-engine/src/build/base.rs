@@ -87,18 +87,27 @@ pub fn scratch(platform: &Platform) -> BaseImage {
     }
 }
 
-/// Load `name` from the store.
+/// Load `name` from the store, pulling it from its registry when it is not there and
+/// `registry` allows it.
 pub fn image(
     store: &Store,
+    registry: Option<&kiln_registry::RegistryOptions>,
     name: &str,
     span: Span,
     platform: &Platform,
 ) -> Result<BaseImage, BuildError> {
-    let stored = store.lookup(name).map_err(|e| {
-        BuildError::step(span, format!("base image {name} is not in the store: {e}")).with_hint(
-            "pulling from registries comes in a later version: make the image with `kiln import`, `kiln load` or an earlier build",
-        )
-    })?;
+    let stored =
+        match (store.lookup(name), registry) {
+            (Ok(s), _) => s,
+            (Err(e), None) => return Err(BuildError::step(
+                span,
+                format!("base image {name} is not in the store: {e}"),
+            )
+            .with_hint(
+                "make the image with `kiln pull`, `kiln import`, `kiln load` or an earlier build",
+            )),
+            (Err(_), Some(opts)) => pull(store, opts, name, span, platform)?,
+        };
     // Marks its blobs used, so a concurrent `rmi` + prune cannot take them away
     // before this build has referenced them.
     store
@@ -118,6 +127,33 @@ pub fn image(
         ));
     }
     Ok(base)
+}
+
+/// Pulls `name` for `platform` into the store.
+pub fn pull(
+    store: &Store,
+    opts: &kiln_registry::RegistryOptions,
+    name: &str,
+    span: Span,
+    platform: &Platform,
+) -> Result<kiln_oci::StoredImage, BuildError> {
+    let reference = kiln_oci::Reference::parse_normalized(name)
+        .map_err(|e| BuildError::step(span, format!("invalid base image name {name:?}: {e}")))?;
+    let wanted = kiln_registry::Platform {
+        os: platform.os.clone(),
+        arch: platform.arch.clone(),
+        variant: platform.variant.clone(),
+    };
+    if opts.progress {
+        eprintln!("Pulling {reference}");
+    }
+    kiln_registry::pull(store, &reference, &wanted, opts)
+        .map(|p| p.image)
+        .map_err(|e| {
+            BuildError::step(span, format!("cannot pull base image {name}: {e}")).with_hint(
+                "check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`",
+            )
+        })
 }
 
 /// Config and layers of a stored image.

@@ -34,6 +34,8 @@ pub struct Built {
     pub names: Vec<String>,
     /// Build args no ARG used.
     pub unused_build_args: Vec<String>,
+    /// Registry outputs: where the image went and its manifest digest there.
+    pub pushed: Vec<kiln_registry::Pushed>,
 }
 
 /// A failed build, with the Dockerfile it was about (for showing the failing line).
@@ -66,6 +68,8 @@ pub(crate) struct BuildContext<'a> {
     /// (`None` inside when it could not start: each step then makes its own and reports why
     /// that failed).
     network: std::sync::OnceLock<Option<kiln_sandbox::SharedNetwork>>,
+    /// How to reach registries (base images not in the store are pulled); `None`: never.
+    pub registry: Option<kiln_registry::RegistryOptions>,
 }
 
 impl BuildContext<'_> {
@@ -84,7 +88,13 @@ impl BuildContext<'_> {
 
     pub fn image_rootfs(&mut self, name: &str, span: Span) -> Result<&Rootfs, BuildError> {
         if !self.images.contains_key(name) {
-            let img = base::image(self.store, name, span, &self.plan.target_platform)?;
+            let img = base::image(
+                self.store,
+                self.registry.as_ref(),
+                name,
+                span,
+                &self.plan.target_platform,
+            )?;
             let fs = Rootfs::new(self.scratch)?;
             fs.unpack(self.store, &img.layers)?;
             self.images.insert(name.to_string(), fs);
@@ -192,6 +202,7 @@ fn run(
         sandbox: opts.sandbox.clone(),
         images: HashMap::new(),
         network: std::sync::OnceLock::new(),
+        registry: opts.registry.clone(),
     };
     let mut done: Vec<Option<stage::StageResult>> = (0..plan.stages.len()).map(|_| None).collect();
     for &i in &plan.order {
@@ -220,14 +231,18 @@ fn run(
             .map_err(|e| layer::store_err(store, e))?;
         names.push(r.to_string());
     }
+    let mut pushed = Vec::new();
     for out in &opts.outputs {
-        output::write(store, &image, &result, out)?;
+        if let Some(p) = output::write(store, &image, &result, out, &opts)? {
+            pushed.push(p);
+        }
     }
     Ok(Built {
         id: image.config,
         manifest: image.manifest,
         names,
         unused_build_args: unused,
+        pushed,
     })
 }
 

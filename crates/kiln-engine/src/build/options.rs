@@ -13,6 +13,8 @@ pub enum Output {
     DockerArchive(PathBuf),
     /// The root filesystem as plain files.
     Local(PathBuf),
+    /// Pushed to a registry under this name (`type=registry,name=…`, `--push`).
+    Registry(String),
 }
 
 impl Output {
@@ -23,13 +25,17 @@ impl Output {
         }
         let mut typ = None;
         let mut dest = None;
+        let mut name = None;
         for field in spec.split(',') {
             match field.split_once('=') {
                 Some(("type", v)) => typ = Some(v.to_string()),
                 Some(("dest", v)) => dest = Some(PathBuf::from(v)),
+                Some(("name", v)) => name = Some(v.to_string()),
+                // `push=true` is what type=registry means; BuildKit accepts it.
+                Some(("push", "true")) => {}
                 Some((k, _)) => {
                     return Err(format!(
-                        "unknown --output key {k:?} in {spec:?}: keys are type and dest"
+                        "unknown --output key {k:?} in {spec:?}: keys are type, dest and (for type=registry) name"
                     ))
                 }
                 None => {
@@ -39,6 +45,11 @@ impl Output {
                 }
             }
         }
+        if typ.as_deref() == Some("registry") {
+            let name = name
+                .ok_or_else(|| format!("--output {spec:?} needs name=REGISTRY/REPOSITORY[:TAG]"))?;
+            return Ok(Output::Registry(name));
+        }
         let dest = dest.ok_or_else(|| format!("--output {spec:?} needs dest=PATH"))?;
         match typ.as_deref() {
             Some("oci") => Ok(Output::OciDir(dest)),
@@ -46,7 +57,7 @@ impl Output {
             Some("docker-archive") | Some("docker") => Ok(Output::DockerArchive(dest)),
             Some("local") => Ok(Output::Local(dest)),
             Some(t) => Err(format!(
-                "unsupported --output type {t:?}: use oci, oci-archive, docker-archive or local"
+                "unsupported --output type {t:?}: use oci, oci-archive, docker-archive, local or registry"
             )),
             None => Err(format!(
                 "--output {spec:?} needs type=oci|oci-archive|docker-archive|local"
@@ -179,6 +190,11 @@ pub struct BuildOptions {
     pub storage_driver: Option<super::StorageDriver>,
     /// Print step progress to standard error.
     pub progress: bool,
+    /// How to reach registries: base images not in the store are pulled, registry
+    /// outputs pushed. `None`: never contact a registry.
+    pub registry: Option<kiln_registry::RegistryOptions>,
+    /// How registry outputs are pushed (`--compression`).
+    pub push: kiln_registry::PushOptions,
 }
 
 impl std::fmt::Debug for BuildOptions {

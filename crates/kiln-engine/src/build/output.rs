@@ -44,13 +44,18 @@ pub(crate) fn write(
     image: &StoredResult,
     result: &StageResult,
     out: &Output,
-) -> Result<(), BuildError> {
+    opts: &super::BuildOptions,
+) -> Result<Option<kiln_registry::Pushed>, BuildError> {
     let stored = || -> Result<StoredImage, BuildError> {
         store
             .lookup(&image.manifest.to_string())
             .map_err(|e| store_err(store, e))
     };
+    if let Output::Registry(name) = out {
+        return push(store, image, name, opts).map(Some);
+    }
     match out {
+        Output::Registry(_) => Ok(()),
         Output::OciDir(dir) => {
             layout::write_layout(store, &[stored()?], dir).map_err(|e| out_err(dir, e))
         }
@@ -67,6 +72,30 @@ pub(crate) fn write(
         }
         Output::Local(dir) => export_rootfs(store, &result.layers, dir),
     }
+    .map(|()| None)
+}
+
+/// Pushes the built image to `name`.
+fn push(
+    store: &Store,
+    image: &StoredResult,
+    name: &str,
+    opts: &super::BuildOptions,
+) -> Result<kiln_registry::Pushed, BuildError> {
+    let dest = kiln_oci::Reference::parse_normalized(name).map_err(|e| BuildError::Output {
+        message: format!("cannot push to {name:?}: {e}"),
+    })?;
+    let registry = opts.registry.clone().ok_or_else(|| BuildError::Output {
+        message: format!("cannot push to {name}: registry access is off for this build"),
+    })?;
+    if opts.progress {
+        eprintln!("Pushing {dest}");
+    }
+    kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|e| {
+        BuildError::Output {
+            message: format!("cannot push {} to {dest}: {e}", image.manifest),
+        }
+    })
 }
 
 /// Unpack layers into a host directory (created if missing).

@@ -35,7 +35,13 @@ pub fn run(
     let (mut base, mut inherited_env) = match &planned.base {
         Base::Scratch => (base::scratch(&plan.target_platform), Vec::new()),
         Base::Image(name) => {
-            let b = base::image(cx.store, name, stage.from.base.span, &plan.target_platform)?;
+            let b = base::image(
+                cx.store,
+                cx.registry.as_ref(),
+                name,
+                stage.from.base.span,
+                &plan.target_platform,
+            )?;
             let env = b.config.env_pairs();
             (b, env)
         }

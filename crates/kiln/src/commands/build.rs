@@ -86,11 +86,19 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         }
         labels.insert(k.to_string(), v.to_string());
     }
-    let outputs = args
+    let mut outputs = args
         .outputs
         .iter()
         .map(|o| Output::parse(o).map_err(Failure::usage))
         .collect::<Result<Vec<_>, _>>()?;
+    if args.push {
+        if args.tags.is_empty() {
+            return Err(Failure::usage(
+                "--push needs a name: give -t REGISTRY/REPOSITORY[:TAG]",
+            ));
+        }
+        outputs.extend(args.tags.iter().map(|t| Output::Registry(t.clone())));
+    }
     let epoch = match args.source_date_epoch {
         Some(e) => Some(e),
         None => match std::env::var("SOURCE_DATE_EPOCH") {
@@ -123,6 +131,10 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .transpose()
             .map_err(Failure::usage)?,
         progress: !args.quiet,
+        registry: Some(args.registry.options(!args.quiet)),
+        push: kiln_registry::PushOptions {
+            compression: args.compression.map(|c| c.to_compression()),
+        },
     };
     let built = build(&store, opts).map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
     if !built.unused_build_args.is_empty() && !args.quiet {
@@ -145,6 +157,9 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         let mut text = String::new();
         for n in &built.names {
             text.push_str(&format!("Tagged {n}\n"));
+        }
+        for p in &built.pushed {
+            text.push_str(&format!("Pushed {}@{}\n", p.reference, p.digest));
         }
         text.push_str(&format!("{}\n", built.id));
         crate::output::stdout(&text)
@@ -268,8 +283,7 @@ fn asks(v: &Option<String>) -> bool {
 fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     let l = &args.later;
     let refused: Vec<(&str, &str)> = [
-        (l.push, "--push", "pushing to a registry comes later; write the image with -o type=oci-archive,dest=FILE or `kiln save`, and push that with skopeo"),
-        (args.pull, "--pull", "pulling from registries comes later; make base images with `kiln import` or `kiln load`"),
+        (args.pull, "--pull", "re-resolving base images comes with the step cache; base images not in the store are pulled, and `kiln pull NAME` refreshes one"),
         (!l.secret.is_empty(), "--secret", "secrets are for RUN, which comes later"),
         (!l.ssh.is_empty(), "--ssh", "SSH forwarding is for RUN, which comes later"),
         (!l.add_host.is_empty(), "--add-host", "host entries are for RUN, which comes later"),

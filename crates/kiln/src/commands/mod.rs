@@ -5,6 +5,7 @@ mod debug;
 mod images;
 pub mod lint;
 mod parse;
+mod registry;
 mod store;
 
 use crate::cli::{Cli, Command};
@@ -26,6 +27,10 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Prune(args) => store::prune(&root, args),
         Command::Df(args) => store::df(&root, args),
         Command::Store(crate::cli_store::StoreCommand::Verify(args)) => store::verify(&root, args),
+        Command::Pull(args) => registry::pull(&root, args),
+        Command::Push(args) => registry::push(&root, args),
+        Command::Login(args) => registry::login(args),
+        Command::Logout(args) => registry::logout(args),
         Command::Parse(args) => parse::run(args),
         Command::Debug(cmd) => debug::run(cmd),
         Command::Lint(args) => lint::run(args),

@@ -1,0 +1,132 @@
+//! The bearer-token flow of the distribution spec: after a `401` with
+//! `WWW-Authenticate: Bearer realm=…,service=…`, `GET realm?service=…&scope=…` (with basic
+//! credentials when kiln has some) returns `{"token":…,"expires_in":…}`.
+
+use super::{Credentials, Secret};
+use crate::client::{is_loopback, status_error, Client, Req};
+use crate::error::{RegistryError, Result};
+use std::time::Duration;
+
+/// Largest token response accepted.
+const MAX_TOKEN_RESPONSE: u64 = 1 << 20;
+/// Lifetime assumed when the server gives none (the spec's default).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Fetches a token for `scope`; returns it with its lifetime.
+pub(crate) fn fetch(
+    client: &Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: &str,
+    creds: Option<&Credentials>,
+) -> Result<(Secret, Duration)> {
+    let realm_host = realm
+        .strip_prefix("https://")
+        .or_else(|| realm.strip_prefix("http://"))
+        .and_then(|r| r.split(['/', '?']).next())
+        .ok_or_else(|| RegistryError::BadContent {
+            what: "the token realm".into(),
+            url: client.base.clone(),
+            reason: format!("{realm:?} is not an http(s) URL"),
+        })?;
+    if realm.starts_with("http://")
+        && creds.is_some()
+        && !is_loopback(realm_host)
+        && client.base.starts_with("https://")
+    {
+        return Err(RegistryError::BadContent {
+            what: "the token realm".into(),
+            url: client.base.clone(),
+            reason: format!("{realm} is plain HTTP; kiln does not send credentials over it"),
+        });
+    }
+    let mut query = Vec::new();
+    if let Some(s) = service {
+        query.push(format!("service={}", encode(s)));
+    }
+    for s in scope.split(' ').filter(|s| !s.is_empty()) {
+        query.push(format!("scope={}", encode(s)));
+    }
+    let sep = if realm.contains('?') { '&' } else { '?' };
+    let url = if query.is_empty() {
+        realm.to_owned()
+    } else {
+        format!("{realm}{sep}{}", query.join("&"))
+    };
+    let mut req = Req::new("GET", url.clone(), scope);
+    if let Some(c) = creds {
+        req = req.header("authorization", c.basic_header().expose().to_owned());
+    }
+    let mut resp = client.send_plain(&req)?;
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        return Err(status_error("GET", realm, &mut resp, &client.host));
+    }
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        #[serde(default)]
+        token: String,
+        #[serde(default)]
+        access_token: String,
+        #[serde(default)]
+        expires_in: Option<u64>,
+    }
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_TOKEN_RESPONSE)
+        .read_to_vec()
+        .map_err(|e| RegistryError::Connect {
+            url: realm.to_owned(),
+            message: e.to_string(),
+            hint: "the token service failed; try again".into(),
+        })?;
+    let reply: Reply = serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadContent {
+        what: "the token response".into(),
+        url: realm.to_owned(),
+        reason: format!("not the expected JSON: {e}"),
+    })?;
+    let token = if reply.token.is_empty() {
+        reply.access_token
+    } else {
+        reply.token
+    };
+    if token.is_empty() {
+        return Err(RegistryError::BadContent {
+            what: "the token response".into(),
+            url: realm.to_owned(),
+            reason: "it has no token".into(),
+        });
+    }
+    let lifetime = reply
+        .expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_LIFETIME)
+        .max(Duration::from_secs(15));
+    Ok((Secret::new(token), lifetime))
+}
+
+/// Percent-encodes a query value.
+pub(crate) fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~:/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_encoding() {
+        assert_eq!(
+            super::encode("repository:a/b:pull,push"),
+            "repository:a/b:pull%2Cpush"
+        );
+        assert_eq!(super::encode("a b&c"), "a%20b%26c");
+    }
+}

@@ -1,0 +1,214 @@
+//! Errors of registry operations. Every variant names the URL, digest or file involved
+//! and most carry a hint saying what to do. Credentials never appear here: URLs are
+//! printed without user info and registry messages are cut short.
+
+use kiln_oci::{Digest, StoreError};
+use std::path::PathBuf;
+
+/// What went wrong talking to a registry.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry answered with a status kiln cannot continue from.
+    #[error("{status} {reason} from {method} {url}{detail}; {hint}")]
+    Status {
+        /// Request method.
+        method: &'static str,
+        /// Request URL.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+        /// Canonical reason phrase.
+        reason: &'static str,
+        /// The registry's error codes and messages (`: CODE: message`), shortened.
+        detail: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The registry could not be reached (connection refused, reset, DNS, TLS).
+    #[error("cannot reach {url}: {message}; {hint}")]
+    Connect {
+        /// Request URL.
+        url: String,
+        /// The transport error.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// Content from the registry does not match the digest it was asked for.
+    #[error("{what} from {url} has digest {actual}, expected {expected}; the registry or a proxy sent wrong content (nothing was stored)")]
+    DigestMismatch {
+        /// What was fetched.
+        what: String,
+        /// Where from.
+        url: String,
+        /// Asked for.
+        expected: Digest,
+        /// Received.
+        actual: Digest,
+    },
+    /// Content is larger than allowed or than its descriptor says.
+    #[error("{what} from {url} is larger than {max} bytes; refused (a registry sending this is broken or hostile)")]
+    TooLarge {
+        /// What was fetched.
+        what: String,
+        /// Where from.
+        url: String,
+        /// The limit.
+        max: u64,
+    },
+    /// A manifest or index that cannot be used.
+    #[error("{what} from {url}: {reason}")]
+    BadContent {
+        /// What was fetched.
+        what: String,
+        /// Where from.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No manifest in an index matches the wanted platform.
+    #[error("{reference}: no image for platform {wanted} in its index (available: {available}); choose one with --platform")]
+    NoPlatform {
+        /// The image.
+        reference: String,
+        /// Wanted platform.
+        wanted: String,
+        /// Platforms the index lists.
+        available: String,
+    },
+    /// The store refused content.
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    /// A local file could not be read or written.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was attempted.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An auth or certificate file is malformed.
+    #[error("{}: {reason}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A docker-credential helper failed.
+    #[error("credential helper docker-credential-{helper} failed for {registry}: {reason}")]
+    Helper {
+        /// Helper name.
+        helper: String,
+        /// Registry asked about.
+        registry: String,
+        /// What happened (the helper's stderr, shortened).
+        reason: String,
+    },
+    /// A layer could not be recompressed for pushing.
+    #[error("cannot recompress layer {digest}: {reason}")]
+    Recompress {
+        /// The layer blob.
+        digest: Digest,
+        /// What failed.
+        reason: String,
+    },
+    /// Bad user input (reference, platform, options).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl RegistryError {
+    /// True for errors worth retrying: connection problems, 5xx, 429 and 408.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            RegistryError::Connect { .. } => true,
+            RegistryError::Status { status, .. } => {
+                *status >= 500 || *status == 429 || *status == 408
+            }
+            _ => false,
+        }
+    }
+
+    /// True if the user gave a bad argument (maps to exit code 2 in the CLI).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RegistryError::Invalid(_))
+    }
+}
+
+/// Result alias.
+pub type Result<T, E = RegistryError> = std::result::Result<T, E>;
+
+/// The canonical reason phrase of a status code.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        413 => "Payload Too Large",
+        416 => "Range Not Satisfiable",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "",
+    }
+}
+
+/// The `: CODE: message` details of a registry error body (`{"errors":[...]}`), at most
+/// 300 characters, control characters dropped.
+pub fn detail_from_body(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    let text = match serde_json::from_slice::<Errors>(body) {
+        Ok(e) if !e.errors.is_empty() => e
+            .errors
+            .iter()
+            .map(|i| format!("{}: {}", i.code, i.message))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::new(),
+    };
+    let clean: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    if clean.is_empty() {
+        clean
+    } else {
+        format!(": {clean}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_error_bodies_are_summarised() {
+        let body = br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown\n","detail":{}}]}"#;
+        assert_eq!(
+            detail_from_body(body),
+            ": MANIFEST_UNKNOWN: manifest unknown"
+        );
+        assert_eq!(detail_from_body(b"<html>"), "");
+        let long = format!(
+            r#"{{"errors":[{{"code":"X","message":"{}"}}]}}"#,
+            "a".repeat(5000)
+        );
+        assert!(detail_from_body(long.as_bytes()).len() < 320);
+    }
+}

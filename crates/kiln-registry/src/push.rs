@@ -1,0 +1,290 @@
+//! `kiln push`: the layers (compressed as asked), the config, then the manifest, to
+//! `DEST`. Blobs the registry has are skipped, blobs other repositories of the same
+//! registry have are mounted, the rest uploaded in parallel.
+
+use crate::client::{header, status_error, Client, Req, ReqBody};
+use crate::error::{RegistryError, Result};
+use crate::recompress::{compression_of, layer_media_type, recompress};
+use crate::upload::{push_blob, BlobJob, BlobOutcome};
+use crate::{Compression, RegistryOptions};
+use kiln_oci::image::{descriptor_digest, MAX_MANIFEST_BYTES};
+use kiln_oci::{media, Digest, LayerRef, Reference, Store};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// What to push and how.
+#[derive(Debug, Clone, Default)]
+pub struct PushOptions {
+    /// `--compression`: layers in another compression are recompressed. `None` keeps
+    /// compressed layers and gzips uncompressed ones.
+    pub compression: Option<Compression>,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// Where it went.
+    pub reference: Reference,
+    /// Digest of the manifest as pushed.
+    pub digest: Digest,
+    /// Blobs uploaded, mounted, and already present.
+    pub uploaded: usize,
+    /// Blobs mounted from another repository.
+    pub mounted: usize,
+    /// Blobs the registry had.
+    pub existed: usize,
+}
+
+/// Pushes the stored image with manifest `manifest` to `dest`.
+pub fn push(
+    store: &Store,
+    manifest: &Digest,
+    dest: &Reference,
+    push_opts: &PushOptions,
+    opts: &RegistryOptions,
+) -> Result<Pushed> {
+    let image = store.load_image(manifest)?;
+    let bytes = store.read_blob(manifest, MAX_MANIFEST_BYTES)?;
+    let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadContent {
+        what: format!("stored manifest {manifest}"),
+        url: store.root().display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut media_type = doc
+        .get("mediaType")
+        .and_then(Value::as_str)
+        .unwrap_or(media::OCI_MANIFEST)
+        .to_owned();
+    let layers = image.layers().map_err(kiln_oci::StoreError::from)?;
+    // Decide each layer's compression; recompress where needed.
+    let mut plan = Vec::new();
+    let mut changed = false;
+    for layer in &layers {
+        let have = compression_of(store, layer)?;
+        let want = match (push_opts.compression, have) {
+            (Some(c), _) => c,
+            (None, Compression::None) => Compression::Gzip,
+            (None, c) => c,
+        };
+        plan.push((layer.clone(), have, want));
+        changed |= have != want;
+    }
+    let to_oci = media_type == media::DOCKER_MANIFEST
+        && plan.iter().any(|(_, _, w)| *w == Compression::Zstd);
+    if to_oci {
+        media_type = media::OCI_MANIFEST.to_owned();
+    }
+    let oci = media_type == media::OCI_MANIFEST;
+    let mut pushed_layers: Vec<LayerRef> = Vec::new();
+    for (layer, have, want) in &plan {
+        if have == want && !to_oci {
+            pushed_layers.push(layer.clone());
+        } else if have == want {
+            let mut l = layer.clone();
+            l.media_type = layer_media_type(*want, true).to_owned();
+            pushed_layers.push(l);
+        } else {
+            if opts.progress {
+                eprintln!(
+                    "Compressing layer {} ({:?} -> {want:?})",
+                    layer.digest, have
+                );
+            }
+            pushed_layers.push(recompress(store, layer, *have, *want, oci)?);
+        }
+    }
+    let bytes = if changed || to_oci {
+        rewrite(&mut doc, &pushed_layers, to_oci)?;
+        let new = serde_json::to_vec(&doc).map_err(|e| RegistryError::BadContent {
+            what: "the rewritten manifest".into(),
+            url: dest.to_string(),
+            reason: e.to_string(),
+        })?;
+        store.put_blob(&new)?;
+        new
+    } else {
+        bytes
+    };
+    let digest = Digest::of_bytes(&bytes);
+    let config =
+        descriptor_digest(image.manifest.config(), "config").map_err(kiln_oci::StoreError::from)?;
+    let client = Client::connect(&dest.registry, opts, None)?;
+    let mounts = mount_sources(store, &dest.registry);
+    let mut jobs: Vec<(Digest, u64)> = pushed_layers.iter().map(|l| (l.digest, l.size)).collect();
+    jobs.push((config, store.blob_size(&config)?));
+    jobs.dedup();
+    let outcomes = upload_all(store, &client, &dest.repository, jobs, &mounts, opts)?;
+    put_manifest(&client, dest, &bytes, &media_type, &digest)?;
+    Ok(Pushed {
+        reference: dest.clone(),
+        digest,
+        uploaded: outcomes
+            .iter()
+            .filter(|o| **o == BlobOutcome::Uploaded)
+            .count(),
+        mounted: outcomes
+            .iter()
+            .filter(|o| **o == BlobOutcome::Mounted)
+            .count(),
+        existed: outcomes
+            .iter()
+            .filter(|o| **o == BlobOutcome::Existed)
+            .count(),
+    })
+}
+
+/// Replaces the manifest's layer descriptors (and with `to_oci`, its media types).
+fn rewrite(doc: &mut Value, layers: &[LayerRef], to_oci: bool) -> Result<()> {
+    let bad = |reason: &str| RegistryError::BadContent {
+        what: "the stored manifest".into(),
+        url: String::new(),
+        reason: reason.to_owned(),
+    };
+    let obj = doc.as_object_mut().ok_or_else(|| bad("not an object"))?;
+    if to_oci {
+        obj.insert("mediaType".into(), Value::from(media::OCI_MANIFEST));
+        if let Some(c) = obj.get_mut("config").and_then(Value::as_object_mut) {
+            c.insert("mediaType".into(), Value::from(media::OCI_CONFIG));
+        }
+    }
+    let list = obj
+        .get_mut("layers")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| bad("no layers"))?;
+    if list.len() != layers.len() {
+        return Err(bad("layer count changed"));
+    }
+    for (entry, layer) in list.iter_mut().zip(layers) {
+        let e = entry
+            .as_object_mut()
+            .ok_or_else(|| bad("a layer is not an object"))?;
+        e.insert("mediaType".into(), Value::from(layer.media_type.clone()));
+        e.insert("digest".into(), Value::from(layer.digest.to_string()));
+        e.insert("size".into(), Value::from(layer.size));
+    }
+    Ok(())
+}
+
+/// Blob digest → repositories on `registry` that store images using it (named in the
+/// store as `registry/repo:tag`), for cross-repository mounts.
+fn mount_sources(store: &Store, registry: &str) -> HashMap<Digest, Vec<String>> {
+    let mut out: HashMap<Digest, Vec<String>> = HashMap::new();
+    let Ok(images) = store.images() else {
+        return out;
+    };
+    for stored in images {
+        let repos: Vec<String> = stored
+            .names
+            .iter()
+            .filter(|n| n.registry == registry)
+            .map(|n| n.repository.clone())
+            .collect();
+        if repos.is_empty() {
+            continue;
+        }
+        let Ok(image) = store.load_image(&stored.manifest) else {
+            continue;
+        };
+        let Ok(layers) = image.layers() else {
+            continue;
+        };
+        for d in layers.iter().map(|l| l.digest).chain([image.config_digest]) {
+            let e = out.entry(d).or_default();
+            for r in &repos {
+                if !e.contains(r) {
+                    e.push(r.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Uploads blobs with `opts.jobs` threads.
+fn upload_all(
+    store: &Store,
+    client: &Client,
+    repo: &str,
+    blobs: Vec<(Digest, u64)>,
+    mounts: &HashMap<Digest, Vec<String>>,
+    opts: &RegistryOptions,
+) -> Result<Vec<BlobOutcome>> {
+    let total = blobs.len();
+    let queue = Mutex::new(blobs);
+    let results: Mutex<Vec<BlobOutcome>> = Mutex::new(Vec::new());
+    let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.max(1).min(total.max(1)) {
+            s.spawn(|| loop {
+                if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                    return;
+                }
+                let Some((digest, size)) = queue.lock().ok().and_then(|mut q| q.pop()) else {
+                    return;
+                };
+                let path = store.blob_path(&digest);
+                let job = BlobJob {
+                    digest,
+                    size,
+                    path: &path,
+                    mount_from: mounts.get(&digest).cloned().unwrap_or_default(),
+                };
+                match push_blob(client, repo, &job, opts.chunk_size) {
+                    Ok(o) => {
+                        if opts.progress {
+                            eprintln!("Blob {digest}: {o:?}");
+                        }
+                        if let Ok(mut r) = results.lock() {
+                            r.push(o);
+                        }
+                    }
+                    Err(e) => {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(results.into_inner().unwrap_or_default())
+}
+
+/// `PUT /v2/REPO/manifests/TAG` (or the digest when `dest` has no tag).
+fn put_manifest(
+    client: &Client,
+    dest: &Reference,
+    bytes: &[u8],
+    media_type: &str,
+    digest: &Digest,
+) -> Result<()> {
+    let target = dest.tag.clone().unwrap_or_else(|| digest.to_string());
+    let url = client.url(&dest.repository, &format!("manifests/{target}"));
+    let scope = format!("repository:{}:pull,push", dest.repository);
+    let req = Req::new("PUT", url.clone(), &scope)
+        .header("content-type", media_type.to_owned())
+        .body(ReqBody::Bytes(bytes));
+    let mut resp = client.send(&req)?;
+    let status = resp.status().as_u16();
+    if status != 201 && status != 200 && status != 202 {
+        return Err(status_error("PUT", &url, &mut resp, &client.host));
+    }
+    if let Some(d) =
+        header(&resp, "docker-content-digest").and_then(|h| Digest::parse(h.trim()).ok())
+    {
+        if d != *digest {
+            return Err(RegistryError::DigestMismatch {
+                what: "the pushed manifest (as the registry computed it)".into(),
+                url,
+                expected: *digest,
+                actual: d,
+            });
+        }
+    }
+    Ok(())
+}
