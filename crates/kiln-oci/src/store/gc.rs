@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::gc_roots::StepRecord;
+use super::gc_roots::StepRoots;
 use super::index::Record;
 use super::lock::Mode;
 use super::remove::remove_tree;
@@ -51,7 +51,7 @@ impl Roots {
     }
 
     /// Adds the blobs of step-cache records.
-    pub(crate) fn add_steps(&mut self, steps: &[StepRecord]) {
+    pub(crate) fn add_steps(&mut self, steps: &[StepRoots]) {
         for s in steps {
             self.blobs.extend(s.blobs.iter().copied());
         }

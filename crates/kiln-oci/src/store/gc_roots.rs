@@ -28,9 +28,9 @@ const STALE_TEMP_AFTER: Duration = Duration::from_secs(3600);
 /// Largest record read.
 const MAX_RECORD_BYTES: u64 = 4 << 20;
 
-/// One step-cache record, as far as the store cares.
+/// One step-cache record, as far as garbage collection cares: its roots.
 #[derive(Debug, Clone)]
-pub struct StepRecord {
+pub struct StepRoots {
     /// The record file.
     pub path: PathBuf,
     /// Blobs it needs.
@@ -60,7 +60,7 @@ struct Raw {
 
 /// All step-cache records (none if the directory does not exist), and those
 /// that do not parse.
-pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
+pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRoots>, Vec<BadStepRecord>), StoreError> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     for (name, path) in super::list_dir(&root.join(STEPS_DIR))? {
@@ -96,7 +96,7 @@ pub(crate) fn stale_temps(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
         .collect())
 }
 
-fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
+fn read_one(path: &Path) -> Result<Option<StepRoots>, String> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -118,7 +118,7 @@ fn read_one(path: &Path) -> Result<Option<StepRecord>, String> {
             .ok_or_else(|| format!("bad last_used {s:?}: not an RFC 3339 time"))?,
         None => meta.modified().unwrap_or(UNIX_EPOCH),
     };
-    Ok(Some(StepRecord {
+    Ok(Some(StepRoots {
         path: path.to_owned(),
         blobs,
         last_used,

@@ -35,7 +35,7 @@ mod usage;
 mod verify;
 
 pub use blobs::BlobWriter;
-pub use gc_roots::{BadStepRecord, StepRecord};
+pub use gc_roots::{BadStepRecord, StepRoots};
 pub use lease::StaleTemp;
 pub use prune::{PruneOptions, PruneReport};
 pub use usage::{Usage, UsageRow};
@@ -673,7 +673,7 @@ impl Store {
     }
 
     /// The step-cache records, and those that cannot be read.
-    pub fn step_records(&self) -> Result<(Vec<StepRecord>, Vec<BadStepRecord>), StoreError> {
+    pub fn step_records(&self) -> Result<(Vec<StepRoots>, Vec<BadStepRecord>), StoreError> {
         gc_roots::read_all(&self.root)
     }
 

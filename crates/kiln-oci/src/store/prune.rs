@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::gc::{self, LayerPolicy, Roots};
-use super::gc_roots::StepRecord;
+use super::gc_roots::StepRoots;
 use super::index::Record;
 use super::lease::{self, StaleTemp};
 use super::usage::tree_bytes;
@@ -103,7 +103,7 @@ impl Store {
         let (steps, bad) = self.step_records()?;
         let mut doomed: Vec<PathBuf> = bad.into_iter().map(|b| b.path).collect();
         doomed.extend(super::gc_roots::stale_temps(self.root())?);
-        let mut remaining: Vec<StepRecord> = Vec::new();
+        let mut remaining: Vec<StepRoots> = Vec::new();
         let dropping = opts.all || opts.until.is_some();
         for s in steps {
             let broken = s.blobs.iter().any(|b| !self.has_blob(b));
@@ -165,7 +165,7 @@ impl Store {
         &self,
         image_roots: &Roots,
         roots: &Roots,
-        steps: &[StepRecord],
+        steps: &[StepRoots],
         all_layers: bool,
         limit: u64,
         horizon: SystemTime,
@@ -185,7 +185,7 @@ impl Store {
         let mut total: u64 = roots.blobs.iter().map(blob_bytes).sum();
         total += steps.iter().map(|s| s.bytes).sum::<u64>();
         enum Item<'a> {
-            Step(&'a StepRecord),
+            Step(&'a StepRoots),
             Layer(PathBuf, u64),
         }
         let mut items: Vec<(SystemTime, Item<'_>)> = Vec::new();

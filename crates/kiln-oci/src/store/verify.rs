@@ -38,7 +38,7 @@ pub enum Severity {
 enum Fix {
     Blob(Digest),
     Image(Digest),
-    StepRecord(PathBuf),
+    StepFile(PathBuf),
     Layer(PathBuf),
     Temp,
     Nothing,
@@ -341,7 +341,7 @@ impl Store {
                 p.display().to_string(),
                 "temp file of a step-cache writer that ended before renaming it".into(),
                 "harmless: `kiln prune` removes it",
-                Fix::StepRecord(p),
+                Fix::StepFile(p),
             );
         }
         let (steps, unreadable) = self.step_records()?;
@@ -352,7 +352,7 @@ impl Store {
                 b.path.display().to_string(),
                 format!("step-cache record cannot be read: {}", b.reason),
                 FIX_STEP,
-                Fix::StepRecord(b.path),
+                Fix::StepFile(b.path),
             );
         }
         for s in steps {
@@ -372,7 +372,7 @@ impl Store {
                     s.path.display().to_string(),
                     format!("step-cache record: {problem}"),
                     FIX_STEP,
-                    Fix::StepRecord(s.path),
+                    Fix::StepFile(s.path),
                 );
             }
         }
@@ -388,7 +388,7 @@ impl Store {
         };
         r.findings.retain(|f| match &f.repair {
             Fix::Image(m) => manifests.contains(m),
-            Fix::StepRecord(p) => p.exists(),
+            Fix::StepFile(p) => p.exists(),
             Fix::Blob(d) => self.blob_path(d).exists(),
             Fix::Layer(p) => p.exists(),
             Fix::Temp | Fix::Nothing => true,
@@ -449,7 +449,7 @@ impl Store {
                             repaired.push(format!("removed damaged blob {d}"));
                         }
                     }
-                    Fix::StepRecord(p) => {
+                    Fix::StepFile(p) => {
                         if std::fs::remove_file(p).is_ok() {
                             repaired.push(format!("removed step-cache record {}", p.display()));
                         }
