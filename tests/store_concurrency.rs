@@ -9,7 +9,7 @@ mod support;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use store_common::{assert_intact, context_with_data, ok_at};
+use store_common::{assert_intact, context_with_data, exported, ok_at, text};
 use support::{show, TestEnv};
 
 fn dockerfile(which: &str) -> String {
@@ -98,20 +98,10 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
     env.ok(&["prune"]);
     for (w, dir) in &contexts {
         let tag = format!("{w}2");
-        let rootfs = env.path().join(format!("rootfs-{tag}"));
-        env.ok(&["export", &tag, "-o", rootfs.to_str().expect("utf-8")]);
-        let expected = format!(
-            "{w}\n{}",
-            fs::read_to_string(dir.join("data/f00001")).expect("f1")
-        );
-        assert_eq!(
-            fs::read_to_string(rootfs.join("summary")).expect("summary"),
-            expected
-        );
-        assert_eq!(
-            fs::read_to_string(rootfs.join("f99")).expect("f99"),
-            format!("{w} 99\n")
-        );
+        let rootfs = exported(&store, &tag, &env.path().join(format!("rootfs-{tag}")));
+        let expected = format!("{w}\n{}", text(&dir.join("data/f00001")));
+        assert_eq!(text(&rootfs.join("summary")), expected);
+        assert_eq!(text(&rootfs.join("f99")), format!("{w} 99\n"));
     }
     assert_intact(&store);
     // And the same builds again give the same IDs.
@@ -128,4 +118,69 @@ fn six_builds_at_once_with_prune_images_and_tag_beside_them() {
         "{}",
         show(&again)
     );
+}
+
+#[test]
+fn removing_the_base_image_and_pruning_during_a_build_does_not_break_it() {
+    let env = TestEnv::new();
+    let store = env.store();
+    env.import_busybox("bb");
+    // A base image with a layer of its own (no other image has it).
+    let base_ctx = env.context(
+        "base",
+        &[(
+            "Dockerfile",
+            "FROM bb\nRUN echo only-in-base > /base-file\n",
+        )],
+    );
+    env.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "base2",
+        base_ctx.to_str().expect("utf-8"),
+    ]);
+    let (_, base_layers) = store_common::layers_of(&store, "base2");
+    let own_layer = base_layers.last().expect("layer").clone();
+    // Its blobs are old: only what the next build does keeps them from a prune.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for blob in fs::read_dir(store.join("blobs/sha256")).expect("blobs") {
+        let f = fs::File::open(blob.expect("entry").path()).expect("open");
+        f.set_modified(hour_ago).expect("set mtime");
+    }
+    // A build on it that is still running when the base goes away.
+    let ctx = env.context(
+        "app",
+        &[(
+            "Dockerfile",
+            "FROM base2\nRUN sleep 3; cat /base-file > /copied\n",
+        )],
+    );
+    let build = env
+        .kiln()
+        .args(["build", "-q", "-t", "app"])
+        .arg(&ctx)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn build");
+    // Wait until the build has unpacked its layers (the RUN is sleeping then).
+    let layers_dir = store.join("layers/sha256");
+    let own_unpacked = layers_dir.join(own_layer.strip_prefix("sha256:").expect("hex"));
+    while !own_unpacked.join("complete").exists() {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    env.ok(&["rmi", "base2"]);
+    let pruned = env.ok(&["prune", "--all"]);
+    let out = build.wait_with_output().expect("wait");
+    assert!(
+        out.status.success(),
+        "the build broke\n{}\nprune said:\n{pruned}",
+        show(&out)
+    );
+    assert!(store_common::blob_file(&store, &own_layer).is_file());
+    let rootfs = env.path().join("rootfs");
+    let copied = text(&exported(&store, "app", &rootfs).join("copied"));
+    assert_eq!(copied, "only-in-base\n");
+    assert_intact(&store);
 }

@@ -8,7 +8,7 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use store_common::{assert_intact, context_with_data, kiln_at, ok_at};
+use store_common::{assert_intact, context_with_data, exported, kiln_at, ok_at, text};
 use support::{busybox_tarball, run_ok, show};
 
 /// A mount the test made; unmounted (lazily if busy) on drop.
@@ -44,19 +44,9 @@ fn build_in(store: &Path, work: &Path) {
         .output()
         .expect("run kiln build");
     assert!(out.status.success(), "build failed\n{}", show(&out));
-    let rootfs = work.join("rootfs");
-    ok_at(
-        store,
-        &["export", "app", "-o", rootfs.to_str().expect("utf-8")],
-    );
-    let expected = format!(
-        "ran\n{}gone\n",
-        fs::read_to_string(ctx.join("data/f00002")).expect("f2")
-    );
-    assert_eq!(
-        fs::read_to_string(rootfs.join("out")).expect("out"),
-        expected
-    );
+    let rootfs = exported(store, "app", &work.join("rootfs"));
+    let expected = format!("ran\n{}gone\n", text(&ctx.join("data/f00002")));
+    assert_eq!(text(&rootfs.join("out")), expected);
     assert!(rootfs.join("var/x").is_dir());
     assert!(
         !rootfs.join("bin/true").exists(),

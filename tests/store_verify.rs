@@ -8,7 +8,9 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use store_common::{assert_intact, blob_file, df_json, findings, layers_of, verify_json};
+use store_common::{
+    assert_intact, blob_file, df_json, exported, findings, layers_of, text, verify_json,
+};
 use support::{show, TestEnv};
 
 const DOCKERFILE: &str =
@@ -221,14 +223,36 @@ fn step_record(store: &Path, name: &str, blobs: &[&str], last_used: &str) -> std
 fn step_cache_records_are_roots_and_are_checked() {
     let env = built_env();
     let store = env.store();
+    // The build's own step records.
+    let built_records = fs::read_dir(store.join("cache/steps"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0);
     let old_blob = put_raw_blob(&store, &vec![1u8; 50_000]);
     let new_blob = put_raw_blob(&store, &vec![2u8; 60_000]);
     let orphan = put_raw_blob(&store, &vec![3u8; 70_000]);
     let old = step_record(&store, "old", &[&old_blob], "2001-01-01T00:00:00Z");
     let new = step_record(&store, "new", &[&new_blob], &kiln_oci::time::now_rfc3339());
+    // A record being written (temp + rename) is not a record, and not damage; one
+    // whose writer ended an hour ago is a harmless leftover that prune removes.
+    let writing = store.join("cache/steps/.tmp-writing.json");
+    fs::write(&writing, b"{\"blobs\": [\"sha256:").expect("write");
+    let ended = store.join("cache/steps/.tmp-ended.json");
+    fs::write(&ended, b"{").expect("write");
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    fs::File::open(&ended)
+        .and_then(|f| f.set_modified(hour_ago))
+        .expect("mtime");
     assert_intact(&store);
+    let (_, report, _) = verify_json(&store);
+    let harmless = findings(&report, "harmless");
+    assert_eq!(harmless.len(), 1, "{report}");
+    assert_eq!(harmless[0]["subject"], ended.display().to_string());
     let df = df_json(&store);
-    assert_eq!(df["step_cache"]["count"], 2, "{df}");
+    assert_eq!(df["step_cache"]["count"], built_records + 2, "{df}");
     assert!(
         df["step_cache"]["bytes"].as_u64().expect("n") >= 110_000,
         "{df}"
@@ -242,6 +266,8 @@ fn step_cache_records_are_roots_and_are_checked() {
     let out = env.ok(&["prune", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(v["blobs"], serde_json::json!([orphan]), "{v}");
+    assert!(writing.is_file() && !ended.exists());
+    fs::remove_file(&writing).expect("rm");
     assert!(blob_file(&store, &old_blob).is_file() && blob_file(&store, &new_blob).is_file());
 
     // until=: only the record not used for that long, then its blob.
@@ -283,7 +309,13 @@ fn step_cache_records_are_roots_and_are_checked() {
         .count();
     assert!(layers_before > 0);
     let out = env.ok(&["prune", "--all"]);
-    assert!(out.contains("Deleted step-cache records: 1"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "Deleted step-cache records: {}",
+            built_records + 1
+        )),
+        "{out}"
+    );
     assert!(
         out.contains(&format!("Deleted unpacked layers: {layers_before}")),
         "{out}"
@@ -305,8 +337,7 @@ fn step_cache_records_are_roots_and_are_checked() {
     );
     env.ok(&["build", "-q", "-t", "on-top", ctx.to_str().expect("utf-8")]);
     let rootfs = env.path().join("rootfs");
-    env.ok(&["export", "on-top", "-o", rootfs.to_str().expect("utf-8")]);
-    let both = fs::read_to_string(rootfs.join("both")).expect("both");
+    let both = text(&exported(&store, "on-top", &rootfs).join("both"));
     assert!(both.starts_with("built\nverify file 0\n"), "{both:?}");
 }
 

@@ -104,3 +104,17 @@ pub fn context_with_data(dir: &Path, dockerfile: &str, files: usize, size: usize
         std::fs::write(dir.join("data").join(format!("f{i:05}")), content).expect("data file");
     }
 }
+
+/// Exports `image`'s root filesystem from `store` into `dest`; returns `dest`.
+pub fn exported(store: &Path, image: &str, dest: &Path) -> PathBuf {
+    ok_at(
+        store,
+        &["export", image, "-o", dest.to_str().expect("utf-8 path")],
+    );
+    dest.to_owned()
+}
+
+/// The text of a file, or a panic naming it.
+pub fn text(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}

@@ -165,6 +165,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     }
     let marker = staged.join(COMPLETE);
     fs::write(&marker, format!("{}\n", layer.diff_id)).map_err(io_err("write", &marker))?;
+    store.sync_staged(&staged).map_err(store_err)?;
     let parent = dir.parent().unwrap_or(Path::new("/"));
     fs::create_dir_all(parent).map_err(io_err("create", parent))?;
     let _installing = store.install_guard().map_err(store_err)?;

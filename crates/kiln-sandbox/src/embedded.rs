@@ -4,7 +4,7 @@ use std::ffi::{c_char, CString};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{Mode, OFlags};
@@ -320,28 +320,16 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     };
 
     // User-mode networking needs slirp4netns: fail before touching anything.
-    let slirp_program = match confinement.network {
-        NetworkMode::Private if shared_network.is_some() => None,
-        NetworkMode::Private => {
-            let path = std::env::var("PATH").ok();
-            Some(slirp::find(path.as_deref())?)
-        }
-        NetworkMode::None | NetworkMode::Host => None,
-    };
-    // With slirp the resolver is slirp's DNS forwarder, not the host's.
-    let resolv_conf = match confinement.network {
-        NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
-        NetworkMode::None | NetworkMode::Host => resolv_conf,
-    };
-
-    let rootfs: PathBuf = rootfs.canonicalize().map_err(|e| {
-        SandboxError::io("resolving rootfs", rootfs, e, "give an existing directory")
-    })?;
-    if rootfs == Path::new("/") {
-        return Err(SandboxError::Invalid(
-            "rootfs is the host's / : give the directory of the image's root filesystem".into(),
-        ));
-    }
+    let crate::preflight::Preflight {
+        slirp_program,
+        resolv_conf,
+        rootfs,
+    } = crate::preflight::check(
+        confinement.network,
+        shared_network.is_some(),
+        resolv_conf,
+        rootfs,
+    )?;
     let rootfs_c = cstring("rootfs", &rootfs.to_string_lossy())?;
     let root_fd = rustix::fs::open(
         &rootfs,

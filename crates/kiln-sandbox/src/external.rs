@@ -20,7 +20,7 @@ use crate::embedded::{pump, unique_id};
 use crate::mount_points::MountPoints;
 use crate::netns::NetNs;
 use crate::oci_config::{self, ConfigInput, NetNamespace};
-use crate::{slirp, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, TmpfsDir};
+use crate::{Exit, NetworkMode, RunRequest, Sandbox, SandboxError, TmpfsDir};
 
 /// Runtimes `kiln info` looks for.
 pub const KNOWN_RUNTIMES: &[&str] = &["runc", "crun", "runsc", "youki", "kata-runtime"];
@@ -212,26 +212,17 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
             process.cwd
         )));
     }
-    let slirp_program = match confinement.network {
-        NetworkMode::Private if shared_network.is_some() => None,
-        NetworkMode::Private => {
-            let path = std::env::var("PATH").ok();
-            Some(slirp::find(path.as_deref())?)
-        }
-        NetworkMode::None | NetworkMode::Host => None,
-    };
-    let resolv_conf = match confinement.network {
-        NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
-        NetworkMode::None | NetworkMode::Host => resolv_conf,
-    };
-    let rootfs: PathBuf = rootfs.canonicalize().map_err(|e| {
-        SandboxError::io("resolving rootfs", rootfs, e, "give an existing directory")
-    })?;
-    if rootfs == Path::new("/") {
-        return Err(SandboxError::Invalid(
-            "rootfs is the host's / : give the directory of the image's root filesystem".into(),
-        ));
-    }
+    // User-mode networking needs slirp4netns: fail before touching anything.
+    let crate::preflight::Preflight {
+        slirp_program,
+        resolv_conf,
+        rootfs,
+    } = crate::preflight::check(
+        confinement.network,
+        shared_network.is_some(),
+        resolv_conf,
+        rootfs,
+    )?;
     let root_fd: OwnedFd = rustix::fs::open(
         &rootfs,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,

@@ -24,6 +24,7 @@ mod mount_ns;
 mod mount_points;
 mod netns;
 mod oci_config;
+mod preflight;
 mod seccomp;
 mod shared_net;
 mod slirp;

@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | the input was rejected: a Dockerfile error, an expansion error, a tarball or image archive refused for what it holds |
+//! | 1 | the input was rejected: a Dockerfile error, an expansion error, a tarball or image archive refused for what it holds; `kiln store verify` found damage |
 //! | 2 | the command line was wrong (unknown flag, bad value) |
 //! | 3 | a file could not be read or written |
 

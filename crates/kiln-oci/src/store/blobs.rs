@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use serde::de::DeserializeOwned;
 use tempfile::TempPath;
 
+use super::in_use::touch;
 use super::lock::Mode;
-use super::{io_err, sync_dir, touch, Store, StoreError};
+use super::{io_err, sync_dir, Store, StoreError};
 use crate::digest::{Digest, DigestWriter};
 
 /// A blob being written. Write the content, then [`BlobWriter::commit`];

@@ -12,7 +12,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::gc_roots::StepRoot;
+use super::gc_roots::StepRoots;
 use super::index::Record;
 use super::lock::Mode;
 use super::remove::remove_tree;
@@ -51,7 +51,7 @@ impl Roots {
     }
 
     /// Adds the blobs of step-cache records.
-    pub(crate) fn add_steps(&mut self, steps: &[StepRoot]) {
+    pub(crate) fn add_steps(&mut self, steps: &[StepRoots]) {
         for s in steps {
             self.blobs.extend(s.blobs.iter().copied());
         }
@@ -99,8 +99,9 @@ pub(crate) struct Trash {
 
 impl Trash {
     pub(crate) fn new(store: &Store) -> Result<Trash, StoreError> {
-        let tmp = store.tmp_dir()?;
-        let dir = tmp.join(format!("trash-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = store.tmp_dir()?.join(format!("trash-{n}"));
         super::mkdir(&dir, 0o700)?;
         Ok(Trash {
             dir,

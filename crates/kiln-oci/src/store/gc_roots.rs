@@ -5,9 +5,13 @@
 //! `blobs` (every blob the record needs: each is kept by `kiln prune` and
 //! checked by `kiln store verify`) and `last_used` (RFC 3339, for dropping the
 //! least recently used records). Other fields are ignored; a store without a
-//! step cache has no records.
+//! step cache has no records. Writers write records as dot files and rename
+//! them into place; a build that reuses a record's blobs marks them with
+//! [`Store::retain_blob`](super::Store::retain_blob) (a prune may otherwise
+//! remove them between the hit and the image being recorded, if the record
+//! itself is pruned meanwhile).
 
-use std::fs::File;
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -19,12 +23,14 @@ use crate::digest::Digest;
 
 /// Where the records live, under the store root.
 pub(crate) const STEPS_DIR: &str = "cache/steps";
+/// A record writer's temp file older than this belongs to a process that ended.
+const STALE_TEMP_AFTER: Duration = Duration::from_secs(3600);
 /// Largest record read.
 const MAX_RECORD_BYTES: u64 = 4 << 20;
 
-/// One step-cache record, as far as the store cares.
+/// One step-cache record, as far as garbage collection cares: its roots.
 #[derive(Debug, Clone)]
-pub struct StepRoot {
+pub struct StepRoots {
     /// The record file.
     pub path: PathBuf,
     /// Blobs it needs.
@@ -37,7 +43,7 @@ pub struct StepRoot {
 
 /// A record that cannot be read as one.
 #[derive(Debug, Clone)]
-pub struct BadStepRoot {
+pub struct BadStepRecord {
     /// The record file.
     pub path: PathBuf,
     /// Why it is unusable.
@@ -54,24 +60,43 @@ struct Raw {
 
 /// All step-cache records (none if the directory does not exist), and those
 /// that do not parse.
-pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRoot>, Vec<BadStepRoot>), StoreError> {
+pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRoots>, Vec<BadStepRecord>), StoreError> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    for (_, path) in super::list_dir(&root.join(STEPS_DIR))? {
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+    for (name, path) in super::list_dir(&root.join(STEPS_DIR))? {
+        // Dot files are records being written (temp + rename); see [`stale_temps`].
+        if name.starts_with('.') || path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
         match read_one(&path) {
             Ok(Some(r)) => good.push(r),
             // Removed meanwhile (a concurrent prune).
             Ok(None) => {}
-            Err(reason) => bad.push(BadStepRoot { path, reason }),
+            Err(reason) => bad.push(BadStepRecord { path, reason }),
         }
     }
     Ok((good, bad))
 }
 
-fn read_one(path: &Path) -> Result<Option<StepRoot>, String> {
+/// Temp files of record writers that ended without renaming them: dot files in
+/// the records directory older than an hour.
+pub(crate) fn stale_temps(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let now = SystemTime::now();
+    Ok(super::list_dir(&root.join(STEPS_DIR))?
+        .into_iter()
+        .filter(|(name, path)| {
+            name.starts_with('.')
+                && fs::symlink_metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| now.duration_since(t).ok())
+                    .is_some_and(|age| age > STALE_TEMP_AFTER)
+        })
+        .map(|(_, path)| path)
+        .collect())
+}
+
+fn read_one(path: &Path) -> Result<Option<StepRoots>, String> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -93,7 +118,7 @@ fn read_one(path: &Path) -> Result<Option<StepRoot>, String> {
             .ok_or_else(|| format!("bad last_used {s:?}: not an RFC 3339 time"))?,
         None => meta.modified().unwrap_or(UNIX_EPOCH),
     };
-    Ok(Some(StepRoot {
+    Ok(Some(StepRoots {
         path: path.to_owned(),
         blobs,
         last_used,
@@ -105,7 +130,6 @@ fn read_one(path: &Path) -> Result<Option<StepRoot>, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::fs;
 
     #[test]
     fn reads_records_and_tolerates_absence_and_unknown_fields() {
@@ -122,6 +146,7 @@ mod tests {
         fs::write(dir.join("b.json"), b"{not json").unwrap();
         fs::write(dir.join("c.json"), br#"{"blobs":["sha256:zz"]}"#).unwrap();
         fs::write(dir.join("ignored.tmp"), b"").unwrap();
+        fs::write(dir.join(".tmp-abc.json"), b"{half").unwrap();
         let (good, bad) = read_all(t.path()).unwrap();
         assert_eq!(good.len(), 1);
         assert_eq!(good[0].blobs, vec![d]);

@@ -19,7 +19,7 @@
 //! harmless; `images.json` changes happen under the exclusive `lock`.
 //! Deleting (prune, rmi, verify --repair) takes `gc.lock` exclusively and
 //! removes only what is unreferenced *and* older than every running
-//! process's lease (see [`lease`]): a running build sets the mtime of every
+//! process's lease (see `lease.rs`): a running build sets the mtime of every
 //! blob and unpacked layer it adds or reuses, so nothing it may still
 //! reference is collected, and builds never wait for a prune (nor a prune for
 //! a build) longer than one rename.
@@ -27,6 +27,7 @@
 mod blobs;
 mod gc;
 mod gc_roots;
+mod in_use;
 mod index;
 mod lease;
 mod lock;
@@ -35,14 +36,15 @@ mod remove;
 mod usage;
 mod verify;
 
-pub use gc_roots::{BadStepRoot, StepRoot};
+pub use blobs::BlobWriter;
+pub use gc_roots::{BadStepRecord, StepRoots};
+pub use in_use::InstallGuard;
 pub use lease::StaleTemp;
 pub use prune::{PruneOptions, PruneReport};
 pub use usage::{Usage, UsageRow};
 pub use verify::{Finding, Severity, VerifyReport};
 pub mod step_cache;
 
-pub use blobs::BlobWriter;
 pub use step_cache::{CachedLayer, StepCache, StepRecord};
 
 use std::fs::{DirBuilder, File};
@@ -59,7 +61,7 @@ use crate::image::{
 use crate::reference::{Reference, ReferenceError};
 use index::Record;
 use lease::Lease;
-use lock::{Mode, StoreLock};
+use lock::StoreLock;
 
 /// File in an unpacked layer directory that marks it complete; it holds the
 /// diff-id and is written last, before the directory is renamed into place.
@@ -223,34 +225,6 @@ pub struct Store {
     lease: Arc<Mutex<Option<Lease>>>,
 }
 
-/// Held while an unpacked layer directory is renamed into place, so that a
-/// concurrent prune cannot interleave; see [`Store::install_guard`].
-#[derive(Debug)]
-pub struct InstallGuard {
-    _lock: StoreLock,
-}
-
-/// Sets `path`'s mtime to now: marks a blob or layer as used by a running
-/// process. `Ok(false)` if it does not exist.
-pub(crate) fn touch(path: &Path) -> Result<bool, StoreError> {
-    use rustix::fs::{Timespec, Timestamps, UTIME_NOW, UTIME_OMIT};
-    let times = Timestamps {
-        last_access: Timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_OMIT,
-        },
-        last_modification: Timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_NOW,
-        },
-    };
-    match rustix::fs::utimensat(rustix::fs::CWD, path, &times, rustix::fs::AtFlags::empty()) {
-        Ok(()) => Ok(true),
-        Err(rustix::io::Errno::NOENT) => Ok(false),
-        Err(e) => Err(io_err("update the time of", path, e.into())),
-    }
-}
-
 /// The entries of `dir` as (name, path), sorted by name; none if `dir` does not exist.
 pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError> {
     let entries = match std::fs::read_dir(dir) {
@@ -329,86 +303,6 @@ impl Store {
 
     fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs").join("sha256")
-    }
-
-    /// This process's temp directory `<root>/tmp/<lease>/`, taking the lease
-    /// on first use.
-    fn tmp_dir(&self) -> Result<PathBuf, StoreError> {
-        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = lease.as_ref() {
-            return Ok(l.tmp().to_owned());
-        }
-        let l = Lease::take(&self.root)?;
-        let tmp = l.tmp().to_owned();
-        *lease = Some(l);
-        Ok(tmp)
-    }
-
-    /// The collection horizon for this process (see [`lease::horizon`]).
-    pub(crate) fn horizon(
-        &self,
-        now: std::time::SystemTime,
-    ) -> Result<std::time::SystemTime, StoreError> {
-        let lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
-        let own = lease.as_ref().and_then(|l| l.id());
-        lease::horizon(&self.root, own, now)
-    }
-
-    /// Takes this process's lease now (it is otherwise taken on the first
-    /// write). A build takes it before reading anything it will reuse, so
-    /// that a concurrent prune keeps what the build may still reference.
-    pub fn take_lease(&self) -> Result<(), StoreError> {
-        self.tmp_dir().map(drop)
-    }
-
-    fn gc_lock(&self, mode: Mode) -> Result<StoreLock, StoreError> {
-        let path = self.root.join("gc.lock");
-        StoreLock::acquire_mode(&path, mode).map_err(|e| io_err("lock", &path, e))
-    }
-
-    /// A guard to hold while renaming an unpacked layer directory into
-    /// [`Store::layer_dir`] (prune waits for it, and it for prune).
-    pub fn install_guard(&self) -> Result<InstallGuard, StoreError> {
-        self.take_lease()?;
-        Ok(InstallGuard {
-            _lock: self.gc_lock(Mode::Shared)?,
-        })
-    }
-
-    /// Marks the unpacked layer as used by this process, if it is complete:
-    /// `Ok(true)` means it is there and will not be pruned while this
-    /// process runs.
-    pub fn retain_layer(&self, diff_id: &Digest) -> Result<bool, StoreError> {
-        self.take_lease()?;
-        let _gc = self.gc_lock(Mode::Shared)?;
-        touch(&self.layer_dir(diff_id).join(LAYER_COMPLETE))
-    }
-
-    /// Marks a blob as used by this process: `Ok(true)` means it is there and
-    /// will not be pruned while this process runs.
-    pub fn retain_blob(&self, digest: &Digest) -> Result<bool, StoreError> {
-        self.take_lease()?;
-        let _gc = self.gc_lock(Mode::Shared)?;
-        touch(&self.blob_path(digest))
-    }
-
-    /// Marks an image's manifest, config and layer blobs as used by this
-    /// process (a build's base image), so that a concurrent `rmi` + prune
-    /// does not take them away before the build has referenced them.
-    pub fn retain_image(&self, manifest: &Digest) -> Result<(), StoreError> {
-        self.take_lease()?;
-        let mut blobs = vec![*manifest];
-        blobs.extend(self.manifest_blobs(manifest)?);
-        let _gc = self.gc_lock(Mode::Shared)?;
-        for blob in blobs {
-            if !touch(&self.blob_path(&blob))? {
-                return Err(StoreError::BlobMissing {
-                    manifest: *manifest,
-                    blob,
-                });
-            }
-        }
-        Ok(())
     }
 
     fn index_path(&self) -> PathBuf {
@@ -668,8 +562,8 @@ impl Store {
         self.root.join("cache-mounts")
     }
 
-    /// The step-cache records as GC roots, and those that cannot be read.
-    pub fn step_roots(&self) -> Result<(Vec<StepRoot>, Vec<BadStepRoot>), StoreError> {
+    /// The step-cache records, and those that cannot be read.
+    pub fn step_records(&self) -> Result<(Vec<StepRoots>, Vec<BadStepRecord>), StoreError> {
         gc_roots::read_all(&self.root)
     }
 
@@ -683,7 +577,7 @@ impl Store {
         remaining: &[Record],
     ) -> Result<Vec<Digest>, StoreError> {
         let mut roots = gc::Roots::of_images(self, remaining);
-        let (steps, bad_steps) = self.step_roots()?;
+        let (steps, bad_steps) = self.step_records()?;
         roots.add_steps(&steps);
         if !roots.unreadable.is_empty() || !bad_steps.is_empty() {
             return Ok(Vec::new());

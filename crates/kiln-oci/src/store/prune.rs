@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::gc::{self, LayerPolicy, Roots};
-use super::gc_roots::StepRoot;
+use super::gc_roots::StepRoots;
 use super::index::Record;
 use super::lease::{self, StaleTemp};
 use super::usage::tree_bytes;
@@ -100,9 +100,10 @@ impl Store {
         }
 
         // Step-cache records.
-        let (steps, bad) = self.step_roots()?;
+        let (steps, bad) = self.step_records()?;
         let mut doomed: Vec<PathBuf> = bad.into_iter().map(|b| b.path).collect();
-        let mut remaining: Vec<StepRoot> = Vec::new();
+        doomed.extend(super::gc_roots::stale_temps(self.root())?);
+        let mut remaining: Vec<StepRoots> = Vec::new();
         let dropping = opts.all || opts.until.is_some();
         for s in steps {
             let broken = s.blobs.iter().any(|b| !self.has_blob(b));
@@ -164,7 +165,7 @@ impl Store {
         &self,
         image_roots: &Roots,
         roots: &Roots,
-        steps: &[StepRoot],
+        steps: &[StepRoots],
         all_layers: bool,
         limit: u64,
         horizon: SystemTime,
@@ -184,7 +185,7 @@ impl Store {
         let mut total: u64 = roots.blobs.iter().map(blob_bytes).sum();
         total += steps.iter().map(|s| s.bytes).sum::<u64>();
         enum Item<'a> {
-            Step(&'a StepRoot),
+            Step(&'a StepRoots),
             Layer(PathBuf, u64),
         }
         let mut items: Vec<(SystemTime, Item<'_>)> = Vec::new();

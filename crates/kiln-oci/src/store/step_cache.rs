@@ -116,7 +116,8 @@ impl StepCache {
         self.dir().join(format!("{}.json", key.hex()))
     }
 
-    /// The record for `key`, if there is a readable one whose blobs are all in the store.
+    /// The record for `key`, if there is a readable one whose blobs are all in the store
+    /// (they are then kept from pruning while this process runs).
     /// A damaged record or a missing blob makes a miss (the step runs again).
     pub fn get(&self, key: &Digest) -> Option<StepRecord> {
         let path = self.path(key);
@@ -125,7 +126,14 @@ impl StepCache {
             Err(_) => return None,
         };
         let rec: StepRecord = serde_json::from_slice(&bytes).ok()?;
-        if rec.key != *key || !rec.blobs.iter().all(|b| self.store.has_blob(b)) {
+        // retain_blob, not has_blob: the blobs must stay until this build has recorded the
+        // image that uses them, even if a concurrent prune drops the record meanwhile.
+        if rec.key != *key
+            || !rec
+                .blobs
+                .iter()
+                .all(|b| matches!(self.store.retain_blob(b), Ok(true)))
+        {
             return None;
         }
         if let Some(l) = &rec.layer {

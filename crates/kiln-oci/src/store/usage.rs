@@ -74,7 +74,7 @@ impl Store {
     /// Measures the store for `kiln df`.
     pub fn usage(&self) -> Result<Usage, StoreError> {
         let records = self.records()?;
-        let (steps, _bad) = self.step_roots()?;
+        let (steps, _bad) = self.step_records()?;
         let mut sizes: HashMap<Digest, u64> = HashMap::new();
         for d in gc::list_blobs(self)? {
             if let Ok(m) = fs::symlink_metadata(self.blob_path(&d)) {

@@ -38,7 +38,7 @@ pub enum Severity {
 enum Fix {
     Blob(Digest),
     Image(Digest),
-    StepRoot(PathBuf),
+    StepFile(PathBuf),
     Layer(PathBuf),
     Temp,
     Nothing,
@@ -335,7 +335,16 @@ impl Store {
 
     /// Checks step-cache records and that their blobs are present and intact.
     fn verify_steps(&self, r: &mut VerifyReport, bad: &HashSet<Digest>) -> Result<(), StoreError> {
-        let (steps, unreadable) = self.step_roots()?;
+        for p in super::gc_roots::stale_temps(self.root())? {
+            r.add(
+                Severity::Harmless,
+                p.display().to_string(),
+                "temp file of a step-cache writer that ended before renaming it".into(),
+                "harmless: `kiln prune` removes it",
+                Fix::StepFile(p),
+            );
+        }
+        let (steps, unreadable) = self.step_records()?;
         for b in unreadable {
             r.step_records += 1;
             r.add(
@@ -343,7 +352,7 @@ impl Store {
                 b.path.display().to_string(),
                 format!("step-cache record cannot be read: {}", b.reason),
                 FIX_STEP,
-                Fix::StepRoot(b.path),
+                Fix::StepFile(b.path),
             );
         }
         for s in steps {
@@ -363,7 +372,7 @@ impl Store {
                     s.path.display().to_string(),
                     format!("step-cache record: {problem}"),
                     FIX_STEP,
-                    Fix::StepRoot(s.path),
+                    Fix::StepFile(s.path),
                 );
             }
         }
@@ -379,7 +388,7 @@ impl Store {
         };
         r.findings.retain(|f| match &f.repair {
             Fix::Image(m) => manifests.contains(m),
-            Fix::StepRoot(p) => p.exists(),
+            Fix::StepFile(p) => p.exists(),
             Fix::Blob(d) => self.blob_path(d).exists(),
             Fix::Layer(p) => p.exists(),
             Fix::Temp | Fix::Nothing => true,
@@ -425,7 +434,7 @@ impl Store {
             if records.len() != before {
                 self.save_records(&records)?;
             }
-            let (steps, _) = self.step_roots()?;
+            let (steps, _) = self.step_records()?;
             for s in steps {
                 if s.blobs.iter().any(|d| blobs.contains(d))
                     && std::fs::remove_file(&s.path).is_ok()
@@ -440,7 +449,7 @@ impl Store {
                             repaired.push(format!("removed damaged blob {d}"));
                         }
                     }
-                    Fix::StepRoot(p) => {
+                    Fix::StepFile(p) => {
                         if std::fs::remove_file(p).is_ok() {
                             repaired.push(format!("removed step-cache record {}", p.display()));
                         }
