@@ -28,8 +28,9 @@ fn kiln_ok(env: &TestEnv, reg: &Registry, store: &str, args: &[&str]) -> String 
     run_ok(kiln(env, reg, store).args(args))
 }
 
-/// skopeo pushes busybox (imported into a store of its own, saved as an oci-archive).
-fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str) -> String {
+/// skopeo pushes busybox (imported into a store of its own, saved as an oci-archive),
+/// as OCI or (`v2s2`) as a Docker schema 2 image.
+fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str, format: &str) -> String {
     kiln_ok(
         env,
         reg,
@@ -52,7 +53,7 @@ fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str) -> String {
     );
     run_ok(
         reg.skopeo()
-            .arg("copy")
+            .args(["copy", "--format", format])
             .args(reg.skopeo_flags("dest-"))
             .arg(format!("oci-archive:{}", archive.display()))
             .arg(format!("docker://{}/{repo_tag}", reg.host)),
@@ -83,7 +84,9 @@ fn round_trip(setup: Setup) {
     let env = TestEnv::new();
     let reg = Registry::start(setup);
     let h = reg.host.clone();
-    let base_digest = seed_base(&env, &reg, "base/busybox:1");
+    // The TLS setup's base is a Docker schema 2 image, the others OCI.
+    let format = if setup == Setup::Tls { "v2s2" } else { "oci" };
+    let base_digest = seed_base(&env, &reg, "base/busybox:1", format);
     if setup == Setup::TlsAuth {
         // Without credentials: the registry's 401 and what to do.
         let out = kiln(&env, &reg, "a")
@@ -128,7 +131,27 @@ fn round_trip(setup: Setup) {
         &reg,
         "a",
         &["pull", &format!("{h}/base/busybox@{base_digest}")],
+    ); // Pushed unchanged to another repository: the same manifest bytes and media type,
+       // the blobs mounted.
+    let out = kiln_ok(
+        &env,
+        &reg,
+        "a",
+        &[
+            "push",
+            &format!("{h}/base/busybox:1"),
+            &format!("{h}/mirror/busybox:1"),
+        ],
     );
+    assert!(out.contains("0 blobs uploaded, 2 mounted"), "{out}");
+    let (raw, mirror_digest) = reg.inspect("mirror/busybox:1");
+    assert_eq!(mirror_digest, base_digest);
+    let expected_type = if format == "v2s2" {
+        "application/vnd.docker.distribution.manifest.v2+json"
+    } else {
+        "application/vnd.oci.image.manifest.v1+json"
+    };
+    assert_eq!(raw["mediaType"], expected_type);
 
     // Build FROM the registry image in an empty store: kiln pulls it, builds, pushes.
     let ctx = env.context(

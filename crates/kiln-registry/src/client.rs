@@ -149,7 +149,7 @@ impl Client {
         }
         match client.ping_with(1) {
             Ok(()) => Ok(client),
-            Err(https_err @ RegistryError::Connect { .. }) => {
+            Err(https_err @ (RegistryError::Connect { .. } | RegistryError::Tls { .. })) => {
                 client.base = format!("http://{api_host}");
                 // Plain HTTP is only a fallback: if it fails too, the TLS error is the
                 // one that explains (e.g. a TLS registry answering 400 to plain HTTP).
@@ -301,7 +301,14 @@ impl Client {
                 self.agent.run(r)
             }
         };
-        result.map_err(|e| connect(e.to_string()))
+        result.map_err(|e| match e {
+            ureq::Error::Rustls(_) | ureq::Error::Tls(_) => RegistryError::Tls {
+                url: req.url.clone(),
+                message: e.to_string(),
+                hint: connect_hint(&self.host),
+            },
+            e => connect(e.to_string()),
+        })
     }
 
     /// True when `url` is on the registry itself (credentials go nowhere else).
@@ -456,6 +463,30 @@ fn connect_hint(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let client = Client {
+            host: "r:1".into(),
+            base: "https://r:1".into(),
+            agent: ureq::Agent::new_with_defaults(),
+            creds: Some(Credentials {
+                username: "u".into(),
+                password: Secret::new("pw-do-not-print"),
+            }),
+            auth: Mutex::new(AuthState::default()),
+            retry: RetryPolicy::default(),
+        };
+        if let Ok(mut s) = client.auth.lock() {
+            s.tokens.insert(
+                "scope".into(),
+                (Secret::new("token-do-not-print"), Instant::now()),
+            );
+        }
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("do-not-print"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 
     #[test]
     fn loopback_hosts() {

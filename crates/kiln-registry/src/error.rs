@@ -24,7 +24,17 @@ pub enum RegistryError {
         /// What to do.
         hint: String,
     },
-    /// The registry could not be reached (connection refused, reset, DNS, TLS).
+    /// A TLS handshake failed (untrusted certificate, wrong name, not TLS): not retried.
+    #[error("cannot reach {url}: {message}; {hint}")]
+    Tls {
+        /// Request URL.
+        url: String,
+        /// The TLS error.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The registry could not be reached (connection refused, reset, DNS).
     #[error("cannot reach {url}: {message}; {hint}")]
     Connect {
         /// Request URL.

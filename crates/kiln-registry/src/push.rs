@@ -78,11 +78,22 @@ pub fn push(
     let oci = media_type == media::OCI_MANIFEST;
     let mut pushed_layers: Vec<LayerRef> = Vec::new();
     for (layer, have, want) in &plan {
-        if have == want && !to_oci {
-            pushed_layers.push(layer.clone());
-        } else if have == want {
+        if have == want {
+            // Layer types follow the manifest's family (a build on a Docker base has
+            // Docker layer types under an OCI manifest); foreign layers keep theirs.
             let mut l = layer.clone();
-            l.media_type = layer_media_type(*want, true).to_owned();
+            let standard = [
+                media::OCI_LAYER_TAR,
+                media::OCI_LAYER_TAR_GZIP,
+                media::OCI_LAYER_TAR_ZSTD,
+                media::DOCKER_LAYER_TAR,
+                media::DOCKER_LAYER_GZIP,
+            ];
+            let wanted_type = layer_media_type(*want, oci);
+            if standard.contains(&l.media_type.as_str()) && l.media_type != wanted_type {
+                l.media_type = wanted_type.to_owned();
+                changed = true;
+            }
             pushed_layers.push(l);
         } else {
             if opts.progress {
