@@ -292,9 +292,9 @@ fn build_refusals_say_what_where_and_what_to_do() {
         &out,
         1,
         &[
-            "base image missing:1 is not in the store",
+            "cannot pull base image missing:1",
             "Dockerfile:1:6",
-            "hint: pulling from registries comes in a later version",
+            "hint: check the name and the registry, log in with `kiln login`",
             "kiln import",
         ],
     );
@@ -312,12 +312,8 @@ fn build_refusals_say_what_where_and_what_to_do() {
     // Flags whose feature comes later: refused with what to do, nothing built.
     for (flags, phrases) in [
         (
-            vec!["--push"],
-            vec!["--push not supported yet", "kiln save"],
-        ),
-        (
             vec!["--pull"],
-            vec!["--pull not supported yet", "kiln import"],
+            vec!["--pull not supported yet", "kiln pull NAME"],
         ),
         (
             vec!["--secret", "id=x,src=/dev/null", "--network=host"],
@@ -366,7 +362,7 @@ fn build_refusals_say_what_where_and_what_to_do() {
     for (spec, phrase) in [
         (
             "type=tarball,dest=x",
-            "unsupported --output type \"tarball\": use oci, oci-archive, docker-archive or local",
+            "unsupported --output type \"tarball\": use oci, oci-archive, docker-archive, local or registry",
         ),
         ("type=oci", "--output \"type=oci\" needs dest=PATH"),
         (

@@ -121,6 +121,7 @@ impl Client {
         } else {
             host
         };
+        resolve_host(api_host, host)?;
         let insecure = opts.is_insecure(host);
         let verify = !insecure;
         let tls = tls::config_for(host, &opts.certs_dir, verify)?;
@@ -149,7 +150,9 @@ impl Client {
         }
         match client.ping_with(1) {
             Ok(()) => Ok(client),
-            Err(https_err @ (RegistryError::Connect { .. } | RegistryError::Tls { .. })) => {
+            Err(
+                https_err @ (RegistryError::Connect { .. } | RegistryError::Unreachable { .. }),
+            ) => {
                 client.base = format!("http://{api_host}");
                 // Plain HTTP is only a fallback: if it fails too, the TLS error is the
                 // one that explains (e.g. a TLS registry answering 400 to plain HTTP).
@@ -302,11 +305,13 @@ impl Client {
             }
         };
         result.map_err(|e| match e {
-            ureq::Error::Rustls(_) | ureq::Error::Tls(_) => RegistryError::Tls {
-                url: req.url.clone(),
-                message: e.to_string(),
-                hint: connect_hint(&self.host),
-            },
+            ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::HostNotFound => {
+                RegistryError::Unreachable {
+                    url: req.url.clone(),
+                    message: e.to_string(),
+                    hint: connect_hint(&self.host),
+                }
+            }
             e => connect(e.to_string()),
         })
     }
@@ -401,6 +406,35 @@ impl Client {
         } else {
             Err(status_error("GET", &url, &mut resp, &self.host))
         }
+    }
+}
+
+/// Fails fast (no retries) when the registry's name does not resolve.
+fn resolve_host(api_host: &str, host: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let with_port = if api_host.starts_with('[') {
+        if api_host.contains("]:") {
+            api_host.to_owned()
+        } else {
+            format!("{api_host}:443")
+        }
+    } else if api_host.contains(':') {
+        api_host.to_owned()
+    } else {
+        format!("{api_host}:443")
+    };
+    match with_port.to_socket_addrs().map(|a| a.count()) {
+        Ok(0) => Err(unresolved(api_host, host, "no addresses".into())),
+        Ok(_) => Ok(()),
+        Err(e) => Err(unresolved(api_host, host, e.to_string())),
+    }
+}
+
+fn unresolved(api_host: &str, host: &str, message: String) -> RegistryError {
+    RegistryError::Unreachable {
+        url: format!("https://{api_host}/v2/"),
+        message: format!("cannot resolve the host name: {message}"),
+        hint: format!("check the registry name {host:?} and the network (DNS)"),
     }
 }
 

@@ -24,12 +24,13 @@ pub enum RegistryError {
         /// What to do.
         hint: String,
     },
-    /// A TLS handshake failed (untrusted certificate, wrong name, not TLS): not retried.
+    /// The registry cannot be reached in a way retrying does not fix (TLS handshake
+    /// failed: untrusted certificate, wrong name, not TLS; unknown host name).
     #[error("cannot reach {url}: {message}; {hint}")]
-    Tls {
+    Unreachable {
         /// Request URL.
         url: String,
-        /// The TLS error.
+        /// The TLS or name resolution error.
         message: String,
         /// What to do.
         hint: String,

@@ -46,6 +46,8 @@ pub fn push(
 ) -> Result<Pushed> {
     let image = store.load_image(manifest)?;
     let bytes = store.read_blob(manifest, MAX_MANIFEST_BYTES)?;
+    // Reach the registry before any slow recompression.
+    let client = Client::connect(&dest.registry, opts, None)?;
     let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadContent {
         what: format!("stored manifest {manifest}"),
         url: store.root().display().to_string(),
@@ -120,7 +122,6 @@ pub fn push(
     let digest = Digest::of_bytes(&bytes);
     let config =
         descriptor_digest(image.manifest.config(), "config").map_err(kiln_oci::StoreError::from)?;
-    let client = Client::connect(&dest.registry, opts, None)?;
     let mounts = mount_sources(store, &dest.registry);
     let mut jobs: Vec<(Digest, u64)> = pushed_layers.iter().map(|l| (l.digest, l.size)).collect();
     jobs.push((config, store.blob_size(&config)?));
