@@ -255,6 +255,32 @@ fn htpasswd_registry_behind_tls_round_trip() {
     round_trip(Setup::TlsAuth);
 }
 
+/// A registry that requires client certificates: kiln presents `client.cert` /
+/// `client.key` from the certs.d directory, and is refused without them.
+#[test]
+fn client_certificate_from_certs_d() {
+    let env = TestEnv::new();
+    let reg = Registry::start(Setup::MutualTls);
+    let digest = seed_base(&env, &reg, "base/busybox:1", "oci");
+    let name = format!("{}/base/busybox:1", reg.host);
+    let out = kiln_ok(&env, &reg, "a", &["pull", &name]);
+    assert_eq!(digest_after(&out, "Digest: "), digest);
+    // The same CA but no client certificate: the handshake fails, with the TLS hint.
+    let only_ca = env.path().join("only-ca");
+    std::fs::create_dir_all(only_ca.join(&reg.host)).expect("mkdir");
+    std::fs::copy(
+        reg.certs_dir().join(&reg.host).join("ca.crt"),
+        only_ca.join(&reg.host).join("ca.crt"),
+    )
+    .expect("copy ca");
+    let out = kiln(&env, &reg, "b")
+        .env("KILN_CERTS_DIR", &only_ca)
+        .args(["pull", &name])
+        .output()
+        .expect("kiln");
+    assert_fails(&out, 1, &["cannot reach https://", "certs.d"]);
+}
+
 #[test]
 fn tls_without_the_ca_is_refused_with_a_hint() {
     let env = TestEnv::new();

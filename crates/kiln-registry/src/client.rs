@@ -489,7 +489,7 @@ fn status_hint(status: u16, host: &str) -> String {
 
 fn connect_hint(host: &str) -> String {
     format!(
-        "check that the registry at {host} is running and reachable; for a self-signed certificate put its CA in {}/{host}/ca.crt (or $KILN_CERTS_DIR), or use --tls-verify=false",
+        "check that the registry at {host} is running and reachable; for a self-signed certificate put its CA in {}/{host}/ca.crt (or $KILN_CERTS_DIR), and a client certificate as client.cert + client.key there if the registry asks for one; or use --tls-verify=false",
         tls::DEFAULT_CERTS_DIR
     )
 }

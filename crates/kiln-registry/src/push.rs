@@ -100,8 +100,10 @@ pub fn push(
         } else {
             if opts.progress {
                 eprintln!(
-                    "Compressing layer {} ({:?} -> {want:?})",
-                    layer.digest, have
+                    "Compressing layer {} ({} -> {})",
+                    layer.digest,
+                    name(*have),
+                    name(*want)
                 );
             }
             pushed_layers.push(recompress(store, layer, *have, *want, oci)?);
@@ -144,6 +146,14 @@ pub fn push(
             .filter(|o| **o == BlobOutcome::Existed)
             .count(),
     })
+}
+
+fn name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "uncompressed",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    }
 }
 
 /// Replaces the manifest's layer descriptors (and with `to_oci`, its media types).

@@ -8,6 +8,9 @@ mod output;
 mod run;
 mod stage;
 
+/// Pulls a base image into the store (for `--pull`: compare
+/// `kiln_registry::resolve(...)` with the stored manifest digest, then pull).
+pub use base::pull as pull_base_image;
 pub use base::Rootfs;
 pub use error::BuildError;
 pub use options::{BuildOptions, DockerfileHook, Output, SandboxOptions};
