@@ -132,7 +132,12 @@ impl Client {
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
             .max_idle_connections_per_host(16)
-            .proxy(None)
+            // HTTPS_PROXY / HTTP_PROXY / NO_PROXY as usual; never for loopback registries.
+            .proxy(if is_loopback(host) {
+                None
+            } else {
+                ureq::Proxy::try_from_env()
+            })
             .build()
             .into();
         let mut client = Client {
