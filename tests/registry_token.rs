@@ -20,6 +20,8 @@ const USER: &str = "tokenuser";
 const PASSWORD: &str = "t0ken-pa55";
 const SERVICE: &str = "kiln-test-registry";
 const ISSUER: &str = "kiln-test-issuer";
+/// An identity (refresh) token the token server accepts through the OAuth2 grant.
+const REFRESH: &str = "refresh-t0ken-for-kiln";
 
 fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
@@ -111,6 +113,7 @@ fn token_server(dir: PathBuf, seen: Arc<Mutex<Seen>>) -> String {
                 continue;
             }
             let mut authorized = false;
+            let mut length = 0usize;
             loop {
                 let mut line = String::new();
                 if reader.read_line(&mut line).is_err() || line.trim().is_empty() {
@@ -120,17 +123,39 @@ fn token_server(dir: PathBuf, seen: Arc<Mutex<Seen>>) -> String {
                     "Basic {}",
                     base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
                 );
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
                 if line.to_ascii_lowercase().starts_with("authorization:") {
                     authorized =
                         line.split_once(':').map(|x| x.1.trim()) == Some(expected.as_str());
                 }
             }
             let target = first.split(' ').nth(1).unwrap_or("");
-            let query = target.split_once('?').map(|x| x.1).unwrap_or("");
+            let mut query = target.split_once('?').map(|x| x.1).unwrap_or("").to_owned();
+            if first.starts_with("POST ") {
+                // OAuth2 refresh_token grant: the form is the body.
+                let mut body = vec![0u8; length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                query = String::from_utf8_lossy(&body).into_owned();
+                let form: Vec<(&str, String)> = query
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k, percent_decode(v)))
+                    .collect();
+                let get = |k: &str| form.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone());
+                authorized = get("grant_type").as_deref() == Some("refresh_token")
+                    && get("refresh_token").as_deref() == Some(REFRESH);
+            }
             let scopes: Vec<String> = query
                 .split('&')
                 .filter_map(|kv| kv.strip_prefix("scope="))
-                .map(percent_decode)
+                .flat_map(|v| {
+                    percent_decode(v)
+                        .split(' ')
+                        .map(str::to_owned)
+                        .collect::<Vec<_>>()
+                })
                 .collect();
             seen.lock()
                 .expect("seen")
@@ -286,12 +311,36 @@ fn bearer_tokens_are_fetched_per_scope_with_credentials() {
         &format!("{h}/team/app:1"),
     ]));
     assert!(out.contains("0 blobs uploaded, 2 mounted"), "{out}");
+    {
+        let s = seen.lock().expect("seen");
+        assert!(
+            s.requests.iter().any(|(_, sc)| sc
+                .contains(&"repository:team/app:pull,push".to_owned())
+                && sc.contains(&"repository:base/busybox:pull".to_owned())),
+            "{:?}",
+            s.requests
+        );
+    }
+
+    // Docker's identity token (config.json `identitytoken`): traded with the OAuth2
+    // refresh_token grant.
+    let docker = env.path().join("docker");
+    std::fs::create_dir_all(&docker).expect("mkdir");
+    std::fs::write(
+        docker.join("config.json"),
+        format!(r#"{{"auths":{{"{h}":{{"identitytoken":"{REFRESH}"}}}}}}"#),
+    )
+    .expect("config.json");
+    seen.lock().expect("seen").requests.clear();
+    run_ok(
+        kiln(&env, "c")
+            .env("DOCKER_CONFIG", &docker)
+            .env("REGISTRY_AUTH_FILE", env.path().join("none.json"))
+            .args(["pull", &format!("{h}/team/app:1")]),
+    );
     let s = seen.lock().expect("seen");
     assert!(
-        s.requests.iter().any(
-            |(_, sc)| sc.contains(&"repository:team/app:pull,push".to_owned())
-                && sc.contains(&"repository:base/busybox:pull".to_owned())
-        ),
+        !s.requests.is_empty() && s.requests.iter().all(|(ok, _)| *ok),
         "{:?}",
         s.requests
     );
