@@ -131,6 +131,9 @@ impl Client {
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
+            // A stalled transfer errors (and is retried or resumed) instead of hanging.
+            .timeout_per_read(Some(Duration::from_secs(120)))
+            .timeout_per_write(Some(Duration::from_secs(120)))
             .max_idle_connections_per_host(16)
             // HTTPS_PROXY / HTTP_PROXY / NO_PROXY as usual; never for loopback registries.
             .proxy(if is_loopback(host) {
