@@ -28,8 +28,9 @@ fn kiln_ok(env: &TestEnv, reg: &Registry, store: &str, args: &[&str]) -> String 
     run_ok(kiln(env, reg, store).args(args))
 }
 
-/// skopeo pushes busybox (imported into a store of its own, saved as an oci-archive).
-fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str) -> String {
+/// skopeo pushes busybox (imported into a store of its own, saved as an oci-archive),
+/// as OCI or (`v2s2`) as a Docker schema 2 image.
+fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str, format: &str) -> String {
     kiln_ok(
         env,
         reg,
@@ -52,7 +53,7 @@ fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str) -> String {
     );
     run_ok(
         reg.skopeo()
-            .arg("copy")
+            .args(["copy", "--format", format])
             .args(reg.skopeo_flags("dest-"))
             .arg(format!("oci-archive:{}", archive.display()))
             .arg(format!("docker://{}/{repo_tag}", reg.host)),
@@ -83,7 +84,9 @@ fn round_trip(setup: Setup) {
     let env = TestEnv::new();
     let reg = Registry::start(setup);
     let h = reg.host.clone();
-    let base_digest = seed_base(&env, &reg, "base/busybox:1");
+    // The TLS setup's base is a Docker schema 2 image, the others OCI.
+    let format = if setup == Setup::Tls { "v2s2" } else { "oci" };
+    let base_digest = seed_base(&env, &reg, "base/busybox:1", format);
     if setup == Setup::TlsAuth {
         // Without credentials: the registry's 401 and what to do.
         let out = kiln(&env, &reg, "a")
@@ -128,7 +131,27 @@ fn round_trip(setup: Setup) {
         &reg,
         "a",
         &["pull", &format!("{h}/base/busybox@{base_digest}")],
+    ); // Pushed unchanged to another repository: the same manifest bytes and media type,
+       // the blobs mounted.
+    let out = kiln_ok(
+        &env,
+        &reg,
+        "a",
+        &[
+            "push",
+            &format!("{h}/base/busybox:1"),
+            &format!("{h}/mirror/busybox:1"),
+        ],
     );
+    assert!(out.contains("0 blobs uploaded, 2 mounted"), "{out}");
+    let (raw, mirror_digest) = reg.inspect("mirror/busybox:1");
+    assert_eq!(mirror_digest, base_digest);
+    let expected_type = if format == "v2s2" {
+        "application/vnd.docker.distribution.manifest.v2+json"
+    } else {
+        "application/vnd.oci.image.manifest.v1+json"
+    };
+    assert_eq!(raw["mediaType"], expected_type);
 
     // Build FROM the registry image in an empty store: kiln pulls it, builds, pushes.
     let ctx = env.context(
@@ -239,7 +262,7 @@ fn pull_flag_takes_the_registrys_current_base_image() {
     let env = TestEnv::new();
     let reg = Registry::start(Setup::Plain);
     let h = reg.host.clone();
-    let first = seed_base(&env, &reg, "base:1");
+    let first = seed_base(&env, &reg, "base:1", "oci");
     let ctx = env.context(
         "ctx",
         &[(
@@ -292,6 +315,32 @@ fn pull_flag_takes_the_registrys_current_base_image() {
     );
     assert!(!log.contains("CACHED"), "{log}");
     assert!(read_exported(&env, &reg, "a", "app:3", "listing").contains("marker"));
+}
+
+/// A registry that requires client certificates: kiln presents `client.cert` /
+/// `client.key` from the certs.d directory, and is refused without them.
+#[test]
+fn client_certificate_from_certs_d() {
+    let env = TestEnv::new();
+    let reg = Registry::start(Setup::MutualTls);
+    let digest = seed_base(&env, &reg, "base/busybox:1", "oci");
+    let name = format!("{}/base/busybox:1", reg.host);
+    let out = kiln_ok(&env, &reg, "a", &["pull", &name]);
+    assert_eq!(digest_after(&out, "Digest: "), digest);
+    // The same CA but no client certificate: the handshake fails, with the TLS hint.
+    let only_ca = env.path().join("only-ca");
+    std::fs::create_dir_all(only_ca.join(&reg.host)).expect("mkdir");
+    std::fs::copy(
+        reg.certs_dir().join(&reg.host).join("ca.crt"),
+        only_ca.join(&reg.host).join("ca.crt"),
+    )
+    .expect("copy ca");
+    let out = kiln(&env, &reg, "b")
+        .env("KILN_CERTS_DIR", &only_ca)
+        .args(["pull", &name])
+        .output()
+        .expect("kiln");
+    assert_fails(&out, 1, &["cannot reach https://", "certs.d"]);
 }
 
 #[test]

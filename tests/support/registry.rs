@@ -14,6 +14,8 @@ pub enum Setup {
     Plain,
     Tls,
     TlsAuth,
+    /// TLS that also requires a client certificate signed by the test CA.
+    MutualTls,
 }
 
 pub const USER: &str = "kilnuser";
@@ -56,6 +58,16 @@ impl Registry {
             let certs = d.join("certs.d").join(&host);
             std::fs::create_dir_all(&certs).expect("certs.d");
             std::fs::copy(d.join("ca.crt"), certs.join("ca.crt")).expect("ca");
+        }
+        if setup == Setup::MutualTls {
+            make_client_cert(d);
+            let certs = d.join("certs.d").join(&host);
+            std::fs::copy(d.join("client.crt"), certs.join("client.cert")).expect("client cert");
+            std::fs::copy(d.join("client.key"), certs.join("client.key")).expect("client key");
+            yaml.push_str(&format!(
+                "    clientcas:\n      - {}\n",
+                d.join("ca.crt").display()
+            ));
         }
         if setup == Setup::TlsAuth {
             let out = run_ok(
@@ -159,6 +171,44 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A client certificate signed by the test CA.
+fn make_client_cert(d: &Path) {
+    let openssl = tool("openssl", "openssl");
+    let run = |args: &[&str]| {
+        run_ok(Command::new(&openssl).current_dir(d).args(args));
+    };
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/CN=kiln test client",
+    ]);
+    std::fs::write(d.join("client.cnf"), "extendedKeyUsage=clientAuth\n").expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "client.cnf",
+    ]);
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it (openssl CLI).

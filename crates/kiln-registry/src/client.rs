@@ -121,6 +121,7 @@ impl Client {
         } else {
             host
         };
+        resolve_host(api_host, host)?;
         let insecure = opts.is_insecure(host);
         let verify = !insecure;
         let tls = tls::config_for(host, &opts.certs_dir, verify)?;
@@ -130,8 +131,16 @@ impl Client {
             .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
             .timeout_connect(Some(Duration::from_secs(30)))
             .timeout_recv_response(Some(Duration::from_secs(300)))
+            // A stalled transfer errors (and is retried or resumed) instead of hanging.
+            .timeout_per_read(Some(Duration::from_secs(120)))
+            .timeout_per_write(Some(Duration::from_secs(120)))
             .max_idle_connections_per_host(16)
-            .proxy(None)
+            // HTTPS_PROXY / HTTP_PROXY / NO_PROXY as usual; never for loopback registries.
+            .proxy(if is_loopback(host) {
+                None
+            } else {
+                ureq::Proxy::try_from_env()
+            })
             .build()
             .into();
         let mut client = Client {
@@ -149,7 +158,9 @@ impl Client {
         }
         match client.ping_with(1) {
             Ok(()) => Ok(client),
-            Err(https_err @ RegistryError::Connect { .. }) => {
+            Err(
+                https_err @ (RegistryError::Connect { .. } | RegistryError::Unreachable { .. }),
+            ) => {
                 client.base = format!("http://{api_host}");
                 // Plain HTTP is only a fallback: if it fails too, the TLS error is the
                 // one that explains (e.g. a TLS registry answering 400 to plain HTTP).
@@ -301,7 +312,16 @@ impl Client {
                 self.agent.run(r)
             }
         };
-        result.map_err(|e| connect(e.to_string()))
+        result.map_err(|e| match e {
+            ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::HostNotFound => {
+                RegistryError::Unreachable {
+                    url: req.url.clone(),
+                    message: e.to_string(),
+                    hint: connect_hint(&self.host),
+                }
+            }
+            e => connect(e.to_string()),
+        })
     }
 
     /// True when `url` is on the registry itself (credentials go nowhere else).
@@ -397,6 +417,35 @@ impl Client {
     }
 }
 
+/// Fails fast (no retries) when the registry's name does not resolve.
+fn resolve_host(api_host: &str, host: &str) -> Result<()> {
+    use std::net::ToSocketAddrs;
+    let with_port = if api_host.starts_with('[') {
+        if api_host.contains("]:") {
+            api_host.to_owned()
+        } else {
+            format!("{api_host}:443")
+        }
+    } else if api_host.contains(':') {
+        api_host.to_owned()
+    } else {
+        format!("{api_host}:443")
+    };
+    match with_port.to_socket_addrs().map(|a| a.count()) {
+        Ok(0) => Err(unresolved(api_host, host, "no addresses".into())),
+        Ok(_) => Ok(()),
+        Err(e) => Err(unresolved(api_host, host, e.to_string())),
+    }
+}
+
+fn unresolved(api_host: &str, host: &str, message: String) -> RegistryError {
+    RegistryError::Unreachable {
+        url: format!("https://{api_host}/v2/"),
+        message: format!("cannot resolve the host name: {message}"),
+        hint: format!("check the registry name {host:?} and the network (DNS)"),
+    }
+}
+
 /// A response header as a string.
 pub(crate) fn header(resp: &Response<Body>, name: &str) -> Option<String> {
     resp.headers()
@@ -448,7 +497,7 @@ fn status_hint(status: u16, host: &str) -> String {
 
 fn connect_hint(host: &str) -> String {
     format!(
-        "check that the registry at {host} is running and reachable; for a self-signed certificate put its CA in {}/{host}/ca.crt (or $KILN_CERTS_DIR), or use --tls-verify=false",
+        "check that the registry at {host} is running and reachable; for a self-signed certificate put its CA in {}/{host}/ca.crt (or $KILN_CERTS_DIR), and a client certificate as client.cert + client.key there if the registry asks for one; or use --tls-verify=false",
         tls::DEFAULT_CERTS_DIR
     )
 }
@@ -456,6 +505,30 @@ fn connect_hint(host: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_has_no_secrets() {
+        let client = Client {
+            host: "r:1".into(),
+            base: "https://r:1".into(),
+            agent: ureq::Agent::new_with_defaults(),
+            creds: Some(Credentials {
+                username: "u".into(),
+                password: Secret::new("pw-do-not-print"),
+            }),
+            auth: Mutex::new(AuthState::default()),
+            retry: RetryPolicy::default(),
+        };
+        if let Ok(mut s) = client.auth.lock() {
+            s.tokens.insert(
+                "scope".into(),
+                (Secret::new("token-do-not-print"), Instant::now()),
+            );
+        }
+        let shown = format!("{client:?}");
+        assert!(!shown.contains("do-not-print"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -24,7 +24,18 @@ pub enum RegistryError {
         /// What to do.
         hint: String,
     },
-    /// The registry could not be reached (connection refused, reset, DNS, TLS).
+    /// The registry cannot be reached in a way retrying does not fix (TLS handshake
+    /// failed: untrusted certificate, wrong name, not TLS; unknown host name).
+    #[error("cannot reach {url}: {message}; {hint}")]
+    Unreachable {
+        /// Request URL.
+        url: String,
+        /// The TLS or name resolution error.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The registry could not be reached (connection refused, reset, DNS).
     #[error("cannot reach {url}: {message}; {hint}")]
     Connect {
         /// Request URL.

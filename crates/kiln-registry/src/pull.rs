@@ -81,6 +81,16 @@ pub fn pull(
             reason: format!("not a valid image manifest: {e}"),
         })?;
     let config = parsed.config();
+    let config_type = config.media_type().to_string();
+    if !media::is_config(&config_type) {
+        return Err(RegistryError::BadContent {
+            what: format!("manifest {}", m.digest),
+            url,
+            reason: format!(
+                "its config has media type {config_type:?}: this is not a container image (an artifact?), kiln pulls images only"
+            ),
+        });
+    }
     let config_digest = descriptor(config.digest().as_ref(), &url)?;
     if config.size() > MAX_CONFIG_BYTES {
         return Err(RegistryError::TooLarge {

@@ -46,6 +46,8 @@ pub fn push(
 ) -> Result<Pushed> {
     let image = store.load_image(manifest)?;
     let bytes = store.read_blob(manifest, MAX_MANIFEST_BYTES)?;
+    // Reach the registry before any slow recompression.
+    let client = Client::connect(&dest.registry, opts, None)?;
     let mut doc: Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadContent {
         what: format!("stored manifest {manifest}"),
         url: store.root().display().to_string(),
@@ -78,17 +80,30 @@ pub fn push(
     let oci = media_type == media::OCI_MANIFEST;
     let mut pushed_layers: Vec<LayerRef> = Vec::new();
     for (layer, have, want) in &plan {
-        if have == want && !to_oci {
-            pushed_layers.push(layer.clone());
-        } else if have == want {
+        if have == want {
+            // Layer types follow the manifest's family (a build on a Docker base has
+            // Docker layer types under an OCI manifest); foreign layers keep theirs.
             let mut l = layer.clone();
-            l.media_type = layer_media_type(*want, true).to_owned();
+            let standard = [
+                media::OCI_LAYER_TAR,
+                media::OCI_LAYER_TAR_GZIP,
+                media::OCI_LAYER_TAR_ZSTD,
+                media::DOCKER_LAYER_TAR,
+                media::DOCKER_LAYER_GZIP,
+            ];
+            let wanted_type = layer_media_type(*want, oci);
+            if standard.contains(&l.media_type.as_str()) && l.media_type != wanted_type {
+                l.media_type = wanted_type.to_owned();
+                changed = true;
+            }
             pushed_layers.push(l);
         } else {
             if opts.progress {
                 eprintln!(
-                    "Compressing layer {} ({:?} -> {want:?})",
-                    layer.digest, have
+                    "Compressing layer {} ({} -> {})",
+                    layer.digest,
+                    name(*have),
+                    name(*want)
                 );
             }
             pushed_layers.push(recompress(store, layer, *have, *want, oci)?);
@@ -109,7 +124,6 @@ pub fn push(
     let digest = Digest::of_bytes(&bytes);
     let config =
         descriptor_digest(image.manifest.config(), "config").map_err(kiln_oci::StoreError::from)?;
-    let client = Client::connect(&dest.registry, opts, None)?;
     let mounts = mount_sources(store, &dest.registry);
     let mut jobs: Vec<(Digest, u64)> = pushed_layers.iter().map(|l| (l.digest, l.size)).collect();
     jobs.push((config, store.blob_size(&config)?));
@@ -132,6 +146,14 @@ pub fn push(
             .filter(|o| **o == BlobOutcome::Existed)
             .count(),
     })
+}
+
+fn name(c: Compression) -> &'static str {
+    match c {
+        Compression::None => "uncompressed",
+        Compression::Gzip => "gzip",
+        Compression::Zstd => "zstd",
+    }
 }
 
 /// Replaces the manifest's layer descriptors (and with `to_oci`, its media types).

@@ -6,7 +6,7 @@ use super::stage::StageResult;
 use super::BuildError;
 use crate::config::ImageConfig;
 use kiln_layer::Root;
-use kiln_oci::{archive, layout, Digest, LayerRef, Store, StoredImage};
+use kiln_oci::{archive, layout, media, Digest, LayerRef, Store, StoredImage};
 use std::path::Path;
 
 /// The stored result.
@@ -23,8 +23,25 @@ pub(crate) fn store_image(
 ) -> Result<StoredResult, BuildError> {
     let mut config = config.clone();
     config.rootfs.diff_ids = layers.iter().map(|l| l.diff_id.to_string()).collect();
+    // The manifest is OCI: layers of a Docker base get the OCI names of their types.
+    let layers: Vec<LayerRef> = layers
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            let oci = match l.media_type.as_str() {
+                media::DOCKER_LAYER_GZIP => Some(media::OCI_LAYER_TAR_GZIP),
+                media::DOCKER_LAYER_TAR => Some(media::OCI_LAYER_TAR),
+                media::DOCKER_LAYER_FOREIGN_GZIP => Some(media::OCI_LAYER_NONDIST_TAR_GZIP),
+                _ => None,
+            };
+            if let Some(t) = oci {
+                l.media_type = t.to_owned();
+            }
+            l
+        })
+        .collect();
     let image = store
-        .put_image_json(&config, layers)
+        .put_image_json(&config, &layers)
         .map_err(|e| store_err(store, e))?;
     Ok(StoredResult {
         manifest: image.manifest_digest,

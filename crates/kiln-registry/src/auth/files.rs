@@ -164,7 +164,7 @@ fn from_auths(doc: &Value, registry: &str, path: &Path) -> Result<Option<Credent
     if let Some(token) = entry.get("identitytoken").and_then(Value::as_str) {
         if !token.is_empty() {
             return Ok(Some(Credentials {
-                username: "<token>".to_owned(),
+                username: super::IDENTITY_TOKEN_USER.to_owned(),
                 password: Secret::new(token),
             }));
         }

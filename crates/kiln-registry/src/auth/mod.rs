@@ -8,6 +8,10 @@ pub mod token;
 
 use std::fmt;
 
+/// The user name Docker's config.json gives an `identitytoken` (an OAuth2 refresh token):
+/// such credentials are traded for a bearer token with a `refresh_token` grant.
+pub const IDENTITY_TOKEN_USER: &str = "<token>";
+
 /// A secret string (password, identity token, bearer token). Its `Debug` and `Display`
 /// never show the value.
 #[derive(Clone, PartialEq, Eq)]

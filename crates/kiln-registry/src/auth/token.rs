@@ -2,8 +2,8 @@
 //! `WWW-Authenticate: Bearer realm=…,service=…`, `GET realm?service=…&scope=…` (with basic
 //! credentials when kiln has some) returns `{"token":…,"expires_in":…}`.
 
-use super::{Credentials, Secret};
-use crate::client::{is_loopback, status_error, Client, Req};
+use super::{Credentials, Secret, IDENTITY_TOKEN_USER};
+use crate::client::{is_loopback, status_error, Client, Req, ReqBody};
 use crate::error::{RegistryError, Result};
 use std::time::Duration;
 
@@ -40,6 +40,47 @@ pub(crate) fn fetch(
             reason: format!("{realm} is plain HTTP; kiln does not send credentials over it"),
         });
     }
+    let form;
+    let mut resp = if let Some(c) = creds.filter(|c| c.username == IDENTITY_TOKEN_USER) {
+        // An identity (refresh) token: the OAuth2 refresh_token grant, as docker does.
+        let mut f = format!(
+            "grant_type=refresh_token&client_id=kiln&refresh_token={}",
+            encode(c.password.expose())
+        );
+        if let Some(s) = service {
+            f.push_str(&format!("&service={}", encode(s)));
+        }
+        if !scope.is_empty() {
+            f.push_str(&format!("&scope={}", encode(scope)));
+        }
+        form = f;
+        let req = Req::new("POST", realm.to_owned(), scope)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(ReqBody::Bytes(form.as_bytes()));
+        client.send_plain(&req)?
+    } else {
+        get_token(client, realm, service, scope, creds)?
+    };
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let method = if creds.is_some_and(|c| c.username == IDENTITY_TOKEN_USER) {
+            "POST"
+        } else {
+            "GET"
+        };
+        return Err(status_error(method, realm, &mut resp, &client.host));
+    }
+    parse_reply(resp, realm)
+}
+
+/// `GET realm?service=…&scope=…`, with basic credentials when there are some.
+fn get_token(
+    client: &Client,
+    realm: &str,
+    service: Option<&str>,
+    scope: &str,
+    creds: Option<&Credentials>,
+) -> Result<ureq::http::Response<ureq::Body>> {
     let mut query = Vec::new();
     if let Some(s) = service {
         query.push(format!("service={}", encode(s)));
@@ -57,11 +98,14 @@ pub(crate) fn fetch(
     if let Some(c) = creds {
         req = req.header("authorization", c.basic_header().expose().to_owned());
     }
-    let mut resp = client.send_plain(&req)?;
-    let status = resp.status().as_u16();
-    if !(200..300).contains(&status) {
-        return Err(status_error("GET", realm, &mut resp, &client.host));
-    }
+    client.send_plain(&req)
+}
+
+/// `{"token":…}` or `{"access_token":…}`, with `expires_in`.
+fn parse_reply(
+    mut resp: ureq::http::Response<ureq::Body>,
+    realm: &str,
+) -> Result<(Secret, Duration)> {
     #[derive(serde::Deserialize)]
     struct Reply {
         #[serde(default)]
