@@ -106,10 +106,14 @@ fn builds_killed_at_random_moments_leave_the_store_intact() {
                 continue;
             }
             let progress = fs::read_to_string(&log).unwrap_or_default();
+            // The last step started, from plain progress lines (`#3 [stage-0 2/4] RUN ...`).
             break progress
                 .lines()
                 .rev()
-                .find(|l| l.starts_with('['))
+                .find_map(|l| {
+                    let (n, rest) = l.strip_prefix('#')?.split_once(' ')?;
+                    (n.parse::<u32>().is_ok() && rest.starts_with('[')).then_some(rest)
+                })
                 .map_or("before the first step".to_owned(), |l| {
                     l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
                 });
