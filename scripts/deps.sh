@@ -3,11 +3,12 @@
 # tests compare against (skopeo, umoci, podman, buildah, docker), busybox for test base
 # images, debootstrap for the Debian base of the apt-get test, slirp4netns for RUN steps
 # with network (NetworkMode::Private), hadolint for the lint agreement test, and
-# docker-registry (a local OCI registry) and apache2-utils (htpasswd) for the registry tests.
+# docker-registry (a local OCI registry), apache2-utils (htpasswd) and curl (raw uploads of
+# hostile content) for the registry tests.
 set -euo pipefail
 packages=(git ca-certificates gcc libc6-dev make tar python3 python3-pip
           skopeo umoci podman buildah runc docker.io busybox-static xz-utils
-          slirp4netns debootstrap docker-registry apache2-utils)
+          slirp4netns debootstrap docker-registry apache2-utils curl)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
