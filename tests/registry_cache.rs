@@ -271,7 +271,7 @@ fn curl(args: &[&str]) {
     assert!(code.starts_with('2'), "curl {args:?}: {out}");
 }
 
-fn put_blob(reg: &Registry, dir: &Path, name: &str, bytes: &[u8]) -> (String, usize) {
+fn put_blob(reg: &Registry, repo: &str, dir: &Path, name: &str, bytes: &[u8]) -> (String, usize) {
     let digest = format!("sha256:{}", support::sha256_hex(bytes));
     let file = dir.join(name);
     std::fs::write(&file, bytes).expect("blob");
@@ -283,7 +283,7 @@ fn put_blob(reg: &Registry, dir: &Path, name: &str, bytes: &[u8]) -> (String, us
         "-",
         "-X",
         "POST",
-        &format!("http://{}/v2/cache/bad/blobs/uploads/", reg.host),
+        &format!("http://{}/v2/{repo}/blobs/uploads/", reg.host),
     ]));
     let location = headers
         .lines()
@@ -306,7 +306,7 @@ fn put_blob(reg: &Registry, dir: &Path, name: &str, bytes: &[u8]) -> (String, us
     (digest, bytes.len())
 }
 
-fn put_manifest(reg: &Registry, dir: &Path, tag: &str, manifest: &serde_json::Value) {
+fn put_manifest(reg: &Registry, repo: &str, dir: &Path, tag: &str, manifest: &serde_json::Value) {
     let file = dir.join(format!("manifest-{tag}.json"));
     std::fs::write(&file, serde_json::to_vec(manifest).expect("json")).expect("manifest");
     curl(&[
@@ -316,7 +316,7 @@ fn put_manifest(reg: &Registry, dir: &Path, tag: &str, manifest: &serde_json::Va
         &format!("@{}", file.display()),
         "-H",
         "Content-Type: application/vnd.oci.image.manifest.v1+json",
-        &format!("http://{}/v2/cache/bad/manifests/{tag}", reg.host),
+        &format!("http://{}/v2/{repo}/manifests/{tag}", reg.host),
     ]);
 }
 
@@ -328,9 +328,10 @@ fn missing_or_hostile_caches_are_warnings_and_the_build_runs() {
     let dir = env.path();
 
     // A cache config that is not JSON.
-    let (garbage, garbage_size) = put_blob(&reg, dir, "garbage", b"\x00not json{{{");
+    let (garbage, garbage_size) = put_blob(&reg, "cache/bad", dir, "garbage", b"\x00not json{{{");
     put_manifest(
         &reg,
+        "cache/bad",
         dir,
         "garbage",
         &serde_json::json!({
@@ -355,9 +356,10 @@ fn missing_or_hostile_caches_are_warnings_and_the_build_runs() {
         }]
     });
     let bytes = serde_json::to_vec(&config).expect("json");
-    let (cfg, cfg_size) = put_blob(&reg, dir, "config", &bytes);
+    let (cfg, cfg_size) = put_blob(&reg, "cache/bad", dir, "config", &bytes);
     put_manifest(
         &reg,
+        "cache/bad",
         dir,
         "index",
         &serde_json::json!({
@@ -415,4 +417,69 @@ fn missing_or_hostile_caches_are_warnings_and_the_build_runs() {
         2,
         &["cache type \"local\" is not supported", "type=registry"],
     );
+}
+
+/// A cache whose records name other blobs than its layers hold: each such step runs (with a
+/// warning naming the digests) and nothing unverified reaches the store.
+#[test]
+fn a_cache_layer_that_fails_to_verify_runs_its_step() {
+    let (env, reg, h) = start(Setup::Plain);
+    let ctx = context(&env, "ctx", &single_stage(&h), "app\n");
+    let cache = format!("{h}/cache/app:1");
+    build(
+        &env,
+        &reg,
+        "a",
+        &["--cache-to", &format!("type=registry,ref={cache}"), s(&ctx)],
+    );
+    let mut manifest = reg.raw_manifest("cache/app:1");
+    let config_digest = manifest["config"]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned();
+    let config = run_ok(std::process::Command::new(tool("curl", "curl")).args([
+        "-sSf",
+        &format!("http://{h}/v2/cache/app/blobs/{config_digest}"),
+    ]));
+    let mut config: serde_json::Value = serde_json::from_str(&config).expect("config");
+    let other = format!("sha256:{}", support::sha256_hex(b"other"));
+    let mut tampered = 0;
+    for rec in config["records"].as_array_mut().expect("records") {
+        if let Some(layer) = rec.get_mut("layer").and_then(|l| l.as_object_mut()) {
+            layer.insert("digest".into(), other.clone().into());
+            layer.insert("diffId".into(), other.clone().into());
+            tampered += 1;
+        }
+    }
+    assert_eq!(tampered, 4, "{config}");
+    let bytes = serde_json::to_vec(&config).expect("json");
+    let (digest, size) = put_blob(&reg, "cache/app", env.path(), "config", &bytes);
+    manifest["config"]["digest"] = digest.into();
+    manifest["config"]["size"] = size.into();
+    put_manifest(&reg, "cache/app", env.path(), "tampered", &manifest);
+
+    let b = build(
+        &env,
+        &reg,
+        "b",
+        &["--cache-from", &format!("{h}/cache/app:tampered"), s(&ctx)],
+    );
+    assert_eq!(
+        marks(&b),
+        vec!["CACHED", "DONE", "DONE", "DONE", "DONE"],
+        "{}",
+        b.stderr
+    );
+    for phrase in [
+        "warning: cannot use step sha256:",
+        &format!("from cache {h}/cache/app:tampered"),
+        &format!("expected {other}"),
+        "running the step",
+    ] {
+        assert!(b.stderr.contains(phrase), "no {phrase:?} in:\n{}", b.stderr);
+    }
+    assert!(b.stderr.contains("step-one-42"), "{}", b.stderr);
+    kiln_ok(&env, &reg, "b", &["store", "verify"]);
+    let blobs = env.path().join("b/blobs/sha256");
+    assert!(blobs.is_dir() && !blobs.join(&other[7..]).exists());
 }
