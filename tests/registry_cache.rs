@@ -123,7 +123,12 @@ fn reuse_across_stores(setup: Setup) {
         .iter()
         .all(|l| l["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"));
 
-    // Store B shares nothing with A but the registry.
+    // Store B shares nothing with A but the registry; its checkout of the same context
+    // has other files (inodes, times) owned by another user.
+    let ctx_b = context(&env, "ctx-b", &df, "app v1\n");
+    for f in ["Dockerfile", "app.txt"] {
+        std::os::unix::fs::lchown(ctx_b.join(f), Some(4242), Some(4343)).expect("chown");
+    }
     let b = build(
         &env,
         &reg,
@@ -133,7 +138,7 @@ fn reuse_across_stores(setup: Setup) {
             "app:b",
             "--cache-from",
             &format!("type=registry,ref={cache}"),
-            s(&ctx),
+            s(&ctx_b),
         ],
     );
     assert_eq!(marks(&b), vec!["CACHED"; a.steps.len()], "{}", b.stderr);

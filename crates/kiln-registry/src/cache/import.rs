@@ -174,7 +174,10 @@ impl RemoteCache {
         if resp.status().as_u16() != 200 {
             return Err(status_error("GET", &url, &mut resp, &self.client.host));
         }
-        let body = resp.into_body().into_reader().take(remote.size + 1);
+        let body = resp
+            .into_body()
+            .into_reader()
+            .take(remote.size.saturating_add(1));
         let mut compressed = DigestReader::new(body);
         let mut writer = store.blob_writer()?;
         let io_fail = |e: io::Error| RegistryError::Connect {
@@ -192,7 +195,7 @@ impl RemoteCache {
                 }
                 _ => Box::new(&mut compressed),
             };
-            let mut limited = plain.take(local.size + 1);
+            let mut limited = plain.take(local.size.saturating_add(1));
             io::copy(&mut limited, &mut writer).map_err(|e| bad(format!("cannot read it: {e}")))?;
             if writer.written() > local.size {
                 return Err(RegistryError::TooLarge {
