@@ -107,6 +107,27 @@ fn reuse_across_stores(setup: Setup) {
         "{}",
         a.stdout
     );
+    assert!(a.stderr.contains("Compressing cache layer"), "{}", a.stderr);
+    // Exporting again: the same cache, and no layer compressed again.
+    let a2 = build(
+        &env,
+        &reg,
+        "a",
+        &[
+            "--cache-to",
+            &format!("type=registry,ref={cache},mode=max"),
+            s(&ctx),
+        ],
+    );
+    assert!(a2.all("CACHED"), "{:?}", a2.steps);
+    assert!(!a2.stderr.contains("Compressing"), "{}", a2.stderr);
+    let exported = |b: &Built| {
+        b.stdout
+            .lines()
+            .find(|l| l.starts_with("Exported cache"))
+            .map(str::to_owned)
+    };
+    assert_eq!(exported(&a2), exported(&a));
     // The cache manifest as the registry has it.
     let manifest = reg.raw_manifest("cache/app:1");
     assert_eq!(

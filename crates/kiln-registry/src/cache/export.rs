@@ -1,6 +1,7 @@
 //! `--cache-to type=registry`: the step records a build used or made, and their layers
 //! compressed for the registry, pushed as one cache manifest (see `format.rs`).
 
+use super::compressed;
 use super::format::{CacheConfig, CacheRecord, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, MODE_ANNOTATION};
 use super::spec::CacheTo;
 use crate::client::Client;
@@ -36,6 +37,8 @@ pub fn export(
                         let mut s = local.clone();
                         s.media_type = layer_media_type(have, true).to_owned();
                         s
+                    } else if let Some(done) = compressed::lookup(store, &local, to.compression) {
+                        done
                     } else {
                         if opts.progress {
                             eprintln!(
@@ -43,7 +46,9 @@ pub fn export(
                                 local.digest, to.reference
                             );
                         }
-                        recompress(store, &local, have, to.compression, true)?
+                        let sent = recompress(store, &local, have, to.compression, true)?;
+                        compressed::remember(store, &local, to.compression, &sent);
+                        sent
                     };
                     layers.push(sent);
                     index.insert(local.digest, layers.len() - 1);

@@ -1,6 +1,7 @@
 //! Registry build caches (`--cache-to` / `--cache-from type=registry`): step records and
 //! their layers as one OCI manifest, so separate stores reuse each other's steps.
 
+mod compressed;
 pub mod export;
 pub mod format;
 pub mod import;
