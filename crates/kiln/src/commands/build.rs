@@ -126,11 +126,9 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         .iter()
         .map(|s| kiln_registry::cache::parse_cache_to(s).map_err(Failure::usage))
         .collect::<Result<Vec<_>, _>>()?;
-    let cache_from = crate::build_cache::open_all(
-        &args.cache_from,
-        &registry,
-        !quiet && args.progress != ProgressMode::Json,
-    )?;
+    // Warnings even with JSON progress (as registry progress lines): a cache that is
+    // silently skipped makes a slow build nobody can explain.
+    let cache_from = crate::build_cache::open_all(&args.cache_from, &registry, !quiet)?;
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
