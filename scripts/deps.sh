@@ -3,13 +3,13 @@
 # tests compare against (skopeo, umoci, podman, buildah, docker), busybox for test base
 # images, debootstrap for the Debian base of the apt-get test, slirp4netns for RUN steps
 # with network (NetworkMode::Private), hadolint for the lint agreement test,
-# docker-registry (a local OCI registry) and apache2-utils (htpasswd) for the registry tests,
-# the OCI runtimes --runtime is tested with (runc, crun, runsc) and openssh-client for
-# RUN --mount=type=ssh.
+# docker-registry (a local OCI registry), apache2-utils (htpasswd) and curl (raw uploads of
+# hostile content) for the registry tests, the OCI runtimes --runtime is tested with (runc,
+# crun, runsc) and openssh-client for RUN --mount=type=ssh.
 set -euo pipefail
 packages=(git ca-certificates gcc libc6-dev make tar python3 python3-pip
           skopeo umoci podman buildah runc crun runsc docker.io busybox-static xz-utils
-          slirp4netns debootstrap docker-registry apache2-utils openssh-client)
+          slirp4netns debootstrap docker-registry apache2-utils curl openssh-client)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

@@ -5,41 +5,7 @@
 
 mod support;
 
-use support::{s, TestEnv};
-
-/// Status of each step in plain progress output: (`[stage i/n] INSTRUCTION`, `CACHED` or
-/// `DONE`), in step order.
-fn statuses(stderr: &str) -> Vec<(String, String)> {
-    let mut names: Vec<(u32, String)> = Vec::new();
-    let mut out: Vec<(u32, String, String)> = Vec::new();
-    for line in stderr.lines() {
-        let Some(rest) = line.strip_prefix('#') else {
-            continue;
-        };
-        let Some((n, tail)) = rest.split_once(' ') else {
-            continue;
-        };
-        let Ok(n) = n.parse::<u32>() else { continue };
-        if tail.starts_with('[') {
-            names.push((n, tail.to_string()));
-        } else if tail == "CACHED" || tail.starts_with("DONE ") || tail.starts_with("ERROR") {
-            let name = names
-                .iter()
-                .find(|(m, _)| *m == n)
-                .map(|(_, t)| t.clone())
-                .unwrap_or_else(|| panic!("#{n} ended before it started:\n{stderr}"));
-            let status = tail
-                .split(' ')
-                .next()
-                .unwrap_or_default()
-                .trim_end_matches(':')
-                .to_string();
-            out.push((n, name, status));
-        }
-    }
-    out.sort_by_key(|(n, _, _)| *n);
-    out.into_iter().map(|(_, a, b)| (a, b)).collect()
-}
+use support::{s, statuses, TestEnv};
 
 /// Build with plain progress; (image ID, step statuses).
 fn build(env: &TestEnv, args: &[&str]) -> (String, Vec<(String, String)>) {

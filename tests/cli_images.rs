@@ -317,14 +317,6 @@ fn build_refusals_say_what_where_and_what_to_do() {
             vec!["--add-host not supported yet", "for RUN"],
         ),
         (
-            vec!["--cache-from", "type=local,src=x"],
-            vec!["--cache-from not supported yet"],
-        ),
-        (
-            vec!["--cache-to", "type=local,dest=x"],
-            vec!["--cache-to not supported yet"],
-        ),
-        (
             vec!["--build-context", "x=dir"],
             vec!["--build-context not supported yet"],
         ),
@@ -345,6 +337,19 @@ fn build_refusals_say_what_where_and_what_to_do() {
         let mut want = vec!["refused rather than ignored", "hint:"];
         want.extend(phrases);
         assert_fails(&out, 2, &want);
+    }
+    // Build caches of other types than registry: refused, naming the supported one.
+    for (flag, spec) in [
+        ("--cache-from", "type=local,src=x"),
+        ("--cache-to", "type=local,dest=x"),
+        ("--cache-to", "type=inline"),
+    ] {
+        let out = env.run(&["build", "-t", "refused:1", flag, spec, s(&ctx)]);
+        assert_fails(
+            &out,
+            2,
+            &[flag, "is not supported; kiln supports type=registry"],
+        );
     }
     // Turning an attestation off asks for nothing.
     env.ok(&["build", "-q", "--provenance=false", "--sbom=false", s(&ctx)]);

@@ -6,60 +6,8 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
-use support::registry::{Registry, Setup, PASSWORD, USER};
+use support::registry::{kiln, kiln_ok, seed_base, Registry, Setup, PASSWORD, USER};
 use support::{assert_fails, run_ok, s, show, TestEnv};
-
-/// kiln with the registry's CA dir and an auth file of the test's own.
-fn kiln(env: &TestEnv, reg: &Registry, store: &str) -> Command {
-    let mut c = Command::new(support::kiln_bin());
-    c.arg("--root").arg(env.path().join(store));
-    c.env_remove("KILN_ROOT").env_remove("SOURCE_DATE_EPOCH");
-    c.stdin(std::process::Stdio::null());
-    c.env("KILN_CERTS_DIR", reg.certs_dir())
-        .env("REGISTRY_AUTH_FILE", env.path().join("auth.json"))
-        .env("HOME", env.path())
-        .env_remove("XDG_RUNTIME_DIR")
-        .env_remove("DOCKER_CONFIG");
-    c
-}
-
-fn kiln_ok(env: &TestEnv, reg: &Registry, store: &str, args: &[&str]) -> String {
-    run_ok(kiln(env, reg, store).args(args))
-}
-
-/// skopeo pushes busybox (imported into a store of its own, saved as an oci-archive),
-/// as OCI or (`v2s2`) as a Docker schema 2 image.
-fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str, format: &str) -> String {
-    kiln_ok(
-        env,
-        reg,
-        "seed",
-        &["import", s(&support::busybox_tarball()), "busybox:seed"],
-    );
-    let archive = env.path().join("base.tar");
-    kiln_ok(
-        env,
-        reg,
-        "seed",
-        &[
-            "save",
-            "--format",
-            "oci-archive",
-            "-o",
-            s(&archive),
-            "busybox:seed",
-        ],
-    );
-    run_ok(
-        reg.skopeo()
-            .args(["copy", "--format", format])
-            .args(reg.skopeo_flags("dest-"))
-            .arg(format!("oci-archive:{}", archive.display()))
-            .arg(format!("docker://{}/{repo_tag}", reg.host)),
-    );
-    reg.inspect(repo_tag).1
-}
 
 /// The `sha256:…` after `prefix` in kiln's output.
 fn digest_after(out: &str, prefix: &str) -> String {

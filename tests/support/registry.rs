@@ -2,7 +2,7 @@
 //! 127.0.0.1 port, plain HTTP, TLS with a CA made for the test, or TLS with htpasswd
 //! basic auth; everything lives in a temp dir and the process is killed at drop.
 
-use super::{run_ok, tool};
+use super::{run_ok, s, tool, TestEnv};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -142,12 +142,7 @@ impl Registry {
     /// `skopeo inspect --raw`'s manifest bytes and `skopeo inspect`'s digest of `repo:tag`.
     pub fn inspect(&self, reference: &str) -> (serde_json::Value, String) {
         let target = format!("docker://{}/{reference}", self.host);
-        let raw = run_ok(
-            self.skopeo()
-                .args(["inspect", "--raw"])
-                .args(self.skopeo_flags(""))
-                .arg(&target),
-        );
+        let raw = self.raw_manifest(reference);
         let info = run_ok(
             self.skopeo()
                 .arg("inspect")
@@ -155,15 +150,75 @@ impl Registry {
                 .arg(&target),
         );
         let info: serde_json::Value = serde_json::from_str(&info).expect("skopeo inspect json");
-        (
-            serde_json::from_str(&raw).expect("raw manifest json"),
-            info["Digest"].as_str().expect("Digest").to_owned(),
-        )
+        (raw, info["Digest"].as_str().expect("Digest").to_owned())
+    }
+
+    /// `skopeo inspect --raw`'s manifest of `repo:tag` (also for artifacts, which
+    /// `skopeo inspect` refuses).
+    pub fn raw_manifest(&self, reference: &str) -> serde_json::Value {
+        let raw = run_ok(
+            self.skopeo()
+                .args(["inspect", "--raw"])
+                .args(self.skopeo_flags(""))
+                .arg(format!("docker://{}/{reference}", self.host)),
+        );
+        serde_json::from_str(&raw).expect("raw manifest json")
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
+}
+
+/// kiln with the registry's CA dir and an auth file of the test's own.
+pub fn kiln(env: &TestEnv, reg: &Registry, store: &str) -> Command {
+    let mut c = Command::new(super::kiln_bin());
+    c.arg("--root").arg(env.path().join(store));
+    c.env_remove("KILN_ROOT").env_remove("SOURCE_DATE_EPOCH");
+    c.stdin(std::process::Stdio::null());
+    c.env("KILN_CERTS_DIR", reg.certs_dir())
+        .env("REGISTRY_AUTH_FILE", env.path().join("auth.json"))
+        .env("HOME", env.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("DOCKER_CONFIG");
+    c
+}
+
+pub fn kiln_ok(env: &TestEnv, reg: &Registry, store: &str, args: &[&str]) -> String {
+    run_ok(kiln(env, reg, store).args(args))
+}
+
+/// skopeo pushes busybox (imported into a store of its own, saved as an oci-archive),
+/// as OCI (`oci`) or as a Docker schema 2 image (`v2s2`).
+pub fn seed_base(env: &TestEnv, reg: &Registry, repo_tag: &str, format: &str) -> String {
+    kiln_ok(
+        env,
+        reg,
+        "seed",
+        &["import", s(&super::busybox_tarball()), "busybox:seed"],
+    );
+    let archive = env.path().join("base.tar");
+    kiln_ok(
+        env,
+        reg,
+        "seed",
+        &[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            s(&archive),
+            "busybox:seed",
+        ],
+    );
+    run_ok(
+        reg.skopeo()
+            .args(["copy", "--format", format])
+            .args(reg.skopeo_flags("dest-"))
+            .arg(format!("oci-archive:{}", archive.display()))
+            .arg(format!("docker://{}/{repo_tag}", reg.host)),
+    );
+    reg.inspect(repo_tag).1
 }
 
 impl Drop for Registry {

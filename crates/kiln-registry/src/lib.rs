@@ -16,6 +16,7 @@
 //! unverified reaches the store. Credentials never appear in `Debug` output or errors.
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod error;
 pub mod manifest;

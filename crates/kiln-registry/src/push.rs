@@ -224,7 +224,7 @@ fn mount_sources(store: &Store, registry: &str) -> HashMap<Digest, Vec<String>> 
 }
 
 /// Uploads blobs with `opts.jobs` threads.
-fn upload_all(
+pub(crate) fn upload_all(
     store: &Store,
     client: &Client,
     repo: &str,
@@ -278,7 +278,7 @@ fn upload_all(
 }
 
 /// `PUT /v2/REPO/manifests/TAG` (or the digest when `dest` has no tag).
-fn put_manifest(
+pub(crate) fn put_manifest(
     client: &Client,
     dest: &Reference,
     bytes: &[u8],

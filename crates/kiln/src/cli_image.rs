@@ -110,6 +110,14 @@ pub struct BuildArgs {
     /// Clamp timestamps to this Unix time (also from $SOURCE_DATE_EPOCH) for reproducible images.
     #[arg(long, value_name = "SECONDS")]
     pub source_date_epoch: Option<i64>,
+    /// Import a build cache: steps the store lacks are taken from it when their keys match
+    /// (type=registry,ref=HOST/REPO:TAG, or just the reference); repeatable.
+    #[arg(long = "cache-from", value_name = "SPEC")]
+    pub cache_from: Vec<String>,
+    /// Export this build's step cache after it succeeds:
+    /// type=registry,ref=HOST/REPO:TAG[,mode=min|max][,compression=gzip|zstd]; repeatable.
+    #[arg(long = "cache-to", value_name = "SPEC")]
+    pub cache_to: Vec<String>,
     /// Features that come with later versions; refused with a message rather than ignored.
     #[command(flatten)]
     pub later: LaterFlags,
@@ -130,10 +138,6 @@ pub enum ProgressMode {
 /// Flags `docker build` has whose feature kiln does not have yet.
 #[derive(Debug, Args)]
 pub struct LaterFlags {
-    #[arg(long = "cache-from", hide = true)]
-    pub cache_from: Vec<String>,
-    #[arg(long = "cache-to", hide = true)]
-    pub cache_to: Vec<String>,
     #[arg(long = "add-host", hide = true)]
     pub add_host: Vec<String>,
     #[arg(long = "build-context", hide = true)]

@@ -4,6 +4,7 @@
 //! and maps failures to the documented exit codes (see `exit.rs`).
 
 mod build_args;
+mod build_cache;
 mod cli;
 mod cli_image;
 mod cli_registry;

@@ -10,6 +10,7 @@ pub mod mounts;
 mod options;
 mod output;
 pub mod progress;
+mod remote_cache;
 mod run;
 mod run_command;
 mod schedule;
@@ -50,6 +51,10 @@ pub struct Built {
     pub pushed: Vec<kiln_registry::Pushed>,
     /// Context files read and hashed for cache keys (the rest came from the stat cache).
     pub files_hashed: u64,
+    /// `--cache-to` exports: where each cache went and its manifest digest there.
+    pub cache_exported: Vec<kiln_registry::Pushed>,
+    /// Steps whose records came from a `--cache-from` cache.
+    pub cache_imported: usize,
 }
 
 /// A failed build, with the Dockerfile it was about (for showing the failing line).
@@ -115,6 +120,12 @@ pub(crate) struct BuildContext<'a> {
     pub ssh: Vec<mounts::secrets::SshSpec>,
     /// What runs RUN steps.
     pub runtime: Runtime,
+    /// `--cache-from` caches, looked up when the store misses a step.
+    pub remote: Vec<Arc<kiln_registry::cache::RemoteCache>>,
+    /// Cache keys this build used or made, with their stage (for `--cache-to`).
+    pub used: Mutex<Vec<(usize, Digest)>>,
+    /// Steps imported from `remote`.
+    pub imported: std::sync::atomic::AtomicUsize,
 }
 
 /// The runtime of RUN steps: the embedded one or an OCI runtime CLI (`--runtime`).
@@ -309,6 +320,9 @@ fn run(
         runtime,
         network: OnceLock::new(),
         registry: opts.registry.clone(),
+        remote: std::mem::take(&mut opts.cache_from),
+        used: Mutex::new(Vec::new()),
+        imported: std::sync::atomic::AtomicUsize::new(0),
     };
     let done: Vec<OnceLock<stage::StageResult>> =
         (0..plan.stages.len()).map(|_| OnceLock::new()).collect();
@@ -355,6 +369,7 @@ fn run(
             pushed.push(p);
         }
     }
+    let cache_exported = remote_cache::export_all(&cx, &opts.cache_to)?;
     Ok(Built {
         id: image.config,
         manifest_size: store
@@ -365,6 +380,8 @@ fn run(
         unused_build_args: unused,
         pushed,
         files_hashed: cx.stat.hashed(),
+        cache_exported,
+        cache_imported: cx.imported.load(std::sync::atomic::Ordering::Relaxed),
     })
 }
 

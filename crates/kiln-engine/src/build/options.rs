@@ -230,6 +230,10 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--jobs`: stages run at once (0: one per CPU).
     pub jobs: usize,
+    /// `--cache-from type=registry`: caches looked up when the store misses a step.
+    pub cache_from: Vec<std::sync::Arc<kiln_registry::cache::RemoteCache>>,
+    /// `--cache-to type=registry`: where the build's step records go after it succeeds.
+    pub cache_to: Vec<kiln_registry::cache::CacheTo>,
 }
 
 impl std::fmt::Debug for BuildOptions {

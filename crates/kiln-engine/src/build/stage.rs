@@ -125,9 +125,9 @@ pub fn run(
         }
     };
     let base_key = key.finish();
-    let cached = use_cache && cx.steps.get(&base_key).is_some();
+    let cached = use_cache && cx.lookup(index, &base_key, Some(&from_step)).is_some();
     if !cached {
-        super::step::put_record(cx, &base_key, "FROM", None, None)?;
+        super::step::put_record(cx, index, &base_key, "FROM", None, None)?;
     }
     ensure_path(&mut base.config, &mut inherited_env);
     let rootfs = Rootfs::new(cx.scratch)?;

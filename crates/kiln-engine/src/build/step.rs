@@ -44,6 +44,7 @@ pub(crate) struct Made {
 /// Write a step record (its layer's blob is already in the store).
 pub(crate) fn put_record(
     cx: &BuildContext<'_>,
+    stage: usize,
     key: &Digest,
     instruction: &str,
     made: Option<&Made>,
@@ -63,6 +64,7 @@ pub(crate) fn put_record(
     cx.steps
         .put(&rec)
         .map_err(|e| layer::store_err(cx.store, e))?;
+    cx.note_used(stage, key);
     Ok(rec)
 }
 
@@ -124,7 +126,11 @@ impl StageRun {
         };
         let key = self.key_for(cx, &text, step, done)?;
         if let Some(key) = &key {
-            if let Some(rec) = self.use_cache.then(|| cx.steps.get(key)).flatten() {
+            if let Some(rec) = self
+                .use_cache
+                .then(|| cx.lookup(self.index, key, progress))
+                .flatten()
+            {
                 self.reuse(cx, step, &rec)?;
                 cx.steps.touch(&rec, cx.now.max(0) as u64);
                 self.key = rec.next_key.unwrap_or(rec.key);
@@ -147,8 +153,11 @@ impl StageRun {
         };
         // A volatile step that gave the same content as before keeps its history time.
         let rec = match next.and_then(|k| cx.steps.get(&k)) {
-            Some(rec) => rec,
-            None => put_record(cx, &key, &text, Some(&made), next)?,
+            Some(rec) => {
+                cx.note_used(self.index, &key);
+                rec
+            }
+            None => put_record(cx, self.index, &key, &text, Some(&made), next)?,
         };
         let empty = made.layer.is_none();
         if let Some(l) = made.layer {

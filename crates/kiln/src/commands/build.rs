@@ -120,6 +120,15 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     } else {
         args.progress
     });
+    let registry = args.registry.options(!quiet);
+    let cache_to = args
+        .cache_to
+        .iter()
+        .map(|s| kiln_registry::cache::parse_cache_to(s).map_err(Failure::usage))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Warnings even with JSON progress (as registry progress lines): a cache that is
+    // silently skipped makes a slow build nobody can explain.
+    let cache_from = crate::build_cache::open_all(&args.cache_from, &registry, !quiet)?;
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
@@ -152,7 +161,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .map(|s| kiln_engine::build::mounts::secrets::SshSpec::parse(s))
             .collect::<Result<_, _>>()
             .map_err(Failure::usage)?,
-        registry: Some(args.registry.options(!quiet)),
+        registry: Some(registry),
         push: kiln_registry::PushOptions {
             compression: args.compression.map(|c| c.to_compression()),
         },
@@ -167,6 +176,8 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             Some(n) => n,
             None => 0,
         },
+        cache_from,
+        cache_to,
     };
     let built = build(&store, opts);
     if let Some(d) = &display {
@@ -199,6 +210,9 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         }
         for p in &built.pushed {
             text.push_str(&format!("Pushed {}@{}\n", p.reference, p.digest));
+        }
+        for p in &built.cache_exported {
+            text.push_str(&format!("Exported cache {}@{}\n", p.reference, p.digest));
         }
         text.push_str(&format!("{}\n", built.id));
         crate::output::stdout(&text)
@@ -359,16 +373,6 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
             !l.add_host.is_empty(),
             "--add-host",
             "host entries are for RUN, which comes later",
-        ),
-        (
-            !l.cache_from.is_empty(),
-            "--cache-from",
-            "build caches come later",
-        ),
-        (
-            !l.cache_to.is_empty(),
-            "--cache-to",
-            "build caches come later",
         ),
         (
             !l.build_context.is_empty(),

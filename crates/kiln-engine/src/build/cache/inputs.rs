@@ -1,7 +1,9 @@
 //! The part of a COPY/ADD cache key that comes from the build context: every file the
-//! sources name (after `.dockerignore`), with its name, type, mode, owner, size, link
-//! target and content digest. Modification times are left out, as BuildKit does, so a
-//! `touch` alone keeps the cache.
+//! sources name (after `.dockerignore`), with its name, type, mode, size, link target and
+//! content digest. Modification times are left out, as BuildKit does, so a `touch` alone
+//! keeps the cache; owners are left out when the copy does not keep them (the build
+//! context), so checkouts owned by different users on other machines give the same keys
+//! (registry caches rely on that).
 
 use super::key::KeyBuilder;
 use crate::context::stat_cache::StatCache;
@@ -63,17 +65,14 @@ fn add_entry(
 ) -> Result<(), Unhashable> {
     let err = |e: &dyn std::fmt::Display| Unhashable(format!("{rel}: {e}"));
     key.field("path", rel.as_bytes());
+    let owner = if tree.keep_owners {
+        format!(" {}:{}", meta.uid, meta.gid)
+    } else {
+        String::new()
+    };
     key.field(
         "meta",
-        format!(
-            "{} {:o} {}:{} {}",
-            meta.kind.name(),
-            meta.mode,
-            meta.uid,
-            meta.gid,
-            meta.size
-        )
-        .as_bytes(),
+        format!("{} {:o}{owner} {}", meta.kind.name(), meta.mode, meta.size).as_bytes(),
     );
     match meta.kind {
         Kind::File => {
@@ -171,6 +170,14 @@ mod tests {
         std::os::unix::fs::symlink("b", p.join("src/l")).expect("symlink");
         assert_ne!(key_of(p, Some(&ig), &["src"]), k3, "link target changed");
         std::fs::rename(p.join("src/a"), p.join("src/c")).expect("rename");
-        assert_ne!(key_of(p, Some(&ig), &["src"]), k3, "name changed");
+        let k4 = key_of(p, Some(&ig), &["src"]);
+        assert_ne!(k4, k3, "name changed");
+        // COPY from the context does not keep owners: another checkout's owner is the same key.
+        match std::os::unix::fs::lchown(p.join("src/c"), Some(4242), Some(4343)) {
+            Ok(()) => assert_eq!(key_of(p, Some(&ig), &["src"]), k4, "owner changed"),
+            // Not root: nothing to check here.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
+            Err(e) => panic!("chown: {e}"),
+        }
     }
 }
