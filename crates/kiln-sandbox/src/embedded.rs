@@ -16,7 +16,6 @@ use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STA
 use crate::describe::{describe, Names};
 use crate::mount_points::MountPoints;
 use crate::slirp::{self, Slirp};
-use crate::SharedNetwork;
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
 };
@@ -245,9 +244,6 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
 }
 
 fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
-    if !rustix::process::geteuid().is_root() {
-        return Err(SandboxError::NotRoot);
-    }
     let RunRequest {
         rootfs,
         process,
@@ -260,26 +256,15 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         stdout,
         stderr,
     } = req;
-    let shared_network = shared_network.filter(|_| SharedNetwork::suits(&confinement));
+    let crate::preflight::Preflight {
+        shared_network,
+        slirp_program,
+        resolv_conf,
+        rootfs,
+    } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
 
-    // --- validate and prepare everything that allocates -----------------
-    let Some(arg0) = process.args.first().cloned() else {
-        return Err(SandboxError::Invalid(
-            "process.args is empty; give at least the program".into(),
-        ));
-    };
-    if !process.cwd.starts_with('/') {
-        return Err(SandboxError::Invalid(format!(
-            "cwd {:?} must be absolute",
-            process.cwd
-        )));
-    }
-    if process.hostname.len() > 64 || process.hostname.contains('\0') {
-        return Err(SandboxError::Invalid(format!(
-            "hostname {:?} must be at most 64 bytes without NUL",
-            process.hostname
-        )));
-    }
+    // --- prepare everything that allocates -------------------------------
+    let arg0 = process.args.first().cloned().unwrap_or_default();
     let argv = process
         .args
         .iter()
@@ -319,17 +304,6 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         }
     };
 
-    // User-mode networking needs slirp4netns: fail before touching anything.
-    let crate::preflight::Preflight {
-        slirp_program,
-        resolv_conf,
-        rootfs,
-    } = crate::preflight::check(
-        confinement.network,
-        shared_network.is_some(),
-        resolv_conf,
-        rootfs,
-    )?;
     let rootfs_c = cstring("rootfs", &rootfs.to_string_lossy())?;
     let root_fd = rustix::fs::open(
         &rootfs,

@@ -185,9 +185,6 @@ fn write_file(path: &Path, content: &[u8]) -> Result<(), SandboxError> {
 }
 
 fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
-    if !rustix::process::geteuid().is_root() {
-        return Err(SandboxError::NotRoot);
-    }
     let RunRequest {
         rootfs,
         process,
@@ -200,29 +197,12 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         stdout,
         stderr,
     } = req;
-    let shared_network = shared_network.filter(|_| crate::SharedNetwork::suits(&confinement));
-    if process.args.is_empty() {
-        return Err(SandboxError::Invalid(
-            "process.args is empty; give at least the program".into(),
-        ));
-    }
-    if !process.cwd.starts_with('/') {
-        return Err(SandboxError::Invalid(format!(
-            "cwd {:?} must be absolute",
-            process.cwd
-        )));
-    }
-    // User-mode networking needs slirp4netns: fail before touching anything.
     let crate::preflight::Preflight {
+        shared_network,
         slirp_program,
         resolv_conf,
         rootfs,
-    } = crate::preflight::check(
-        confinement.network,
-        shared_network.is_some(),
-        resolv_conf,
-        rootfs,
-    )?;
+    } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
     let root_fd: OwnedFd = rustix::fs::open(
         &rootfs,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,

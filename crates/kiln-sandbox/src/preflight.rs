@@ -2,10 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{slirp, NetworkMode, SandboxError};
+use crate::{slirp, Confinement, NetworkMode, ProcessSpec, SandboxError, SharedNetwork};
 
 /// What the checks found.
-pub(crate) struct Preflight {
+pub(crate) struct Preflight<'a> {
+    /// The shared network, if the run may join it ([`SharedNetwork::suits`]).
+    pub shared_network: Option<&'a SharedNetwork>,
     /// slirp4netns, when the run makes a private network of its own.
     pub slirp_program: Option<PathBuf>,
     /// The step's `/etc/resolv.conf`: with slirp the resolver is slirp's DNS forwarder,
@@ -15,14 +17,38 @@ pub(crate) struct Preflight {
     pub rootfs: PathBuf,
 }
 
-pub(crate) fn check(
-    network: NetworkMode,
-    shared_network: bool,
+pub(crate) fn check<'a>(
+    process: &ProcessSpec,
+    confinement: &Confinement,
+    shared_network: Option<&'a SharedNetwork>,
     resolv_conf: String,
     rootfs: &Path,
-) -> Result<Preflight, SandboxError> {
+) -> Result<Preflight<'a>, SandboxError> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(SandboxError::NotRoot);
+    }
+    if process.args.is_empty() {
+        return Err(SandboxError::Invalid(
+            "process.args is empty; give at least the program".into(),
+        ));
+    }
+    if !process.cwd.starts_with('/') {
+        return Err(SandboxError::Invalid(format!(
+            "cwd {:?} must be absolute",
+            process.cwd
+        )));
+    }
+    if process.hostname.len() > 64 || process.hostname.contains('\0') {
+        return Err(SandboxError::Invalid(format!(
+            "hostname {:?} must be at most 64 bytes without NUL",
+            process.hostname
+        )));
+    }
+    let shared_network = shared_network.filter(|_| SharedNetwork::suits(confinement));
+    let network = confinement.network;
+    // User-mode networking needs slirp4netns: fail before touching anything.
     let slirp_program = match network {
-        NetworkMode::Private if shared_network => None,
+        NetworkMode::Private if shared_network.is_some() => None,
         NetworkMode::Private => {
             let path = std::env::var("PATH").ok();
             Some(slirp::find(path.as_deref())?)
@@ -42,6 +68,7 @@ pub(crate) fn check(
         ));
     }
     Ok(Preflight {
+        shared_network,
         slirp_program,
         resolv_conf,
         rootfs,
