@@ -56,12 +56,7 @@ pub(crate) fn open(
     // Runtimes resolve mount sources from their own working directory.
     let dir = std::fs::canonicalize(&dir).map_err(|e| err("cannot resolve", &dir, e))?;
     let lock_path = dir.join("lock");
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| err("cannot open", &lock_path, e))?;
+    let lock = open_lock(&lock_path)?;
     let flock = |op: FlockOperation| rustix::fs::flock(&lock, op);
     let mut private = None;
     match how {
@@ -165,12 +160,7 @@ pub fn prune_cache_mounts(store: &Store) -> Result<Pruned, String> {
             continue;
         }
         let lock_path = dir.join("lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| err("cannot open", &lock_path, e))?;
+        let lock = open_lock(&lock_path)?;
         if rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive).is_err() {
             pruned.busy += 1;
             continue;
@@ -197,4 +187,14 @@ pub fn prune_cache_mounts(store: &Store) -> Result<Pruned, String> {
         pruned.caches += 1;
     }
     Ok(pruned)
+}
+
+/// A cache directory's lock file (made if missing; never truncated).
+fn open_lock(lock_path: &Path) -> Result<File, String> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)
+        .map_err(|e| err("cannot open", lock_path, e))
 }
