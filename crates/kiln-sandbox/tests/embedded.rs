@@ -38,6 +38,22 @@ fn busybox() -> PathBuf {
         .unwrap_or_else(|| panic!("no static busybox found; apt-get install busybox-static"))
 }
 
+/// One copy of busybox for the root filesystems of these tests, in cargo's temp dir for
+/// integration tests (made once: copied under a temp name, then renamed into place).
+fn private_busybox() -> &'static Path {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let path = dir.join("busybox");
+        if !path.is_file() {
+            let tmp = dir.join(format!("busybox.{}.tmp", std::process::id()));
+            std::fs::copy(busybox(), &tmp).expect("copy busybox");
+            std::fs::rename(&tmp, &path).expect("rename busybox");
+        }
+        path
+    })
+}
+
 /// A minimal busybox root filesystem: /bin/busybox plus applet symlinks,
 /// /etc/passwd, /etc/group, /tmp, /mnt, /home/user. No /proc, /dev, /sys,
 /// /etc/hosts, /etc/resolv.conf or /etc/hostname: the sandbox must cope.
@@ -56,7 +72,13 @@ impl Rootfs {
         for d in ["bin", "etc", "tmp", "mnt", "home/user", "root"] {
             std::fs::create_dir_all(root.join(d)).expect("mkdir");
         }
-        std::fs::copy(busybox(), root.join("bin/busybox")).expect("copy busybox");
+        // A hard link to one private copy made before any sandbox runs: a fresh copy's
+        // write fd, inherited by a sandbox another test thread forks at that moment, would
+        // make exec fail with ETXTBSY. (Never a link to the host's own binary.)
+        let dest = root.join("bin/busybox");
+        if std::fs::hard_link(private_busybox(), &dest).is_err() {
+            std::fs::copy(busybox(), &dest).expect("copy busybox");
+        }
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("symlink");
         }
