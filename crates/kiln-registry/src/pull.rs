@@ -211,7 +211,7 @@ fn fetch_blob(
                 .write_all(chunk)
                 .map_err(|source| RegistryError::Io {
                     action: "write a blob into",
-                    path: store.root().join("tmp"),
+                    path: writer.temp_path().to_path_buf(),
                     source,
                 })?;
         };

@@ -24,6 +24,11 @@ pub struct BlobWriter {
 }
 
 impl BlobWriter {
+    /// The temp file being written (for messages).
+    pub fn temp_path(&self) -> &std::path::Path {
+        &self.temp
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.writer.count()
