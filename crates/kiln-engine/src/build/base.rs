@@ -3,7 +3,7 @@
 
 use super::layer::store_err;
 use super::stage::StageResult;
-use super::BuildError;
+use super::{BuildContext, BuildError};
 use crate::config::ImageConfig;
 use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::Span;
@@ -101,9 +101,10 @@ pub enum Resolve {
     Pull,
 }
 
-/// The single place where a FROM or `COPY --from` image name is resolved to a manifest.
-/// Nothing is memoised within a build, so `--pull` never sees a stale answer.
-pub fn resolve(
+/// The single place where a FROM, `COPY --from` or `RUN --mount from=` image name is
+/// resolved to a manifest. A build asks once per name ([`BuildContext::resolve_image`]), so
+/// every step that names an image sees the same one and `--pull` asks its registry once.
+pub(crate) fn resolve(
     store: &Store,
     registry: Option<&kiln_registry::RegistryOptions>,
     name: &str,
@@ -134,16 +135,15 @@ pub fn resolve(
     Ok(stored)
 }
 
-/// Load `name` (see [`resolve`]).
-pub fn image(
-    store: &Store,
-    registry: Option<&kiln_registry::RegistryOptions>,
+/// Load `name` as the build resolved it ([`BuildContext::resolve_image`]).
+pub(crate) fn image(
+    cx: &BuildContext<'_>,
     name: &str,
     span: Span,
-    platform: &Platform,
-    mode: Resolve,
 ) -> Result<BaseImage, BuildError> {
-    let stored = resolve(store, registry, name, span, platform, mode)?;
+    let store = cx.store;
+    let platform = &cx.plan.target_platform;
+    let stored = cx.resolve_image(name, span)?;
     let mut base = load(store, &stored.manifest)?;
     base.manifest = Some(stored.manifest);
     if base.config.os != platform.os || base.config.architecture != platform.arch {

@@ -128,14 +128,7 @@ impl StageRun {
             }
             Some(Source::Image(name)) => {
                 let label = format!("image {name}");
-                let img = super::base::image(
-                    cx.store,
-                    cx.registry.as_ref(),
-                    &name,
-                    span,
-                    &cx.plan.target_platform,
-                    cx.cache.resolve,
-                )?;
+                let img = super::base::image(cx, &name, span)?;
                 match view::of(cx, &img.layers)? {
                     Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
                     None => {

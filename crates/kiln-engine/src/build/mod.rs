@@ -108,6 +108,8 @@ pub(crate) struct BuildContext<'a> {
     pub stat: StatCache,
     /// Root filesystems of images used with COPY --from=IMAGE.
     images: Mutex<HashMap<String, Arc<Rootfs>>>,
+    /// Image names as this build resolved them (see [`BuildContext::resolve_image`]).
+    resolved: Mutex<HashMap<String, kiln_oci::StoredImage>>,
     /// The private network RUN steps share, started by the first step that needs it
     /// (`None` inside when it could not start: each step then makes its own and reports why
     /// that failed).
@@ -162,6 +164,32 @@ impl BuildContext<'_> {
         }
     }
 
+    /// `name` resolved to an image in the store ([`base::resolve`]), once per build: the
+    /// cache key and the content of every step that names it come from the same image, and
+    /// `--pull` asks the registry once. Stages running at the same time may both resolve
+    /// a name; the first answer recorded is the one every step uses.
+    pub fn resolve_image(
+        &self,
+        name: &str,
+        span: Span,
+    ) -> Result<kiln_oci::StoredImage, BuildError> {
+        if let Some(s) = self.resolved.lock().ok().and_then(|m| m.get(name).cloned()) {
+            return Ok(s);
+        }
+        let stored = base::resolve(
+            self.store,
+            self.registry.as_ref(),
+            name,
+            span,
+            &self.plan.target_platform,
+            self.cache.resolve,
+        )?;
+        Ok(match self.resolved.lock() {
+            Ok(mut m) => m.entry(name.to_string()).or_insert(stored).clone(),
+            Err(_) => stored,
+        })
+    }
+
     /// An image's root filesystem (unpacked once per build).
     pub fn image_rootfs(&self, name: &str, span: Span) -> Result<Arc<Rootfs>, BuildError> {
         let mut images = self.images.lock().map_err(|_| BuildError::Output {
@@ -170,14 +198,7 @@ impl BuildContext<'_> {
         if let Some(fs) = images.get(name) {
             return Ok(fs.clone());
         }
-        let img = base::image(
-            self.store,
-            self.registry.as_ref(),
-            name,
-            span,
-            &self.plan.target_platform,
-            self.cache.resolve,
-        )?;
+        let img = base::image(self, name, span)?;
         let fs = Rootfs::new(self.scratch)?;
         fs.unpack(self.store, &img.layers)?;
         let fs = Arc::new(fs);
@@ -315,6 +336,7 @@ fn run(
         steps: store.step_cache(),
         stat,
         images: Mutex::new(HashMap::new()),
+        resolved: Mutex::new(HashMap::new()),
         secrets,
         ssh: opts.ssh.clone(),
         runtime,

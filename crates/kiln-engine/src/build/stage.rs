@@ -96,14 +96,7 @@ pub fn run(
             (base::scratch(&plan.target_platform), Vec::new())
         }
         Base::Image(name) => {
-            let b = base::image(
-                cx.store,
-                cx.registry.as_ref(),
-                name,
-                stage.from.base.span,
-                &plan.target_platform,
-                cx.cache.resolve,
-            )?;
+            let b = base::image(cx, name, stage.from.base.span)?;
             if let Some(m) = &b.manifest {
                 key.field("image", m.to_string().as_bytes());
                 if cx.cache.resolve == base::Resolve::Pull {

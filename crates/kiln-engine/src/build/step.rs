@@ -487,14 +487,7 @@ fn source_key(
             k.field(&format!("{what}-stage"), prev.key.to_string().as_bytes());
         }
         Source::Image(name) => {
-            let img = super::base::resolve(
-                cx.store,
-                cx.registry.as_ref(),
-                name,
-                kiln_dockerfile::Span::default(),
-                &cx.plan.target_platform,
-                cx.cache.resolve,
-            )?;
+            let img = cx.resolve_image(name, kiln_dockerfile::Span::default())?;
             k.field(
                 &format!("{what}-image"),
                 img.manifest.to_string().as_bytes(),
