@@ -3,6 +3,7 @@
 mod base;
 pub mod cache;
 mod copy_step;
+mod entitlements;
 mod error;
 mod layer;
 mod mount_from;
@@ -89,6 +90,9 @@ impl CachePolicy {
 /// Shared state of one build (shared by the threads of parallel stages).
 pub(crate) struct BuildContext<'a> {
     pub plan: &'a Plan,
+    /// The Dockerfile's name, for messages about steps that did not come from one of its
+    /// lines (`Dockerfile:12`).
+    pub dockerfile: &'a str,
     pub store: &'a Store,
     pub scratch: &'a Path,
     pub context: &'a Context,
@@ -250,7 +254,7 @@ fn run(
     if let Some(hook) = opts.on_dockerfile.take() {
         hook(&name, &bytes);
     }
-    *shown = Some((name, String::from_utf8_lossy(&bytes).into_owned()));
+    *shown = Some((name.clone(), String::from_utf8_lossy(&bytes).into_owned()));
     let ast = syntax::parse_bytes(&bytes)?;
     let df = instructions::from_ast(&ast)?;
     let host = Platform::host();
@@ -279,7 +283,7 @@ fn run(
             target_platform,
         },
     )?;
-    refuse_unsupported(&plan, &opts.sandbox)?;
+    refuse_unsupported(&plan, &opts.sandbox, &name)?;
     let runtime = match &opts.sandbox.runtime {
         None => Runtime::Embedded(kiln_sandbox::Embedded),
         Some(name) => Runtime::External(
@@ -308,6 +312,7 @@ fn run(
     };
     let cx = BuildContext {
         plan: &plan,
+        dockerfile: &name,
         store,
         scratch: scratch.path(),
         context: &context,
@@ -419,46 +424,30 @@ fn probe_dir(scratch: &Path) -> Result<PathBuf, BuildError> {
 
 /// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet,
 /// or one the command line did not allow (`--allow network.host`, `--allow security.insecure`).
-fn refuse_unsupported(plan: &Plan, sandbox: &SandboxOptions) -> Result<(), BuildError> {
+/// Early feedback only: the step itself is checked again right before it runs
+/// ([`entitlements::confinement`]), whatever it came from.
+fn refuse_unsupported(
+    plan: &Plan,
+    sandbox: &SandboxOptions,
+    dockerfile: &str,
+) -> Result<(), BuildError> {
     for &i in &plan.order {
         for ins in &plan.dockerfile.stages[i].instructions {
             let Command::Run(run) = &ins.command else {
                 continue;
             };
-            let refuse = |span: Span, what: &str, hint: &str| {
-                Err(BuildError::step(span, format!("{what} is not supported yet")).with_hint(hint))
-            };
-            let not_allowed = |span: Span, what: &str, entitlement: &str, risk: &str| {
-                Err(BuildError::step(
-                    span,
-                    format!("{what} is not allowed: the build was not given --allow {entitlement}"),
-                )
-                .with_hint(format!(
-                    "{risk}; pass --allow {entitlement} only if you trust this Dockerfile, or remove the flag"
-                )))
-            };
-            if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
-                if !sandbox.allow_network_host {
-                    return not_allowed(
-                        n.span,
-                        "RUN --network=host",
-                        "network.host",
-                        "the step would share the host's network, including services listening on 127.0.0.1",
-                    );
-                }
-            }
-            if let Some(s) = run.security.as_ref().filter(|s| s.value == "insecure") {
-                if !sandbox.allow_insecure {
-                    return not_allowed(
-                        s.span,
-                        "RUN --security=insecure",
-                        "security.insecure",
-                        "the step would run privileged: every capability, no seccomp filter, writable /proc/sys and /sys",
-                    );
-                }
-            }
+            entitlements::check(
+                run,
+                sandbox,
+                &entitlements::Origin::Dockerfile,
+                ins.span,
+                dockerfile,
+            )?;
             if let Some(d) = run.devices.first() {
-                return refuse(d.span, "RUN --device", "remove the flag");
+                return Err(
+                    BuildError::step(d.span, "RUN --device is not supported yet")
+                        .with_hint("remove the flag"),
+                );
             }
         }
     }

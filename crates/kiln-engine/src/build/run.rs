@@ -13,7 +13,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::LayerRef;
-use kiln_sandbox::{NetworkMode, ProcessSpec, RunRequest};
+use kiln_sandbox::{Confinement, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -41,6 +41,8 @@ pub(crate) struct RunInput<'a> {
     pub progress: Option<&'a super::progress::Step>,
     /// `--mount`s, parsed and expanded.
     pub mounts: Vec<super::mounts::MountInput<'a>>,
+    /// Where the step came from (for the entitlement check).
+    pub origin: &'a super::entitlements::Origin,
 }
 
 /// How a RUN step's filesystem is made.
@@ -71,6 +73,15 @@ pub(crate) fn run_step(
     input: &RunInput<'_>,
 ) -> Result<LayerRef, BuildError> {
     let span = input.span;
+    // The entitlement check that guarantees it, whatever the step came from: the
+    // privileged confinement only comes out of it, before any work for the step.
+    let confinement = super::entitlements::confinement(
+        input.run,
+        &cx.sandbox,
+        input.origin,
+        span,
+        cx.dockerfile,
+    )?;
     let io =
         |what: &str, e: &dyn std::fmt::Display| BuildError::step(span, format!("RUN: {what}: {e}"));
     let lowers = crate::snapshot::unpack_layers(cx.store, input.layers)
@@ -97,7 +108,7 @@ pub(crate) fn run_step(
     if cx.storage_driver == StorageDriver::Vfs {
         let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
             .map_err(|e| io("cannot copy the step's filesystem", &e))?;
-        execute(cx, input, snap.rootfs().path())?;
+        execute(cx, input, snap.rootfs().path(), confinement)?;
         let mut lw = new_layer()?;
         snap.diff(&mut lw)
             .map_err(|e| io("cannot write the layer", &e))?;
@@ -117,7 +128,7 @@ pub(crate) fn run_step(
             &e,
         )
     })?;
-    let result = execute(cx, input, &merged);
+    let result = execute(cx, input, &merged, confinement);
     snapshot
         .unmount()
         .map_err(|e| io("cannot unmount the step's filesystem", &e))?;
@@ -156,7 +167,12 @@ pub(crate) fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 /// Run the command in the sandbox on the mounted filesystem.
-fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result<(), BuildError> {
+fn execute(
+    cx: &BuildContext<'_>,
+    input: &RunInput<'_>,
+    rootfs: &Path,
+    confinement: Confinement,
+) -> Result<(), BuildError> {
     let span = input.span;
     let args = input.command.argv.clone();
     let mut env: Vec<String> = input.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -175,21 +191,6 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     }
     let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
     env.extend(step_mounts.env.iter().cloned());
-    let mut confinement = cx.sandbox.confinement();
-    match input.run.network.as_ref().map(|t| t.value.as_str()) {
-        Some("none") => confinement.network = NetworkMode::None,
-        Some("host") => confinement.network = NetworkMode::Host,
-        _ => {}
-    }
-    // The build checked `--allow security.insecure` before it started.
-    if input
-        .run
-        .security
-        .as_ref()
-        .is_some_and(|s| s.value == "insecure")
-    {
-        confinement = confinement.privileged();
-    }
     let shared_network = if kiln_sandbox::SharedNetwork::suits(&confinement) {
         cx.shared_network()
     } else {

@@ -31,6 +31,8 @@ pub(crate) struct StageRun {
     pub cfg_state: StageConfigState,
     /// Index of the instruction being run (None for ONBUILD triggers).
     pub current: Option<usize>,
+    /// Where the step being run came from (the Dockerfile or an ONBUILD trigger).
+    pub origin: super::entitlements::Origin,
 }
 
 /// What running a step made: its layer (if any) and its history line.
@@ -419,6 +421,7 @@ impl StageRun {
                         label,
                         progress,
                         mounts,
+                        origin: &self.origin,
                     },
                 )?;
                 Ok(Made {
