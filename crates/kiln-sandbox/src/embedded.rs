@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,11 +13,13 @@ use rustix::pipe::PipeFlags;
 
 use crate::cgroup::Cgroups;
 use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
+use crate::control::{self, Ended};
 use crate::describe::{describe, Names};
 use crate::mount_points::MountPoints;
 use crate::slirp::{self, Slirp};
 use crate::{
-    caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
+    caps, seccomp, sys, Exit, NetworkMode, RunControl, RunRequest, Sandbox, SandboxError,
+    SeccompPolicy,
 };
 
 /// Docker's default `PATH`, used when the environment has none.
@@ -31,8 +33,12 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub struct Embedded;
 
 impl Sandbox for Embedded {
-    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
-        run(req)
+    fn run_controlled(
+        &self,
+        req: RunRequest<'_>,
+        control: &RunControl,
+    ) -> Result<Exit, SandboxError> {
+        run(req, control)
     }
 }
 
@@ -237,13 +243,30 @@ fn start_network(
     }
 }
 
+/// End the run now: SIGKILL to the sandbox's init (pid 1 of its pid namespace: the kernel
+/// then kills every process in it, background ones that ignore SIGTERM included) and to
+/// stage1 (whose death also reaches init through its parent-death signal, should init not
+/// be listed yet). Both through pidfds, so a recycled pid is never hit.
+fn kill_sandbox(stage1: libc::pid_t, stage1_fd: &OwnedFd) {
+    let children = format!("/proc/{stage1}/task/{stage1}/children");
+    let init = std::fs::read_to_string(children)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
+        .and_then(|p| control::pidfd(p).ok());
+    if let Some(init) = &init {
+        let _ = rustix::process::pidfd_send_signal(init, rustix::process::Signal::KILL);
+    }
+    let _ = rustix::process::pidfd_send_signal(stage1_fd, rustix::process::Signal::KILL);
+}
+
 fn read_all(fd: OwnedFd) -> Vec<u8> {
     let mut v = Vec::new();
     let _ = File::from(fd).read_to_end(&mut v);
     v
 }
 
-fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
+fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> {
+    let started = std::time::Instant::now();
     let RunRequest {
         rootfs,
         process,
@@ -467,6 +490,10 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         sys::Forked::Parent(pid) => pid,
     };
 
+    // Watched until it exits (or the run is ended early); without a pidfd (kernels before
+    // 5.3) the run cannot be ended early and is waited for as before.
+    let watched = control::pidfd(pid).ok();
+
     // Parent: close the children's ends so EOFs arrive.
     drop(plan.stdin);
     drop(plan.stdout_w);
@@ -499,6 +526,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
             }
             _ => (None, None),
         };
+        let ended = watched.as_ref().map_or(Ended::Exited, |fd| {
+            control::watch(fd.as_fd(), control, started)
+        });
+        if let (Some(fd), false) = (&watched, ended == Ended::Exited) {
+            kill_sandbox(pid, fd);
+        }
         let error_bytes = read_all(error_r);
         let status_bytes = read_all(status_r);
         let waited = loop {
@@ -521,7 +554,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         (
             join(out, "stdout"),
             join(err, "stderr"),
-            net,
+            (net, ended),
             error_bytes,
             status_bytes,
             waited,
@@ -529,7 +562,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     });
 
     // The step is over: stop slirp4netns before anything else.
-    let (slirp, net_error) = net;
+    let ((slirp, net_error), ended) = net;
     if let Some(mut s) = slirp {
         s.stop();
     }
@@ -537,6 +570,10 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     mount_points.remove();
     drop(tmp);
 
+    if let Some(e) = ended.error() {
+        cleanup?;
+        return Err(e);
+    }
     if let Some(e) = net_error {
         return Err(e);
     }

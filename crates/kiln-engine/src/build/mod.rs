@@ -3,6 +3,7 @@
 mod base;
 pub mod cache;
 mod copy_step;
+pub mod duration;
 mod entitlements;
 mod error;
 mod layer;
@@ -21,7 +22,9 @@ mod view;
 
 pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
-pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
+pub use options::{
+    BuildOptions, DockerfileHook, Network, Output, SandboxOptions, DEFAULT_PIDS_LIMIT,
+};
 pub use output::export_rootfs;
 pub use run::StorageDriver;
 
@@ -126,6 +129,8 @@ pub(crate) struct BuildContext<'a> {
     pub ssh: Vec<mounts::secrets::SshSpec>,
     /// What runs RUN steps.
     pub runtime: Runtime,
+    /// What ends a RUN step early: `--timeout`, the build's cancellation flag.
+    pub control: kiln_sandbox::RunControl,
     /// `--cache-from` caches, looked up when the store misses a step.
     pub remote: Vec<Arc<kiln_registry::cache::RemoteCache>>,
     /// Cache keys this build used or made, with their stage (for `--cache-to`).
@@ -151,6 +156,14 @@ impl Runtime {
 }
 
 impl BuildContext<'_> {
+    /// Stop here when the build was cancelled.
+    pub fn check_cancelled(&self) -> Result<(), BuildError> {
+        match self.control.cancel.as_ref().and_then(|c| c.cancelled()) {
+            Some(why) => Err(BuildError::Cancelled { why }),
+            None => Ok(()),
+        }
+    }
+
     /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
     pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
         self.network
@@ -345,6 +358,10 @@ fn run(
         secrets,
         ssh: opts.ssh.clone(),
         runtime,
+        control: kiln_sandbox::RunControl {
+            timeout: opts.step_timeout,
+            cancel: opts.cancel.clone(),
+        },
         network: OnceLock::new(),
         registry: opts.registry.clone(),
         remote: std::mem::take(&mut opts.cache_from),

@@ -219,11 +219,21 @@ fn execute(
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
-    let exit = cx.runtime.sandbox().run(req);
+    let exit = cx.runtime.sandbox().run_controlled(req, &cx.control);
     drop(step_mounts);
-    let exit = exit.map_err(|e| {
-        BuildError::step(span, format!("RUN could not start: {e}"))
-            .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)")
+    let exit = exit.map_err(|e| match e {
+        kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
+        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::step(
+            span,
+            format!(
+                "{} did not finish within --timeout {}: it and every process it started were killed",
+                input.label,
+                super::duration::human(limit)
+            ),
+        )
+        .with_hint("make the step faster, or give it more time with a larger --timeout"),
+        e => BuildError::step(span, format!("RUN could not start: {e}"))
+            .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)"),
     })?;
     if exit.success() {
         return Ok(());

@@ -77,6 +77,7 @@ impl StageRun {
         ins: &Instruction,
         done: &[OnceLock<StageResult>],
     ) -> Result<(), BuildError> {
+        cx.check_cancelled()?;
         let step = {
             let mut args = cx.build_args.lock().map_err(|_| BuildError::Output {
                 message: "build args are unusable after a failed stage".into(),
