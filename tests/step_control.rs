@@ -336,3 +336,46 @@ fn sigterm_ends_a_build_run_by_runc_cleanly() {
         &["--runtime", "runc"],
     );
 }
+
+/// A step that starts 2,100 processes at once, then lists the processes it sees into
+/// /count (without forking again: `exec`).
+const MANY_PROCESSES: &str = "FROM busybox:test\n\
+    RUN i=0; while [ $i -lt 2100 ]; do sleep 86460 2>/dev/null & i=$((i+1)); done 2>/dev/null; \
+        exec >/count; exec busybox find /proc -maxdepth 1 -name '[0-9]*'\n";
+
+#[test]
+fn steps_have_a_default_pids_limit_and_minus_one_lifts_it() {
+    let env = env_with_base();
+    let ctx = env.context("ctx", &[("Dockerfile", MANY_PROCESSES)]);
+    // Positive control: without a limit the step has its 2,100 processes.
+    env.ok(&[
+        "build",
+        "-q",
+        "--network",
+        "none",
+        "--pids-limit",
+        "-1",
+        "-t",
+        "many:1",
+        s(&ctx),
+    ]);
+    let root = env.path().join("many");
+    env.ok(&["export", "many:1", "-o", s(&root)]);
+    let count = std::fs::read_to_string(root.join("count")).expect("count");
+    assert!(
+        count.lines().count() > 2100,
+        "{} processes",
+        count.lines().count()
+    );
+    assert!(
+        processes_with("sleep 86460").is_empty(),
+        "the step's processes are gone"
+    );
+    // Default: the shell cannot fork past 2048 processes, and the step fails.
+    let out = env.run(&["build", "-q", "--no-cache", "--network", "none", s(&ctx)]);
+    support::assert_fails(&out, 1, &["failed with exit code 2", "Dockerfile:2"]);
+    assert!(
+        processes_with("sleep 86460").is_empty(),
+        "the step's processes are gone"
+    );
+}
