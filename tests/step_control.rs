@@ -379,3 +379,36 @@ fn steps_have_a_default_pids_limit_and_minus_one_lifts_it() {
         "the step's processes are gone"
     );
 }
+
+#[test]
+fn limits_and_the_timeout_leave_step_cache_keys_unchanged() {
+    let env = env_with_base();
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nRUN echo one > /one\nRUN echo two > /two\n",
+        )],
+    );
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--progress", "plain", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.push(s(&ctx));
+        let out = env.run(&args);
+        assert!(out.status.success(), "{}", show(&out));
+        // The two RUN steps (FROM is listed first).
+        support::statuses(&String::from_utf8_lossy(&out.stderr))
+            .into_iter()
+            .filter(|(name, _)| name.contains("RUN echo"))
+            .map(|(_, status)| status)
+            .collect::<Vec<_>>()
+    };
+    // Positive control: the first build (default limit) runs its steps.
+    assert_eq!(build(&[]), ["DONE", "DONE"]);
+    for extra in [
+        &["--pids-limit", "-1"][..],
+        &["--pids-limit", "100", "--timeout", "10m"][..],
+    ] {
+        assert_eq!(build(extra), ["CACHED", "CACHED"], "{extra:?}");
+    }
+}
