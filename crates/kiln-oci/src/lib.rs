@@ -14,12 +14,14 @@ mod json;
 pub mod layout;
 pub mod media;
 pub mod reference;
+pub mod sparse;
 pub mod store;
 pub mod time;
 
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
 pub use image::{Image, ImageError, LayerRef};
 pub use reference::{Reference, ReferenceError};
+pub use sparse::SparseFile;
 pub use store::{
     BlobWriter, CachedLayer, Removed, StepCache, StepRecord, Store, StoreError, StoredImage,
 };
