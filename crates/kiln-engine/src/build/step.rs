@@ -366,7 +366,7 @@ impl StageRun {
                     None
                 } else {
                     // Written from the root itself: nothing to unpack again.
-                    Some(layer::commit(cx.store, root, &paths, cx.epoch)?)
+                    Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
                 };
                 Ok(Made {
                     layer,
