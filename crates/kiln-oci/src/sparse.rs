@@ -148,7 +148,7 @@ mod tests {
         let mut content = vec![0u8; 64 << 20];
         content[100] = 1; // data in the first block
         content[(32 << 20) + 5] = 2; // one block of data in the middle
-        // Unaligned pieces, as a buffered writer hands them over.
+                                     // Unaligned pieces, as a buffered writer hands them over.
         let pieces: Vec<&[u8]> = content.chunks(3 * 1000 + 7).collect();
         let (back, used) = write_in_pieces(&pieces);
         assert_eq!(back, content, "content changed");

@@ -83,25 +83,31 @@ impl Tripwire {
 }
 
 fn over_limit(span: Span, what: &str, limit: u64, reached: u64) -> BuildError {
+    let shown = match unit(limit) {
+        Some((n, u)) => format!("{n} {u}iB ({limit} bytes)"),
+        None => format!("{limit} bytes"),
+    };
+    let twice = match unit(limit.saturating_mul(2)) {
+        Some((n, u)) => format!("{n}{}", u.to_ascii_lowercase()),
+        None => limit.saturating_mul(2).to_string(),
+    };
     BuildError::step(
         span,
         format!(
-            "{what}: the step's layer reached {reached} bytes (uncompressed), over the --max-layer-size limit of {} ({limit} bytes); the step was stopped and its partial layer removed",
-            gib(limit)
+            "{what}: the step's layer reached at least {reached} bytes (uncompressed), over the --max-layer-size limit of {shown}; the step was stopped and its partial layer removed"
         ),
     )
-    .with_hint(
-        "make the step write less (remove caches and temporary files in the same RUN), or raise the limit: --max-layer-size 40g (0: no limit)",
-    )
+    .with_hint(format!(
+        "make the step write less (remove caches and temporary files in the same RUN), or raise the limit, e.g. --max-layer-size {twice} (0: no limit)"
+    ))
 }
 
-/// `20 GiB`, `512 MiB`, or bytes.
-fn gib(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 && n % (1 << 30) == 0 => format!("{} GiB", n >> 30),
-        n if n >= 1 << 20 && n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
-        n => format!("{n} bytes"),
-    }
+/// `n` in whole GiB (`G`), MiB (`M`) or KiB (`K`), if it is one.
+fn unit(n: u64) -> Option<(u64, char)> {
+    [(30, 'G'), (20, 'M'), (10, 'K')]
+        .into_iter()
+        .find(|(shift, _)| n >= 1 << shift && n % (1 << shift) == 0)
+        .map(|(shift, u)| (n >> shift, u))
 }
 
 /// A new layer for a step, and its tripwire.
@@ -166,8 +172,14 @@ mod tests {
 
     #[test]
     fn limits_read_in_whole_units() {
-        assert_eq!(gib(DEFAULT_MAX_LAYER_SIZE), "20 GiB");
-        assert_eq!(gib(3 << 20), "3 MiB");
-        assert_eq!(gib(1000), "1000 bytes");
+        assert_eq!(unit(DEFAULT_MAX_LAYER_SIZE), Some((20, 'G')));
+        assert_eq!(unit(3 << 20), Some((3, 'M')));
+        assert_eq!(unit(1536), None);
+        let e = over_limit(Span::default(), "RUN", 1 << 20, 1_049_088);
+        assert!(
+            e.to_string().contains("limit of 1 MiB (1048576 bytes)"),
+            "{e}"
+        );
+        assert!(e.hint().unwrap_or_default().contains("--max-layer-size 2m"));
     }
 }
