@@ -40,13 +40,17 @@ impl Region {
     }
 }
 
+/// Files smaller than this are read whole: their holes cost little to read, and most
+/// layers are many small files, each of which would pay two `lseek`s.
+const SMALL_FILE: u64 = 1 << 20;
+
 impl HoleReader {
     pub(crate) fn new(file: File, size: u64) -> HoleReader {
         HoleReader {
             file,
             size,
             pos: 0,
-            region: None,
+            region: (size < SMALL_FILE).then_some(Region::Data { end: u64::MAX }),
         }
     }
 
@@ -125,6 +129,7 @@ mod tests {
         let want = std::fs::read(&path).unwrap();
         let mut got = Vec::new();
         let mut r = HoleReader::new(File::open(&path).unwrap(), want.len() as u64);
+        assert!(r.region.is_none(), "a large file's holes are looked up");
         // Odd buffer sizes, as the tar writer's reads may be.
         let mut buf = vec![0u8; 100_003];
         loop {
