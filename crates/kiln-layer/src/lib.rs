@@ -13,7 +13,6 @@
 
 pub mod compress;
 pub mod extract;
-mod holes;
 pub mod root;
 pub mod snapshot;
 mod tar_read;

@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod digest;
+pub mod holes;
 pub mod image;
 mod json;
 pub mod layout;
@@ -19,6 +20,7 @@ pub mod store;
 pub mod time;
 
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
+pub use holes::HoleReader;
 pub use image::{Image, ImageError, LayerRef};
 pub use reference::{Reference, ReferenceError};
 pub use sparse::SparseFile;

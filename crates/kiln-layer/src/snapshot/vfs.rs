@@ -196,7 +196,7 @@ impl Merger<'_> {
         match m.kind {
             Kind::File => {
                 // Holes stay holes: a sparse file costs no more in the copy.
-                let mut from = crate::holes::HoleReader::new(self.src.open_file(p)?, m.size);
+                let mut from = kiln_oci::HoleReader::new(self.src.open_file(p)?, m.size);
                 let to = self.dest.create_file(p, 0o600)?;
                 let mut sparse = kiln_oci::SparseFile::new(&to);
                 std::io::copy(&mut from, &mut sparse)

@@ -124,7 +124,7 @@ pub(crate) fn write_one<W: Write>(
             Kind::Dir => w.add_entry_path(&relpath, &meta, EntryKind::Dir, None)?,
             Kind::File => {
                 // Holes are not read from disk (the tar still holds their zeros).
-                let mut f = crate::holes::HoleReader::new(root.open_file(&cpath)?, m.size);
+                let mut f = kiln_oci::HoleReader::new(root.open_file(&cpath)?, m.size);
                 w.add_entry_path(
                     &relpath,
                     &meta,

@@ -14,6 +14,7 @@ use super::in_use::touch;
 use super::lock::Mode;
 use super::{io_err, sync_dir, Store, StoreError};
 use crate::digest::{Digest, DigestWriter};
+use crate::holes::HoleReader;
 use crate::sparse::SparseFile;
 
 /// A blob being written. Write the content, then [`BlobWriter::commit`];
@@ -139,6 +140,17 @@ impl Store {
                 io_err("open", &path, e)
             }
         })
+    }
+
+    /// Opens a blob for reading from the start, without reading its holes from disk (a
+    /// layer holding a sparse file is stored sparse): see [`HoleReader`].
+    pub fn blob_reader(&self, digest: &Digest) -> Result<HoleReader, StoreError> {
+        let file = self.open_blob(digest)?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_err("stat", &self.blob_path(digest), e))?
+            .len();
+        Ok(HoleReader::new(file, size))
     }
 
     /// Size of a blob in bytes.

@@ -1,10 +1,11 @@
 //! Reading a sparse file's content without reading its holes from disk.
 //!
 //! A layer tar stores every byte of a file (kiln writes no GNU or PAX sparse headers, so
-//! every OCI tool reads its layers); a file's holes are still zeros in the tar. Reading a
-//! 4 GiB hole through `read` makes the kernel copy 4 GiB of zeros; [`HoleReader`] asks
-//! where the data is (`SEEK_DATA`/`SEEK_HOLE`) and fills the holes with zeros itself.
-//! File systems without those answer "all data", and the file is read as usual.
+//! every OCI tool reads its layers); a file's holes are still zeros in the tar, and a layer
+//! blob holding them is itself sparse (see [`crate::sparse`]). Reading a 4 GiB hole through
+//! `read` makes the kernel zero 4 GiB of page cache and copy it; [`HoleReader`] asks where
+//! the data is (`SEEK_DATA`/`SEEK_HOLE`) and fills the holes with zeros itself. File
+//! systems without those answer "all data", and the file is read as usual.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -24,7 +25,7 @@ enum Region {
 /// `size` is the length the caller expects (from its stat): up to it holes are zeros;
 /// past it the file is read as usual, so a file that grew is still noticed.
 #[derive(Debug)]
-pub(crate) struct HoleReader {
+pub struct HoleReader {
     file: File,
     size: u64,
     pos: u64,
@@ -45,7 +46,8 @@ impl Region {
 const SMALL_FILE: u64 = 1 << 20;
 
 impl HoleReader {
-    pub(crate) fn new(file: File, size: u64) -> HoleReader {
+    /// Reads `file` (a regular file expected to be `size` bytes long) from offset 0.
+    pub fn new(file: File, size: u64) -> HoleReader {
         HoleReader {
             file,
             size,
