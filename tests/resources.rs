@@ -210,6 +210,36 @@ fn step_layer_over_max_layer_size_fails_and_store_stays_valid() {
     );
     assert_eq!(blobs(&env), base, "the failed COPY kept a blob");
 
+    // An ADD of an archive that unpacks past the limit: stopped while unpacking.
+    let tar = env.path().join("add/bomb.tar");
+    std::fs::create_dir_all(env.path().join("add")).expect("mkdir add");
+    support::write_tar(
+        &tar,
+        &[support::TarEntry::file("zeros", &"\0".repeat(3 << 20))],
+    );
+    support::run_ok(std::process::Command::new("gzip").arg("-n").arg(&tar));
+    std::fs::write(
+        env.path().join("add/Dockerfile"),
+        "FROM bb\nADD bomb.tar.gz /x/\n",
+    )
+    .expect("write Dockerfile");
+    let out = env.run(&[
+        "build",
+        "--max-layer-size",
+        "1m",
+        s(&env.path().join("add")),
+    ]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "Dockerfile:2",
+            "ADD",
+            "more than the --max-layer-size limit of 1048576 bytes",
+        ],
+    );
+    assert_eq!(blobs(&env), base, "the failed ADD kept a blob");
+
     // Control: the same builds under a limit they fit in, and with no limit.
     env.ok(&[
         "build",
