@@ -420,7 +420,7 @@ impl<'a> Copier<'a> {
         let stats = kiln_layer::extract(&mut capped, &sub, &opts).map_err(|e| {
             let message = if capped.read > capped.limit {
                 format!(
-                    "it unpacks to more than the --max-layer-size limit of {} bytes (the step's layer would be as large); nothing of it is kept",
+                    "it unpacks to more than the --max-layer-size limit of {} bytes (the step's layer would be as large); nothing of it is kept: raise the limit (--max-layer-size SIZE, 0: none) if the archive is trusted",
                     capped.limit
                 )
             } else {
