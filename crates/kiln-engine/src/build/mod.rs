@@ -4,6 +4,7 @@ mod base;
 pub mod cache;
 mod copy_step;
 mod error;
+mod export_dir;
 mod layer;
 mod mount_from;
 pub mod mounts;
@@ -20,8 +21,8 @@ mod view;
 
 pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
+pub use export_dir::export_rootfs;
 pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
-pub use output::export_rootfs;
 pub use run::StorageDriver;
 
 use crate::config::ImageConfig;
