@@ -142,13 +142,20 @@ fn parse_reply(
             reason: "it has no token".into(),
         });
     }
-    let lifetime = reply
-        .expires_in
+    Ok((Secret::new(token), lifetime(reply.expires_in)))
+}
+
+/// How long a token is used: what the registry said (its default when silent), at least
+/// 15 s and at most a day, so a hostile `expires_in` cannot overflow a deadline.
+fn lifetime(expires_in: Option<u64>) -> Duration {
+    expires_in
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_LIFETIME)
-        .max(Duration::from_secs(15));
-    Ok((Secret::new(token), lifetime))
+        .clamp(Duration::from_secs(15), MAX_LIFETIME)
 }
+
+/// The longest a token is kept.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Percent-encodes a query value.
 pub(crate) fn encode(s: &str) -> String {
@@ -165,6 +172,19 @@ pub(crate) fn encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn token_lifetimes_are_clamped_so_a_hostile_expires_in_cannot_overflow() {
+        assert_eq!(super::lifetime(Some(u64::MAX)), super::MAX_LIFETIME);
+        assert!(std::time::Instant::now()
+            .checked_add(super::lifetime(Some(u64::MAX)))
+            .is_some());
+        assert_eq!(super::lifetime(Some(0)), Duration::from_secs(15));
+        assert_eq!(super::lifetime(Some(300)), Duration::from_secs(300));
+        assert_eq!(super::lifetime(None), super::DEFAULT_LIFETIME);
+    }
+
     #[test]
     fn query_encoding() {
         assert_eq!(
