@@ -44,6 +44,19 @@ pub(crate) fn check<'a>(
             process.hostname
         )));
     }
+    // 4294967295 is the kernel's "no change" id: setuid/setgid refuse it (and rustix's
+    // id types assert against it in the child).
+    let ids = [process.uid, process.gid];
+    if ids
+        .iter()
+        .chain(&process.additional_gids)
+        .any(|id| *id == u32::MAX)
+    {
+        return Err(SandboxError::Invalid(format!(
+            "user {}:{} (groups {:?}) uses id 4294967295, which no process can have",
+            process.uid, process.gid, process.additional_gids
+        )));
+    }
     let shared_network = shared_network.filter(|_| SharedNetwork::suits(confinement));
     let network = confinement.network;
     // User-mode networking needs slirp4netns: fail before touching anything.
