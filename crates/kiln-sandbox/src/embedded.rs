@@ -218,11 +218,12 @@ fn start_network(
     program: &Path,
     pid: libc::pid_t,
     log: &Path,
+    policy: Option<&crate::NetworkPolicy>,
 ) -> (Option<Slirp>, Option<SandboxError>) {
     if !unshared(unshared_r) {
         return (None, None);
     }
-    match Slirp::start(program, slirp::Target::Pid(pid), log) {
+    match Slirp::start(program, slirp::Target::Pid(pid), log, policy) {
         Ok(slirp) => match rustix::io::write(&go_w, b"1") {
             Ok(_) => (Some(slirp), None),
             Err(e) => (
@@ -259,6 +260,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     let crate::preflight::Preflight {
         shared_network,
         slirp_program,
+        network_policy,
         resolv_conf,
         rootfs,
     } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
@@ -494,9 +496,14 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         let out = s.spawn(move || pump(stdout_r, stdout, "stdout"));
         let err = s.spawn(move || pump(stderr_r, stderr, "stderr"));
         let net = match (net_parent, &slirp_program) {
-            (Some((unshared_r, go_w)), Some(program)) => {
-                start_network(unshared_r, go_w, program, pid, &slirp_log)
-            }
+            (Some((unshared_r, go_w)), Some(program)) => start_network(
+                unshared_r,
+                go_w,
+                program,
+                pid,
+                &slirp_log,
+                network_policy.as_ref(),
+            ),
             _ => (None, None),
         };
         let error_bytes = read_all(error_r);

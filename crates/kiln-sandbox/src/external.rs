@@ -200,6 +200,7 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
     let crate::preflight::Preflight {
         shared_network,
         slirp_program,
+        network_policy,
         resolv_conf,
         rootfs,
     } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
@@ -294,6 +295,7 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
             let ns = NetNs::create(
                 slirp_program.as_deref(),
                 &tmp.path().join("slirp4netns.log"),
+                network_policy.as_ref(),
             )?;
             let path = ns.path();
             (Some(ns), Some(path))

@@ -29,13 +29,18 @@ pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
 impl NetNs {
     /// A new network namespace with `lo` up; with `slirp` (the program),
     /// user-mode networking on `tap0`, its log in `log`.
-    pub(crate) fn create(slirp: Option<&Path>, log: &Path) -> Result<NetNs, SandboxError> {
+    pub(crate) fn create(
+        slirp: Option<&Path>,
+        log: &Path,
+        policy: Option<&crate::NetworkPolicy>,
+    ) -> Result<NetNs, SandboxError> {
         let namespace = new_namespace()?;
         let slirp = match slirp {
             Some(program) => Some(Slirp::start(
                 program,
                 slirp::Target::NamespacePath(&fd_path(&namespace)),
                 log,
+                policy,
             )?),
             None => None,
         };

@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{slirp, Confinement, NetworkMode, ProcessSpec, SandboxError, SharedNetwork};
+use crate::{
+    slirp, Confinement, NetworkMode, NetworkPolicy, ProcessSpec, SandboxError, SharedNetwork,
+};
 
 /// What the checks found.
 pub(crate) struct Preflight<'a> {
@@ -10,6 +12,8 @@ pub(crate) struct Preflight<'a> {
     pub shared_network: Option<&'a SharedNetwork>,
     /// slirp4netns, when the run makes a private network of its own.
     pub slirp_program: Option<PathBuf>,
+    /// What that network may reach (the host's addresses as they are now).
+    pub network_policy: Option<NetworkPolicy>,
     /// The step's `/etc/resolv.conf`: with slirp the resolver is slirp's DNS forwarder,
     /// not the host's.
     pub resolv_conf: String,
@@ -44,7 +48,8 @@ pub(crate) fn check<'a>(
             process.hostname
         )));
     }
-    let shared_network = shared_network.filter(|_| SharedNetwork::suits(confinement));
+    let shared_network = shared_network
+        .filter(|s| SharedNetwork::suits(confinement) && s.denies() == confinement.network_deny);
     let network = confinement.network;
     // User-mode networking needs slirp4netns: fail before touching anything.
     let slirp_program = match network {
@@ -54,6 +59,10 @@ pub(crate) fn check<'a>(
             Some(slirp::find(path.as_deref())?)
         }
         NetworkMode::None | NetworkMode::Host => None,
+    };
+    let network_policy = match slirp_program {
+        Some(_) => Some(NetworkPolicy::for_host(&confinement.network_deny)?),
+        None => None,
     };
     let resolv_conf = match network {
         NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
@@ -70,6 +79,7 @@ pub(crate) fn check<'a>(
     Ok(Preflight {
         shared_network,
         slirp_program,
+        network_policy,
         resolv_conf,
         rootfs,
     })

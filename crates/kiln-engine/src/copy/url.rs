@@ -1,10 +1,93 @@
 //! ADD of `http://` and `https://` sources: download to a temporary file, verify
 //! `--checksum`, keep the server's Last-Modified time.
+//!
+//! kiln downloads on the host, outside the step's network, so the download goes through
+//! the default network's policy ([`NetworkPolicy`]): the host name is resolved once, every
+//! address it resolves to is checked (loopback, the host's own addresses, link-local,
+//! `--network-deny`), and the connection goes to those checked addresses (no second
+//! lookup a DNS server could answer differently). Each redirect hop is resolved and
+//! checked the same way. No proxy from the environment is used: the check is about the
+//! server the bytes come from. The body may be at most [`UrlPolicy::max_size`] bytes,
+//! counted while it streams.
 
+use kiln_sandbox::{Cidr, NetworkPolicy};
 use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+
+/// Largest download by default (`--max-download-size`): 4 GiB.
+pub const DEFAULT_MAX_DOWNLOAD: u64 = 4 << 30;
+
+/// Where ADD may download from, and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// `--network-deny` ranges on top of the default network's fixed rules; `None`: no
+    /// check at all (`--network host --allow network.host`: the user let the build reach
+    /// the host).
+    pub network_deny: Option<Vec<Cidr>>,
+    /// Bytes.
+    pub max_size: u64,
+}
+
+impl Default for UrlPolicy {
+    fn default() -> Self {
+        UrlPolicy {
+            network_deny: Some(Vec::new()),
+            max_size: DEFAULT_MAX_DOWNLOAD,
+        }
+    }
+}
+
+/// A destination the policy refused.
+#[derive(Debug, Clone)]
+struct Refused {
+    url: String,
+    addr: IpAddr,
+    rule: String,
+}
+
+/// Resolves like ureq's default resolver, then refuses the whole name if any address it
+/// resolved to is refused by the policy.
+#[derive(Debug)]
+struct CheckingResolver {
+    policy: NetworkPolicy,
+    refused: Arc<Mutex<Option<Refused>>>,
+}
+
+impl Resolver for CheckingResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        for a in addrs.iter() {
+            if let Some(rule) = self.policy.refusing(a.ip()) {
+                let refused = Refused {
+                    url: uri.to_string(),
+                    addr: a.ip(),
+                    rule: rule.to_string(),
+                };
+                *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
+                return Err(ureq::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} resolves to {}, which the network policy refuses",
+                        uri,
+                        a.ip()
+                    ),
+                )));
+            }
+        }
+        Ok(addrs)
+    }
+}
 
 /// A downloaded file.
 #[derive(Debug)]
@@ -24,6 +107,32 @@ pub struct Download {
 pub enum UrlError {
     #[error("cannot download {url}: {message}")]
     Fetch { url: String, message: String },
+    #[error(
+        "cannot download {url}: {hop} resolves to {addr}, which kiln refuses ({rule}); ADD \
+         downloads on the host, so it follows the build network's policy. Serve the file from \
+         an allowed address, or use --network host --allow network.host to let the build \
+         reach the host"
+    )]
+    Refused {
+        url: String,
+        /// The URL being fetched when the policy refused (a redirect's target, or `url`).
+        hop: String,
+        addr: IpAddr,
+        rule: String,
+    },
+    #[error(
+        "cannot download {url}: it is larger than the {limit}-byte limit; raise \
+         --max-download-size if it is expected"
+    )]
+    TooLarge { url: String, limit: u64 },
+    #[error(
+        "cannot download {url}: listing the host's addresses for the network policy: {source}"
+    )]
+    Policy {
+        url: String,
+        #[source]
+        source: kiln_sandbox::NetPolicyError,
+    },
     #[error("cannot download {url}: the server answered {status}")]
     Status { url: String, status: u16 },
     #[error("checksum mismatch for {url}: expected {expected}, got {actual}")]
@@ -72,24 +181,64 @@ pub fn parse_checksum(value: &str) -> Result<String, UrlError> {
     }
 }
 
-/// Download `url` into a new file in `dir`.
-pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Download, UrlError> {
+/// The agent for one download: `policy` checks every address a host name (the URL's or a
+/// redirect's) resolves to; the verdict lands in `refused`.
+fn agent(policy: Option<NetworkPolicy>, refused: &Arc<Mutex<Option<Refused>>>) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(600)))
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .http_status_as_error(false)
+        .max_redirects(10)
+        .proxy(None)
+        .build();
+    match policy {
+        Some(policy) => ureq::Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            CheckingResolver {
+                policy,
+                refused: refused.clone(),
+            },
+        ),
+        None => config.into(),
+    }
+}
+
+/// Download `url` into a new file in `dir`, as `policy` allows.
+pub fn download(
+    url: &str,
+    checksum: Option<&str>,
+    dir: &Path,
+    policy: &UrlPolicy,
+) -> Result<Download, UrlError> {
     let expected = checksum.map(parse_checksum).transpose()?;
     let fetch_err = |message: String| UrlError::Fetch {
         url: url.to_string(),
         message,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(600)))
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .max_redirects(10)
-        .build()
-        .into();
-    let mut resp = agent
-        .get(url)
-        .call()
-        .map_err(|e| fetch_err(e.to_string()))?;
+    let network = policy
+        .network_deny
+        .as_deref()
+        .map(NetworkPolicy::for_host)
+        .transpose()
+        .map_err(|source| UrlError::Policy {
+            url: url.to_string(),
+            source,
+        })?;
+    let refused = Arc::new(Mutex::new(None));
+    let called = agent(network, &refused).get(url).call();
+    let mut resp =
+        called.map_err(
+            |e| match refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some(r) => UrlError::Refused {
+                    url: url.to_string(),
+                    hop: r.url,
+                    addr: r.addr,
+                    rule: r.rule,
+                },
+                None => fetch_err(e.to_string()),
+            },
+        )?;
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(UrlError::Status {
@@ -121,9 +270,15 @@ pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Downloa
         if n == 0 {
             break;
         }
+        size += n as u64;
+        if size > policy.max_size {
+            return Err(UrlError::TooLarge {
+                url: url.to_string(),
+                limit: policy.max_size,
+            });
+        }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(io_err)?;
-        size += n as u64;
     }
     let actual = hex::encode(hasher.finalize());
     if let Some(exp) = expected {
