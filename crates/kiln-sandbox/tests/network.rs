@@ -1,5 +1,6 @@
 //! The sandbox's networks: `NetworkMode::Private` (slirp4netns: addresses, DNS, reaching
-//! outside but not the host's loopback, the helper's lifetime) and `NetworkMode::Host`.
+//! outside but neither the host's loopback nor its own addresses, even for a step holding
+//! NET_ADMIN and NET_RAW; the helper's lifetime) and `NetworkMode::Host`.
 //! Needs root, busybox-static and slirp4netns.
 
 mod common;
@@ -108,44 +109,121 @@ fn count_accepts(listener: std::net::TcpListener) -> Arc<Mutex<u32>> {
     n
 }
 
+/// A shell loop printing `ADDR open` or `ADDR closed` for each `(addr, port)`.
+fn probes(targets: &[(String, u16)]) -> String {
+    targets
+        .iter()
+        .map(|(a, p)| {
+            format!(
+                "if nc -w 3 {a} {p} </dev/null >/dev/null; then echo \"{a} open\"; else echo \"{a} closed\"; fi; "
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn network_private_cannot_reach_host_loopback() {
+fn network_private_reaches_neither_host_loopback_nor_host_addresses() {
     require_slirp4netns();
     let _lock = slirp_lock();
     let lo = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on 127.0.0.1");
     let lo_port = lo.local_addr().expect("addr").port();
     let lo_accepts = count_accepts(lo);
-    // Positive control: a listener on a non-loopback host address is reached
-    // through slirp's NAT, so the failures below are not nc's.
-    let control = host_global_ipv4().and_then(|ip| {
-        let l = std::net::TcpListener::bind((ip.as_str(), 0)).ok()?;
-        let port = l.local_addr().ok()?.port();
-        Some((ip, port, count_accepts(l)))
-    });
-    let mut script = format!(
-        "for a in 10.0.2.2 127.0.0.1; do \
-           if nc -w 3 $a {lo_port} </dev/null; then echo \"$a open\"; else echo \"$a closed\"; fi; \
-         done; "
-    );
-    if let Some((ip, port, _)) = &control {
-        script.push_str(&format!(
-            "nc -w 3 {ip} {port} </dev/null; echo \"control $?\""
-        ));
-    } else {
-        println!("no non-loopback IPv4 address on this host: positive control skipped");
-    }
+    let ip = host_global_ipv4().expect("the host has a global IPv4 address");
+    let host = std::net::TcpListener::bind((ip.as_str(), 0)).expect("listen on the host address");
+    let host_port = host.local_addr().expect("addr").port();
+    let host_accepts = count_accepts(host);
     let rootfs = Rootfs::new();
+    // Positive control: on the host's network both listeners answer the same probes.
+    let script = probes(&[("127.0.0.1".into(), lo_port), (ip.clone(), host_port)]);
+    let c = Confinement {
+        network: NetworkMode::Host,
+        ..Confinement::default()
+    };
+    let o = run_with(&rootfs, spec(&script), c);
+    assert_eq!(
+        o.stdout,
+        format!("127.0.0.1 open\n{ip} open\n"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(*lo_accepts.lock().expect("lock"), 1);
+    assert_eq!(*host_accepts.lock().expect("lock"), 1);
+
+    let script = probes(&[
+        ("10.0.2.2".into(), lo_port),
+        ("127.0.0.1".into(), lo_port),
+        (ip.clone(), host_port),
+    ]);
     let o = run_with(&rootfs, spec(&script), private());
     assert!(o.exit.success(), "{}", o.stderr);
-    assert!(o.stdout.contains("10.0.2.2 closed\n"), "{}", o.stdout);
-    assert!(o.stdout.contains("127.0.0.1 closed\n"), "{}", o.stdout);
-    assert!(!o.stdout.contains("open"), "{}", o.stdout);
-    assert_eq!(*lo_accepts.lock().expect("lock"), 0, "{}", o.stdout);
-    if let Some((_, _, accepts)) = control {
-        assert!(o.stdout.ends_with("control 0\n"), "{}", o.stdout);
-        assert_eq!(*accepts.lock().expect("lock"), 1);
-    }
+    assert_eq!(
+        o.stdout,
+        format!("10.0.2.2 closed\n127.0.0.1 closed\n{ip} closed\n"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(*lo_accepts.lock().expect("lock"), 1, "no new connection");
+    assert_eq!(*host_accepts.lock().expect("lock"), 1, "no new connection");
     assert_no_slirp_left("after a successful step");
+}
+
+#[test]
+fn network_policy_holds_against_a_step_with_net_admin_and_net_raw() {
+    // The policy is not in the step's namespace (no route, no netfilter rule there): it is
+    // a BPF program on slirp4netns's own cgroup v2 directory. A step that may reconfigure
+    // its network (NET_ADMIN) and send raw frames (NET_RAW) still only talks to
+    // slirp4netns, whose connections are checked outside.
+    require_slirp4netns();
+    let _lock = slirp_lock();
+    let ip = host_global_ipv4().expect("the host has a global IPv4 address");
+    let host = std::net::TcpListener::bind((ip.as_str(), 0)).expect("listen on the host address");
+    let port = host.local_addr().expect("addr").port();
+    let accepts = count_accepts(host);
+    let rootfs = Rootfs::new();
+    let mut c = private();
+    c.capabilities
+        .extend(["CAP_NET_ADMIN".into(), "CAP_NET_RAW".into()]);
+    // While the step runs, slirp4netns is in a kiln-net-* cgroup (v2).
+    let script = format!(
+        "ip route add {ip}/32 via 10.0.2.2 dev tap0 && echo routed; \
+         {} \
+         sleep 0.5",
+        probes(&[(ip.clone(), port)])
+    );
+    let me = std::process::id();
+    let (o, cgroups) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                for (pid, _) in slirp_children_of(me) {
+                    if let Ok(cg) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
+                        if cg.contains("kiln-net-") {
+                            return cg;
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            String::new()
+        });
+        let o = run_with(&rootfs, spec(&script), c);
+        (o, watcher.join().expect("watcher"))
+    });
+    assert!(o.exit.success(), "{}", o.stderr);
+    assert!(
+        o.stdout.starts_with("routed\n"),
+        "the step could change its routes: {}",
+        o.stdout
+    );
+    assert!(o.stdout.contains(&format!("{ip} closed\n")), "{}", o.stdout);
+    assert_eq!(*accepts.lock().expect("lock"), 0);
+    let line = cgroups
+        .lines()
+        .find(|l| l.starts_with("0::/kiln-net-"))
+        .unwrap_or_else(|| panic!("slirp4netns not in a policy cgroup: {cgroups:?}"));
+    let dir = std::path::Path::new("/sys/fs/cgroup/unified").join(&line[4..]);
+    assert_no_slirp_left("after the step");
+    assert!(!dir.exists(), "{} is removed after the step", dir.display());
 }
 
 #[test]
