@@ -346,9 +346,11 @@ fn network_deny_cidr_blocks_an_address_the_user_lists() {
 }
 
 /// A shell pipeline printing deb.debian.org's HTTP reply (resolved and fetched from the
-/// step). Standard input stays open a few seconds: the mirror's front end closes on a
-/// half-closed connection before it answers.
-const DEB_HTTP_PROBE: &str = "(printf 'GET /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n'; sleep 5) | nc -w 20 deb.debian.org 80";
+/// step). nc's standard input stays open until the answer is in (at most 20 s): the
+/// mirror's front end closes a half-closed connection before it answers.
+const DEB_HTTP_PROBE: &str = "{ printf 'GET /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n'; \
+     i=0; while [ $i -lt 200 ] && [ ! -s /tmp/resp ]; do sleep 0.1; i=$((i+1)); done; } \
+     | nc -w 20 deb.debian.org 80 > /tmp/resp; cat /tmp/resp";
 
 #[test]
 fn the_internet_stays_reachable_from_the_default_network() {
@@ -496,4 +498,55 @@ fn add_url_cannot_fetch_from_link_local_or_through_a_redirect() {
         1,
         &[&ok, "larger than the 2-byte limit", "--max-download-size"],
     );
+}
+
+#[test]
+fn without_cgroup_v2_the_default_network_fails_and_names_network_none() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx-nocg2",
+        &[("Dockerfile", "FROM busybox:test\nRUN echo ran > /ran\n")],
+    );
+    let v2 = find_v2_mount().expect("this host mounts a cgroup v2 hierarchy");
+    // kiln in a mount namespace of its own where the v2 hierarchy is unmounted.
+    let without_v2 = |flags: &[&str]| {
+        let mut c = std::process::Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!("umount {} && exec \"$@\"", v2))
+            .arg("sh")
+            .arg(support::kiln_bin())
+            .arg("--root")
+            .arg(env.store())
+            .args(["build", "--no-cache"])
+            .args(flags)
+            .arg(&ctx)
+            .env_remove("KILN_ROOT")
+            .stdin(std::process::Stdio::null());
+        c.output().expect("run unshare")
+    };
+    // Positive control: the same setup builds without a network.
+    let out = without_v2(&["--network", "none", "-t", "nocg2:none"]);
+    assert!(out.status.success(), "{}", support::show(&out));
+    // The default network is never silently unfiltered.
+    let out = without_v2(&["-t", "nocg2:default"]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "Dockerfile:2",
+            "no cgroup v2 hierarchy is mounted",
+            "--network none",
+        ],
+    );
+}
+
+/// The mount point of the host's cgroup v2 hierarchy.
+fn find_v2_mount() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(str::to_owned))?
+    })
 }
