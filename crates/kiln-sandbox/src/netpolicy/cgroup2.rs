@@ -86,24 +86,21 @@ impl PolicyCgroup {
             }
         };
         std::fs::create_dir(&dir).map_err(cg_err("creating", &dir))?;
-        // From here on, drop removes the directory.
         let open = |path: &Path, flags: OFlags| {
             rustix::fs::open(path, flags | OFlags::CLOEXEC, Mode::empty())
                 .map_err(|e| cg_err("opening", path)(e.into()))
         };
-        let procs_path = dir.join("cgroup.procs");
-        let made = open(&procs_path, OFlags::WRONLY).and_then(|procs| {
-            Ok(PolicyCgroup {
-                dir: dir.clone(),
-                procs,
-            })
-        });
-        let cgroup = match made {
-            Ok(c) => c,
+        let procs = match open(&dir.join("cgroup.procs"), OFlags::WRONLY) {
+            Ok(fd) => fd,
             Err(e) => {
                 let _ = std::fs::remove_dir(&dir);
                 return Err(e);
             }
+        };
+        // From here on, dropping `cgroup` (also on an error below) removes the directory.
+        let cgroup = PolicyCgroup {
+            dir: dir.clone(),
+            procs,
         };
         let dir_fd = open(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
         for hook in Hook::ALL {

@@ -174,15 +174,15 @@ mod tests {
     #[test]
     fn contains_and_v4_mapped() {
         let n = c("169.254.0.0/16");
-        assert!(n.contains("169.254.169.254".parse().unwrap()));
-        assert!(!n.contains("169.255.0.1".parse().unwrap()));
-        assert!(!n.contains("::ffff:169.254.1.1".parse().unwrap()));
-        assert!(n.contains(unmapped("::ffff:169.254.1.1".parse().unwrap())));
-        let m = n.v4_mapped().unwrap();
+        assert!(n.contains("169.254.169.254".parse().expect("test value")));
+        assert!(!n.contains("169.255.0.1".parse().expect("test value")));
+        assert!(!n.contains("::ffff:169.254.1.1".parse().expect("test value")));
+        assert!(n.contains(unmapped("::ffff:169.254.1.1".parse().expect("test value"))));
+        let m = n.v4_mapped().expect("test value");
         assert_eq!(m.to_string(), "::ffff:169.254.0.0/112");
-        assert!(m.contains("::ffff:169.254.1.1".parse().unwrap()));
-        assert!(c("0.0.0.0/0").contains("1.2.3.4".parse().unwrap()));
-        assert!(c("fe80::/10").contains("febf::1".parse().unwrap()));
-        assert!(!c("fe80::/10").contains("fec0::1".parse().unwrap()));
+        assert!(m.contains("::ffff:169.254.1.1".parse().expect("test value")));
+        assert!(c("0.0.0.0/0").contains("1.2.3.4".parse().expect("test value")));
+        assert!(c("fe80::/10").contains("febf::1".parse().expect("test value")));
+        assert!(!c("fe80::/10").contains("fec0::1".parse().expect("test value")));
     }
 }

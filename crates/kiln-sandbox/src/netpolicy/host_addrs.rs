@@ -85,8 +85,8 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                "127.0.0.53".parse::<IpAddr>().unwrap(),
-                "fe80::1".parse().unwrap()
+                "127.0.0.53".parse::<IpAddr>().expect("test value"),
+                "fe80::1".parse().expect("test value")
             ]
         );
     }

@@ -235,7 +235,9 @@ mod tests {
                 LDX_MEM_W => {
                     assert_eq!(src, CTX as usize);
                     let o = i.off as usize;
-                    r[dst] = u64::from(u32::from_ne_bytes(ctx[o..o + 4].try_into().unwrap()));
+                    r[dst] = u64::from(u32::from_ne_bytes(
+                        ctx[o..o + 4].try_into().expect("test value"),
+                    ));
                 }
                 MOV64_K => r[dst] = i.imm as i64 as u64,
                 MOV32_X => r[dst] = r[src] & 0xffff_ffff,
@@ -264,7 +266,7 @@ mod tests {
     }
 
     fn policy() -> NetworkPolicy {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().expect("test value");
         NetworkPolicy::new(
             &[
                 ("eth0".into(), ip("192.0.2.2")),
@@ -273,8 +275,8 @@ mod tests {
             ],
             vec![ip("127.0.0.53"), ip("fd00::53")],
             &[
-                "10.9.0.0/16".parse().unwrap(),
-                "2001:db8::/32".parse().unwrap(),
+                "10.9.0.0/16".parse().expect("test value"),
+                "2001:db8::/32".parse().expect("test value"),
             ],
         )
     }
@@ -313,7 +315,7 @@ mod tests {
             "::ffff:10.9.0.1",
         ];
         for a in addrs {
-            let ip: IpAddr = a.parse().unwrap();
+            let ip: IpAddr = a.parse().expect("test value");
             for port in [53u16, 80, 443] {
                 let want = u64::from(p.refusing_connection(ip, port).is_none());
                 let prog = if ip.is_ipv4() { &v4 } else { &v6 };
@@ -337,11 +339,20 @@ mod tests {
 
     #[test]
     fn a_zero_prefix_denies_everything_of_its_family() {
-        let p = NetworkPolicy::new(&[], vec![], &["0.0.0.0/0".parse().unwrap()]);
+        let p = NetworkPolicy::new(&[], vec![], &["0.0.0.0/0".parse().expect("test value")]);
         let v4 = generate(&p, Hook::Inet4Connect);
-        assert_eq!(run(&v4, &ctx("151.101.2.132".parse().unwrap(), 80)), 0);
+        assert_eq!(
+            run(&v4, &ctx("151.101.2.132".parse().expect("test value"), 80)),
+            0
+        );
         let v6 = generate(&p, Hook::Inet6Connect);
-        assert_eq!(run(&v6, &ctx("::ffff:1.2.3.4".parse().unwrap(), 80)), 0);
-        assert_eq!(run(&v6, &ctx("2a04:4e42::644".parse().unwrap(), 80)), 1);
+        assert_eq!(
+            run(&v6, &ctx("::ffff:1.2.3.4".parse().expect("test value"), 80)),
+            0
+        );
+        assert_eq!(
+            run(&v6, &ctx("2a04:4e42::644".parse().expect("test value"), 80)),
+            1
+        );
     }
 }
