@@ -109,6 +109,8 @@ impl Drop for TestNetns {
 /// gets a 302 to `http://HOST:PORT/file`. Stopped on drop.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Connections accepted so far.
+    pub accepted: Arc<AtomicU32>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -136,18 +138,22 @@ impl Server {
         let addr = listener.local_addr().expect("address");
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
+        let accepted = Arc::new(AtomicU32::new(0));
+        let counted = accepted.clone();
         let thread = std::thread::spawn(move || {
             for c in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
                     return;
                 }
                 if let Ok(c) = c {
+                    counted.fetch_add(1, Ordering::SeqCst);
                     answer(c);
                 }
             }
         });
         Server {
             addr,
+            accepted,
             stop,
             thread: Some(thread),
         }
@@ -160,6 +166,10 @@ impl Server {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    pub fn accepted(&self) -> u32 {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
