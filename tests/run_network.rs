@@ -550,3 +550,38 @@ fn find_v2_mount() -> Option<String> {
             .then(|| left.split_whitespace().nth(4).map(str::to_owned))?
     })
 }
+
+#[test]
+fn oci_runtimes_on_the_build_network_get_the_same_policy() {
+    // runc joins the namespace kiln made (the build's shared one, or one of the step's own
+    // with NET_ADMIN): its traffic leaves through the same filtered slirp4netns.
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let lan = TestNetns::new("10.213");
+    let allowed = lan.serve();
+    let (v4, _) = host_addresses();
+    let v4 = v4.expect("the host has a global IPv4 address");
+    let host = Server::on_host(&format!("{v4}:0"));
+    let dockerfile = format!(
+        "FROM busybox:test\nRUN {}; {}\n",
+        probe(lan.ns_addr, allowed.port(), "/lan"),
+        probe(v4, host.port(), "/host")
+    );
+    for (tag, flags) in [
+        ("rt:shared", &["--runtime", "runc"][..]),
+        (
+            "rt:own",
+            &["--runtime", "runc", "--cap-add", "NET_ADMIN"][..],
+        ),
+    ] {
+        let root = build_and_export(&env, tag, flags, &dockerfile);
+        // Positive control: the runtime's step reaches an allowed address.
+        assert!(
+            reached(&root, "lan"),
+            "{tag} control: {}",
+            read(&root, "lan")
+        );
+        assert!(!reached(&root, "host"), "{tag}: {}", read(&root, "host"));
+    }
+    assert_eq!(host.accepted(), 0);
+}
