@@ -10,15 +10,20 @@ use crate::{
 pub(crate) struct Preflight<'a> {
     /// The shared network, if the run may join it ([`SharedNetwork::suits`]).
     pub shared_network: Option<&'a SharedNetwork>,
-    /// slirp4netns, when the run makes a private network of its own.
-    pub slirp_program: Option<PathBuf>,
-    /// What that network may reach (the host's addresses as they are now).
-    pub network_policy: Option<NetworkPolicy>,
+    /// slirp4netns and its policy, when the run makes a private network of its own.
+    pub private_net: Option<PrivateNet>,
     /// The step's `/etc/resolv.conf`: with slirp the resolver is slirp's DNS forwarder,
     /// not the host's.
     pub resolv_conf: String,
     /// The root filesystem, canonical.
     pub rootfs: PathBuf,
+}
+
+/// A private network to start for one run: never one without its policy.
+pub(crate) struct PrivateNet {
+    pub program: PathBuf,
+    /// What the network may reach (the host's addresses as they are now).
+    pub policy: NetworkPolicy,
 }
 
 pub(crate) fn check<'a>(
@@ -52,17 +57,16 @@ pub(crate) fn check<'a>(
         .filter(|s| SharedNetwork::suits(confinement) && s.denies() == confinement.network_deny);
     let network = confinement.network;
     // User-mode networking needs slirp4netns: fail before touching anything.
-    let slirp_program = match network {
+    let private_net = match network {
         NetworkMode::Private if shared_network.is_some() => None,
         NetworkMode::Private => {
             let path = std::env::var("PATH").ok();
-            Some(slirp::find(path.as_deref())?)
+            Some(PrivateNet {
+                program: slirp::find(path.as_deref())?,
+                policy: NetworkPolicy::for_host(&confinement.network_deny)?,
+            })
         }
         NetworkMode::None | NetworkMode::Host => None,
-    };
-    let network_policy = match slirp_program {
-        Some(_) => Some(NetworkPolicy::for_host(&confinement.network_deny)?),
-        None => None,
     };
     let resolv_conf = match network {
         NetworkMode::Private => slirp::GUEST_RESOLV_CONF.to_owned(),
@@ -78,8 +82,7 @@ pub(crate) fn check<'a>(
     }
     Ok(Preflight {
         shared_network,
-        slirp_program,
-        network_policy,
+        private_net,
         resolv_conf,
         rootfs,
     })

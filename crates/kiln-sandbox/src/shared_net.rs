@@ -53,7 +53,7 @@ impl SharedNetwork {
             &program,
             slirp::Target::NamespacePath(&path),
             &log_dir.path().join("slirp4netns.log"),
-            Some(&policy),
+            &policy,
         )?;
         Ok(SharedNetwork {
             namespace,

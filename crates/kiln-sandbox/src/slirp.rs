@@ -113,7 +113,7 @@ pub(crate) struct Slirp {
     /// Closing it tells slirp4netns to exit.
     exit_w: Option<OwnedFd>,
     /// Removed after slirp4netns is reaped (fields drop after [`Slirp::drop`]).
-    _cgroup: Option<PolicyCgroup>,
+    _cgroup: PolicyCgroup,
 }
 
 type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
@@ -171,17 +171,15 @@ fn log_tail(log: &Path) -> String {
 impl Slirp {
     /// Start slirp4netns for the network namespace of `pid` and wait until
     /// `tap0` is configured. Its output goes to `log`.
-    /// Connections it makes go through `policy` (`None`: unfiltered, only for tests of
-    /// the process handling).
+    /// Every connection it makes goes through `policy`: there is no unfiltered private
+    /// network.
     pub(crate) fn start(
         program: &Path,
         target: Target<'_>,
         log: &Path,
-        policy: Option<&NetworkPolicy>,
+        policy: &NetworkPolicy,
     ) -> Result<Slirp, SandboxError> {
-        let cgroup = policy
-            .map(|p| PolicyCgroup::create(p, Path::new(MOUNTINFO)))
-            .transpose()?;
+        let cgroup = PolicyCgroup::create(policy, Path::new(MOUNTINFO))?;
         let (ready_r, ready_w) = pipe()?;
         let (exit_r, exit_w) = pipe()?;
         let out =
@@ -204,7 +202,7 @@ impl Slirp {
         sys::inherit_fds_and_die_with_parent(
             &mut cmd,
             [ready_w.as_raw_fd(), exit_r.as_raw_fd()],
-            cgroup.as_ref().map(|c| c.procs().as_raw_fd()),
+            Some(cgroup.procs().as_raw_fd()),
         );
         let child = spawn_from_lasting_thread(cmd)
             .map_err(|e| error(format!("starting {}: {e}", program.display()), INSTALL_HINT))?;
@@ -316,6 +314,11 @@ mod tests {
         SPAWN.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The fixed rules only (the fake programs connect nowhere).
+    fn no_rules() -> NetworkPolicy {
+        NetworkPolicy::new(&[], vec![], &[])
+    }
+
     fn fake_program(dir: &Path, script: &str) -> PathBuf {
         let fake = dir.join(PROGRAM);
         std::fs::write(&fake, format!("#!/bin/bash\n{script}\n")).expect("write");
@@ -330,7 +333,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let fake = fake_program(dir.path(), "echo 'cannot open /dev/net/tun' >&2; exit 3");
         let log = dir.path().join("log");
-        let err = Slirp::start(&fake, Target::Pid(1), &log, None)
+        let err = Slirp::start(&fake, Target::Pid(1), &log, &no_rules())
             .err()
             .expect("a failing slirp4netns is an error")
             .to_string();
@@ -357,8 +360,13 @@ mod tests {
                 args.display()
             ),
         );
-        let mut slirp =
-            Slirp::start(&fake, Target::Pid(4242), &dir.path().join("log"), None).expect("started");
+        let mut slirp = Slirp::start(
+            &fake,
+            Target::Pid(4242),
+            &dir.path().join("log"),
+            &no_rules(),
+        )
+        .expect("started");
         let seen = std::fs::read_to_string(&args).expect("args");
         assert!(
             seen.starts_with("--configure --mtu=65520 --disable-host-loopback "),
