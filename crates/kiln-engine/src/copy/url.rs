@@ -10,84 +10,15 @@
 //! server the bytes come from. The body may be at most [`UrlPolicy::max_size`] bytes,
 //! counted while it streams.
 
-use kiln_sandbox::{Cidr, NetworkPolicy};
+use super::url_policy::agent;
+pub use super::url_policy::{UrlPolicy, DEFAULT_MAX_DOWNLOAD};
+use kiln_sandbox::netpolicy::Rule;
+use kiln_sandbox::NetworkPolicy;
 use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-
-/// Largest download by default (`--max-download-size`): 4 GiB.
-pub const DEFAULT_MAX_DOWNLOAD: u64 = 4 << 30;
-
-/// Where ADD may download from, and how much.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UrlPolicy {
-    /// `--network-deny` ranges on top of the default network's fixed rules; `None`: no
-    /// check at all (`--network host --allow network.host`: the user let the build reach
-    /// the host).
-    pub network_deny: Option<Vec<Cidr>>,
-    /// Bytes.
-    pub max_size: u64,
-}
-
-impl Default for UrlPolicy {
-    fn default() -> Self {
-        UrlPolicy {
-            network_deny: Some(Vec::new()),
-            max_size: DEFAULT_MAX_DOWNLOAD,
-        }
-    }
-}
-
-/// A destination the policy refused.
-#[derive(Debug, Clone)]
-struct Refused {
-    url: String,
-    addr: IpAddr,
-    rule: String,
-}
-
-/// Resolves like ureq's default resolver, then refuses the whole name if any address it
-/// resolved to is refused by the policy.
-#[derive(Debug)]
-struct CheckingResolver {
-    policy: NetworkPolicy,
-    refused: Arc<Mutex<Option<Refused>>>,
-}
-
-impl Resolver for CheckingResolver {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &ureq::config::Config,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
-        for a in addrs.iter() {
-            if let Some(rule) = self.policy.refusing(a.ip()) {
-                let refused = Refused {
-                    url: uri.to_string(),
-                    addr: a.ip(),
-                    rule: rule.to_string(),
-                };
-                *self.refused.lock().unwrap_or_else(|e| e.into_inner()) = Some(refused);
-                return Err(ureq::Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    format!(
-                        "{} resolves to {}, which the network policy refuses",
-                        uri,
-                        a.ip()
-                    ),
-                )));
-            }
-        }
-        Ok(addrs)
-    }
-}
 
 /// A downloaded file.
 #[derive(Debug)]
@@ -118,7 +49,7 @@ pub enum UrlError {
         /// The URL being fetched when the policy refused (a redirect's target, or `url`).
         hop: String,
         addr: IpAddr,
-        rule: String,
+        rule: Rule,
     },
     #[error(
         "cannot download {url}: it is larger than the {limit}-byte limit; raise \
@@ -178,29 +109,6 @@ pub fn parse_checksum(value: &str) -> Result<String, UrlError> {
         _ => Err(UrlError::BadChecksum {
             value: value.to_string(),
         }),
-    }
-}
-
-/// The agent for one download: `policy` checks every address a host name (the URL's or a
-/// redirect's) resolves to; the verdict lands in `refused`.
-fn agent(policy: Option<NetworkPolicy>, refused: &Arc<Mutex<Option<Refused>>>) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(600)))
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .max_redirects(10)
-        .proxy(None)
-        .build();
-    match policy {
-        Some(policy) => ureq::Agent::with_parts(
-            config,
-            DefaultConnector::default(),
-            CheckingResolver {
-                policy,
-                refused: refused.clone(),
-            },
-        ),
-        None => config.into(),
     }
 }
 
