@@ -72,6 +72,7 @@ impl PolicyCgroup {
         let root = find_v2_mount(mountinfo).ok_or_else(|| NetPolicyError::NoCgroup2 {
             mountinfo: mountinfo.to_path_buf(),
         })?;
+        remove_stale(&root, Path::new("/proc"));
         let dir = root.join(format!(
             "kiln-net-{}-{}",
             std::process::id(),
@@ -136,6 +137,29 @@ impl PolicyCgroup {
     }
 }
 
+/// Remove the policy cgroups of kiln processes that are gone (killed before they could
+/// clean up): `kiln-net-PID-N` under `root` with no `proc/PID`. A cgroup that still has
+/// processes is not removable and stays.
+fn remove_stale(root: &Path, proc: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("kiln-net-"))
+            .and_then(|rest| rest.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
 impl Drop for PolicyCgroup {
     fn drop(&mut self) {
         // The last process left when it was reaped; the kernel may still be releasing it.
@@ -175,6 +199,37 @@ mod tests {
         )
         .expect("write");
         assert_eq!(find_v2_mount(&info), None);
+    }
+
+    #[test]
+    fn stale_policy_cgroups_of_dead_processes_are_removed() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let proc = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(proc.path().join("42")).expect("mkdir");
+        for d in [
+            "kiln-net-42-0",
+            "kiln-net-43-1",
+            "kiln-net-x-1",
+            "other-43-1",
+        ] {
+            std::fs::create_dir(root.path().join(d)).expect("mkdir");
+        }
+        std::fs::write(root.path().join("kiln-net-44-0"), "").expect("a file");
+        remove_stale(root.path(), proc.path());
+        let mut left: Vec<String> = std::fs::read_dir(root.path())
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "kiln-net-42-0",
+                "kiln-net-44-0",
+                "kiln-net-x-1",
+                "other-43-1"
+            ]
+        );
     }
 
     #[test]
