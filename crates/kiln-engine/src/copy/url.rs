@@ -214,6 +214,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_policy_refuses_loopback_before_connecting_unless_lifted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Nothing listens on port 1: only a refusal by the policy names a rule.
+        let url = "http://localhost:1/f";
+        match download(url, None, dir.path(), &UrlPolicy::default()) {
+            Err(UrlError::Refused { addr, rule, .. }) => {
+                assert!(addr.is_loopback(), "{addr}");
+                assert!(rule.to_string().contains("loopback"), "{rule}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let lifted = UrlPolicy {
+            network_deny: None,
+            ..UrlPolicy::default()
+        };
+        match download(url, None, dir.path(), &lifted) {
+            Err(UrlError::Fetch { .. }) => {}
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn names_and_checksums() {
         assert_eq!(file_name("https://example.com/a/b.tar.gz?x=1"), "b.tar.gz");
         assert_eq!(file_name("https://example.com/"), "__unnamed__");
