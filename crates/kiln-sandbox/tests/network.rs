@@ -281,3 +281,129 @@ fn network_host_sees_host_interfaces() {
     seen.sort();
     assert_eq!(seen, host);
 }
+
+/// Run `busybox nc ARGS` with `input`, first moving it into the cgroup of `procs` (a
+/// `cgroup.procs` path) when given; true when nc succeeded.
+fn nc_in(procs: Option<&std::path::Path>, args: &str, input: &str) -> bool {
+    let join = procs.map_or(String::new(), |p| format!("echo $$ > {} && ", p.display()));
+    std::process::Command::new(busybox())
+        .args(["sh", "-c"])
+        .arg(format!(
+            "{join}printf '{input}' | exec {} nc {args}",
+            busybox().display()
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn policy_programs_refuse_in_the_kernel_for_ipv4_ipv6_mapped_and_udp() {
+    // The BPF programs themselves, on a policy cgroup this test joins with a probe: TCP
+    // connect over IPv4, IPv6 and v4-mapped IPv6, and UDP sendmsg, each with a control from
+    // outside the cgroup. A resolver on port 53 stays reachable.
+    require_root();
+    use kiln_sandbox::netpolicy::{PolicyCgroup, MOUNTINFO};
+    let policy = kiln_sandbox::NetworkPolicy::new(&[], vec!["127.0.0.1".parse().expect("ip")], &[]);
+    let cgroup =
+        PolicyCgroup::create(&policy, std::path::Path::new(MOUNTINFO)).expect("policy cgroup");
+    let procs = cgroup.dir().join("cgroup.procs");
+    let tcp = std::net::TcpListener::bind("[::]:0").expect("listen on [::]");
+    let port = tcp.local_addr().expect("addr").port();
+    let accepts = count_accepts(tcp);
+    for addr in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+        let args = format!("-w 3 {addr} {port}");
+        let before = *accepts.lock().expect("lock");
+        assert!(nc_in(None, &args, ""), "control: {addr} from outside");
+        assert!(
+            !nc_in(Some(&procs), &args, ""),
+            "{addr} from the policy cgroup"
+        );
+        // Give the control's accept a moment to be counted, then compare.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while *accepts.lock().expect("lock") == before && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(
+            *accepts.lock().expect("lock"),
+            before + 1,
+            "{addr}: only the control"
+        );
+    }
+    let udp = std::net::UdpSocket::bind("[::]:0").expect("udp");
+    udp.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let uport = udp.local_addr().expect("addr").port();
+    let mut buf = [0u8; 64];
+    for addr in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
+        let to = std::net::SocketAddr::new(addr.parse().expect("ip"), uport);
+        assert!(
+            !udp_send(Some(&procs), to, "refused"),
+            "{addr}: sendmsg from the policy cgroup"
+        );
+        assert!(
+            udp_send(None, to, "control"),
+            "control: {addr} from outside"
+        );
+        let n = udp.recv(&mut buf).expect("the control datagram");
+        assert_eq!(&buf[..n], b"control", "{addr}: only the control arrives");
+    }
+    // The resolver's port 53 is the exception (when it is free here to listen on).
+    if let Ok(dns) = std::net::UdpSocket::bind("127.0.0.1:53") {
+        dns.set_read_timeout(Some(Duration::from_secs(3)))
+            .expect("timeout");
+        let to = "127.0.0.1:53".parse().expect("addr");
+        assert!(
+            udp_send(Some(&procs), to, "query"),
+            "port 53 of the resolver"
+        );
+        let n = dns.recv(&mut buf).expect("the resolver's datagram");
+        assert_eq!(&buf[..n], b"query");
+    }
+}
+
+const UDP_HELPER_ENV: &str = "KILN_SANDBOX_TEST_UDP_HELPER";
+
+/// Send one UDP datagram from a child process (this test binary running
+/// [`helper_udp_send`]) that first joins the cgroup of `procs`, when given; true when
+/// `sendto` succeeded.
+fn udp_send(procs: Option<&std::path::Path>, to: std::net::SocketAddr, payload: &str) -> bool {
+    let procs = procs.map_or(String::new(), |p| p.display().to_string());
+    std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "helper_udp_send",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(UDP_HELPER_ENV, format!("{procs}|{to}|{payload}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.code() == Some(0))
+}
+
+/// Not a test on its own: run by [`udp_send`] in a child process. Exits 0 when the
+/// datagram was sent, 3 when `sendto` failed.
+#[test]
+fn helper_udp_send() {
+    let Ok(spec) = std::env::var(UDP_HELPER_ENV) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, '|');
+    let (procs, to, payload) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    if !procs.is_empty() {
+        // "0": the process writing it.
+        std::fs::write(procs, "0").expect("join the policy cgroup");
+    }
+    let to: std::net::SocketAddr = to.parse().expect("address");
+    let sock = std::net::UdpSocket::bind("[::]:0").expect("udp socket");
+    let sent = sock.send_to(payload.as_bytes(), to);
+    std::process::exit(if sent.is_ok() { 0 } else { 3 });
+}
