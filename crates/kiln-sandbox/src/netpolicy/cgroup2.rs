@@ -105,7 +105,9 @@ impl PolicyCgroup {
         };
         let dir_fd = open(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
         for hook in Hook::ALL {
-            let insns = generate(policy, hook);
+            let insns = generate(policy, hook).ok_or(NetPolicyError::TooManyRules {
+                rules: policy.rules.len(),
+            })?;
             let prog = bpf::load(
                 BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
                 hook as u32,

@@ -58,6 +58,11 @@ pub enum NetPolicyError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "the network policy has {rules} ranges (the host's addresses and --network-deny), more \
+         than its BPF program can hold; give fewer or wider --network-deny ranges"
+    )]
+    TooManyRules { rules: usize },
     #[error("listing the host's network interfaces (getifaddrs): {source}")]
     Interfaces {
         #[source]

@@ -73,23 +73,31 @@ pub struct NetworkPolicy {
 }
 
 fn fixed_rules() -> Vec<Rule> {
-    let rule = |s: &str, reason: Reason| Rule {
-        cidr: s
-            .parse()
-            .unwrap_or_else(|_| Cidr::host(IpAddr::from([0u8; 4]))),
-        reason,
-    };
-    vec![
-        rule("127.0.0.0/8", Reason::Loopback),
-        rule("::1/128", Reason::Loopback),
-        rule("0.0.0.0/8", Reason::ThisHost),
-        rule("::/128", Reason::ThisHost),
-        rule("169.254.0.0/16", Reason::LinkLocal),
-        rule("fe80::/10", Reason::LinkLocal),
-        rule("224.0.0.0/4", Reason::MulticastOrBroadcast),
-        rule("255.255.255.255/32", Reason::MulticastOrBroadcast),
-        rule("ff00::/8", Reason::MulticastOrBroadcast),
+    let v4 = |a: [u8; 4]| IpAddr::from(a);
+    let v6 = |a: [u16; 8]| IpAddr::from(a);
+    [
+        (v4([127, 0, 0, 0]), 8, Reason::Loopback),
+        (v6([0, 0, 0, 0, 0, 0, 0, 1]), 128, Reason::Loopback),
+        (v4([0, 0, 0, 0]), 8, Reason::ThisHost),
+        (v6([0; 8]), 128, Reason::ThisHost),
+        (v4([169, 254, 0, 0]), 16, Reason::LinkLocal),
+        (v6([0xfe80, 0, 0, 0, 0, 0, 0, 0]), 10, Reason::LinkLocal),
+        (v4([224, 0, 0, 0]), 4, Reason::MulticastOrBroadcast),
+        (v4([255, 255, 255, 255]), 32, Reason::MulticastOrBroadcast),
+        (
+            v6([0xff00, 0, 0, 0, 0, 0, 0, 0]),
+            8,
+            Reason::MulticastOrBroadcast,
+        ),
     ]
+    .into_iter()
+    .filter_map(|(addr, prefix, reason)| {
+        Some(Rule {
+            cidr: Cidr::new(addr, prefix)?,
+            reason,
+        })
+    })
+    .collect()
 }
 
 impl NetworkPolicy {
@@ -199,6 +207,25 @@ mod tests {
         ] {
             assert!(p.refusing(ip(addr)).is_none(), "{addr} refused");
         }
+    }
+
+    #[test]
+    fn the_fixed_rules_are_all_there() {
+        let fixed: Vec<String> = fixed_rules().iter().map(|r| r.cidr.to_string()).collect();
+        assert_eq!(
+            fixed,
+            [
+                "127.0.0.0/8",
+                "::1/128",
+                "0.0.0.0/8",
+                "::/128",
+                "169.254.0.0/16",
+                "fe80::/10",
+                "224.0.0.0/4",
+                "255.255.255.255/32",
+                "ff00::/8"
+            ]
+        );
     }
 
     #[test]

@@ -16,6 +16,10 @@ use super::policy::{NetworkPolicy, DNS_PORT};
 
 pub const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 
+/// The longest program generated: every jump offset then fits the 16-bit field exactly
+/// (an IPv6 rule takes 9 to 13 instructions: over 2,000 ranges).
+pub const MAX_INSNS: usize = 30_000;
+
 /// Where a program is attached (`enum bpf_attach_type`), with the family it sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
@@ -135,8 +139,8 @@ impl Asm {
 }
 
 fn offset(from: usize, to: usize) -> i16 {
-    // Programs stay far below 32k instructions (a rule is at most 13).
-    i16::try_from(to as i64 - from as i64 - 1).unwrap_or(i16::MAX)
+    // Exact for programs of up to MAX_INSNS, which is all `generate` returns.
+    i16::try_from(to as i64 - from as i64 - 1).unwrap_or(i16::MIN)
 }
 
 /// The address as the words the program loads (network byte order in memory).
@@ -180,8 +184,8 @@ fn for_family(policy: &NetworkPolicy, v6: bool) -> (Vec<Cidr>, Vec<IpAddr>) {
     (rules, dns)
 }
 
-/// The program for `hook`.
-pub fn generate(policy: &NetworkPolicy, hook: Hook) -> Vec<Insn> {
+/// The program for `hook`; `None` when it would be longer than [`MAX_INSNS`].
+pub fn generate(policy: &NetworkPolicy, hook: Hook) -> Option<Vec<Insn>> {
     let v6 = hook.v6();
     let (rules, dns) = for_family(policy, v6);
     let mut asm = Asm::default();
@@ -213,8 +217,11 @@ pub fn generate(policy: &NetworkPolicy, hook: Hook) -> Vec<Insn> {
         }
         asm.jump(Target::Deny);
         asm.end_block();
+        if asm.insns.len() > MAX_INSNS {
+            return None;
+        }
     }
-    asm.finish()
+    Some(asm.finish())
 }
 
 #[cfg(test)]
@@ -284,8 +291,8 @@ mod tests {
     #[test]
     fn programs_agree_with_the_policy() {
         let p = policy();
-        let v4 = generate(&p, Hook::Inet4Connect);
-        let v6 = generate(&p, Hook::Inet6Connect);
+        let v4 = generate(&p, Hook::Inet4Connect).expect("program");
+        let v6 = generate(&p, Hook::Inet6Connect).expect("program");
         let addrs = [
             "127.0.0.1",
             "127.0.0.53",
@@ -338,14 +345,31 @@ mod tests {
     }
 
     #[test]
+    fn too_many_ranges_make_no_program() {
+        let many: Vec<Cidr> = (0..4000u32)
+            .map(|i| {
+                Cidr::host(IpAddr::V6(
+                    ((0x2001_0db8_u128 << 96) | u128::from(i)).into(),
+                ))
+            })
+            .collect();
+        let p = NetworkPolicy::new(&[], vec![], &many);
+        assert!(generate(&p, Hook::Inet6Connect).is_none());
+        assert!(
+            generate(&p, Hook::Inet4Connect).is_some(),
+            "IPv6 ranges only"
+        );
+    }
+
+    #[test]
     fn a_zero_prefix_denies_everything_of_its_family() {
         let p = NetworkPolicy::new(&[], vec![], &["0.0.0.0/0".parse().expect("test value")]);
-        let v4 = generate(&p, Hook::Inet4Connect);
+        let v4 = generate(&p, Hook::Inet4Connect).expect("program");
         assert_eq!(
             run(&v4, &ctx("151.101.2.132".parse().expect("test value"), 80)),
             0
         );
-        let v6 = generate(&p, Hook::Inet6Connect);
+        let v6 = generate(&p, Hook::Inet6Connect).expect("program");
         assert_eq!(
             run(&v6, &ctx("::ffff:1.2.3.4".parse().expect("test value"), 80)),
             0
