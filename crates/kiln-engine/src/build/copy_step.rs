@@ -97,6 +97,7 @@ impl StageRun {
             unpack: add && c.unpack.unwrap_or(true),
             now: cx.epoch.unwrap_or(cx.now),
             temp_dir: cx.scratch,
+            url_policy: cx.sandbox.url_policy(),
         };
         let dest = Dest {
             view: view.as_ref(),

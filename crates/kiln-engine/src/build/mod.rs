@@ -151,7 +151,7 @@ impl BuildContext<'_> {
     /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
     pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
         self.network
-            .get_or_init(|| kiln_sandbox::SharedNetwork::start().ok())
+            .get_or_init(|| kiln_sandbox::SharedNetwork::start(&self.sandbox.network_deny).ok())
             .as_ref()
     }
 

@@ -221,8 +221,14 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     let exit = cx.runtime.sandbox().run(req);
     drop(step_mounts);
     let exit = exit.map_err(|e| {
-        BuildError::step(span, format!("RUN could not start: {e}"))
-            .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)")
+        let hint = match e {
+            kiln_sandbox::SandboxError::NetworkPolicy(_) => {
+                "the default network is filtered outside the step (cgroup v2 + BPF); \
+                 --network none builds without it"
+            }
+            _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
+        };
+        BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
     })?;
     if exit.success() {
         return Ok(());

@@ -29,15 +29,11 @@ pub(crate) fn fetch(
             url: client.base.clone(),
             reason: format!("{realm:?} is not an http(s) URL"),
         })?;
-    if realm.starts_with("http://")
-        && creds.is_some()
-        && !is_loopback(realm_host)
-        && client.base.starts_with("https://")
-    {
-        return Err(RegistryError::BadContent {
-            what: "the token realm".into(),
-            url: client.base.clone(),
-            reason: format!("{realm} is plain HTTP; kiln does not send credentials over it"),
+    if creds.is_some() && !may_send_credentials(realm, realm_host, &client.host) {
+        return Err(RegistryError::CredentialsInClear {
+            registry: client.base.clone(),
+            realm: realm.to_owned(),
+            host: client.host.clone(),
         });
     }
     let form;
@@ -71,6 +67,15 @@ pub(crate) fn fetch(
         return Err(status_error(method, realm, &mut resp, &client.host));
     }
     parse_reply(resp, realm)
+}
+
+/// Whether credentials may go to `realm` (its host `realm_host`) for the registry at
+/// `registry_host`: over TLS, or over plain HTTP when both are on the loopback host (a
+/// local test or mirror registry with its token service beside it). A plain-HTTP realm
+/// elsewhere would put the user's password on the network in clear, at the request of
+/// whatever answered on the registry's address.
+fn may_send_credentials(realm: &str, realm_host: &str, registry_host: &str) -> bool {
+    realm.starts_with("https://") || (is_loopback(realm_host) && is_loopback(registry_host))
 }
 
 /// `GET realm?service=…&scope=…`, with basic credentials when there are some.
@@ -183,6 +188,38 @@ mod tests {
         assert_eq!(super::lifetime(Some(0)), Duration::from_secs(15));
         assert_eq!(super::lifetime(Some(300)), Duration::from_secs(300));
         assert_eq!(super::lifetime(None), super::DEFAULT_LIFETIME);
+    }
+
+    #[test]
+    fn credentials_go_over_tls_or_stay_on_the_loopback_host() {
+        use super::may_send_credentials as may;
+        assert!(may(
+            "https://auth.example/token",
+            "auth.example",
+            "127.0.0.1:5000"
+        ));
+        assert!(may(
+            "https://auth.example/token",
+            "auth.example",
+            "reg.example"
+        ));
+        assert!(may(
+            "http://127.0.0.1:5001/token",
+            "127.0.0.1:5001",
+            "127.0.0.1:5000"
+        ));
+        assert!(may("http://localhost/token", "localhost", "[::1]:5000"));
+        assert!(!may(
+            "http://192.0.2.7/token",
+            "192.0.2.7",
+            "127.0.0.1:5000"
+        ));
+        assert!(!may("http://127.0.0.1/token", "127.0.0.1", "reg.example"));
+        assert!(!may(
+            "http://auth.example/token",
+            "auth.example",
+            "reg.example:5000"
+        ));
     }
 
     #[test]
