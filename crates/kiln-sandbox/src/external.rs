@@ -199,7 +199,7 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
     } = req;
     let crate::preflight::Preflight {
         shared_network,
-        slirp_program,
+        private_net,
         resolv_conf,
         rootfs,
     } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
@@ -291,10 +291,7 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         (NetworkMode::Host, _) => (None, None),
         (NetworkMode::Private, Some(shared)) => (None, Some(shared.path())),
         (NetworkMode::None | NetworkMode::Private, _) => {
-            let ns = NetNs::create(
-                slirp_program.as_deref(),
-                &tmp.path().join("slirp4netns.log"),
-            )?;
+            let ns = NetNs::create(private_net.as_ref(), &tmp.path().join("slirp4netns.log"))?;
             let path = ns.path();
             (Some(ns), Some(path))
         }

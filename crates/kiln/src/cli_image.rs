@@ -80,9 +80,17 @@ pub struct BuildArgs {
     #[arg(long = "security-opt", value_name = "seccomp=PROFILE|unconfined")]
     pub security_opt: Vec<String>,
     /// Network of RUN steps: default (private, user-mode networking: reaches the internet, not
-    /// the host's loopback), none, or host.
+    /// the host's own addresses, loopback or link-local), none, or host.
     #[arg(long, value_name = "default|none|host")]
     pub network: Option<String>,
+    /// A network (CIDR, e.g. 10.0.0.0/8) or address that the default network and ADD
+    /// downloads must not reach, besides the host's own addresses, loopback and link-local;
+    /// repeatable.
+    #[arg(long = "network-deny", value_name = "CIDR")]
+    pub network_deny: Vec<String>,
+    /// Largest file ADD downloads from a URL (e.g. 512m, 8g; default 4g).
+    #[arg(long = "max-download-size", value_name = "BYTES")]
+    pub max_download_size: Option<String>,
     /// Let the Dockerfile use a privileged feature: network.host (RUN --network=host) or
     /// security.insecure (RUN --security=insecure).
     #[arg(long = "allow", value_name = "ENTITLEMENT")]

@@ -13,7 +13,6 @@ use kiln_dockerfile::plan::Source;
 use kiln_dockerfile::Span;
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
-use std::io::Read;
 use std::sync::OnceLock;
 
 impl StageRun {
@@ -98,6 +97,7 @@ impl StageRun {
             unpack: add && c.unpack.unwrap_or(true),
             now: cx.epoch.unwrap_or(cx.now),
             temp_dir: cx.scratch,
+            url_policy: cx.sandbox.url_policy(),
             max_unpack: cx.max_layer_size,
         };
         let dest = Dest {
@@ -157,15 +157,15 @@ impl StageRun {
 
 /// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group.
 fn resolve_owner(root: &Root, spec: &str, span: Span) -> Result<owner::Owner, BuildError> {
-    let read = |p: &str| -> Option<String> {
-        let mut f = root.open_file(p).ok()?;
-        let mut s = String::new();
-        f.read_to_string(&mut s).ok()?;
-        Some(s)
+    let account_files = || -> Result<_, owner::OwnerError> {
+        Ok((
+            owner::read_account_file(root, "/etc/passwd")?,
+            owner::read_account_file(root, "/etc/group")?,
+        ))
     };
-    let passwd = read("/etc/passwd");
-    let group = read("/etc/group");
-    owner::resolve(spec, passwd.as_deref(), group.as_deref()).map_err(|e| {
+    let resolved = account_files()
+        .and_then(|(passwd, group)| owner::resolve(spec, passwd.as_deref(), group.as_deref()));
+    resolved.map_err(|e| {
         BuildError::step(span, e.to_string()).with_hint(
             "use numeric ids (--chown=1000:1000) or add the user to the image's /etc/passwd first",
         )

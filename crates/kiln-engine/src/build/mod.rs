@@ -4,6 +4,7 @@ mod base;
 pub mod cache;
 mod copy_step;
 mod error;
+mod export_dir;
 mod layer;
 mod mount_from;
 pub mod mounts;
@@ -20,9 +21,9 @@ mod view;
 
 pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
+pub use export_dir::export_rootfs;
 pub use layer::DEFAULT_MAX_LAYER_SIZE;
 pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
-pub use output::export_rootfs;
 pub use run::StorageDriver;
 
 use crate::config::ImageConfig;
@@ -155,7 +156,7 @@ impl BuildContext<'_> {
     /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
     pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
         self.network
-            .get_or_init(|| kiln_sandbox::SharedNetwork::start().ok())
+            .get_or_init(|| kiln_sandbox::SharedNetwork::start(&self.sandbox.network_deny).ok())
             .as_ref()
     }
 

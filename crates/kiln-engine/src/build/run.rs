@@ -15,7 +15,7 @@ use kiln_layer::Root;
 use kiln_oci::LayerRef;
 use kiln_sandbox::{NetworkMode, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -212,8 +212,14 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     let exit = cx.runtime.sandbox().run(req);
     drop(step_mounts);
     let exit = exit.map_err(|e| {
-        BuildError::step(span, format!("RUN could not start: {e}"))
-            .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)")
+        let hint = match e {
+            kiln_sandbox::SandboxError::NetworkPolicy(_) => {
+                "the default network is filtered outside the step (cgroup v2 + BPF); \
+                 --network none builds without it"
+            }
+            _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
+        };
+        BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
     })?;
     if exit.success() {
         return Ok(());
@@ -251,12 +257,13 @@ fn user_ids(
 ) -> Result<(u32, u32, Vec<u32>, String), BuildError> {
     let user = if user.is_empty() { "0" } else { user };
     let root = Root::open(rootfs).map_err(|e| BuildError::step(span, format!("RUN: {e}")))?;
-    let read = |p: &str| -> Option<String> {
-        let mut s = String::new();
-        root.open_file(p).ok()?.read_to_string(&mut s).ok()?;
-        Some(s)
+    let read = |p: &'static str| {
+        owner::read_account_file(&root, p).map_err(|e| {
+            BuildError::step(span, format!("USER {user}: {e}"))
+                .with_hint("use numeric ids (USER 1000:1000), or fix the image's account files")
+        })
     };
-    let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
+    let (passwd, group) = (read("/etc/passwd")?, read("/etc/group")?);
     let o = match owner::resolve(user, passwd.as_deref(), group.as_deref()) {
         Ok(o) => o,
         // The default user needs no /etc/passwd.
@@ -301,6 +308,7 @@ fn supplementary_gids(name: &str, group: &str) -> Vec<u32> {
             (f.len() >= 4 && f[3].split(',').any(|m| m.trim() == name))
                 .then(|| f[2].parse::<u32>().ok())?
         })
+        .filter(|gid| *gid != u32::MAX)
         .collect()
 }
 

@@ -297,16 +297,18 @@ impl State<'_> {
             self.forget_dirs(&comps);
         }
 
-        let uid = u32::try_from(e.uid).map_err(|_| Error::OutOfRange {
-            entry: show(&e.name),
-            what: "uid",
-            value: e.uid,
-        })?;
-        let gid = u32::try_from(e.gid).map_err(|_| Error::OutOfRange {
-            entry: show(&e.name),
-            what: "gid",
-            value: e.gid,
-        })?;
+        // 4294967295 is the kernel's "no change" id (-1): no file can be owned by it.
+        let id = |what: &'static str, value: u64| {
+            u32::try_from(value)
+                .ok()
+                .filter(|v| *v != u32::MAX)
+                .ok_or_else(|| Error::OutOfRange {
+                    entry: show(&e.name),
+                    what,
+                    value,
+                })
+        };
+        let (uid, gid) = (id("uid", e.uid)?, id("gid", e.gid)?);
 
         match (typeflag, kind) {
             (b'5', _) => {

@@ -349,7 +349,34 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         seccomp,
         runtime: args.runtime.clone(),
         runtime_flags: args.runtime_flags.clone(),
+        network_deny: network_deny(&args.network_deny)?,
+        max_download_size: args
+            .max_download_size
+            .as_deref()
+            .map(|s| {
+                crate::sizes::parse_bytes(s).ok_or_else(|| {
+                    Failure::usage(format!(
+                        "--max-download-size {s:?}: expected a size like 512m or 8g"
+                    ))
+                })
+            })
+            .transpose()?,
     })
+}
+
+/// `--network-deny` values: networks (`10.0.0.0/8`, `fd00::/8`) or single addresses.
+fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
+    values
+        .iter()
+        .map(|v| {
+            v.parse().map_err(|e: kiln_sandbox::CidrError| {
+                Failure::usage(format!(
+                    "--network-deny: {e}; give a network as ADDRESS/PREFIX (10.0.0.0/8, \
+                     fd00::/8) or one address (192.0.2.7)"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
