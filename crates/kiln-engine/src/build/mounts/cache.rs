@@ -265,3 +265,33 @@ fn open_lock(lock_path: &Path) -> Result<File, String> {
         .open(lock_path)
         .map_err(|e| err("cannot open", lock_path, e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_key_caches_apart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(Scope::parse("shared", None), Ok(Scope::Shared));
+        let by_dir = Scope::parse("project", Some(dir.path())).expect("project");
+        assert!(matches!(&by_dir, Scope::Project(p) if p.starts_with("context:/")));
+        assert!(Scope::parse("project", None)
+            .expect_err("stdin")
+            .contains("project=NAME"));
+        assert_eq!(
+            Scope::parse("project=team/app", None),
+            Ok(Scope::Project("name:team/app".into()))
+        );
+        for bad in ["project=", "project=a\nb", "global", "shared=x"] {
+            assert!(Scope::parse(bad, None).is_err(), "{bad:?} accepted");
+        }
+        // Shared keys are today's (sha256 of the id), so existing caches stay in use.
+        assert_eq!(Scope::Shared.key("x"), hex::encode(Sha256::digest(b"x")));
+        let a = Scope::Project("name:a".into());
+        let b = Scope::Project("name:b".into());
+        assert_ne!(a.key("x"), b.key("x"));
+        assert_ne!(a.key("x"), Scope::Shared.key("x"));
+        assert_eq!(a.key("x"), a.key("x"));
+    }
+}
