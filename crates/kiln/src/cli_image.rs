@@ -99,6 +99,15 @@ pub struct BuildArgs {
     /// vfs (copies; for hosts without overlayfs).
     #[arg(long, value_name = "overlay|vfs")]
     pub storage_driver: Option<String>,
+    /// Most uncompressed bytes one step's layer may hold (e.g. 500m, 40g; 0 for no limit);
+    /// a step going past it fails and leaves nothing in the store.
+    #[arg(long, value_name = "SIZE", default_value = BuildArgs::default_max_layer_size())]
+    pub max_layer_size: String,
+    /// Who shares RUN --mount=type=cache directories: shared (every build using the store,
+    /// by id; fastest) or project (only builds of the same context directory, or of
+    /// project=NAME; a hostile build cannot poison another project's caches).
+    #[arg(long, value_name = "shared|project[=NAME]", default_value = "shared")]
+    pub cache_mount_scope: String,
     /// Run RUN steps with this OCI runtime (runc, crun, runsc, or a path) instead of the
     /// embedded one; `kiln info` lists those found.
     #[arg(long, value_name = "NAME|PATH")]
@@ -131,6 +140,14 @@ pub struct BuildArgs {
     pub later: LaterFlags,
     /// The build context: a directory, or - for a tarball on standard input.
     pub context: PathBuf,
+}
+
+impl BuildArgs {
+    /// `--max-layer-size`'s default, as the flag shows it (the engine's
+    /// `DEFAULT_MAX_LAYER_SIZE`).
+    pub const fn default_max_layer_size() -> &'static str {
+        "20g"
+    }
 }
 
 /// `--progress` styles.

@@ -98,10 +98,13 @@ impl StageRun {
             now: cx.epoch.unwrap_or(cx.now),
             temp_dir: cx.scratch,
             url_policy: cx.sandbox.url_policy(),
+            max_unpack: cx.max_layer_size,
         };
         let dest = Dest {
             view: view.as_ref(),
             fs: &mut self.fs,
+            span,
+            what: ins.command.name(),
         };
         let result = match from {
             None if c.from.is_some() => {
@@ -190,6 +193,9 @@ fn from_tree(root: &Root, label: String) -> SourceTree<'_> {
 struct Dest<'a> {
     view: Option<&'a view::LayerView>,
     fs: &'a mut LazyRoot,
+    /// The instruction, for a layer over `--max-layer-size`.
+    span: Span,
+    what: &'a str,
 }
 
 /// Run a COPY/ADD and store its layer. Streams straight into the layer unless the step
@@ -205,20 +211,22 @@ fn copy_step(
     if copy::needs_root(req, tree).map_err(StepError::Copy)? {
         let root = dest.fs.ready(store).map_err(StepError::Build)?;
         let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;
-        let info = layer::commit(store, root, &paths, cx.epoch).map_err(StepError::Build)?;
+        let info =
+            layer::commit(cx, dest.span, dest.what, root, &paths).map_err(StepError::Build)?;
         return Ok((info, true));
     }
     let root = match dest.view {
         Some(v) => &v.root,
         None => dest.fs.ready(store).map_err(StepError::Build)?,
     };
-    let writer = store
-        .blob_writer()
-        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
-    let lw = kiln_layer::LayerWriter::new(writer, kiln_layer::TarOptions { epoch: cx.epoch });
-    let writer = copy::copy_to_layer(req, tree, root, lw).map_err(StepError::Copy)?;
-    let (digest, size) = writer
-        .commit(None)
-        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
-    Ok((LayerRef::uncompressed(digest, size), false))
+    let (lw, tripwire) = layer::new_layer(cx).map_err(StepError::Build)?;
+    let writer = copy::copy_to_layer(req, tree, root, lw).map_err(|e| {
+        if tripwire.tripped() {
+            StepError::Build(tripwire.error(cx, dest.span, dest.what, &e))
+        } else {
+            StepError::Copy(e)
+        }
+    })?;
+    let info = layer::install(store, writer).map_err(StepError::Build)?;
+    Ok((info, false))
 }

@@ -22,6 +22,7 @@ mod view;
 pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
 pub use export_dir::export_rootfs;
+pub use layer::DEFAULT_MAX_LAYER_SIZE;
 pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
 pub use run::StorageDriver;
 
@@ -101,6 +102,10 @@ pub(crate) struct BuildContext<'a> {
     pub progress: progress::Progress,
     /// How RUN steps get their filesystem.
     pub storage_driver: StorageDriver,
+    /// `--max-layer-size`: most uncompressed bytes of one step's layer (`None`: no limit).
+    pub max_layer_size: Option<u64>,
+    /// `--cache-mount-scope`.
+    pub cache_mount_scope: mounts::cache::Scope,
     /// Confinement of RUN steps beyond Docker's defaults.
     pub sandbox: SandboxOptions,
     pub cache: CachePolicy,
@@ -324,6 +329,8 @@ fn run(
             }
             None => StorageDriver::Vfs,
         },
+        max_layer_size: opts.max_layer_size,
+        cache_mount_scope: opts.cache_mount_scope.clone(),
         sandbox: opts.sandbox.clone(),
         cache: CachePolicy {
             no_cache: opts.no_cache,

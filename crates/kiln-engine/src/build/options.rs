@@ -234,6 +234,11 @@ pub struct BuildOptions {
     pub sandbox: SandboxOptions,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
+    /// `--max-layer-size`: most uncompressed bytes of one step's layer; `None`: no limit.
+    /// The CLI's default is [`DEFAULT_MAX_LAYER_SIZE`](super::layer::DEFAULT_MAX_LAYER_SIZE).
+    pub max_layer_size: Option<u64>,
+    /// `--cache-mount-scope`: who shares `RUN --mount=type=cache` directories.
+    pub cache_mount_scope: super::mounts::cache::Scope,
     /// `--secret`: for `RUN --mount=type=secret`.
     pub secrets: Vec<super::mounts::secrets::SecretSpec>,
     /// `--ssh`: agents for `RUN --mount=type=ssh`.

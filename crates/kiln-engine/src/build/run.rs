@@ -11,7 +11,7 @@ use kiln_dockerfile::instructions::Run;
 use kiln_dockerfile::plan::EnvList;
 use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
-use kiln_layer::{LayerWriter, Root, TarOptions};
+use kiln_layer::Root;
 use kiln_oci::LayerRef;
 use kiln_sandbox::{NetworkMode, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
@@ -85,23 +85,14 @@ pub(crate) fn run_step(
         std::fs::create_dir(&p).map_err(|e| io(&format!("cannot create {}", p.display()), &e))?;
         Ok(p)
     };
-    let new_layer = || -> Result<LayerWriter<kiln_oci::BlobWriter>, BuildError> {
-        let writer = cx.store.blob_writer().map_err(|e| store_err(cx.store, e))?;
-        Ok(LayerWriter::new(writer, TarOptions { epoch: cx.epoch }))
-    };
-    let commit = |lw: LayerWriter<kiln_oci::BlobWriter>| -> Result<LayerRef, BuildError> {
-        let writer = lw.finish().map_err(|e| io("cannot write the layer", &e))?;
-        let (digest, size) = writer.commit(None).map_err(|e| store_err(cx.store, e))?;
-        Ok(LayerRef::uncompressed(digest, size))
-    };
     if cx.storage_driver == StorageDriver::Vfs {
         let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
             .map_err(|e| io("cannot copy the step's filesystem", &e))?;
         execute(cx, input, snap.rootfs().path())?;
-        let mut lw = new_layer()?;
+        let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         snap.diff(&mut lw)
-            .map_err(|e| io("cannot write the layer", &e))?;
-        return commit(lw);
+            .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
+        return super::layer::finish(cx, span, "RUN", lw, &tripwire);
     }
     let (upper, ovl_work, merged, empty) =
         (dir("upper")?, dir("work")?, dir("merged")?, dir("empty")?);
@@ -131,10 +122,10 @@ pub(crate) fn run_step(
             Root::open(&upper).map_err(|e| io("cannot open the step's changes", &e))?;
         let view_root =
             Root::open(&view_dir).map_err(|e| io("cannot open the layers below", &e))?;
-        let mut lw = new_layer()?;
+        let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         diff_overlay_upper(&upper_root, &view_root, &mut lw)
-            .map_err(|e| io("cannot write the layer", &e))?;
-        commit(lw)
+            .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
+        super::layer::finish(cx, span, "RUN", lw, &tripwire)
     })();
     view.unmount()
         .map_err(|e| io("cannot unmount the layers below the step", &e))?;

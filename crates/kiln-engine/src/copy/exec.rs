@@ -42,6 +42,9 @@ pub struct CopyRequest<'a> {
     pub temp_dir: &'a Path,
     /// Where ADD may download from.
     pub url_policy: url::UrlPolicy,
+    /// Most bytes of tar an ADD archive may unpack (`--max-layer-size`: what it unpacks
+    /// becomes the step's layer); `None`: no limit.
+    pub max_unpack: Option<u64>,
 }
 
 /// Run `req`, reading from `src` and writing into `dst`. Returns the container paths

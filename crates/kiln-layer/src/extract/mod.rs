@@ -436,11 +436,17 @@ impl State<'_> {
     }
 }
 
+/// Write a member's content into the new file `f`. Aligned blocks of zeros become holes
+/// ([`kiln_oci::SparseFile`]): a layer holding a 4 GiB sparse file unpacks into what its
+/// data costs, with the same bytes when read.
 fn copy_content<R: Read>(tr: &mut TarReader<R>, f: &std::fs::File, e: &RawEntry) -> Result<u64> {
     let mut src = tr.content();
-    let mut dst = f;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
+    let mut dst = kiln_oci::SparseFile::new(f);
+    let write_err = |err| Error::Write {
+        entry: show(&e.name),
+        source: err,
+    };
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match src.read(&mut buf) {
             Ok(0) => break,
@@ -453,12 +459,10 @@ fn copy_content<R: Read>(tr: &mut TarReader<R>, f: &std::fs::File, e: &RawEntry)
                 })
             }
         };
-        dst.write_all(&buf[..n]).map_err(|err| Error::Write {
-            entry: show(&e.name),
-            source: err,
-        })?;
-        total += n as u64;
+        dst.write_all(&buf[..n]).map_err(write_err)?;
     }
+    let total = dst.len();
+    dst.finish().map_err(write_err)?;
     Ok(total)
 }
 #[cfg(test)]
