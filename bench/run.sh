@@ -4,6 +4,8 @@
 #  2. one RUN writing 20,000 files / 200 MB, and the same RUN removing them again at its end:
 #     the difference is the time to commit the step's changes as a layer.
 # Prints medians, ratios and kiln's peak memory. Usage: bench/run.sh [RUNS]
+# KILN_BASELINE=PATH (another kiln binary, e.g. a build of an earlier commit) adds its
+# 20 x `RUN true` time in the same run, to compare per-step overhead across changes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -63,6 +65,17 @@ echo "RUN benchmarks, $runs builds each (kiln: overlay, sandboxed; buildah: --is
 out1=$(measure "20 x RUN true" run-true "$work/Dockerfile.true"); echo "$out1" | head -1
 read -r k1 b1 <<<"$(echo "$out1" | tail -1)"
 printf '  per-step overhead: kiln %.1f ms, buildah %.1f ms\n' "$(echo "$k1 * 1000 / 20" | bc -l)" "$(echo "$b1 * 1000 / 20" | bc -l)"
+if [ -n "${KILN_BASELINE:-}" ]; then
+    "$KILN_BASELINE" --root "$work/base-store" import "$work/busybox.tar" busybox:bench >/dev/null
+    base=()
+    for i in $(seq "$runs"); do
+        "$KILN_BASELINE" --root "$work/base-store" build --no-cache -q -f "$work/Dockerfile.true" -t "base:check" "$work/ctx" >/dev/null
+        base+=("$(seconds_of "$KILN_BASELINE" --root "$work/base-store" build --no-cache -q -f "$work/Dockerfile.true" -t "base:$i" "$work/ctx")")
+    done
+    k0=$(printf '%s\n' "${base[@]}" | median)
+    printf '  per-step overhead: baseline %s %.1f ms, this kiln %.1f ms (%+.0f%%)\n' "$KILN_BASELINE" \
+        "$(echo "$k0 * 1000 / 20" | bc -l)" "$(echo "$k1 * 1000 / 20" | bc -l)" "$(echo "($k1 - $k0) * 100 / $k0" | bc -l)"
+fi
 out2=$(measure "20,000 files / 200 MB" run-files "$work/Dockerfile.files"); echo "$out2" | head -1
 read -r k2 b2 <<<"$(echo "$out2" | tail -1)"
 out3=$(measure "same, removed in the step" run-files-rm "$work/Dockerfile.files-rm"); echo "$out3" | head -1

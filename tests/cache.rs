@@ -495,6 +495,10 @@ fn failing_step_is_reported_and_not_cached() {
     assert_eq!(st.last().map(|(_, s)| s.as_str()), Some("ERROR"), "{st:?}");
 }
 
+/// ADD never downloads from the host's own addresses under the default network; the test
+/// server is on 127.0.0.1, so these builds are given the host's network, which lets them.
+const HOST_NETWORK: &[&str] = &["--network", "host", "--allow", "network.host"];
+
 /// An HTTP/1.0 server on 127.0.0.1 serving the file `path` (read at each request) with a
 /// fixed Last-Modified; returns its URL and a counter of the requests it answered.
 fn serve_file(
@@ -544,9 +548,9 @@ fn add_url_is_fetched_every_build_and_what_follows_is_reused_when_it_is_the_same
     let dockerfile = format!("FROM busybox:latest\nADD {url} /f.txt\nRUN cat /f.txt > /copy\n");
     let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
     let fetched = || requests.load(std::sync::atomic::Ordering::SeqCst);
-    let (id1, _) = build(&env, &[s(&ctx)]);
+    let (id1, _) = build(&env, &[HOST_NETWORK, &[s(&ctx)]].concat());
     assert_eq!(fetched(), 1);
-    let (id2, v) = build(&env, &[s(&ctx)]);
+    let (id2, v) = build(&env, &[HOST_NETWORK, &[s(&ctx)]].concat());
     assert_eq!(
         fetched(),
         2,
@@ -559,7 +563,7 @@ fn add_url_is_fetched_every_build_and_what_follows_is_reused_when_it_is_the_same
     );
     assert_eq!(id1, id2);
     write(&served, "two\n");
-    let (_, v) = build(&env, &["-t", "url:2", s(&ctx)]);
+    let (_, v) = build(&env, &[HOST_NETWORK, &["-t", "url:2", s(&ctx)]].concat());
     assert_eq!(marks(&v), vec!["CACHED", "DONE", "DONE"], "{v:?}");
     assert_eq!(
         std::fs::read_to_string(env.export("url:2", "root2").join("copy")).expect("copy"),
@@ -571,9 +575,9 @@ fn add_url_is_fetched_every_build_and_what_follows_is_reused_when_it_is_the_same
         &ctx.join("Dockerfile"),
         &format!("FROM busybox:latest\nADD --checksum=sha256:{sum} {url} /f.txt\n"),
     );
-    build(&env, &[s(&ctx)]);
+    build(&env, &[HOST_NETWORK, &[s(&ctx)]].concat());
     let before = fetched();
-    let (_, v) = build(&env, &[s(&ctx)]);
+    let (_, v) = build(&env, &[HOST_NETWORK, &[s(&ctx)]].concat());
     assert!(v.iter().all(|(_, st)| st == "CACHED"), "{v:?}");
     assert_eq!(fetched(), before, "a cached ADD --checksum fetches nothing");
 }

@@ -257,6 +257,60 @@ fn export_to_a_directory_and_a_tarball() {
     assert!(id.starts_with("sha256:"));
 }
 
+/// A whiteout in the image (a file the Dockerfile deleted, or an opaque directory marker a
+/// step planted) removes only what earlier layers wrote, never a file of the destination.
+#[test]
+fn export_into_a_directory_keeps_the_users_files() {
+    let env = TestEnv::new();
+    env.import_busybox("base:1");
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("src/main.c", "int main;\n"),
+            (
+                "Dockerfile",
+                "FROM base:1\nCOPY src /src\nRUN rm -rf /src && echo new > /new && mkdir /d && touch /d/.wh..wh..opq /.wh.notes.txt\n",
+            ),
+        ],
+    );
+    env.ok(&["build", "-q", "-t", "wh:1", s(&ctx)]);
+    // Control: the image itself has no /src and no notes.txt.
+    let fresh = env.export("wh:1", "fresh");
+    assert!(!fresh.join("src").exists() && fresh.join("new").exists());
+    for (how, dest) in [("export", "dest-export"), ("build -o", "dest-build")] {
+        let dir = env.path().join(dest);
+        std::fs::create_dir_all(dir.join("src")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("d")).expect("mkdir");
+        std::fs::write(dir.join("src/main.c"), "mine\n").expect("write");
+        std::fs::write(dir.join("notes.txt"), "mine\n").expect("write");
+        std::fs::write(dir.join("d/keep"), "mine\n").expect("write");
+        std::fs::write(dir.join("new"), "old\n").expect("write");
+        if how == "export" {
+            env.ok(&["export", "wh:1", "-o", s(&dir)]);
+        } else {
+            let out = format!("type=local,dest={}", s(&dir));
+            env.ok(&["build", "-q", "-o", &out, s(&ctx)]);
+        }
+        for kept in ["src/main.c", "notes.txt", "d/keep"] {
+            assert_eq!(
+                std::fs::read_to_string(dir.join(kept)).unwrap_or_default(),
+                "mine\n",
+                "{how}: {kept} of the destination was changed"
+            );
+        }
+        assert_eq!(
+            std::fs::read_to_string(dir.join("new")).expect("new"),
+            "new\n"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&dir)
+            .expect("list")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".kiln-export-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{how}: staging directory left behind");
+    }
+}
+
 #[test]
 fn build_refusals_say_what_where_and_what_to_do() {
     let env = TestEnv::new();

@@ -3,6 +3,8 @@
 //! hostname, kernel settings, processes, listeners) and that the step saw the attack fail.
 
 mod support;
+#[path = "support/test_net.rs"]
+mod test_net;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -400,5 +402,50 @@ fn raw_socket_sniffing_sees_no_host_traffic() {
         read(&root, "out/sniff"),
         "socket-open marker-seen=0\n",
         "a raw socket in a step (CAP_NET_RAW, as in Docker) sees only the step's own network"
+    );
+}
+
+#[test]
+fn raw_tcp_syn_frames_cannot_reach_the_host_address() {
+    // A step holding CAP_NET_RAW (Docker's default set) writes Ethernet frames by hand on
+    // tap0, past its own routes and netfilter: they reach slirp4netns, which connects on
+    // the host's side. The policy is checked there, on slirp4netns's cgroup.
+    let env = env_with_base();
+    let gcc = support::tool("gcc", "gcc");
+    let lan = test_net::TestNetns::new("10.213");
+    let allowed = lan.serve();
+    let (v4, _) = test_net::host_addresses();
+    let v4 = v4.expect("the host has a global IPv4 address");
+    let host = test_net::Server::on_host(&format!("{v4}:0"));
+    let ctx = env.context(
+        "ctx-rawsyn",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox:test\nCOPY rawsyn /rawsyn\n\
+                 RUN /rawsyn tap0 {} {} && /rawsyn tap0 {v4} {} && sleep 1\n",
+                lan.ns_addr,
+                allowed.port(),
+                host.port()
+            ),
+        )],
+    );
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/rawsyn.c");
+    support::run_ok(
+        std::process::Command::new(gcc)
+            .args(["-static", "-O2", "-o"])
+            .arg(ctx.join("rawsyn"))
+            .arg(&source),
+    );
+    env.ok(&["build", "-q", "--no-cache", s(&ctx)]);
+    // Positive control: the hand-made SYN to an allowed address was carried out.
+    assert!(
+        allowed.accepted() > 0,
+        "the raw SYN did not reach the allowed server"
+    );
+    assert_eq!(
+        host.accepted(),
+        0,
+        "a raw SYN from the step reached the host's own address"
     );
 }

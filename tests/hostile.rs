@@ -592,3 +592,88 @@ fn a_build_writes_only_the_store_and_its_outputs() {
         .unwrap_or_default();
     assert!(left.is_empty(), "scratch space left in the store: {left:?}");
 }
+
+/// 4294967295 is the kernel's "no change" id: as USER, as a --chown owner or as a layer
+/// member's owner it is refused with a message, never a panic (exit 101) or a crash of
+/// the sandbox's child.
+#[test]
+fn id_4294967295_is_refused_without_a_panic() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let cases = [
+        "FROM busybox:test\nUSER 4294967295\nRUN true\n",
+        "FROM busybox:test\nUSER 0:4294967295\nRUN true\n",
+        "FROM busybox:test\nCOPY --chown=4294967295:0 f /f\n",
+    ];
+    for (i, dockerfile) in cases.iter().enumerate() {
+        let ctx = env.context(
+            &format!("ctx{i}"),
+            &[("Dockerfile", dockerfile), ("f", "f")],
+        );
+        let out = env.run(&["build", "-q", s(&ctx)]);
+        assert_fails(&out, 1, &["4294967295", "Dockerfile:"]);
+    }
+    // Control: an ordinary high id builds.
+    let ctx = env.context(
+        "ctx-ok",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nUSER 4294967294\nRUN true\n",
+        )],
+    );
+    env.ok(&["build", "-q", s(&ctx)]);
+    let tar = env.path().join("uid.tar");
+    let script = format!(
+        "import io, tarfile\nt = tarfile.open({:?}, 'w', format=tarfile.PAX_FORMAT)\n\
+         i = tarfile.TarInfo('f'); i.size = 1; i.uid = 4294967295\n\
+         t.addfile(i, io.BytesIO(b'x')); t.close()\n",
+        s(&tar)
+    );
+    let made = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3");
+    assert!(made.success());
+    let out = env.run(&["import", s(&tar), "uid:1"]);
+    assert_fails(&out, 1, &["uid", "4294967295"]);
+}
+
+/// A base image's /etc/passwd is read at most 16 MiB: a larger one is refused by USER and
+/// COPY --chown instead of being read whole into memory.
+#[test]
+fn an_oversized_etc_passwd_is_refused_not_read_whole() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let mut passwd = "app:x:1000:1000::/home/app:/bin/sh\n".to_string();
+    passwd.push_str(&"#".repeat(17 << 20));
+    let files = |dockerfile: &'static str| {
+        [
+            ("Dockerfile", dockerfile),
+            ("passwd", passwd.as_str()),
+            ("f", "f"),
+        ]
+    };
+    for (i, dockerfile) in [
+        "FROM busybox:test\nCOPY passwd /etc/passwd\nUSER app\nRUN true\n",
+        "FROM busybox:test\nCOPY passwd /etc/passwd\nCOPY --chown=app f /f\n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ctx = env.context(&format!("ctx{i}"), &files(dockerfile));
+        let out = env.run(&["build", "-q", s(&ctx)]);
+        assert_fails(&out, 1, &["/etc/passwd", "larger than 16777216 bytes"]);
+    }
+    // Control: the same user in an ordinary passwd resolves.
+    let ctx = env.context(
+        "ctx-ok",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:test\nCOPY passwd /etc/passwd\nUSER app\nRUN true\n",
+            ),
+            ("passwd", "app:x:1000:1000::/home/app:/bin/sh\n"),
+        ],
+    );
+    env.ok(&["build", "-q", s(&ctx)]);
+}

@@ -345,3 +345,124 @@ fn bearer_tokens_are_fetched_per_scope_with_credentials() {
         s.requests
     );
 }
+
+/// Reads one HTTP request's head; returns its first line and its Authorization value.
+fn request_head(conn: &std::net::TcpStream) -> (String, Option<String>) {
+    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+    let mut first = String::new();
+    let _ = reader.read_line(&mut first);
+    let mut authorization = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("authorization") {
+                authorization = Some(value.trim().to_owned());
+            }
+        }
+    }
+    (first, authorization)
+}
+
+/// A registry stand-in on 127.0.0.1 (plain HTTP): a request without a bearer token gets a
+/// 401 naming `realm`; one with a token gets 200. Returns its host:port.
+fn realm_naming_registry(realm: String) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let host = format!("127.0.0.1:{}", l.local_addr().expect("addr").port());
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (_, auth) = request_head(&conn);
+            let reply = if auth.is_some_and(|a| a.starts_with("Bearer ")) {
+                "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_owned()
+            } else {
+                format!(
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"{realm}\",service=\"{SERVICE}\"\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            };
+            let _ = conn.write_all(reply.as_bytes());
+        }
+    });
+    host
+}
+
+/// A token service on 0.0.0.0 that records the Authorization header of every request.
+fn recording_token_service() -> (u16, Arc<Mutex<Vec<Option<String>>>>) {
+    let l = TcpListener::bind("0.0.0.0:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (_, auth) = request_head(&conn);
+            recorded.lock().expect("seen").push(auth);
+            let body = r#"{"token":"t","expires_in":300}"#;
+            let _ = conn.write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    (port, seen)
+}
+
+/// The host's first non-loopback IPv4 address.
+fn host_ipv4() -> String {
+    let out = run_ok(Command::new("ip").args(["-o", "-4", "addr", "show", "scope", "global"]));
+    out.split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .expect("the host has a global IPv4 address")
+        .to_owned()
+}
+
+#[test]
+fn credentials_go_to_a_plain_http_token_realm_only_on_the_registrys_loopback_host() {
+    let env = TestEnv::new();
+    let (port, seen) = recording_token_service();
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    // Control: a loopback registry whose token service is on the same loopback host gets
+    // the credentials (over plain HTTP, which never leaves the machine).
+    let local = realm_naming_registry(format!("http://127.0.0.1:{port}/token"));
+    run_ok(kiln(&env, "a").args(["login", "-u", USER, "-p", PASSWORD, &local]));
+    assert_eq!(
+        seen.lock().expect("seen").as_slice(),
+        &[Some(basic.clone())],
+        "control: credentials sent to the loopback realm"
+    );
+
+    // A loopback registry naming a plain-HTTP realm on another host: refused, nothing sent.
+    seen.lock().expect("seen").clear();
+    let realm = format!("http://{}:{port}/token", host_ipv4());
+    let remote = realm_naming_registry(realm.clone());
+    let out = kiln(&env, "a")
+        .args(["login", "-u", USER, "-p", PASSWORD, &remote])
+        .output()
+        .expect("kiln");
+    assert_fails(
+        &out,
+        1,
+        &[
+            &format!("http://{remote}"),
+            &realm,
+            "only over TLS",
+            "https://",
+        ],
+    );
+    assert!(
+        seen.lock().expect("seen").is_empty(),
+        "the realm got a request: {:?}",
+        seen.lock().expect("seen")
+    );
+}

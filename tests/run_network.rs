@@ -2,10 +2,13 @@
 //! needs from the command line (`--allow network.host`, `--allow security.insecure`).
 
 mod support;
+#[path = "support/test_net.rs"]
+mod test_net;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use support::{assert_fails, s, TestEnv};
+use test_net::{fetch_from_host, host_addresses, probe, Server, TestNetns, PONG};
 
 fn exported(env: &TestEnv, name: &str) -> std::path::PathBuf {
     let root = env
@@ -62,16 +65,20 @@ fn network_modes_give_steps_the_interfaces_docker_would() {
         s(&ctx),
     ]);
     let root = exported(&env, "net:host");
+    // Other tests here add and remove veth pairs (kt*) on the host while this one runs.
+    let not_a_test_veth = |n: &String| !n.starts_with("kt");
     let mut host: Vec<String> = std::fs::read_dir("/sys/class/net")
         .expect("host interfaces")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(not_a_test_veth)
         .collect();
     host.sort();
-    assert_eq!(
-        read(&root, "default"),
-        format!("{}\n", host.join("\n")),
-        "--network host shares the host's interfaces"
-    );
+    let seen: Vec<String> = read(&root, "default")
+        .lines()
+        .map(str::to_owned)
+        .filter(not_a_test_veth)
+        .collect();
+    assert_eq!(seen, host, "--network host shares the host's interfaces");
     assert_eq!(read(&root, "none"), "lo\n", "RUN --network=none still wins");
 
     let out = env.run(&["build", "-q", "--network", "bridge", s(&ctx)]);
@@ -230,4 +237,355 @@ fn steps_share_one_private_network_unless_they_could_reconfigure_it() {
         "the next step's network is fresh"
     );
     assert_eq!(read(&root, "if2"), "lo\ntap0\n");
+}
+
+/// Build `dockerfile` with `flags` (no cache) and return the exported root filesystem.
+fn build_and_export(
+    env: &TestEnv,
+    tag: &str,
+    flags: &[&str],
+    dockerfile: &str,
+) -> std::path::PathBuf {
+    let ctx = env.context(
+        &format!("ctx-{}", tag.replace(':', "-")),
+        &[("Dockerfile", dockerfile)],
+    );
+    let mut args = vec!["build", "-q", "--no-cache", "-t", tag];
+    args.extend_from_slice(flags);
+    args.push(s(&ctx));
+    env.ok(&args);
+    exported(env, tag)
+}
+
+fn reached(root: &std::path::Path, file: &str) -> bool {
+    read(root, file).contains(PONG.trim())
+}
+
+#[test]
+fn reach_a_host_listener_on_0_0_0_0_through_the_host_address() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let v4_server = Server::on_host("0.0.0.0:0");
+    let v6_server = Server::on_host("[::]:0");
+    let (v4, v6) = host_addresses();
+    let v4 = v4.expect("the host has a global IPv4 address");
+    let mut dockerfile = format!(
+        "FROM busybox:test\nRUN {}\n",
+        probe(v4, v4_server.port(), "/v4")
+    );
+    if let Some(v6) = v6 {
+        dockerfile.push_str(&format!("RUN {}\n", probe(v6, v6_server.port(), "/v6")));
+    }
+    // Positive control: the host reaches it, and so does a step on the host's network.
+    assert!(fetch_from_host((v4, v4_server.port()).into()).contains("pong"));
+    let host = build_and_export(
+        &env,
+        "hostaddr:host",
+        &["--network", "host", "--allow", "network.host"],
+        &dockerfile,
+    );
+    assert!(reached(&host, "v4"), "control: {}", read(&host, "v4"));
+    if v6.is_some() {
+        assert!(reached(&host, "v6"), "control: {}", read(&host, "v6"));
+    }
+    // The default network refuses the host's own addresses.
+    let default = build_and_export(&env, "hostaddr:default", &[], &dockerfile);
+    assert!(!reached(&default, "v4"), "{}", read(&default, "v4"));
+    assert!(
+        read(&default, "v4").contains("rc=1"),
+        "{}",
+        read(&default, "v4")
+    );
+    if v6.is_some() {
+        assert!(!reached(&default, "v6"), "{}", read(&default, "v6"));
+    }
+}
+
+#[test]
+fn reach_a_link_local_listener() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ns = TestNetns::new("169.254");
+    let server = ns.serve();
+    // Positive control: the host reaches the link-local listener.
+    assert!(fetch_from_host(server.addr).contains("pong"));
+    let dockerfile = format!(
+        "FROM busybox:test\nRUN {}\n",
+        probe(ns.ns_addr, server.port(), "/ll")
+    );
+    let root = build_and_export(&env, "linklocal:default", &[], &dockerfile);
+    assert!(!reached(&root, "ll"), "{}", read(&root, "ll"));
+    assert!(read(&root, "ll").contains("rc=1"), "{}", read(&root, "ll"));
+}
+
+#[test]
+fn network_deny_cidr_blocks_an_address_the_user_lists() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ns = TestNetns::new("10.213");
+    let server = ns.serve();
+    let dockerfile = format!(
+        "FROM busybox:test\nRUN {}\n",
+        probe(ns.ns_addr, server.port(), "/lan")
+    );
+    // Positive control: without the flag a step reaches the private address.
+    let root = build_and_export(&env, "deny:without", &[], &dockerfile);
+    assert!(reached(&root, "lan"), "control: {}", read(&root, "lan"));
+    let cidr = format!("{}/24", ns.ns_addr);
+    let root = build_and_export(&env, "deny:with", &["--network-deny", &cidr], &dockerfile);
+    assert!(!reached(&root, "lan"), "{}", read(&root, "lan"));
+    // A value that is not a network is refused before the build starts.
+    let ctx = env.context(
+        "ctx-bad",
+        &[("Dockerfile", "FROM busybox:test\nRUN touch /x\n")],
+    );
+    let out = env.run(&["build", "--network-deny", "10.0.0/8", s(&ctx)]);
+    assert_fails(
+        &out,
+        2,
+        &["--network-deny", "\"10.0.0/8\"", "ADDRESS/PREFIX"],
+    );
+    let out = env.run(&["build", "--network-deny", "10.0.0.0/33", s(&ctx)]);
+    assert_fails(&out, 2, &["--network-deny", "from 0 to 32"]);
+}
+
+/// A shell pipeline printing deb.debian.org's HTTP reply (resolved and fetched from the
+/// step). nc's standard input stays open until the answer is in (at most 20 s): the
+/// mirror's front end closes a half-closed connection before it answers.
+const DEB_HTTP_PROBE: &str = "{ printf 'GET /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n'; \
+     i=0; while [ $i -lt 200 ] && [ ! -s /tmp/resp ]; do sleep 0.1; i=$((i+1)); done; } \
+     | nc -w 20 deb.debian.org 80 > /tmp/resp; cat /tmp/resp";
+
+#[test]
+fn the_internet_stays_reachable_from_the_default_network() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN (DEB_HTTP_PROBE | head -1) > /http 2>&1\n"
+        .replace("DEB_HTTP_PROBE", DEB_HTTP_PROBE);
+    let root = build_and_export(&env, "internet:default", &[], &dockerfile);
+    assert!(
+        read(&root, "http").starts_with("HTTP/1."),
+        "{}",
+        read(&root, "http")
+    );
+}
+
+#[test]
+fn a_shared_network_outlives_the_stage_that_started_it() {
+    // Regression: slirp4netns got PR_SET_PDEATHSIG from the thread of the first stage that
+    // needed the network; when that stage ended the kernel killed it, and a parallel stage
+    // still running lost DNS. Stage `a` starts the network and ends; stage `b` resolves
+    // after that.
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test AS a\n\
+        RUN echo a > /a\n\
+        FROM busybox:test AS b\n\
+        RUN --network=none sleep 2\n\
+        RUN (DEB_HTTP_PROBE | head -1) > /b 2>&1\n\
+        FROM busybox:test\n\
+        COPY --from=a /a /a\n\
+        COPY --from=b /b /b\n"
+        .replace("DEB_HTTP_PROBE", DEB_HTTP_PROBE);
+    let root = build_and_export(&env, "pdeathsig:1", &["--jobs", "2"], &dockerfile);
+    assert_eq!(read(&root, "a"), "a\n");
+    assert!(
+        read(&root, "b").starts_with("HTTP/1."),
+        "{}",
+        read(&root, "b")
+    );
+}
+
+#[test]
+fn add_url_cannot_fetch_from_host_loopback() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let loopback = Server::on_host("127.0.0.1:0");
+    let any = Server::on_host("0.0.0.0:0");
+    let (v4, _) = host_addresses();
+    let v4 = v4.expect("the host has a global IPv4 address");
+    let host_flags = ["--network", "host", "--allow", "network.host"];
+    for (url, rule) in [
+        (
+            format!("http://127.0.0.1:{}/f", loopback.port()),
+            "loopback addresses are refused",
+        ),
+        (
+            format!("http://localhost:{}/f", loopback.port()),
+            "loopback addresses are refused",
+        ),
+        (
+            format!("http://{v4}:{}/f", any.port()),
+            "the host's own addresses are refused",
+        ),
+    ] {
+        let dockerfile = format!("FROM busybox:test\nADD {url} /f\n");
+        // Positive control: with the host's network (allowed), ADD fetches it.
+        let root = build_and_export(&env, "addhost:host", &host_flags, &dockerfile);
+        assert_eq!(read(&root, "f"), PONG, "{url}");
+        let ctx = env.context("ctx-add-default", &[("Dockerfile", &dockerfile)]);
+        let out = env.run(&["build", "--no-cache", s(&ctx)]);
+        let addr = if url.contains("localhost") {
+            "127.0.0.1"
+        } else {
+            url.split(['/', ':']).nth(3).unwrap_or("")
+        };
+        assert_fails(
+            &out,
+            1,
+            &[
+                "Dockerfile:2",
+                &url,
+                addr,
+                rule,
+                "--network host --allow network.host",
+            ],
+        );
+    }
+}
+
+#[test]
+fn add_url_cannot_fetch_from_link_local_or_through_a_redirect() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let link_local = TestNetns::new("169.254");
+    let ll_server = link_local.serve();
+    let lan = TestNetns::new("10.213");
+    let lan_server = lan.serve();
+    let loopback = Server::on_host("127.0.0.1:0");
+    // Positive controls: ADD fetches from an allowed address; the host reaches the
+    // link-local server.
+    let ok = format!("http://{}/f", lan_server.addr);
+    let root = build_and_export(
+        &env,
+        "addll:lan",
+        &[],
+        &format!("FROM busybox:test\nADD {ok} /f\n"),
+    );
+    assert_eq!(read(&root, "f"), PONG);
+    assert!(fetch_from_host(ll_server.addr).contains("pong"));
+
+    let refused = |url: &str, phrases: &[&str]| {
+        let ctx = env.context(
+            "ctx-refused",
+            &[("Dockerfile", &format!("FROM busybox:test\nADD {url} /f\n"))],
+        );
+        let out = env.run(&["build", "--no-cache", s(&ctx)]);
+        let mut all = vec!["Dockerfile:2", url];
+        all.extend_from_slice(phrases);
+        assert_fails(&out, 1, &all);
+    };
+    let ll = format!("http://{}/f", ll_server.addr);
+    refused(
+        &ll,
+        &[&link_local.ns_addr.to_string(), "link-local addresses"],
+    );
+    // A redirect from an allowed server to the host's loopback is checked again.
+    let hop = format!("127.0.0.1:{}", loopback.port());
+    let redirect = format!("http://{}/redirect/{hop}", lan_server.addr);
+    refused(
+        &redirect,
+        &[
+            &format!("http://{hop}/file"),
+            "loopback addresses are refused",
+        ],
+    );
+    // The download size limit holds while streaming.
+    let ctx = env.context(
+        "ctx-size",
+        &[("Dockerfile", &format!("FROM busybox:test\nADD {ok} /f\n"))],
+    );
+    let out = env.run(&["build", "--no-cache", "--max-download-size", "2", s(&ctx)]);
+    assert_fails(
+        &out,
+        1,
+        &[&ok, "larger than the 2-byte limit", "--max-download-size"],
+    );
+}
+
+#[test]
+fn without_cgroup_v2_the_default_network_fails_and_names_network_none() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx-nocg2",
+        &[("Dockerfile", "FROM busybox:test\nRUN echo ran > /ran\n")],
+    );
+    let v2 = find_v2_mount().expect("this host mounts a cgroup v2 hierarchy");
+    // kiln in a mount namespace of its own where the v2 hierarchy is unmounted.
+    let without_v2 = |flags: &[&str]| {
+        let mut c = std::process::Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!("umount {} && exec \"$@\"", v2))
+            .arg("sh")
+            .arg(support::kiln_bin())
+            .arg("--root")
+            .arg(env.store())
+            .args(["build", "--no-cache"])
+            .args(flags)
+            .arg(&ctx)
+            .env_remove("KILN_ROOT")
+            .stdin(std::process::Stdio::null());
+        c.output().expect("run unshare")
+    };
+    // Positive control: the same setup builds without a network.
+    let out = without_v2(&["--network", "none", "-t", "nocg2:none"]);
+    assert!(out.status.success(), "{}", support::show(&out));
+    // The default network is never silently unfiltered.
+    let out = without_v2(&["-t", "nocg2:default"]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "Dockerfile:2",
+            "no cgroup v2 hierarchy is mounted",
+            "--network none",
+        ],
+    );
+}
+
+/// The mount point of the host's cgroup v2 hierarchy.
+fn find_v2_mount() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split_whitespace().next()? == "cgroup2")
+            .then(|| left.split_whitespace().nth(4).map(str::to_owned))?
+    })
+}
+
+#[test]
+fn oci_runtimes_on_the_build_network_get_the_same_policy() {
+    // runc joins the namespace kiln made (the build's shared one, or one of the step's own
+    // with NET_ADMIN): its traffic leaves through the same filtered slirp4netns.
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let lan = TestNetns::new("10.213");
+    let allowed = lan.serve();
+    let (v4, _) = host_addresses();
+    let v4 = v4.expect("the host has a global IPv4 address");
+    let host = Server::on_host(&format!("{v4}:0"));
+    let dockerfile = format!(
+        "FROM busybox:test\nRUN {}; {}\n",
+        probe(lan.ns_addr, allowed.port(), "/lan"),
+        probe(v4, host.port(), "/host")
+    );
+    for (tag, flags) in [
+        ("rt:shared", &["--runtime", "runc"][..]),
+        (
+            "rt:own",
+            &["--runtime", "runc", "--cap-add", "NET_ADMIN"][..],
+        ),
+    ] {
+        let root = build_and_export(&env, tag, flags, &dockerfile);
+        // Positive control: the runtime's step reaches an allowed address.
+        assert!(
+            reached(&root, "lan"),
+            "{tag} control: {}",
+            read(&root, "lan")
+        );
+        assert!(!reached(&root, "host"), "{tag}: {}", read(&root, "host"));
+    }
+    assert_eq!(host.accepted(), 0);
 }

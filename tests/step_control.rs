@@ -125,24 +125,26 @@ fn slirps_of(kiln: u32) -> Vec<u32> {
 }
 
 /// cgroup directories of this kiln's steps (`…/kiln/<pid>-N`, or `kiln-<pid>-N` made by
-/// an OCI runtime), in every hierarchy.
+/// an OCI runtime) and of its network policy (`kiln-net-<pid>-N` at a hierarchy's top), in
+/// every hierarchy.
 fn cgroups_of(kiln: u32) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
         return out;
     };
-    let prefixes = [format!("{kiln}-"), format!("kiln-{kiln}-")];
-    for h in hierarchies.flatten() {
-        for dir in std::fs::read_dir(h.path().join("kiln"))
-            .into_iter()
-            .flatten()
-        {
-            let Ok(dir) = dir else { continue };
-            let name = dir.file_name().to_string_lossy().into_owned();
+    let step = [format!("{kiln}-"), format!("kiln-{kiln}-")];
+    let policy = format!("kiln-net-{kiln}-");
+    let named = |dir: &Path, prefixes: &[String], out: &mut Vec<PathBuf>| {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
             if prefixes.iter().any(|p| name.starts_with(p.as_str())) {
-                out.push(dir.path());
+                out.push(e.path());
             }
         }
+    };
+    for h in hierarchies.flatten() {
+        named(&h.path().join("kiln"), &step, &mut out);
+        named(&h.path(), std::slice::from_ref(&policy), &mut out);
     }
     out
 }
@@ -270,12 +272,12 @@ fn a_step_that_sleeps_forever_is_killed_at_its_timeout() {
             "FROM busybox:test\nRUN echo started-$((86412)); sleep 86412\n",
         )],
     );
-    let run = start(&env, &ctx, &["--timeout", "3s", "--network", "none"]);
+    let run = start(&env, &ctx, &["--timeout", "10s", "--network", "none"]);
     run.wait_for("started-86412");
     assert_eq!(processes_with("sleep 86412").len(), 1, "the step runs");
     let (pid, tmp) = (run.pid(), run.tmp.clone());
     let out = run.finish();
-    support::assert_fails(&out, 1, &["did not finish within --timeout 3s"]);
+    support::assert_fails(&out, 1, &["did not finish within --timeout 10s"]);
     assert_clean(&env, &tmp, pid, 86412, &[]);
 }
 

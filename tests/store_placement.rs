@@ -124,3 +124,33 @@ fn store_on_loop_mounted_ext4() {
     let _mounted = Mounted(mnt.clone());
     build_on(&mnt, "ext4", dir.path());
 }
+
+/// A store root other users can write (a Kubernetes emptyDir starts 0777) is made private
+/// before kiln uses it; one that another user owns is refused, so nobody else can plant a
+/// symlink where a build's cache mount or layer will be.
+#[test]
+fn store_root_is_private_and_must_be_kiln_users_own() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let open = dir.path().join("open");
+    fs::create_dir(&open).expect("mkdir");
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).expect("chmod");
+    ok_at(&open, &["images"]);
+    let mode = fs::metadata(&open).expect("stat").mode() & 0o7777;
+    assert_eq!(mode, 0o700, "the store root was left {mode:o}");
+    let foreign = dir.path().join("foreign");
+    fs::create_dir(&foreign).expect("mkdir");
+    rustix::fs::chown(
+        &foreign,
+        Some(rustix::fs::Uid::from_raw(65534)),
+        Some(rustix::fs::Gid::from_raw(65534)),
+    )
+    .expect("chown");
+    let out = kiln_at(&foreign).arg("images").output().expect("run kiln");
+    support::assert_fails(&out, 3, &["belongs to uid 65534", "--root"]);
+    assert_eq!(
+        fs::read_dir(&foreign).expect("list").count(),
+        0,
+        "nothing written"
+    );
+}

@@ -105,13 +105,19 @@ pub fn export(store: &Store, name: &str, dest: &Path) -> Result<(), BuildError> 
         let file = std::fs::File::create(dest).map_err(|e| BuildError::Output {
             message: format!("cannot write {}: {e}", dest.display()),
         })?;
-        let mut lw = LayerWriter::new(std::io::BufWriter::new(file), TarOptions { epoch: None });
-        kiln_layer::write_tree(&fs.root, &mut lw).map_err(|e| BuildError::Output {
+        let out = |e: &dyn std::fmt::Display| BuildError::Output {
             message: format!("cannot write {}: {e}", dest.display()),
-        })?;
-        lw.finish().map_err(|e| BuildError::Output {
-            message: format!("cannot write {}: {e}", dest.display()),
-        })?;
+        };
+        // Zero blocks (a sparse file's content) stay holes in the tarball too.
+        let sparse = std::io::BufWriter::new(kiln_oci::SparseFile::new(file));
+        let mut lw = LayerWriter::new(sparse, TarOptions { epoch: None });
+        kiln_layer::write_tree(&fs.root, &mut lw).map_err(|e| out(&e))?;
+        let sparse = lw.finish().map_err(|e| out(&e))?;
+        sparse
+            .into_inner()
+            .map_err(|e| out(&e.into_error()))?
+            .finish()
+            .map_err(|e| out(&e))?;
         return Ok(());
     }
     export_rootfs(store, &layers, dest)

@@ -129,7 +129,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     let staged_root = staged.join("root");
     fs::create_dir_all(&staged_root).map_err(io_err("create", &staged_root))?;
     let blob = store
-        .open_blob(&layer.digest)
+        .blob_reader(&layer.digest)
         .map_err(|source| SnapshotError::Store {
             layer: layer.digest,
             source: Box::new(source),

@@ -9,17 +9,21 @@
 
 pub mod archive;
 pub mod digest;
+pub mod holes;
 pub mod image;
 mod json;
 pub mod layout;
 pub mod media;
 pub mod reference;
+pub mod sparse;
 pub mod store;
 pub mod time;
 
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
+pub use holes::HoleReader;
 pub use image::{Image, ImageError, LayerRef};
 pub use reference::{Reference, ReferenceError};
+pub use sparse::SparseFile;
 pub use store::{
     BlobWriter, CachedLayer, Removed, StepCache, StepRecord, Store, StoreError, StoredImage,
 };

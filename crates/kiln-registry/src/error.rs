@@ -67,6 +67,21 @@ pub enum RegistryError {
         /// The limit.
         max: u64,
     },
+    /// A token realm that would receive credentials in clear.
+    #[error(
+        "the registry {registry} names the token service {realm}, which is plain HTTP on \
+         another host: kiln sends credentials only over TLS, or to a token service on the same \
+         loopback host as a loopback registry. Serve the token service over https://, or \
+         `kiln logout {host}` to use the registry anonymously"
+    )]
+    CredentialsInClear {
+        /// The registry's base URL.
+        registry: String,
+        /// The realm it named.
+        realm: String,
+        /// The registry's host (for `kiln logout`).
+        host: String,
+    },
     /// A manifest or index that cannot be used.
     #[error("{what} from {url}: {reason}")]
     BadContent {

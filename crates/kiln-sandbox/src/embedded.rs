@@ -221,14 +221,14 @@ fn unshared(fd: OwnedFd) -> bool {
 fn start_network(
     unshared_r: OwnedFd,
     go_w: OwnedFd,
-    program: &Path,
+    net: &crate::preflight::PrivateNet,
     pid: libc::pid_t,
     log: &Path,
 ) -> (Option<Slirp>, Option<SandboxError>) {
     if !unshared(unshared_r) {
         return (None, None);
     }
-    match Slirp::start(program, slirp::Target::Pid(pid), log) {
+    match Slirp::start(&net.program, slirp::Target::Pid(pid), log, &net.policy) {
         Ok(slirp) => match rustix::io::write(&go_w, b"1") {
             Ok(_) => (Some(slirp), None),
             Err(e) => (
@@ -281,7 +281,7 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
     } = req;
     let crate::preflight::Preflight {
         shared_network,
-        slirp_program,
+        private_net,
         resolv_conf,
         rootfs,
     } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
@@ -399,7 +399,7 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
 
     // Private network: stage1 says when its namespace exists (unshared),
     // the parent says when slirp4netns has configured it (go).
-    let (net_sync, net_parent) = if slirp_program.is_some() {
+    let (net_sync, net_parent) = if private_net.is_some() {
         let (unshared_r, unshared_w) = pipe()?;
         let (go_r, go_w) = pipe()?;
         (Some(NetSync { unshared_w, go_r }), Some((unshared_r, go_w)))
@@ -520,9 +520,9 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         // The pumps run before the command can start, as without network.
         let out = s.spawn(move || pump(stdout_r, stdout, "stdout"));
         let err = s.spawn(move || pump(stderr_r, stderr, "stderr"));
-        let net = match (net_parent, &slirp_program) {
-            (Some((unshared_r, go_w)), Some(program)) => {
-                start_network(unshared_r, go_w, program, pid, &slirp_log)
+        let net = match (net_parent, &private_net) {
+            (Some((unshared_r, go_w)), Some(private_net)) => {
+                start_network(unshared_r, go_w, private_net, pid, &slirp_log)
             }
             _ => (None, None),
         };

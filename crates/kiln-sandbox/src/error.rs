@@ -36,6 +36,9 @@ pub enum SandboxError {
     /// could not be set up.
     #[error("user-mode networking: {what}; {hint}")]
     Network { what: String, hint: &'static str },
+    /// The default network's policy could not be put in place.
+    #[error("network policy: {0}")]
+    NetworkPolicy(#[from] crate::NetPolicyError),
     #[error("{op}: {source}")]
     Syscall {
         op: &'static str,

@@ -232,7 +232,7 @@ fn run(
     } = req;
     let crate::preflight::Preflight {
         shared_network,
-        slirp_program,
+        private_net,
         resolv_conf,
         rootfs,
     } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
@@ -324,10 +324,7 @@ fn run(
         (NetworkMode::Host, _) => (None, None),
         (NetworkMode::Private, Some(shared)) => (None, Some(shared.path())),
         (NetworkMode::None | NetworkMode::Private, _) => {
-            let ns = NetNs::create(
-                slirp_program.as_deref(),
-                &tmp.path().join("slirp4netns.log"),
-            )?;
+            let ns = NetNs::create(private_net.as_ref(), &tmp.path().join("slirp4netns.log"))?;
             let path = ns.path();
             (Some(ns), Some(path))
         }

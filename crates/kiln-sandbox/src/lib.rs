@@ -24,6 +24,7 @@ mod external;
 mod mount_ns;
 mod mount_points;
 mod netns;
+pub mod netpolicy;
 mod oci_config;
 mod preflight;
 mod seccomp;
@@ -44,6 +45,7 @@ pub use external::{
     find_runtime, list_runtimes, runtime_info, ExternalRuntime, RuntimeInfo, KNOWN_RUNTIMES,
 };
 pub use mount_ns::private_mounts;
+pub use netpolicy::{Cidr, CidrError, NetPolicyError, NetworkPolicy};
 pub use seccomp::DOCKER_DEFAULT_PROFILE;
 pub use shared_net::SharedNetwork;
 pub use tmpfs::TmpfsDir;
@@ -109,9 +111,11 @@ pub enum NetworkMode {
     /// 65520, default route via 10.0.2.2 (slirp's NAT gateway) and DNS
     /// forwarded at 10.0.2.3, which becomes the step's only `nameserver`
     /// (the request's `resolv_conf` is not used). Outside networks are
-    /// reachable through the host's connections; the host's loopback
-    /// services are not (`--disable-host-loopback`: 10.0.2.2 is not mapped
-    /// to the host's 127.0.0.1). slirp4netns runs for the duration of the
+    /// reachable through the host's connections; the host's own addresses,
+    /// loopback, link-local ranges and [`Confinement::network_deny`] are not
+    /// ([`NetworkPolicy`], enforced by BPF programs on slirp4netns's cgroup v2
+    /// directory, outside the step; without cgroup v2 the run fails with
+    /// [`crate::SandboxError::NetworkPolicy`]). slirp4netns runs for the duration of the
     /// step and is stopped and reaped after it, also when the step fails or
     /// kiln dies. Needs `/usr/bin/slirp4netns` (or one in `PATH`); without
     /// it the run fails with [`crate::SandboxError::Network`].
@@ -139,6 +143,9 @@ pub struct Confinement {
     pub seccomp: SeccompPolicy,
     pub no_new_privs: bool,
     pub network: NetworkMode,
+    /// Ranges a [`NetworkMode::Private`] network refuses besides the fixed ones (loopback,
+    /// link-local, the host's own addresses; see [`NetworkPolicy`]): `--network-deny`.
+    pub network_deny: Vec<Cidr>,
     /// Paths hidden from the process (`/dev/null` over files, an empty
     /// read-only tmpfs over directories). Missing paths are ignored.
     pub masked_paths: Vec<String>,
@@ -185,6 +192,7 @@ impl Default for Confinement {
             seccomp: SeccompPolicy::Default,
             no_new_privs: true,
             network: NetworkMode::None,
+            network_deny: Vec::new(),
             masked_paths: DOCKER_MASKED_PATHS
                 .iter()
                 .map(|s| (*s).to_owned())

@@ -27,15 +27,19 @@ pub(crate) fn fd_path(fd: &OwnedFd) -> PathBuf {
 }
 
 impl NetNs {
-    /// A new network namespace with `lo` up; with `slirp` (the program),
-    /// user-mode networking on `tap0`, its log in `log`.
-    pub(crate) fn create(slirp: Option<&Path>, log: &Path) -> Result<NetNs, SandboxError> {
+    /// A new network namespace with `lo` up; with `private_net`, user-mode
+    /// networking on `tap0` under its policy, slirp4netns's log in `log`.
+    pub(crate) fn create(
+        private_net: Option<&crate::preflight::PrivateNet>,
+        log: &Path,
+    ) -> Result<NetNs, SandboxError> {
         let namespace = new_namespace()?;
-        let slirp = match slirp {
-            Some(program) => Some(Slirp::start(
-                program,
+        let slirp = match private_net {
+            Some(net) => Some(Slirp::start(
+                &net.program,
                 slirp::Target::NamespacePath(&fd_path(&namespace)),
                 log,
+                &net.policy,
             )?),
             None => None,
         };

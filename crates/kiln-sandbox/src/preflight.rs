@@ -2,19 +2,28 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{slirp, Confinement, NetworkMode, ProcessSpec, SandboxError, SharedNetwork};
+use crate::{
+    slirp, Confinement, NetworkMode, NetworkPolicy, ProcessSpec, SandboxError, SharedNetwork,
+};
 
 /// What the checks found.
 pub(crate) struct Preflight<'a> {
     /// The shared network, if the run may join it ([`SharedNetwork::suits`]).
     pub shared_network: Option<&'a SharedNetwork>,
-    /// slirp4netns, when the run makes a private network of its own.
-    pub slirp_program: Option<PathBuf>,
+    /// slirp4netns and its policy, when the run makes a private network of its own.
+    pub private_net: Option<PrivateNet>,
     /// The step's `/etc/resolv.conf`: with slirp the resolver is slirp's DNS forwarder,
     /// not the host's.
     pub resolv_conf: String,
     /// The root filesystem, canonical.
     pub rootfs: PathBuf,
+}
+
+/// A private network to start for one run: never one without its policy.
+pub(crate) struct PrivateNet {
+    pub program: PathBuf,
+    /// What the network may reach (the host's addresses as they are now).
+    pub policy: NetworkPolicy,
 }
 
 pub(crate) fn check<'a>(
@@ -44,14 +53,31 @@ pub(crate) fn check<'a>(
             process.hostname
         )));
     }
-    let shared_network = shared_network.filter(|_| SharedNetwork::suits(confinement));
+    // 4294967295 is the kernel's "no change" id: setuid/setgid refuse it (and rustix's
+    // id types assert against it in the child).
+    let ids = [process.uid, process.gid];
+    if ids
+        .iter()
+        .chain(&process.additional_gids)
+        .any(|id| *id == u32::MAX)
+    {
+        return Err(SandboxError::Invalid(format!(
+            "user {}:{} (groups {:?}) uses id 4294967295, which no process can have",
+            process.uid, process.gid, process.additional_gids
+        )));
+    }
+    let shared_network = shared_network
+        .filter(|s| SharedNetwork::suits(confinement) && s.denies() == confinement.network_deny);
     let network = confinement.network;
     // User-mode networking needs slirp4netns: fail before touching anything.
-    let slirp_program = match network {
+    let private_net = match network {
         NetworkMode::Private if shared_network.is_some() => None,
         NetworkMode::Private => {
             let path = std::env::var("PATH").ok();
-            Some(slirp::find(path.as_deref())?)
+            Some(PrivateNet {
+                program: slirp::find(path.as_deref())?,
+                policy: NetworkPolicy::for_host(&confinement.network_deny)?,
+            })
         }
         NetworkMode::None | NetworkMode::Host => None,
     };
@@ -69,7 +95,7 @@ pub(crate) fn check<'a>(
     }
     Ok(Preflight {
         shared_network,
-        slirp_program,
+        private_net,
         resolv_conf,
         rootfs,
     })

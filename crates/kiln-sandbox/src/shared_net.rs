@@ -14,11 +14,13 @@ use std::path::PathBuf;
 use rustix::fs::{Mode, OFlags};
 
 use crate::slirp::{self, Slirp};
-use crate::{caps, sys, Confinement, NetworkMode, SandboxError};
+use crate::{caps, sys, Cidr, Confinement, NetworkMode, NetworkPolicy, SandboxError};
 
 /// A network namespace with user-mode networking, alive until dropped.
 pub struct SharedNetwork {
     namespace: OwnedFd,
+    /// `--network-deny` ranges its policy has (runs must ask for the same).
+    denies: Vec<Cidr>,
     /// Stopped when dropped.
     _slirp: Slirp,
     _log_dir: tempfile::TempDir,
@@ -34,9 +36,12 @@ impl std::fmt::Debug for SharedNetwork {
 
 impl SharedNetwork {
     /// Make the namespace and start slirp4netns on it (the same configuration as
-    /// [`NetworkMode::Private`]).
-    pub fn start() -> Result<SharedNetwork, SandboxError> {
+    /// [`NetworkMode::Private`]), filtered by the [`NetworkPolicy`] of the host's addresses
+    /// now plus `denies` (`--network-deny`). slirp4netns lives until this is dropped,
+    /// whichever thread started it.
+    pub fn start(denies: &[Cidr]) -> Result<SharedNetwork, SandboxError> {
         let program = slirp::find(std::env::var("PATH").ok().as_deref())?;
+        let policy = NetworkPolicy::for_host(denies)?;
         let namespace = new_namespace()?;
         let log_dir = crate::embedded::temp_dir("kiln-net-")?;
         let path = PathBuf::from(format!(
@@ -48,9 +53,11 @@ impl SharedNetwork {
             &program,
             slirp::Target::NamespacePath(&path),
             &log_dir.path().join("slirp4netns.log"),
+            &policy,
         )?;
         Ok(SharedNetwork {
             namespace,
+            denies: denies.to_vec(),
             _slirp: slirp,
             _log_dir: log_dir,
         })
@@ -62,6 +69,11 @@ impl SharedNetwork {
         confinement.network == NetworkMode::Private
             && !caps::contains(&confinement.capabilities, "CAP_NET_ADMIN")
             && !caps::contains(&confinement.capabilities, "CAP_SYS_ADMIN")
+    }
+
+    /// The `--network-deny` ranges it was started with.
+    pub fn denies(&self) -> &[Cidr] {
+        &self.denies
     }
 
     pub(crate) fn namespace(&self) -> &OwnedFd {

@@ -9,19 +9,29 @@
 //! forwarded at 10.0.2.3) and stops it when the step ends by closing the exit
 //! fd. If kiln dies, the exit fd closes with it; the helper also gets SIGKILL
 //! through `PR_SET_PDEATHSIG`.
+//!
+//! The kernel sends the parent-death signal when the *thread* that forked exits,
+//! not the process: slirp4netns is therefore spawned from one thread that lives
+//! as long as the process ([`spawn_from_lasting_thread`]), never from a build
+//! stage's thread (a shared network outlives the stage that started it).
+//!
+//! slirp4netns joins a cgroup v2 directory of its own before it execs, with the
+//! network policy's BPF programs attached ([`crate::netpolicy`]): every
+//! connection it makes for the step is checked there, outside the step.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
+use crate::netpolicy::{NetworkPolicy, PolicyCgroup, MOUNTINFO};
 use crate::{sys, SandboxError};
 
 /// The program's name, looked up in `PATH`.
@@ -102,6 +112,39 @@ pub(crate) struct Slirp {
     child: Option<Child>,
     /// Closing it tells slirp4netns to exit.
     exit_w: Option<OwnedFd>,
+    /// Removed after slirp4netns is reaped (fields drop after [`Slirp::drop`]).
+    _cgroup: PolicyCgroup,
+}
+
+type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// Spawn `cmd` from a thread that lives as long as the process, so that
+/// `PR_SET_PDEATHSIG` fires only when kiln itself goes away.
+pub(crate) fn spawn_from_lasting_thread(cmd: Command) -> io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        let spawned = std::thread::Builder::new()
+            .name("kiln-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        if let Err(e) = spawned {
+            // Every request then fails with "the spawner thread is gone" below.
+            eprintln!("kiln: cannot start the helper-spawning thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    let gone = || io::Error::other("kiln's helper-spawning thread is gone");
+    spawner
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send((cmd, reply_tx))
+        .map_err(|_| gone())?;
+    reply_rx.recv().map_err(|_| gone())?
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
@@ -128,11 +171,15 @@ fn log_tail(log: &Path) -> String {
 impl Slirp {
     /// Start slirp4netns for the network namespace of `pid` and wait until
     /// `tap0` is configured. Its output goes to `log`.
+    /// Every connection it makes goes through `policy`: there is no unfiltered private
+    /// network.
     pub(crate) fn start(
         program: &Path,
         target: Target<'_>,
         log: &Path,
+        policy: &NetworkPolicy,
     ) -> Result<Slirp, SandboxError> {
+        let cgroup = PolicyCgroup::create(policy, Path::new(MOUNTINFO))?;
         let (ready_r, ready_w) = pipe()?;
         let (exit_r, exit_w) = pipe()?;
         let out =
@@ -152,9 +199,12 @@ impl Slirp {
             Target::NamespacePath(path) => cmd.arg("--netns-type=path").arg(path),
         };
         cmd.arg("tap0").stdin(Stdio::null()).stdout(out).stderr(err);
-        sys::inherit_fds_and_die_with_parent(&mut cmd, [ready_w.as_raw_fd(), exit_r.as_raw_fd()]);
-        let child = cmd
-            .spawn()
+        sys::inherit_fds_and_die_with_parent(
+            &mut cmd,
+            [ready_w.as_raw_fd(), exit_r.as_raw_fd()],
+            Some(cgroup.procs().as_raw_fd()),
+        );
+        let child = spawn_from_lasting_thread(cmd)
             .map_err(|e| error(format!("starting {}: {e}", program.display()), INSTALL_HINT))?;
         // Only slirp4netns holds these now: EOF on ready_r means it exited.
         drop(ready_w);
@@ -162,6 +212,7 @@ impl Slirp {
         let mut slirp = Slirp {
             child: Some(child),
             exit_w: Some(exit_w),
+            _cgroup: cgroup,
         };
         match wait_ready(ready_r) {
             Ok(()) => Ok(slirp),
@@ -263,6 +314,11 @@ mod tests {
         SPAWN.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The fixed rules only (the fake programs connect nowhere).
+    fn no_rules() -> NetworkPolicy {
+        NetworkPolicy::new(&[], vec![], &[])
+    }
+
     fn fake_program(dir: &Path, script: &str) -> PathBuf {
         let fake = dir.join(PROGRAM);
         std::fs::write(&fake, format!("#!/bin/bash\n{script}\n")).expect("write");
@@ -277,7 +333,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let fake = fake_program(dir.path(), "echo 'cannot open /dev/net/tun' >&2; exit 3");
         let log = dir.path().join("log");
-        let err = Slirp::start(&fake, Target::Pid(1), &log)
+        let err = Slirp::start(&fake, Target::Pid(1), &log, &no_rules())
             .err()
             .expect("a failing slirp4netns is an error")
             .to_string();
@@ -304,8 +360,13 @@ mod tests {
                 args.display()
             ),
         );
-        let mut slirp =
-            Slirp::start(&fake, Target::Pid(4242), &dir.path().join("log")).expect("started");
+        let mut slirp = Slirp::start(
+            &fake,
+            Target::Pid(4242),
+            &dir.path().join("log"),
+            &no_rules(),
+        )
+        .expect("started");
         let seen = std::fs::read_to_string(&args).expect("args");
         assert!(
             seen.starts_with("--configure --mtu=65520 --disable-host-loopback "),

@@ -190,10 +190,15 @@ pub(crate) fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]
 
 /// Prepare `cmd` (a helper started by the parent, like slirp4netns) so that
 /// the spawned process keeps `fds` open across `execve` (at the same numbers)
-/// and gets SIGKILL when the thread that spawned it dies.
+/// and gets SIGKILL when the thread that spawned it dies; with `join_cgroup`
+/// (an open `cgroup.procs`), it moves into that cgroup before `execve`.
 ///
 /// The fds must stay open in the parent until `spawn` returns.
-pub(crate) fn inherit_fds_and_die_with_parent(cmd: &mut std::process::Command, fds: [RawFd; 2]) {
+pub(crate) fn inherit_fds_and_die_with_parent(
+    cmd: &mut std::process::Command,
+    fds: [RawFd; 2],
+    join_cgroup: Option<RawFd>,
+) {
     use std::os::unix::process::CommandExt;
     let hook = move || -> std::io::Result<()> {
         // SAFETY: prctl with integer arguments only.
@@ -209,6 +214,13 @@ pub(crate) fn inherit_fds_and_die_with_parent(cmd: &mut std::process::Command, f
         {
             return Err(std::io::Error::last_os_error());
         }
+        if let Some(procs) = join_cgroup {
+            // SAFETY: writes one byte from a static buffer to an fd the parent keeps open
+            // (a cgroup.procs file): "0" moves this process into that cgroup.
+            if unsafe { libc::write(procs, b"0".as_ptr().cast(), 1) } != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
         for fd in fds {
             // SAFETY: clears FD_CLOEXEC on our own copy of an fd the parent
             // keeps open during spawn; only this child's fd table changes.
@@ -219,7 +231,7 @@ pub(crate) fn inherit_fds_and_die_with_parent(cmd: &mut std::process::Command, f
         Ok(())
     };
     // SAFETY: the hook runs between fork and exec in the child and only makes
-    // async-signal-safe syscalls (prctl, fcntl); it neither allocates nor
+    // async-signal-safe syscalls (prctl, write, fcntl); it neither allocates nor
     // takes locks (`last_os_error` only reads errno).
     unsafe { cmd.pre_exec(hook) };
 }

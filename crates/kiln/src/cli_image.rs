@@ -85,9 +85,17 @@ pub struct BuildArgs {
     #[arg(long = "security-opt", value_name = "seccomp=PROFILE|unconfined")]
     pub security_opt: Vec<String>,
     /// Network of RUN steps: default (private, user-mode networking: reaches the internet, not
-    /// the host's loopback), none, or host.
+    /// the host's own addresses, loopback or link-local), none, or host.
     #[arg(long, value_name = "default|none|host")]
     pub network: Option<String>,
+    /// A network (CIDR, e.g. 10.0.0.0/8) or address that the default network and ADD
+    /// downloads must not reach, besides the host's own addresses, loopback and link-local;
+    /// repeatable.
+    #[arg(long = "network-deny", value_name = "CIDR")]
+    pub network_deny: Vec<String>,
+    /// Largest file ADD downloads from a URL (e.g. 512m, 8g; default 4g).
+    #[arg(long = "max-download-size", value_name = "BYTES")]
+    pub max_download_size: Option<String>,
     /// Let the Dockerfile use a privileged feature: network.host (RUN --network=host) or
     /// security.insecure (RUN --security=insecure).
     #[arg(long = "allow", value_name = "ENTITLEMENT")]
@@ -96,6 +104,15 @@ pub struct BuildArgs {
     /// vfs (copies; for hosts without overlayfs).
     #[arg(long, value_name = "overlay|vfs")]
     pub storage_driver: Option<String>,
+    /// Most uncompressed bytes one step's layer may hold (e.g. 500m, 40g; 0 for no limit);
+    /// a step going past it fails and leaves nothing in the store.
+    #[arg(long, value_name = "SIZE", default_value = BuildArgs::default_max_layer_size())]
+    pub max_layer_size: String,
+    /// Who shares RUN --mount=type=cache directories: shared (every build using the store,
+    /// by id; fastest) or project (only builds of the same context directory, or of
+    /// project=NAME; a hostile build cannot poison another project's caches).
+    #[arg(long, value_name = "shared|project[=NAME]", default_value = "shared")]
+    pub cache_mount_scope: String,
     /// Run RUN steps with this OCI runtime (runc, crun, runsc, or a path) instead of the
     /// embedded one; `kiln info` lists those found.
     #[arg(long, value_name = "NAME|PATH")]
@@ -128,6 +145,14 @@ pub struct BuildArgs {
     pub later: LaterFlags,
     /// The build context: a directory, or - for a tarball on standard input.
     pub context: PathBuf,
+}
+
+impl BuildArgs {
+    /// `--max-layer-size`'s default, as the flag shows it (the engine's
+    /// `DEFAULT_MAX_LAYER_SIZE`).
+    pub const fn default_max_layer_size() -> &'static str {
+        "20g"
+    }
 }
 
 /// `--progress` styles.

@@ -58,7 +58,7 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], root: &Root) -> Result<
     };
     for l in layers {
         let blob = store
-            .open_blob(&l.digest)
+            .blob_reader(&l.digest)
             .map_err(|e| format!("layer {}: {e}", l.digest))?;
         let (_, reader) =
             kiln_layer::decompress(blob).map_err(|e| format!("layer {}: {e}", l.digest))?;

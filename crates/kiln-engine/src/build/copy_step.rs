@@ -13,7 +13,6 @@ use kiln_dockerfile::plan::Source;
 use kiln_dockerfile::Span;
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
-use std::io::Read;
 use std::sync::OnceLock;
 
 impl StageRun {
@@ -98,10 +97,14 @@ impl StageRun {
             unpack: add && c.unpack.unwrap_or(true),
             now: cx.epoch.unwrap_or(cx.now),
             temp_dir: cx.scratch,
+            url_policy: cx.sandbox.url_policy(),
+            max_unpack: cx.max_layer_size,
         };
         let dest = Dest {
             view: view.as_ref(),
             fs: &mut self.fs,
+            span,
+            what: ins.command.name(),
         };
         let result = match from {
             None if c.from.is_some() => {
@@ -154,15 +157,15 @@ impl StageRun {
 
 /// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group.
 fn resolve_owner(root: &Root, spec: &str, span: Span) -> Result<owner::Owner, BuildError> {
-    let read = |p: &str| -> Option<String> {
-        let mut f = root.open_file(p).ok()?;
-        let mut s = String::new();
-        f.read_to_string(&mut s).ok()?;
-        Some(s)
+    let account_files = || -> Result<_, owner::OwnerError> {
+        Ok((
+            owner::read_account_file(root, "/etc/passwd")?,
+            owner::read_account_file(root, "/etc/group")?,
+        ))
     };
-    let passwd = read("/etc/passwd");
-    let group = read("/etc/group");
-    owner::resolve(spec, passwd.as_deref(), group.as_deref()).map_err(|e| {
+    let resolved = account_files()
+        .and_then(|(passwd, group)| owner::resolve(spec, passwd.as_deref(), group.as_deref()));
+    resolved.map_err(|e| {
         BuildError::step(span, e.to_string()).with_hint(
             "use numeric ids (--chown=1000:1000) or add the user to the image's /etc/passwd first",
         )
@@ -190,6 +193,9 @@ fn from_tree(root: &Root, label: String) -> SourceTree<'_> {
 struct Dest<'a> {
     view: Option<&'a view::LayerView>,
     fs: &'a mut LazyRoot,
+    /// The instruction, for a layer over `--max-layer-size`.
+    span: Span,
+    what: &'a str,
 }
 
 /// Run a COPY/ADD and store its layer. Streams straight into the layer unless the step
@@ -205,20 +211,22 @@ fn copy_step(
     if copy::needs_root(req, tree).map_err(StepError::Copy)? {
         let root = dest.fs.ready(store).map_err(StepError::Build)?;
         let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;
-        let info = layer::commit(store, root, &paths, cx.epoch).map_err(StepError::Build)?;
+        let info =
+            layer::commit(cx, dest.span, dest.what, root, &paths).map_err(StepError::Build)?;
         return Ok((info, true));
     }
     let root = match dest.view {
         Some(v) => &v.root,
         None => dest.fs.ready(store).map_err(StepError::Build)?,
     };
-    let writer = store
-        .blob_writer()
-        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
-    let lw = kiln_layer::LayerWriter::new(writer, kiln_layer::TarOptions { epoch: cx.epoch });
-    let writer = copy::copy_to_layer(req, tree, root, lw).map_err(StepError::Copy)?;
-    let (digest, size) = writer
-        .commit(None)
-        .map_err(|e| StepError::Build(layer::store_err(store, e)))?;
-    Ok((LayerRef::uncompressed(digest, size), false))
+    let (lw, tripwire) = layer::new_layer(cx).map_err(StepError::Build)?;
+    let writer = copy::copy_to_layer(req, tree, root, lw).map_err(|e| {
+        if tripwire.tripped() {
+            StepError::Build(tripwire.error(cx, dest.span, dest.what, &e))
+        } else {
+            StepError::Copy(e)
+        }
+    })?;
+    let info = layer::install(store, writer).map_err(StepError::Build)?;
+    Ok((info, false))
 }

@@ -6,6 +6,7 @@ mod copy_step;
 pub mod duration;
 mod entitlements;
 mod error;
+mod export_dir;
 mod layer;
 mod mount_from;
 pub mod mounts;
@@ -22,10 +23,11 @@ mod view;
 
 pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
+pub use export_dir::export_rootfs;
+pub use layer::DEFAULT_MAX_LAYER_SIZE;
 pub use options::{
     BuildOptions, DockerfileHook, Network, Output, SandboxOptions, DEFAULT_PIDS_LIMIT,
 };
-pub use output::export_rootfs;
 pub use run::StorageDriver;
 
 use crate::config::ImageConfig;
@@ -107,6 +109,10 @@ pub(crate) struct BuildContext<'a> {
     pub progress: progress::Progress,
     /// How RUN steps get their filesystem.
     pub storage_driver: StorageDriver,
+    /// `--max-layer-size`: most uncompressed bytes of one step's layer (`None`: no limit).
+    pub max_layer_size: Option<u64>,
+    /// `--cache-mount-scope`.
+    pub cache_mount_scope: mounts::cache::Scope,
     /// Confinement of RUN steps beyond Docker's defaults.
     pub sandbox: SandboxOptions,
     pub cache: CachePolicy,
@@ -167,7 +173,7 @@ impl BuildContext<'_> {
     /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
     pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
         self.network
-            .get_or_init(|| kiln_sandbox::SharedNetwork::start().ok())
+            .get_or_init(|| kiln_sandbox::SharedNetwork::start(&self.sandbox.network_deny).ok())
             .as_ref()
     }
 
@@ -341,6 +347,8 @@ fn run(
             }
             None => StorageDriver::Vfs,
         },
+        max_layer_size: opts.max_layer_size,
+        cache_mount_scope: opts.cache_mount_scope.clone(),
         sandbox: opts.sandbox.clone(),
         cache: CachePolicy {
             no_cache: opts.no_cache,

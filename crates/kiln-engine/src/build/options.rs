@@ -126,6 +126,11 @@ pub struct SandboxOptions {
     pub runtime: Option<String>,
     /// `--runtime-flag`: global flags for that runtime (e.g. `--platform=ptrace`).
     pub runtime_flags: Vec<String>,
+    /// `--network-deny`: ranges the default network (and ADD downloads) refuse besides
+    /// loopback, link-local and the host's own addresses.
+    pub network_deny: Vec<kiln_sandbox::Cidr>,
+    /// `--max-download-size`: largest ADD download in bytes (`None`: 4 GiB).
+    pub max_download_size: Option<u64>,
 }
 
 impl Default for SandboxOptions {
@@ -142,6 +147,8 @@ impl Default for SandboxOptions {
             seccomp: kiln_sandbox::SeccompPolicy::default(),
             runtime: None,
             runtime_flags: Vec::new(),
+            network_deny: Vec::new(),
+            max_download_size: None,
         }
     }
 }
@@ -159,11 +166,28 @@ impl SandboxOptions {
         };
         // The network is part of what ran (as in BuildKit's exec op); RUN's own flags are in
         // the instruction's text.
-        format!(
+        let mut id = format!(
             "caps={:?} seccomp={seccomp} network={:?}",
             self.confinement().capabilities,
             self.network
-        )
+        );
+        if !self.network_deny.is_empty() {
+            let deny: Vec<String> = self.network_deny.iter().map(|c| c.to_string()).collect();
+            id.push_str(&format!(" network-deny={}", deny.join(",")));
+        }
+        id
+    }
+
+    /// Where ADD may download from: the default network's policy, except with
+    /// `--network host --allow network.host`, where the user let the build reach the host.
+    pub fn url_policy(&self) -> crate::copy::url::UrlPolicy {
+        let unfiltered = self.network == Network::Host && self.allow_network_host;
+        crate::copy::url::UrlPolicy {
+            network_deny: (!unfiltered).then(|| self.network_deny.clone()),
+            max_size: self
+                .max_download_size
+                .unwrap_or(crate::copy::url::DEFAULT_MAX_DOWNLOAD),
+        }
     }
 
     /// The confinement of a step: Docker's defaults with these changes.
@@ -196,6 +220,7 @@ impl SandboxOptions {
         }
         kiln_sandbox::Confinement {
             network: self.network.mode(),
+            network_deny: self.network_deny.clone(),
             capabilities: caps,
             seccomp: self.seccomp.clone(),
             limits: kiln_sandbox::Limits {
@@ -235,6 +260,11 @@ pub struct BuildOptions {
     pub sandbox: SandboxOptions,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
+    /// `--max-layer-size`: most uncompressed bytes of one step's layer; `None`: no limit.
+    /// The CLI's default is [`DEFAULT_MAX_LAYER_SIZE`](super::layer::DEFAULT_MAX_LAYER_SIZE).
+    pub max_layer_size: Option<u64>,
+    /// `--cache-mount-scope`: who shares `RUN --mount=type=cache` directories.
+    pub cache_mount_scope: super::mounts::cache::Scope,
     /// `--secret`: for `RUN --mount=type=secret`.
     pub secrets: Vec<super::mounts::secrets::SecretSpec>,
     /// `--ssh`: agents for `RUN --mount=type=ssh`.

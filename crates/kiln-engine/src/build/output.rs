@@ -5,7 +5,6 @@ use super::options::Output;
 use super::stage::StageResult;
 use super::BuildError;
 use crate::config::ImageConfig;
-use kiln_layer::Root;
 use kiln_oci::{archive, layout, media, Digest, LayerRef, Store, StoredImage};
 use std::path::Path;
 
@@ -49,7 +48,7 @@ pub(crate) fn store_image(
     })
 }
 
-fn out_err(path: &Path, e: impl std::fmt::Display) -> BuildError {
+pub(super) fn out_err(path: &Path, e: impl std::fmt::Display) -> BuildError {
     BuildError::Output {
         message: format!("cannot write {}: {e}", path.display()),
     }
@@ -87,7 +86,7 @@ pub(crate) fn write(
             .map_err(|e| out_err(file, e))?;
             f.sync_all().map_err(|e| out_err(file, e))
         }
-        Output::Local(dir) => export_rootfs(store, &result.layers, dir),
+        Output::Local(dir) => super::export_dir::export_rootfs(store, &result.layers, dir),
     }
     .map(|()| None)
 }
@@ -113,11 +112,4 @@ fn push(
             message: format!("cannot push {} to {dest}: {e}", image.manifest),
         }
     })
-}
-
-/// Unpack layers into a host directory (created if missing).
-pub fn export_rootfs(store: &Store, layers: &[LayerRef], dir: &Path) -> Result<(), BuildError> {
-    std::fs::create_dir_all(dir).map_err(|e| out_err(dir, e))?;
-    let root = Root::open(dir).map_err(|e| out_err(dir, e))?;
-    super::base::unpack_layers(store, layers, &root).map_err(|e| out_err(dir, e))
 }

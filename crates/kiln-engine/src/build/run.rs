@@ -11,11 +11,11 @@ use kiln_dockerfile::instructions::Run;
 use kiln_dockerfile::plan::EnvList;
 use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
-use kiln_layer::{LayerWriter, Root, TarOptions};
+use kiln_layer::Root;
 use kiln_oci::LayerRef;
 use kiln_sandbox::{Confinement, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -96,23 +96,14 @@ pub(crate) fn run_step(
         std::fs::create_dir(&p).map_err(|e| io(&format!("cannot create {}", p.display()), &e))?;
         Ok(p)
     };
-    let new_layer = || -> Result<LayerWriter<kiln_oci::BlobWriter>, BuildError> {
-        let writer = cx.store.blob_writer().map_err(|e| store_err(cx.store, e))?;
-        Ok(LayerWriter::new(writer, TarOptions { epoch: cx.epoch }))
-    };
-    let commit = |lw: LayerWriter<kiln_oci::BlobWriter>| -> Result<LayerRef, BuildError> {
-        let writer = lw.finish().map_err(|e| io("cannot write the layer", &e))?;
-        let (digest, size) = writer.commit(None).map_err(|e| store_err(cx.store, e))?;
-        Ok(LayerRef::uncompressed(digest, size))
-    };
     if cx.storage_driver == StorageDriver::Vfs {
         let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
             .map_err(|e| io("cannot copy the step's filesystem", &e))?;
         execute(cx, input, snap.rootfs().path(), confinement)?;
-        let mut lw = new_layer()?;
+        let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         snap.diff(&mut lw)
-            .map_err(|e| io("cannot write the layer", &e))?;
-        return commit(lw);
+            .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
+        return super::layer::finish(cx, span, "RUN", lw, &tripwire);
     }
     let (upper, ovl_work, merged, empty) =
         (dir("upper")?, dir("work")?, dir("merged")?, dir("empty")?);
@@ -142,10 +133,10 @@ pub(crate) fn run_step(
             Root::open(&upper).map_err(|e| io("cannot open the step's changes", &e))?;
         let view_root =
             Root::open(&view_dir).map_err(|e| io("cannot open the layers below", &e))?;
-        let mut lw = new_layer()?;
+        let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         diff_overlay_upper(&upper_root, &view_root, &mut lw)
-            .map_err(|e| io("cannot write the layer", &e))?;
-        commit(lw)
+            .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
+        super::layer::finish(cx, span, "RUN", lw, &tripwire)
     })();
     view.unmount()
         .map_err(|e| io("cannot unmount the layers below the step", &e))?;
@@ -232,8 +223,16 @@ fn execute(
             ),
         )
         .with_hint("make the step faster, or give it more time with a larger --timeout"),
-        e => BuildError::step(span, format!("RUN could not start: {e}"))
-            .with_hint("RUN needs root, overlayfs and namespaces (rootless builds come later)"),
+        e => {
+            let hint = match e {
+                kiln_sandbox::SandboxError::NetworkPolicy(_) => {
+                    "the default network is filtered outside the step (cgroup v2 + BPF); \
+                     --network none builds without it"
+                }
+                _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
+            };
+            BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
+        }
     })?;
     if exit.success() {
         return Ok(());
@@ -271,12 +270,13 @@ fn user_ids(
 ) -> Result<(u32, u32, Vec<u32>, String), BuildError> {
     let user = if user.is_empty() { "0" } else { user };
     let root = Root::open(rootfs).map_err(|e| BuildError::step(span, format!("RUN: {e}")))?;
-    let read = |p: &str| -> Option<String> {
-        let mut s = String::new();
-        root.open_file(p).ok()?.read_to_string(&mut s).ok()?;
-        Some(s)
+    let read = |p: &'static str| {
+        owner::read_account_file(&root, p).map_err(|e| {
+            BuildError::step(span, format!("USER {user}: {e}"))
+                .with_hint("use numeric ids (USER 1000:1000), or fix the image's account files")
+        })
     };
-    let (passwd, group) = (read("/etc/passwd"), read("/etc/group"));
+    let (passwd, group) = (read("/etc/passwd")?, read("/etc/group")?);
     let o = match owner::resolve(user, passwd.as_deref(), group.as_deref()) {
         Ok(o) => o,
         // The default user needs no /etc/passwd.
@@ -321,6 +321,7 @@ fn supplementary_gids(name: &str, group: &str) -> Vec<u32> {
             (f.len() >= 4 && f[3].split(',').any(|m| m.trim() == name))
                 .then(|| f[2].parse::<u32>().ok())?
         })
+        .filter(|gid| *gid != u32::MAX)
         .collect()
 }
 

@@ -6,6 +6,11 @@ use super::BuildError;
 use kiln_dockerfile::plan::Plan;
 use std::sync::mpsc;
 
+/// Stack of a stage's thread. The tree walkers (layer diff, copies, extraction) recurse once
+/// per directory level, up to `kiln_layer`'s depth limit of 2048; a step can make a tree
+/// that deep, and the default 2 MiB would overflow first. Only touched pages cost memory.
+const STAGE_STACK: usize = 64 << 20;
+
 /// Run `run(stage)` for every stage in `plan.order`, respecting dependencies.
 pub(crate) fn run_stages<F>(plan: &Plan, jobs: usize, run: F) -> Result<(), BuildError>
 where
@@ -48,20 +53,34 @@ where
                     let (stage, _) = waiting.remove(pos);
                     let tx = tx.clone();
                     running += 1;
-                    scope.spawn(move || {
-                        // A panic must still report, or the loop would wait forever.
-                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                            || run(stage),
-                        ))
-                        .unwrap_or_else(|_| {
+                    let report = tx.clone();
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("stage-{stage}"))
+                        .stack_size(STAGE_STACK)
+                        .spawn_scoped(scope, move || {
+                            // A panic must still report, or the loop would wait forever.
+                            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                                || run(stage),
+                            ))
+                            .unwrap_or_else(|_| {
+                                Err(BuildError::Output {
+                                    message: format!(
+                                        "stage {stage} stopped on an internal error (a kiln bug): please report it"
+                                    ),
+                                })
+                            });
+                            let _ = tx.send((stage, result));
+                        });
+                    if let Err(e) = spawned {
+                        let _ = report.send((
+                            stage,
                             Err(BuildError::Output {
                                 message: format!(
-                                    "stage {stage} stopped on an internal error (a kiln bug): please report it"
+                                    "cannot start a thread for stage {stage}: {e}; lower --jobs or raise the process limits"
                                 ),
-                            })
-                        });
-                        let _ = tx.send((stage, result));
-                    });
+                            }),
+                        ));
+                    }
                 }
             }
             if running == 0 {

@@ -189,6 +189,14 @@ impl StageRun {
                 // What bind mounts show is an input of the step, as in BuildKit: the context
                 // files under the source, or the source stage's key or image's digest. Cache
                 // mounts, secrets and ssh agents are not (BuildKit leaves them out too).
+                // With --cache-mount-scope project, a step reading cache mounts read its
+                // project's own: its record must not give another project a layer made
+                // from caches that project cannot see (a poisoned cache would travel).
+                if let super::mounts::cache::Scope::Project(p) = &cx.cache_mount_scope {
+                    if step.mounts.iter().any(|m| m.typ == MountType::Cache) {
+                        k.field("cache-mount-project", p.as_bytes());
+                    }
+                }
                 let sources = self.mount_sources(cx, run, &step.mounts)?;
                 for (m, src) in step.mounts.iter().zip(&sources) {
                     if m.typ != MountType::Bind {
@@ -369,7 +377,7 @@ impl StageRun {
                     None
                 } else {
                     // Written from the root itself: nothing to unpack again.
-                    Some(layer::commit(cx.store, root, &paths, cx.epoch)?)
+                    Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
                 };
                 Ok(Made {
                     layer,

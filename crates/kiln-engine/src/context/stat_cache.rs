@@ -1,9 +1,10 @@
 //! The context stat cache: content digests of build-context files, remembered with the
-//! file's size, mtime, inode, device and mode, so an unchanged file is not read and hashed
-//! again on the next build.
+//! file's size, mtime, ctime, inode, device and mode, so an unchanged file is not read and
+//! hashed again on the next build.
 //!
-//! One file per context directory, `<store>/cache/stat/<sha256 of the directory path>`,
-//! a line per file: `<hex> <size> <mtime s> <mtime ns> <ino> <dev> <mode> <path>`. It is
+//! One file per context directory, `<store>/cache/stat/v2-<sha256 of the directory path>`,
+//! a line per file: `<hex> <size> <mtime s> <mtime ns> <ctime s> <ctime ns> <ino> <dev>
+//! <mode> <path>`. It is
 //! rewritten atomically (temp + rename) at the end of a build. A file modified in the same
 //! second it was hashed is not remembered (its mtime could stay the same after a later
 //! change in that second).
@@ -23,6 +24,9 @@ const MAX_ENTRIES: usize = 1_000_000;
 struct Stamp {
     size: u64,
     mtime: (i64, u32),
+    /// A file rewritten with the same size and its mtime put back (tar, `touch -d`) still
+    /// gets a new ctime.
+    ctime: (i64, u32),
     ino: u64,
     dev: u64,
     mode: u32,
@@ -33,6 +37,7 @@ impl Stamp {
         Stamp {
             size: m.size,
             mtime: m.mtime,
+            ctime: m.ctime,
             ino: m.ino,
             dev: m.dev,
             mode: m.mode,
@@ -61,7 +66,8 @@ impl StatCache {
     pub fn load(cache_dir: &Path, dir: &Path) -> StatCache {
         let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let name = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
-        let file = cache_dir.join(name);
+        // `v2`: stamps with ctime; files of the earlier format are not read.
+        let file = cache_dir.join(format!("v2-{name}"));
         let mut state = State::default();
         if let Ok(text) = std::fs::read_to_string(&file) {
             for line in text.lines() {
@@ -142,11 +148,13 @@ impl StatCache {
         let mut text = String::new();
         for (path, (s, d)) in &st.entries {
             text.push_str(&format!(
-                "{} {} {} {} {} {} {} {}\n",
+                "{} {} {} {} {} {} {} {} {} {}\n",
                 d.hex(),
                 s.size,
                 s.mtime.0,
                 s.mtime.1,
+                s.ctime.0,
+                s.ctime.1,
                 s.ino,
                 s.dev,
                 s.mode,
@@ -168,11 +176,12 @@ impl StatCache {
 }
 
 fn parse_line(line: &str) -> Option<(String, (Stamp, Digest))> {
-    let mut it = line.splitn(8, ' ');
+    let mut it = line.splitn(10, ' ');
     let digest = Digest::from_hex(it.next()?)?;
     let mut num = || it.next()?.parse::<i64>().ok();
     let size = num()? as u64;
     let mtime = (num()?, num()? as u32);
+    let ctime = (num()?, num()? as u32);
     let ino = num()? as u64;
     let dev = num()? as u64;
     let mode = num()? as u32;
@@ -183,6 +192,7 @@ fn parse_line(line: &str) -> Option<(String, (Stamp, Digest))> {
             Stamp {
                 size,
                 mtime,
+                ctime,
                 ino,
                 dev,
                 mode,
@@ -222,5 +232,44 @@ mod tests {
         let d2 = c.digest(&root, "a b.txt", &meta()).expect("digest");
         assert_eq!(d2, Digest::of_bytes(b"two!"));
         assert_eq!(c.hashed(), 1);
+    }
+
+    /// A file rewritten in place with the same size and its mtime put back (as tar does when
+    /// it extracts a newer release over the old one) is read again: its ctime moved.
+    #[test]
+    fn same_size_and_mtime_put_back_is_still_noticed() {
+        let ctx = tempfile::tempdir().expect("context");
+        let cache_dir = tempfile::tempdir().expect("cache");
+        let file = ctx.path().join("v");
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
+        let write = |content: &[u8]| {
+            let mut f = std::fs::File::options()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&file)
+                .expect("open");
+            f.write_all(content).expect("write");
+            f.set_modified(old).expect("set mtime");
+        };
+        write(b"VER-1");
+        let root = Root::open(ctx.path()).expect("root");
+        let meta = || root.lstat("v").expect("lstat").expect("exists");
+        let c = StatCache::load(cache_dir.path(), ctx.path());
+        assert_eq!(
+            c.digest(&root, "v", &meta()).expect("digest"),
+            Digest::of_bytes(b"VER-1")
+        );
+        c.save();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(b"VER-2");
+        let before = meta();
+        assert_eq!((before.size, before.mtime.0), (5, meta().mtime.0));
+        let c = StatCache::load(cache_dir.path(), ctx.path());
+        assert_eq!(
+            c.digest(&root, "v", &meta()).expect("digest"),
+            Digest::of_bytes(b"VER-2"),
+            "served stale content from the stat cache"
+        );
     }
 }

@@ -103,11 +103,14 @@ impl Dest for RootDest<'_> {
                 }
             }
             OutKind::File { .. } => {
-                let mut f = root.create_file(p, out.mode & 0o7777).map_err(&e)?;
+                let f = root.create_file(p, out.mode & 0o7777).map_err(&e)?;
                 if let Some(c) = content {
-                    std::io::copy(c, &mut f).map_err(|err| CopyError::dest(p, err))?;
+                    // Zero blocks stay holes: a sparse source costs no more in the copy.
+                    let mut sparse = kiln_oci::SparseFile::new(&f);
+                    std::io::copy(c, &mut sparse)
+                        .and_then(|_| sparse.finish().map(drop))
+                        .map_err(|err| CopyError::dest(p, err))?;
                 }
-                f.flush().map_err(|err| CopyError::dest(p, err))?;
             }
             OutKind::Symlink(target) => {
                 let _ = root.remove_all(p);

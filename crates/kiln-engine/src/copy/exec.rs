@@ -40,6 +40,11 @@ pub struct CopyRequest<'a> {
     pub now: i64,
     /// Scratch space for downloads.
     pub temp_dir: &'a Path,
+    /// Where ADD may download from.
+    pub url_policy: url::UrlPolicy,
+    /// Most bytes of tar an ADD archive may unpack (`--max-layer-size`: what it unpacks
+    /// becomes the step's layer); `None`: no limit.
+    pub max_unpack: Option<u64>,
 }
 
 /// Run `req`, reading from `src` and writing into `dst`. Returns the container paths
@@ -103,7 +108,7 @@ fn items(req: &CopyRequest<'_>, src: &SourceTree<'_>) -> Result<Vec<Item>, CopyE
                     message: format!("source can't be a URL for COPY: {s}"),
                 });
             }
-            let d = url::download(s, req.checksum.as_deref(), req.temp_dir)?;
+            let d = url::download(s, req.checksum.as_deref(), req.temp_dir, &req.url_policy)?;
             items.push(Item::Download(d));
             continue;
         }

@@ -9,6 +9,7 @@ pub mod owner;
 pub mod sources;
 mod tree;
 pub mod url;
+mod url_policy;
 
 pub use error::CopyError;
 pub use exec::{copy, copy_to_layer, needs_root, CopyRequest, Inline};

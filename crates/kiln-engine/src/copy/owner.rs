@@ -17,6 +17,39 @@ pub enum OwnerError {
     UnknownGroup { name: String },
     #[error("invalid user/group {spec:?}: expected USER[:GROUP] with names or numbers")]
     Invalid { spec: String },
+    #[error("user/group {spec:?} resolves to id 4294967295, which no process or file can have")]
+    ReservedId { spec: String },
+    #[error("the image's {path} is larger than {limit} bytes; kiln reads at most that much")]
+    TooLarge { path: &'static str, limit: u64 },
+}
+
+/// The most of `/etc/passwd` or `/etc/group` that is read from an image.
+pub const ACCOUNT_FILE_LIMIT: u64 = 16 << 20;
+
+/// The content of the image's `/etc/passwd` or `/etc/group` (`None` when it is missing or
+/// unreadable), at most [`ACCOUNT_FILE_LIMIT`] bytes: the file is the image's, so hostile.
+pub fn read_account_file(
+    root: &kiln_layer::Root,
+    path: &'static str,
+) -> Result<Option<String>, OwnerError> {
+    use std::io::Read;
+    let Ok(f) = root.open_file(path) else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    if f.take(ACCOUNT_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .is_err()
+    {
+        return Ok(None);
+    }
+    if bytes.len() as u64 > ACCOUNT_FILE_LIMIT {
+        return Err(OwnerError::TooLarge {
+            path,
+            limit: ACCOUNT_FILE_LIMIT,
+        });
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// Resolve `spec` (`name`, `uid`, `name:group`, `uid:gid`, ...) with the contents of the
@@ -62,6 +95,9 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
                 .ok_or_else(|| OwnerError::UnknownGroup { name: g.into() })?,
         },
     };
+    if uid == u32::MAX || gid == u32::MAX {
+        return Err(OwnerError::ReservedId { spec: spec.into() });
+    }
     Ok(Owner { uid, gid })
 }
 
@@ -108,6 +144,14 @@ mod tests {
             Err(OwnerError::UnknownGroup { .. })
         ));
         assert!(matches!(r(":x"), Err(OwnerError::Invalid { .. })));
+        assert!(matches!(
+            r("4294967295"),
+            Err(OwnerError::ReservedId { .. })
+        ));
+        assert!(matches!(
+            r("0:4294967295"),
+            Err(OwnerError::ReservedId { .. })
+        ));
         assert!(matches!(
             resolve("app", None, None),
             Err(OwnerError::UnknownUser { .. })

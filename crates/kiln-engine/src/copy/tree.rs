@@ -412,9 +412,24 @@ impl<'a> Copier<'a> {
             devices: true,
             record_paths: true,
         };
-        let stats = kiln_layer::extract(reader, &sub, &opts).map_err(|e| CopyError::Unpack {
-            path: rel.to_string(),
-            message: e.to_string(),
+        let mut capped = Capped {
+            inner: reader,
+            read: 0,
+            limit: self.req.max_unpack.unwrap_or(u64::MAX),
+        };
+        let stats = kiln_layer::extract(&mut capped, &sub, &opts).map_err(|e| {
+            let message = if capped.read > capped.limit {
+                format!(
+                    "it unpacks to more than the --max-layer-size limit of {} bytes (the step's layer would be as large); nothing of it is kept: raise the limit (--max-layer-size SIZE, 0: none) if the archive is trusted",
+                    capped.limit
+                )
+            } else {
+                e.to_string()
+            };
+            CopyError::Unpack {
+                path: rel.to_string(),
+                message,
+            }
         })?;
         let (uid, gid) = self.owner();
         for p in stats.paths {
@@ -456,4 +471,23 @@ fn archive_reader(file: std::fs::File) -> Result<Option<Box<dyn Read>>, kiln_lay
         return Ok(None);
     }
     Ok(Some(Box::new(std::io::Cursor::new(header).chain(reader))))
+}
+
+/// An archive's tar stream, refused past `limit` bytes (a compressed archive can unpack
+/// to far more than it takes in the context).
+struct Capped {
+    inner: Box<dyn Read>,
+    read: u64,
+    limit: u64,
+}
+
+impl Read for Capped {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.limit {
+            return Err(std::io::Error::other("the archive passed --max-layer-size"));
+        }
+        Ok(n)
+    }
 }

@@ -1,10 +1,24 @@
 //! ADD of `http://` and `https://` sources: download to a temporary file, verify
 //! `--checksum`, keep the server's Last-Modified time.
+//!
+//! kiln downloads on the host, outside the step's network, so the download goes through
+//! the default network's policy ([`NetworkPolicy`]): the host name is resolved once, every
+//! address it resolves to is checked (loopback, the host's own addresses, link-local,
+//! `--network-deny`), and the connection goes to those checked addresses (no second
+//! lookup a DNS server could answer differently). Each redirect hop is resolved and
+//! checked the same way. No proxy from the environment is used: the check is about the
+//! server the bytes come from. The body may be at most [`UrlPolicy::max_size`] bytes,
+//! counted while it streams.
 
+use super::url_policy::agent;
+pub use super::url_policy::{UrlPolicy, DEFAULT_MAX_DOWNLOAD};
+use kiln_sandbox::netpolicy::Rule;
+use kiln_sandbox::NetworkPolicy;
 use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 /// A downloaded file.
 #[derive(Debug)]
@@ -24,6 +38,32 @@ pub struct Download {
 pub enum UrlError {
     #[error("cannot download {url}: {message}")]
     Fetch { url: String, message: String },
+    #[error(
+        "cannot download {url}: {hop} resolves to {addr}, which kiln refuses ({rule}); ADD \
+         downloads on the host, so it follows the build network's policy. Serve the file from \
+         an allowed address, or use --network host --allow network.host to let the build \
+         reach the host"
+    )]
+    Refused {
+        url: String,
+        /// The URL being fetched when the policy refused (a redirect's target, or `url`).
+        hop: String,
+        addr: IpAddr,
+        rule: Rule,
+    },
+    #[error(
+        "cannot download {url}: it is larger than the {limit}-byte limit; raise \
+         --max-download-size if it is expected"
+    )]
+    TooLarge { url: String, limit: u64 },
+    #[error(
+        "cannot download {url}: listing the host's addresses for the network policy: {source}"
+    )]
+    Policy {
+        url: String,
+        #[source]
+        source: kiln_sandbox::NetPolicyError,
+    },
     #[error("cannot download {url}: the server answered {status}")]
     Status { url: String, status: u16 },
     #[error("checksum mismatch for {url}: expected {expected}, got {actual}")]
@@ -72,24 +112,41 @@ pub fn parse_checksum(value: &str) -> Result<String, UrlError> {
     }
 }
 
-/// Download `url` into a new file in `dir`.
-pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Download, UrlError> {
+/// Download `url` into a new file in `dir`, as `policy` allows.
+pub fn download(
+    url: &str,
+    checksum: Option<&str>,
+    dir: &Path,
+    policy: &UrlPolicy,
+) -> Result<Download, UrlError> {
     let expected = checksum.map(parse_checksum).transpose()?;
     let fetch_err = |message: String| UrlError::Fetch {
         url: url.to_string(),
         message,
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(600)))
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
-        .max_redirects(10)
-        .build()
-        .into();
-    let mut resp = agent
-        .get(url)
-        .call()
-        .map_err(|e| fetch_err(e.to_string()))?;
+    let network = policy
+        .network_deny
+        .as_deref()
+        .map(NetworkPolicy::for_host)
+        .transpose()
+        .map_err(|source| UrlError::Policy {
+            url: url.to_string(),
+            source,
+        })?;
+    let refused = Arc::new(Mutex::new(None));
+    let called = agent(network, &refused).get(url).call();
+    let mut resp =
+        called.map_err(
+            |e| match refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                Some(r) => UrlError::Refused {
+                    url: url.to_string(),
+                    hop: r.url,
+                    addr: r.addr,
+                    rule: r.rule,
+                },
+                None => fetch_err(e.to_string()),
+            },
+        )?;
     let status = resp.status().as_u16();
     if !(200..300).contains(&status) {
         return Err(UrlError::Status {
@@ -121,9 +178,15 @@ pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Downloa
         if n == 0 {
             break;
         }
+        size += n as u64;
+        if size > policy.max_size {
+            return Err(UrlError::TooLarge {
+                url: url.to_string(),
+                limit: policy.max_size,
+            });
+        }
         hasher.update(&buf[..n]);
         file.write_all(&buf[..n]).map_err(io_err)?;
-        size += n as u64;
     }
     let actual = hex::encode(hasher.finalize());
     if let Some(exp) = expected {
@@ -149,6 +212,28 @@ pub fn download(url: &str, checksum: Option<&str>, dir: &Path) -> Result<Downloa
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_refuses_loopback_before_connecting_unless_lifted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Nothing listens on port 1: only a refusal by the policy names a rule.
+        let url = "http://localhost:1/f";
+        match download(url, None, dir.path(), &UrlPolicy::default()) {
+            Err(UrlError::Refused { addr, rule, .. }) => {
+                assert!(addr.is_loopback(), "{addr}");
+                assert!(rule.to_string().contains("loopback"), "{rule}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let lifted = UrlPolicy {
+            network_deny: None,
+            ..UrlPolicy::default()
+        };
+        match download(url, None, dir.path(), &lifted) {
+            Err(UrlError::Fetch { .. }) => {}
+            other => panic!("expected a connection error, got {other:?}"),
+        }
+    }
 
     #[test]
     fn names_and_checksums() {

@@ -297,16 +297,18 @@ impl State<'_> {
             self.forget_dirs(&comps);
         }
 
-        let uid = u32::try_from(e.uid).map_err(|_| Error::OutOfRange {
-            entry: show(&e.name),
-            what: "uid",
-            value: e.uid,
-        })?;
-        let gid = u32::try_from(e.gid).map_err(|_| Error::OutOfRange {
-            entry: show(&e.name),
-            what: "gid",
-            value: e.gid,
-        })?;
+        // 4294967295 is the kernel's "no change" id (-1): no file can be owned by it.
+        let id = |what: &'static str, value: u64| {
+            u32::try_from(value)
+                .ok()
+                .filter(|v| *v != u32::MAX)
+                .ok_or_else(|| Error::OutOfRange {
+                    entry: show(&e.name),
+                    what,
+                    value,
+                })
+        };
+        let (uid, gid) = (id("uid", e.uid)?, id("gid", e.gid)?);
 
         match (typeflag, kind) {
             (b'5', _) => {
@@ -434,11 +436,17 @@ impl State<'_> {
     }
 }
 
+/// Write a member's content into the new file `f`. Aligned blocks of zeros become holes
+/// ([`kiln_oci::SparseFile`]): a layer holding a 4 GiB sparse file unpacks into what its
+/// data costs, with the same bytes when read.
 fn copy_content<R: Read>(tr: &mut TarReader<R>, f: &std::fs::File, e: &RawEntry) -> Result<u64> {
     let mut src = tr.content();
-    let mut dst = f;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
+    let mut dst = kiln_oci::SparseFile::new(f);
+    let write_err = |err| Error::Write {
+        entry: show(&e.name),
+        source: err,
+    };
+    let mut buf = vec![0u8; 256 * 1024];
     loop {
         let n = match src.read(&mut buf) {
             Ok(0) => break,
@@ -451,12 +459,10 @@ fn copy_content<R: Read>(tr: &mut TarReader<R>, f: &std::fs::File, e: &RawEntry)
                 })
             }
         };
-        dst.write_all(&buf[..n]).map_err(|err| Error::Write {
-            entry: show(&e.name),
-            source: err,
-        })?;
-        total += n as u64;
+        dst.write_all(&buf[..n]).map_err(write_err)?;
     }
+    let total = dst.len();
+    dst.finish().map_err(write_err)?;
     Ok(total)
 }
 #[cfg(test)]

@@ -69,6 +69,9 @@ pub struct Metadata {
     pub size: u64,
     /// Modification time: (seconds since the epoch, nanoseconds).
     pub mtime: (i64, u32),
+    /// Status change time (seconds, nanoseconds): moves on every write, chmod, chown or
+    /// rename, and cannot be set back by `touch` or tar.
+    pub ctime: (i64, u32),
     /// Number of hard links.
     pub nlink: u64,
     /// Inode number.
@@ -93,6 +96,10 @@ impl Metadata {
             mtime: (
                 i64::from(st.st_mtime),
                 u32::try_from(st.st_mtime_nsec).unwrap_or(0),
+            ),
+            ctime: (
+                i64::from(st.st_ctime),
+                u32::try_from(st.st_ctime_nsec).unwrap_or(0),
             ),
             nlink: u64::from(st.st_nlink),
             ino: u64::from(st.st_ino),

@@ -195,14 +195,18 @@ impl Merger<'_> {
         }
         match m.kind {
             Kind::File => {
-                let mut from = self.src.open_file(p)?;
-                let mut to = self.dest.create_file(p, 0o600)?;
-                std::io::copy(&mut from, &mut to).map_err(|source| crate::root::Error::Io {
-                    op: "copy file content",
-                    path: p.to_path_buf(),
-                    root: self.dest.path().to_path_buf(),
-                    source,
-                })?;
+                // Holes stay holes: a sparse file costs no more in the copy.
+                let mut from = kiln_oci::HoleReader::new(self.src.open_file(p)?, m.size);
+                let to = self.dest.create_file(p, 0o600)?;
+                let mut sparse = kiln_oci::SparseFile::new(&to);
+                std::io::copy(&mut from, &mut sparse)
+                    .and_then(|_| sparse.finish().map(drop))
+                    .map_err(|source| crate::root::Error::Io {
+                        op: "copy file content",
+                        path: p.to_path_buf(),
+                        root: self.dest.path().to_path_buf(),
+                        source,
+                    })?;
             }
             Kind::Symlink => {
                 let target = self.src.read_link(p)?;

@@ -123,7 +123,8 @@ pub(crate) fn write_one<W: Write>(
         match m.kind {
             Kind::Dir => w.add_entry_path(&relpath, &meta, EntryKind::Dir, None)?,
             Kind::File => {
-                let mut f = root.open_file(&cpath)?;
+                // Holes are not read from disk (the tar still holds their zeros).
+                let mut f = kiln_oci::HoleReader::new(root.open_file(&cpath)?, m.size);
                 w.add_entry_path(
                     &relpath,
                     &meta,

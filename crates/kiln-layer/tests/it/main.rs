@@ -9,4 +9,5 @@ mod interop;
 mod root;
 mod snapshot;
 mod snapshot_random;
+mod sparse;
 mod writer;

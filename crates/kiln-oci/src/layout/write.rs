@@ -82,9 +82,13 @@ pub fn write_layout(store: &Store, images: &[StoredImage], dir: &Path) -> Result
     write_file(&dir.join("oci-layout"), OCI_LAYOUT_FILE)?;
     for (digest, _) in &plan.blobs {
         let dest = blobs_dir.join(digest.hex());
-        let mut src = store.open_blob(digest)?;
-        let mut out = File::create(&dest).map_err(|e| io_err("create", &dest, e))?;
-        io::copy(&mut src, &mut out).map_err(|e| io_err("write", &dest, e))?;
+        let mut src = store.blob_reader(digest)?;
+        let out = File::create(&dest).map_err(|e| io_err("create", &dest, e))?;
+        // Layers holding sparse files keep their holes (see `crate::sparse`).
+        let mut out = crate::sparse::SparseFile::new(out);
+        io::copy(&mut src, &mut out)
+            .and_then(|_| out.finish().map(drop))
+            .map_err(|e| io_err("write", &dest, e))?;
     }
     write_file(&dir.join("index.json"), &plan.index_json)
 }

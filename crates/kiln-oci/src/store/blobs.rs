@@ -1,6 +1,7 @@
 //! Content-addressed blobs: `<root>/blobs/sha256/<hex>`, written to a temp
 //! file under `<root>/tmp`, verified, fsynced and renamed into place; never
-//! edited afterwards.
+//! edited afterwards. Aligned blocks of zeros are left as holes ([`SparseFile`]): a layer
+//! holding a large sparse file costs what its data costs.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -13,12 +14,14 @@ use super::in_use::touch;
 use super::lock::Mode;
 use super::{io_err, sync_dir, Store, StoreError};
 use crate::digest::{Digest, DigestWriter};
+use crate::holes::HoleReader;
+use crate::sparse::SparseFile;
 
 /// A blob being written. Write the content, then [`BlobWriter::commit`];
 /// dropping it without committing deletes the temp file.
 #[derive(Debug)]
 pub struct BlobWriter {
-    writer: DigestWriter<BufWriter<File>>,
+    writer: DigestWriter<BufWriter<SparseFile>>,
     temp: TempPath,
     store: Store,
 }
@@ -45,7 +48,9 @@ impl BlobWriter {
         let (buffered, digest, size) = writer.finish();
         let file = buffered
             .into_inner()
-            .map_err(|e| io_err("write", &temp, e.into_error()))?;
+            .map_err(|e| io_err("write", &temp, e.into_error()))?
+            .finish()
+            .map_err(|e| io_err("set the length of", &temp, e))?;
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(StoreError::DigestMismatch {
@@ -95,7 +100,7 @@ impl Store {
             .map_err(|e| io_err("create a temporary file in", &tmp, e))?
             .into_parts();
         Ok(BlobWriter {
-            writer: DigestWriter::new(BufWriter::with_capacity(256 << 10, file)),
+            writer: DigestWriter::new(BufWriter::with_capacity(256 << 10, SparseFile::new(file))),
             temp,
             store: self.clone(),
         })
@@ -135,6 +140,17 @@ impl Store {
                 io_err("open", &path, e)
             }
         })
+    }
+
+    /// Opens a blob for reading from the start, without reading its holes from disk (a
+    /// layer holding a sparse file is stored sparse): see [`HoleReader`].
+    pub fn blob_reader(&self, digest: &Digest) -> Result<HoleReader, StoreError> {
+        let file = self.open_blob(digest)?;
+        let size = file
+            .metadata()
+            .map_err(|e| io_err("stat", &self.blob_path(digest), e))?
+            .len();
+        Ok(HoleReader::new(file, size))
     }
 
     /// Size of a blob in bytes.

@@ -127,6 +127,16 @@ pub enum StoreError {
         /// What is wrong.
         reason: String,
     },
+    /// The store root belongs to another user, who could plant links in it.
+    #[error("store root {} belongs to uid {owner}, not to uid {me} that runs kiln: that user could plant symlinks in it (cache mounts, layers) that the build then follows; use a directory you own (--root DIR)", path.display())]
+    ForeignRoot {
+        /// The store root.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// Our effective uid.
+        me: u32,
+    },
     /// No image has that name, digest or ID.
     #[error("no such image: {0}; list images with `kiln images`")]
     ImageNotFound(String),
@@ -244,6 +254,26 @@ pub(crate) fn list_dir(dir: &Path) -> Result<Vec<(String, PathBuf)>, StoreError>
     Ok(out)
 }
 
+/// Refuse a root another user owns; take group and other permissions off ours.
+fn private_root(root: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(root).map_err(|e| io_err("inspect the store root", root, e))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(StoreError::ForeignRoot {
+            path: root.to_owned(),
+            owner: meta.uid(),
+            me,
+        });
+    }
+    if meta.mode() & 0o077 != 0 {
+        let private = std::fs::Permissions::from_mode(meta.mode() & 0o7700);
+        std::fs::set_permissions(root, private)
+            .map_err(|e| io_err("make the store root private (chmod 0700)", root, e))?;
+    }
+    Ok(())
+}
+
 pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
     DirBuilder::new()
         .recursive(true)
@@ -253,11 +283,14 @@ pub(crate) fn mkdir(path: &Path, mode: u32) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `root`. A new root gets mode 0700.
+    /// Opens (creating if needed) the store at `root`. A new root gets mode 0700; an
+    /// existing one must belong to kiln's user and is made 0700 (a memory-backed
+    /// Kubernetes `emptyDir` starts 0777: another user must not reach into the store).
     pub fn open(root: &Path) -> Result<Store, StoreError> {
         if !root.exists() {
             mkdir(root, 0o700)?;
         }
+        private_root(root)?;
         let store = Store {
             root: root.to_owned(),
             lease: Arc::new(Mutex::new(None)),

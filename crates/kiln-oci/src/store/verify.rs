@@ -114,11 +114,14 @@ const FIX_LAYER: &str =
 
 /// Hashes a file; `Ok(None)` if it does not exist.
 fn hash_file(path: &std::path::Path) -> Result<Option<(Digest, u64)>, StoreError> {
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io_err("open", path, e)),
     };
+    let len = file.metadata().map_err(|e| io_err("stat", path, e))?.len();
+    // Holes of sparse blobs are hashed as the zeros they are, without reading them.
+    let mut file = crate::holes::HoleReader::new(file, len);
     let mut w = DigestWriter::new(io::sink());
     io::copy(&mut file, &mut w).map_err(|e| io_err("read", path, e))?;
     let (_, digest, size) = w.finish();

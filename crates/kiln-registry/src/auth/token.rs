@@ -29,15 +29,11 @@ pub(crate) fn fetch(
             url: client.base.clone(),
             reason: format!("{realm:?} is not an http(s) URL"),
         })?;
-    if realm.starts_with("http://")
-        && creds.is_some()
-        && !is_loopback(realm_host)
-        && client.base.starts_with("https://")
-    {
-        return Err(RegistryError::BadContent {
-            what: "the token realm".into(),
-            url: client.base.clone(),
-            reason: format!("{realm} is plain HTTP; kiln does not send credentials over it"),
+    if creds.is_some() && !may_send_credentials(realm, realm_host, &client.host) {
+        return Err(RegistryError::CredentialsInClear {
+            registry: client.base.clone(),
+            realm: realm.to_owned(),
+            host: client.host.clone(),
         });
     }
     let form;
@@ -71,6 +67,15 @@ pub(crate) fn fetch(
         return Err(status_error(method, realm, &mut resp, &client.host));
     }
     parse_reply(resp, realm)
+}
+
+/// Whether credentials may go to `realm` (its host `realm_host`) for the registry at
+/// `registry_host`: over TLS, or over plain HTTP when both are on the loopback host (a
+/// local test or mirror registry with its token service beside it). A plain-HTTP realm
+/// elsewhere would put the user's password on the network in clear, at the request of
+/// whatever answered on the registry's address.
+fn may_send_credentials(realm: &str, realm_host: &str, registry_host: &str) -> bool {
+    realm.starts_with("https://") || (is_loopback(realm_host) && is_loopback(registry_host))
 }
 
 /// `GET realm?service=…&scope=…`, with basic credentials when there are some.
@@ -142,13 +147,20 @@ fn parse_reply(
             reason: "it has no token".into(),
         });
     }
-    let lifetime = reply
-        .expires_in
+    Ok((Secret::new(token), lifetime(reply.expires_in)))
+}
+
+/// How long a token is used: what the registry said (its default when silent), at least
+/// 15 s and at most a day, so a hostile `expires_in` cannot overflow a deadline.
+fn lifetime(expires_in: Option<u64>) -> Duration {
+    expires_in
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_LIFETIME)
-        .max(Duration::from_secs(15));
-    Ok((Secret::new(token), lifetime))
+        .clamp(Duration::from_secs(15), MAX_LIFETIME)
 }
+
+/// The longest a token is kept.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Percent-encodes a query value.
 pub(crate) fn encode(s: &str) -> String {
@@ -165,6 +177,51 @@ pub(crate) fn encode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn token_lifetimes_are_clamped_so_a_hostile_expires_in_cannot_overflow() {
+        assert_eq!(super::lifetime(Some(u64::MAX)), super::MAX_LIFETIME);
+        assert!(std::time::Instant::now()
+            .checked_add(super::lifetime(Some(u64::MAX)))
+            .is_some());
+        assert_eq!(super::lifetime(Some(0)), Duration::from_secs(15));
+        assert_eq!(super::lifetime(Some(300)), Duration::from_secs(300));
+        assert_eq!(super::lifetime(None), super::DEFAULT_LIFETIME);
+    }
+
+    #[test]
+    fn credentials_go_over_tls_or_stay_on_the_loopback_host() {
+        use super::may_send_credentials as may;
+        assert!(may(
+            "https://auth.example/token",
+            "auth.example",
+            "127.0.0.1:5000"
+        ));
+        assert!(may(
+            "https://auth.example/token",
+            "auth.example",
+            "reg.example"
+        ));
+        assert!(may(
+            "http://127.0.0.1:5001/token",
+            "127.0.0.1:5001",
+            "127.0.0.1:5000"
+        ));
+        assert!(may("http://localhost/token", "localhost", "[::1]:5000"));
+        assert!(!may(
+            "http://192.0.2.7/token",
+            "192.0.2.7",
+            "127.0.0.1:5000"
+        ));
+        assert!(!may("http://127.0.0.1/token", "127.0.0.1", "reg.example"));
+        assert!(!may(
+            "http://auth.example/token",
+            "auth.example",
+            "reg.example:5000"
+        ));
+    }
+
     #[test]
     fn query_encoding() {
         assert_eq!(

@@ -129,6 +129,12 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     // Warnings even with JSON progress (as registry progress lines): a cache that is
     // silently skipped makes a slow build nobody can explain.
     let cache_from = crate::build_cache::open_all(&args.cache_from, &registry, !quiet)?;
+    let max_layer_size = max_layer_size(&args.max_layer_size)?;
+    let cache_mount_scope = kiln_engine::build::mounts::cache::Scope::parse(
+        &args.cache_mount_scope,
+        (!from_tar).then_some(args.context.as_path()),
+    )
+    .map_err(Failure::usage)?;
     let step_timeout = match args.timeout.as_deref() {
         None => None,
         Some(t) => match kiln_engine::build::duration::parse(t) {
@@ -163,6 +169,8 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             .map(kiln_engine::build::StorageDriver::parse)
             .transpose()
             .map_err(Failure::usage)?,
+        max_layer_size,
+        cache_mount_scope,
         secrets: args
             .secrets
             .iter()
@@ -270,6 +278,18 @@ fn write_metadata(
     })
 }
 
+/// `--max-layer-size`: a size, or 0 for no limit.
+fn max_layer_size(spec: &str) -> Result<Option<u64>, Failure> {
+    if spec.trim() == "0" {
+        return Ok(None);
+    }
+    parse_bytes(spec).map(Some).ok_or_else(|| {
+        Failure::usage(format!(
+            "--max-layer-size {spec:?}: expected a size like 500m or 40g (0 for no limit)"
+        ))
+    })
+}
+
 /// `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`.
 fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOptions, Failure> {
     let memory = args
@@ -352,7 +372,34 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         seccomp,
         runtime: args.runtime.clone(),
         runtime_flags: args.runtime_flags.clone(),
+        network_deny: network_deny(&args.network_deny)?,
+        max_download_size: args
+            .max_download_size
+            .as_deref()
+            .map(|s| {
+                crate::sizes::parse_bytes(s).ok_or_else(|| {
+                    Failure::usage(format!(
+                        "--max-download-size {s:?}: expected a size like 512m or 8g"
+                    ))
+                })
+            })
+            .transpose()?,
     })
+}
+
+/// `--network-deny` values: networks (`10.0.0.0/8`, `fd00::/8`) or single addresses.
+fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
+    values
+        .iter()
+        .map(|v| {
+            v.parse().map_err(|e: kiln_sandbox::CidrError| {
+                Failure::usage(format!(
+                    "--network-deny: {e}; give a network as ADDRESS/PREFIX (10.0.0.0/8, \
+                     fd00::/8) or one address (192.0.2.7)"
+                ))
+            })
+        })
+        .collect()
 }
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
@@ -427,4 +474,21 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
         message.push_str(&format!("\n = hint: {name}: {why}"));
     }
     Err(Failure::usage(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_layer_size_default_is_the_engines_and_0_is_unlimited() {
+        let default = crate::cli_image::BuildArgs::default_max_layer_size();
+        assert_eq!(
+            max_layer_size(default).ok().flatten(),
+            Some(kiln_engine::build::DEFAULT_MAX_LAYER_SIZE)
+        );
+        assert_eq!(max_layer_size("0").ok(), Some(None));
+        assert_eq!(max_layer_size("3m").ok(), Some(Some(3 << 20)));
+        assert!(max_layer_size("lots").is_err());
+    }
 }

@@ -1,7 +1,14 @@
 //! `RUN --mount=type=cache`: directories kept in the store across builds, under
-//! `<store>/cache-mounts/<sha256 of the id>/` (`data/` is what is mounted,
-//! `id` records the id, `lock` coordinates users). Never part of a layer: the
-//! directory is bind-mounted over the target, so the step's layer never sees it.
+//! `<store>/cache-mounts/<key>/` (`data/` is what is mounted, `id` records the id,
+//! `project` the project of a [`Scope::Project`] cache, `lock` coordinates users). Never
+//! part of a layer: the directory is bind-mounted over the target, so the step's layer
+//! never sees it.
+//!
+//! Scope (`--cache-mount-scope`): with [`Scope::Shared`] (the default, as BuildKit) the key
+//! is the sha256 of the id, so every build using the store shares a cache id: fastest
+//! across projects, but a hostile build of one project can plant files in the caches
+//! another project's steps read (a poisoned package cache). With [`Scope::Project`] the key
+//! also covers a project identity, so builds of other projects never see the directory.
 //!
 //! Sharing: `shared` takes a shared lock (several steps at once); `locked`
 //! an exclusive one (the next step waits); `private` uses the cache when no
@@ -18,6 +25,61 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::FlockOperation;
+
+/// Who shares a cache directory (`--cache-mount-scope`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every build using the store, by id.
+    #[default]
+    Shared,
+    /// Builds of one project: its identity (`context:<canonical context path>` or the
+    /// name given with `project=NAME`) is part of the key.
+    Project(String),
+}
+
+impl Scope {
+    /// `shared`, `project` (the project is the build context directory `context`, which
+    /// must be given) or `project=NAME`.
+    pub fn parse(spec: &str, context: Option<&Path>) -> Result<Scope, String> {
+        match spec.split_once('=') {
+            None if spec == "shared" => Ok(Scope::Shared),
+            None if spec == "project" => {
+                let Some(dir) = context else {
+                    return Err("--cache-mount-scope project: the build context comes from standard input, so it has no directory to name the project: give project=NAME".into());
+                };
+                let dir = std::fs::canonicalize(dir).map_err(|e| {
+                    format!(
+                        "--cache-mount-scope project: cannot resolve the context directory {}: {e}",
+                        dir.display()
+                    )
+                })?;
+                Ok(Scope::Project(format!("context:{}", dir.display())))
+            }
+            Some(("project", name)) if !name.is_empty() && !name.chars().any(char::is_control) => {
+                Ok(Scope::Project(format!("name:{name}")))
+            }
+            Some(("project", _)) => Err(format!(
+                "--cache-mount-scope {spec:?}: the project name is empty or has control characters"
+            )),
+            _ => Err(format!(
+                "--cache-mount-scope {spec:?}: use shared, project (keyed by the context directory) or project=NAME"
+            )),
+        }
+    }
+
+    /// The directory name of cache `id` in this scope.
+    fn key(&self, id: &str) -> String {
+        let mut h = Sha256::new();
+        if let Scope::Project(p) = self {
+            // Unambiguous: the project holds no NUL (paths cannot, names are checked).
+            h.update(b"project\0");
+            h.update(p.as_bytes());
+            h.update(b"\0");
+        }
+        h.update(id.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
 
 /// How a step uses a cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,8 +103,10 @@ fn err(what: &str, path: &Path, e: impl std::fmt::Display) -> String {
 
 /// Open (creating on first use, with `mode`, `uid`, `gid`, and a copy of `seed`'s
 /// contents when given: `from=`) the cache `id`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn open(
     store: &Store,
+    scope: &Scope,
     id: &str,
     how: Use,
     mode: u32,
@@ -50,8 +114,7 @@ pub(crate) fn open(
     seed: Option<&Path>,
     wait: &dyn Fn(),
 ) -> Result<CacheInUse, String> {
-    let hex = hex::encode(Sha256::digest(id.as_bytes()));
-    let dir = store.cache_mounts_dir().join(&hex);
+    let dir = store.cache_mounts_dir().join(scope.key(id));
     std::fs::create_dir_all(&dir).map_err(|e| err("cannot create", &dir, e))?;
     // Runtimes resolve mount sources from their own working directory.
     let dir = std::fs::canonicalize(&dir).map_err(|e| err("cannot resolve", &dir, e))?;
@@ -115,6 +178,10 @@ pub(crate) fn open(
         let id_file = dir.join("id");
         if !id_file.exists() {
             std::fs::write(&id_file, id).map_err(|e| err("cannot write", &id_file, e))?;
+            if let Scope::Project(p) = scope {
+                let p_file = dir.join("project");
+                std::fs::write(&p_file, p).map_err(|e| err("cannot write", &p_file, e))?;
+            }
         }
     }
     Ok(CacheInUse {
@@ -197,4 +264,34 @@ fn open_lock(lock_path: &Path) -> Result<File, String> {
         .write(true)
         .open(lock_path)
         .map_err(|e| err("cannot open", lock_path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_key_caches_apart() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert_eq!(Scope::parse("shared", None), Ok(Scope::Shared));
+        let by_dir = Scope::parse("project", Some(dir.path())).expect("project");
+        assert!(matches!(&by_dir, Scope::Project(p) if p.starts_with("context:/")));
+        assert!(Scope::parse("project", None)
+            .expect_err("stdin")
+            .contains("project=NAME"));
+        assert_eq!(
+            Scope::parse("project=team/app", None),
+            Ok(Scope::Project("name:team/app".into()))
+        );
+        for bad in ["project=", "project=a\nb", "global", "shared=x"] {
+            assert!(Scope::parse(bad, None).is_err(), "{bad:?} accepted");
+        }
+        // Shared keys are today's (sha256 of the id), so existing caches stay in use.
+        assert_eq!(Scope::Shared.key("x"), hex::encode(Sha256::digest(b"x")));
+        let a = Scope::Project("name:a".into());
+        let b = Scope::Project("name:b".into());
+        assert_ne!(a.key("x"), b.key("x"));
+        assert_ne!(a.key("x"), Scope::Shared.key("x"));
+        assert_eq!(a.key("x"), a.key("x"));
+    }
 }

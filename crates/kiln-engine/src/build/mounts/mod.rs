@@ -214,6 +214,7 @@ pub(crate) fn prepare(
                 };
                 let used = cache::open(
                     cx.store,
+                    &cx.cache_mount_scope,
                     &id,
                     how,
                     m.mode.unwrap_or(0o755),
