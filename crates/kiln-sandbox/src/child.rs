@@ -6,17 +6,20 @@
 //! pipe as a fixed-size [`Fail`] record and the child `_exit`s.
 //!
 //! Process tree:
-//! - `stage1` (host pid namespace): joins the cgroups, unshares the
-//!   namespaces, makes mount propagation private, brings `lo` up, in
-//!   `Private` network mode waits until the parent's slirp4netns has
-//!   configured `tap0` ([`NetSync`]), forks `stage2` and mirrors its exit
-//!   status.
-//! - `stage2` (pid 1 in the new pid namespace): builds the root filesystem,
-//!   `pivot_root`s, masks paths, drops privileges, loads seccomp, forks the
-//!   command and then acts as a tiny init: it reaps every zombie and, when the
-//!   command exits, reports its status and exits (which kills whatever is
-//!   left in the pid namespace).
-//! - `stage3` (pid 2): closes every fd but 0/1/2 and `execve`s the command.
+//! - `stage1` (host pid namespace, invisible from the step): joins the
+//!   cgroups, unshares the namespaces, makes mount propagation private,
+//!   brings `lo` up, in `Private` network mode waits until the parent's
+//!   slirp4netns has configured `tap0` ([`NetSync`]), forks `stage2`, waits
+//!   for it and writes its exit status on the status pipe. Only stage1 holds
+//!   the status pipe: no process of the step can reach it.
+//! - `stage2` (pid 1 in the new pid namespace): closes every fd but stdio and
+//!   the error pipe, builds the root filesystem, `pivot_root`s, masks paths,
+//!   drops privileges, loads seccomp and `execve`s the command, which becomes
+//!   pid 1 itself (as under runc and BuildKit: no init of kiln's stays behind,
+//!   so nothing of kiln's memory, argv or environment is visible in the step).
+//!   When it exits the kernel kills whatever is left in the pid namespace.
+//!   A failing `execve` is reported on the error pipe (close-on-exec, so a
+//!   running command never holds it).
 
 use std::ffi::{c_char, CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -59,7 +62,7 @@ steps!(
     Propagation,
     Loopback,
     JoinNetwork,
-    ForkInit,
+    Fork,
     BindRoot,
     OpenRoot,
     EtcTarget,
@@ -82,7 +85,6 @@ steps!(
     SetUser,
     Capset,
     NoNewPrivs,
-    ForkCommand,
     Exec,
     ParentDeath,
     NetworkWait,
@@ -295,18 +297,26 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
     if let Some(sync) = &p.net_sync {
         wait_for_network(sync)?;
     }
-    let init = match sys::fork().map_err(step(Step::ForkInit))? {
+    let command = match sys::fork().map_err(step(Step::Fork))? {
         sys::Forked::Child => stage2(p),
         sys::Forked::Parent(pid) => pid,
     };
-    let _ = sys::close_range(p.error_w.as_raw_fd() as u32, p.error_w.as_raw_fd() as u32);
-    let _ = sys::close_range(p.status_w.as_raw_fd() as u32, p.status_w.as_raw_fd() as u32);
-    match retry_wait(Pid::from_raw(init)) {
+    // stage1 keeps only stdio and the status pipe.
+    let mut keep = [0, 1, 2, p.status_w.as_raw_fd()];
+    keep.sort_unstable();
+    let _ = sys::close_all_except(&keep);
+    // pid 1 of the namespace leaves after every other process in it is gone.
+    match retry_wait(Pid::from_raw(command)) {
         Ok(Some((_, st))) => {
-            if let Some(sig) = st.terminating_signal() {
-                sys::die_by_signal(sig)
-            }
-            sys::exit_now(st.exit_status().unwrap_or(1))
+            let mut msg = [0u8; STATUS_LEN];
+            let (kind, value) = match st.terminating_signal() {
+                Some(sig) => (1i32, sig),
+                None => (0i32, st.exit_status().unwrap_or(1)),
+            };
+            msg[0..4].copy_from_slice(&kind.to_ne_bytes());
+            msg[4..8].copy_from_slice(&value.to_ne_bytes());
+            let _ = rustix::io::write(p.status_w.as_fd(), &msg);
+            sys::exit_now(0)
         }
         _ => sys::exit_now(1),
     }
@@ -341,7 +351,7 @@ fn wait_for_network(sync: &NetSync) -> R {
     result
 }
 
-/// pid 1 of the new pid namespace. Never returns.
+/// pid 1 of the new pid namespace, until it `execve`s the command. Never returns.
 fn stage2(p: &Plan) -> ! {
     match stage2_inner(p) {
         Ok(never) => match never {},
@@ -389,6 +399,13 @@ fn is_dir(path: &CStr) -> Result<Option<bool>, Errno> {
 }
 
 fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
+    // Nothing of stage1's but stdio and the error pipe (close-on-exec) reaches the step:
+    // not the status pipe, the cgroup files or the network namespace.
+    let mut keep = [0, 1, 2, p.error_w.as_raw_fd()];
+    keep.sort_unstable();
+    sys::close_all_except(&keep).map_err(step(Step::Fds))?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(step(Step::ParentDeath))?;
     rustix::process::umask(Mode::empty());
 
     // The rootfs must be a mount point for pivot_root.
@@ -521,34 +538,25 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     rustix::process::chdir(p.cwd.as_c_str()).map_err(step(Step::Chdir))?;
 
     drop_privileges(p)?;
-    // Changing credentials cleared it: set it again, so init dies with stage1.
+    // Changing credentials cleared it: set it again, so the step dies with stage1.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(step(Step::ParentDeath))?;
     rustix::process::umask(Mode::from_raw_mode(0o022));
+    exec_command(p)
+}
 
-    let command = match sys::fork().map_err(step(Step::ForkCommand))? {
-        sys::Forked::Child => stage3(p),
-        sys::Forked::Parent(pid) => pid,
-    };
-    let _ = sys::close_range(p.error_w.as_raw_fd() as u32, p.error_w.as_raw_fd() as u32);
-    // Tiny init: reap everything; leave when the command is gone.
-    loop {
-        match retry_wait(None) {
-            Ok(Some((pid, st))) if pid.as_raw_nonzero().get() == command => {
-                let mut msg = [0u8; STATUS_LEN];
-                let (kind, value) = match st.terminating_signal() {
-                    Some(sig) => (1i32, sig),
-                    None => (0i32, st.exit_status().unwrap_or(1)),
-                };
-                msg[0..4].copy_from_slice(&kind.to_ne_bytes());
-                msg[4..8].copy_from_slice(&value.to_ne_bytes());
-                let _ = rustix::io::write(p.status_w.as_fd(), &msg);
-                sys::exit_now(0)
-            }
-            Ok(_) => {}
-            Err(_) => sys::exit_now(1),
+/// Become the command (pid 1 of the step); on failure say why on the error pipe.
+fn exec_command(p: &Plan) -> R<std::convert::Infallible> {
+    sys::reset_signals();
+    let mut worst = Errno::NOENT;
+    for path in &p.exec_paths {
+        let e = sys::execve(path, &p.argv_ptrs, &p.env_ptrs);
+        if e != Errno::NOENT && e != Errno::NOTDIR {
+            worst = e;
         }
     }
+    report(p, at(Step::Exec, 0)(worst));
+    sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
 }
 
 /// Mount `m` on its target, resolved inside the root (symlinks cannot leave it).
@@ -640,27 +648,6 @@ fn drop_privileges(p: &Plan) -> R {
         load_seccomp(p)?;
     }
     Ok(())
-}
-
-/// The command, pid 2. Never returns.
-fn stage3(p: &Plan) -> ! {
-    let err = p.error_w.as_raw_fd();
-    let mut keep = [0, 1, 2, err];
-    keep.sort_unstable();
-    if let Err(e) = sys::close_all_except(&keep) {
-        report(p, at(Step::Fds, 0)(e));
-        sys::exit_now(126);
-    }
-    sys::reset_signals();
-    let mut worst = Errno::NOENT;
-    for path in &p.exec_paths {
-        let e = sys::execve(path, &p.argv_ptrs, &p.env_ptrs);
-        if e != Errno::NOENT && e != Errno::NOTDIR {
-            worst = e;
-        }
-    }
-    report(p, at(Step::Exec, 0)(worst));
-    sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
 }
 
 #[cfg(test)]

@@ -57,7 +57,10 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "joining the build's network namespace (setns)".to_owned(),
             "the namespace is gone: run the build again",
         ),
-        Step::ForkInit => ("fork of the init process".to_owned(), "check pids limits"),
+        Step::Fork => (
+            "fork of the step's first process (pid 1 of its pid namespace)".to_owned(),
+            "check pids limits",
+        ),
         Step::BindRoot => (
             format!("bind mount of the rootfs {}", plan.rootfs.to_string_lossy()),
             "the rootfs must be a directory on a local filesystem",
@@ -137,7 +140,6 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         ),
         Step::Capset => ("capset".to_owned(), "check the capability list"),
         Step::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)".to_owned(), "this is a bug"),
-        Step::ForkCommand => ("fork of the command".to_owned(), "check pids limits"),
         Step::ParentDeath => (
             "prctl(PR_SET_PDEATHSIG)".to_owned(),
             "kiln exited while starting the sandbox",

@@ -25,8 +25,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Runs the process in new namespaces of this host's kernel.
 ///
-/// The command runs as pid 2 under a tiny init (pid 1) that reaps zombies
-/// and exits when the command exits, which kills any leftover process.
+/// The command is pid 1 of its own pid namespace (the process that set up the
+/// sandbox `execve`s it, as runc does): nothing of kiln's stays visible in
+/// the step. When it exits, the kernel kills any leftover process; a helper
+/// in the host's pid namespace waits for it and reports its status.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Embedded;
 
@@ -573,7 +575,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
             }
         });
     }
-    // No report from init: it died itself (for example OOM-killed).
+    // No report from stage1: it died itself (for example killed with the build).
     match waited.map_err(os("waitpid"))? {
         Some((_, st)) => Ok(Exit {
             code: st.exit_status(),

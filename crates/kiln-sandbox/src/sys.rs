@@ -164,16 +164,6 @@ pub(crate) fn reset_signals() {
     }
 }
 
-/// Die by `sig` (used to mirror a child's death to our parent).
-pub(crate) fn die_by_signal(sig: i32) -> ! {
-    // SAFETY: resetting a disposition and signalling ourselves are plain syscalls.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig);
-    }
-    exit_now(128 + sig)
-}
-
 /// `execve(2)`. Returns only on failure.
 ///
 /// `argv` and `envp` must be NULL-terminated arrays of pointers to
