@@ -1,16 +1,46 @@
-//! cgroup limits: v1 (one directory per controller, `…/<controller>/kiln/<id>`)
-//! or v2 (`/sys/fs/cgroup/kiln/<id>`) when `cgroup.controllers` exists.
+//! The cgroups of one step: limits, v1 (one directory per controller,
+//! `…/<controller>/kiln/<id>`) or v2 (`<v2 root>/kiln/<id>`); and always the device
+//! allow-list ([`crate::devices`]): the v1 `devices` controller and, wherever a v2
+//! hierarchy is mounted (also the `unified` one of a hybrid layout), the device program
+//! attached to the step's v2 cgroup. The kernel checks both.
 
 use std::fs;
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::{Limits, SandboxError};
 
-const ROOT: &str = "/sys/fs/cgroup";
 const CFS_PERIOD: u64 = 100_000;
+
+/// Where the cgroup hierarchies are: a parameter, so tests can point it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupRoots {
+    /// The v2 root (`cgroup.controllers` there) or the directory of the v1 controllers.
+    pub root: PathBuf,
+}
+
+impl CgroupRoots {
+    /// The host's, at `/sys/fs/cgroup`.
+    pub(crate) fn host() -> Self {
+        Self {
+            root: PathBuf::from("/sys/fs/cgroup"),
+        }
+    }
+
+    fn is_v2(&self) -> bool {
+        self.root.join("cgroup.controllers").exists()
+    }
+
+    /// The v2 hierarchy: the root itself, or `unified` in a hybrid layout.
+    fn v2(&self) -> Option<PathBuf> {
+        if self.is_v2() {
+            return Some(self.root.clone());
+        }
+        let unified = self.root.join("unified");
+        unified.join("cgroup.procs").exists().then_some(unified)
+    }
+}
 
 /// Created cgroup directories; removed on drop.
 #[derive(Debug, Default)]
@@ -47,12 +77,12 @@ fn mkdir(path: &Path) -> Result<(), SandboxError> {
 }
 
 impl Cgroups {
-    /// Create the cgroups for `limits` (none if no limit is set).
-    pub(crate) fn create(id: &str, limits: &Limits) -> Result<Self, SandboxError> {
-        let mut cg = Cgroups::default();
-        if limits.memory.is_none() && limits.pids.is_none() && limits.cpus.is_none() {
-            return Ok(cg);
-        }
+    /// Create the cgroups of step `id`: the device allow-list always, `limits` if set.
+    pub(crate) fn create(
+        roots: &CgroupRoots,
+        id: &str,
+        limits: &Limits,
+    ) -> Result<Self, SandboxError> {
         if let Some(c) = limits.cpus {
             if !(c.is_finite() && c > 0.0) {
                 return Err(SandboxError::Invalid(format!(
@@ -60,13 +90,87 @@ impl Cgroups {
                 )));
             }
         }
-        let root = Path::new(ROOT);
-        if root.join("cgroup.controllers").exists() {
-            cg.create_v2(root, id, limits)?;
+        let mut cg = Cgroups::default();
+        let has_limits = limits.memory.is_some() || limits.pids.is_some() || limits.cpus.is_some();
+        if roots.is_v2() {
+            cg.create_v2(&roots.root, id, limits)?;
         } else {
-            cg.create_v1(root, id, limits)?;
+            if has_limits {
+                cg.create_v1(&roots.root, id, limits)?;
+            }
+            cg.create_v1_devices(&roots.root, id)?;
+            if let Some(unified) = roots.v2() {
+                cg.create_v2(&unified, id, &Limits::default())?;
+            }
         }
         Ok(cg)
+    }
+
+    /// `devices/kiln/<id>`: deny everything, then allow the standard nodes.
+    fn create_v1_devices(&mut self, root: &Path, id: &str) -> Result<(), SandboxError> {
+        let dir = root.join("devices/kiln").join(id);
+        self.add(dir.clone())?;
+        write(&dir.join("devices.deny"), "a")?;
+        let allow = dir.join("devices.allow");
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(&allow)
+            .map_err(|e| {
+                SandboxError::io(
+                    "opening",
+                    &allow,
+                    e,
+                    "the cgroup v1 devices controller must be mounted read-write",
+                )
+            })?;
+        // One rule per write: the kernel parses each write as one rule.
+        for line in crate::devices::v1_allow_lines() {
+            f.write_all(line.as_bytes()).map_err(|e| {
+                SandboxError::io(
+                    "writing a device rule to",
+                    &allow,
+                    e,
+                    "the cgroup v1 devices controller must be mounted read-write",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Attach the device program to the v2 cgroup `dir`.
+    fn attach_device_program(dir: &Path) -> Result<(), SandboxError> {
+        let prog = crate::devices::loaded_program().map_err(|e| {
+            SandboxError::io(
+                "loading the cgroup device program (bpf) for",
+                dir,
+                e.into(),
+                "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
+            )
+        })?;
+        let fd = rustix::fs::open(
+            dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| {
+            SandboxError::io("opening cgroup", dir, e.into(), "check the cgroup v2 mount")
+        })?;
+        crate::bpf::attach(
+            &fd,
+            prog,
+            crate::bpf::ATTACH_CGROUP_DEVICE,
+            crate::bpf::F_ALLOW_MULTI,
+        )
+        .map_err(|e| {
+            SandboxError::io(
+                "attaching the device program (bpf) to cgroup",
+                dir,
+                e.into(),
+                "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
+            )
+        })
     }
 
     fn add(&mut self, dir: PathBuf) -> Result<(), SandboxError> {
@@ -135,6 +239,7 @@ impl Cgroups {
         }
         let dir = parent.join(id);
         self.add(dir.clone())?;
+        Self::attach_device_program(&dir)?;
         if let Some(mem) = limits.memory {
             write(&dir.join("memory.max"), &mem.to_string())?;
             let swap = dir.join("memory.swap.max");
@@ -152,29 +257,23 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Remove the directories; waits briefly for exiting tasks to leave.
+    /// Remove the directories. Call it once every task of the step is reaped (the
+    /// step's pid 1 leaves only after the rest of its pid namespace, and stage1 after
+    /// it): an empty cgroup is removed at once, so there is nothing to wait for.
     pub(crate) fn remove(&mut self) -> Result<(), SandboxError> {
         self.procs.clear();
         let mut first_err = None;
         for dir in self.dirs.drain(..).rev() {
-            let mut tries = 0;
-            loop {
-                match fs::remove_dir(&dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if tries < 200 && e.raw_os_error() == Some(libc::EBUSY) => {
-                        tries += 1;
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(e) => {
-                        first_err.get_or_insert(SandboxError::io(
-                            "removing cgroup",
-                            dir.clone(),
-                            e,
-                            "a process may still be running in it; kill it and remove the directory",
-                        ));
-                        break;
-                    }
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_err.get_or_insert(SandboxError::io(
+                        "removing cgroup",
+                        dir.clone(),
+                        e,
+                        "a process may still be running in it; kill it and remove the directory",
+                    ));
                 }
             }
         }

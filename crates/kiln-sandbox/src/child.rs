@@ -89,6 +89,7 @@ steps!(
     ParentDeath,
     NetworkWait,
     ExtraMount,
+    NodevRoot,
 );
 
 /// A failure record sent over the error pipe: step, index, errno.
@@ -408,18 +409,11 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         .map_err(step(Step::ParentDeath))?;
     rustix::process::umask(Mode::empty());
 
+    // The standard nodes, cloned from the host's /dev while it is still reachable.
+    let nodes = clone_standard_nodes()?;
     // The rootfs must be a mount point for pivot_root.
     mount::mount_bind_recursive(p.rootfs.as_c_str(), p.rootfs.as_c_str())
         .map_err(step(Step::BindRoot))?;
-    // Device nodes in the root filesystem (an image's, or one a step makes with mknod)
-    // must not open host devices: the root is nodev; /dev is a separate mount with only
-    // the standard nodes. (Docker relies on the devices cgroup for this.)
-    mount::mount_remount(
-        p.rootfs.as_c_str(),
-        MountFlags::BIND | MountFlags::NODEV,
-        c"",
-    )
-    .map_err(step(Step::BindRoot))?;
     let root = fs::open(
         p.rootfs.as_c_str(),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -447,6 +441,11 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         extra_mount(&root, m).map_err(at(Step::ExtraMount, i as u32))?;
     }
     drop(root);
+    // Device nodes in the root filesystem or any mount on it (an image's, or one a step
+    // makes with mknod) must not open host devices: all of them are nodev; /dev is a
+    // nodev tmpfs with only the standard nodes bound in; the device cgroups are the
+    // second line.
+    sys::set_nodev_recursive(p.rootfs.as_c_str()).map_err(step(Step::NodevRoot))?;
 
     rustix::process::chdir(p.rootfs.as_c_str()).map_err(step(Step::PivotRoot))?;
     rustix::process::pivot_root(c".", c".").map_err(step(Step::PivotRoot))?;
@@ -467,20 +466,11 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         c"tmpfs",
         c"/dev",
         c"tmpfs",
-        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME,
         Some(c"mode=755,size=65536k"),
     )
     .map_err(step(Step::MountDev))?;
-    for (i, (path, major, minor)) in DEV_NODES.iter().enumerate() {
-        fs::mknodat(
-            CWD,
-            *path,
-            FileType::CharacterDevice,
-            Mode::from_raw_mode(0o666),
-            fs::makedev(*major, *minor),
-        )
-        .map_err(at(Step::DevNode, i as u32))?;
-    }
+    bind_standard_nodes(nodes)?;
     for (i, (source, target, fstype, flags, data, mode)) in dev_mounts().into_iter().enumerate() {
         let f = at(Step::DevMount, i as u32);
         fs::mkdirat(CWD, target, Mode::from_raw_mode(mode)).map_err(&f)?;
@@ -509,7 +499,7 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
                 c"tmpfs",
                 path.as_c_str(),
                 c"tmpfs",
-                MountFlags::RDONLY,
+                MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
                 Some(c"size=0"),
             )
             .map_err(&f)?,
@@ -557,6 +547,56 @@ fn exec_command(p: &Plan) -> R<std::convert::Infallible> {
     }
     report(p, at(Step::Exec, 0)(worst));
     sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
+}
+
+type StandardNodes = [Option<OwnedFd>; DEV_NODES.len()];
+
+/// Detached copies (`open_tree(OPEN_TREE_CLONE)`) of the host's standard nodes, each
+/// checked to be the character device it should be.
+fn clone_standard_nodes() -> R<StandardNodes> {
+    let mut nodes: StandardNodes = Default::default();
+    for (i, (path, major, minor)) in DEV_NODES.iter().enumerate() {
+        let f = at(Step::DevNode, i as u32);
+        let fd = mount::open_tree(
+            CWD,
+            *path,
+            mount::OpenTreeFlags::OPEN_TREE_CLONE | mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .map_err(&f)?;
+        let st = fs::fstat(&fd).map_err(&f)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
+            || st.st_rdev != fs::makedev(*major, *minor)
+        {
+            return Err(f(Errno::NODEV));
+        }
+        nodes[i] = Some(fd);
+    }
+    Ok(nodes)
+}
+
+/// An empty file for each standard node on the nodev /dev, the host's node mounted on it.
+fn bind_standard_nodes(nodes: StandardNodes) -> R {
+    for (i, ((path, _, _), node)) in DEV_NODES.iter().zip(nodes).enumerate() {
+        let f = at(Step::DevNode, i as u32);
+        let node = node.ok_or_else(|| f(Errno::BADF))?;
+        let file = fs::openat(
+            CWD,
+            *path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )
+        .map_err(&f)?;
+        drop(file);
+        mount::move_mount(
+            &node,
+            c"",
+            CWD,
+            *path,
+            mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(&f)?;
+    }
+    Ok(())
 }
 
 /// Mount `m` on its target, resolved inside the root (symlinks cannot leave it).
@@ -669,7 +709,7 @@ mod tests {
                 assert_eq!(back, Some((step, 7, Errno::ACCESS)));
             }
         }
-        assert_eq!(n, Step::ExtraMount as u32, "Step::from_u32 misses a step");
+        assert_eq!(n, Step::NodevRoot as u32, "Step::from_u32 misses a step");
         assert!(Fail::decode(&[0u8; 4]).is_none());
         assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
     }

@@ -91,8 +91,18 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "/dev in the rootfs must be a directory",
         ),
         Step::DevNode => (
-            format!("mknod {}", crate::dev_tables::dev_node_name(fail.index)),
-            "the sandbox needs CAP_MKNOD",
+            format!(
+                "binding the host's {} into the sandbox's /dev",
+                crate::dev_tables::dev_node_name(fail.index)
+            ),
+            "the host's /dev must hold the standard character devices (null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0)",
+        ),
+        Step::NodevRoot => (
+            format!(
+                "making the rootfs {} and its mounts nodev (mount_setattr)",
+                plan.rootfs.to_string_lossy()
+            ),
+            "the kernel must support mount_setattr (Linux 5.12 or later)",
         ),
         Step::DevMount => (
             format!("mount {}", crate::dev_tables::dev_mount_name(fail.index)),

@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
-use crate::cgroup::Cgroups;
+use crate::cgroup::{CgroupRoots, Cgroups};
 use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
 use crate::describe::{describe, Names};
 use crate::mount_points::MountPoints;
@@ -356,7 +356,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         });
     }
 
-    let mut cgroups = Cgroups::create(&unique_id(), &confinement.limits)?;
+    let mut cgroups = Cgroups::create(&CgroupRoots::host(), &unique_id(), &confinement.limits)?;
     let cgroup_procs = std::mem::take(&mut cgroups.procs)
         .into_iter()
         .map(high)

@@ -12,11 +12,13 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod bpf;
 mod caps;
 mod cgroup;
 mod child;
 mod describe;
 mod dev_tables;
+mod devices;
 mod embedded;
 mod error;
 mod external;

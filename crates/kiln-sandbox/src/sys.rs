@@ -1,6 +1,6 @@
 //! Every raw, privileged or async-signal-sensitive call that needs `unsafe`.
 //!
-//! Nothing else in the crate uses `unsafe`. All functions here are thin
+//! Nothing else in the crate uses `unsafe` but [`crate::bpf`] (the `bpf(2)` calls). All functions here are thin
 //! wrappers that do not allocate, so they may be called in a child between
 //! `fork` and `execve`.
 #![allow(unsafe_code)]
@@ -162,6 +162,40 @@ pub(crate) fn reset_signals() {
         libc::sigemptyset(&mut set);
         libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
+}
+
+/// `mount_setattr(path, AT_RECURSIVE)` setting `nodev` on the mount at `path` and every
+/// mount below it.
+pub(crate) fn set_nodev_recursive(path: &CStr) -> Result<(), Errno> {
+    /// `struct mount_attr`.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_NODEV: u64 = 0x4;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is NUL-terminated and `attr` a live struct mount_attr of the size
+    // passed; the kernel only reads them during the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(rc).map(drop)
 }
 
 /// `execve(2)`. Returns only on failure.
