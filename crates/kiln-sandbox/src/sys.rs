@@ -248,15 +248,25 @@ pub(crate) fn inherit_fds_and_die_with_parent(cmd: &mut std::process::Command, f
     unsafe { cmd.pre_exec(hook) };
 }
 
-/// Prepare `cmd` (an OCI runtime) to die with the thread that spawns it and,
-/// when `hide_unified` is set, to run in a mount namespace of its own where
-/// the cgroup v2 hierarchy of a hybrid layout (`/sys/fs/cgroup/unified`) is
-/// unmounted: crun refuses hybrid layouts whose v2 side has controllers, and
-/// without it sees a plain v1 layout (where it applies limits). The
-/// namespace is private: nothing in it propagates back to the host.
-pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified: bool) {
+/// Prepare `cmd` (an OCI runtime) to die with the thread that spawns it and to run in a
+/// private mount namespace of its own where
+/// - the root filesystem `rootfs` is a bind mount with `nodev` on it and every mount
+///   below it (the runtime's own bind of it inherits that), so a device node in the
+///   image or made by the step opens nothing;
+/// - when `hide_unified` is set, the cgroup v2 hierarchy of a hybrid layout
+///   (`/sys/fs/cgroup/unified`) is unmounted: crun refuses hybrid layouts whose v2
+///   side has controllers, and without it sees a plain v1 layout (where it applies
+///   limits).
+///
+/// Nothing in the namespace propagates back to the host.
+pub(crate) fn runtime_child_setup(
+    cmd: &mut std::process::Command,
+    hide_unified: bool,
+    rootfs: std::ffi::CString,
+) {
     use std::os::unix::process::CommandExt;
     let hook = move || -> std::io::Result<()> {
+        let os = |e: Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
         // SAFETY: prctl with integer arguments only.
         if unsafe {
             libc::prctl(
@@ -270,15 +280,9 @@ pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified:
         {
             return Err(std::io::Error::last_os_error());
         }
-        if !hide_unified {
-            return Ok(());
-        }
-        // SAFETY: unshare with a constant flag, in the single-threaded child.
-        if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: mount/umount2 with constant NUL-terminated strings and null
-        // data; they only change this child's new mount namespace.
+        unshare(libc::CLONE_NEWNS).map_err(os)?;
+        // SAFETY: mount/umount2 with NUL-terminated strings (constants, or `rootfs`, owned
+        // by this closure) and null data; they only change this child's new mount namespace.
         unsafe {
             if libc::mount(
                 c"none".as_ptr(),
@@ -290,14 +294,26 @@ pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified:
             {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH) < 0 {
+            if hide_unified
+                && libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::mount(
+                rootfs.as_ptr(),
+                rootfs.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) < 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        Ok(())
+        set_nodev_recursive(&rootfs).map_err(os)
     };
     // SAFETY: the hook runs between fork and exec in the child and only makes
-    // async-signal-safe syscalls (prctl, unshare, mount, umount2); it neither
-    // allocates nor takes locks.
+    // async-signal-safe syscalls (prctl, unshare, mount, umount2, mount_setattr); it
+    // neither allocates nor takes locks.
     unsafe { cmd.pre_exec(hook) };
 }
