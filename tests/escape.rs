@@ -9,6 +9,48 @@ use std::net::TcpListener;
 use std::path::Path;
 use support::TestEnv;
 
+/// The embedded runtime, then Debian's runc and crun (`--runtime`).
+const RUNTIMES: [Option<&str>; 3] = [None, Some("runc"), Some("crun")];
+
+fn runtime_args(rt: Option<&str>) -> Vec<&str> {
+    match rt {
+        Some(rt) => {
+            support::tool(rt, rt);
+            vec!["--runtime", rt]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn runtime_name(rt: Option<&str>) -> &str {
+    rt.unwrap_or("embedded")
+}
+
+/// Compile `tests/data/<name>.c` statically to `out`.
+fn compile_probe(name: &str, out: &Path) {
+    let gcc = support::tool("gcc", "gcc");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/data/{name}.c"));
+    support::run_ok(
+        std::process::Command::new(gcc)
+            .args(["-static", "-O2", "-o"])
+            .arg(out)
+            .arg(&source),
+    );
+}
+
+/// A marker no file or process holds before the test makes it.
+fn marker(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("KILNMARK-{what}-{}-{nanos:09}", std::process::id())
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -110,40 +152,6 @@ fn load_a_kernel_module() {
     assert_eq!(
         std::fs::read_to_string("/proc/modules").unwrap_or_default(),
         modules
-    );
-}
-
-#[test]
-fn mknod_a_host_block_device_and_open_it() {
-    let env = env_with_base();
-    // The host's first disk; if the kernel lets the step open it, it could read the host.
-    let parts = std::fs::read_to_string("/proc/partitions").expect("partitions");
-    let (major, minor) = parts
-        .lines()
-        .skip(2)
-        .find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 4).then(|| (f[0].to_string(), f[1].to_string()))
-        })
-        .expect("a block device");
-    let root = build(
-        &env,
-        &format!(
-            "FROM busybox:test\nRUN mkdir /out; busybox mknod /disk b {major} {minor}; echo mknod=$? > /out/r; \
-             (busybox head -c 512 /disk > /out/data) 2>>/out/r; echo open=$? >> /out/r\n"
-        ),
-        &[],
-    );
-    let r = read(&root, "out/r");
-    assert!(
-        r.contains("open=1"),
-        "opening a host block device must fail: {r}"
-    );
-    assert_eq!(
-        std::fs::metadata(root.join("out/data"))
-            .map(|m| m.len())
-            .unwrap_or(0),
-        0
     );
 }
 
@@ -397,4 +405,231 @@ fn raw_socket_sniffing_sees_no_host_traffic() {
         "socket-open marker-seen=0\n",
         "a raw socket in a step (CAP_NET_RAW, as in Docker) sees only the step's own network"
     );
+}
+
+/// Whether `pid` has a child process (the sandbox of a running step).
+fn has_children(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("children"))
+                    .is_ok_and(|c| !c.trim().is_empty())
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn proc_1_environ_cmdline_and_mem_hold_nothing_of_the_build() {
+    let env = env_with_base();
+    // 0: a secret the step does not mount; 1: an undeclared build arg; 2: kiln's own
+    // environment.
+    let markers = [marker("secret"), marker("buildarg"), marker("hostenv")];
+    let hexes: Vec<String> = markers.iter().map(|m| hex(m)).collect();
+    let secret = env.path().join("secret");
+    std::fs::write(&secret, &markers[0]).expect("secret");
+    let ctx = env.context(
+        "ctx-scan",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox:test\nCOPY procscan /procscan\n\
+                 RUN mkdir /out && /procscan {} > /out/scan && sleep 3\n",
+                hexes.join(" ")
+            ),
+        )],
+    );
+    let probe = ctx.join("procscan");
+    compile_probe("procscan", &probe);
+    let secret_flag = format!("id=unused,src={}", s(&secret));
+    let arg_flag = format!("UNDECLARED={}", markers[1]);
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let tag = format!("scan-{name}:1");
+        let mut args = vec!["build", "-q", "--no-cache", "-t", &tag];
+        args.extend(["--secret", &secret_flag, "--build-arg", &arg_flag]);
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        let mut child = env
+            .kiln()
+            .args(&args)
+            .env("KILN_ESCAPE_TEST_MARKER", &markers[2])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kiln");
+        // Positive control: while the step runs, the same probe on the host finds every
+        // marker in the kiln process.
+        let control = loop {
+            if has_children(child.id()) {
+                let mut cmd = std::process::Command::new(&probe);
+                cmd.args(["-p", &child.id().to_string()]).args(&hexes);
+                break support::run_ok(&mut cmd);
+            }
+            if child.try_wait().expect("wait").is_some() {
+                panic!("{name}: the build ended before its step was seen running");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let out = child.wait_with_output().expect("wait for kiln");
+        assert!(out.status.success(), "{name}: {}", support::show(&out));
+        for (i, what) in [(0, "mem"), (1, "cmdline"), (2, "environ")] {
+            assert!(
+                control.contains(&format!("found {i} pid {} in {what}", child_pid(&control))),
+                "{name}: control: the probe finds marker {i} in kiln's {what}:\n{control}"
+            );
+        }
+        let root = env.path().join(format!("rootfs-{name}"));
+        env.ok(&["export", &tag, "-o", s(&root)]);
+        let scan = read(&root, "out/scan");
+        assert!(
+            !scan.contains("found"),
+            "{name}: a process in the step holds the build's secrets:\n{scan}"
+        );
+        // The scan read pid 1's memory: a copy of kiln there would have been found.
+        let pid1 = scan
+            .lines()
+            .find(|l| l.starts_with("pid 1 "))
+            .unwrap_or_else(|| panic!("{name}: pid 1 was not scanned:\n{scan}"));
+        assert!(
+            !pid1.ends_with(" mem=0") && !pid1.contains("environ=0 "),
+            "{name}: pid 1's memory and environment were readable: {pid1}"
+        );
+    }
+}
+
+/// The pid in the probe's `pid P ...` line (the one process it was pointed at).
+fn child_pid(scan: &str) -> String {
+    scan.lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn forged_exit_status_through_proc_fds() {
+    let env = env_with_base();
+    // The step writes a success record (8 zero bytes after a tag) into every fd of every
+    // process it can see, then fails. Control: a pipe its own shell holds (fd 5, read by
+    // `tr`) is among them, and what reaches it comes out of `tr` changed.
+    let ctx = env.context(
+        "ctx-forge",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\n\
+             RUN mkfifo /tmp/f; tr K k < /tmp/f > /tmp/got & t=$!; exec 5>/tmp/f; n=0; \
+             for f in /proc/[0-9]*/fd/*; do \
+               if printf '\\0\\0\\0\\0\\0\\0\\0\\0KILNFORGE' > \"$f\" 2>/dev/null; then n=$((n+1)); fi; \
+             done; exec 5>&-; wait $t; \
+             grep -q kILNFORGE /tmp/got && echo control-reached-a-pipe-of-pid-1; \
+             echo \"wrote into $n fds\"; exit 7\n",
+        )],
+    );
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let mut args = vec!["build", "--progress", "plain", "--no-cache"];
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        let out = env.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("control-reached-a-pipe-of-pid-1"),
+            "{name}: control: the step's writes reach a pipe its shell holds\n{}",
+            support::show(&out)
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{name}: a failing step was recorded as a success\n{}",
+            support::show(&out)
+        );
+        assert!(
+            err.contains("exit code 7"),
+            "{name}: the build fails with the step's own exit code\n{}",
+            support::show(&out)
+        );
+    }
+}
+
+/// Host devices the steps try: name, mknod arguments, whether root on the host opens it
+/// (the positive control, for those present here).
+fn host_devices() -> Vec<(&'static str, &'static str)> {
+    let mut devices = vec![("kmsg", "c 1 11"), ("loop-control", "c 10 237")];
+    for (name, node, path) in [
+        ("loop0", "b 7 0", "/dev/loop0"),
+        ("kvm", "c 10 232", "/dev/kvm"),
+    ] {
+        if Path::new(path).exists() {
+            devices.push((name, node));
+        }
+    }
+    devices
+}
+
+#[test]
+fn mknod_char_device_kmsg_cannot_be_opened() {
+    let env = env_with_base();
+    let step_mark = marker("kmsg-from-step");
+    // Positive control: root on the host opens each device (/dev/kmsg for writing).
+    for (name, _) in host_devices() {
+        let path = format!("/dev/{name}");
+        std::fs::OpenOptions::new()
+            .read(name != "kmsg")
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("control: root on the host opens {path}: {e}"));
+    }
+
+    let mut script = String::from(
+        "FROM busybox:test\nRUN --mount=type=tmpfs,target=/t --mount=type=cache,target=/c \
+         mkdir -p /out; ",
+    );
+    for (name, node) in host_devices() {
+        let open = if name == "kmsg" {
+            format!("exec 3>$d/{name} && echo {step_mark} >&3")
+        } else {
+            format!("exec 3<>$d/{name}")
+        };
+        script.push_str(&format!(
+            "for d in /dev / /tmp /t /c; do busybox mknod $d/{name} {node}; \
+             if ({open}) 2>>/out/errors; then echo \"{name} $d opened\"; else echo \"{name} $d refused\"; fi; \
+             rm -f $d/{name}; done >> /out/devices; "
+        ));
+    }
+    // The standard nodes still work (/dev/tty: no controlling terminal, but not refused).
+    script.push_str(
+        "{ echo x > /dev/null && echo null-ok; head -c 3 /dev/zero | wc -c; \
+           head -c 5 /dev/urandom | wc -c; head -c 2 /dev/random | wc -c; \
+           echo x > /dev/full || echo full-is-full; (exec 3<>/dev/tty) 2>&1; true; } > /out/standard 2>&1\n",
+    );
+    let ctx = env.context("ctx-dev", &[("Dockerfile", &script)]);
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let tag = format!("dev-{name}:1");
+        let mut args = vec!["build", "-q", "--no-cache", "-t", &tag];
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        env.ok(&args);
+        let root = env.path().join(format!("rootfs-dev-{name}"));
+        env.ok(&["export", &tag, "-o", s(&root)]);
+        let devices = read(&root, "out/devices");
+        let tried = devices.lines().count();
+        assert_eq!(tried, host_devices().len() * 5, "{name}: {devices}");
+        assert!(
+            !devices.contains("opened"),
+            "{name}: a step opened a host device it made with mknod:\n{devices}\n{}",
+            read(&root, "out/errors")
+        );
+        let standard = read(&root, "out/standard");
+        assert!(
+            standard.starts_with("null-ok\n3\n5\n2\n"),
+            "{name}: the standard nodes work:\n{standard}"
+        );
+        assert!(standard.contains("full-is-full"), "{name}: {standard}");
+        assert!(
+            !standard.contains("denied") && !standard.contains("not permitted"),
+            "{name}: /dev/tty is not refused:\n{standard}"
+        );
+    }
 }
