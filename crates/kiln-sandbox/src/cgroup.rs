@@ -286,3 +286,101 @@ impl Drop for Cgroups {
         let _ = self.remove();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each device barrier alone, on this host's cgroups: a shell that joins the cgroup
+    //! then opens a device (`/dev` of the host: only the cgroup stands in the way).
+    use super::*;
+
+    fn root() -> bool {
+        let root = rustix::process::geteuid().is_root();
+        if !root {
+            eprintln!("skipped: cgroup device tests need root");
+        }
+        root
+    }
+
+    /// Whether a shell in the cgroup `dir` (none: where the test runs) opens `device`.
+    fn opens(dir: Option<&Path>, device: &str) -> bool {
+        let join = dir
+            .map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display()))
+            .unwrap_or_default();
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{join}exec 3<>{device}"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn id(what: &str) -> String {
+        format!("test-{}-{what}", std::process::id())
+    }
+
+    #[test]
+    fn v1_devices_controller_alone_refuses_a_host_device() {
+        let roots = CgroupRoots::host();
+        if !root() || roots.is_v2() || !roots.root.join("devices").is_dir() {
+            return;
+        }
+        // Control: here, and in a v1 devices cgroup without rules, root opens it.
+        assert!(opens(None, "/dev/loop-control"), "control: root opens it");
+        let mut plain = Cgroups::default();
+        let plain_dir = roots.root.join("devices/kiln").join(id("v1-plain"));
+        plain.add(plain_dir.clone()).expect("plain cgroup");
+        assert!(
+            opens(Some(&plain_dir), "/dev/loop-control"),
+            "control: no rules"
+        );
+
+        let mut cg = Cgroups::default();
+        cg.create_v1_devices(&roots.root, &id("v1"))
+            .expect("devices cgroup");
+        let dir = cg.dirs[0].clone();
+        assert!(!opens(Some(&dir), "/dev/loop-control"));
+        assert!(!opens(Some(&dir), "/dev/kmsg"));
+        assert!(opens(Some(&dir), "/dev/null"), "the standard nodes open");
+        assert!(opens(Some(&dir), "/dev/urandom"), "the standard nodes open");
+        cg.remove().expect("remove");
+        plain.remove().expect("remove");
+    }
+
+    #[test]
+    fn v2_device_program_alone_refuses_a_host_device() {
+        let Some(unified) = CgroupRoots::host().v2() else {
+            return;
+        };
+        if !root() {
+            return;
+        }
+        // Control: a v2 cgroup without the program lets root open it.
+        let mut plain = Cgroups::default();
+        let plain_dir = unified.join("kiln").join(id("v2-plain"));
+        plain.add(plain_dir.clone()).expect("plain cgroup");
+        assert!(opens(Some(&plain_dir), "/dev/loop-control"), "control");
+
+        let mut cg = Cgroups::default();
+        cg.create_v2(&unified, &id("v2"), &Limits::default())
+            .expect("v2 cgroup with the device program");
+        let dir = cg.dirs[0].clone();
+        assert!(!opens(Some(&dir), "/dev/loop-control"));
+        assert!(!opens(Some(&dir), "/dev/kmsg"));
+        assert!(opens(Some(&dir), "/dev/null"), "the standard nodes open");
+        assert!(opens(Some(&dir), "/dev/zero"), "the standard nodes open");
+        cg.remove().expect("remove");
+        plain.remove().expect("remove");
+    }
+
+    #[test]
+    fn roots_are_parameters() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let roots = CgroupRoots {
+            root: dir.path().to_path_buf(),
+        };
+        assert!(!roots.is_v2());
+        assert_eq!(roots.v2(), None);
+        std::fs::write(dir.path().join("cgroup.controllers"), "").expect("write");
+        assert_eq!(roots.v2(), Some(dir.path().to_path_buf()));
+    }
+}
