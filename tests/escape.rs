@@ -83,6 +83,18 @@ fn workdir_proc_self_fd_cve_2024_21626() {
     let env = env_with_base();
     let sentinel = env.path().join("sentinel");
     std::fs::write(&sentinel, "host").expect("sentinel");
+    // Control: a process holding an fd of a host directory does write beside it through
+    // /proc/self/fd/N (what a leaked fd would give the step).
+    let control = env.path().join("control");
+    std::fs::create_dir(&control).expect("control dir");
+    support::run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "exec 7<{}; cd /proc/self/fd/7 && echo escaped > ../sentinel-control",
+        s(&control)
+    )));
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("sentinel-control")).expect("control"),
+        "escaped\n"
+    );
     for fd in 3..9 {
         let ctx = env.context(
             &format!("ctx{fd}"),
@@ -106,6 +118,9 @@ fn workdir_proc_self_fd_cve_2024_21626() {
 fn write_proc_sysrq_trigger_and_proc_sys() {
     let env = env_with_base();
     let before = std::fs::read_to_string("/proc/sys/kernel/printk_ratelimit").expect("read");
+    // Control: root on the host may write the setting (the same value back).
+    std::fs::write("/proc/sys/kernel/printk_ratelimit", &before)
+        .expect("control: the host writes /proc/sys/kernel/printk_ratelimit");
     let root = build(
         &env,
         "FROM busybox:test\nRUN mkdir /out; \
@@ -136,6 +151,13 @@ fn mount_a_filesystem() {
         &[],
     );
     assert_eq!(read(&root, "out/r"), "refused\n");
+    // Control: the same step with the privileges it lacks (RUN --security=insecure) mounts.
+    let root = build(
+        &env,
+        "FROM busybox:test\nRUN --security=insecure mkdir -p /out /mnt; if mount -t tmpfs t /mnt 2>/dev/null; then echo mounted; umount /mnt; else echo refused; fi > /out/r\n",
+        &["--allow", "security.insecure"],
+    );
+    assert_eq!(read(&root, "out/r"), "mounted\n", "control");
 }
 
 #[test]
@@ -149,6 +171,21 @@ fn load_a_kernel_module() {
     );
     let r = read(&root, "out/r");
     assert!(!r.ends_with("\n0\n") && r.contains("not permitted"), "{r}");
+    // Control: root on the host gets past the permission check with the same file (and
+    // the kernel refuses it for its format, not for permission).
+    let ko = env.path().join("x.ko");
+    let head = std::fs::read("/bin/busybox").expect("busybox");
+    std::fs::write(&ko, &head[..4096]).expect("x.ko");
+    let host = std::process::Command::new("/bin/busybox")
+        .arg("insmod")
+        .arg(&ko)
+        .output()
+        .expect("insmod");
+    let host_err = String::from_utf8_lossy(&host.stderr);
+    assert!(
+        !host.status.success() && !host_err.contains("not permitted"),
+        "control: {host_err}"
+    );
     assert_eq!(
         std::fs::read_to_string("/proc/modules").unwrap_or_default(),
         modules
@@ -159,6 +196,10 @@ fn load_a_kernel_module() {
 fn ptrace_a_host_process() {
     let env = env_with_base();
     let me = std::process::id();
+    assert!(
+        Path::new(&format!("/proc/{me}/status")).exists(),
+        "control: the host sees the process"
+    );
     let root = build(
         &env,
         &format!(
@@ -187,6 +228,14 @@ fn reboot_and_sethostname() {
         &[],
     );
     assert!(!read(&root, "out/reboot").ends_with("\n0\n"));
+    // Control: with CAP_SYS_ADMIN (RUN --security=insecure) sethostname works, and changes
+    // only the step's own UTS namespace.
+    let privileged = build(
+        &env,
+        "FROM busybox:test\nRUN --security=insecure mkdir -p /out; hostname evil; hostname > /out/host\n",
+        &["--allow", "security.insecure"],
+    );
+    assert_eq!(read(&privileged, "out/host"), "evil\n", "control");
     assert_eq!(
         std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
         host,
@@ -199,6 +248,13 @@ fn reach_a_host_loopback_listener() {
     let env = env_with_base();
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
+    // Control: the host's own client reaches it.
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("control: connect");
+    client.write_all(b"hi").expect("control: send");
+    let (mut c, _) = listener.accept().expect("control: accept");
+    let mut b = [0u8; 2];
+    c.read_exact(&mut b).expect("control: receive");
+    drop((client, c));
     listener.set_nonblocking(true).expect("nonblocking");
     let root = build(
         &env,
@@ -276,9 +332,14 @@ fn setuid_binary_gains_no_capabilities() {
     let env = env_with_base();
     let root = build(
         &env,
-        "FROM busybox:test\nRUN mkdir -p /out /s && chmod 777 /out && cp /bin/busybox /s/grep && cp /bin/busybox /s/id && chmod 4755 /s/grep /s/id\n\
+        "FROM busybox:test\nRUN mkdir -p /out /s && chmod 777 /out && cp /bin/busybox /s/grep && cp /bin/busybox /s/id && chmod 4755 /s/grep /s/id && /s/grep CapEff /proc/self/status > /out/rootcaps\n\
          USER app\nRUN /s/grep CapEff /proc/self/status > /out/caps; /s/id -u > /out/uid\n",
         &[],
+    );
+    assert!(
+        !read(&root, "out/rootcaps").contains("0000000000000000"),
+        "control: as root the same probe shows capabilities: {}",
+        read(&root, "out/rootcaps")
     );
     assert!(
         read(&root, "out/caps").contains("0000000000000000"),
