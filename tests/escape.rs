@@ -330,10 +330,22 @@ fn memory_hog_under_memory_limit() {
         "ctx",
         &[(
             "Dockerfile",
-            "FROM busybox:test\nRUN x=$(busybox head -c 268435456 /dev/zero | busybox tr '\\0' a); echo ${#x}\n",
+            "FROM busybox:test\nRUN x=$(busybox head -c 134217728 /dev/zero | busybox tr '\\0' a); echo ${#x}\n",
         )],
     );
-    let out = env.run(&["build", "-q", "--memory", "64m", "-t", "hog:1", s(&ctx)]);
+    // Control: without a limit the same step gets its memory.
+    let out = env.run(&["build", "-q", "--no-cache", "-t", "hog:0", s(&ctx)]);
+    assert!(out.status.success(), "control: {}", support::show(&out));
+    let out = env.run(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "--memory",
+        "64m",
+        "-t",
+        "hog:1",
+        s(&ctx),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "the hog is stopped: {stderr}");
     assert!(
