@@ -46,8 +46,10 @@ impl CgroupRoots {
 #[derive(Debug, Default)]
 pub(crate) struct Cgroups {
     dirs: Vec<PathBuf>,
-    /// `cgroup.procs` of each directory, open for writing in the child.
+    /// `tasks` of each v1 directory, open for writing in the child.
     pub procs: Vec<OwnedFd>,
+    /// The v2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub clone_into: Option<OwnedFd>,
 }
 
 fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
@@ -109,7 +111,7 @@ impl Cgroups {
     /// `devices/kiln/<id>`: deny everything, then allow the standard nodes.
     fn create_v1_devices(&mut self, root: &Path, id: &str) -> Result<(), SandboxError> {
         let dir = root.join("devices/kiln").join(id);
-        self.add(dir.clone())?;
+        self.add_v1(dir.clone())?;
         write(&dir.join("devices.deny"), "a")?;
         let allow = dir.join("devices.allow");
         let mut f = fs::OpenOptions::new()
@@ -137,8 +139,8 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Attach the device program to the v2 cgroup `dir`.
-    fn attach_device_program(dir: &Path) -> Result<(), SandboxError> {
+    /// Attach the device program to the v2 cgroup `dir` (open as `fd`).
+    fn attach_device_program(dir: &Path, fd: &OwnedFd) -> Result<(), SandboxError> {
         let prog = crate::devices::loaded_program().map_err(|e| {
             SandboxError::io(
                 "loading the cgroup device program (bpf) for",
@@ -147,18 +149,8 @@ impl Cgroups {
                 "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
             )
         })?;
-        let fd = rustix::fs::open(
-            dir,
-            rustix::fs::OFlags::RDONLY
-                | rustix::fs::OFlags::DIRECTORY
-                | rustix::fs::OFlags::CLOEXEC,
-            rustix::fs::Mode::empty(),
-        )
-        .map_err(|e| {
-            SandboxError::io("opening cgroup", dir, e.into(), "check the cgroup v2 mount")
-        })?;
         crate::bpf::attach(
-            &fd,
+            fd,
             prog,
             crate::bpf::ATTACH_CGROUP_DEVICE,
             crate::bpf::F_ALLOW_MULTI,
@@ -173,17 +165,20 @@ impl Cgroups {
         })
     }
 
-    fn add(&mut self, dir: PathBuf) -> Result<(), SandboxError> {
+    /// A v1 cgroup, joined by writing "0" to its `tasks` file: that moves only the calling
+    /// thread (stage1 has no other), without the global threadgroup lock whose RCU grace
+    /// period made a `cgroup.procs` write cost milliseconds.
+    fn add_v1(&mut self, dir: PathBuf) -> Result<(), SandboxError> {
         mkdir(&dir)?;
         self.dirs.push(dir.clone());
-        let procs = dir.join("cgroup.procs");
+        let tasks = dir.join("tasks");
         let f = fs::OpenOptions::new()
             .write(true)
-            .open(&procs)
+            .open(&tasks)
             .map_err(|e| {
                 SandboxError::io(
                     "opening",
-                    procs,
+                    tasks,
                     e,
                     "check that the cgroup filesystem is writable",
                 )
@@ -192,10 +187,33 @@ impl Cgroups {
         Ok(())
     }
 
+    /// The v2 cgroup: stage1 is forked straight into it (`clone3(CLONE_INTO_CGROUP)`).
+    fn add_v2(&mut self, dir: PathBuf) -> Result<(), SandboxError> {
+        mkdir(&dir)?;
+        self.dirs.push(dir.clone());
+        let fd = rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| {
+            SandboxError::io(
+                "opening cgroup",
+                &dir,
+                e.into(),
+                "check the cgroup v2 mount",
+            )
+        })?;
+        self.clone_into = Some(fd);
+        Ok(())
+    }
+
     fn create_v1(&mut self, root: &Path, id: &str, limits: &Limits) -> Result<(), SandboxError> {
         if let Some(mem) = limits.memory {
             let dir = root.join("memory/kiln").join(id);
-            self.add(dir.clone())?;
+            self.add_v1(dir.clone())?;
             write(&dir.join("memory.limit_in_bytes"), &mem.to_string())?;
             // Without swap accounting this file does not exist; then memory
             // is the only limit.
@@ -206,12 +224,12 @@ impl Cgroups {
         }
         if let Some(pids) = limits.pids {
             let dir = root.join("pids/kiln").join(id);
-            self.add(dir.clone())?;
+            self.add_v1(dir.clone())?;
             write(&dir.join("pids.max"), &pids.to_string())?;
         }
         if let Some(cpus) = limits.cpus {
             let dir = root.join("cpu/kiln").join(id);
-            self.add(dir.clone())?;
+            self.add_v1(dir.clone())?;
             write(&dir.join("cpu.cfs_period_us"), &CFS_PERIOD.to_string())?;
             let quota = ((cpus * CFS_PERIOD as f64) as u64).max(1000);
             write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
@@ -238,8 +256,10 @@ impl Cgroups {
             }
         }
         let dir = parent.join(id);
-        self.add(dir.clone())?;
-        Self::attach_device_program(&dir)?;
+        self.add_v2(dir.clone())?;
+        if let Some(fd) = &self.clone_into {
+            Self::attach_device_program(&dir, fd)?;
+        }
         if let Some(mem) = limits.memory {
             write(&dir.join("memory.max"), &mem.to_string())?;
             let swap = dir.join("memory.swap.max");
@@ -262,6 +282,7 @@ impl Cgroups {
     /// it): an empty cgroup is removed at once, so there is nothing to wait for.
     pub(crate) fn remove(&mut self) -> Result<(), SandboxError> {
         self.procs.clear();
+        self.clone_into = None;
         let mut first_err = None;
         for dir in self.dirs.drain(..).rev() {
             match fs::remove_dir(&dir) {
@@ -328,7 +349,7 @@ mod tests {
         assert!(opens(None, "/dev/loop-control"), "control: root opens it");
         let mut plain = Cgroups::default();
         let plain_dir = roots.root.join("devices/kiln").join(id("v1-plain"));
-        plain.add(plain_dir.clone()).expect("plain cgroup");
+        plain.add_v1(plain_dir.clone()).expect("plain cgroup");
         assert!(
             opens(Some(&plain_dir), "/dev/loop-control"),
             "control: no rules"
@@ -357,7 +378,7 @@ mod tests {
         // Control: a v2 cgroup without the program lets root open it.
         let mut plain = Cgroups::default();
         let plain_dir = unified.join("kiln").join(id("v2-plain"));
-        plain.add(plain_dir.clone()).expect("plain cgroup");
+        plain.add_v2(plain_dir.clone()).expect("plain cgroup");
         assert!(opens(Some(&plain_dir), "/dev/loop-control"), "control");
 
         let mut cg = Cgroups::default();

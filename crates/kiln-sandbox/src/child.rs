@@ -177,7 +177,7 @@ pub(crate) struct Plan {
     pub stderr_w: OwnedFd,
     pub error_w: OwnedFd,
     pub status_w: OwnedFd,
-    /// `cgroup.procs` files, written with "0" by stage1 to join.
+    /// v1 `tasks` files, written with "0" by stage1 to join (it was born in the v2 one).
     pub cgroup_procs: Vec<OwnedFd>,
     /// fds stage1 keeps, sorted.
     pub keep: Vec<RawFd>,

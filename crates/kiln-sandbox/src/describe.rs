@@ -38,7 +38,7 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "this is a bug",
         ),
         Step::CgroupJoin => (
-            "joining the cgroup (write to cgroup.procs)".to_owned(),
+            "joining the v1 cgroups (write to their tasks files)".to_owned(),
             "check the cgroup controllers",
         ),
         Step::Unshare => (

@@ -464,7 +464,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         .collect();
 
     // --- fork ------------------------------------------------------------
-    let pid = match sys::fork().map_err(os("fork"))? {
+    // Into the v2 cgroup at birth (the v1 ones stage1 joins itself, thread-wise: cheap).
+    let forked = match &cgroups.clone_into {
+        Some(cg) => sys::fork_into_cgroup(cg.as_raw_fd()).map_err(os("clone3(CLONE_INTO_CGROUP)")),
+        None => sys::fork().map_err(os("fork")),
+    };
+    let pid = match forked? {
         sys::Forked::Child => child::stage1(&plan),
         sys::Forked::Parent(pid) => pid,
     };

@@ -43,6 +43,58 @@ pub(crate) fn fork() -> Result<Forked, Errno> {
     }
 }
 
+/// `clone3(CLONE_INTO_CGROUP)`: [`fork`], the child born in the cgroup v2 directory open
+/// as `cgroup` (no migration afterwards, so no threadgroup lock and RCU grace period).
+///
+/// A raw system call: libc's at-fork handlers do not run, so the child must not touch
+/// anything they protect (it must not allocate, which the callers' children never do)
+/// and must end with [`exit_now`] or `execve`.
+pub(crate) fn fork_into_cgroup(cgroup: RawFd) -> Result<Forked, Errno> {
+    /// `struct clone_args` (linux/sched.h), up to `cgroup`.
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup as u64,
+    };
+    // SAFETY: `args` is a live struct clone_args of the size passed; without CLONE_VM or a
+    // new stack this behaves like fork (the child gets a copy of the address space and
+    // continues here with 0); the callers restrict the child as documented above.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match check(rc)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
 /// `_exit(2)`: leave without running atexit handlers or destructors.
 pub(crate) fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
