@@ -420,8 +420,15 @@ fn leaked_file_descriptors() {
     let env = env_with_base();
     let root = build(
         &env,
-        "FROM busybox:test\nRUN mkdir /out; ls /proc/self/fd > /out/fds\n",
+        "FROM busybox:test\nRUN mkdir /out; ls /proc/self/fd > /out/fds; \
+         (exec 7</dev/null; ls /proc/self/fd) > /out/control\n",
         &[],
+    );
+    // Control: an fd the process does inherit shows in the same listing.
+    assert!(
+        read(&root, "out/control").lines().any(|l| l == "7"),
+        "control: {}",
+        read(&root, "out/control")
     );
     let listing = read(&root, "out/fds");
     let fds: Vec<&str> = listing.lines().collect();
