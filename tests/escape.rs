@@ -696,7 +696,7 @@ fn mknod_char_device_kmsg_cannot_be_opened() {
     script.push_str(
         "{ echo x > /dev/null && echo null-ok; head -c 3 /dev/zero | wc -c; \
            head -c 5 /dev/urandom | wc -c; head -c 2 /dev/random | wc -c; \
-           echo x > /dev/full || echo full-is-full; (exec 3<>/dev/tty) 2>&1; true; } > /out/standard 2>&1\n",
+           echo x > /dev/full || echo full-is-full; (exec 3<>/dev/tty) 2>&1; (exec 3<>/dev/ptmx) && echo ptmx-ok; true; } > /out/standard 2>&1\n",
     );
     let ctx = env.context("ctx-dev", &[("Dockerfile", &script)]);
     for rt in RUNTIMES {
@@ -722,6 +722,7 @@ fn mknod_char_device_kmsg_cannot_be_opened() {
             "{name}: the standard nodes work:\n{standard}"
         );
         assert!(standard.contains("full-is-full"), "{name}: {standard}");
+        assert!(standard.contains("ptmx-ok"), "{name}: {standard}");
         assert!(
             !standard.contains("denied") && !standard.contains("not permitted"),
             "{name}: /dev/tty is not refused:\n{standard}"
