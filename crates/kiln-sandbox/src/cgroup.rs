@@ -42,6 +42,44 @@ impl CgroupRoots {
     }
 }
 
+impl CgroupRoots {
+    /// The `kiln` parents of every hierarchy a step's cgroup may be in.
+    fn parents(&self) -> Vec<PathBuf> {
+        let mut parents: Vec<PathBuf> = ["devices", "memory", "pids", "cpu"]
+            .iter()
+            .map(|c| self.root.join(c).join("kiln"))
+            .collect();
+        parents.extend(self.v2().map(|v2| v2.join("kiln")));
+        parents
+    }
+
+    /// Remove the empty cgroups of kiln processes that died without cleaning up (killed
+    /// mid-step): `<pid>-<n>` whose pid is gone. Non-empty ones stay (rmdir refuses).
+    pub(crate) fn sweep_stale(&self) {
+        for parent in self.parents() {
+            let Ok(entries) = fs::read_dir(&parent) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.split_once('-'))
+                    .and_then(|(pid, _)| pid.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                let alive = rustix::process::Pid::from_raw(pid).is_some_and(|p| {
+                    rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH)
+                });
+                if !alive {
+                    let _ = fs::remove_dir(entry.path());
+                }
+            }
+        }
+    }
+}
+
 /// Created cgroup directories; removed on drop.
 #[derive(Debug, Default)]
 pub(crate) struct Cgroups {
@@ -92,6 +130,8 @@ impl Cgroups {
                 )));
             }
         }
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| roots.sweep_stale());
         let mut cg = Cgroups::default();
         let has_limits = limits.memory.is_some() || limits.pids.is_some() || limits.cpus.is_some();
         if roots.is_v2() {
@@ -391,6 +431,27 @@ mod tests {
         assert!(opens(Some(&dir), "/dev/zero"), "the standard nodes open");
         cg.remove().expect("remove");
         plain.remove().expect("remove");
+    }
+
+    #[test]
+    fn cgroups_of_dead_kiln_processes_are_swept() {
+        let roots = CgroupRoots::host();
+        if !root() || !roots.root.join("devices").is_dir() {
+            return;
+        }
+        // pid 999999999 never exists (pid_max is at most 2^22); our own pid does.
+        let dead = roots.root.join("devices/kiln/999999999-0");
+        let live = roots
+            .root
+            .join("devices/kiln")
+            .join(format!("{}-sweep", std::process::id()));
+        for d in [&dead, &live] {
+            mkdir(d).expect("mkdir");
+        }
+        roots.sweep_stale();
+        assert!(!dead.exists(), "the dead process's cgroup is removed");
+        assert!(live.exists(), "a live process's cgroup stays");
+        fs::remove_dir(&live).expect("rmdir");
     }
 
     #[test]
