@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
-use crate::cgroup::Cgroups;
+use crate::cgroup::{CgroupRoots, Cgroups};
 use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
 use crate::describe::{describe, Names};
 use crate::mount_points::MountPoints;
@@ -25,8 +25,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Runs the process in new namespaces of this host's kernel.
 ///
-/// The command runs as pid 2 under a tiny init (pid 1) that reaps zombies
-/// and exits when the command exits, which kills any leftover process.
+/// The command is pid 1 of its own pid namespace (the process that set up the
+/// sandbox `execve`s it, as runc does): nothing of kiln's stays visible in
+/// the step. When it exits, the kernel kills any leftover process; a helper
+/// in the host's pid namespace waits for it and reports its status.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Embedded;
 
@@ -354,7 +356,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         });
     }
 
-    let mut cgroups = Cgroups::create(&unique_id(), &confinement.limits)?;
+    let mut cgroups = Cgroups::create(&CgroupRoots::host(), &unique_id(), &confinement.limits)?;
     let cgroup_procs = std::mem::take(&mut cgroups.procs)
         .into_iter()
         .map(high)
@@ -462,7 +464,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         .collect();
 
     // --- fork ------------------------------------------------------------
-    let pid = match sys::fork().map_err(os("fork"))? {
+    // Into the v2 cgroup at birth (the v1 ones stage1 joins itself, thread-wise: cheap).
+    let forked = match &cgroups.clone_into {
+        Some(cg) => sys::fork_into_cgroup(cg.as_raw_fd()).map_err(os("clone3(CLONE_INTO_CGROUP)")),
+        None => sys::fork().map_err(os("fork")),
+    };
+    let pid = match forked? {
         sys::Forked::Child => child::stage1(&plan),
         sys::Forked::Parent(pid) => pid,
     };
@@ -573,7 +580,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
             }
         });
     }
-    // No report from init: it died itself (for example OOM-killed).
+    // No report from stage1: it died itself (for example killed with the build).
     match waited.map_err(os("waitpid"))? {
         Some((_, st)) => Ok(Exit {
             code: st.exit_status(),

@@ -330,7 +330,11 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    crate::sys::runtime_child_setup(&mut cmd, hybrid_with_v2_controllers());
+    crate::sys::runtime_child_setup(
+        &mut cmd,
+        hybrid_with_v2_controllers(),
+        crate::embedded::cstring("rootfs", &rootfs.to_string_lossy())?,
+    );
     let spawned = cmd.spawn();
     let result = match spawned {
         Err(e) => Err(SandboxError::io(
