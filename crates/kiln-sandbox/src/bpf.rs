@@ -1,12 +1,11 @@
 //! The `bpf(2)` calls kiln needs, and nothing else: load a program from instructions,
-//! attach it to a cgroup. Generic over the program type (device filters today); the
-//! programs themselves are built elsewhere from data ([`crate::devices`]).
+//! attach it to a cgroup. Generic over the program type; the programs themselves are built
+//! elsewhere from data: the device allow-list ([`crate::devices`]) and the build network's
+//! address policy ([`crate::netpolicy`]).
 #![allow(unsafe_code)]
 
-use std::ffi::CStr;
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-
-use rustix::io::Errno;
 
 /// `BPF_PROG_LOAD`.
 const PROG_LOAD: libc::c_long = 5;
@@ -25,11 +24,11 @@ pub(crate) const F_ALLOW_MULTI: u32 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct Insn {
-    code: u8,
+    pub(crate) code: u8,
     /// dst_reg in the low nibble, src_reg in the high one.
-    regs: u8,
-    off: i16,
-    imm: i32,
+    pub(crate) regs: u8,
+    pub(crate) off: i16,
+    pub(crate) imm: i32,
 }
 
 // Opcode parts (linux/bpf_common.h, linux/bpf.h).
@@ -48,7 +47,8 @@ const JNE: u8 = 0x50;
 const EXIT: u8 = 0x90;
 
 impl Insn {
-    const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    /// Any instruction, from its opcode byte and fields.
+    pub(crate) const fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
         Insn {
             code,
             regs: (dst & 0xf) | ((src & 0xf) << 4),
@@ -118,11 +118,11 @@ struct ProgAttachAttr {
     attach_flags: u32,
 }
 
-fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, Errno> {
+fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
     // SAFETY: `attr` is a live, initialised #[repr(C)] prefix of `union bpf_attr` of the
     // size passed; the kernel reads at most that many bytes (and zero-fills the rest) and
     // copies everything it needs before returning. Pointers inside it (instructions,
-    // license) are kept alive by the callers for the duration of the call.
+    // license, log buffer) are kept alive by the callers for the duration of the call.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -132,32 +132,71 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> Result<libc::c_long, Errno> {
         )
     };
     if rc < 0 {
-        Err(Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO))
+        Err(io::Error::last_os_error())
     } else {
         Ok(rc)
     }
 }
 
-/// Load a program; its fd keeps it alive.
+/// Why loading failed, with the end of the verifier's log when it gave one.
+#[derive(Debug)]
+pub(crate) struct LoadError {
+    pub(crate) source: io::Error,
+    pub(crate) log: String,
+}
+
+/// The programs use no kernel helper, so the license only names the project's.
+const LICENSE: &std::ffi::CStr = c"Apache-2.0";
+
+fn load_with_log(
+    prog_type: u32,
+    expected_attach_type: u32,
+    insns: &[Insn],
+    name: &str,
+    log: Option<&mut [u8]>,
+) -> io::Result<OwnedFd> {
+    let mut attr = ProgLoadAttr {
+        prog_type,
+        insn_cnt: u32::try_from(insns.len())
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+        insns: insns.as_ptr() as u64,
+        license: LICENSE.as_ptr() as u64,
+        expected_attach_type,
+        ..Default::default()
+    };
+    for (d, s) in attr.prog_name.iter_mut().zip(name.bytes().take(15)) {
+        *d = s;
+    }
+    if let Some(buf) = log {
+        attr.log_level = 1;
+        attr.log_size = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        attr.log_buf = buf.as_mut_ptr() as u64;
+    }
+    let fd = bpf(PROG_LOAD, &mut attr)?;
+    let fd = i32::try_from(fd).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))?;
+    // SAFETY: on success BPF_PROG_LOAD returns a new fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Load a program (`name`: up to 15 bytes, shown by bpftool); its fd keeps it alive. On
+/// failure it is loaded again with the verifier's log, whose last lines go in the error.
 pub(crate) fn load(
     prog_type: u32,
     expected_attach_type: u32,
     insns: &[Insn],
-    license: &CStr,
-) -> Result<OwnedFd, Errno> {
-    let mut attr = ProgLoadAttr {
-        prog_type,
-        insn_cnt: u32::try_from(insns.len()).map_err(|_| Errno::TOOBIG)?,
-        insns: insns.as_ptr() as u64,
-        license: license.as_ptr() as u64,
-        expected_attach_type,
-        ..Default::default()
-    };
-    let name = b"kiln";
-    attr.prog_name[..name.len()].copy_from_slice(name);
-    let fd = bpf(PROG_LOAD, &mut attr)?;
-    // SAFETY: on success BPF_PROG_LOAD returns a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    name: &str,
+) -> Result<OwnedFd, LoadError> {
+    load_with_log(prog_type, expected_attach_type, insns, name, None).map_err(|source| {
+        let mut buf = vec![0u8; 64 * 1024];
+        let _ = load_with_log(prog_type, expected_attach_type, insns, name, Some(&mut buf));
+        let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+        let log = String::from_utf8_lossy(&buf[..end]);
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        LoadError {
+            source,
+            log: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+        }
+    })
 }
 
 /// Attach `prog` to the cgroup directory `cgroup` (an fd opened on it) for `attach_type`.
@@ -167,7 +206,7 @@ pub(crate) fn attach(
     prog: impl AsFd,
     attach_type: u32,
     flags: u32,
-) -> Result<(), Errno> {
+) -> io::Result<()> {
     let mut attr = ProgAttachAttr {
         target_fd: cgroup.as_fd().as_raw_fd() as u32,
         attach_bpf_fd: prog.as_fd().as_raw_fd() as u32,
@@ -203,9 +242,14 @@ mod tests {
             PROG_TYPE_CGROUP_DEVICE,
             ATTACH_CGROUP_DEVICE,
             &[Insn::mov_imm(0, 1)],
-            c"Apache-2.0",
+            "kiln_test",
         )
         .expect_err("a program without exit");
-        assert!(matches!(e, Errno::INVAL | Errno::ACCESS), "{e}");
+        let errno = e.source.raw_os_error();
+        assert!(
+            errno == Some(libc::EINVAL) || errno == Some(libc::EACCES),
+            "{e:?}"
+        );
+        assert!(!e.log.is_empty(), "the verifier's log is kept");
     }
 }

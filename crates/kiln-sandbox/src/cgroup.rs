@@ -185,7 +185,7 @@ impl Cgroups {
             SandboxError::io(
                 "loading the cgroup device program (bpf) for",
                 dir,
-                e.into(),
+                e,
                 "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
             )
         })?;
@@ -199,7 +199,7 @@ impl Cgroups {
             SandboxError::io(
                 "attaching the device program (bpf) to cgroup",
                 dir,
-                e.into(),
+                e,
                 "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
             )
         })

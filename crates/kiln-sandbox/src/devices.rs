@@ -11,8 +11,6 @@ use std::ffi::CStr;
 use std::os::fd::OwnedFd;
 use std::sync::OnceLock;
 
-use rustix::io::Errno;
-
 use crate::bpf::{self, Insn};
 
 /// A character device rule: major, minor (`None`: every minor).
@@ -106,18 +104,22 @@ pub(crate) fn program() -> Vec<Insn> {
 
 /// The device program, loaded once per process and shared by every step (an attachment
 /// holds its own reference; the fd only saves loading it again).
-pub(crate) fn loaded_program() -> Result<&'static OwnedFd, Errno> {
-    static PROG: OnceLock<Result<OwnedFd, Errno>> = OnceLock::new();
+pub(crate) fn loaded_program() -> std::io::Result<&'static OwnedFd> {
+    static PROG: OnceLock<Result<OwnedFd, String>> = OnceLock::new();
     PROG.get_or_init(|| {
         bpf::load(
             bpf::PROG_TYPE_CGROUP_DEVICE,
             bpf::ATTACH_CGROUP_DEVICE,
             &program(),
-            c"Apache-2.0",
+            "kiln_devices",
         )
+        .map_err(|e| match e.log.as_str() {
+            "" => e.source.to_string(),
+            log => format!("{} (verifier: {log})", e.source),
+        })
     })
     .as_ref()
-    .map_err(|e| *e)
+    .map_err(|m| std::io::Error::other(m.clone()))
 }
 
 /// The OCI `linux.resources.devices` list: deny all, then the same rules as v1.
