@@ -776,3 +776,98 @@ fn mknod_char_device_kmsg_cannot_be_opened() {
         );
     }
 }
+
+/// A step writes a program over /etc/hosts (a file kiln binds in, which the step may
+/// change, as in Docker) and makes it setuid root. The backing file must be on a private
+/// nosuid/nodev/noexec tmpfs of kiln's, never a plain file in the host's /tmp that another
+/// user could run as root or that fills the host's disk.
+#[test]
+fn setuid_program_planted_through_etc_hosts_stays_powerless() {
+    let env = env_with_base();
+    let ctx = env.context(
+        "ctx-hosts",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nRUN mkdir /out && cat /bin/busybox > /etc/hosts && chmod 4755 /etc/hosts \
+             && stat -c %a /etc/hosts > /out/mode && grep ' /etc/hosts ' /proc/self/mountinfo > /out/mount \
+             && sleep 2\n",
+        )],
+    );
+    let mut child = env
+        .kiln()
+        .args(["build", "-q", "--network", "none", "-t", "hosts:1", s(&ctx)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kiln");
+    // While the step runs: where kiln keeps the file, as kiln's own mount namespace sees it.
+    let backing = loop {
+        let tmp = format!(
+            "/proc/{}/root{}",
+            child.id(),
+            std::env::temp_dir().display()
+        );
+        let found = std::fs::read_dir(&tmp).ok().and_then(|d| {
+            d.flatten().map(|e| e.path().join("hosts")).find(|p| {
+                p.parent()
+                    .is_some_and(|d| d.to_string_lossy().contains("kiln-sandbox-"))
+                    && p.exists()
+            })
+        });
+        let setuid = found
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o4000 != 0
+            });
+        if setuid {
+            break found.expect("found");
+        }
+        if child.try_wait().expect("wait").is_some() {
+            panic!("the build ended before the planted file was seen");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // Control: the attack ran; the file behind /etc/hosts is a setuid-root program now.
+    let dir = backing.parent().expect("dir").to_path_buf();
+    let mountinfo =
+        std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).expect("mountinfo");
+    let host_path = dir
+        .to_string_lossy()
+        .split_once("/root")
+        .map(|(_, p)| p.to_string())
+        .expect("path");
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(host_path.as_str()))
+        .unwrap_or_else(|| panic!("{host_path} is not a mount of kiln's:\n{mountinfo}"));
+    let out = child.wait_with_output().expect("wait for kiln");
+    assert!(out.status.success(), "{}", support::show(&out));
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            line.contains(flag),
+            "the file is on a mount without {flag}: {line}"
+        );
+    }
+    assert!(line.contains(" tmpfs "), "not a private tmpfs: {line}");
+    // The host's own /tmp never held the file.
+    let host_side = std::path::Path::new(&host_path).join("hosts");
+    assert!(
+        !host_side.exists(),
+        "{} exists on the host",
+        host_side.display()
+    );
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "hosts:1", "-o", s(&root)]);
+    assert_eq!(
+        read(&root, "out/mode"),
+        "4755\n",
+        "the step did chmod its /etc/hosts"
+    );
+    let step_view = read(&root, "out/mount");
+    assert!(
+        step_view.contains("nosuid") && step_view.contains("noexec"),
+        "{step_view}"
+    );
+}

@@ -339,8 +339,10 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         )?;
     }
 
-    // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.
-    let tmp = temp_dir("kiln-sandbox-")?;
+    // Files bound over /etc/{hosts,resolv.conf,hostname}, never inside the rootfs. The step
+    // may write them (as in Docker), so they live on a private tmpfs: mode 0700, nosuid,
+    // nodev, noexec (the binds keep those flags) and 16 MiB at most, never the host's /tmp.
+    let tmp = crate::TmpfsDir::new("kiln-sandbox-")?;
     let mut etc = Vec::new();
     for (name, content) in [
         ("hosts", hosts.as_str()),
