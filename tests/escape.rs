@@ -11,6 +11,48 @@ use std::net::TcpListener;
 use std::path::Path;
 use support::TestEnv;
 
+/// The embedded runtime, then Debian's runc and crun (`--runtime`).
+const RUNTIMES: [Option<&str>; 3] = [None, Some("runc"), Some("crun")];
+
+fn runtime_args(rt: Option<&str>) -> Vec<&str> {
+    match rt {
+        Some(rt) => {
+            support::tool(rt, rt);
+            vec!["--runtime", rt]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn runtime_name(rt: Option<&str>) -> &str {
+    rt.unwrap_or("embedded")
+}
+
+/// Compile `tests/data/<name>.c` statically to `out`.
+fn compile_probe(name: &str, out: &Path) {
+    let gcc = support::tool("gcc", "gcc");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../tests/data/{name}.c"));
+    support::run_ok(
+        std::process::Command::new(gcc)
+            .args(["-static", "-O2", "-o"])
+            .arg(out)
+            .arg(&source),
+    );
+}
+
+/// A marker no file or process holds before the test makes it.
+fn marker(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("KILNMARK-{what}-{}-{nanos:09}", std::process::id())
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
@@ -43,6 +85,18 @@ fn workdir_proc_self_fd_cve_2024_21626() {
     let env = env_with_base();
     let sentinel = env.path().join("sentinel");
     std::fs::write(&sentinel, "host").expect("sentinel");
+    // Control: a process holding an fd of a host directory does write beside it through
+    // /proc/self/fd/N (what a leaked fd would give the step).
+    let control = env.path().join("control");
+    std::fs::create_dir(&control).expect("control dir");
+    support::run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "exec 7<{}; cd /proc/self/fd/7 && echo escaped > ../sentinel-control",
+        s(&control)
+    )));
+    assert_eq!(
+        std::fs::read_to_string(env.path().join("sentinel-control")).expect("control"),
+        "escaped\n"
+    );
     for fd in 3..9 {
         let ctx = env.context(
             &format!("ctx{fd}"),
@@ -66,6 +120,9 @@ fn workdir_proc_self_fd_cve_2024_21626() {
 fn write_proc_sysrq_trigger_and_proc_sys() {
     let env = env_with_base();
     let before = std::fs::read_to_string("/proc/sys/kernel/printk_ratelimit").expect("read");
+    // Control: root on the host may write the setting (the same value back).
+    std::fs::write("/proc/sys/kernel/printk_ratelimit", &before)
+        .expect("control: the host writes /proc/sys/kernel/printk_ratelimit");
     let root = build(
         &env,
         "FROM busybox:test\nRUN mkdir /out; \
@@ -96,6 +153,13 @@ fn mount_a_filesystem() {
         &[],
     );
     assert_eq!(read(&root, "out/r"), "refused\n");
+    // Control: the same step with the privileges it lacks (RUN --security=insecure) mounts.
+    let root = build(
+        &env,
+        "FROM busybox:test\nRUN --security=insecure mkdir -p /out /mnt; if mount -t tmpfs t /mnt 2>/dev/null; then echo mounted; umount /mnt; else echo refused; fi > /out/r\n",
+        &["--allow", "security.insecure"],
+    );
+    assert_eq!(read(&root, "out/r"), "mounted\n", "control");
 }
 
 #[test]
@@ -109,6 +173,21 @@ fn load_a_kernel_module() {
     );
     let r = read(&root, "out/r");
     assert!(!r.ends_with("\n0\n") && r.contains("not permitted"), "{r}");
+    // Control: root on the host gets past the permission check with the same file (and
+    // the kernel refuses it for its format, not for permission).
+    let ko = env.path().join("x.ko");
+    let head = std::fs::read("/bin/busybox").expect("busybox");
+    std::fs::write(&ko, &head[..4096]).expect("x.ko");
+    let host = std::process::Command::new("/bin/busybox")
+        .arg("insmod")
+        .arg(&ko)
+        .output()
+        .expect("insmod");
+    let host_err = String::from_utf8_lossy(&host.stderr);
+    assert!(
+        !host.status.success() && !host_err.contains("not permitted"),
+        "control: {host_err}"
+    );
     assert_eq!(
         std::fs::read_to_string("/proc/modules").unwrap_or_default(),
         modules
@@ -116,43 +195,13 @@ fn load_a_kernel_module() {
 }
 
 #[test]
-fn mknod_a_host_block_device_and_open_it() {
-    let env = env_with_base();
-    // The host's first disk; if the kernel lets the step open it, it could read the host.
-    let parts = std::fs::read_to_string("/proc/partitions").expect("partitions");
-    let (major, minor) = parts
-        .lines()
-        .skip(2)
-        .find_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() == 4).then(|| (f[0].to_string(), f[1].to_string()))
-        })
-        .expect("a block device");
-    let root = build(
-        &env,
-        &format!(
-            "FROM busybox:test\nRUN mkdir /out; busybox mknod /disk b {major} {minor}; echo mknod=$? > /out/r; \
-             (busybox head -c 512 /disk > /out/data) 2>>/out/r; echo open=$? >> /out/r\n"
-        ),
-        &[],
-    );
-    let r = read(&root, "out/r");
-    assert!(
-        r.contains("open=1"),
-        "opening a host block device must fail: {r}"
-    );
-    assert_eq!(
-        std::fs::metadata(root.join("out/data"))
-            .map(|m| m.len())
-            .unwrap_or(0),
-        0
-    );
-}
-
-#[test]
 fn ptrace_a_host_process() {
     let env = env_with_base();
     let me = std::process::id();
+    assert!(
+        Path::new(&format!("/proc/{me}/status")).exists(),
+        "control: the host sees the process"
+    );
     let root = build(
         &env,
         &format!(
@@ -181,6 +230,14 @@ fn reboot_and_sethostname() {
         &[],
     );
     assert!(!read(&root, "out/reboot").ends_with("\n0\n"));
+    // Control: with CAP_SYS_ADMIN (RUN --security=insecure) sethostname works, and changes
+    // only the step's own UTS namespace.
+    let privileged = build(
+        &env,
+        "FROM busybox:test\nRUN --security=insecure mkdir -p /out; hostname evil; hostname > /out/host\n",
+        &["--allow", "security.insecure"],
+    );
+    assert_eq!(read(&privileged, "out/host"), "evil\n", "control");
     assert_eq!(
         std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname"),
         host,
@@ -193,6 +250,13 @@ fn reach_a_host_loopback_listener() {
     let env = env_with_base();
     let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
     let port = listener.local_addr().expect("addr").port();
+    // Control: the host's own client reaches it.
+    let mut client = std::net::TcpStream::connect(("127.0.0.1", port)).expect("control: connect");
+    client.write_all(b"hi").expect("control: send");
+    let (mut c, _) = listener.accept().expect("control: accept");
+    let mut b = [0u8; 2];
+    c.read_exact(&mut b).expect("control: receive");
+    drop((client, c));
     listener.set_nonblocking(true).expect("nonblocking");
     let root = build(
         &env,
@@ -215,39 +279,50 @@ fn reach_a_host_loopback_listener() {
     );
 }
 
+/// The `NAME=N` value a step printed (plain progress output).
+fn printed(out: &std::process::Output, name: &str) -> u32 {
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.lines()
+        .find_map(|l| l.split(&format!("{name}=")).nth(1)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the step printed no {name}=\n{}", support::show(out)))
+}
+
 #[test]
 fn fork_bomb_under_pids_limit() {
     let env = env_with_base();
-    // 200 processes at once, then the processes the step sees listed into /count without
-    // forking again (`exec`).
+    // `sleep 1234`: a command line no other process on the host has. The subshell stops at
+    // the first fork the limit refuses; the step goes on and counts what runs.
     let ctx = env.context(
         "ctx",
         &[(
             "Dockerfile",
-            "FROM busybox:test\nRUN i=0; while [ $i -lt 200 ]; do sleep 86470 & i=$((i+1)); done 2>/dev/null; \
-             exec >/count; exec busybox find /proc -maxdepth 1 -name '[0-9]*'\n",
+            "FROM busybox:test\nRUN (i=0; while [ $i -lt 200 ]; do sleep 1234 & i=$((i+1)); done) 2>/dev/null; \
+             set -- /proc/[0-9]*; echo procs=$#\n",
         )],
     );
-    // Positive control: the default limit (2048) lets the step have its 200 processes.
-    let root = build(
-        &env,
-        &std::fs::read_to_string(ctx.join("Dockerfile")).expect("Dockerfile"),
-        &[],
+    let procs = |extra: &[&str]| {
+        let mut args = vec!["build", "--progress", "plain", "--no-cache"];
+        args.extend_from_slice(extra);
+        args.push(s(&ctx));
+        let out = env.run(&args);
+        assert!(out.status.success(), "{}", support::show(&out));
+        printed(&out, "procs")
+    };
+    // Control: without a limit every background job starts.
+    let unlimited = procs(&[]);
+    assert!(unlimited > 150, "control: {unlimited} processes");
+    let limited = procs(&["--pids-limit", "32"]);
+    assert!(limited <= 32, "the pids limit holds: {limited} processes");
+    // The build returned although the jobs sleep for 20 minutes: they died with the step.
+    let leftover = std::process::Command::new("pgrep")
+        .args(["-c", "-f", "^sleep 1234$"])
+        .output()
+        .expect("pgrep");
+    assert_eq!(
+        String::from_utf8_lossy(&leftover.stdout).trim(),
+        "0",
+        "the step's processes are gone"
     );
-    let seen = read(&root, "count").lines().count();
-    assert!(seen > 200, "{seen} processes under the default limit");
-    // Under --pids-limit 32 the shell cannot fork the 33rd: the step fails.
-    let out = env.run(&["build", "-q", "--no-cache", "--pids-limit", "32", s(&ctx)]);
-    support::assert_fails(&out, 1, &["failed with exit code 2"]);
-    let leftover = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("86470"))
-        })
-        .count();
-    assert_eq!(leftover, 0, "the step's processes are gone");
 }
 
 #[test]
@@ -257,10 +332,22 @@ fn memory_hog_under_memory_limit() {
         "ctx",
         &[(
             "Dockerfile",
-            "FROM busybox:test\nRUN x=$(busybox head -c 268435456 /dev/zero | busybox tr '\\0' a); echo ${#x}\n",
+            "FROM busybox:test\nRUN x=$(busybox head -c 134217728 /dev/zero | busybox tr '\\0' a); echo ${#x}\n",
         )],
     );
-    let out = env.run(&["build", "-q", "--memory", "64m", "-t", "hog:1", s(&ctx)]);
+    // Control: without a limit the same step gets its memory.
+    let out = env.run(&["build", "-q", "--no-cache", "-t", "hog:0", s(&ctx)]);
+    assert!(out.status.success(), "control: {}", support::show(&out));
+    let out = env.run(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "--memory",
+        "64m",
+        "-t",
+        "hog:1",
+        s(&ctx),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "the hog is stopped: {stderr}");
     assert!(
@@ -274,9 +361,14 @@ fn setuid_binary_gains_no_capabilities() {
     let env = env_with_base();
     let root = build(
         &env,
-        "FROM busybox:test\nRUN mkdir -p /out /s && chmod 777 /out && cp /bin/busybox /s/grep && cp /bin/busybox /s/id && chmod 4755 /s/grep /s/id\n\
+        "FROM busybox:test\nRUN mkdir -p /out /s && chmod 777 /out && cp /bin/busybox /s/grep && cp /bin/busybox /s/id && chmod 4755 /s/grep /s/id && /s/grep CapEff /proc/self/status > /out/rootcaps\n\
          USER app\nRUN /s/grep CapEff /proc/self/status > /out/caps; /s/id -u > /out/uid\n",
         &[],
+    );
+    assert!(
+        !read(&root, "out/rootcaps").contains("0000000000000000"),
+        "control: as root the same probe shows capabilities: {}",
+        read(&root, "out/rootcaps")
     );
     assert!(
         read(&root, "out/caps").contains("0000000000000000"),
@@ -330,8 +422,15 @@ fn leaked_file_descriptors() {
     let env = env_with_base();
     let root = build(
         &env,
-        "FROM busybox:test\nRUN mkdir /out; ls /proc/self/fd > /out/fds\n",
+        "FROM busybox:test\nRUN mkdir /out; ls /proc/self/fd > /out/fds; \
+         (exec 7</dev/null; ls /proc/self/fd) > /out/control\n",
         &[],
+    );
+    // Control: an fd the process does inherit shows in the same listing.
+    assert!(
+        read(&root, "out/control").lines().any(|l| l == "7"),
+        "control: {}",
+        read(&root, "out/control")
     );
     let listing = read(&root, "out/fds");
     let fds: Vec<&str> = listing.lines().collect();
@@ -447,5 +546,328 @@ fn raw_tcp_syn_frames_cannot_reach_the_host_address() {
         host.accepted(),
         0,
         "a raw SYN from the step reached the host's own address"
+    );
+}
+
+/// Whether `pid` has a child process (the sandbox of a running step).
+fn has_children(pid: u32) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|tasks| {
+            tasks.flatten().any(|t| {
+                std::fs::read_to_string(t.path().join("children"))
+                    .is_ok_and(|c| !c.trim().is_empty())
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn proc_1_environ_cmdline_and_mem_hold_nothing_of_the_build() {
+    let env = env_with_base();
+    // 0: a secret the step does not mount; 1: an undeclared build arg; 2: kiln's own
+    // environment.
+    let markers = [marker("secret"), marker("buildarg"), marker("hostenv")];
+    let hexes: Vec<String> = markers.iter().map(|m| hex(m)).collect();
+    let secret = env.path().join("secret");
+    std::fs::write(&secret, &markers[0]).expect("secret");
+    let ctx = env.context(
+        "ctx-scan",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM busybox:test\nCOPY procscan /procscan\n\
+                 RUN mkdir /out && /procscan {} > /out/scan && sleep 3\n",
+                hexes.join(" ")
+            ),
+        )],
+    );
+    let probe = ctx.join("procscan");
+    compile_probe("procscan", &probe);
+    let secret_flag = format!("id=unused,src={}", s(&secret));
+    let arg_flag = format!("UNDECLARED={}", markers[1]);
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let tag = format!("scan-{name}:1");
+        let mut args = vec!["build", "-q", "--no-cache", "-t", &tag];
+        args.extend(["--secret", &secret_flag, "--build-arg", &arg_flag]);
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        let mut child = env
+            .kiln()
+            .args(&args)
+            .env("KILN_ESCAPE_TEST_MARKER", &markers[2])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kiln");
+        // Positive control: while the step runs, the same probe on the host finds every
+        // marker in the kiln process.
+        let control = loop {
+            if has_children(child.id()) {
+                let mut cmd = std::process::Command::new(&probe);
+                cmd.args(["-p", &child.id().to_string()]).args(&hexes);
+                break support::run_ok(&mut cmd);
+            }
+            if child.try_wait().expect("wait").is_some() {
+                panic!("{name}: the build ended before its step was seen running");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let out = child.wait_with_output().expect("wait for kiln");
+        assert!(out.status.success(), "{name}: {}", support::show(&out));
+        for (i, what) in [(0, "mem"), (1, "cmdline"), (2, "environ")] {
+            assert!(
+                control.contains(&format!("found {i} pid {} in {what}", child_pid(&control))),
+                "{name}: control: the probe finds marker {i} in kiln's {what}:\n{control}"
+            );
+        }
+        let root = env.path().join(format!("rootfs-{name}"));
+        env.ok(&["export", &tag, "-o", s(&root)]);
+        let scan = read(&root, "out/scan");
+        assert!(
+            !scan.contains("found"),
+            "{name}: a process in the step holds the build's secrets:\n{scan}"
+        );
+        // The scan read pid 1's memory: a copy of kiln there would have been found.
+        let pid1 = scan
+            .lines()
+            .find(|l| l.starts_with("pid 1 "))
+            .unwrap_or_else(|| panic!("{name}: pid 1 was not scanned:\n{scan}"));
+        assert!(
+            !pid1.ends_with(" mem=0") && !pid1.contains("environ=0 "),
+            "{name}: pid 1's memory and environment were readable: {pid1}"
+        );
+    }
+}
+
+/// The pid in the probe's `pid P ...` line (the one process it was pointed at).
+fn child_pid(scan: &str) -> String {
+    scan.lines()
+        .find_map(|l| l.strip_prefix("pid "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn forged_exit_status_through_proc_fds() {
+    let env = env_with_base();
+    // The step writes a success record (8 zero bytes after a tag) into every fd of every
+    // process it can see, then fails. Control: a pipe its own shell holds (fd 5, read by
+    // `tr`) is among them, and what reaches it comes out of `tr` changed.
+    let ctx = env.context(
+        "ctx-forge",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\n\
+             RUN mkfifo /tmp/f; tr K k < /tmp/f > /tmp/got & t=$!; exec 5>/tmp/f; n=0; \
+             for f in /proc/[0-9]*/fd/*; do \
+               if printf '\\0\\0\\0\\0\\0\\0\\0\\0KILNFORGE' > \"$f\" 2>/dev/null; then n=$((n+1)); fi; \
+             done; exec 5>&-; wait $t; \
+             grep -q kILNFORGE /tmp/got && echo control-reached-a-pipe-of-pid-1; \
+             echo \"wrote into $n fds\"; exit 7\n",
+        )],
+    );
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let mut args = vec!["build", "--progress", "plain", "--no-cache"];
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        let out = env.run(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("control-reached-a-pipe-of-pid-1"),
+            "{name}: control: the step's writes reach a pipe its shell holds\n{}",
+            support::show(&out)
+        );
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{name}: a failing step was recorded as a success\n{}",
+            support::show(&out)
+        );
+        assert!(
+            err.contains("exit code 7"),
+            "{name}: the build fails with the step's own exit code\n{}",
+            support::show(&out)
+        );
+    }
+}
+
+/// Host devices the steps try: name, mknod arguments, whether root on the host opens it
+/// (the positive control, for those present here).
+fn host_devices() -> Vec<(&'static str, &'static str)> {
+    let mut devices = vec![("kmsg", "c 1 11"), ("loop-control", "c 10 237")];
+    for (name, node, path) in [
+        ("loop0", "b 7 0", "/dev/loop0"),
+        ("kvm", "c 10 232", "/dev/kvm"),
+    ] {
+        if Path::new(path).exists() {
+            devices.push((name, node));
+        }
+    }
+    devices
+}
+
+#[test]
+fn mknod_char_device_kmsg_cannot_be_opened() {
+    let env = env_with_base();
+    let step_mark = marker("kmsg-from-step");
+    // Positive control: root on the host opens each device (/dev/kmsg for writing).
+    for (name, _) in host_devices() {
+        let path = format!("/dev/{name}");
+        std::fs::OpenOptions::new()
+            .read(name != "kmsg")
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("control: root on the host opens {path}: {e}"));
+    }
+
+    let mut script = String::from(
+        "FROM busybox:test\nRUN --mount=type=tmpfs,target=/t --mount=type=cache,target=/c \
+         mkdir -p /out; ",
+    );
+    for (name, node) in host_devices() {
+        let open = if name == "kmsg" {
+            format!("exec 3>$d/{name} && echo {step_mark} >&3")
+        } else {
+            format!("exec 3<>$d/{name}")
+        };
+        script.push_str(&format!(
+            "for d in /dev / /tmp /t /c; do busybox mknod $d/{name} {node}; \
+             if ({open}) 2>>/out/errors; then echo \"{name} $d opened\"; else echo \"{name} $d refused\"; fi; \
+             rm -f $d/{name}; done >> /out/devices; "
+        ));
+    }
+    // The standard nodes still work (/dev/tty: no controlling terminal, but not refused).
+    script.push_str(
+        "{ echo x > /dev/null && echo null-ok; head -c 3 /dev/zero | wc -c; \
+           head -c 5 /dev/urandom | wc -c; head -c 2 /dev/random | wc -c; \
+           echo x > /dev/full || echo full-is-full; (exec 3<>/dev/tty) 2>&1; (exec 3<>/dev/ptmx) && echo ptmx-ok; true; } > /out/standard 2>&1\n",
+    );
+    let ctx = env.context("ctx-dev", &[("Dockerfile", &script)]);
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let tag = format!("dev-{name}:1");
+        let mut args = vec!["build", "-q", "--no-cache", "-t", &tag];
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        env.ok(&args);
+        let root = env.path().join(format!("rootfs-dev-{name}"));
+        env.ok(&["export", &tag, "-o", s(&root)]);
+        let devices = read(&root, "out/devices");
+        let tried = devices.lines().count();
+        assert_eq!(tried, host_devices().len() * 5, "{name}: {devices}");
+        assert!(
+            !devices.contains("opened"),
+            "{name}: a step opened a host device it made with mknod:\n{devices}\n{}",
+            read(&root, "out/errors")
+        );
+        let standard = read(&root, "out/standard");
+        assert!(
+            standard.starts_with("null-ok\n3\n5\n2\n"),
+            "{name}: the standard nodes work:\n{standard}"
+        );
+        assert!(standard.contains("full-is-full"), "{name}: {standard}");
+        assert!(standard.contains("ptmx-ok"), "{name}: {standard}");
+        assert!(
+            !standard.contains("denied") && !standard.contains("not permitted"),
+            "{name}: /dev/tty is not refused:\n{standard}"
+        );
+    }
+}
+
+/// A step writes a program over /etc/hosts (a file kiln binds in, which the step may
+/// change, as in Docker) and makes it setuid root. The backing file must be on a private
+/// nosuid/nodev/noexec tmpfs of kiln's, never a plain file in the host's /tmp that another
+/// user could run as root or that fills the host's disk.
+#[test]
+fn setuid_program_planted_through_etc_hosts_stays_powerless() {
+    let env = env_with_base();
+    let ctx = env.context(
+        "ctx-hosts",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nRUN mkdir /out && cat /bin/busybox > /etc/hosts && chmod 4755 /etc/hosts \
+             && stat -c %a /etc/hosts > /out/mode && grep ' /etc/hosts ' /proc/self/mountinfo > /out/mount \
+             && sleep 2\n",
+        )],
+    );
+    let mut child = env
+        .kiln()
+        .args(["build", "-q", "--network", "none", "-t", "hosts:1", s(&ctx)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kiln");
+    // While the step runs: where kiln keeps the file, as kiln's own mount namespace sees it.
+    let backing = loop {
+        let tmp = format!(
+            "/proc/{}/root{}",
+            child.id(),
+            std::env::temp_dir().display()
+        );
+        let found = std::fs::read_dir(&tmp).ok().and_then(|d| {
+            d.flatten().map(|e| e.path().join("hosts")).find(|p| {
+                p.parent()
+                    .is_some_and(|d| d.to_string_lossy().contains("kiln-sandbox-"))
+                    && p.exists()
+            })
+        });
+        let setuid = found
+            .as_ref()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .is_some_and(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                m.permissions().mode() & 0o4000 != 0
+            });
+        if setuid {
+            break found.expect("found");
+        }
+        if child.try_wait().expect("wait").is_some() {
+            panic!("the build ended before the planted file was seen");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    // Control: the attack ran; the file behind /etc/hosts is a setuid-root program now.
+    let dir = backing.parent().expect("dir").to_path_buf();
+    let mountinfo =
+        std::fs::read_to_string(format!("/proc/{}/mountinfo", child.id())).expect("mountinfo");
+    let host_path = dir
+        .to_string_lossy()
+        .split_once("/root")
+        .map(|(_, p)| p.to_string())
+        .expect("path");
+    let line = mountinfo
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(host_path.as_str()))
+        .unwrap_or_else(|| panic!("{host_path} is not a mount of kiln's:\n{mountinfo}"));
+    let out = child.wait_with_output().expect("wait for kiln");
+    assert!(out.status.success(), "{}", support::show(&out));
+    for flag in ["nosuid", "nodev", "noexec"] {
+        assert!(
+            line.contains(flag),
+            "the file is on a mount without {flag}: {line}"
+        );
+    }
+    assert!(line.contains(" tmpfs "), "not a private tmpfs: {line}");
+    // The host's own /tmp never held the file.
+    let host_side = std::path::Path::new(&host_path).join("hosts");
+    assert!(
+        !host_side.exists(),
+        "{} exists on the host",
+        host_side.display()
+    );
+    let root = env.path().join("rootfs");
+    env.ok(&["export", "hosts:1", "-o", s(&root)]);
+    assert_eq!(
+        read(&root, "out/mode"),
+        "4755\n",
+        "the step did chmod its /etc/hosts"
+    );
+    let step_view = read(&root, "out/mount");
+    assert!(
+        step_view.contains("nosuid") && step_view.contains("noexec"),
+        "{step_view}"
     );
 }

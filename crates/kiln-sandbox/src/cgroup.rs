@@ -1,24 +1,93 @@
-//! cgroup limits: v1 (one directory per controller, `…/<controller>/kiln/<id>`)
-//! or v2 (`/sys/fs/cgroup/kiln/<id>`) when `cgroup.controllers` exists.
+//! The cgroups of one step: limits, v1 (one directory per controller,
+//! `…/<controller>/kiln/<id>`) or v2 (`<v2 root>/kiln/<id>`); and always the device
+//! allow-list ([`crate::devices`]): the v1 `devices` controller and, wherever a v2
+//! hierarchy is mounted (also the `unified` one of a hybrid layout), the device program
+//! attached to the step's v2 cgroup. The kernel checks both.
 
 use std::fs;
 use std::io::Write as _;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::{Limits, SandboxError};
 
-const ROOT: &str = "/sys/fs/cgroup";
 const CFS_PERIOD: u64 = 100_000;
+
+/// Where the cgroup hierarchies are: a parameter, so tests can point it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CgroupRoots {
+    /// The v2 root (`cgroup.controllers` there) or the directory of the v1 controllers.
+    pub root: PathBuf,
+}
+
+impl CgroupRoots {
+    /// The host's, at `/sys/fs/cgroup`.
+    pub(crate) fn host() -> Self {
+        Self {
+            root: PathBuf::from("/sys/fs/cgroup"),
+        }
+    }
+
+    fn is_v2(&self) -> bool {
+        self.root.join("cgroup.controllers").exists()
+    }
+
+    /// The v2 hierarchy: the root itself, or `unified` in a hybrid layout.
+    fn v2(&self) -> Option<PathBuf> {
+        if self.is_v2() {
+            return Some(self.root.clone());
+        }
+        let unified = self.root.join("unified");
+        unified.join("cgroup.procs").exists().then_some(unified)
+    }
+}
+
+impl CgroupRoots {
+    /// The `kiln` parents of every hierarchy a step's cgroup may be in.
+    fn parents(&self) -> Vec<PathBuf> {
+        let mut parents: Vec<PathBuf> = ["devices", "memory", "pids", "cpu"]
+            .iter()
+            .map(|c| self.root.join(c).join("kiln"))
+            .collect();
+        parents.extend(self.v2().map(|v2| v2.join("kiln")));
+        parents
+    }
+
+    /// Remove the empty cgroups of kiln processes that died without cleaning up (killed
+    /// mid-step): `<pid>-<n>` whose pid is gone. Non-empty ones stay (rmdir refuses).
+    pub(crate) fn sweep_stale(&self) {
+        for parent in self.parents() {
+            let Ok(entries) = fs::read_dir(&parent) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.split_once('-'))
+                    .and_then(|(pid, _)| pid.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                let alive = rustix::process::Pid::from_raw(pid).is_some_and(|p| {
+                    rustix::process::test_kill_process(p) != Err(rustix::io::Errno::SRCH)
+                });
+                if !alive {
+                    let _ = fs::remove_dir(entry.path());
+                }
+            }
+        }
+    }
+}
 
 /// Created cgroup directories; removed on drop.
 #[derive(Debug, Default)]
 pub(crate) struct Cgroups {
     dirs: Vec<PathBuf>,
-    /// The file of each directory the child writes "0" to, to join it: `tasks` in v1,
-    /// `cgroup.procs` in v2 (see [`Cgroups::add`]).
+    /// `tasks` of each v1 directory, open for writing in the child.
     pub procs: Vec<OwnedFd>,
+    /// The v2 directory, for `clone3(CLONE_INTO_CGROUP)`.
+    pub clone_into: Option<OwnedFd>,
 }
 
 fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
@@ -48,12 +117,12 @@ fn mkdir(path: &Path) -> Result<(), SandboxError> {
 }
 
 impl Cgroups {
-    /// Create the cgroups for `limits` (none if no limit is set).
-    pub(crate) fn create(id: &str, limits: &Limits) -> Result<Self, SandboxError> {
-        let mut cg = Cgroups::default();
-        if limits.memory.is_none() && limits.pids.is_none() && limits.cpus.is_none() {
-            return Ok(cg);
-        }
+    /// Create the cgroups of step `id`: the device allow-list always, `limits` if set.
+    pub(crate) fn create(
+        roots: &CgroupRoots,
+        id: &str,
+        limits: &Limits,
+    ) -> Result<Self, SandboxError> {
         if let Some(c) = limits.cpus {
             if !(c.is_finite() && c > 0.0) {
                 return Err(SandboxError::Invalid(format!(
@@ -61,30 +130,95 @@ impl Cgroups {
                 )));
             }
         }
-        let root = Path::new(ROOT);
-        if root.join("cgroup.controllers").exists() {
-            cg.create_v2(root, id, limits)?;
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| roots.sweep_stale());
+        let mut cg = Cgroups::default();
+        let has_limits = limits.memory.is_some() || limits.pids.is_some() || limits.cpus.is_some();
+        if roots.is_v2() {
+            cg.create_v2(&roots.root, id, limits)?;
         } else {
-            cg.create_v1(root, id, limits)?;
+            if has_limits {
+                cg.create_v1(&roots.root, id, limits)?;
+            }
+            cg.create_v1_devices(&roots.root, id)?;
+            if let Some(unified) = roots.v2() {
+                cg.create_v2(&unified, id, &Limits::default())?;
+            }
         }
         Ok(cg)
     }
 
-    /// Make `dir` and open the file that moves a process into it. In v1 that is `tasks`:
-    /// the child is single-threaded and writes "0" (itself), which the kernel moves without
-    /// the global threadgroup lock that a `cgroup.procs` write takes (whose RCU grace
-    /// period costs ~10 ms per step here); its later children follow it either way.
-    fn add(&mut self, dir: PathBuf, join_file: &str) -> Result<(), SandboxError> {
-        mkdir(&dir)?;
-        self.dirs.push(dir.clone());
-        let procs = dir.join(join_file);
-        let f = fs::OpenOptions::new()
+    /// `devices/kiln/<id>`: deny everything, then allow the standard nodes.
+    fn create_v1_devices(&mut self, root: &Path, id: &str) -> Result<(), SandboxError> {
+        let dir = root.join("devices/kiln").join(id);
+        self.add_v1(dir.clone())?;
+        write(&dir.join("devices.deny"), "a")?;
+        let allow = dir.join("devices.allow");
+        let mut f = fs::OpenOptions::new()
             .write(true)
-            .open(&procs)
+            .open(&allow)
             .map_err(|e| {
                 SandboxError::io(
                     "opening",
-                    procs,
+                    &allow,
+                    e,
+                    "the cgroup v1 devices controller must be mounted read-write",
+                )
+            })?;
+        // One rule per write: the kernel parses each write as one rule.
+        for line in crate::devices::v1_allow_lines() {
+            f.write_all(line.as_bytes()).map_err(|e| {
+                SandboxError::io(
+                    "writing a device rule to",
+                    &allow,
+                    e,
+                    "the cgroup v1 devices controller must be mounted read-write",
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Attach the device program to the v2 cgroup `dir` (open as `fd`).
+    fn attach_device_program(dir: &Path, fd: &OwnedFd) -> Result<(), SandboxError> {
+        let prog = crate::devices::loaded_program().map_err(|e| {
+            SandboxError::io(
+                "loading the cgroup device program (bpf) for",
+                dir,
+                e,
+                "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
+            )
+        })?;
+        crate::bpf::attach(
+            fd,
+            prog,
+            crate::bpf::ATTACH_CGROUP_DEVICE,
+            crate::bpf::F_ALLOW_MULTI,
+        )
+        .map_err(|e| {
+            SandboxError::io(
+                "attaching the device program (bpf) to cgroup",
+                dir,
+                e,
+                "the kernel needs CONFIG_CGROUP_BPF and kiln CAP_SYS_ADMIN",
+            )
+        })
+    }
+
+    /// A v1 cgroup, joined by writing "0" to its `tasks` file: that moves only the calling
+    /// thread (stage1 has no other), without the global threadgroup lock whose RCU grace
+    /// period made a `cgroup.procs` write cost milliseconds.
+    fn add_v1(&mut self, dir: PathBuf) -> Result<(), SandboxError> {
+        mkdir(&dir)?;
+        self.dirs.push(dir.clone());
+        let tasks = dir.join("tasks");
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .open(&tasks)
+            .map_err(|e| {
+                SandboxError::io(
+                    "opening",
+                    tasks,
                     e,
                     "check that the cgroup filesystem is writable",
                 )
@@ -93,10 +227,33 @@ impl Cgroups {
         Ok(())
     }
 
+    /// The v2 cgroup: stage1 is forked straight into it (`clone3(CLONE_INTO_CGROUP)`).
+    fn add_v2(&mut self, dir: PathBuf) -> Result<(), SandboxError> {
+        mkdir(&dir)?;
+        self.dirs.push(dir.clone());
+        let fd = rustix::fs::open(
+            &dir,
+            rustix::fs::OFlags::RDONLY
+                | rustix::fs::OFlags::DIRECTORY
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| {
+            SandboxError::io(
+                "opening cgroup",
+                &dir,
+                e.into(),
+                "check the cgroup v2 mount",
+            )
+        })?;
+        self.clone_into = Some(fd);
+        Ok(())
+    }
+
     fn create_v1(&mut self, root: &Path, id: &str, limits: &Limits) -> Result<(), SandboxError> {
         if let Some(mem) = limits.memory {
             let dir = root.join("memory/kiln").join(id);
-            self.add(dir.clone(), "tasks")?;
+            self.add_v1(dir.clone())?;
             write(&dir.join("memory.limit_in_bytes"), &mem.to_string())?;
             // Without swap accounting this file does not exist; then memory
             // is the only limit.
@@ -107,12 +264,12 @@ impl Cgroups {
         }
         if let Some(pids) = limits.pids {
             let dir = root.join("pids/kiln").join(id);
-            self.add(dir.clone(), "tasks")?;
+            self.add_v1(dir.clone())?;
             write(&dir.join("pids.max"), &pids.to_string())?;
         }
         if let Some(cpus) = limits.cpus {
             let dir = root.join("cpu/kiln").join(id);
-            self.add(dir.clone(), "tasks")?;
+            self.add_v1(dir.clone())?;
             write(&dir.join("cpu.cfs_period_us"), &CFS_PERIOD.to_string())?;
             let quota = ((cpus * CFS_PERIOD as f64) as u64).max(1000);
             write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
@@ -139,7 +296,10 @@ impl Cgroups {
             }
         }
         let dir = parent.join(id);
-        self.add(dir.clone(), "cgroup.procs")?;
+        self.add_v2(dir.clone())?;
+        if let Some(fd) = &self.clone_into {
+            Self::attach_device_program(&dir, fd)?;
+        }
         if let Some(mem) = limits.memory {
             write(&dir.join("memory.max"), &mem.to_string())?;
             let swap = dir.join("memory.swap.max");
@@ -157,29 +317,24 @@ impl Cgroups {
         Ok(())
     }
 
-    /// Remove the directories; waits briefly for exiting tasks to leave.
+    /// Remove the directories. Call it once every task of the step is reaped (the
+    /// step's pid 1 leaves only after the rest of its pid namespace, and stage1 after
+    /// it): an empty cgroup is removed at once, so there is nothing to wait for.
     pub(crate) fn remove(&mut self) -> Result<(), SandboxError> {
         self.procs.clear();
+        self.clone_into = None;
         let mut first_err = None;
         for dir in self.dirs.drain(..).rev() {
-            let mut tries = 0;
-            loop {
-                match fs::remove_dir(&dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if tries < 200 && e.raw_os_error() == Some(libc::EBUSY) => {
-                        tries += 1;
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(e) => {
-                        first_err.get_or_insert(SandboxError::io(
-                            "removing cgroup",
-                            dir.clone(),
-                            e,
-                            "a process may still be running in it; kill it and remove the directory",
-                        ));
-                        break;
-                    }
+            match fs::remove_dir(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    first_err.get_or_insert(SandboxError::io(
+                        "removing cgroup",
+                        dir.clone(),
+                        e,
+                        "a process may still be running in it; kill it and remove the directory",
+                    ));
                 }
             }
         }
@@ -190,5 +345,124 @@ impl Cgroups {
 impl Drop for Cgroups {
     fn drop(&mut self) {
         let _ = self.remove();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each device barrier alone, on this host's cgroups: a shell that joins the cgroup
+    //! then opens a device (`/dev` of the host: only the cgroup stands in the way).
+    use super::*;
+
+    fn root() -> bool {
+        let root = rustix::process::geteuid().is_root();
+        if !root {
+            eprintln!("skipped: cgroup device tests need root");
+        }
+        root
+    }
+
+    /// Whether a shell in the cgroup `dir` (none: where the test runs) opens `device`.
+    fn opens(dir: Option<&Path>, device: &str) -> bool {
+        let join = dir
+            .map(|d| format!("echo $$ > {}/cgroup.procs && ", d.display()))
+            .unwrap_or_default();
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{join}exec 3<>{device}"))
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn id(what: &str) -> String {
+        format!("test-{}-{what}", std::process::id())
+    }
+
+    #[test]
+    fn v1_devices_controller_alone_refuses_a_host_device() {
+        let roots = CgroupRoots::host();
+        if !root() || roots.is_v2() || !roots.root.join("devices").is_dir() {
+            return;
+        }
+        // Control: here, and in a v1 devices cgroup without rules, root opens it.
+        assert!(opens(None, "/dev/loop-control"), "control: root opens it");
+        let mut plain = Cgroups::default();
+        let plain_dir = roots.root.join("devices/kiln").join(id("v1-plain"));
+        plain.add_v1(plain_dir.clone()).expect("plain cgroup");
+        assert!(
+            opens(Some(&plain_dir), "/dev/loop-control"),
+            "control: no rules"
+        );
+
+        let mut cg = Cgroups::default();
+        cg.create_v1_devices(&roots.root, &id("v1"))
+            .expect("devices cgroup");
+        let dir = cg.dirs[0].clone();
+        assert!(!opens(Some(&dir), "/dev/loop-control"));
+        assert!(!opens(Some(&dir), "/dev/kmsg"));
+        assert!(opens(Some(&dir), "/dev/null"), "the standard nodes open");
+        assert!(opens(Some(&dir), "/dev/urandom"), "the standard nodes open");
+        cg.remove().expect("remove");
+        plain.remove().expect("remove");
+    }
+
+    #[test]
+    fn v2_device_program_alone_refuses_a_host_device() {
+        let Some(unified) = CgroupRoots::host().v2() else {
+            return;
+        };
+        if !root() {
+            return;
+        }
+        // Control: a v2 cgroup without the program lets root open it.
+        let mut plain = Cgroups::default();
+        let plain_dir = unified.join("kiln").join(id("v2-plain"));
+        plain.add_v2(plain_dir.clone()).expect("plain cgroup");
+        assert!(opens(Some(&plain_dir), "/dev/loop-control"), "control");
+
+        let mut cg = Cgroups::default();
+        cg.create_v2(&unified, &id("v2"), &Limits::default())
+            .expect("v2 cgroup with the device program");
+        let dir = cg.dirs[0].clone();
+        assert!(!opens(Some(&dir), "/dev/loop-control"));
+        assert!(!opens(Some(&dir), "/dev/kmsg"));
+        assert!(opens(Some(&dir), "/dev/null"), "the standard nodes open");
+        assert!(opens(Some(&dir), "/dev/zero"), "the standard nodes open");
+        cg.remove().expect("remove");
+        plain.remove().expect("remove");
+    }
+
+    #[test]
+    fn cgroups_of_dead_kiln_processes_are_swept() {
+        let roots = CgroupRoots::host();
+        if !root() || !roots.root.join("devices").is_dir() {
+            return;
+        }
+        // pid 999999999 never exists (pid_max is at most 2^22); our own pid does.
+        let dead = roots.root.join("devices/kiln/999999999-0");
+        let live = roots
+            .root
+            .join("devices/kiln")
+            .join(format!("{}-sweep", std::process::id()));
+        for d in [&dead, &live] {
+            mkdir(d).expect("mkdir");
+        }
+        roots.sweep_stale();
+        assert!(!dead.exists(), "the dead process's cgroup is removed");
+        assert!(live.exists(), "a live process's cgroup stays");
+        fs::remove_dir(&live).expect("rmdir");
+    }
+
+    #[test]
+    fn roots_are_parameters() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let roots = CgroupRoots {
+            root: dir.path().to_path_buf(),
+        };
+        assert!(!roots.is_v2());
+        assert_eq!(roots.v2(), None);
+        std::fs::write(dir.path().join("cgroup.controllers"), "").expect("write");
+        assert_eq!(roots.v2(), Some(dir.path().to_path_buf()));
     }
 }

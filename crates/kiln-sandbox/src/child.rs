@@ -6,17 +6,20 @@
 //! pipe as a fixed-size [`Fail`] record and the child `_exit`s.
 //!
 //! Process tree:
-//! - `stage1` (host pid namespace): joins the cgroups, unshares the
-//!   namespaces, makes mount propagation private, brings `lo` up, in
-//!   `Private` network mode waits until the parent's slirp4netns has
-//!   configured `tap0` ([`NetSync`]), forks `stage2` and mirrors its exit
-//!   status.
-//! - `stage2` (pid 1 in the new pid namespace): builds the root filesystem,
-//!   `pivot_root`s, masks paths, drops privileges, loads seccomp, forks the
-//!   command and then acts as a tiny init: it reaps every zombie and, when the
-//!   command exits, reports its status and exits (which kills whatever is
-//!   left in the pid namespace).
-//! - `stage3` (pid 2): closes every fd but 0/1/2 and `execve`s the command.
+//! - `stage1` (host pid namespace, invisible from the step): joins the
+//!   cgroups, unshares the namespaces, makes mount propagation private,
+//!   brings `lo` up, in `Private` network mode waits until the parent's
+//!   slirp4netns has configured `tap0` ([`NetSync`]), forks `stage2`, waits
+//!   for it and writes its exit status on the status pipe. Only stage1 holds
+//!   the status pipe: no process of the step can reach it.
+//! - `stage2` (pid 1 in the new pid namespace): closes every fd but stdio and
+//!   the error pipe, builds the root filesystem, `pivot_root`s, masks paths,
+//!   drops privileges, loads seccomp and `execve`s the command, which becomes
+//!   pid 1 itself (as under runc and BuildKit: no init of kiln's stays behind,
+//!   so nothing of kiln's memory, argv or environment is visible in the step).
+//!   When it exits the kernel kills whatever is left in the pid namespace.
+//!   A failing `execve` is reported on the error pipe (close-on-exec, so a
+//!   running command never holds it).
 
 use std::ffi::{c_char, CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -59,7 +62,7 @@ steps!(
     Propagation,
     Loopback,
     JoinNetwork,
-    ForkInit,
+    Fork,
     BindRoot,
     OpenRoot,
     EtcTarget,
@@ -82,11 +85,11 @@ steps!(
     SetUser,
     Capset,
     NoNewPrivs,
-    ForkCommand,
     Exec,
     ParentDeath,
     NetworkWait,
     ExtraMount,
+    NodevRoot,
 );
 
 /// A failure record sent over the error pipe: step, index, errno.
@@ -174,7 +177,7 @@ pub(crate) struct Plan {
     pub stderr_w: OwnedFd,
     pub error_w: OwnedFd,
     pub status_w: OwnedFd,
-    /// `cgroup.procs` files, written with "0" by stage1 to join.
+    /// v1 `tasks` files, written with "0" by stage1 to join (it was born in the v2 one).
     pub cgroup_procs: Vec<OwnedFd>,
     /// fds stage1 keeps, sorted.
     pub keep: Vec<RawFd>,
@@ -295,18 +298,26 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
     if let Some(sync) = &p.net_sync {
         wait_for_network(sync)?;
     }
-    let init = match sys::fork().map_err(step(Step::ForkInit))? {
+    let command = match sys::fork().map_err(step(Step::Fork))? {
         sys::Forked::Child => stage2(p),
         sys::Forked::Parent(pid) => pid,
     };
-    let _ = sys::close_range(p.error_w.as_raw_fd() as u32, p.error_w.as_raw_fd() as u32);
-    let _ = sys::close_range(p.status_w.as_raw_fd() as u32, p.status_w.as_raw_fd() as u32);
-    match retry_wait(Pid::from_raw(init)) {
+    // stage1 keeps only stdio and the status pipe.
+    let mut keep = [0, 1, 2, p.status_w.as_raw_fd()];
+    keep.sort_unstable();
+    let _ = sys::close_all_except(&keep);
+    // pid 1 of the namespace leaves after every other process in it is gone.
+    match retry_wait(Pid::from_raw(command)) {
         Ok(Some((_, st))) => {
-            if let Some(sig) = st.terminating_signal() {
-                sys::die_by_signal(sig)
-            }
-            sys::exit_now(st.exit_status().unwrap_or(1))
+            let mut msg = [0u8; STATUS_LEN];
+            let (kind, value) = match st.terminating_signal() {
+                Some(sig) => (1i32, sig),
+                None => (0i32, st.exit_status().unwrap_or(1)),
+            };
+            msg[0..4].copy_from_slice(&kind.to_ne_bytes());
+            msg[4..8].copy_from_slice(&value.to_ne_bytes());
+            let _ = rustix::io::write(p.status_w.as_fd(), &msg);
+            sys::exit_now(0)
         }
         _ => sys::exit_now(1),
     }
@@ -341,7 +352,7 @@ fn wait_for_network(sync: &NetSync) -> R {
     result
 }
 
-/// pid 1 of the new pid namespace. Never returns.
+/// pid 1 of the new pid namespace, until it `execve`s the command. Never returns.
 fn stage2(p: &Plan) -> ! {
     match stage2_inner(p) {
         Ok(never) => match never {},
@@ -389,20 +400,20 @@ fn is_dir(path: &CStr) -> Result<Option<bool>, Errno> {
 }
 
 fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
+    // Nothing of stage1's but stdio and the error pipe (close-on-exec) reaches the step:
+    // not the status pipe, the cgroup files or the network namespace.
+    let mut keep = [0, 1, 2, p.error_w.as_raw_fd()];
+    keep.sort_unstable();
+    sys::close_all_except(&keep).map_err(step(Step::Fds))?;
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(step(Step::ParentDeath))?;
     rustix::process::umask(Mode::empty());
 
+    // The standard nodes, cloned from the host's /dev while it is still reachable.
+    let nodes = clone_standard_nodes()?;
     // The rootfs must be a mount point for pivot_root.
     mount::mount_bind_recursive(p.rootfs.as_c_str(), p.rootfs.as_c_str())
         .map_err(step(Step::BindRoot))?;
-    // Device nodes in the root filesystem (an image's, or one a step makes with mknod)
-    // must not open host devices: the root is nodev; /dev is a separate mount with only
-    // the standard nodes. (Docker relies on the devices cgroup for this.)
-    mount::mount_remount(
-        p.rootfs.as_c_str(),
-        MountFlags::BIND | MountFlags::NODEV,
-        c"",
-    )
-    .map_err(step(Step::BindRoot))?;
     let root = fs::open(
         p.rootfs.as_c_str(),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -430,6 +441,11 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         extra_mount(&root, m).map_err(at(Step::ExtraMount, i as u32))?;
     }
     drop(root);
+    // Device nodes in the root filesystem or any mount on it (an image's, or one a step
+    // makes with mknod) must not open host devices: all of them are nodev; /dev is a
+    // nodev tmpfs with only the standard nodes bound in; the device cgroups are the
+    // second line.
+    sys::set_nodev_recursive(p.rootfs.as_c_str()).map_err(step(Step::NodevRoot))?;
 
     rustix::process::chdir(p.rootfs.as_c_str()).map_err(step(Step::PivotRoot))?;
     rustix::process::pivot_root(c".", c".").map_err(step(Step::PivotRoot))?;
@@ -450,20 +466,11 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
         c"tmpfs",
         c"/dev",
         c"tmpfs",
-        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::STRICTATIME,
         Some(c"mode=755,size=65536k"),
     )
     .map_err(step(Step::MountDev))?;
-    for (i, (path, major, minor)) in DEV_NODES.iter().enumerate() {
-        fs::mknodat(
-            CWD,
-            *path,
-            FileType::CharacterDevice,
-            Mode::from_raw_mode(0o666),
-            fs::makedev(*major, *minor),
-        )
-        .map_err(at(Step::DevNode, i as u32))?;
-    }
+    bind_standard_nodes(nodes)?;
     for (i, (source, target, fstype, flags, data, mode)) in dev_mounts().into_iter().enumerate() {
         let f = at(Step::DevMount, i as u32);
         fs::mkdirat(CWD, target, Mode::from_raw_mode(mode)).map_err(&f)?;
@@ -492,7 +499,7 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
                 c"tmpfs",
                 path.as_c_str(),
                 c"tmpfs",
-                MountFlags::RDONLY,
+                MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
                 Some(c"size=0"),
             )
             .map_err(&f)?,
@@ -521,34 +528,75 @@ fn stage2_inner(p: &Plan) -> R<std::convert::Infallible> {
     rustix::process::chdir(p.cwd.as_c_str()).map_err(step(Step::Chdir))?;
 
     drop_privileges(p)?;
-    // Changing credentials cleared it: set it again, so init dies with stage1.
+    // Changing credentials cleared it: set it again, so the step dies with stage1.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(step(Step::ParentDeath))?;
     rustix::process::umask(Mode::from_raw_mode(0o022));
+    exec_command(p)
+}
 
-    let command = match sys::fork().map_err(step(Step::ForkCommand))? {
-        sys::Forked::Child => stage3(p),
-        sys::Forked::Parent(pid) => pid,
-    };
-    let _ = sys::close_range(p.error_w.as_raw_fd() as u32, p.error_w.as_raw_fd() as u32);
-    // Tiny init: reap everything; leave when the command is gone.
-    loop {
-        match retry_wait(None) {
-            Ok(Some((pid, st))) if pid.as_raw_nonzero().get() == command => {
-                let mut msg = [0u8; STATUS_LEN];
-                let (kind, value) = match st.terminating_signal() {
-                    Some(sig) => (1i32, sig),
-                    None => (0i32, st.exit_status().unwrap_or(1)),
-                };
-                msg[0..4].copy_from_slice(&kind.to_ne_bytes());
-                msg[4..8].copy_from_slice(&value.to_ne_bytes());
-                let _ = rustix::io::write(p.status_w.as_fd(), &msg);
-                sys::exit_now(0)
-            }
-            Ok(_) => {}
-            Err(_) => sys::exit_now(1),
+/// Become the command (pid 1 of the step); on failure say why on the error pipe.
+fn exec_command(p: &Plan) -> R<std::convert::Infallible> {
+    sys::reset_signals();
+    let mut worst = Errno::NOENT;
+    for path in &p.exec_paths {
+        let e = sys::execve(path, &p.argv_ptrs, &p.env_ptrs);
+        if e != Errno::NOENT && e != Errno::NOTDIR {
+            worst = e;
         }
     }
+    report(p, at(Step::Exec, 0)(worst));
+    sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
+}
+
+type StandardNodes = [Option<OwnedFd>; DEV_NODES.len()];
+
+/// Detached copies (`open_tree(OPEN_TREE_CLONE)`) of the host's standard nodes, each
+/// checked to be the character device it should be.
+fn clone_standard_nodes() -> R<StandardNodes> {
+    let mut nodes: StandardNodes = Default::default();
+    for (i, (path, major, minor)) in DEV_NODES.iter().enumerate() {
+        let f = at(Step::DevNode, i as u32);
+        let fd = mount::open_tree(
+            CWD,
+            *path,
+            mount::OpenTreeFlags::OPEN_TREE_CLONE | mount::OpenTreeFlags::OPEN_TREE_CLOEXEC,
+        )
+        .map_err(&f)?;
+        let st = fs::fstat(&fd).map_err(&f)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::CharacterDevice
+            || st.st_rdev != fs::makedev(*major, *minor)
+        {
+            return Err(f(Errno::NODEV));
+        }
+        nodes[i] = Some(fd);
+    }
+    Ok(nodes)
+}
+
+/// An empty file for each standard node on the nodev /dev, the host's node mounted on it.
+fn bind_standard_nodes(nodes: StandardNodes) -> R {
+    for (i, ((path, _, _), node)) in DEV_NODES.iter().zip(nodes).enumerate() {
+        let f = at(Step::DevNode, i as u32);
+        let node = node.ok_or_else(|| f(Errno::BADF))?;
+        let file = fs::openat(
+            CWD,
+            *path,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o666),
+        )
+        .map_err(&f)?;
+        drop(file);
+        mount::move_mount(
+            &node,
+            c"",
+            CWD,
+            *path,
+            mount::MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(&f)?;
+    }
+    Ok(())
 }
 
 /// Mount `m` on its target, resolved inside the root (symlinks cannot leave it).
@@ -642,27 +690,6 @@ fn drop_privileges(p: &Plan) -> R {
     Ok(())
 }
 
-/// The command, pid 2. Never returns.
-fn stage3(p: &Plan) -> ! {
-    let err = p.error_w.as_raw_fd();
-    let mut keep = [0, 1, 2, err];
-    keep.sort_unstable();
-    if let Err(e) = sys::close_all_except(&keep) {
-        report(p, at(Step::Fds, 0)(e));
-        sys::exit_now(126);
-    }
-    sys::reset_signals();
-    let mut worst = Errno::NOENT;
-    for path in &p.exec_paths {
-        let e = sys::execve(path, &p.argv_ptrs, &p.env_ptrs);
-        if e != Errno::NOENT && e != Errno::NOTDIR {
-            worst = e;
-        }
-    }
-    report(p, at(Step::Exec, 0)(worst));
-    sys::exit_now(if worst == Errno::NOENT { 127 } else { 126 })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -682,7 +709,7 @@ mod tests {
                 assert_eq!(back, Some((step, 7, Errno::ACCESS)));
             }
         }
-        assert_eq!(n, Step::ExtraMount as u32, "Step::from_u32 misses a step");
+        assert_eq!(n, Step::NodevRoot as u32, "Step::from_u32 misses a step");
         assert!(Fail::decode(&[0u8; 4]).is_none());
         assert!(Fail::decode(&[0u8; FAIL_LEN]).is_none());
     }

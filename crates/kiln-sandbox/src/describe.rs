@@ -38,7 +38,7 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "this is a bug",
         ),
         Step::CgroupJoin => (
-            "joining the cgroup (write to cgroup.procs)".to_owned(),
+            "joining the v1 cgroups (write to their tasks files)".to_owned(),
             "check the cgroup controllers",
         ),
         Step::Unshare => (
@@ -57,7 +57,10 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "joining the build's network namespace (setns)".to_owned(),
             "the namespace is gone: run the build again",
         ),
-        Step::ForkInit => ("fork of the init process".to_owned(), "check pids limits"),
+        Step::Fork => (
+            "fork of the step's first process (pid 1 of its pid namespace)".to_owned(),
+            "check pids limits",
+        ),
         Step::BindRoot => (
             format!("bind mount of the rootfs {}", plan.rootfs.to_string_lossy()),
             "the rootfs must be a directory on a local filesystem",
@@ -88,8 +91,18 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "/dev in the rootfs must be a directory",
         ),
         Step::DevNode => (
-            format!("mknod {}", crate::dev_tables::dev_node_name(fail.index)),
-            "the sandbox needs CAP_MKNOD",
+            format!(
+                "binding the host's {} into the sandbox's /dev",
+                crate::dev_tables::dev_node_name(fail.index)
+            ),
+            "the host's /dev must hold the standard character devices (null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0)",
+        ),
+        Step::NodevRoot => (
+            format!(
+                "making the rootfs {} and its mounts nodev (mount_setattr)",
+                plan.rootfs.to_string_lossy()
+            ),
+            "the kernel must support mount_setattr (Linux 5.12 or later)",
         ),
         Step::DevMount => (
             format!("mount {}", crate::dev_tables::dev_mount_name(fail.index)),
@@ -137,7 +150,6 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         ),
         Step::Capset => ("capset".to_owned(), "check the capability list"),
         Step::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)".to_owned(), "this is a bug"),
-        Step::ForkCommand => ("fork of the command".to_owned(), "check pids limits"),
         Step::ParentDeath => (
             "prctl(PR_SET_PDEATHSIG)".to_owned(),
             "kiln exited while starting the sandbox",

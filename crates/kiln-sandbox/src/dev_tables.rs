@@ -1,5 +1,6 @@
-//! The sandbox's own `/dev`: the standard device nodes, the filesystems below it and
-//! its symlinks, as Docker sets them up; with their names for error messages.
+//! The sandbox's own `/dev` (a `nodev` tmpfs): the standard device nodes bound from the
+//! host's `/dev`, the filesystems below it and its symlinks, as Docker sets them up; with
+//! their names for error messages.
 
 use std::ffi::CStr;
 
@@ -10,15 +11,8 @@ const HARDENED: MountFlags = MountFlags::NOSUID
     .union(MountFlags::NODEV)
     .union(MountFlags::NOEXEC);
 
-/// Fixed dev nodes: path, major, minor.
-pub(crate) const DEV_NODES: &[(&CStr, u32, u32)] = &[
-    (c"/dev/null", 1, 3),
-    (c"/dev/zero", 1, 5),
-    (c"/dev/full", 1, 7),
-    (c"/dev/random", 1, 8),
-    (c"/dev/urandom", 1, 9),
-    (c"/dev/tty", 5, 0),
-];
+/// The standard nodes, bind-mounted from the host's `/dev`: path, major, minor.
+pub(crate) const DEV_NODES: &[(&CStr, u32, u32); 6] = &crate::devices::STANDARD_NODES;
 
 /// Filesystems under /dev: source, target, type, flags, data, dir mode.
 pub(crate) type DevMount = (

@@ -11,7 +11,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 use rustix::pipe::PipeFlags;
 
-use crate::cgroup::Cgroups;
+use crate::cgroup::{CgroupRoots, Cgroups};
 use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
 use crate::control::{self, Ended};
 use crate::describe::{describe, Names};
@@ -27,8 +27,10 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 /// Runs the process in new namespaces of this host's kernel.
 ///
-/// The command runs as pid 2 under a tiny init (pid 1) that reaps zombies
-/// and exits when the command exits, which kills any leftover process.
+/// The command is pid 1 of its own pid namespace (the process that set up the
+/// sandbox `execve`s it, as runc does): nothing of kiln's stays visible in
+/// the step. When it exits, the kernel kills any leftover process; a helper
+/// in the host's pid namespace waits for it and reports its status.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Embedded;
 
@@ -243,20 +245,19 @@ fn start_network(
     }
 }
 
-/// End the run now: SIGKILL to the sandbox's init (pid 1 of its pid namespace: the kernel
-/// then kills every process in it, background ones that ignore SIGTERM included) and to
-/// stage1 (whose death also reaches init through its parent-death signal, should init not
-/// be listed yet). Both through pidfds, so a recycled pid is never hit.
+/// End the run now: SIGKILL to the step's pid 1 (stage1's child). The kernel then kills
+/// every process of its pid namespace, background ones that ignore SIGTERM included, and
+/// stage1 reaps pid 1 only once they are all gone: when stage1 exits, the step's cgroups
+/// are empty and can be removed. Before pid 1 exists, stage1 itself is killed (which also
+/// stops a fork of pid 1 under way). Through pidfds, so a recycled pid is never hit.
 fn kill_sandbox(stage1: libc::pid_t, stage1_fd: &OwnedFd) {
     let children = format!("/proc/{stage1}/task/{stage1}/children");
-    let init = std::fs::read_to_string(children)
+    let pid1 = std::fs::read_to_string(children)
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
         .and_then(|p| control::pidfd(p).ok());
-    if let Some(init) = &init {
-        let _ = rustix::process::pidfd_send_signal(init, rustix::process::Signal::KILL);
-    }
-    let _ = rustix::process::pidfd_send_signal(stage1_fd, rustix::process::Signal::KILL);
+    let target = pid1.as_ref().unwrap_or(stage1_fd);
+    let _ = rustix::process::pidfd_send_signal(target, rustix::process::Signal::KILL);
 }
 
 fn read_all(fd: OwnedFd) -> Vec<u8> {
@@ -360,8 +361,10 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         )?;
     }
 
-    // Temp files bound over /etc/{hosts,resolv.conf,hostname}; never inside the rootfs.
-    let tmp = temp_dir("kiln-sandbox-")?;
+    // Files bound over /etc/{hosts,resolv.conf,hostname}, never inside the rootfs. The step
+    // may write them (as in Docker), so they live on a private tmpfs: mode 0700, nosuid,
+    // nodev, noexec (the binds keep those flags) and 16 MiB at most, never the host's /tmp.
+    let tmp = crate::TmpfsDir::new("kiln-sandbox-")?;
     let mut etc = Vec::new();
     for (name, content) in [
         ("hosts", hosts.as_str()),
@@ -377,7 +380,7 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         });
     }
 
-    let mut cgroups = Cgroups::create(&unique_id(), &confinement.limits)?;
+    let mut cgroups = Cgroups::create(&CgroupRoots::host(), &unique_id(), &confinement.limits)?;
     let cgroup_procs = std::mem::take(&mut cgroups.procs)
         .into_iter()
         .map(high)
@@ -485,7 +488,12 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         .collect();
 
     // --- fork ------------------------------------------------------------
-    let pid = match sys::fork().map_err(os("fork"))? {
+    // Into the v2 cgroup at birth (the v1 ones stage1 joins itself, thread-wise: cheap).
+    let forked = match &cgroups.clone_into {
+        Some(cg) => sys::fork_into_cgroup(cg.as_raw_fd()).map_err(os("clone3(CLONE_INTO_CGROUP)")),
+        None => sys::fork().map_err(os("fork")),
+    };
+    let pid = match forked? {
         sys::Forked::Child => child::stage1(&plan),
         sys::Forked::Parent(pid) => pid,
     };
@@ -610,7 +618,7 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
             }
         });
     }
-    // No report from init: it died itself (for example OOM-killed).
+    // No report from stage1: it died itself (for example killed with the build).
     match waited.map_err(os("waitpid"))? {
         Some((_, st)) => Ok(Exit {
             code: st.exit_status(),

@@ -363,7 +363,11 @@ fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    crate::sys::runtime_child_setup(&mut cmd, hybrid_with_v2_controllers());
+    crate::sys::runtime_child_setup(
+        &mut cmd,
+        hybrid_with_v2_controllers(),
+        crate::embedded::cstring("rootfs", &rootfs.to_string_lossy())?,
+    );
     let spawned = cmd.spawn();
     let mut ended = Ended::Exited;
     let result = match spawned {

@@ -3,21 +3,26 @@
 //! [`Sandbox`] is the interface the builder uses for `RUN`; [`Embedded`] is
 //! the in-process backend built on Linux namespaces that applies Docker's
 //! default confinement: new mount/pid/ipc/uts/cgroup (and net) namespaces,
-//! `pivot_root`, a minimal `/dev`, masked and read-only `/proc` paths,
-//! Docker's 14 default capabilities, `no_new_privs`, Docker's default seccomp
-//! profile and cgroup limits.
+//! `pivot_root`, a `nodev` `/dev` with only the standard nodes (bound from the
+//! host's) and every other mount `nodev` too, a device allow-list in the step's
+//! cgroups (v1 `devices` controller and a v2 device program), masked and
+//! read-only `/proc` paths, Docker's 14 default capabilities, `no_new_privs`,
+//! Docker's default seccomp profile and cgroup limits. The command is pid 1 of
+//! its pid namespace: nothing of kiln's process stays visible in the step.
 //!
 //! It needs root (real root in the initial user namespace).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod bpf;
 mod caps;
 mod cgroup;
 mod child;
 mod control;
 mod describe;
 mod dev_tables;
+mod devices;
 mod embedded;
 mod error;
 mod external;
@@ -241,7 +246,8 @@ impl MountKind {
 impl Confinement {
     /// What Docker gives `--privileged` containers (BuildKit's `RUN --security=insecure`):
     /// every capability kiln holds ([`current_capabilities`]), no seccomp filter, no masked or read-only paths, a writable `/sys`,
-    /// and no `no_new_privs`. Namespaces, network and limits stay as they are.
+    /// and no `no_new_privs`. Namespaces, network and limits stay as they are, and so does
+    /// the device allow-list (unlike Docker's `--privileged`, host devices stay closed).
     pub fn privileged(self) -> Confinement {
         Confinement {
             capabilities: current_capabilities(),

@@ -47,13 +47,13 @@ fn invalid(e: impl std::fmt::Display) -> SandboxError {
 /// mounts them).
 fn standard_mounts() -> Vec<Value> {
     let m = |dest: &str, typ: &str, src: &str, opts: &[&str]| json!({ "destination": dest, "type": typ, "source": src, "options": opts });
-    vec![
+    let mut mounts = vec![
         m("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"]),
         m(
             "/dev",
             "tmpfs",
             "tmpfs",
-            &["nosuid", "strictatime", "mode=755", "size=65536k"],
+            &["nosuid", "nodev", "strictatime", "mode=755", "size=65536k"],
         ),
         m(
             "/dev/pts",
@@ -86,7 +86,14 @@ fn standard_mounts() -> Vec<Value> {
             "sysfs",
             &["nosuid", "noexec", "nodev", "ro"],
         ),
-    ]
+    ];
+    // /dev is nodev: the standard nodes are the host's, bound in (a node a runtime
+    // makes there with mknod, like runc's and crun's default devices, opens nothing).
+    for (path, _, _) in crate::devices::STANDARD_NODES {
+        let path = path.to_string_lossy();
+        mounts.push(m(&path, "bind", &path, &["bind", "nosuid", "noexec"]));
+    }
+    mounts
 }
 
 /// `/sys` read-write for privileged runs (`RUN --security=insecure`).
@@ -134,13 +141,13 @@ pub(crate) fn build(input: &ConfigInput<'_>) -> Result<Spec, SandboxError> {
     }
     if let Some(tmp) = &input.tmp_bind {
         mounts.push(json!({
-            "destination": "/tmp", "type": "bind", "source": tmp, "options": ["rbind", "rw"],
+            "destination": "/tmp", "type": "bind", "source": tmp, "options": ["rbind", "rw", "nodev"],
         }));
     }
     for (target, source) in input.etc {
         mounts.push(json!({
             "destination": target, "type": "bind", "source": source,
-            "options": ["rbind", "rprivate"],
+            "options": ["rbind", "rprivate", "nosuid", "nodev"],
         }));
     }
     mounts.extend(input.mounts.iter().map(extra_mount));
@@ -176,8 +183,8 @@ pub(crate) fn build(input: &ConfigInput<'_>) -> Result<Spec, SandboxError> {
     }
     if let Some(path) = &input.cgroups_path {
         linux["cgroupsPath"] = path.as_str().into();
-        // Only the standard devices (the runtime adds them to a deny-all list).
-        let mut resources = json!({ "devices": [{"allow": false, "access": "rwm"}] });
+        // Only the standard devices (crate::devices), by the runtime's device cgroup.
+        let mut resources = json!({ "devices": crate::devices::oci_rules() });
         if let Some(mem) = c.limits.memory {
             resources["memory"] = json!({ "limit": mem, "swap": mem });
         }
@@ -296,6 +303,12 @@ mod tests {
                 "/dev/shm",
                 "/dev/mqueue",
                 "/sys",
+                "/dev/null",
+                "/dev/zero",
+                "/dev/full",
+                "/dev/random",
+                "/dev/urandom",
+                "/dev/tty",
                 "/etc/hosts",
                 "/var/cache/x"
             ]

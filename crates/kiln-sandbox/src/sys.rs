@@ -1,6 +1,6 @@
 //! Every raw, privileged or async-signal-sensitive call that needs `unsafe`.
 //!
-//! Nothing else in the crate uses `unsafe`. All functions here are thin
+//! Nothing else in the crate uses `unsafe` but [`crate::bpf`] (the `bpf(2)` calls). All functions here are thin
 //! wrappers that do not allocate, so they may be called in a child between
 //! `fork` and `execve`.
 #![allow(unsafe_code)]
@@ -40,6 +40,58 @@ pub(crate) fn fork() -> Result<Forked, Errno> {
         0 => Ok(Forked::Child),
         p if p > 0 => Ok(Forked::Parent(p)),
         _ => Err(last()),
+    }
+}
+
+/// `clone3(CLONE_INTO_CGROUP)`: [`fork`], the child born in the cgroup v2 directory open
+/// as `cgroup` (no migration afterwards, so no threadgroup lock and RCU grace period).
+///
+/// A raw system call: libc's at-fork handlers do not run, so the child must not touch
+/// anything they protect (it must not allocate, which the callers' children never do)
+/// and must end with [`exit_now`] or `execve`.
+pub(crate) fn fork_into_cgroup(cgroup: RawFd) -> Result<Forked, Errno> {
+    /// `struct clone_args` (linux/sched.h), up to `cgroup`.
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        pidfd: 0,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: cgroup as u64,
+    };
+    // SAFETY: `args` is a live struct clone_args of the size passed; without CLONE_VM or a
+    // new stack this behaves like fork (the child gets a copy of the address space and
+    // continues here with 0); the callers restrict the child as documented above.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match check(rc)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
     }
 }
 
@@ -164,14 +216,38 @@ pub(crate) fn reset_signals() {
     }
 }
 
-/// Die by `sig` (used to mirror a child's death to our parent).
-pub(crate) fn die_by_signal(sig: i32) -> ! {
-    // SAFETY: resetting a disposition and signalling ourselves are plain syscalls.
-    unsafe {
-        libc::signal(sig, libc::SIG_DFL);
-        libc::kill(libc::getpid(), sig);
+/// `mount_setattr(path, AT_RECURSIVE)` setting `nodev` on the mount at `path` and every
+/// mount below it.
+pub(crate) fn set_nodev_recursive(path: &CStr) -> Result<(), Errno> {
+    /// `struct mount_attr`.
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
     }
-    exit_now(128 + sig)
+    const MOUNT_ATTR_NODEV: u64 = 0x4;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: `path` is NUL-terminated and `attr` a live struct mount_attr of the size
+    // passed; the kernel only reads them during the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(rc).map(drop)
 }
 
 /// `execve(2)`. Returns only on failure.
@@ -236,15 +312,25 @@ pub(crate) fn inherit_fds_and_die_with_parent(
     unsafe { cmd.pre_exec(hook) };
 }
 
-/// Prepare `cmd` (an OCI runtime) to die with the thread that spawns it and,
-/// when `hide_unified` is set, to run in a mount namespace of its own where
-/// the cgroup v2 hierarchy of a hybrid layout (`/sys/fs/cgroup/unified`) is
-/// unmounted: crun refuses hybrid layouts whose v2 side has controllers, and
-/// without it sees a plain v1 layout (where it applies limits). The
-/// namespace is private: nothing in it propagates back to the host.
-pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified: bool) {
+/// Prepare `cmd` (an OCI runtime) to die with the thread that spawns it and to run in a
+/// private mount namespace of its own where
+/// - the root filesystem `rootfs` is a bind mount with `nodev` on it and every mount
+///   below it (the runtime's own bind of it inherits that), so a device node in the
+///   image or made by the step opens nothing;
+/// - when `hide_unified` is set, the cgroup v2 hierarchy of a hybrid layout
+///   (`/sys/fs/cgroup/unified`) is unmounted: crun refuses hybrid layouts whose v2
+///   side has controllers, and without it sees a plain v1 layout (where it applies
+///   limits).
+///
+/// Nothing in the namespace propagates back to the host.
+pub(crate) fn runtime_child_setup(
+    cmd: &mut std::process::Command,
+    hide_unified: bool,
+    rootfs: std::ffi::CString,
+) {
     use std::os::unix::process::CommandExt;
     let hook = move || -> std::io::Result<()> {
+        let os = |e: Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
         // SAFETY: prctl with integer arguments only.
         if unsafe {
             libc::prctl(
@@ -258,15 +344,9 @@ pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified:
         {
             return Err(std::io::Error::last_os_error());
         }
-        if !hide_unified {
-            return Ok(());
-        }
-        // SAFETY: unshare with a constant flag, in the single-threaded child.
-        if unsafe { libc::unshare(libc::CLONE_NEWNS) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: mount/umount2 with constant NUL-terminated strings and null
-        // data; they only change this child's new mount namespace.
+        unshare(libc::CLONE_NEWNS).map_err(os)?;
+        // SAFETY: mount/umount2 with NUL-terminated strings (constants, or `rootfs`, owned
+        // by this closure) and null data; they only change this child's new mount namespace.
         unsafe {
             if libc::mount(
                 c"none".as_ptr(),
@@ -278,14 +358,26 @@ pub(crate) fn runtime_child_setup(cmd: &mut std::process::Command, hide_unified:
             {
                 return Err(std::io::Error::last_os_error());
             }
-            if libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH) < 0 {
+            if hide_unified
+                && libc::umount2(c"/sys/fs/cgroup/unified".as_ptr(), libc::MNT_DETACH) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::mount(
+                rootfs.as_ptr(),
+                rootfs.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND | libc::MS_REC,
+                std::ptr::null(),
+            ) < 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
         }
-        Ok(())
+        set_nodev_recursive(&rootfs).map_err(os)
     };
     // SAFETY: the hook runs between fork and exec in the child and only makes
-    // async-signal-safe syscalls (prctl, unshare, mount, umount2); it neither
-    // allocates nor takes locks.
+    // async-signal-safe syscalls (prctl, unshare, mount, umount2, mount_setattr); it
+    // neither allocates nor takes locks.
     unsafe { cmd.pre_exec(hook) };
 }

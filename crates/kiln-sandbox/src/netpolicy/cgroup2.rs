@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rustix::fs::{Mode, OFlags};
 
 use super::program::{generate, Hook, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
-use super::{bpf, NetPolicyError, NetworkPolicy};
+use super::{NetPolicyError, NetworkPolicy};
+use crate::bpf;
 
 /// Where the mounts of this process are listed.
 pub const MOUNTINFO: &str = "/proc/self/mountinfo";
@@ -120,10 +121,12 @@ impl PolicyCgroup {
                 log: e.log,
             })?;
             // The attachment holds the program; its fd may close.
-            bpf::attach(&prog, &dir_fd, hook as u32).map_err(|source| NetPolicyError::Attach {
-                program: hook.name(),
-                path: dir.clone(),
-                source,
+            bpf::attach(&dir_fd, &prog, hook as u32, 0).map_err(|source| {
+                NetPolicyError::Attach {
+                    program: hook.name(),
+                    path: dir.clone(),
+                    source,
+                }
             })?;
         }
         Ok(cgroup)

@@ -4,7 +4,6 @@
 //! sendmsg, for IPv4 and IPv6. Nothing a step does inside its namespace (routes, netfilter,
 //! raw or packet sockets) changes what slirp4netns may connect to.
 
-mod bpf;
 mod cgroup2;
 mod cidr;
 mod host_addrs;

@@ -10,9 +10,9 @@
 
 use std::net::IpAddr;
 
-use super::bpf::Insn;
 use super::cidr::{mask128, mask32, Cidr};
 use super::policy::{NetworkPolicy, DNS_PORT};
+use crate::bpf::Insn;
 
 pub const BPF_PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 
@@ -77,12 +77,7 @@ enum Target {
 }
 
 fn ins(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: dst | (src << 4),
-        off,
-        imm,
-    }
+    Insn::new(code, dst, src, off, imm)
 }
 
 /// `imm` holding the bits of `v` (eBPF immediates are signed 32-bit).
