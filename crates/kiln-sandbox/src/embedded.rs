@@ -3,7 +3,7 @@
 use std::ffi::{c_char, CString};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,11 +13,13 @@ use rustix::pipe::PipeFlags;
 
 use crate::cgroup::{CgroupRoots, Cgroups};
 use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
+use crate::control::{self, Ended};
 use crate::describe::{describe, Names};
 use crate::mount_points::MountPoints;
 use crate::slirp::{self, Slirp};
 use crate::{
-    caps, seccomp, sys, Exit, NetworkMode, RunRequest, Sandbox, SandboxError, SeccompPolicy,
+    caps, seccomp, sys, Exit, NetworkMode, RunControl, RunRequest, Sandbox, SandboxError,
+    SeccompPolicy,
 };
 
 /// Docker's default `PATH`, used when the environment has none.
@@ -33,8 +35,12 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 pub struct Embedded;
 
 impl Sandbox for Embedded {
-    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
-        run(req)
+    fn run_controlled(
+        &self,
+        req: RunRequest<'_>,
+        control: &RunControl,
+    ) -> Result<Exit, SandboxError> {
+        run(req, control)
     }
 }
 
@@ -239,13 +245,29 @@ fn start_network(
     }
 }
 
+/// End the run now: SIGKILL to the step's pid 1 (stage1's child). The kernel then kills
+/// every process of its pid namespace, background ones that ignore SIGTERM included, and
+/// stage1 reaps pid 1 only once they are all gone: when stage1 exits, the step's cgroups
+/// are empty and can be removed. Before pid 1 exists, stage1 itself is killed (which also
+/// stops a fork of pid 1 under way). Through pidfds, so a recycled pid is never hit.
+fn kill_sandbox(stage1: libc::pid_t, stage1_fd: &OwnedFd) {
+    let children = format!("/proc/{stage1}/task/{stage1}/children");
+    let pid1 = std::fs::read_to_string(children)
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<i32>().ok())
+        .and_then(|p| control::pidfd(p).ok());
+    let target = pid1.as_ref().unwrap_or(stage1_fd);
+    let _ = rustix::process::pidfd_send_signal(target, rustix::process::Signal::KILL);
+}
+
 fn read_all(fd: OwnedFd) -> Vec<u8> {
     let mut v = Vec::new();
     let _ = File::from(fd).read_to_end(&mut v);
     v
 }
 
-fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
+fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> {
+    let started = std::time::Instant::now();
     let RunRequest {
         rootfs,
         process,
@@ -476,6 +498,10 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         sys::Forked::Parent(pid) => pid,
     };
 
+    // Watched until it exits (or the run is ended early); without a pidfd (kernels before
+    // 5.3) the run cannot be ended early and is waited for as before.
+    let watched = control::pidfd(pid).ok();
+
     // Parent: close the children's ends so EOFs arrive.
     drop(plan.stdin);
     drop(plan.stdout_w);
@@ -508,6 +534,12 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
             }
             _ => (None, None),
         };
+        let ended = watched.as_ref().map_or(Ended::Exited, |fd| {
+            control::watch(fd.as_fd(), control, started)
+        });
+        if let (Some(fd), false) = (&watched, ended == Ended::Exited) {
+            kill_sandbox(pid, fd);
+        }
         let error_bytes = read_all(error_r);
         let status_bytes = read_all(status_r);
         let waited = loop {
@@ -530,7 +562,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
         (
             join(out, "stdout"),
             join(err, "stderr"),
-            net,
+            (net, ended),
             error_bytes,
             status_bytes,
             waited,
@@ -538,7 +570,7 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     });
 
     // The step is over: stop slirp4netns before anything else.
-    let (slirp, net_error) = net;
+    let ((slirp, net_error), ended) = net;
     if let Some(mut s) = slirp {
         s.stop();
     }
@@ -546,6 +578,10 @@ fn run(req: RunRequest<'_>) -> Result<Exit, SandboxError> {
     mount_points.remove();
     drop(tmp);
 
+    if let Some(e) = ended.error() {
+        cleanup?;
+        return Err(e);
+    }
     if let Some(e) = net_error {
         return Err(e);
     }

@@ -45,6 +45,16 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
+    /// The run took longer than [`crate::RunControl::timeout`]: every process of it was
+    /// killed.
+    #[error(
+        "the process did not finish within {limit:?}: it and every process it started were killed"
+    )]
+    TimedOut { limit: std::time::Duration },
+    /// [`crate::RunControl::cancel`] was set (`why`: e.g. the signal kiln received): every
+    /// process of the run was killed.
+    #[error("the run was cancelled: the process and every process it started were killed")]
+    Cancelled { why: i32 },
     #[error("writing the process's {stream}: {source}")]
     Output {
         stream: &'static str,

@@ -10,17 +10,18 @@
 //! `RUNTIME [FLAGS] --root STATE run --bundle DIR ID` runs in the foreground
 //! with its output captured, and `delete --force ID` always follows.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use rustix::fs::{Mode, OFlags};
 
+use crate::control::{self, Ended};
 use crate::embedded::{pump, unique_id};
 use crate::mount_points::MountPoints;
 use crate::netns::NetNs;
 use crate::oci_config::{self, ConfigInput, NetNamespace};
-use crate::{Exit, NetworkMode, RunRequest, Sandbox, SandboxError, TmpfsDir};
+use crate::{Exit, NetworkMode, RunControl, RunRequest, Sandbox, SandboxError, TmpfsDir};
 
 /// Runtimes `kiln info` looks for.
 pub const KNOWN_RUNTIMES: &[&str] = &["runc", "crun", "runsc", "youki", "kata-runtime"];
@@ -168,8 +169,12 @@ impl ExternalRuntime {
 }
 
 impl Sandbox for ExternalRuntime {
-    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
-        run(self, req)
+    fn run_controlled(
+        &self,
+        req: RunRequest<'_>,
+        control: &RunControl,
+    ) -> Result<Exit, SandboxError> {
+        run(self, req, control)
     }
 }
 
@@ -180,11 +185,39 @@ fn hybrid_with_v2_controllers() -> bool {
         .is_ok_and(|s| !s.trim().is_empty())
 }
 
+/// End the run now: the runtime kills the container's processes (`kill ID KILL`; its init
+/// is pid 1 of its pid namespace, so every process in it dies), and the runtime's own
+/// process is killed too. `delete --force` follows, as after every run.
+fn kill_container(rt: &ExternalRuntime, state: &Path, id: &str, child: &mut std::process::Child) {
+    let _ = rt
+        .command(state)
+        .args(["kill", id, "KILL"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    // Also before the output is drained: a container the kill missed (still being
+    // created) would hold its output pipes open.
+    let _ = rt
+        .command(state)
+        .args(["delete", "--force", id])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
 fn write_file(path: &Path, content: &[u8]) -> Result<(), SandboxError> {
     std::fs::write(path, content).map_err(|e| SandboxError::io("writing", path, e, "check TMPDIR"))
 }
 
-fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
+fn run(
+    rt: &ExternalRuntime,
+    req: RunRequest<'_>,
+    control: &RunControl,
+) -> Result<Exit, SandboxError> {
+    let started = std::time::Instant::now();
     let RunRequest {
         rootfs,
         process,
@@ -336,6 +369,7 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         crate::embedded::cstring("rootfs", &rootfs.to_string_lossy())?,
     );
     let spawned = cmd.spawn();
+    let mut ended = Ended::Exited;
     let result = match spawned {
         Err(e) => Err(SandboxError::io(
             "starting the OCI runtime",
@@ -346,9 +380,17 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
         Ok(mut child) => {
             let out = child.stdout.take().map(OwnedFd::from);
             let err = child.stderr.take().map(OwnedFd::from);
+            // Without a pidfd (kernels before 5.3) the run cannot be ended early.
+            let watched = control::pidfd(child.id() as i32).ok();
             let (o, e) = std::thread::scope(|s| {
                 let o = out.map(|fd| s.spawn(move || pump(fd, stdout, "stdout")));
                 let e = err.map(|fd| s.spawn(move || pump(fd, stderr, "stderr")));
+                ended = watched.as_ref().map_or(Ended::Exited, |fd| {
+                    control::watch(fd.as_fd(), control, started)
+                });
+                if ended != Ended::Exited {
+                    kill_container(rt, &state, &id, &mut child);
+                }
                 let join = |h: Option<std::thread::ScopedJoinHandle<'_, _>>| {
                     h.map_or(Ok(()), |h| {
                         h.join().unwrap_or_else(|_| {
@@ -383,6 +425,9 @@ fn run(rt: &ExternalRuntime, req: RunRequest<'_>) -> Result<Exit, SandboxError> 
     drop(netns);
     mount_points.remove();
     drop(tmp);
+    if let Some(e) = ended.error() {
+        return Err(e);
+    }
     let status = result?;
     use std::os::unix::process::ExitStatusExt;
     Ok(match (status.code(), status.signal()) {

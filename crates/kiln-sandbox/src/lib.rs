@@ -19,6 +19,7 @@ mod bpf;
 mod caps;
 mod cgroup;
 mod child;
+mod control;
 mod describe;
 mod dev_tables;
 mod devices;
@@ -42,6 +43,7 @@ mod syscalls_x86_64;
 mod tmpfs;
 
 pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
+pub use control::{Cancel, RunControl};
 pub use embedded::Embedded;
 pub use error::SandboxError;
 pub use external::{
@@ -330,5 +332,17 @@ impl Exit {
 
 /// Runs one process confined.
 pub trait Sandbox {
-    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError>;
+    /// Run; `control` may end the run early (time limit, cancellation): then every process
+    /// of the run is killed, everything the run made is removed, and the result is
+    /// [`SandboxError::TimedOut`] or [`SandboxError::Cancelled`].
+    fn run_controlled(
+        &self,
+        req: RunRequest<'_>,
+        control: &RunControl,
+    ) -> Result<Exit, SandboxError>;
+
+    /// Run to the end.
+    fn run(&self, req: RunRequest<'_>) -> Result<Exit, SandboxError> {
+        self.run_controlled(req, &RunControl::default())
+    }
 }

@@ -64,9 +64,14 @@ pub struct BuildArgs {
     /// Memory limit of each RUN step (e.g. 512m, 2g).
     #[arg(short = 'm', long, value_name = "BYTES")]
     pub memory: Option<String>,
-    /// Most processes a RUN step may have at once.
-    #[arg(long, value_name = "N")]
-    pub pids_limit: Option<u64>,
+    /// Most processes a RUN step may have at once (default 2048, as Podman; 0 or -1: no
+    /// limit).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Longest a RUN step may run (e.g. 90s, 10m, 1h30m): a step still running then is
+    /// killed with every process it started, and the build fails. Default: no limit.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
     /// CPUs a RUN step may use (e.g. 1.5).
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<f64>,

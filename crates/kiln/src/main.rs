@@ -14,6 +14,7 @@ mod exit;
 mod input;
 mod output;
 mod progress;
+mod signals;
 mod sizes;
 mod store;
 

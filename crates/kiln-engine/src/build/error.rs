@@ -29,6 +29,10 @@ pub enum BuildError {
     /// holds: an entry that climbs out, a corrupt header, an unsupported member.
     #[error("{message}")]
     Rejected { message: String, hint: String },
+    /// The build was cancelled (`why`: the signal kiln received, e.g. SIGINT = 2): running
+    /// steps were killed and what they made removed.
+    #[error("the build was cancelled: its running steps were stopped and their files removed")]
+    Cancelled { why: i32 },
 }
 
 impl BuildError {

@@ -3,6 +3,8 @@
 mod base;
 pub mod cache;
 mod copy_step;
+pub mod duration;
+mod entitlements;
 mod error;
 mod export_dir;
 mod layer;
@@ -23,7 +25,9 @@ pub use base::{Resolve, Rootfs};
 pub use error::BuildError;
 pub use export_dir::export_rootfs;
 pub use layer::DEFAULT_MAX_LAYER_SIZE;
-pub use options::{BuildOptions, DockerfileHook, Network, Output, SandboxOptions};
+pub use options::{
+    BuildOptions, DockerfileHook, Network, Output, SandboxOptions, DEFAULT_PIDS_LIMIT,
+};
 pub use run::StorageDriver;
 
 use crate::config::ImageConfig;
@@ -91,6 +95,9 @@ impl CachePolicy {
 /// Shared state of one build (shared by the threads of parallel stages).
 pub(crate) struct BuildContext<'a> {
     pub plan: &'a Plan,
+    /// The Dockerfile's name, for messages about steps that did not come from one of its
+    /// lines (`Dockerfile:12`).
+    pub dockerfile: &'a str,
     pub store: &'a Store,
     pub scratch: &'a Path,
     pub context: &'a Context,
@@ -128,6 +135,8 @@ pub(crate) struct BuildContext<'a> {
     pub ssh: Vec<mounts::secrets::SshSpec>,
     /// What runs RUN steps.
     pub runtime: Runtime,
+    /// What ends a RUN step early: `--timeout`, the build's cancellation flag.
+    pub control: kiln_sandbox::RunControl,
     /// `--cache-from` caches, looked up when the store misses a step.
     pub remote: Vec<Arc<kiln_registry::cache::RemoteCache>>,
     /// Cache keys this build used or made, with their stage (for `--cache-to`).
@@ -153,6 +162,14 @@ impl Runtime {
 }
 
 impl BuildContext<'_> {
+    /// Stop here when the build was cancelled.
+    pub fn check_cancelled(&self) -> Result<(), BuildError> {
+        match self.control.cancel.as_ref().and_then(|c| c.cancelled()) {
+            Some(why) => Err(BuildError::Cancelled { why }),
+            None => Ok(()),
+        }
+    }
+
     /// The build's shared private network (see [`kiln_sandbox::SharedNetwork`]).
     pub fn shared_network(&self) -> Option<&kiln_sandbox::SharedNetwork> {
         self.network
@@ -256,7 +273,7 @@ fn run(
     if let Some(hook) = opts.on_dockerfile.take() {
         hook(&name, &bytes);
     }
-    *shown = Some((name, String::from_utf8_lossy(&bytes).into_owned()));
+    *shown = Some((name.clone(), String::from_utf8_lossy(&bytes).into_owned()));
     let ast = syntax::parse_bytes(&bytes)?;
     let df = instructions::from_ast(&ast)?;
     let host = Platform::host();
@@ -285,7 +302,7 @@ fn run(
             target_platform,
         },
     )?;
-    refuse_unsupported(&plan, &opts.sandbox)?;
+    refuse_unsupported(&plan, &opts.sandbox, &name)?;
     let runtime = match &opts.sandbox.runtime {
         None => Runtime::Embedded(kiln_sandbox::Embedded),
         Some(name) => Runtime::External(
@@ -314,6 +331,7 @@ fn run(
     };
     let cx = BuildContext {
         plan: &plan,
+        dockerfile: &name,
         store,
         scratch: scratch.path(),
         context: &context,
@@ -348,6 +366,10 @@ fn run(
         secrets,
         ssh: opts.ssh.clone(),
         runtime,
+        control: kiln_sandbox::RunControl {
+            timeout: opts.step_timeout,
+            cancel: opts.cancel.clone(),
+        },
         network: OnceLock::new(),
         registry: opts.registry.clone(),
         remote: std::mem::take(&mut opts.cache_from),
@@ -427,46 +449,30 @@ fn probe_dir(scratch: &Path) -> Result<PathBuf, BuildError> {
 
 /// Stop before doing any work when a needed stage uses a RUN feature kiln does not have yet,
 /// or one the command line did not allow (`--allow network.host`, `--allow security.insecure`).
-fn refuse_unsupported(plan: &Plan, sandbox: &SandboxOptions) -> Result<(), BuildError> {
+/// Early feedback only: the step itself is checked again right before it runs
+/// ([`entitlements::confinement`]), whatever it came from.
+fn refuse_unsupported(
+    plan: &Plan,
+    sandbox: &SandboxOptions,
+    dockerfile: &str,
+) -> Result<(), BuildError> {
     for &i in &plan.order {
         for ins in &plan.dockerfile.stages[i].instructions {
             let Command::Run(run) = &ins.command else {
                 continue;
             };
-            let refuse = |span: Span, what: &str, hint: &str| {
-                Err(BuildError::step(span, format!("{what} is not supported yet")).with_hint(hint))
-            };
-            let not_allowed = |span: Span, what: &str, entitlement: &str, risk: &str| {
-                Err(BuildError::step(
-                    span,
-                    format!("{what} is not allowed: the build was not given --allow {entitlement}"),
-                )
-                .with_hint(format!(
-                    "{risk}; pass --allow {entitlement} only if you trust this Dockerfile, or remove the flag"
-                )))
-            };
-            if let Some(n) = run.network.as_ref().filter(|n| n.value == "host") {
-                if !sandbox.allow_network_host {
-                    return not_allowed(
-                        n.span,
-                        "RUN --network=host",
-                        "network.host",
-                        "the step would share the host's network, including services listening on 127.0.0.1",
-                    );
-                }
-            }
-            if let Some(s) = run.security.as_ref().filter(|s| s.value == "insecure") {
-                if !sandbox.allow_insecure {
-                    return not_allowed(
-                        s.span,
-                        "RUN --security=insecure",
-                        "security.insecure",
-                        "the step would run privileged: every capability, no seccomp filter, writable /proc/sys and /sys",
-                    );
-                }
-            }
+            entitlements::check(
+                run,
+                sandbox,
+                &entitlements::Origin::Dockerfile,
+                ins.span,
+                dockerfile,
+            )?;
             if let Some(d) = run.devices.first() {
-                return refuse(d.span, "RUN --device", "remove the flag");
+                return Err(
+                    BuildError::step(d.span, "RUN --device is not supported yet")
+                        .with_hint("remove the flag"),
+                );
             }
         }
     }

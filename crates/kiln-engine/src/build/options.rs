@@ -100,8 +100,13 @@ impl Network {
     }
 }
 
+/// The most processes a RUN step may have when `--pids-limit` is not given (Podman's
+/// default): a fork bomb in a step stops there instead of exhausting the host.
+pub const DEFAULT_PIDS_LIMIT: u64 = 2048;
+
 /// How RUN steps are confined beyond Docker's defaults (`--memory`, `--cap-add`, ...).
-#[derive(Debug, Clone, Default)]
+/// The default is Docker's confinement with [`DEFAULT_PIDS_LIMIT`].
+#[derive(Debug, Clone)]
 pub struct SandboxOptions {
     /// `--network`.
     pub network: Network,
@@ -110,6 +115,7 @@ pub struct SandboxOptions {
     /// `--allow security.insecure`: `RUN --security=insecure` may run privileged.
     pub allow_insecure: bool,
     pub memory: Option<u64>,
+    /// Most processes of a step; `None`: no limit.
     pub pids: Option<u64>,
     pub cpus: Option<f64>,
     /// Capabilities added to / dropped from Docker's default set (`ALL` allowed).
@@ -125,6 +131,26 @@ pub struct SandboxOptions {
     pub network_deny: Vec<kiln_sandbox::Cidr>,
     /// `--max-download-size`: largest ADD download in bytes (`None`: 4 GiB).
     pub max_download_size: Option<u64>,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions {
+            network: Network::default(),
+            allow_network_host: false,
+            allow_insecure: false,
+            memory: None,
+            pids: Some(DEFAULT_PIDS_LIMIT),
+            cpus: None,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            seccomp: kiln_sandbox::SeccompPolicy::default(),
+            runtime: None,
+            runtime_flags: Vec::new(),
+            network_deny: Vec::new(),
+            max_download_size: None,
+        }
+    }
 }
 
 impl SandboxOptions {
@@ -262,6 +288,11 @@ pub struct BuildOptions {
     pub cache_from: Vec<std::sync::Arc<kiln_registry::cache::RemoteCache>>,
     /// `--cache-to type=registry`: where the build's step records go after it succeeds.
     pub cache_to: Vec<kiln_registry::cache::CacheTo>,
+    /// `--timeout`: the longest one RUN step may take (`None`: no limit).
+    pub step_timeout: Option<std::time::Duration>,
+    /// Set to stop the build (e.g. on SIGINT/SIGTERM): running steps are killed, no new
+    /// step starts, and the build fails with [`super::BuildError::Cancelled`].
+    pub cancel: Option<kiln_sandbox::Cancel>,
 }
 
 impl std::fmt::Debug for BuildOptions {

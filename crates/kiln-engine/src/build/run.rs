@@ -13,7 +13,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
-use kiln_sandbox::{NetworkMode, ProcessSpec, RunRequest};
+use kiln_sandbox::{Confinement, ProcessSpec, RunRequest};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,8 @@ pub(crate) struct RunInput<'a> {
     pub progress: Option<&'a super::progress::Step>,
     /// `--mount`s, parsed and expanded.
     pub mounts: Vec<super::mounts::MountInput<'a>>,
+    /// Where the step came from (for the entitlement check).
+    pub origin: &'a super::entitlements::Origin,
 }
 
 /// How a RUN step's filesystem is made.
@@ -71,6 +73,15 @@ pub(crate) fn run_step(
     input: &RunInput<'_>,
 ) -> Result<LayerRef, BuildError> {
     let span = input.span;
+    // The entitlement check that guarantees it, whatever the step came from: the
+    // privileged confinement only comes out of it, before any work for the step.
+    let confinement = super::entitlements::confinement(
+        input.run,
+        &cx.sandbox,
+        input.origin,
+        span,
+        cx.dockerfile,
+    )?;
     let io =
         |what: &str, e: &dyn std::fmt::Display| BuildError::step(span, format!("RUN: {what}: {e}"));
     let lowers = crate::snapshot::unpack_layers(cx.store, input.layers)
@@ -88,7 +99,7 @@ pub(crate) fn run_step(
     if cx.storage_driver == StorageDriver::Vfs {
         let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
             .map_err(|e| io("cannot copy the step's filesystem", &e))?;
-        execute(cx, input, snap.rootfs().path())?;
+        execute(cx, input, snap.rootfs().path(), confinement)?;
         let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         snap.diff(&mut lw)
             .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
@@ -108,7 +119,7 @@ pub(crate) fn run_step(
             &e,
         )
     })?;
-    let result = execute(cx, input, &merged);
+    let result = execute(cx, input, &merged, confinement);
     snapshot
         .unmount()
         .map_err(|e| io("cannot unmount the step's filesystem", &e))?;
@@ -147,7 +158,12 @@ pub(crate) fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
 }
 
 /// Run the command in the sandbox on the mounted filesystem.
-fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result<(), BuildError> {
+fn execute(
+    cx: &BuildContext<'_>,
+    input: &RunInput<'_>,
+    rootfs: &Path,
+    confinement: Confinement,
+) -> Result<(), BuildError> {
     let span = input.span;
     let args = input.command.argv.clone();
     let mut env: Vec<String> = input.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -166,21 +182,6 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
     }
     let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
     env.extend(step_mounts.env.iter().cloned());
-    let mut confinement = cx.sandbox.confinement();
-    match input.run.network.as_ref().map(|t| t.value.as_str()) {
-        Some("none") => confinement.network = NetworkMode::None,
-        Some("host") => confinement.network = NetworkMode::Host,
-        _ => {}
-    }
-    // The build checked `--allow security.insecure` before it started.
-    if input
-        .run
-        .security
-        .as_ref()
-        .is_some_and(|s| s.value == "insecure")
-    {
-        confinement = confinement.privileged();
-    }
     let shared_network = if kiln_sandbox::SharedNetwork::suits(&confinement) {
         cx.shared_network()
     } else {
@@ -209,17 +210,29 @@ fn execute(cx: &BuildContext<'_>, input: &RunInput<'_>, rootfs: &Path) -> Result
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
-    let exit = cx.runtime.sandbox().run(req);
+    let exit = cx.runtime.sandbox().run_controlled(req, &cx.control);
     drop(step_mounts);
-    let exit = exit.map_err(|e| {
-        let hint = match e {
-            kiln_sandbox::SandboxError::NetworkPolicy(_) => {
-                "the default network is filtered outside the step (cgroup v2 + BPF); \
-                 --network none builds without it"
-            }
-            _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
-        };
-        BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
+    let exit = exit.map_err(|e| match e {
+        kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
+        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::step(
+            span,
+            format!(
+                "{} did not finish within --timeout {}: it and every process it started were killed",
+                input.label,
+                super::duration::human(limit)
+            ),
+        )
+        .with_hint("make the step faster, or give it more time with a larger --timeout"),
+        e => {
+            let hint = match e {
+                kiln_sandbox::SandboxError::NetworkPolicy(_) => {
+                    "the default network is filtered outside the step (cgroup v2 + BPF); \
+                     --network none builds without it"
+                }
+                _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
+            };
+            BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
+        }
     })?;
     if exit.success() {
         return Ok(());

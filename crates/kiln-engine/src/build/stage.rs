@@ -4,11 +4,12 @@
 
 use super::base::{self, BaseImage, Rootfs};
 use super::cache::KeyBuilder;
+use super::entitlements::{Origin, TriggerSource};
 use super::{BuildContext, BuildError};
 use crate::config::apply::StageConfigState;
 use crate::config::ImageConfig;
 use kiln_dockerfile::instructions::{self, Command, Instruction};
-use kiln_dockerfile::plan::{Base, EnvList, StageScope};
+use kiln_dockerfile::plan::{Base, EnvList, Plan, StageScope};
 use kiln_dockerfile::{syntax, Span};
 use kiln_layer::Root;
 use kiln_oci::{Digest, LayerRef, Store};
@@ -139,6 +140,7 @@ pub fn run(
         cfg_state: StageConfigState::default(),
         config: ImageConfig::default(),
         current: None,
+        origin: Origin::Dockerfile,
     };
     if cached {
         from_step.cached();
@@ -148,10 +150,16 @@ pub fn run(
     // ONBUILD triggers of the base run first, and are not passed on.
     let triggers = std::mem::take(&mut config.config.on_build);
     st.config = config;
-    for trigger in triggers {
-        let ins = parse_trigger(&trigger, stage.from_span)?;
+    for (k, trigger) in triggers.iter().enumerate() {
+        let ins = parse_trigger(trigger, stage.from_span)?;
+        st.origin = Origin::Trigger {
+            text: trigger.clone(),
+            declared: trigger_source(plan, &planned.base, k, trigger),
+            from_line: stage.from_span.start.line,
+        };
         st.instruction(cx, &ins, done)?;
     }
+    st.origin = Origin::Dockerfile;
     for (i, ins) in stage.instructions.iter().enumerate() {
         st.current = Some(i);
         st.instruction(cx, ins, done)?;
@@ -192,6 +200,32 @@ fn describe(b: &Base, plan: &kiln_dockerfile::plan::Plan) -> String {
         Base::Scratch => "scratch".into(),
         Base::Image(i) => i.clone(),
         Base::Stage(j) => plan.stages[*j].label(),
+    }
+}
+
+/// Who declared the `k`th ONBUILD trigger of a stage's base: the base image, or the
+/// `k`th ONBUILD instruction of the earlier stage (a stage's triggers are its own ONBUILD
+/// instructions: those of its base ran and were not passed on).
+fn trigger_source(plan: &Plan, base: &Base, k: usize, text: &str) -> TriggerSource {
+    match base {
+        Base::Stage(j) => {
+            let line = plan.dockerfile.stages[*j]
+                .instructions
+                .iter()
+                .filter_map(|ins| match &ins.command {
+                    Command::Onbuild { expression, .. } => Some((expression, ins.span)),
+                    _ => None,
+                })
+                .nth(k)
+                .filter(|(expression, _)| expression.trim() == text.trim())
+                .map(|(_, span)| span.start.line);
+            TriggerSource::Stage {
+                name: plan.stages[*j].label(),
+                line,
+            }
+        }
+        Base::Image(name) => TriggerSource::Image(name.clone()),
+        Base::Scratch => TriggerSource::Image("scratch".into()),
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct StageRun {
     pub cfg_state: StageConfigState,
     /// Index of the instruction being run (None for ONBUILD triggers).
     pub current: Option<usize>,
+    /// Where the step being run came from (the Dockerfile or an ONBUILD trigger).
+    pub origin: super::entitlements::Origin,
 }
 
 /// What running a step made: its layer (if any) and its history line.
@@ -75,6 +77,7 @@ impl StageRun {
         ins: &Instruction,
         done: &[OnceLock<StageResult>],
     ) -> Result<(), BuildError> {
+        cx.check_cancelled()?;
         let step = {
             let mut args = cx.build_args.lock().map_err(|_| BuildError::Output {
                 message: "build args are unusable after a failed stage".into(),
@@ -427,6 +430,7 @@ impl StageRun {
                         label,
                         progress,
                         mounts,
+                        origin: &self.origin,
                     },
                 )?;
                 Ok(Made {

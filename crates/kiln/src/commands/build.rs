@@ -135,6 +135,20 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         (!from_tar).then_some(args.context.as_path()),
     )
     .map_err(Failure::usage)?;
+    let step_timeout = match args.timeout.as_deref() {
+        None => None,
+        Some(t) => match kiln_engine::build::duration::parse(t) {
+            Ok(d) if d.is_zero() => {
+                return Err(Failure::usage(format!(
+                    "--timeout {t}: give a positive duration, e.g. 90s or 10m (leave it out for no limit)"
+                )))
+            }
+            Ok(d) => Some(d),
+            Err(e) => return Err(Failure::usage(format!("--timeout: {e}"))),
+        },
+    };
+    // SIGINT/SIGTERM from here on stop the build cleanly (see signals.rs).
+    let cancel = crate::signals::cancel_on_signals()?;
     let opts = BuildOptions {
         dockerfile,
         dockerfile_path,
@@ -186,10 +200,15 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         },
         cache_from,
         cache_to,
+        step_timeout,
+        cancel: Some(cancel.clone()),
     };
     let built = build(&store, opts);
     if let Some(d) = &display {
         d.finish();
+    }
+    if let Some(signal) = cancel.cancelled() {
+        return Err(crate::signals::interrupted(signal));
     }
     let built = built.map_err(|f| render_failure(&f.error, f.dockerfile.as_ref()))?;
     if !built.unused_build_args.is_empty() && !quiet {
@@ -342,7 +361,11 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         allow_network_host,
         allow_insecure,
         memory,
-        pids: args.pids_limit,
+        pids: match args.pids_limit {
+            None => Some(kiln_engine::build::DEFAULT_PIDS_LIMIT),
+            Some(n) if n <= 0 => None,
+            Some(n) => Some(n as u64),
+        },
         cpus: args.cpus,
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
