@@ -43,6 +43,8 @@ mod context;
 #[path = "differential_support/listed.rs"]
 mod listed;
 mod support;
+#[path = "support/test_net.rs"]
+mod test_net;
 #[path = "differential_support/tree.rs"]
 mod tree;
 
@@ -71,6 +73,8 @@ struct Harness {
     env: TestEnv,
     buildah: Buildah,
     url: String,
+    /// Where the HTTP server listens: a network namespace of the test's own.
+    _net: test_net::TestNetns,
     /// kiln's view of the base image, for hand-written expectations.
     base: Tree,
     /// When the test started (seconds): later mtimes are build times.
@@ -122,11 +126,13 @@ impl Harness {
             base_dir.to_str().expect("utf-8"),
         ]);
         let base = walk(&base_dir);
-        let url = serve(env.path().join("ctx"));
+        let net = test_net::TestNetns::new("10.214");
+        let url = serve(env.path().join("ctx"), net.listen());
         Harness {
             env,
             buildah,
             url,
+            _net: net,
             base,
             since,
         }

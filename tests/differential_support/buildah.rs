@@ -140,11 +140,11 @@ impl Drop for Container<'_> {
     }
 }
 
-/// A small HTTP/1.0 file server on 127.0.0.1 for ADD of URLs: serves the files under `root`
+/// A small HTTP/1.0 file server for ADD of URLs on `listener` (one in a test network
+/// namespace: kiln's ADD refuses the host's own addresses): serves the files under `root`
 /// (the copied contexts, so `{url}/CASE/FILE` is a file of a case) with a fixed
 /// Last-Modified. Lives as long as the test process.
-pub(crate) fn serve(root: PathBuf) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+pub(crate) fn serve(root: PathBuf, listener: std::net::TcpListener) -> String {
     let addr = listener.local_addr().expect("local address");
     std::thread::spawn(move || {
         for stream in listener.incoming() {

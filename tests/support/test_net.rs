@@ -80,6 +80,11 @@ impl TestNetns {
 
     /// A server on `ns_addr` inside the namespace.
     pub fn serve(&self) -> Server {
+        Server::start(self.listen())
+    }
+
+    /// A TCP listener on `ns_addr` (any port) inside the namespace.
+    pub fn listen(&self) -> TcpListener {
         let path = format!("/run/netns/{}", self.name);
         let addr = SocketAddr::new(self.ns_addr, 0);
         let listener = std::thread::spawn(move || {
@@ -94,7 +99,7 @@ impl TestNetns {
         })
         .join()
         .expect("listener thread");
-        Server::start(listener)
+        listener
     }
 }
 
