@@ -790,7 +790,7 @@ fn setuid_program_planted_through_etc_hosts_stays_powerless() {
             "Dockerfile",
             "FROM busybox:test\nRUN mkdir /out && cat /bin/busybox > /etc/hosts && chmod 4755 /etc/hosts \
              && stat -c %a /etc/hosts > /out/mode && grep ' /etc/hosts ' /proc/self/mountinfo > /out/mount \
-             && sleep 2\n",
+             && i=0; until grep -q go /etc/hostname || [ $i -ge 600 ]; do sleep 0.1; i=$((i+1)); done\n",
         )],
     );
     let mut child = env
@@ -807,25 +807,29 @@ fn setuid_program_planted_through_etc_hosts_stays_powerless() {
             child.id(),
             std::env::temp_dir().display()
         );
+        // Any kiln-sandbox-* directory (other builds' and stale ones too) whose hosts file
+        // is setuid: only this build's step makes one.
         let found = std::fs::read_dir(&tmp).ok().and_then(|d| {
-            d.flatten().map(|e| e.path().join("hosts")).find(|p| {
-                p.parent()
-                    .is_some_and(|d| d.to_string_lossy().contains("kiln-sandbox-"))
-                    && p.exists()
-            })
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("kiln-sandbox-"))
+                .map(|e| e.path().join("hosts"))
+                .find(|p| {
+                    std::fs::metadata(p).is_ok_and(|m| {
+                        use std::os::unix::fs::PermissionsExt;
+                        m.permissions().mode() & 0o4000 != 0
+                    })
+                })
         });
-        let setuid = found
-            .as_ref()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .is_some_and(|m| {
-                use std::os::unix::fs::PermissionsExt;
-                m.permissions().mode() & 0o4000 != 0
-            });
+        let setuid = found.is_some();
         if setuid {
             break found.expect("found");
         }
         if child.try_wait().expect("wait").is_some() {
-            panic!("the build ended before the planted file was seen");
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "the build ended before the planted file was seen\n{}",
+                support::show(&out)
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
@@ -842,6 +846,8 @@ fn setuid_program_planted_through_etc_hosts_stays_powerless() {
         .lines()
         .find(|l| l.split(' ').nth(4) == Some(host_path.as_str()))
         .unwrap_or_else(|| panic!("{host_path} is not a mount of kiln's:\n{mountinfo}"));
+    // Let the step end (it waits for this word in its /etc/hostname, the same tmpfs).
+    std::fs::write(dir.join("hostname"), "go\n").expect("release the step");
     let out = child.wait_with_output().expect("wait for kiln");
     assert!(out.status.success(), "{}", support::show(&out));
     for flag in ["nosuid", "nodev", "noexec"] {

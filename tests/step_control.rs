@@ -104,6 +104,19 @@ fn processes_with(needle: &str) -> Vec<u32> {
     out
 }
 
+/// The processes of [`processes_with`] once there are at least `min` of them: a step prints
+/// its start mark before its last command has been exec'd.
+fn wait_for_processes(needle: &str, min: usize) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let found = processes_with(needle);
+        if found.len() >= min || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// slirp4netns processes whose parent is `kiln`.
 fn slirps_of(kiln: u32) -> Vec<u32> {
     let mut out = Vec::new();
@@ -204,6 +217,7 @@ fn start_stubborn(env: &TestEnv, mark: u32, extra: &[&str]) -> (Running, Vec<u32
     let ctx = env.context("ctx", &[("Dockerfile", &stubborn_step(mark))]);
     let run = start(env, &ctx, extra);
     run.wait_for(&format!("started-{mark}"));
+    wait_for_processes(&format!("sleep {mark}"), 3);
     let slirps = slirps_of(run.pid());
     let seen = Traces::of(env, &run, mark, &slirps);
     // Positive control: the probes find the running step (3 sleeps at least).
@@ -274,7 +288,11 @@ fn a_step_that_sleeps_forever_is_killed_at_its_timeout() {
     );
     let run = start(&env, &ctx, &["--timeout", "10s", "--network", "none"]);
     run.wait_for("started-86412");
-    assert_eq!(processes_with("sleep 86412").len(), 1, "the step runs");
+    assert_eq!(
+        wait_for_processes("sleep 86412", 1).len(),
+        1,
+        "the step runs"
+    );
     let (pid, tmp) = (run.pid(), run.tmp.clone());
     let out = run.finish();
     support::assert_fails(&out, 1, &["did not finish within --timeout 10s"]);
