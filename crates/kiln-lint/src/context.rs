@@ -7,7 +7,7 @@ use crate::rules;
 use crate::shell::{self, Command as ShellCommand, Script, Word};
 use crate::LintInput;
 use kiln_dockerfile::instructions::{self, Command, Dockerfile, Instruction, Run};
-use kiln_dockerfile::plan::{plan, Base, EnvList, Plan, PlanOptions};
+use kiln_dockerfile::plan::{plan, Base, Plan, PlanOptions, Vars};
 use kiln_dockerfile::syntax::{self, Ast};
 use kiln_dockerfile::Span;
 
@@ -17,7 +17,7 @@ pub(crate) struct Cx<'a> {
     pub ast: &'a Ast,
     pub df: &'a Dockerfile,
     /// Global ARG values (platform ARGs included), for walking stages.
-    pub global_args: &'a EnvList,
+    pub global_args: &'a Vars,
     /// The stage plan: bases resolved (global ARGs expanded).
     pub plan: &'a Plan,
     /// Every RUN of every stage, split into commands.
