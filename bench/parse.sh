@@ -29,7 +29,7 @@ gen_arg() { # global ARGs, then ARGs with defaults reading earlier ones
     echo 'FROM debian:12-slim'
     for ((i = N / 4 + 1; i < N; i++)); do
         case $((i % 3)) in
-            0) echo "ARG A$i=\${A$((i - 3)):-a}$i" ;;
+            0) echo "ARG A$i=\${A$((i - 3)):+set}-\${G$((i % (N / 4)))}-$i" ;;
             1) echo "ARG G$((i % (N / 4)))" ;;
             *) echo "RUN echo \$A$((i - 2))" ;;
         esac
