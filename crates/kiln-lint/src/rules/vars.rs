@@ -5,7 +5,7 @@ use crate::rule::{Finding, Rule, Severity};
 use kiln_dockerfile::instructions::{Command as Ins, Expander};
 use kiln_dockerfile::plan::{Base, PlannedStage};
 use kiln_dockerfile::shell::LookupEnv;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 pub(super) static UNDEFINED_VAR: Rule = Rule {
     id: "KL102",
@@ -93,7 +93,7 @@ const KNOWN_ENV: &[&str] = &[
 ];
 
 /// The names defined so far; every defined variable expands to a placeholder.
-struct Names(HashSet<String>);
+struct Names(BTreeSet<String>);
 
 impl LookupEnv for Names {
     fn lookup(&self, name: &str) -> Option<String> {
@@ -172,11 +172,13 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                 let hint = if globals.contains(name.as_str()) {
                     Some(format!("`{name}` is a global ARG: declare it in this stage with `ARG {name}` to use its value"))
                 } else {
-                    let mut cands: Vec<&str> = names.0.iter().map(String::as_str).collect();
-                    cands.sort_unstable();
-                    if on_image {
-                        cands.extend(KNOWN_ENV.iter().copied());
-                    }
+                    // The names in order (a sorted set: no sort per undefined name).
+                    let known = if on_image { KNOWN_ENV } else { &[] };
+                    let cands = names
+                        .0
+                        .iter()
+                        .map(String::as_str)
+                        .chain(known.iter().copied());
                     kiln_dockerfile::suggest::did_you_mean(name, cands, true)
                         .map(|h| h.replace("mean ", "mean $"))
                 };
@@ -195,7 +197,7 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
 /// underneath. The last stage built on a stage takes them instead of a copy, so a chain of
 /// stages stays linear.
 struct Ends {
-    ends: Vec<(HashSet<String>, bool)>,
+    ends: Vec<(BTreeSet<String>, bool)>,
     /// Per stage: how many stages still to walk are built on it.
     pending: Vec<usize>,
 }
@@ -217,7 +219,7 @@ impl Ends {
     }
 
     /// The names a stage built on `base` starts with.
-    fn start(&mut self, base: &Base) -> (HashSet<String>, bool) {
+    fn start(&mut self, base: &Base) -> (BTreeSet<String>, bool) {
         match base {
             Base::Stage(i) => match (self.ends.get_mut(*i), self.pending.get_mut(*i)) {
                 (Some(end), Some(p)) => {
@@ -230,8 +232,8 @@ impl Ends {
                 }
                 _ => Default::default(),
             },
-            Base::Image(_) => (HashSet::new(), true),
-            Base::Scratch => (HashSet::new(), false),
+            Base::Image(_) => (BTreeSet::new(), true),
+            Base::Scratch => (BTreeSet::new(), false),
         }
     }
 }
