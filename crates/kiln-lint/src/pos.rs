@@ -17,6 +17,9 @@ pub(crate) struct TextMap {
     pieces: Vec<Piece>,
     text_len: usize,
     text: String,
+    /// `text` is ASCII: a column is a byte difference (no count per token, which made a
+    /// long line quadratic).
+    ascii: bool,
 }
 
 impl TextMap {
@@ -30,6 +33,7 @@ impl TextMap {
             }],
             text_len: text.len(),
             text: String::new(),
+            ascii: true,
         }
     }
 
@@ -78,6 +82,7 @@ impl TextMap {
         TextMap {
             pieces,
             text_len: text.len(),
+            ascii: joined.is_ascii(),
             text: joined,
         }
     }
@@ -104,6 +109,7 @@ impl TextMap {
             pieces,
             text_len: body.len(),
             text: body.to_string(),
+            ascii: body.is_ascii(),
         }
     }
 
@@ -118,6 +124,8 @@ impl TextMap {
         };
         let chars = if self.text.is_empty() {
             0
+        } else if self.ascii {
+            offset.min(self.text.len()).saturating_sub(p.offset) as u32
         } else {
             count_chars(&self.text, p.offset, offset)
         };
