@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Time the release `kiln parse FILE` and `kiln lint FILE` (whole process, median of 3) on
 # generated 10,000-instruction Dockerfiles of several shapes, against a 0.1 s goal each.
+# (longline: 3 instructions of INSTRUCTIONS words each, all on one line.)
 # Usage: bench/parse.sh [INSTRUCTIONS]   (CARGO_TARGET_DIR is honoured; KILN=path skips the build)
 # Exit status: 0 when every shape meets the goal, 1 otherwise.
 set -euo pipefail
@@ -77,6 +78,13 @@ gen_continuation() { # long continuation lines and heredocs
     done
 }
 
+gen_longline() { # a few instructions on very long single lines ($N words each)
+    echo 'FROM debian:12-slim'
+    printf 'LABEL'; for ((i = 0; i < N; i++)); do printf ' k%d=v%d' "$i" "$i"; done; echo
+    printf 'RUN true'; for ((i = 0; i < N; i++)); do printf ' && echo %d' "$i"; done; echo
+    printf 'ENV'; for ((i = 0; i < N; i++)); do printf ' E%d="v %d"' "$i" "$i"; done; echo
+}
+
 # `kiln lint` exits 1 when it finds something: only the time matters here.
 ignore_status() { "$@" || true; }
 
@@ -87,7 +95,7 @@ seconds_median() {
 
 fail=0
 printf '%-14s %10s %10s %s\n' shape "parse (s)" "lint (s)" "goal ${GOAL}s"
-for shape in env arg label stages continuation; do
+for shape in env arg label stages continuation longline; do
     file="$work/$shape.Dockerfile"
     "gen_$shape" > "$file"
     if ! "$KILN" parse "$file" >/dev/null 2>"$work/err"; then
