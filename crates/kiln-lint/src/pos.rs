@@ -1,7 +1,7 @@
 //! Mapping byte offsets in an instruction's joined text (continuations removed) or in a
 //! heredoc body back to line and column in the Dockerfile.
 
-use kiln_dockerfile::syntax::text::{count_chars, trim_continuation, trim_newline};
+use kiln_dockerfile::syntax::text::{trim_continuation, trim_newline, CharIndex};
 use kiln_dockerfile::{Pos, Span};
 
 #[derive(Debug, Clone)]
@@ -17,9 +17,8 @@ pub(crate) struct TextMap {
     pieces: Vec<Piece>,
     text_len: usize,
     text: String,
-    /// `text` is ASCII: a column is a byte difference (no count per token, which made a
-    /// long line quadratic).
-    ascii: bool,
+    /// Characters per block of `text`: a column costs O(1), however long the line.
+    chars: CharIndex,
 }
 
 impl TextMap {
@@ -33,7 +32,7 @@ impl TextMap {
             }],
             text_len: text.len(),
             text: String::new(),
-            ascii: true,
+            chars: CharIndex::default(),
         }
     }
 
@@ -82,7 +81,7 @@ impl TextMap {
         TextMap {
             pieces,
             text_len: text.len(),
-            ascii: joined.is_ascii(),
+            chars: CharIndex::new(&joined),
             text: joined,
         }
     }
@@ -109,7 +108,7 @@ impl TextMap {
             pieces,
             text_len: body.len(),
             text: body.to_string(),
-            ascii: body.is_ascii(),
+            chars: CharIndex::new(body),
         }
     }
 
@@ -124,10 +123,8 @@ impl TextMap {
         };
         let chars = if self.text.is_empty() {
             0
-        } else if self.ascii {
-            offset.min(self.text.len()).saturating_sub(p.offset) as u32
         } else {
-            count_chars(&self.text, p.offset, offset)
+            self.chars.count(&self.text, p.offset, offset)
         };
         Pos::new(p.line, p.col.saturating_add(chars))
     }

@@ -1,7 +1,7 @@
 //! An instruction's text with its continuation lines joined, and the map from byte offsets
 //! in that text back to source positions.
 
-use super::text::count_chars;
+use super::text::CharIndex;
 use crate::span::{Pos, Span};
 
 #[derive(Debug, Clone, Copy)]
@@ -17,8 +17,8 @@ struct Piece {
 pub(crate) struct LogicalLine {
     pub text: String,
     pieces: Vec<Piece>,
-    /// Some piece has a multi-byte character: columns are counted, not subtracted.
-    non_ascii: bool,
+    /// Characters per block of `text`: a column costs O(1), however long the line.
+    chars: CharIndex,
 }
 
 impl LogicalLine {
@@ -29,8 +29,8 @@ impl LogicalLine {
             line,
             col,
         });
-        self.non_ascii |= !s.is_ascii();
         self.text.push_str(s);
+        self.chars.update(&self.text);
     }
 
     /// The source position of byte `offset` of the joined text.
@@ -43,13 +43,7 @@ impl LogicalLine {
         let Some(piece) = self.pieces.get(idx) else {
             return Pos::new(1, 1);
         };
-        // Counting the characters from the start of the piece for every token would make a
-        // long line quadratic; in ASCII text a column is a byte difference.
-        let chars = if self.non_ascii {
-            count_chars(&self.text, piece.offset, offset)
-        } else {
-            offset.saturating_sub(piece.offset) as u32
-        };
+        let chars = self.chars.count(&self.text, piece.offset, offset);
         Pos::new(piece.line, piece.col + chars)
     }
 
@@ -83,18 +77,5 @@ mod tests {
         let b = l.text.find('b').unwrap_or_default();
         assert_eq!(l.pos(b), Pos::new(4, 5));
         assert_eq!(l.span(0, 3), Span::new(Pos::new(3, 1), Pos::new(3, 4)));
-    }
-
-    #[test]
-    fn ascii_columns_are_byte_offsets_on_any_line() {
-        // The ASCII shortcut (no count per token on long lines) gives the counted columns.
-        let mut ascii = LogicalLine::default();
-        ascii.push("LABEL a=1 \\", 1, 1);
-        ascii.push("  b=2", 2, 1);
-        let mut counted = ascii.clone();
-        counted.non_ascii = true;
-        for offset in 0..=ascii.text.len() {
-            assert_eq!(ascii.pos(offset), counted.pos(offset), "offset {offset}");
-        }
     }
 }
