@@ -73,6 +73,40 @@ pub fn render(
     file: &str,
     source: &str,
 ) -> String {
+    render_in(level, message, span, hint, file, &SourceLines::new(source))
+}
+
+/// A source split into lines once, to render many diagnostics against it: finding line n
+/// costs O(1) instead of a scan from the start of the file.
+#[derive(Debug, Clone)]
+pub struct SourceLines<'a> {
+    lines: Vec<&'a str>,
+}
+
+impl<'a> SourceLines<'a> {
+    pub fn new(source: &'a str) -> Self {
+        let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+        SourceLines {
+            lines: source.split('\n').collect(),
+        }
+    }
+
+    /// Line `n` (1-based) without its line ending.
+    pub fn line(&self, n: u32) -> Option<&'a str> {
+        let line = self.lines.get(n.checked_sub(1)? as usize)?;
+        Some(line.trim_end_matches(['\r', '\n']))
+    }
+}
+
+/// [`render`] against a source already split into lines.
+pub fn render_in(
+    level: &str,
+    message: &str,
+    span: Span,
+    hint: Option<&str>,
+    file: &str,
+    source: &SourceLines<'_>,
+) -> String {
     let mut out = format!("{level}: {message}\n");
     if span.start.line == 0 {
         // Not about a place in the file (e.g. a command-line value).
@@ -89,7 +123,7 @@ pub fn render(
         line_no,
         span.start.col.max(1)
     ));
-    if let Some(text) = source_line(source, line_no) {
+    if let Some(text) = source.line(line_no) {
         let text = text.replace('\t', " ");
         let width = text.chars().count();
         let start = (span.start.col.max(1) as usize - 1).min(width);
@@ -111,11 +145,4 @@ pub fn render(
         out.push_str(&format!("{pad} = hint: {hint}\n"));
     }
     out
-}
-
-/// The text of 1-based line `n` of `source`, without its line ending or a BOM.
-fn source_line(source: &str, n: u32) -> Option<&str> {
-    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let line = source.split('\n').nth(n.checked_sub(1)? as usize)?;
-    Some(line.trim_end_matches(['\r', '\n']))
 }

@@ -7,7 +7,7 @@
 
 use crate::error::Result;
 use crate::instructions::Instruction;
-use crate::plan::{Base, Plan, Source, StageScope};
+use crate::plan::{Base, Finished, Plan, Source, Vars};
 use crate::syntax::Warning;
 use serde::Serialize;
 use std::fmt::Write;
@@ -46,7 +46,7 @@ pub struct Report<'a> {
     pub escape: char,
     pub directives: &'a [crate::syntax::Directive],
     pub global_args: Vec<&'a Instruction>,
-    pub global_scope: &'a [(String, String)],
+    pub global_scope: &'a Vars,
     pub stages: Vec<ReportStage<'a>>,
     pub target: usize,
     pub order: &'a [usize],
@@ -59,10 +59,11 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
     let df = &plan.dockerfile;
     let mut build_args = crate::plan::BuildArgs::new(plan.build_args.clone());
     let mut stages = Vec::new();
-    let mut scopes = vec![None; df.stages.len()];
+    let bases = plan.stages.iter().map(|s| &s.base);
+    let mut finished = Finished::new(df.stages.len(), bases, df.escape);
     for (stage, planned) in df.stages.iter().zip(&plan.stages) {
         let needed = plan.needed(stage.index);
-        let mut scope = StageScope::inherit(&planned.base, &scopes, df.escape);
+        let mut scope = finished.start(&planned.base);
         let mut steps = Vec::new();
         for ins in &stage.instructions {
             steps.push(if needed {
@@ -90,9 +91,9 @@ pub fn report(plan: &Plan) -> Result<Report<'_>> {
             needed,
             target: stage.index == plan.target,
             steps,
-            args: scope.args.clone(),
+            args: scope.args.to_list(),
         });
-        scopes[stage.index] = Some(scope);
+        finished.finish(stage.index, scope);
     }
     Ok(Report {
         escape: df.escape,

@@ -15,11 +15,22 @@ pub fn closest<'a>(
         }
     };
     let target = norm(name);
-    let limit = (target.chars().count() / 3).max(1) + usize::from(target.chars().count() > 6);
+    let len = target.chars().count();
+    let limit = (len / 3).max(1) + usize::from(len > 6);
     candidates
         .into_iter()
         .filter(|c| !c.is_empty())
-        .map(|c| (levenshtein(&target, &norm(c)), c))
+        // The distance is at least the difference in length: skip those too long or too
+        // short before computing it (lower-casing keeps the length of ASCII text).
+        .filter(|c| !(case_sensitive || c.is_ascii()) || c.chars().count().abs_diff(len) <= limit)
+        .map(|c| {
+            let d = if case_sensitive {
+                levenshtein(&target, c)
+            } else {
+                levenshtein(&target, &norm(c))
+            };
+            (d, c)
+        })
         .filter(|(d, _)| *d > 0 && *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -37,8 +48,17 @@ pub fn did_you_mean<'a>(
 /// Edit distance counting a swap of two neighbouring characters as one edit (optimal string
 /// alignment), so that `FORM` is one typo away from `FROM`.
 fn levenshtein(a: &str, b: &str) -> usize {
+    if a.is_ascii() && b.is_ascii() {
+        // Bytes are characters: no decoding into vectors of chars.
+        return osa(a.as_bytes(), b.as_bytes());
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
+    osa(&a, &b)
+}
+
+/// Optimal string alignment distance between two sequences.
+fn osa<T: PartialEq>(a: &[T], b: &[T]) -> usize {
     let w = b.len() + 1;
     let mut d = vec![0usize; (a.len() + 1) * w];
     for i in 0..=a.len() {
@@ -65,6 +85,14 @@ fn levenshtein(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distance_is_the_same_for_ascii_and_other_text() {
+        assert_eq!(levenshtein("FORM", "FROM"), 1);
+        assert_eq!(levenshtein("kitten", "sitting"), 3);
+        assert_eq!(levenshtein("ünïcode", "ünicöde"), 2);
+        assert_eq!(levenshtein("", "abc"), 3);
+    }
 
     #[test]
     fn suggests_near_names_only() {

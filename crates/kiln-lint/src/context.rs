@@ -7,7 +7,7 @@ use crate::rules;
 use crate::shell::{self, Command as ShellCommand, Script, Word};
 use crate::LintInput;
 use kiln_dockerfile::instructions::{self, Command, Dockerfile, Instruction, Run};
-use kiln_dockerfile::plan::{plan, Base, EnvList, Plan, PlanOptions};
+use kiln_dockerfile::plan::{plan, Base, Plan, PlanOptions, Vars};
 use kiln_dockerfile::syntax::{self, Ast};
 use kiln_dockerfile::Span;
 
@@ -17,7 +17,7 @@ pub(crate) struct Cx<'a> {
     pub ast: &'a Ast,
     pub df: &'a Dockerfile,
     /// Global ARG values (platform ARGs included), for walking stages.
-    pub global_args: &'a EnvList,
+    pub global_args: &'a Vars,
     /// The stage plan: bases resolved (global ARGs expanded).
     pub plan: &'a Plan,
     /// Every RUN of every stage, split into commands.
@@ -165,18 +165,19 @@ pub(crate) fn run(input: &LintInput<'_>) -> Vec<Finding> {
         Ok(d) => d,
         Err(e) => return vec![invalid(&e)],
     };
-    let planned: Plan = match plan(df.clone(), &PlanOptions::default()) {
+    let planned: Plan = match plan(df, &PlanOptions::default()) {
         Ok(p) => p,
         Err(e) => return vec![invalid(&e)],
     };
+    let df = &planned.dockerfile;
     let source = String::from_utf8_lossy(input.dockerfile);
     let source = source.strip_prefix('\u{feff}').unwrap_or(&source);
     let lines: Vec<&str> = source.split_inclusive('\n').collect();
-    let runs = collect_runs(&df, &lines);
+    let runs = collect_runs(df, &lines);
     let cx = Cx {
         input,
         ast: &ast,
-        df: &df,
+        df,
         global_args: &planned.global_args,
         plan: &planned,
         runs,
@@ -341,7 +342,10 @@ fn ignored(ignores: &[(u32, u32, Vec<String>)], f: &Finding) -> bool {
         return false;
     }
     let line = f.span.start.line;
-    ignores.iter().any(|(a, b, names)| {
+    // `ignores` is in file order and instructions do not overlap: only the last one that
+    // starts at or before `line` can contain it (a search, not a scan per finding).
+    let before = ignores.partition_point(|(a, _, _)| *a <= line);
+    ignores[..before].iter().rev().take(1).any(|(a, b, names)| {
         line >= *a
             && line <= *b
             && names

@@ -2,6 +2,7 @@
 
 use crate::rule::{Finding, Severity};
 use crate::rules;
+use kiln_dockerfile::error::{render_in, SourceLines};
 use serde_json::{json, Value};
 
 /// The findings of one file.
@@ -30,9 +31,13 @@ pub fn counts<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> (usize, us
 /// One finding like a compiler diagnostic: `warning[KL003]: message`, ` --> file:line:col`,
 /// the source line with carets under the span, the hint, the rule's name and doc page.
 pub fn human_finding(f: &Finding, path: &str, source: &str) -> String {
+    human_finding_in(f, path, &SourceLines::new(source))
+}
+
+/// [`human_finding`] against a source already split into lines (many findings, one file).
+fn human_finding_in(f: &Finding, path: &str, source: &SourceLines<'_>) -> String {
     let level = format!("{}[{}]", f.severity, f.rule.id);
-    let mut out =
-        kiln_dockerfile::error::render(&level, &f.message, f.span, f.hint.as_deref(), path, source);
+    let mut out = render_in(&level, &f.message, f.span, f.hint.as_deref(), path, source);
     let pad = if f.span.start.line == 0 {
         String::new()
     } else {
@@ -50,8 +55,9 @@ pub fn human_finding(f: &Finding, path: &str, source: &str) -> String {
 pub fn human(files: &[FileFindings<'_>]) -> String {
     let mut out = String::new();
     for file in files {
+        let lines = SourceLines::new(file.source);
         for f in file.findings {
-            out.push_str(&human_finding(f, file.path, file.source));
+            out.push_str(&human_finding_in(f, file.path, &lines));
             out.push('\n');
         }
     }

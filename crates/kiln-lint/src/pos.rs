@@ -1,7 +1,7 @@
 //! Mapping byte offsets in an instruction's joined text (continuations removed) or in a
 //! heredoc body back to line and column in the Dockerfile.
 
-use kiln_dockerfile::syntax::text::{count_chars, trim_continuation, trim_newline};
+use kiln_dockerfile::syntax::text::{trim_continuation, trim_newline, CharIndex};
 use kiln_dockerfile::{Pos, Span};
 
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub(crate) struct TextMap {
     pieces: Vec<Piece>,
     text_len: usize,
     text: String,
+    /// Characters per block of `text`: a column costs O(1), however long the line.
+    chars: CharIndex,
 }
 
 impl TextMap {
@@ -30,6 +32,7 @@ impl TextMap {
             }],
             text_len: text.len(),
             text: String::new(),
+            chars: CharIndex::default(),
         }
     }
 
@@ -78,6 +81,7 @@ impl TextMap {
         TextMap {
             pieces,
             text_len: text.len(),
+            chars: CharIndex::new(&joined),
             text: joined,
         }
     }
@@ -104,6 +108,7 @@ impl TextMap {
             pieces,
             text_len: body.len(),
             text: body.to_string(),
+            chars: CharIndex::new(body),
         }
     }
 
@@ -119,7 +124,7 @@ impl TextMap {
         let chars = if self.text.is_empty() {
             0
         } else {
-            count_chars(&self.text, p.offset, offset)
+            self.chars.count(&self.text, p.offset, offset)
         };
         Pos::new(p.line, p.col.saturating_add(chars))
     }

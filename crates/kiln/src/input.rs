@@ -55,9 +55,4 @@ impl Source {
             err.render(&self.name, &self.text()),
         )
     }
-
-    /// Render a warning against this source.
-    pub fn render_warning(&self, message: &str, span: kiln_dockerfile::Span) -> String {
-        kiln_dockerfile::error::render("warning", message, span, None, &self.name, &self.text())
-    }
 }

@@ -3,12 +3,16 @@
 //! a target needs in build order, global ARG values, unused build args.
 
 mod graph;
+#[cfg(test)]
+mod linear_tests;
 mod scope;
+mod vars;
 
 pub use graph::{likely_stage, Base, RefKind, Source, StageRef};
 pub use scope::{
-    global_scope, platform_args, BuildArgs, EnvList, ExpandedStep, StageScope, PROXY_ARGS,
+    global_scope, platform_args, BuildArgs, EnvList, ExpandedStep, Finished, StageScope, PROXY_ARGS,
 };
+pub use vars::Vars;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instructions::{Dockerfile, Expander};
@@ -79,7 +83,7 @@ impl PlannedStage {
 pub struct Plan {
     pub dockerfile: Dockerfile,
     /// Variables usable in FROM lines (platform ARGs and global ARGs).
-    pub global_args: EnvList,
+    pub global_args: Vars,
     /// The global ARG instructions with their values resolved.
     pub global_steps: Vec<crate::instructions::Command>,
     pub stages: Vec<PlannedStage>,
@@ -166,13 +170,14 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
     }
     let order = graph::build_order(&stages, target, &dockerfile)?;
     // Walk the needed stages once to see which build args their ARGs consume.
-    let mut scopes = vec![None; stages.len()];
+    let bases = order.iter().map(|&i| &stages[i].base);
+    let mut finished = Finished::new(stages.len(), bases, dockerfile.escape);
     for &i in &order {
-        let mut scope = StageScope::inherit(&stages[i].base, &scopes, dockerfile.escape);
+        let mut scope = finished.start(&stages[i].base);
         for ins in &dockerfile.stages[i].instructions {
             scope.step(ins, &global_args, &mut build_args)?;
         }
-        scopes[i] = Some(scope);
+        finished.finish(i, scope);
     }
     Ok(Plan {
         global_args,

@@ -3,7 +3,7 @@
 //! stage), `--build-arg` overrides, the predefined platform and proxy ARGs; and the walk
 //! through a stage that expands each instruction with the ARG and ENV values in force.
 
-use super::Base;
+use super::{Base, Vars};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instructions::{ArgDecl, Command, Expander, Instruction};
 use crate::platform::Platform;
@@ -27,11 +27,6 @@ pub const PROXY_ARGS: [&str; 10] = [
 
 /// An ordered variable list; later entries win (Docker's env list semantics).
 pub type EnvList = Vec<(String, String)>;
-
-pub(crate) fn set(env: &mut EnvList, key: &str, value: &str) {
-    env.retain(|(k, _)| k != key);
-    env.push((key.to_string(), value.to_string()));
-}
 
 /// What build arguments the user gave and which of them were used.
 #[derive(Debug, Clone)]
@@ -88,18 +83,16 @@ pub fn platform_args(build: &Platform, target: &Platform, target_stage: &str) ->
 /// a default; defaults may use earlier global ARGs. Returns the variables and each global
 /// ARG instruction with its values resolved.
 pub fn global_scope(
-    mut env: EnvList,
+    defaults: EnvList,
     decls: &[Instruction],
     build_args: &mut BuildArgs,
     escape: char,
-) -> Result<(EnvList, Vec<Command>)> {
+) -> Result<(Vars, Vec<Command>)> {
     let mut resolved = Vec::with_capacity(decls.len());
-    for (k, v) in env.clone() {
-        if let Some(o) = build_args.take(&k) {
-            set(&mut env, &k, &o);
-        } else {
-            set(&mut env, &k, &v);
-        }
+    let mut env = Vars::new();
+    for (k, v) in defaults {
+        let v = build_args.take(&k).unwrap_or(v);
+        env.set(&k, v);
     }
     for ins in decls {
         let Command::Arg { args } = &ins.command else {
@@ -110,15 +103,12 @@ pub fn global_scope(
             let value = match build_args.take(&decl.key.value) {
                 Some(v) => Some(v),
                 None => match &decl.default {
-                    Some(d) => {
-                        let snapshot = env.clone();
-                        Some(Expander::new(escape, &snapshot).word(d)?.value)
-                    }
+                    Some(d) => Some(Expander::new(escape, &env).word(d)?.value),
                     None => None,
                 },
             };
             if let Some(v) = &value {
-                set(&mut env, &decl.key.value, v);
+                env.set(&decl.key.value, v.clone());
             }
             out.push(resolved_decl(decl, value));
         }
@@ -143,13 +133,71 @@ fn resolved_decl(decl: &ArgDecl, value: Option<String>) -> ArgDecl {
 pub struct StageScope {
     /// Expansion environment: the base image's ENV, then ARG values and ENV instructions
     /// in order (later wins).
-    pub env: EnvList,
+    pub env: Vars,
     /// ARGs declared in this stage with their values (`None`: declared, no value).
-    pub args: Vec<(String, Option<String>)>,
+    pub args: Vars<Option<String>>,
     /// The ENV instructions' variables only (what goes into the image config, on top of
     /// the base image's).
-    pub config_env: EnvList,
+    pub config_env: Vars,
     escape: char,
+}
+
+/// The end scopes of the stages walked so far, for the stages built on them. A stage built
+/// on an earlier stage (`FROM name`) starts with that stage's variables as they were at its
+/// end, ARG values included, as BuildKit carries the base stage's state over; any other
+/// stage starts empty. The last stage built on a stage takes its scope instead of a copy,
+/// so a chain of stages costs O(variables) in all rather than per stage.
+#[derive(Debug)]
+pub struct Finished {
+    scopes: Vec<Option<StageScope>>,
+    /// Per stage: how many stages still to walk are built on it.
+    pending: Vec<usize>,
+    escape: char,
+}
+
+impl Finished {
+    /// `bases`: the base of every stage that will be walked.
+    pub fn new<'b>(stages: usize, bases: impl IntoIterator<Item = &'b Base>, escape: char) -> Self {
+        let mut pending = vec![0; stages];
+        for base in bases {
+            if let Base::Stage(i) = base {
+                if let Some(p) = pending.get_mut(*i) {
+                    *p += 1;
+                }
+            }
+        }
+        Finished {
+            scopes: vec![None; stages],
+            pending,
+            escape,
+        }
+    }
+
+    /// The scope a stage built on `base` starts in.
+    pub fn start(&mut self, base: &Base) -> StageScope {
+        let inherited = match base {
+            Base::Stage(i) => match self.pending.get_mut(*i) {
+                Some(p) if *p > 1 => {
+                    *p -= 1;
+                    self.scopes[*i].clone()
+                }
+                Some(p) => {
+                    *p = 0;
+                    self.scopes[*i].take()
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        inherited.unwrap_or_else(|| StageScope::new(Vec::new(), self.escape))
+    }
+
+    /// Stage `index` ended with `scope`.
+    pub fn finish(&mut self, index: usize, scope: StageScope) {
+        if self.pending.get(index).is_some_and(|p| *p > 0) {
+            self.scopes[index] = Some(scope);
+        }
+    }
 }
 
 /// One instruction after expansion, with the variables it referenced but nobody defined.
@@ -163,40 +211,37 @@ pub struct ExpandedStep {
 
 impl StageScope {
     pub fn new(base_env: EnvList, escape: char) -> Self {
+        let env: Vars = base_env.into_iter().collect();
         StageScope {
-            env: base_env.clone(),
-            args: Vec::new(),
-            config_env: base_env,
+            config_env: env.clone(),
+            env,
+            args: Vars::new(),
             escape,
         }
-    }
-
-    /// The scope a stage starts in. A stage built on an earlier stage (`FROM name`) starts
-    /// with that stage's variables as they were at its end, ARG values included, as BuildKit
-    /// carries the base stage's state over; any other stage starts empty. `finished` holds
-    /// the end scope of every stage walked so far, by index.
-    pub fn inherit(base: &Base, finished: &[Option<StageScope>], escape: char) -> Self {
-        match base {
-            Base::Stage(i) => finished.get(*i).cloned().flatten(),
-            _ => None,
-        }
-        .unwrap_or_else(|| StageScope::new(Vec::new(), escape))
     }
 
     pub fn lexer(&self) -> Lexer {
         Lexer::new(self.escape)
     }
 
-    /// Expand `ins` with the variables in force and update them (ARG, ENV).
+    /// Expand `ins` with the variables in force and update them (ARG, ENV). Costs O(size
+    /// of `ins`): the variables are looked up and updated in place, never copied.
     pub fn step(
         &mut self,
         ins: &Instruction,
-        global: &EnvList,
+        global: &Vars,
         build_args: &mut BuildArgs,
     ) -> Result<ExpandedStep> {
-        let snapshot = self.env.clone();
-        let mut ex = Expander::new(self.escape, &snapshot);
+        if let Command::Arg { args } = &ins.command {
+            let (command, undefined) = self.arg_step(args, global, build_args)?;
+            return Ok(ExpandedStep {
+                command,
+                mounts: Vec::new(),
+                undefined,
+            });
+        }
         let mut mounts = Vec::new();
+        let mut ex = Expander::new(self.escape, &self.env);
         let command = match &ins.command {
             Command::Run(run) => {
                 mounts = ex.mounts(run)?;
@@ -207,59 +252,58 @@ impl StageScope {
                 }
                 Command::Run(run)
             }
-            Command::Arg { args } => {
-                let mut out = Vec::new();
-                for decl in args {
-                    // A default sees the names declared before it, in this instruction too.
-                    let current = self.env.clone();
-                    let mut arg_ex = Expander::new(self.escape, &current);
-                    let value = self.arg_value(decl, global, build_args, &mut arg_ex)?;
-                    ex.unmatched.append(&mut arg_ex.unmatched);
-                    if let Some(v) = &value {
-                        set(&mut self.env, &decl.key.value, v);
-                    }
-                    self.args.retain(|(k, _)| *k != decl.key.value);
-                    self.args.push((decl.key.value.clone(), value.clone()));
-                    out.push(resolved_decl(decl, value));
-                }
-                Command::Arg { args: out }
-            }
-            other => {
-                let expanded = ex.command(other)?;
-                if let Command::Env { env } = &expanded {
-                    for kv in env {
-                        set(&mut self.env, &kv.key.value, &kv.value.value);
-                        set(&mut self.config_env, &kv.key.value, &kv.value.value);
-                    }
-                }
-                expanded
-            }
+            other => ex.command(other)?,
         };
+        let undefined = ex.unmatched;
+        if let Command::Env { env } = &command {
+            for kv in env {
+                self.env.set(&kv.key.value, kv.value.value.clone());
+                self.config_env.set(&kv.key.value, kv.value.value.clone());
+            }
+        }
         Ok(ExpandedStep {
             command,
             mounts,
-            undefined: ex.unmatched,
+            undefined,
         })
     }
 
-    fn arg_value(
-        &self,
-        decl: &ArgDecl,
-        global: &EnvList,
+    /// An ARG instruction: each name gets its build arg, default or global value, in order.
+    fn arg_step(
+        &mut self,
+        args: &[ArgDecl],
+        global: &Vars,
         build_args: &mut BuildArgs,
-        ex: &mut Expander<'_>,
-    ) -> Result<Option<String>> {
-        if let Some(v) = build_args.take(&decl.key.value) {
-            return Ok(Some(v));
+    ) -> Result<(Command, Vec<(String, Span)>)> {
+        let mut out = Vec::with_capacity(args.len());
+        let mut undefined = Vec::new();
+        for decl in args {
+            // A default sees the names declared before it, in this instruction too.
+            let mut ex = Expander::new(self.escape, &self.env);
+            let value = arg_value(decl, global, build_args, &mut ex)?;
+            undefined.append(&mut ex.unmatched);
+            if let Some(v) = &value {
+                self.env.set(&decl.key.value, v.clone());
+            }
+            self.args.set(&decl.key.value, value.clone());
+            out.push(resolved_decl(decl, value));
         }
-        match &decl.default {
-            Some(d) => Ok(Some(ex.word(d)?.value)),
-            None => Ok(global
-                .iter()
-                .rev()
-                .find(|(k, _)| *k == decl.key.value)
-                .map(|(_, v)| v.clone())),
-        }
+        Ok((Command::Arg { args: out }, undefined))
+    }
+}
+
+fn arg_value(
+    decl: &ArgDecl,
+    global: &Vars,
+    build_args: &mut BuildArgs,
+    ex: &mut Expander<'_>,
+) -> Result<Option<String>> {
+    if let Some(v) = build_args.take(&decl.key.value) {
+        return Ok(Some(v));
+    }
+    match &decl.default {
+        Some(d) => Ok(Some(ex.word(d)?.value)),
+        None => Ok(global.get(&decl.key.value).cloned()),
     }
 }
 

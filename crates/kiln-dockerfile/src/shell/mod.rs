@@ -114,6 +114,16 @@ impl Lexer {
     /// Expand one word (BuildKit's `ProcessWord`): quotes removed, variables
     /// expanded, no splitting.
     pub fn expand_word(&self, word: &str, env: &dyn LookupEnv) -> Result<Expansion, ExpandError> {
+        // Most words have nothing to expand: no variable, quote, escape or `<`. The
+        // expander would copy them character by character; the result is the word, less
+        // a byte order mark at the start (which the scanner skips).
+        if !word.contains(['$', '<', '\'', '"', self.escape]) {
+            return Ok(Expansion {
+                word: word.strip_prefix('\u{feff}').unwrap_or(word).to_string(),
+                matched: BTreeSet::new(),
+                unmatched: BTreeSet::new(),
+            });
+        }
         let mut expander = lex::Expander::new(self, env, word);
         let (text, _) = expander.run()?;
         let (matched, unmatched) = expander.into_names();

@@ -1,7 +1,7 @@
 //! An instruction's text with its continuation lines joined, and the map from byte offsets
 //! in that text back to source positions.
 
-use super::text::count_chars;
+use super::text::CharIndex;
 use crate::span::{Pos, Span};
 
 #[derive(Debug, Clone, Copy)]
@@ -17,6 +17,8 @@ struct Piece {
 pub(crate) struct LogicalLine {
     pub text: String,
     pieces: Vec<Piece>,
+    /// Characters per block of `text`: a column costs O(1), however long the line.
+    chars: CharIndex,
 }
 
 impl LogicalLine {
@@ -28,6 +30,7 @@ impl LogicalLine {
             col,
         });
         self.text.push_str(s);
+        self.chars.update(&self.text);
     }
 
     /// The source position of byte `offset` of the joined text.
@@ -40,7 +43,7 @@ impl LogicalLine {
         let Some(piece) = self.pieces.get(idx) else {
             return Pos::new(1, 1);
         };
-        let chars = count_chars(&self.text, piece.offset, offset);
+        let chars = self.chars.count(&self.text, piece.offset, offset);
         Pos::new(piece.line, piece.col + chars)
     }
 

@@ -168,7 +168,7 @@ pub fn run(
         root: Mutex::new(st.fs),
         config: st.config,
         layers: st.layers,
-        env: st.scope.env,
+        env: st.scope.env.to_list(),
         key: st.key,
     })
 }

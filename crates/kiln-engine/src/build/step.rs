@@ -184,7 +184,7 @@ impl StageRun {
         k.field("instruction", text.as_bytes());
         match &step.command {
             Command::Run(run) => {
-                k.pairs("env", &self.scope.env);
+                k.pairs("env", &self.scope.env.to_list());
                 k.field("confinement", cx.sandbox.cache_identity().as_bytes());
                 // What bind mounts show is an input of the step, as in BuildKit: the context
                 // files under the source, or the source stage's key or image's digest. Cache
@@ -425,7 +425,7 @@ impl StageRun {
                         command: &command,
                         span: ins.span,
                         config: &self.config,
-                        env: &self.scope.env,
+                        env: &self.scope.env.to_list(),
                         layers: &self.layers,
                         label,
                         progress,

@@ -3,6 +3,7 @@
 use crate::context::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
+use std::collections::HashSet;
 
 pub(super) static JSON_ARGS: Rule = Rule {
     id: "KL080",
@@ -231,13 +232,15 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                     }
                 }
                 Ins::Env { env } => {
-                    for (i, kv) in env.iter().enumerate() {
+                    // Keys of the earlier pairs of this ENV (a set: one ENV may have many).
+                    let mut earlier: HashSet<&str> = HashSet::new();
+                    for kv in env {
                         for name in var_refs(&kv.value.value, cx.df.escape) {
-                            if env[..i].iter().any(|k| k.key.value == name) && name != kv.key.value
-                            {
+                            if earlier.contains(name.as_str()) && name != kv.key.value {
                                 out.emit(&ENV_SELF_REFERENCE, kv.value.span, &[&name]);
                             }
                         }
+                        earlier.insert(&kv.key.value);
                     }
                     legacy(out, "ENV", env);
                 }

@@ -4,7 +4,7 @@ use super::cmd::var_refs;
 use crate::context::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 pub(super) static DUPLICATE_STAGE: Rule = Rule {
     id: "KL090",
@@ -156,25 +156,24 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
         }
     }
     // Variables in FROM.
-    let mut declared: Vec<String> = cx.global_args.iter().map(|(k, _)| k.clone()).collect();
+    let mut declared: Vec<&str> = cx.global_args.iter().map(|(k, _)| k).collect();
     for ins in &cx.df.global_args {
         if let Ins::Arg { args } = &ins.command {
-            declared.extend(args.iter().map(|a| a.key.value.clone()));
+            declared.extend(args.iter().map(|a| a.key.value.as_str()));
         }
     }
+    // Looked up once per variable of every FROM: a set, not a scan of the list.
+    let known: HashSet<&str> = declared.iter().copied().collect();
     for st in &cx.df.stages {
         let mut toks = vec![&st.from.base];
         toks.extend(st.from.platform.as_ref());
         for tok in toks {
             for name in var_refs(&tok.value, cx.df.escape) {
-                if declared.contains(&name) {
+                if known.contains(name.as_str()) {
                     continue;
                 }
-                let hint = kiln_dockerfile::suggest::did_you_mean(
-                    &name,
-                    declared.iter().map(String::as_str),
-                    true,
-                );
+                let hint =
+                    kiln_dockerfile::suggest::did_you_mean(&name, declared.iter().copied(), true);
                 match hint {
                     Some(h) => out.emit_hint(
                         &UNDEFINED_ARG_IN_FROM,

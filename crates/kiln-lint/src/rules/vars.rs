@@ -3,9 +3,9 @@
 use crate::context::{Cx, Out};
 use crate::rule::{Finding, Rule, Severity};
 use kiln_dockerfile::instructions::{Command as Ins, Expander};
-use kiln_dockerfile::plan::Base;
+use kiln_dockerfile::plan::{Base, PlannedStage};
 use kiln_dockerfile::shell::LookupEnv;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 pub(super) static UNDEFINED_VAR: Rule = Rule {
     id: "KL102",
@@ -93,7 +93,7 @@ const KNOWN_ENV: &[&str] = &[
 ];
 
 /// The names defined so far; every defined variable expands to a placeholder.
-struct Names(HashSet<String>);
+struct Names(BTreeSet<String>);
 
 impl LookupEnv for Names {
     fn lookup(&self, name: &str) -> Option<String> {
@@ -124,14 +124,9 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
             _ => Vec::new(),
         })
         .collect();
-    // Per stage: the names defined at its end, and whether an image (unknown ENV) is underneath.
-    let mut ends: Vec<(HashSet<String>, bool)> = Vec::with_capacity(cx.df.stages.len());
+    let mut ends = Ends::new(&cx.plan.stages);
     for (st, planned) in cx.df.stages.iter().zip(&cx.plan.stages) {
-        let (names, on_image) = match &planned.base {
-            Base::Stage(i) => ends.get(*i).cloned().unwrap_or_default(),
-            Base::Image(_) => (HashSet::new(), true),
-            Base::Scratch => (HashSet::new(), false),
-        };
+        let (names, on_image) = ends.start(&planned.base);
         let mut names = Names(names);
         for ins in &st.instructions {
             let has_var = ins.original.contains('$');
@@ -177,11 +172,13 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                 let hint = if globals.contains(name.as_str()) {
                     Some(format!("`{name}` is a global ARG: declare it in this stage with `ARG {name}` to use its value"))
                 } else {
-                    let mut cands: Vec<&str> = names.0.iter().map(String::as_str).collect();
-                    cands.sort_unstable();
-                    if on_image {
-                        cands.extend(KNOWN_ENV.iter().copied());
-                    }
+                    // The names in order (a sorted set: no sort per undefined name).
+                    let known = if on_image { KNOWN_ENV } else { &[] };
+                    let cands = names
+                        .0
+                        .iter()
+                        .map(String::as_str)
+                        .chain(known.iter().copied());
                     kiln_dockerfile::suggest::did_you_mean(name, cands, true)
                         .map(|h| h.replace("mean ", "mean $"))
                 };
@@ -192,6 +189,51 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
             }
             names.0.extend(new_names);
         }
-        ends.push((names.0, on_image));
+        ends.ends.push((names.0, on_image));
+    }
+}
+
+/// Per stage: the names defined at its end, and whether an image (unknown ENV) is
+/// underneath. The last stage built on a stage takes them instead of a copy, so a chain of
+/// stages stays linear.
+struct Ends {
+    ends: Vec<(BTreeSet<String>, bool)>,
+    /// Per stage: how many stages still to walk are built on it.
+    pending: Vec<usize>,
+}
+
+impl Ends {
+    fn new(stages: &[PlannedStage]) -> Self {
+        let mut pending = vec![0usize; stages.len()];
+        for planned in stages {
+            if let Base::Stage(i) = planned.base {
+                if let Some(p) = pending.get_mut(i) {
+                    *p += 1;
+                }
+            }
+        }
+        Ends {
+            ends: Vec::with_capacity(stages.len()),
+            pending,
+        }
+    }
+
+    /// The names a stage built on `base` starts with.
+    fn start(&mut self, base: &Base) -> (BTreeSet<String>, bool) {
+        match base {
+            Base::Stage(i) => match (self.ends.get_mut(*i), self.pending.get_mut(*i)) {
+                (Some(end), Some(p)) => {
+                    *p = p.saturating_sub(1);
+                    if *p == 0 {
+                        std::mem::take(end)
+                    } else {
+                        end.clone()
+                    }
+                }
+                _ => Default::default(),
+            },
+            Base::Image(_) => (BTreeSet::new(), true),
+            Base::Scratch => (BTreeSet::new(), false),
+        }
     }
 }

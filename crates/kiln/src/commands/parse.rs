@@ -3,6 +3,7 @@
 use crate::cli::{ParseArgs, ParseFormat};
 use crate::exit::Failure;
 use crate::input::Source;
+use kiln_dockerfile::error::{render_in, SourceLines};
 use kiln_dockerfile::plan::{plan, PlanOptions};
 use kiln_dockerfile::{instructions, report, syntax};
 
@@ -20,8 +21,14 @@ pub fn run(args: ParseArgs) -> Result<(), Failure> {
     };
     let plan = plan(df, &opts).map_err(|e| source.render(&e))?;
     let rep = report::report(&plan).map_err(|e| source.render(&e))?;
+    let text = source.text();
+    let lines = SourceLines::new(&text);
     for w in &rep.warnings {
-        eprint!("{}", source.render_warning(&w.message, w.span));
+        let span = w.span;
+        eprint!(
+            "{}",
+            render_in("warning", &w.message, span, None, &source.name, &lines)
+        );
     }
     if !plan.unused_build_args.is_empty() {
         eprintln!(
