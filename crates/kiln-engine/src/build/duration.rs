@@ -3,39 +3,18 @@
 
 use std::time::Duration;
 
-/// Parse `90s`, `10m`, `1h30m`, `1.5h`, `500ms`, or a number of seconds.
+/// Parse `90s`, `10m`, `1h30m`, `1.5h`, `500ms` (Go's duration syntax, as HEALTHCHECK
+/// flags take it), or a number of seconds.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration: write e.g. 90s, 10m, 1h30m or 500ms");
     let t = text.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
     if let Ok(secs) = t.parse::<f64>() {
         return Duration::try_from_secs_f64(secs).map_err(|_| bad());
     }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(bad)?;
-        let (number, tail) = rest.split_at(digits);
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let n: f64 = number.parse().map_err(|_| bad())?;
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        total += Duration::try_from_secs_f64(n * scale).map_err(|_| bad())?;
-        rest = next;
+    match kiln_dockerfile::instructions::parse_go_duration(t) {
+        Ok(d) if !t.starts_with('-') => Ok(d),
+        _ => Err(bad()),
     }
-    Ok(total)
 }
 
 /// `1m30s`, `10m`, `1.5s`: a duration as [`parse`] reads it back.
