@@ -96,7 +96,26 @@ fn unknown_images_and_bad_names_are_refused() {
     }
     assert!(!env.path().join("unused").exists());
     let out = env.run(&["tag", "base:1", "Bad Name"]);
-    assert_fails(&out, 1, &["invalid name \"Bad Name\"", "must be lowercase"]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "invalid name \"Bad Name\"",
+            "components are lowercase letters",
+        ],
+    );
+    let out = env.run(&["tag", "base:1", "Base:2"]);
+    assert_fails(&out, 1, &["must be lowercase", "hint: use \"base:2\""]);
+    // build -t is checked before any step runs: nothing is built or stored.
+    let ctx = env.context(
+        "ctx-badtag",
+        &[("Dockerfile", "FROM base:1\nRUN echo ran\n")],
+    );
+    let before = names(&env);
+    let out = env.run(&["build", "-t", "Bad Name::x", s(&ctx)]);
+    assert_fails(&out, 2, &["-t \"Bad Name::x\"", "invalid reference format"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("ran"));
+    assert_eq!(names(&env), before, "nothing was stored");
     let tar = support::busybox_tarball();
     let out = env.run(&["import", s(&tar), "Bad:Name"]);
     assert_fails(

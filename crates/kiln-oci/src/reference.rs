@@ -160,6 +160,14 @@ impl Reference {
                 Some(at) => format!("{}{}{}", &input[..at], lower, &input[at + shown.len()..]),
                 None => lower,
             };
+            // Suggest the lowercase name only when it is itself valid; otherwise say what
+            // else is wrong with the name.
+            if let Err(e) = Self::parse_normalized_untagged(&suggestion) {
+                return Err(match e {
+                    ReferenceError::Format { reason, .. } => format(&reason),
+                    other => other,
+                });
+            }
             return Err(ReferenceError::Uppercase {
                 input: truncate(input),
                 repository: truncate(repository),
@@ -569,6 +577,11 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("hint: use \"myapp:1\""), "{msg}");
+        // No hint that is itself invalid: the other fault is named instead.
+        let e = Reference::parse_normalized("Bad Name::x").expect_err("invalid");
+        let msg = e.to_string();
+        assert!(!msg.contains("hint: use"), "{msg}");
+        assert!(msg.contains("\"Bad Name::x\""), "{msg}");
     }
 
     #[test]

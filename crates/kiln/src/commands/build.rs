@@ -12,6 +12,12 @@ use std::sync::Arc;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     refuse_later(&args)?;
+    // Names are checked before any step runs, not after the image was built.
+    for t in &args.tags {
+        if let Err(e) = kiln_oci::Reference::parse_normalized(t) {
+            return Err(Failure::usage(format!("-t {t:?}: {e}")));
+        }
+    }
     // Before any thread starts: RUN overlays stay in kiln's own mount namespace,
     // so a killed build leaves no mount in the store. Best effort: without it,
     // builds work the same and `kiln prune` reports a leftover mount.
