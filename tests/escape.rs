@@ -877,3 +877,105 @@ fn setuid_program_planted_through_etc_hosts_stays_powerless() {
         "{step_view}"
     );
 }
+
+/// A step run from a terminal opens /dev/tty to push keystrokes into the user's shell
+/// (TIOCSTI). The step is in a session of its own without a controlling terminal, so
+/// /dev/tty opens nothing. Control: the same probe under the same terminal on the host
+/// opens it.
+#[test]
+fn open_the_users_terminal_through_dev_tty() {
+    let env = env_with_base();
+    let script = support::tool("script", "bsdutils");
+    // The words are split in the command so that the progress display, which shows the
+    // command, does not show them.
+    let probe = r#"(exec 3</dev/tty) 2>/dev/null && echo "tty-""opened" || echo "tty-""refused""#;
+    let under_terminal = |cmd: &str| {
+        let out = std::process::Command::new(&script)
+            .args(["-qec", cmd, "/dev/null"])
+            .env_remove("KILN_ROOT")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run script");
+        assert!(out.status.success(), "{}", support::show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let control = under_terminal(&format!("sh -c '{probe}'"));
+    assert!(control.contains("tty-opened"), "control: {control}");
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let ctx = env.context(
+            &format!("ctx-tty-{name}"),
+            &[("Dockerfile", &format!("FROM busybox:test\nRUN {probe}\n"))],
+        );
+        let cmd = format!(
+            "{} --root {} build --no-cache --progress plain {} {}",
+            support::kiln_bin().display(),
+            env.store().display(),
+            runtime_args(rt).join(" "),
+            ctx.display()
+        );
+        let out = under_terminal(&cmd);
+        assert!(out.contains("tty-refused"), "{name}: {out}");
+        assert!(!out.contains("tty-opened"), "{name}: {out}");
+    }
+}
+
+/// The standard nodes are the host's own inodes, bound in: a step must not change their
+/// mode, owner or times for the whole host. Control: the host (root) can, and the step can
+/// still read and write the device.
+#[test]
+fn chmod_the_hosts_dev_null_through_the_bound_node() {
+    use std::os::unix::fs::MetadataExt;
+    let env = env_with_base();
+    let ctime = || {
+        std::fs::metadata("/dev/full")
+            .map(|m| (m.ctime(), m.ctime_nsec()))
+            .expect("stat")
+    };
+    // Control: the same change from the host touches the inode (same mode, new ctime).
+    let before = ctime();
+    let mode = std::fs::metadata("/dev/full").expect("stat").mode() & 0o7777;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    support::run_ok(
+        std::process::Command::new("chmod")
+            .arg(format!("{mode:o}"))
+            .arg("/dev/full"),
+    );
+    assert_ne!(
+        ctime(),
+        before,
+        "control: chmod on the host changes /dev/full's ctime"
+    );
+    for rt in RUNTIMES {
+        let name = runtime_name(rt);
+        let before = ctime();
+        let ctx = env.context(
+            &format!("ctx-chmod-{name}"),
+            &[(
+                "Dockerfile",
+                &format!(
+                    "FROM busybox:test\nRUN mkdir /out; (chmod {mode:o} /dev/full) 2>/out/chmod; echo $? >> /out/chmod; \
+                     (touch /dev/full) 2>>/out/chmod; echo $? >> /out/chmod; \
+                     echo x > /dev/null && head -c 4 /dev/zero | wc -c > /out/io\n"
+                ),
+            )],
+        );
+        let mut args = vec!["build", "-q", "--no-cache", "-t", "chmod:1"];
+        args.extend(runtime_args(rt));
+        args.push(s(&ctx));
+        env.ok(&args);
+        let root = env.path().join(format!("rootfs-chmod-{name}"));
+        env.ok(&["export", "chmod:1", "-o", s(&root)]);
+        let out = read(&root, "out/chmod");
+        assert!(
+            !out.contains("\n0\n") && !out.starts_with("0\n"),
+            "{name}: {out}"
+        );
+        assert_eq!(
+            read(&root, "out/io").trim(),
+            "4",
+            "{name}: the device still works"
+        );
+        assert_eq!(ctime(), before, "{name}: the host's /dev/full was changed");
+    }
+}

@@ -88,6 +88,8 @@ pub(crate) struct Cgroups {
     pub procs: Vec<OwnedFd>,
     /// The v2 directory, for `clone3(CLONE_INTO_CGROUP)`.
     pub clone_into: Option<OwnedFd>,
+    /// Its path, for `cgroup.kill`.
+    v2_dir: Option<PathBuf>,
 }
 
 fn write(path: &Path, value: &str) -> Result<(), SandboxError> {
@@ -247,7 +249,17 @@ impl Cgroups {
             )
         })?;
         self.clone_into = Some(fd);
+        self.v2_dir = Some(dir);
         Ok(())
+    }
+
+    /// SIGKILL every process in the step's v2 cgroup at once (`cgroup.kill`, Linux 5.14),
+    /// also one being forked right now: what a kill through pids could miss. Best effort:
+    /// the caller has already killed the step's pid 1 or stage1.
+    pub(crate) fn kill_all(&self) {
+        if let Some(dir) = &self.v2_dir {
+            let _ = fs::write(dir.join("cgroup.kill"), "1");
+        }
     }
 
     fn create_v1(&mut self, root: &Path, id: &str, limits: &Limits) -> Result<(), SandboxError> {
@@ -323,6 +335,7 @@ impl Cgroups {
     pub(crate) fn remove(&mut self) -> Result<(), SandboxError> {
         self.procs.clear();
         self.clone_into = None;
+        self.v2_dir = None;
         let mut first_err = None;
         for dir in self.dirs.drain(..).rev() {
             match fs::remove_dir(&dir) {

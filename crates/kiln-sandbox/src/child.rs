@@ -268,6 +268,9 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
     if rustix::process::getppid().map(|p| p.as_raw_nonzero().get()) != Some(p.parent_pid) {
         return Err(death(Errno::SRCH));
     }
+    // A session of its own, without a controlling terminal: the step cannot open kiln's
+    // terminal as /dev/tty (and push keystrokes into it with TIOCSTI).
+    rustix::process::setsid().map_err(step(Step::Fds))?;
     let fds = step(Step::Fds);
     sys::dup2(p.stdin.as_raw_fd(), 0).map_err(&fds)?;
     sys::dup2(p.stdout_w.as_raw_fd(), 1).map_err(&fds)?;
@@ -298,7 +301,7 @@ fn stage1_inner(p: &Plan) -> R<std::convert::Infallible> {
     if let Some(sync) = &p.net_sync {
         wait_for_network(sync)?;
     }
-    let command = match sys::fork().map_err(step(Step::Fork))? {
+    let command = match sys::fork_raw().map_err(step(Step::Fork))? {
         sys::Forked::Child => stage2(p),
         sys::Forked::Parent(pid) => pid,
     };
@@ -569,6 +572,13 @@ fn clone_standard_nodes() -> R<StandardNodes> {
         {
             return Err(f(Errno::NODEV));
         }
+        // Read-only: reading and writing the device still work, but a chmod, chown or
+        // utimes of the host's own inode fails (EROFS).
+        sys::set_mount_attrs(
+            &fd,
+            sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+        )
+        .map_err(&f)?;
         nodes[i] = Some(fd);
     }
     Ok(nodes)

@@ -539,6 +539,7 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         });
         if let (Some(fd), false) = (&watched, ended == Ended::Exited) {
             kill_sandbox(pid, fd);
+            cgroups.kill_all();
         }
         let error_bytes = read_all(error_r);
         let status_bytes = read_all(status_r);

@@ -91,7 +91,7 @@ fn standard_mounts() -> Vec<Value> {
     // makes there with mknod, like runc's and crun's default devices, opens nothing).
     for (path, _, _) in crate::devices::STANDARD_NODES {
         let path = path.to_string_lossy();
-        mounts.push(m(&path, "bind", &path, &["bind", "nosuid", "noexec"]));
+        mounts.push(m(&path, "bind", &path, &["bind", "ro", "nosuid", "noexec"]));
     }
     mounts
 }

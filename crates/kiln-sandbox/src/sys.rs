@@ -43,6 +43,24 @@ pub(crate) fn fork() -> Result<Forked, Errno> {
     }
 }
 
+/// `fork(2)` as a raw system call, for a process that is itself a child of [`fork`] or
+/// [`fork_into_cgroup`] (stage1 forking the step): libc's at-fork handlers must not run
+/// there. After a raw clone3 the malloc locks are copies, in whatever state another of
+/// kiln's threads held them, so libc's handler could wait on one forever (it did).
+///
+/// The child must only call async-signal-safe code (no allocation) and end with
+/// [`exit_now`] or `execve`.
+pub(crate) fn fork_raw() -> Result<Forked, Errno> {
+    // SAFETY: clone with only SIGCHLD and no new stack behaves as fork: the child gets a
+    // copy of the address space and continues here with 0; the zero arguments (stack,
+    // tid pointers, tls) are unused without the flags that read them.
+    let rc = unsafe { libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0) };
+    match check(rc)? {
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
 /// `clone3(CLONE_INTO_CGROUP)`: [`fork`], the child born in the cgroup v2 directory open
 /// as `cgroup` (no migration afterwards, so no threadgroup lock and RCU grace period).
 ///
@@ -216,9 +234,14 @@ pub(crate) fn reset_signals() {
     }
 }
 
-/// `mount_setattr(path, AT_RECURSIVE)` setting `nodev` on the mount at `path` and every
-/// mount below it.
-pub(crate) fn set_nodev_recursive(path: &CStr) -> Result<(), Errno> {
+/// `MOUNT_ATTR_RDONLY`, `MOUNT_ATTR_NOSUID`, `MOUNT_ATTR_NODEV`, `MOUNT_ATTR_NOEXEC`.
+pub(crate) const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub(crate) const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub(crate) const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub(crate) const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+/// `mount_setattr(dirfd, path, flags)` setting the `set` attributes (`MOUNT_ATTR_*`).
+fn mount_setattr(dirfd: i32, path: &CStr, flags: libc::c_uint, set: u64) -> Result<(), Errno> {
     /// `struct mount_attr`.
     #[repr(C)]
     struct MountAttr {
@@ -227,10 +250,8 @@ pub(crate) fn set_nodev_recursive(path: &CStr) -> Result<(), Errno> {
         propagation: u64,
         userns_fd: u64,
     }
-    const MOUNT_ATTR_NODEV: u64 = 0x4;
-    const AT_RECURSIVE: libc::c_uint = 0x8000;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_NODEV,
+        attr_set: set,
         attr_clr: 0,
         propagation: 0,
         userns_fd: 0,
@@ -240,14 +261,31 @@ pub(crate) fn set_nodev_recursive(path: &CStr) -> Result<(), Errno> {
     let rc = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
-            libc::AT_FDCWD,
+            dirfd,
             path.as_ptr(),
-            AT_RECURSIVE,
+            flags,
             &attr as *const MountAttr,
             std::mem::size_of::<MountAttr>(),
         )
     };
     check(rc).map(drop)
+}
+
+/// `mount_setattr(path, AT_RECURSIVE)` setting `nodev` on the mount at `path` and every
+/// mount below it.
+pub(crate) fn set_nodev_recursive(path: &CStr) -> Result<(), Errno> {
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    mount_setattr(libc::AT_FDCWD, path, AT_RECURSIVE, MOUNT_ATTR_NODEV)
+}
+
+/// Set `set` (`MOUNT_ATTR_*`) on the (detached or attached) mount open as `fd`.
+pub(crate) fn set_mount_attrs(fd: &impl std::os::fd::AsRawFd, set: u64) -> Result<(), Errno> {
+    mount_setattr(
+        fd.as_raw_fd(),
+        c"",
+        libc::AT_EMPTY_PATH as libc::c_uint,
+        set,
+    )
 }
 
 /// `execve(2)`. Returns only on failure.
