@@ -9,6 +9,7 @@
 
 pub mod archive;
 pub mod digest;
+mod error_kind;
 pub mod holes;
 pub mod image;
 mod json;
@@ -19,6 +20,7 @@ pub mod sparse;
 pub mod store;
 pub mod time;
 
+pub use error_kind::ErrorKind;
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
 pub use holes::HoleReader;
 pub use image::{Image, ImageError, LayerRef};
