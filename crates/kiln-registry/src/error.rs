@@ -2,7 +2,7 @@
 //! and most carry a hint saying what to do. Credentials never appear here: URLs are
 //! printed without user info and registry messages are cut short.
 
-use kiln_oci::{Digest, StoreError};
+use kiln_oci::{Digest, ErrorKind, StoreError};
 use std::path::PathBuf;
 
 /// What went wrong talking to a registry.
@@ -158,9 +158,38 @@ impl RegistryError {
         }
     }
 
-    /// True if the user gave a bad argument (maps to exit code 2 in the CLI).
-    pub fn is_usage(&self) -> bool {
-        matches!(self, RegistryError::Invalid(_))
+    /// The class of the failure, which decides kiln's exit code: the registry's answer or
+    /// the way to it is `Registry`; content a registry sent that is refused (wrong digest,
+    /// too large, a manifest that cannot be used) is `Rejected`; local files and the store
+    /// are `Io`; a bad reference or platform given by the user is `Usage`.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::Status { .. }
+            | RegistryError::Unreachable { .. }
+            | RegistryError::Connect { .. }
+            | RegistryError::CredentialsInClear { .. }
+            | RegistryError::Helper { .. } => ErrorKind::Registry,
+            RegistryError::DigestMismatch { .. }
+            | RegistryError::TooLarge { .. }
+            | RegistryError::BadContent { .. }
+            | RegistryError::NoPlatform { .. }
+            | RegistryError::BadFile { .. } => ErrorKind::Rejected,
+            RegistryError::Store(e) => store_kind(e),
+            RegistryError::Io { .. } | RegistryError::Recompress { .. } => ErrorKind::Io,
+            RegistryError::Invalid(_) => ErrorKind::Usage,
+        }
+    }
+}
+
+/// The class of a store error met during a registry operation: content refused for what
+/// it holds is `Rejected`, everything else (files, the index, a missing blob) is `Io`.
+fn store_kind(e: &StoreError) -> ErrorKind {
+    match e {
+        StoreError::DigestMismatch { .. }
+        | StoreError::TooLarge { .. }
+        | StoreError::Json { .. }
+        | StoreError::Image(_) => ErrorKind::Rejected,
+        _ => ErrorKind::Io,
     }
 }
 

@@ -4,18 +4,23 @@
 //! removed as after any failed step, and kiln exits 130 (SIGINT) or 143 (SIGTERM) with one
 //! line. A second signal exits at once.
 
-use crate::exit::{Failure, IO, SIGNALLED_BASE};
+use crate::exit::Failure;
+use kiln_oci::ErrorKind;
 use kiln_sandbox::Cancel;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 /// A cancellation flag set by the first SIGINT or SIGTERM from now on.
 pub fn cancel_on_signals() -> Result<Cancel, Failure> {
-    let cancel = Cancel::new()
-        .map_err(|e| Failure::new(IO, format!("error: cannot prepare for signals: {e}")))?;
+    let cancel = Cancel::new().map_err(|e| {
+        Failure::new(
+            ErrorKind::Io,
+            format!("error: cannot prepare for signals: {e}"),
+        )
+    })?;
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| {
         Failure::new(
-            IO,
+            ErrorKind::Io,
             format!("error: cannot handle SIGINT and SIGTERM (sigaction): {e}"),
         )
     })?;
@@ -32,17 +37,17 @@ pub fn cancel_on_signals() -> Result<Cancel, Failure> {
                     "error: {} again: exiting at once (files of running steps may be left; `kiln prune` removes them)",
                     name(signal)
                 );
-                std::process::exit(SIGNALLED_BASE + signal);
+                std::process::exit(crate::exit::code(ErrorKind::Cancelled(signal)));
             }
         })
-        .map_err(|e| Failure::new(IO, format!("error: cannot start the signal thread: {e}")))?;
+        .map_err(|e| Failure::new(ErrorKind::Io, format!("error: cannot start the signal thread: {e}")))?;
     Ok(cancel)
 }
 
 /// The failure of a build stopped by `signal`: exit code 128 + signal, one line.
 pub fn interrupted(signal: i32) -> Failure {
     Failure::new(
-        SIGNALLED_BASE + signal,
+        ErrorKind::Cancelled(signal),
         format!(
             "error: the build was interrupted by {}: its running steps were killed and their files removed",
             name(signal)

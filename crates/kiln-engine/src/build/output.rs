@@ -107,9 +107,10 @@ fn push(
     if registry.progress {
         eprintln!("Pushing {dest}");
     }
-    kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|e| {
-        BuildError::Output {
-            message: format!("cannot push {} to {dest}: {e}", image.manifest),
+    kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|source| {
+        BuildError::Registry {
+            doing: format!("cannot push {} to {dest}", image.manifest),
+            source,
         }
     })
 }

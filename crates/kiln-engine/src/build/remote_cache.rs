@@ -114,8 +114,15 @@ pub(crate) fn export_all(
                 to.reference
             );
         }
-        let pushed = kiln_registry::cache::export(cx.store, &records, to, registry)
-            .map_err(|e| fail(e.to_string()))?;
+        let pushed = kiln_registry::cache::export(cx.store, &records, to, registry).map_err(
+            |source| BuildError::Registry {
+                doing: format!(
+                    "cannot export the build cache to {} (the image was built and stored; fix this and build again, every step will be cached)",
+                    to.reference
+                ),
+                source,
+            },
+        )?;
         out.push(pushed);
     }
     Ok(out)

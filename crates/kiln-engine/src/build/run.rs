@@ -222,7 +222,8 @@ fn execute(
                 super::duration::human(limit)
             ),
         )
-        .with_hint("make the step faster, or give it more time with a larger --timeout"),
+        .with_hint("make the step faster, or give it more time with a larger --timeout")
+        .with_kind(kiln_oci::ErrorKind::StepFailed),
         e => {
             let hint = match e {
                 kiln_sandbox::SandboxError::NetworkPolicy(_) => {
@@ -256,7 +257,8 @@ fn execute(
         }
     }
     Err(BuildError::step(span, msg.trim_end().to_string())
-        .with_hint("fix the command (the output above shows why it failed) and build again"))
+        .with_hint("fix the command (the output above shows why it failed) and build again")
+        .with_kind(kiln_oci::ErrorKind::StepFailed))
 }
 
 /// USER as uid, gid, supplementary gids and home directory (`/` without a passwd entry),

@@ -1,11 +1,12 @@
 //! `kiln build`.
 
 use crate::cli_image::{BuildArgs, ProgressMode};
-use crate::exit::{Failure, INPUT_REJECTED, IO};
+use crate::exit::Failure;
 use crate::sizes::parse_bytes;
 use kiln_engine::build::progress::Reporter;
 use kiln_engine::build::{build, BuildError, BuildOptions, Output};
-use kiln_engine::context::{ContextError, ContextSource};
+use kiln_engine::context::ContextSource;
+use kiln_oci::ErrorKind;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     } else {
         if !args.context.is_dir() {
             return Err(Failure::new(
-                IO,
+                ErrorKind::Io,
                 format!(
                     "error: the build context {} is not a directory\n = hint: give a directory, or - to read a tarball from standard input",
                     args.context.display()
@@ -226,7 +227,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
     if let Some(path) = &args.iidfile {
         std::fs::write(path, built.id.to_string()).map_err(|e| {
             Failure::new(
-                IO,
+                ErrorKind::Io,
                 format!("error: cannot write --iidfile {}: {e}", path.display()),
             )
         })?;
@@ -275,7 +276,7 @@ fn write_metadata(
     text.push('\n');
     std::fs::write(path, text).map_err(|e| {
         Failure::new(
-            IO,
+            ErrorKind::Io,
             format!(
                 "error: cannot write --metadata-file {}: {e}",
                 path.display()
@@ -330,7 +331,7 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
             Some(("seccomp", path)) => {
                 let json = std::fs::read_to_string(path).map_err(|e| {
                     Failure::new(
-                        IO,
+                        ErrorKind::Io,
                         format!("error: cannot read the seccomp profile {path}: {e}"),
                     )
                 })?;
@@ -409,11 +410,6 @@ fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
 }
 
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
-    let code = match err {
-        BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
-        BuildError::Store { .. } | BuildError::Output { .. } | BuildError::Context(_) => IO,
-        _ => INPUT_REJECTED,
-    };
     let hint = err.hint();
     let message = match (err.span(), dockerfile) {
         (Some(span), Some((name, text))) => kiln_dockerfile::error::render(
@@ -432,7 +428,7 @@ fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Fa
             m
         }
     };
-    Failure::new(code, message)
+    Failure::new(err.kind(), message)
 }
 
 /// An attestation flag that asks for something (`--sbom=false` asks for nothing).

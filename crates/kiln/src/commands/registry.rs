@@ -1,20 +1,16 @@
 //! `kiln pull`, `kiln push`, `kiln login`, `kiln logout`.
 
 use crate::cli_registry::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
-use crate::exit::{Failure, INPUT_REJECTED, IO};
+use crate::exit::Failure;
+use kiln_oci::ErrorKind;
 use kiln_oci::Reference;
 use kiln_registry::{auth, Credentials, Platform, RegistryError, Secret};
 use std::io::Read;
 use std::path::PathBuf;
 
-/// A registry error as a failure: bad arguments exit 2, local files 3, the rest 1.
+/// A registry error as a failure, of the error's own kind (see `exit.rs`).
 pub fn failure(doing: &str, e: RegistryError) -> Failure {
-    let code = match &e {
-        RegistryError::Invalid(_) => crate::exit::USAGE,
-        RegistryError::Io { .. } | RegistryError::Store(_) => IO,
-        _ => INPUT_REJECTED,
-    };
-    Failure::new(code, format!("error: {doing}: {e}"))
+    Failure::new(e.kind(), format!("error: {doing}: {e}"))
 }
 
 fn reference(input: &str) -> Result<Reference, Failure> {
@@ -57,7 +53,7 @@ pub fn push(root: &Option<PathBuf>, args: PushArgs) -> Result<(), Failure> {
     if let Some(path) = &args.digestfile {
         std::fs::write(path, pushed.digest.to_string()).map_err(|e| {
             Failure::new(
-                IO,
+                ErrorKind::Io,
                 format!("error: cannot write --digestfile {}: {e}", path.display()),
             )
         })?;
@@ -104,7 +100,7 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).map_err(|e| {
                 Failure::new(
-                    IO,
+                    ErrorKind::Io,
                     format!("error: cannot read the password from standard input: {e}"),
                 )
             })?;
@@ -146,7 +142,7 @@ pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
         crate::output::stdout(&format!("Removed login credentials for {host}\n"))
     } else {
         Err(Failure::new(
-            INPUT_REJECTED,
+            ErrorKind::Rejected,
             format!(
                 "error: not logged in to {host} (no entry in {})",
                 files.login.display()

@@ -1,11 +1,12 @@
 //! The store maintenance commands: prune, df, store verify.
 
 use crate::cli_store::{DfArgs, PruneArgs, ReportFormat, VerifyArgs};
-use crate::exit::{Failure, INPUT_REJECTED};
+use crate::exit::Failure;
 use crate::output::stdout;
 use crate::sizes::{human, parse_bytes, parse_duration};
 use crate::store::{failure, open};
 use kiln_oci::store::{PruneOptions, Severity, UsageRow};
+use kiln_oci::ErrorKind;
 use std::path::PathBuf;
 
 type Root = Option<PathBuf>;
@@ -183,7 +184,7 @@ pub fn verify(root: &Root, args: VerifyArgs) -> Result<(), Failure> {
     }
     if report.corrupt() {
         return Err(Failure::new(
-            INPUT_REJECTED,
+            ErrorKind::Rejected,
             format!(
                 "error: the store at {} is damaged (see above)\n = hint: `kiln --root {} store verify --repair` removes the damaged entries; then load, pull or build the images it names again",
                 store.root().display(),
