@@ -20,6 +20,7 @@ pub mod cache;
 pub mod client;
 pub mod error;
 pub mod manifest;
+pub mod progress;
 mod pull;
 mod push;
 mod recompress;
@@ -31,6 +32,7 @@ pub use auth::files::AuthFiles;
 pub use auth::{Credentials, Secret};
 pub use client::Client;
 pub use error::{RegistryError, Result};
+pub use progress::{BlobEnd, Transfer, TransferEvent, TransferKind, TransferProgress};
 pub use pull::{pull, resolve, Pulled};
 pub use push::{push, PushOptions, Pushed};
 pub use retry::RetryPolicy;
@@ -113,8 +115,8 @@ pub struct RegistryOptions {
     pub jobs: usize,
     /// Blobs larger than this are uploaded in chunks of this size.
     pub chunk_size: u64,
-    /// Print progress lines to standard error.
-    pub progress: bool,
+    /// Where transfer progress goes (per blob); `None`: nowhere. The client never prints.
+    pub progress: Option<std::sync::Arc<dyn progress::TransferProgress>>,
 }
 
 impl RegistryOptions {
@@ -139,7 +141,7 @@ impl RegistryOptions {
             retry: RetryPolicy::default(),
             jobs: 3,
             chunk_size: 32 << 20,
-            progress: false,
+            progress: None,
         }
     }
 

@@ -176,9 +176,6 @@ pub fn pull(
         arch: platform.arch.clone(),
         variant: platform.variant.clone(),
     };
-    if opts.progress {
-        eprintln!("Pulling {reference}");
-    }
     kiln_registry::pull(store, &reference, &wanted, opts)
         .map(|p| p.image)
         .map_err(|e| {

@@ -106,14 +106,6 @@ pub(crate) fn export_all(
             .registry
             .as_ref()
             .ok_or_else(|| fail("registry access is off for this build".into()))?;
-        if registry.progress {
-            eprintln!(
-                "Exporting {} cached steps (mode={}) to {}",
-                records.len(),
-                to.mode.as_str(),
-                to.reference
-            );
-        }
         let pushed = kiln_registry::cache::export(cx.store, &records, to, registry).map_err(
             |source| BuildError::Registry {
                 doing: format!(

@@ -24,7 +24,8 @@ pub fn pull(root: &Option<PathBuf>, args: PullArgs) -> Result<(), Failure> {
         Some(p) => Platform::parse(p).map_err(|e| Failure::usage(e.to_string()))?,
         None => Platform::host(),
     };
-    let opts = args.registry.options(!args.quiet);
+    let display = crate::progress::for_transfers(args.quiet);
+    let opts = args.registry.options(crate::progress::transfers(&display));
     let pulled = kiln_registry::pull(&store, &r, &platform, &opts)
         .map_err(|e| failure(&format!("cannot pull {}", r.familiar()), e))?;
     let id = pulled.image.config;
@@ -44,7 +45,8 @@ pub fn push(root: &Option<PathBuf>, args: PushArgs) -> Result<(), Failure> {
         .lookup(&args.name)
         .map_err(|e| crate::store::failure(&format!("cannot push {}", args.name), e))?;
     let dest = reference(args.dest.as_deref().unwrap_or(&args.name))?;
-    let opts = args.registry.options(!args.quiet);
+    let display = crate::progress::for_transfers(args.quiet);
+    let opts = args.registry.options(crate::progress::transfers(&display));
     let push_opts = kiln_registry::PushOptions {
         compression: args.compression.map(|c| c.to_compression()),
     };
@@ -119,7 +121,7 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
         username,
         password: Secret::new(password),
     };
-    let opts = args.registry.options(false);
+    let opts = args.registry.options(None);
     if !args.no_verify {
         let client = kiln_registry::Client::connect(&host, &opts, Some(creds.clone()))
             .map_err(|e| failure(&format!("cannot log in to {host}"), e))?;
