@@ -417,9 +417,11 @@ fn run(
     }
     let mut pushed = Vec::new();
     for out in &opts.outputs {
+        cx.progress.output(out, progress::OutputPhase::Begin);
         if let Some(p) = output::write(store, &image, result, out, &opts)? {
             pushed.push(p);
         }
+        cx.progress.output(out, progress::OutputPhase::Done);
     }
     let cache_exported = remote_cache::export_all(&cx, &opts.cache_to)?;
     Ok(Built {

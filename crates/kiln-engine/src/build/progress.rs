@@ -42,6 +42,24 @@ pub trait Reporter: Send + Sync {
 
     /// A registry transfer's event (a base image pull, a push, a cache export), per blob.
     fn transfer(&self, _event: &TransferEvent) {}
+
+    /// An output of the built image (`--output`, `--push`) begins or is written.
+    fn output(&self, _event: &OutputEvent) {}
+}
+
+/// Where an output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPhase {
+    Begin,
+    Done,
+}
+
+/// An output of the built image being written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputEvent {
+    /// The output in `--output` syntax: `type=oci,dest=DIR`, `type=registry,name=REF`.
+    pub output: String,
+    pub phase: OutputPhase,
 }
 
 /// Hands the registry client's transfer events to a [`Reporter`]: give it to
@@ -88,6 +106,16 @@ impl Progress {
 
     pub fn is_quiet(&self) -> bool {
         self.reporter.is_none()
+    }
+
+    /// Report an output of the built image.
+    pub fn output(&self, output: &super::Output, phase: OutputPhase) {
+        if let Some(r) = &self.reporter {
+            r.output(&OutputEvent {
+                output: output.to_string(),
+                phase,
+            });
+        }
     }
 
     /// Start a step.

@@ -1,10 +1,11 @@
 //! `--progress json`: one JSON object per event, a line each, and nothing else on
 //! standard error: step events (`start`, `log`, `cached`, `done`, `error`), registry
 //! transfers (`transfer`, with `transfer` pull/push/cache-export and `phase` begin, note,
-//! blob-start, blob-progress, blob-done) and messages (`message`, e.g. warnings).
+//! blob-start, blob-progress, blob-done), outputs of the image (`output`, `phase` begin or
+//! done) and messages (`message`, e.g. warnings).
 
 use super::Display;
-use kiln_engine::build::progress::{Event, EventKind, Reporter};
+use kiln_engine::build::progress::{Event, EventKind, OutputEvent, OutputPhase, Reporter};
 use kiln_oci::Digest;
 use kiln_registry::{TransferEvent, TransferKind};
 use serde_json::json;
@@ -109,6 +110,21 @@ impl Reporter for Json {
     fn report(&self, e: &Event) {
         let _g = self.reported.lock().unwrap_or_else(|p| p.into_inner());
         self.write(&object(e));
+    }
+
+    /// `{"event":"output","phase":"begin"|"done","output":"type=oci,dest=DIR"}`.
+    fn output(&self, e: &OutputEvent) {
+        let _g = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        self.write(&json!({
+            "time": now(),
+            "elapsed_ms": self.start.elapsed().as_millis() as u64,
+            "event": "output",
+            "phase": match e.phase {
+                OutputPhase::Begin => "begin",
+                OutputPhase::Done => "done",
+            },
+            "output": e.output,
+        }));
     }
 
     fn transfer(&self, e: &TransferEvent) {

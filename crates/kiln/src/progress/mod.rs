@@ -11,7 +11,7 @@ mod summary;
 mod tty;
 
 use crate::cli_image::ProgressMode;
-use kiln_engine::build::progress::{Event, Reporter, TransferEvents};
+use kiln_engine::build::progress::{Event, OutputEvent, Reporter, TransferEvents};
 use kiln_registry::{TransferEvent, TransferProgress};
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -53,6 +53,10 @@ impl Reporter for Shared {
 
     fn transfer(&self, event: &TransferEvent) {
         self.0.transfer(event);
+    }
+
+    fn output(&self, event: &OutputEvent) {
+        self.0.output(event);
     }
 }
 
