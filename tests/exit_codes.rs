@@ -45,10 +45,7 @@ fn a_rejected_dockerfile_exits_1() {
 #[test]
 fn a_run_step_that_exits_non_zero_exits_4() {
     let env = busybox_env();
-    let ctx = env.context(
-        "ctx",
-        &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")],
-    );
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")]);
     let out = env.run(&["build", "-q", "--network", "none", s(&ctx)]);
     assert_fails(&out, 4, &["failed with exit code 3", "Dockerfile:2"]);
 }
@@ -88,11 +85,7 @@ fn an_unreachable_registry_exits_5() {
         &[("Dockerfile", &format!("FROM {host}/nothing:1\n"))],
     );
     let out = env.run(&["build", "-q", s(&ctx)]);
-    assert_fails(
-        &out,
-        5,
-        &["cannot pull base image", &host, "Dockerfile:1"],
-    );
+    assert_fails(&out, 5, &["cannot pull base image", &host, "Dockerfile:1"]);
 }
 
 /// An ssh-agent stand-in: a listening socket (never answered; no step uses it).
@@ -106,10 +99,7 @@ fn agent_socket(dir: &Path) -> (std::os::unix::net::UnixListener, String) {
 fn command_line_mistakes_exit_2_before_any_step_runs_and_their_fix_gets_past() {
     let env = busybox_env();
     // Its only step fails (4): a flag checked too late would show as 4, not 2.
-    let ctx = env.context(
-        "ctx",
-        &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")],
-    );
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")]);
     let secret = env.path().join("token");
     std::fs::write(&secret, "t0ken").expect("secret");
     let (_agent, sock) = agent_socket(env.path());
@@ -153,11 +143,12 @@ fn command_line_mistakes_exit_2_before_any_step_runs_and_their_fix_gets_past() {
             vec!["--platform".into(), "linux/amd64".into()],
         ),
         (
+            vec!["--secret".into(), format!("id=token,src={}", s(&missing))],
             vec![
-                "--secret".into(),
-                format!("id=token,src={}", s(&missing)),
+                "--secret id=token",
+                "cannot read",
+                "give a readable file with src=",
             ],
-            vec!["--secret id=token", "cannot read", "give a readable file with src="],
             vec!["--secret".into(), format!("id=token,src={}", s(&secret))],
         ),
         (
@@ -194,7 +185,10 @@ fn command_line_mistakes_exit_2_before_any_step_runs_and_their_fix_gets_past() {
         let out = run(&bad);
         assert_fails(&out, 2, &phrases);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!stderr.contains("exit code 3"), "{bad:?} ran a step: {stderr}");
+        assert!(
+            !stderr.contains("exit code 3"),
+            "{bad:?} ran a step: {stderr}"
+        );
         // The fix from the hint gets past the check: the step runs and fails.
         let out = run(&fixed);
         assert_eq!(out.status.code(), Some(4), "{fixed:?}: {}", show(&out));

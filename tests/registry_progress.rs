@@ -42,14 +42,14 @@ fn json_progress_of_a_pull_build_export_and_push_is_json_lines_only() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let events: Vec<serde_json::Value> = stderr
         .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}"))
-        })
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
         .collect();
     let transfers = |transfer: &str, phase: &str| {
         events
             .iter()
-            .filter(|e| e["event"] == "transfer" && e["transfer"] == transfer && e["phase"] == phase)
+            .filter(|e| {
+                e["event"] == "transfer" && e["transfer"] == transfer && e["phase"] == phase
+            })
             .count()
     };
     // The pull: begins, and every blob of the base (config and layer) starts and ends.
@@ -100,6 +100,15 @@ fn json_progress_of_a_pull_build_export_and_push_is_json_lines_only() {
     // The export happened and standard output holds the result, not progress.
     assert!(layout.join("index.json").is_file(), "no OCI layout");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains(&format!("Pushed {app}@sha256:")), "{stdout}");
-    assert!(stdout.lines().last().is_some_and(|l| l.starts_with("sha256:")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Pushed {app}@sha256:")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("sha256:")),
+        "{stdout}"
+    );
 }

@@ -167,9 +167,11 @@ impl RegistryError {
             RegistryError::Status { .. }
             | RegistryError::Unreachable { .. }
             | RegistryError::Connect { .. }
-            | RegistryError::CredentialsInClear { .. }
             | RegistryError::Helper { .. } => ErrorKind::Registry,
-            RegistryError::DigestMismatch { .. }
+            // A token service the credentials must not go to: what the registry asked
+            // for is refused, as hostile content is.
+            RegistryError::CredentialsInClear { .. }
+            | RegistryError::DigestMismatch { .. }
             | RegistryError::TooLarge { .. }
             | RegistryError::BadContent { .. }
             | RegistryError::NoPlatform { .. }
@@ -251,6 +253,45 @@ pub fn detail_from_body(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_follow_who_is_at_fault() {
+        let status = |status| RegistryError::Status {
+            method: "GET",
+            url: "https://r.example/v2/".into(),
+            status,
+            reason: reason(status),
+            detail: String::new(),
+            hint: String::new(),
+        };
+        assert_eq!(status(401).kind(), ErrorKind::Registry);
+        assert_eq!(status(404).kind(), ErrorKind::Registry);
+        assert_eq!(status(503).kind(), ErrorKind::Registry);
+        let connect = RegistryError::Connect {
+            url: "https://127.0.0.1:1/v2/".into(),
+            message: "connection refused".into(),
+            hint: String::new(),
+        };
+        assert_eq!(connect.kind(), ErrorKind::Registry);
+        let d = Digest::of_bytes(b"a");
+        let mismatch = RegistryError::DigestMismatch {
+            what: "blob".into(),
+            url: String::new(),
+            expected: d,
+            actual: Digest::of_bytes(b"b"),
+        };
+        assert_eq!(mismatch.kind(), ErrorKind::Rejected);
+        let io = RegistryError::Io {
+            action: "write a blob into",
+            path: "/store/tmp".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(io.kind(), ErrorKind::Io);
+        assert_eq!(
+            RegistryError::Invalid("bad".into()).kind(),
+            ErrorKind::Usage
+        );
+    }
 
     #[test]
     fn registry_error_bodies_are_summarised() {
