@@ -443,3 +443,49 @@ fn make_multi_arch(layout: &Path) -> String {
     .expect("write");
     index_digest
 }
+
+/// ADD downloads use the registry client's HTTP settings: an https server whose CA is only
+/// in certs.d is trusted, and without that CA the download is refused. (Loopback is only
+/// reachable with the host network, which lifts ADD's address policy.)
+#[test]
+fn add_url_trusts_the_certs_d_ca_of_its_host() {
+    let env = TestEnv::new();
+    let reg = Registry::start(Setup::Tls);
+    let h = reg.host.clone();
+    kiln_ok(
+        &env,
+        &reg,
+        "a",
+        &["import", s(&support::busybox_tarball()), "busybox:test"],
+    );
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox:test\nADD https://{h}/v2/ /v2.json\n"),
+        )],
+    );
+    let args = [
+        "build",
+        "-q",
+        "--no-cache",
+        "--network",
+        "host",
+        "--allow",
+        "network.host",
+        "-t",
+        "added:1",
+        s(&ctx),
+    ];
+    kiln_ok(&env, &reg, "a", &args);
+    assert_eq!(
+        read_exported(&env, &reg, "a", "added:1", "v2.json").trim(),
+        "{}"
+    );
+    let out = kiln(&env, &reg, "a")
+        .env("KILN_CERTS_DIR", env.path().join("no-certs"))
+        .args(args)
+        .output()
+        .expect("kiln");
+    assert_fails(&out, 1, &["cannot download", &format!("https://{h}/v2/")]);
+}

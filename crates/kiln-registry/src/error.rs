@@ -151,9 +151,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         match self {
             RegistryError::Connect { .. } => true,
-            RegistryError::Status { status, .. } => {
-                *status >= 500 || *status == 429 || *status == 408
-            }
+            RegistryError::Status { status, .. } => crate::http::is_transient_status(*status),
             _ => false,
         }
     }

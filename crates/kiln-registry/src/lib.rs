@@ -19,6 +19,7 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod http;
 pub mod manifest;
 pub mod progress;
 mod pull;

@@ -98,6 +98,7 @@ impl StageRun {
             now: cx.epoch.unwrap_or(cx.now),
             temp_dir: cx.scratch,
             url_policy: cx.sandbox.url_policy(),
+            http: cx.registry.as_ref(),
             max_unpack: cx.max_layer_size,
         };
         let dest = Dest {
