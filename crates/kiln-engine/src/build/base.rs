@@ -178,12 +178,10 @@ pub fn pull(
     };
     kiln_registry::pull(store, &reference, &wanted, opts)
         .map(|p| p.image)
-        .map_err(|e| {
-            BuildError::step(span, format!("cannot pull base image {name}: {e}"))
-                .with_hint(
-                    "check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`",
-                )
-                .with_kind(e.kind())
+        .map_err(|source| BuildError::Pull {
+            name: name.to_string(),
+            span,
+            source: Box::new(source),
         })
 }
 

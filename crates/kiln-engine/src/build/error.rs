@@ -3,20 +3,35 @@
 use kiln_dockerfile::Span;
 use kiln_oci::ErrorKind;
 
+/// What `base::pull` tells a user whose base image cannot be pulled.
+const PULL_HINT: &str = "check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`";
+
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The Dockerfile was rejected (parse, plan, expansion).
     #[error("{0}")]
     Dockerfile(#[from] kiln_dockerfile::Error),
-    /// A step failed; `span` is the instruction, `kind` the class of the failure
-    /// (`Rejected` unless the step said otherwise: a RUN that exits non-zero is `StepFailed`,
-    /// a base image pull that fails is what the registry error says).
+    /// A step could not be done with its input; `span` is the instruction.
     #[error("{message}")]
     Step {
         message: String,
         span: Span,
         hint: Option<String>,
-        kind: ErrorKind,
+    },
+    /// A RUN step ran and failed: it exited non-zero, was killed, or ran past `--timeout`.
+    #[error("{message}")]
+    StepFailed {
+        message: String,
+        span: Span,
+        hint: Option<String>,
+    },
+    /// The base image of `FROM` (at `span`) could not be pulled.
+    #[error("cannot pull base image {name}: {source}")]
+    Pull {
+        name: String,
+        span: Span,
+        #[source]
+        source: Box<kiln_registry::RegistryError>,
     },
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
@@ -30,7 +45,7 @@ pub enum BuildError {
         /// What the build was doing, with the reference: "cannot push sha256:.. to ..".
         doing: String,
         #[source]
-        source: kiln_registry::RegistryError,
+        source: Box<kiln_registry::RegistryError>,
     },
     #[error("{message}")]
     Unsupported { message: String, hint: String },
@@ -53,41 +68,49 @@ impl BuildError {
             message: message.into(),
             span,
             hint: None,
-            kind: ErrorKind::Rejected,
         }
     }
 
-    /// The same step error with another class (see `Step`'s `kind`).
-    pub fn with_kind(self, kind: ErrorKind) -> Self {
+    /// A RUN step that ran and failed.
+    pub fn step_failed(span: Span, message: impl Into<String>) -> Self {
+        BuildError::StepFailed {
+            message: message.into(),
+            span,
+            hint: None,
+        }
+    }
+
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
         match self {
-            BuildError::Step {
+            BuildError::Step { message, span, .. } => BuildError::Step {
                 message,
                 span,
-                hint,
-                ..
-            } => BuildError::Step {
+                hint: Some(hint.into()),
+            },
+            BuildError::StepFailed { message, span, .. } => BuildError::StepFailed {
                 message,
                 span,
-                hint,
-                kind,
+                hint: Some(hint.into()),
             },
             other => other,
         }
     }
 
     /// The class of the failure, which decides kiln's exit code. (A minimal version over
-    /// today's variants: `Store`, `Output` and `Context` other than a refused entry are I/O.)
+    /// today's variants: `Store`, `Output` and `Context` other than a refused entry are
+    /// I/O; a pull or push is what the registry error says.)
     pub fn kind(&self) -> ErrorKind {
         match self {
             BuildError::Dockerfile(_)
+            | BuildError::Step { .. }
             | BuildError::Unsupported { .. }
             | BuildError::Rejected { .. }
             | BuildError::Context(crate::context::ContextError::Refused { .. }) => {
                 ErrorKind::Rejected
             }
-            BuildError::Step { kind, .. } => *kind,
+            BuildError::StepFailed { .. } => ErrorKind::StepFailed,
             BuildError::Option { .. } => ErrorKind::Usage,
-            BuildError::Registry { source, .. } => source.kind(),
+            BuildError::Pull { source, .. } | BuildError::Registry { source, .. } => source.kind(),
             BuildError::Context(_) | BuildError::Store { .. } | BuildError::Output { .. } => {
                 ErrorKind::Io
             }
@@ -95,28 +118,13 @@ impl BuildError {
         }
     }
 
-    pub fn with_hint(self, hint: impl Into<String>) -> Self {
-        match self {
-            BuildError::Step {
-                message,
-                span,
-                kind,
-                ..
-            } => BuildError::Step {
-                message,
-                span,
-                hint: Some(hint.into()),
-                kind,
-            },
-            other => other,
-        }
-    }
-
     /// The place in the Dockerfile, if the error has one.
     pub fn span(&self) -> Option<Span> {
         match self {
             BuildError::Dockerfile(e) => Some(e.span),
-            BuildError::Step { span, .. } => Some(*span),
+            BuildError::Step { span, .. }
+            | BuildError::StepFailed { span, .. }
+            | BuildError::Pull { span, .. } => Some(*span),
             _ => None,
         }
     }
@@ -124,7 +132,8 @@ impl BuildError {
     pub fn hint(&self) -> Option<String> {
         match self {
             BuildError::Dockerfile(e) => e.hint.clone(),
-            BuildError::Step { hint, .. } => hint.clone(),
+            BuildError::Step { hint, .. } | BuildError::StepFailed { hint, .. } => hint.clone(),
+            BuildError::Pull { .. } => Some(PULL_HINT.into()),
             BuildError::Unsupported { hint, .. } | BuildError::Rejected { hint, .. } => {
                 Some(hint.clone())
             }

@@ -107,7 +107,7 @@ fn push(
     kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|source| {
         BuildError::Registry {
             doing: format!("cannot push {} to {dest}", image.manifest),
-            source,
+            source: Box::new(source),
         }
     })
 }

@@ -112,7 +112,7 @@ pub(crate) fn export_all(
                     "cannot export the build cache to {} (the image was built and stored; fix this and build again, every step will be cached)",
                     to.reference
                 ),
-                source,
+                source: Box::new(source),
             },
         )?;
         out.push(pushed);

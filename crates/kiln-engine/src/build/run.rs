@@ -214,7 +214,7 @@ fn execute(
     drop(step_mounts);
     let exit = exit.map_err(|e| match e {
         kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
-        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::step(
+        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::step_failed(
             span,
             format!(
                 "{} did not finish within --timeout {}: it and every process it started were killed",
@@ -222,8 +222,7 @@ fn execute(
                 super::duration::human(limit)
             ),
         )
-        .with_hint("make the step faster, or give it more time with a larger --timeout")
-        .with_kind(kiln_oci::ErrorKind::StepFailed),
+        .with_hint("make the step faster, or give it more time with a larger --timeout"),
         e => {
             let hint = match e {
                 kiln_sandbox::SandboxError::NetworkPolicy(_) => {
@@ -256,9 +255,8 @@ fn execute(
             msg.push('\n');
         }
     }
-    Err(BuildError::step(span, msg.trim_end().to_string())
-        .with_hint("fix the command (the output above shows why it failed) and build again")
-        .with_kind(kiln_oci::ErrorKind::StepFailed))
+    Err(BuildError::step_failed(span, msg.trim_end().to_string())
+        .with_hint("fix the command (the output above shows why it failed) and build again"))
 }
 
 /// USER as uid, gid, supplementary gids and home directory (`/` without a passwd entry),

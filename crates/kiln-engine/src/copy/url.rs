@@ -86,7 +86,7 @@ pub enum UrlError {
     Http {
         url: String,
         #[source]
-        source: kiln_registry::RegistryError,
+        source: Box<kiln_registry::RegistryError>,
     },
     #[error("cannot write the download of {url} to {path}: {source}")]
     Io {
@@ -224,7 +224,7 @@ fn fetch(
     let refused = Arc::new(Mutex::new(None));
     let agent = agent(network, &refused, &host, http).map_err(|source| UrlError::Http {
         url: url.to_string(),
-        source,
+        source: Box::new(source),
     })?;
     let mut failures = 0;
     loop {

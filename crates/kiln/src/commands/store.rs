@@ -55,10 +55,8 @@ pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
     let report = store
         .prune(&opts)
         .map_err(|e| failure(&format!("cannot prune {}", store.root().display()), e))?;
-    for p in &report.problems {
-        eprintln!("warning: {p}");
-    }
     if args.format == ReportFormat::Json {
+        // The problems are in the report: the JSON on standard output is the one channel.
         let value = serde_json::json!({
             "images": report.images.iter().map(|i| serde_json::json!({
                 "id": i.config.to_string(),
@@ -72,6 +70,9 @@ pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
             "reclaimed_bytes": report.reclaimed(),
         });
         return json(&value);
+    }
+    for p in &report.problems {
+        eprintln!("warning: {p}");
     }
     let mut out = String::new();
     if !report.images.is_empty() {
