@@ -28,8 +28,12 @@ pub struct Tty {
 
 impl Tty {
     pub fn new() -> Tty {
+        Tty::with_target(ProgressDrawTarget::stderr_with_hz(10))
+    }
+
+    fn with_target(target: ProgressDrawTarget) -> Tty {
         Tty {
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
+            multi: MultiProgress::with_draw_target(target),
             state: Mutex::new((HashMap::new(), Summary::default())),
             blobs: Mutex::new(HashMap::new()),
         }
@@ -175,5 +179,51 @@ impl Display for Tty {
         let guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         // The display leaves the cursor at the end of its last line.
         eprint!("\n{}", guard.1.render());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_registry::BlobEnd;
+
+    fn event(kind: TransferKind) -> TransferEvent {
+        TransferEvent {
+            transfer: Transfer::Pull,
+            reference: "example.com/app:1".into(),
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_blob_gets_a_bar_that_follows_its_bytes_until_it_is_done() {
+        let tty = Tty::with_target(ProgressDrawTarget::hidden());
+        let d = Digest::of_bytes(b"layer");
+        tty.transfer(&event(TransferKind::BlobStarted {
+            digest: d,
+            size: 100,
+        }));
+        tty.transfer(&event(TransferKind::BlobAdvanced {
+            digest: d,
+            done: 40,
+            size: 100,
+        }));
+        let bar = tty
+            .blobs
+            .lock()
+            .expect("blobs")
+            .get(&(Transfer::Pull, d))
+            .cloned()
+            .expect("a bar for the blob");
+        assert_eq!((bar.position(), bar.length()), (40, Some(100)));
+        assert!(bar.prefix().starts_with("pull sha256:"), "{}", bar.prefix());
+        tty.transfer(&event(TransferKind::BlobDone {
+            digest: d,
+            end: BlobEnd::Transferred,
+        }));
+        assert!(bar.is_finished());
+        assert_eq!(bar.position(), 100);
+        assert_eq!(bar.message(), "transferred");
+        assert!(tty.blobs.lock().expect("blobs").is_empty());
     }
 }
