@@ -194,3 +194,35 @@ fn command_line_mistakes_exit_2_before_any_step_runs_and_their_fix_gets_past() {
         assert_eq!(out.status.code(), Some(4), "{fixed:?}: {}", show(&out));
     }
 }
+
+/// With `--progress json` a failure is an event like the rest: every line on standard
+/// error is JSON, the last one the error message, and the exit code is the same.
+#[test]
+fn a_failure_with_json_progress_is_a_json_event_and_keeps_its_code() {
+    let env = busybox_env();
+    let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")]);
+    for (flags, code) in [
+        (vec!["--network", "none"], 4),
+        (vec!["--network", "bridge"], 2),
+    ] {
+        let mut args = vec!["build", "--progress", "json"];
+        args.extend(flags);
+        args.push(s(&ctx));
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(code), "{}", show(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let events: Vec<serde_json::Value> = stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .collect();
+        let last = events.last().expect("events");
+        assert_eq!(last["event"], "message", "{stderr}");
+        assert_eq!(last["level"], "error", "{stderr}");
+        assert!(
+            last["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("error: ")),
+            "{stderr}"
+        );
+    }
+}

@@ -5,13 +5,17 @@
 //! line. A second signal exits at once.
 
 use crate::exit::Failure;
+use crate::progress::Display;
 use kiln_oci::ErrorKind;
 use kiln_sandbox::Cancel;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::sync::Arc;
 
-/// A cancellation flag set by the first SIGINT or SIGTERM from now on.
-pub fn cancel_on_signals() -> Result<Cancel, Failure> {
+/// A cancellation flag set by the first SIGINT or SIGTERM from now on. A second signal
+/// exits at once, saying so through `display` (the build's one output channel) when there
+/// is one.
+pub fn cancel_on_signals(display: Option<Arc<dyn Display>>) -> Result<Cancel, Failure> {
     let cancel = Cancel::new().map_err(|e| {
         Failure::new(
             ErrorKind::Io,
@@ -33,10 +37,14 @@ pub fn cancel_on_signals() -> Result<Cancel, Failure> {
                     flag.cancel(signal);
                     continue;
                 }
-                eprintln!(
+                let message = format!(
                     "error: {} again: exiting at once (files of running steps may be left; `kiln prune` removes them)",
                     name(signal)
                 );
+                match &display {
+                    Some(d) => d.message(&message),
+                    None => eprintln!("{message}"),
+                }
                 std::process::exit(crate::exit::code(ErrorKind::Cancelled(signal)));
             }
         })

@@ -144,11 +144,10 @@ impl Display for Json {
     fn message(&self, text: &str) {
         let _g = self.reported.lock().unwrap_or_else(|p| p.into_inner());
         let text = text.trim_end();
-        let level = if text.starts_with("warning:") {
-            "warning"
-        } else {
-            "info"
-        };
+        let level = ["error", "warning"]
+            .into_iter()
+            .find(|l| text.strip_prefix(l).is_some_and(|r| r.starts_with(':')))
+            .unwrap_or("info");
         self.write(&json!({
             "time": now(),
             "elapsed_ms": self.start.elapsed().as_millis() as u64,

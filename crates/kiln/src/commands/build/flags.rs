@@ -41,14 +41,10 @@ pub struct Flags {
 /// Checks every flag of `args`; `from_tar`: the context comes from standard input.
 pub fn check(args: &BuildArgs, from_tar: bool) -> Result<Flags, Failure> {
     check_tags(&args.tags)?;
-    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
+    let (quiet, progress) = progress_mode(args);
     Ok(Flags {
         quiet,
-        progress: if quiet {
-            ProgressMode::Quiet
-        } else {
-            args.progress
-        },
+        progress,
         labels: labels(&args.labels)?,
         outputs: outputs(args)?,
         source_date_epoch: source_date_epoch(args.source_date_epoch)?,
@@ -91,6 +87,19 @@ pub fn check(args: &BuildArgs, from_tar: bool) -> Result<Flags, Failure> {
             None => 0,
         },
     })
+}
+
+/// (`-q` or `--progress quiet`, the progress mode: quiet when `-q`).
+pub fn progress_mode(args: &BuildArgs) -> (bool, ProgressMode) {
+    let quiet = args.quiet || args.progress == ProgressMode::Quiet;
+    (
+        quiet,
+        if quiet {
+            ProgressMode::Quiet
+        } else {
+            args.progress
+        },
+    )
 }
 
 /// `-t`: names are checked before any step runs, not after the image was built.

@@ -20,7 +20,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
-    refused::refuse_later(&args)?;
+    let (_, mode) = flags::progress_mode(&args);
+    let display = crate::progress::for_mode(mode);
+    match (build_and_report(root, &args, &display), &display) {
+        // With JSON progress the failure is an event too: the stream holds JSON only.
+        (Err(f), Some(d)) if mode == ProgressMode::Json => {
+            d.message(&f.message);
+            Err(Failure::new(f.kind, String::new()))
+        }
+        (result, _) => result,
+    }
+}
+
+fn build_and_report(
+    root: &Option<PathBuf>,
+    args: &BuildArgs,
+    display: &Option<Arc<dyn Display>>,
+) -> Result<(), Failure> {
+    refused::refuse_later(args)?;
     let from_tar = args.context.as_os_str() == "-";
     if !from_tar && !args.context.is_dir() {
         return Err(Failure::new(
@@ -31,22 +48,21 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
             ),
         ));
     }
-    let flags = flags::check(&args, from_tar)?;
+    let flags = flags::check(args, from_tar)?;
     // Before any thread starts: RUN overlays stay in kiln's own mount namespace,
     // so a killed build leaves no mount in the store. Best effort: without it,
     // builds work the same and `kiln prune` reports a leftover mount.
     let _ = kiln_sandbox::private_mounts();
     let store = crate::store::open(root)?;
     if args.check {
-        return dockerfile::check(&args, from_tar);
+        return dockerfile::check(args, from_tar);
     }
-    let dockerfile = dockerfile::source(&args, from_tar)?;
-    let display = crate::progress::for_mode(flags.progress);
+    let dockerfile = dockerfile::source(args, from_tar)?;
     let quiet = flags.quiet;
-    let opts = options(&args, flags, dockerfile, &display)?;
+    let opts = options(args, flags, dockerfile, display)?;
     let cancel = opts.cancel.clone();
     let built = build(&store, opts);
-    if let Some(d) = &display {
+    if let Some(d) = display {
         d.finish();
     }
     if let Some(signal) = cancel.as_ref().and_then(|c| c.cancelled()) {
@@ -58,7 +74,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         iidfile: args.iidfile.as_ref(),
         metadata_file: args.metadata_file.as_ref(),
     };
-    report::built(&built, &wanted, &display)
+    report::built(&built, &wanted, display)
 }
 
 /// The engine's options: the checked flags, the Dockerfile, the progress display (which
@@ -77,7 +93,7 @@ fn options(
     let registry = args.registry.options(crate::progress::transfers(display));
     let cache_from = crate::build_cache::open_all(&flags.cache_from, &registry, display);
     // SIGINT/SIGTERM from here on stop the build cleanly (see signals.rs).
-    let cancel = crate::signals::cancel_on_signals()?;
+    let cancel = crate::signals::cancel_on_signals(display.clone())?;
     Ok(BuildOptions {
         dockerfile: dockerfile.read,
         dockerfile_path: dockerfile.path,
