@@ -134,12 +134,23 @@ pub enum RegistryError {
         reason: String,
     },
     /// A layer could not be recompressed for pushing.
-    #[error("cannot recompress layer {digest}: {reason}")]
+    #[error("cannot recompress layer {digest}: {source}")]
     Recompress {
         /// The layer blob.
         digest: Digest,
-        /// What failed.
-        reason: String,
+        /// The read, decompression or compression error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored layer's uncompressed content is not the diff-id its image names.
+    #[error("cannot recompress layer {digest}: its content has digest {actual} uncompressed but the image says {expected}; the store is corrupt (run `kiln rmi` on the image and pull or build it again)")]
+    LayerCorrupt {
+        /// The layer blob.
+        digest: Digest,
+        /// The diff-id the image names.
+        expected: Digest,
+        /// The digest of the uncompressed content.
+        actual: Digest,
     },
     /// Bad user input (reference, platform, options).
     #[error("{0}")]
@@ -175,7 +186,9 @@ impl RegistryError {
             | RegistryError::NoPlatform { .. }
             | RegistryError::BadFile { .. } => ErrorKind::Rejected,
             RegistryError::Store(e) => store_kind(e),
-            RegistryError::Io { .. } | RegistryError::Recompress { .. } => ErrorKind::Io,
+            RegistryError::Io { .. }
+            | RegistryError::Recompress { .. }
+            | RegistryError::LayerCorrupt { .. } => ErrorKind::Io,
             RegistryError::Invalid(_) => ErrorKind::Usage,
         }
     }

@@ -46,46 +46,46 @@ pub(crate) fn recompress(
     target: Compression,
     oci: bool,
 ) -> Result<LayerRef> {
-    let fail = |reason: String| RegistryError::Recompress {
+    let fail = |source: io::Error| RegistryError::Recompress {
         digest: layer.digest,
-        reason,
+        source,
     };
     let blob = store.open_blob(&layer.digest)?;
     let blob = io::BufReader::with_capacity(256 << 10, blob);
     let plain: Box<dyn Read> = match from {
         Compression::None => Box::new(blob),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(blob).map_err(|e| fail(e.to_string()))?,
-        ),
+        Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(blob).map_err(fail)?)
+        }
     };
     let mut plain = DigestReader::new(plain);
     let writer = store.blob_writer()?;
     let writer = match target {
         Compression::None => {
             let mut w = writer;
-            io::copy(&mut plain, &mut w).map_err(|e| fail(e.to_string()))?;
+            io::copy(&mut plain, &mut w).map_err(fail)?;
             w
         }
         Compression::Gzip => {
             let mut enc =
                 flate2::write::GzEncoder::new(writer, flate2::Compression::new(GZIP_LEVEL));
-            io::copy(&mut plain, &mut enc).map_err(|e| fail(e.to_string()))?;
-            enc.finish().map_err(|e| fail(e.to_string()))?
+            io::copy(&mut plain, &mut enc).map_err(fail)?;
+            enc.finish().map_err(fail)?
         }
         Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL)
-                .map_err(|e| fail(e.to_string()))?;
-            io::copy(&mut plain, &mut enc).map_err(|e| fail(e.to_string()))?;
-            enc.finish().map_err(|e| fail(e.to_string()))?
+            let mut enc = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL).map_err(fail)?;
+            io::copy(&mut plain, &mut enc).map_err(fail)?;
+            enc.finish().map_err(fail)?
         }
     };
     let (_, diff_id, _) = plain.finish();
     if diff_id != layer.diff_id {
-        return Err(fail(format!(
-            "its content has digest {diff_id} uncompressed but the image says {}; the store is corrupt (run `kiln rmi` on the image and pull or build it again)",
-            layer.diff_id
-        )));
+        return Err(RegistryError::LayerCorrupt {
+            digest: layer.digest,
+            expected: layer.diff_id,
+            actual: diff_id,
+        });
     }
     let (digest, size): (Digest, u64) = writer.commit(None)?;
     Ok(LayerRef {
