@@ -80,8 +80,10 @@ pub struct TransferEvent {
 }
 
 impl TransferEvent {
-    /// The event as one plain line (`Copying blob sha256:.. (123 bytes)`); `None` for
-    /// events a plain display does not print (bytes advanced).
+    /// The event as one plain line, as kiln has always printed them (`Copying blob
+    /// sha256:.. (123 bytes)` for a pull, `Blob sha256:..: Uploaded` for a push); `None` for
+    /// events a plain display does not print (bytes advanced, a pull's blob ending, a
+    /// push's blob starting).
     pub fn line(&self) -> Option<String> {
         let r = &self.reference;
         Some(match (&self.kind, self.transfer) {
@@ -93,12 +95,16 @@ impl TransferEvent {
             (TransferKind::BlobStarted { digest, size }, Transfer::Pull) => {
                 format!("Copying blob {digest} ({size} bytes)")
             }
-            (TransferKind::BlobStarted { digest, size }, _) => {
-                format!("Uploading blob {digest} ({size} bytes)")
-            }
-            (TransferKind::BlobAdvanced { .. }, _) => return None,
+            (TransferKind::BlobStarted { .. }, _)
+            | (TransferKind::BlobAdvanced { .. }, _)
+            | (TransferKind::BlobDone { .. }, Transfer::Pull) => return None,
             (TransferKind::BlobDone { digest, end }, _) => {
-                format!("Blob {digest}: {}", end.as_str())
+                let end = match end {
+                    BlobEnd::Transferred => "Uploaded",
+                    BlobEnd::Mounted => "Mounted",
+                    BlobEnd::Existed => "Existed",
+                };
+                format!("Blob {digest}: {end}")
             }
         })
     }
@@ -204,7 +210,16 @@ mod tests {
         assert_eq!(lines[0].as_deref(), Some("Pulling example.com/app:1"));
         assert_eq!(lines[1], Some(format!("Copying blob {d} (5 bytes)")));
         assert_eq!(lines[2], None);
-        assert_eq!(lines[3], Some(format!("Blob {d}: transferred")));
+        assert_eq!(lines[3], None);
+        let pushed = TransferEvent {
+            transfer: Transfer::Push,
+            reference: "example.com/app:1".into(),
+            kind: TransferKind::BlobDone {
+                digest: d,
+                end: BlobEnd::Transferred,
+            },
+        };
+        assert_eq!(pushed.line(), Some(format!("Blob {d}: Uploaded")));
         // Without a sink nothing happens (and nothing is printed).
         Reporter::new(&None, Transfer::Push, &"x").emit(TransferKind::Begin);
     }
