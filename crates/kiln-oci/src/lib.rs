@@ -20,8 +20,8 @@ pub mod sparse;
 pub mod store;
 pub mod time;
 
-pub use error_kind::ErrorKind;
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
+pub use error_kind::ErrorKind;
 pub use holes::HoleReader;
 pub use image::{Image, ImageError, LayerRef};
 pub use reference::{Reference, ReferenceError};

@@ -325,7 +325,7 @@ fn run(
         .map_or(0, |d| d.as_secs() as i64);
     let epoch = opts.source_date_epoch;
     let stat = if context.is_dir() {
-        StatCache::load(&store.cache_dir().join("stat"), &context.dir)
+        StatCache::load(store, &context.dir)
     } else {
         StatCache::in_memory()
     };

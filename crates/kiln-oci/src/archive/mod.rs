@@ -17,6 +17,7 @@
 mod docker;
 mod tarindex;
 
+use crate::error_kind::ErrorKind;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -55,7 +56,7 @@ pub enum ArchiveError {
     },
     /// Writing the output failed.
     #[error("cannot write the archive: {0}")]
-    Write(io::Error),
+    Write(#[source] io::Error),
     /// An entry name is absolute, has `..`, or is otherwise unusable.
     #[error("{location}: entry {entry:?} {reason}; refusing to load this archive")]
     EntryPath {
@@ -194,6 +195,32 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
+    /// The class of this failure, for the exit code: an archive that cannot be read
+    /// (truncated, not a tar), is malformed, hostile or corrupt is [`ErrorKind::Rejected`];
+    /// a local file or the output that cannot be opened or written is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ArchiveError::Io { .. } | ArchiveError::Write(_) => ErrorKind::Io,
+            ArchiveError::Read { .. }
+            | ArchiveError::EntryPath { .. }
+            | ArchiveError::Link { .. }
+            | ArchiveError::UnsupportedEntry { .. }
+            | ArchiveError::Duplicate { .. }
+            | ArchiveError::TooManyEntries { .. }
+            | ArchiveError::TooLarge { .. }
+            | ArchiveError::Missing { .. }
+            | ArchiveError::Json { .. }
+            | ArchiveError::DigestMismatch { .. }
+            | ArchiveError::Compression { .. }
+            | ArchiveError::UnknownFormat { .. }
+            | ArchiveError::Invalid { .. }
+            | ArchiveError::BadName { .. } => ErrorKind::Rejected,
+            ArchiveError::Layout(e) => e.kind(),
+            ArchiveError::Store(e) => e.kind(),
+            ArchiveError::Image(e) => e.kind(),
+        }
+    }
+
     /// The archive the error is about, if any.
     pub fn location(&self) -> &str {
         match self {

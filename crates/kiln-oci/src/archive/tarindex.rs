@@ -328,10 +328,7 @@ fn to_layout(e: ArchiveError) -> LayoutError {
             path,
             source,
         },
-        other => LayoutError::Read {
-            location: other.location().to_owned(),
-            detail: other.to_string(),
-        },
+        other => LayoutError::Archive(Box::new(other)),
     }
 }
 

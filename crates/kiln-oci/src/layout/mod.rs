@@ -12,6 +12,7 @@
 //! An index nested in `index.json` (multi-platform image) is resolved to the
 //! manifest for `linux/<host arch>`, or its only manifest.
 
+use crate::error_kind::ErrorKind;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -174,19 +175,42 @@ pub enum LayoutError {
         what: String,
     },
     /// The underlying archive could not be read.
-    #[error("{detail}")]
-    Read {
-        /// The archive.
-        location: String,
-        /// What went wrong.
-        detail: String,
-    },
+    #[error(transparent)]
+    Archive(Box<crate::archive::ArchiveError>),
     /// The image store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Image metadata is inconsistent.
     #[error(transparent)]
     Image(#[from] ImageError),
+}
+
+impl LayoutError {
+    /// The class of this failure, for the exit code: a layout that is incomplete, corrupt,
+    /// oversized or hostile is [`ErrorKind::Rejected`]; an output directory that is not
+    /// empty is [`ErrorKind::Usage`] (the command line named it); a file that cannot be
+    /// read or written is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LayoutError::Io { .. } => ErrorKind::Io,
+            LayoutError::NotEmpty(_) => ErrorKind::Usage,
+            LayoutError::Missing { .. }
+            | LayoutError::NotRegularFile { .. }
+            | LayoutError::TooLarge { .. }
+            | LayoutError::Json { .. }
+            | LayoutError::Version { .. }
+            | LayoutError::DigestMismatch { .. }
+            | LayoutError::SizeMismatch { .. }
+            | LayoutError::BadDigest { .. }
+            | LayoutError::BadName { .. }
+            | LayoutError::NoImages { .. }
+            | LayoutError::NoMatchingPlatform { .. }
+            | LayoutError::Limits { .. } => ErrorKind::Rejected,
+            LayoutError::Archive(e) => e.kind(),
+            LayoutError::Store(e) => e.kind(),
+            LayoutError::Image(e) => e.kind(),
+        }
+    }
 }
 
 fn io_err(action: &'static str, path: &Path, source: io::Error) -> LayoutError {
