@@ -2,6 +2,8 @@
 
 use std::io::{self, Cursor, Read, Write};
 
+use kiln_oci::ErrorKind;
+
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -87,6 +89,18 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl Error {
+    /// The class of this failure, for the exit code: a stream that cannot be read for its
+    /// compression is judged by its I/O error (truncated or bad data: [`ErrorKind::Rejected`],
+    /// else [`ErrorKind::Io`]); a codec that cannot be set up is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Probe { source } => crate::root::stream_kind(source),
+            Error::Codec { .. } => ErrorKind::Io,
+        }
+    }
 }
 
 /// Detect the compression of `r` by its magic bytes and return a reader of
