@@ -11,7 +11,7 @@ use std::io;
 use std::path::PathBuf;
 
 use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
-use kiln_oci::{Digest, DigestReader, LayerRef, Store};
+use kiln_oci::{Digest, DigestReader, ErrorKind, LayerRef, Store};
 
 /// Errors of [`unpack_layer`]; each names the layer and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +75,22 @@ pub enum SnapshotError {
         /// Actual digest.
         got: Digest,
     },
+}
+
+impl SnapshotError {
+    /// The class of this failure, for the exit code: the store's and the layer code's own
+    /// classes (a corrupt or hostile layer is rejected input, a failing disk is I/O); a
+    /// diff-id mismatch is a damaged image, [`ErrorKind::Rejected`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SnapshotError::Store { source, .. } => source.kind(),
+            SnapshotError::Io { .. } => ErrorKind::Io,
+            SnapshotError::Root { source, .. } => source.kind(),
+            SnapshotError::Decompress { source, .. } => source.kind(),
+            SnapshotError::Extract { source, .. } => source.kind(),
+            SnapshotError::DiffId { .. } => ErrorKind::Rejected,
+        }
+    }
 }
 
 type Result<T, E = SnapshotError> = std::result::Result<T, E>;
@@ -300,6 +316,7 @@ mod tests {
         layer.diff_id = Digest::of_bytes(b"other");
         let e = unpack_layer(&store, &layer).unwrap_err();
         assert!(matches!(e, SnapshotError::DiffId { .. }), "{e}");
+        assert_eq!(e.kind(), ErrorKind::Rejected);
         assert!(!store.has_unpacked_layer(&layer.diff_id));
         assert!(!store.layer_dir(&layer.diff_id).exists());
     }

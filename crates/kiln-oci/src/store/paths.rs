@@ -79,7 +79,7 @@ impl Store {
     }
 
     /// Where step-cache records live.
-    pub fn step_cache_dir(&self) -> PathBuf {
+    pub(crate) fn step_cache_dir(&self) -> PathBuf {
         self.root.join(STEPS)
     }
 
@@ -88,7 +88,7 @@ impl Store {
     }
 
     /// Where RUN --mount=type=cache directories live.
-    pub fn cache_mounts_dir(&self) -> PathBuf {
+    pub(crate) fn cache_mounts_dir(&self) -> PathBuf {
         self.root.join(CACHE_MOUNTS)
     }
 
