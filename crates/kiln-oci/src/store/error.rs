@@ -12,7 +12,7 @@ use crate::reference::{Reference, ReferenceError};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A file system operation failed.
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}: {source}{}", path.display(), io_hint(source))]
     Io {
         /// What was attempted.
         action: &'static str,
@@ -201,6 +201,22 @@ impl StoreError {
     }
 }
 
+/// What to do about an OS error on a store file, as "; ..." (empty when there is no
+/// general advice).
+fn io_hint(e: &io::Error) -> &'static str {
+    use rustix::io::Errno;
+    match e.raw_os_error().map(Errno::from_raw_os_error) {
+        Some(Errno::NOSPC | Errno::DQUOT) => {
+            "; the file system is full: free some space, or remove what kiln no longer needs with `kiln prune`"
+        }
+        Some(Errno::ROFS) => "; the file system is read-only: use a writable store (--root DIR)",
+        Some(Errno::ACCESS | Errno::PERM) => {
+            "; check the permissions of the store, or use a store of your own (--root DIR)"
+        }
+        _ => "",
+    }
+}
+
 pub(crate) fn io_err(action: &'static str, path: &Path, source: io::Error) -> StoreError {
     StoreError::Io {
         action,
@@ -213,4 +229,31 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| io_err("fsync directory", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_say_what_to_do_when_there_is_general_advice() {
+        let full = io_err(
+            "write",
+            Path::new("/store/blobs/x"),
+            io::Error::from_raw_os_error(rustix::io::Errno::NOSPC.raw_os_error()),
+        );
+        let text = full.to_string();
+        assert!(text.starts_with("cannot write /store/blobs/x: "), "{text}");
+        assert!(text.contains("kiln prune"), "{text}");
+        assert_eq!(full.kind(), ErrorKind::Io);
+        let denied = io_err(
+            "create directory",
+            Path::new("/store/tmp"),
+            io::Error::from_raw_os_error(rustix::io::Errno::ACCESS.raw_os_error()),
+        );
+        assert!(denied.to_string().contains("--root DIR"), "{denied}");
+        let other = io_err("read", Path::new("/f"), io::Error::other("boom"));
+        assert_eq!(other.to_string(), "cannot read /f: boom");
+        assert!(std::error::Error::source(&other).is_some());
+    }
 }
