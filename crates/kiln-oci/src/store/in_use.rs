@@ -95,7 +95,7 @@ impl Store {
     /// Marks the unpacked layer as used by this process, if it is complete:
     /// `Ok(true)` means it is there and will not be pruned while this
     /// process runs.
-    pub fn retain_layer(&self, diff_id: &Digest) -> Result<bool, StoreError> {
+    pub(crate) fn retain_layer(&self, diff_id: &Digest) -> Result<bool, StoreError> {
         self.take_lease()?;
         let _gc = self.gc_lock(Mode::Shared)?;
         touch(&self.layer_dir(diff_id).join(LAYER_COMPLETE))

@@ -11,18 +11,19 @@
 //!   next install.
 //! - **Concurrent installs of the same layer all succeed.** Each caller fills its own
 //!   staging directory; the first rename wins and the others drop their copy and use the
-//!   winner's. The rename happens under the shared gc lock ([`InstallGuard`]), so a prune
-//!   cannot interleave, and a layer found or installed is marked used (its marker's mtime),
-//!   so a concurrent prune keeps it while this process runs.
+//!   winner's. The rename happens under the shared gc lock, so a prune cannot interleave,
+//!   and a layer found or installed is marked used (its marker's mtime), so a concurrent
+//!   prune keeps it while this process runs. An incomplete leftover is replaced only under
+//!   the exclusive gc lock, so a complete layer is never moved aside.
 //!
 //! The store does not know tar: the caller fills [`StagedLayer::root`] (kiln-engine
 //! extracts the layer blob there and checks its diff-id) and then calls
 //! [`StagedLayer::install`].
 
-use std::io;
 use std::path::{Path, PathBuf};
 
 use super::in_use::touch;
+use super::lock::Mode;
 use super::paths::{layer_root_in, LAYER_COMPLETE, LAYER_ROOT};
 use super::{io_err, mkdir, Store, StoreError};
 use crate::digest::Digest;
@@ -93,29 +94,29 @@ impl StagedLayer {
             .map_err(|e| io_err("write", &marker, e))?;
         store.sync_staged(&self.staged)?;
         mkdir(&store.layers_dir(), 0o700)?;
-        let _installing = store.install_guard()?;
+        let installing = store.install_guard()?;
         // Another caller finished first: theirs is as good as ours (marked used here).
         let theirs = || touch(&dir.join(LAYER_COMPLETE)).unwrap_or(false);
-        for attempt in 0..2 {
-            match std::fs::rename(&self.staged, &dir) {
-                Ok(()) => return Ok(installed),
-                Err(_) if theirs() => return Ok(installed),
-                // A leftover without the marker (a crash of an older kiln): replace it.
-                Err(_) if attempt == 0 && dir.exists() => {
-                    let junk = self.tmp.path().join("stale");
-                    match std::fs::rename(&dir, &junk) {
-                        Ok(()) => {}
-                        Err(_) if theirs() => return Ok(installed),
-                        Err(e) => return Err(io_err("move aside the incomplete", &dir, e)),
-                    }
-                }
-                Err(e) => return Err(io_err("rename into place", &dir, e)),
-            }
+        match std::fs::rename(&self.staged, &dir) {
+            Ok(()) => return Ok(installed),
+            Err(_) if theirs() => return Ok(installed),
+            Err(e) if !dir.exists() => return Err(io_err("rename into place", &dir, e)),
+            Err(_) => {}
         }
-        Err(io_err(
-            "rename into place",
-            &dir,
-            io::Error::from(io::ErrorKind::AlreadyExists),
-        ))
+        // A leftover without the marker (a crash of an older kiln): replace it, alone, so
+        // that a complete layer another caller renames into place meanwhile (and may be
+        // using already) is never moved aside.
+        drop(installing);
+        let _alone = store.gc_lock(Mode::Exclusive)?;
+        if theirs() {
+            return Ok(installed);
+        }
+        if dir.exists() {
+            let junk = self.tmp.path().join("stale");
+            std::fs::rename(&dir, &junk)
+                .map_err(|e| io_err("move aside the incomplete", &dir, e))?;
+        }
+        std::fs::rename(&self.staged, &dir).map_err(|e| io_err("rename into place", &dir, e))?;
+        Ok(installed)
     }
 }

@@ -133,6 +133,27 @@ fn concurrent_installs_of_one_layer_all_succeed() {
 }
 
 #[test]
+fn a_later_install_never_replaces_a_complete_layer() {
+    let env = Env::new();
+    let diff_id = Digest::of_bytes(b"first wins");
+    let first = env.store.stage_layer(&diff_id).expect("stage");
+    fill(first.root(), "same");
+    std::fs::write(first.root().join("by-first"), b"").expect("write");
+    let second = env.store.stage_layer(&diff_id).expect("stage");
+    fill(second.root(), "same");
+    std::fs::write(second.root().join("by-second"), b"").expect("write");
+    let root = first.install().expect("install");
+    // A build may already use `root` as an overlay lower directory: it must stay.
+    let inode =
+        |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).expect("stat"));
+    let before = inode(&root);
+    assert_eq!(second.install().expect("install"), root);
+    assert_eq!(inode(&root), before);
+    assert!(root.join("by-first").exists());
+    assert!(!root.join("by-second").exists());
+}
+
+#[test]
 fn a_dropped_staging_directory_is_removed() {
     let env = Env::new();
     let diff_id = Digest::of_bytes(b"abandoned");
@@ -142,4 +163,28 @@ fn a_dropped_staging_directory_is_removed() {
     drop(staged);
     assert!(!dir.exists());
     assert!(!env.store.has_unpacked_layer(&diff_id));
+}
+
+#[test]
+fn prune_keeps_a_layer_a_running_process_installed_and_removes_it_once_that_ends() {
+    let env = Env::new();
+    let diff_id = Digest::of_bytes(b"built by another process");
+    // Another "process": a second handle on the store with its own lease.
+    let builder = Store::open(env.store.root()).expect("open");
+    let staged = builder.stage_layer(&diff_id).expect("stage");
+    fill(staged.root(), "x");
+    let root = staged.install().expect("install");
+    let all = PruneOptions {
+        all: true,
+        ..PruneOptions::default()
+    };
+    let report = env.store.prune(&all).expect("prune");
+    assert!(report.layers.is_empty(), "{report:?}");
+    assert!(env.store.has_unpacked_layer(&diff_id));
+    assert!(root.join("etc/os-release").is_file());
+    drop(builder);
+    let report = env.store.prune(&all).expect("prune");
+    assert_eq!(report.layers.len(), 1, "{report:?}");
+    assert!(!env.store.has_unpacked_layer(&diff_id));
+    assert!(!root.exists());
 }
