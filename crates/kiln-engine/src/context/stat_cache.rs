@@ -3,9 +3,9 @@
 //! hashed again on the next build.
 //!
 //! One file per context directory, `v2-<sha256 of the directory path>` in the store's
-//! [`CacheArea::ContextStat`] (the store decides where), a line per file: `<hex> <size> <mtime s> <mtime ns> <ctime s> <ctime ns> <ino> <dev>
-//! <mode> <path>`. It is
-//! rewritten atomically (temp + rename) at the end of a build. A file modified in the same
+//! [`CacheArea::ContextStat`] (the store decides where), a line per file: `<hex> <size>
+//! <mtime s> <mtime ns> <ctime s> <ctime ns> <ino> <dev> <mode> <path>`. The store
+//! rewrites it atomically (temp + rename) at the end of a build. A file modified in the same
 //! second it was hashed is not remembered (its mtime could stay the same after a later
 //! change in that second).
 
