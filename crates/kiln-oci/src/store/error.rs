@@ -117,7 +117,7 @@ pub enum StoreError {
         mount: PathBuf,
     },
     /// Seeding a new cache mount from its `from=` source failed.
-    #[error("cache mount: cannot seed {} from {}: cp -a said: {stderr}; check that the source is readable and the store has free space", path.display(), seed.display())]
+    #[error("cannot seed {} from {}: cp -a said: {stderr}; check that the source is readable and the store has free space", path.display(), seed.display())]
     CacheSeed {
         /// The cache directory being filled.
         path: PathBuf,

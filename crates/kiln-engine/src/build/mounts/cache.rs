@@ -85,6 +85,19 @@ pub(crate) enum Use {
     Private,
 }
 
+/// A cache mount could not be opened; the store's error is kept as the source (its
+/// `kind()` is the class of the failure).
+#[derive(Debug, thiserror::Error)]
+#[error("cache mount: {0}")]
+pub(crate) struct CacheMountError(#[source] pub kiln_oci::StoreError);
+
+/// For callers that report a step's failure as a message.
+impl From<CacheMountError> for String {
+    fn from(e: CacheMountError) -> String {
+        e.to_string()
+    }
+}
+
 /// A cache in use: the directory to mount, kept (locked, or a private copy) until dropped.
 #[derive(Debug)]
 pub(crate) struct CacheInUse {
@@ -104,7 +117,7 @@ pub(crate) fn open(
     owner: (u32, u32),
     seed: Option<&Path>,
     wait: &dyn Fn(),
-) -> Result<CacheInUse, String> {
+) -> Result<CacheInUse, CacheMountError> {
     let how = match how {
         Use::Shared => CacheMountUse::Shared,
         Use::Locked => CacheMountUse::Locked,
@@ -122,10 +135,7 @@ pub(crate) fn open(
     };
     let mount = store
         .open_cache_mount(&scope.key(id), how, &init, wait)
-        .map_err(|e| match e {
-            kiln_oci::StoreError::CacheSeed { .. } => e.to_string(),
-            e => format!("cache mount: {e}"),
-        })?;
+        .map_err(CacheMountError)?;
     Ok(CacheInUse {
         dir: mount.data().to_owned(),
         _mount: mount,
