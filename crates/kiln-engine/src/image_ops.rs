@@ -3,8 +3,8 @@
 
 use crate::build::{export_rootfs, BuildError, Rootfs};
 use crate::config::{History, ImageConfig};
-use kiln_dockerfile::platform::Platform;
 use kiln_layer::{ExtractOptions, LayerWriter, TarOptions, WhiteoutMode};
+use kiln_oci::Platform;
 use kiln_oci::{LayerRef, Reference, Store, StoredImage};
 use std::io::Read;
 use std::path::Path;

@@ -15,15 +15,17 @@ pub mod image;
 mod json;
 pub mod layout;
 pub mod media;
+pub mod platform;
 pub mod reference;
 pub mod sparse;
 pub mod store;
 pub mod time;
 
-pub use error_kind::ErrorKind;
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
+pub use error_kind::ErrorKind;
 pub use holes::HoleReader;
 pub use image::{Image, ImageError, LayerRef};
+pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};
 pub use sparse::SparseFile;
 pub use store::{
