@@ -8,6 +8,7 @@
 //! the store's temp directory, never extracted to host paths.
 
 pub mod archive;
+pub mod compression;
 pub mod digest;
 mod error_kind;
 pub mod holes;
@@ -21,6 +22,7 @@ pub mod sparse;
 pub mod store;
 pub mod time;
 
+pub use compression::{Compression, CompressionError};
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
 pub use error_kind::ErrorKind;
 pub use holes::HoleReader;

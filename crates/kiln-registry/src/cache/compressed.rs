@@ -19,8 +19,7 @@ struct Entry {
 fn path(store: &Store, layer: &Digest, c: Compression) -> PathBuf {
     let name = match c {
         Compression::None => "tar",
-        Compression::Gzip => "gzip",
-        Compression::Zstd => "zstd",
+        c => c.name(),
     };
     store
         .cache_dir()
@@ -38,7 +37,7 @@ pub(crate) fn lookup(store: &Store, layer: &LayerRef, c: Compression) -> Option<
     Some(LayerRef {
         digest: e.digest,
         size: e.size,
-        media_type: layer_media_type(c, true).to_owned(),
+        media_type: layer_media_type(c, true, &layer.digest).ok()?.to_owned(),
         diff_id: layer.diff_id,
     })
 }
