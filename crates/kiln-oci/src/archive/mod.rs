@@ -289,6 +289,10 @@ enum Content {
 
 /// Writes `entries` as a deterministic tar: sorted, mtime 0, root-owned.
 fn write_tar<W: Write>(out: W, entries: &BTreeMap<String, Content>) -> Result<W, ArchiveError> {
+    // The `tar` crate, not kiln-layer's LayerWriter: kiln-layer depends on kiln-oci, so
+    // kiln-oci cannot call it, and an archive needs only what the crate's deterministic
+    // mode gives: directories and regular files with names kiln made (blobs/sha256/<hex>,
+    // index.json, ...), mtime 0, root-owned; no xattrs, links, devices or whiteouts.
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
     for (name, content) in entries {
