@@ -97,6 +97,15 @@ pub enum CompressionError {
     },
 }
 
+impl CompressionError {
+    /// The class of the failure: the stream could not be read, or a codec could not
+    /// start (memory): both I/O. A stream that is corrupt fails later, while it is read,
+    /// and its reader's caller classifies that.
+    pub fn kind(&self) -> crate::ErrorKind {
+        crate::ErrorKind::Io
+    }
+}
+
 /// What to do about an I/O error of a compressed stream.
 fn hint(e: &io::Error) -> &'static str {
     match e.kind() {
