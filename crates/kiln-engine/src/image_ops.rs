@@ -30,9 +30,10 @@ pub fn import(
     })?;
     let scratch = store.temp_dir().map_err(|e| err(store, e))?;
     let fs = Rootfs::new(scratch.path())?;
-    let (_, reader) = kiln_layer::decompress(tarball).map_err(|e| BuildError::Output {
-        message: format!("cannot read the tarball: {e}"),
-    })?;
+    let (_, reader) =
+        kiln_oci::compression::decompress(tarball).map_err(|e| BuildError::Output {
+            message: format!("cannot read the tarball: {e}"),
+        })?;
     let opts = ExtractOptions {
         whiteouts: WhiteoutMode::Keep,
         same_owner: true,

@@ -60,7 +60,7 @@ pub enum SnapshotError {
         layer: Digest,
         /// Cause.
         #[source]
-        source: kiln_layer::CompressError,
+        source: kiln_oci::CompressionError,
     },
     /// Extracting the layer failed.
     #[error("layer {layer}: unpacking into {path}: {source}", path = .path.display())]
@@ -134,10 +134,11 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
             layer: layer.digest,
             source: Box::new(source),
         })?;
-    let (_, reader) = kiln_layer::decompress(blob).map_err(|source| SnapshotError::Decompress {
-        layer: layer.digest,
-        source,
-    })?;
+    let (_, reader) =
+        kiln_oci::compression::decompress(blob).map_err(|source| SnapshotError::Decompress {
+            layer: layer.digest,
+            source,
+        })?;
     let mut reader = DigestReader::new(reader);
     let root = Root::open(&staged_root).map_err(|source| SnapshotError::Root {
         layer: layer.digest,
@@ -303,7 +304,7 @@ mod tests {
             }
             w.finish().unwrap()
         };
-        let mut gz = kiln_layer::gzip_writer(Vec::new(), 6);
+        let mut gz = kiln_oci::compression::gzip_writer(Vec::new(), 6);
         gz.write_all(&plain1).unwrap();
         let (d1, s1) = store.put_blob(&gz.finish().unwrap()).unwrap();
         let l1 = LayerRef {

@@ -5,7 +5,6 @@
 //!   untrusted input.
 //! * [`tar_write`]: deterministic OCI layer tar writer.
 //! * [`extract`]: extraction of hostile layer tars into a [`Root`].
-//! * compression: re-exported from [`kiln_oci::compression`], its one home.
 //! * [`snapshot`]: overlayfs and vfs snapshots for RUN steps, and their
 //!   canonical diffs to layers.
 //!
@@ -18,15 +17,12 @@ mod tar_read;
 pub mod tar_write;
 
 pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
-pub use kiln_oci::compression::{decompress, gzip_writer, zstd_writer, Compression};
 pub use root::{major, makedev, minor, Kind, Metadata, Root};
 pub use tar_read::is_tar_header;
 pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
 
 /// Errors of [`extract`].
 pub use extract::Error as ExtractError;
-/// Errors of [`decompress`] and [`zstd_writer`].
-pub use kiln_oci::compression::CompressionError as CompressError;
 /// Errors of [`root`].
 pub use root::Error as RootError;
 /// Errors of [`tar_write`].

@@ -60,8 +60,8 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], root: &Root) -> Result<
         let blob = store
             .blob_reader(&l.digest)
             .map_err(|e| format!("layer {}: {e}", l.digest))?;
-        let (_, reader) =
-            kiln_layer::decompress(blob).map_err(|e| format!("layer {}: {e}", l.digest))?;
+        let (_, reader) = kiln_oci::compression::decompress(blob)
+            .map_err(|e| format!("layer {}: {e}", l.digest))?;
         kiln_layer::extract(reader, root, &opts).map_err(|e| format!("layer {}: {e}", l.digest))?;
     }
     Ok(())
