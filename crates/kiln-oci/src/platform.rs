@@ -164,9 +164,10 @@ fn normalize_arch(arch: &str, variant: Option<String>) -> (String, Option<String
     }
 }
 
-/// The input as quoted in a message: at most 200 characters.
+/// The input as quoted in a message: at most 200 characters, control characters and
+/// quotes escaped (it may come from a hostile Dockerfile).
 fn clip(s: &str) -> String {
-    s.chars().take(200).collect()
+    s.chars().take(200).flat_map(char::escape_debug).collect()
 }
 
 impl std::fmt::Display for Platform {
@@ -234,6 +235,10 @@ mod tests {
         assert_eq!(
             Platform::parse("linux/").map_err(|e| e.to_string()),
             Err("invalid platform \"linux/\": expected os/arch[/variant], e.g. linux/amd64".into())
+        );
+        assert_eq!(
+            Platform::parse("a\u{1b}[2J/b/c/d").map_err(|e| e.to_string()),
+            Err("invalid platform \"a\\u{1b}[2J/b/c/d\": expected os/arch[/variant], e.g. linux/amd64".into())
         );
         let long = "x/".repeat(1000);
         assert!(Platform::parse(&long).expect_err("long").to_string().len() < 400);
