@@ -90,3 +90,44 @@ pub(crate) fn recompress(
         diff_id: layer.diff_id,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A stored xz layer (under a media type kiln does not know, so sniffed) is pushed as
+    /// gzip: no manifest can name xz. A target without a media type is refused.
+    #[test]
+    fn xz_layers_are_recompressed_to_gzip() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let plain = b"layer tar bytes ".repeat(500);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        enc.write_all(&plain).expect("xz");
+        let xz = enc.finish().expect("xz finish");
+        let (digest, size) = store.put_blob(&xz).expect("put");
+        let layer = LayerRef {
+            digest,
+            size,
+            media_type: "application/x-xz".into(),
+            diff_id: Digest::of_bytes(&plain),
+        };
+        let have = compression_of(&store, &layer).expect("sniff");
+        assert_eq!(have, Compression::Xz);
+        let sent = recompress(&store, &layer, have, Compression::Gzip, true).expect("recompress");
+        assert_eq!(sent.media_type, media::OCI_LAYER_TAR_GZIP);
+        assert_eq!(sent.diff_id, layer.diff_id);
+        let blob = store.open_blob(&sent.digest).expect("open");
+        let (c, mut r) = compression::decompress(blob).expect("decompress");
+        assert_eq!(c, Compression::Gzip);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        assert_eq!(out, plain);
+        let err = recompress(&store, &layer, have, Compression::Bzip2, true).expect_err("bzip2");
+        assert!(
+            err.to_string().contains("--compression gzip or zstd"),
+            "{err}"
+        );
+    }
+}
