@@ -62,11 +62,23 @@ impl Compression {
             Compression::Zstd
         } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
             Compression::Xz
-        } else if head.starts_with(b"BZh") {
+        } else if is_bzip2(head) {
             Compression::Bzip2
         } else {
             Compression::None
         }
+    }
+}
+
+/// `BZh`, a block size digit, then the start of a block (`1AY&SY`) or of the end-of-stream
+/// marker (`0x177245`): `BZh` alone is also how a plain tar whose first file is called
+/// `BZh...` starts.
+fn is_bzip2(head: &[u8]) -> bool {
+    match head {
+        [b'B', b'Z', b'h', level, rest @ ..] if (b'1'..=b'9').contains(level) => {
+            rest.starts_with(&[0x31, 0x41]) || rest.starts_with(&[0x17, 0x72])
+        }
+        _ => false,
     }
 }
 
@@ -247,7 +259,11 @@ mod tests {
             Compression::detect(&[0xfd, b'7', b'z', b'X', b'Z', 0]),
             Compression::Xz
         );
-        assert_eq!(Compression::detect(b"BZh9"), Compression::Bzip2);
+        assert_eq!(Compression::detect(b"BZh91AY&SY"), Compression::Bzip2);
+        assert_eq!(Compression::detect(b"BZh9\x17\x72"), Compression::Bzip2);
+        // A plain tar whose first file is called BZhello.
+        assert_eq!(Compression::detect(b"BZhello\0\0\0"), Compression::None);
+        assert_eq!(Compression::detect(b"BZh"), Compression::None);
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn claimed_digest(name: &str) -> Option<Digest> {
 }
 
 fn sniff(idx: &TarIndex, name: &str) -> Result<Compression, ArchiveError> {
-    let mut head = [0u8; 4];
+    let mut head = [0u8; 6];
     let mut file = idx.open(name)?;
     let mut filled = 0;
     while filled < head.len() {
