@@ -52,7 +52,7 @@ pub enum SnapshotError {
         layer: Digest,
         /// Cause.
         #[source]
-        source: kiln_layer::CompressError,
+        source: kiln_oci::CompressionError,
     },
     /// Extracting the layer failed.
     #[error("layer {layer}: unpacking into {path}: {source}", path = .path.display())]
@@ -108,7 +108,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     }
     let staged = store.stage_layer(&layer.diff_id).map_err(store_err)?;
     let blob = store.blob_reader(&layer.digest).map_err(store_err)?;
-    let (_, reader) = kiln_layer::decompress(blob).map_err(|source| SnapshotError::Decompress {
+    let (_, reader) = kiln_oci::compression::decompress(blob).map_err(|source| SnapshotError::Decompress {
         layer: layer.digest,
         source,
     })?;
@@ -247,7 +247,7 @@ mod tests {
             }
             w.finish().unwrap()
         };
-        let mut gz = kiln_layer::gzip_writer(Vec::new(), 6);
+        let mut gz = kiln_oci::compression::gzip_writer(Vec::new(), 6);
         gz.write_all(&plain1).unwrap();
         let (d1, s1) = store.put_blob(&gz.finish().unwrap()).unwrap();
         let l1 = LayerRef {

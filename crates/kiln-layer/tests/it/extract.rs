@@ -701,11 +701,11 @@ fn broken_and_hostile_layers_are_rejected_and_failing_reads_are_io() {
     let garbage = x(&env, &[0x55u8; 1024]).expect_err("garbage");
     assert_eq!(garbage.kind(), ErrorKind::Rejected, "{garbage}");
     // A truncated gzip stream is rejected too, as the extractor reads it.
-    let mut gz = kiln_layer::gzip_writer(Vec::new(), 6);
+    let mut gz = kiln_oci::compression::gzip_writer(Vec::new(), 6);
     gz.write_all(&whole).expect("gzip");
     let gz = gz.finish().expect("gzip");
     let cut = gz[..gz.len() / 2].to_vec();
-    let (_, reader) = kiln_layer::decompress(std::io::Cursor::new(cut)).expect("detect");
+    let (_, reader) = kiln_oci::compression::decompress(std::io::Cursor::new(cut)).expect("detect");
     let e = extract(reader, &env.root, &opts()).expect_err("truncated gzip");
     assert_eq!(e.kind(), ErrorKind::Rejected, "{e}");
     // A reader that fails as a disk does is I/O.
@@ -717,7 +717,7 @@ fn broken_and_hostile_layers_are_rejected_and_failing_reads_are_io() {
     }
     let e = x_reader(&env, Failing).expect_err("failing reader");
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
-    let e = kiln_layer::decompress(Failing)
+    let e = kiln_oci::compression::decompress(Failing)
         .err()
         .expect("failing probe");
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");

@@ -231,9 +231,20 @@ pub(crate) trait Source {
     fn read_blob(&mut self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError>;
     /// Checks that a blob exists with this size (and digest, when already known).
     fn check_blob(&mut self, digest: &Digest, size: u64) -> Result<(), LayoutError>;
-    /// Copies a blob into the store, verifying digest and size.
-    fn commit_blob(&mut self, store: &Store, digest: &Digest, size: u64)
-        -> Result<(), LayoutError>;
+    /// Copies a blob the store does not have into it, verifying digest and size.
+    fn copy_blob(&mut self, store: &Store, digest: &Digest, size: u64) -> Result<(), LayoutError>;
+    /// Copies a blob into the store unless the store has it already.
+    fn commit_blob(
+        &mut self,
+        store: &Store,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        if store.has_blob(digest) {
+            return Ok(());
+        }
+        self.copy_blob(store, digest, size)
+    }
 }
 
 /// Blob path inside a layout or archive.

@@ -22,8 +22,7 @@ struct Entry {
 fn name(layer: &Digest, c: Compression) -> String {
     let name = match c {
         Compression::None => "tar",
-        Compression::Gzip => "gzip",
-        Compression::Zstd => "zstd",
+        c => c.name(),
     };
     format!("{}.{name}", layer.hex())
 }
@@ -42,7 +41,7 @@ pub(crate) fn lookup(store: &Store, layer: &LayerRef, c: Compression) -> Option<
     Some(LayerRef {
         digest: e.digest,
         size: e.size,
-        media_type: layer_media_type(c, true).to_owned(),
+        media_type: layer_media_type(c, true, &layer.digest).ok()?.to_owned(),
         diff_id: layer.diff_id,
     })
 }
