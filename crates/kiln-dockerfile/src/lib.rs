@@ -15,5 +15,4 @@ pub mod syntax;
 pub use error::{Error, ErrorKind};
 pub use span::{Pos, Span};
 pub mod plan;
-pub mod platform;
 pub mod report;

@@ -3,8 +3,8 @@
 
 use crate::build::{export_rootfs, BuildError, Rootfs};
 use crate::config::{History, ImageConfig};
-use kiln_dockerfile::platform::Platform;
 use kiln_layer::{ExtractOptions, LayerWriter, TarOptions, WhiteoutMode};
+use kiln_oci::Platform;
 use kiln_oci::{LayerRef, Reference, Store, StoredImage};
 use std::io::Read;
 use std::path::Path;
@@ -30,9 +30,10 @@ pub fn import(
     })?;
     let scratch = store.temp_dir().map_err(|e| err(store, e))?;
     let fs = Rootfs::new(scratch.path())?;
-    let (_, reader) = kiln_layer::decompress(tarball).map_err(|e| BuildError::Output {
-        message: format!("cannot read the tarball: {e}"),
-    })?;
+    let (_, reader) =
+        kiln_oci::compression::decompress(tarball).map_err(|e| BuildError::Output {
+            message: format!("cannot read the tarball: {e}"),
+        })?;
     let opts = ExtractOptions {
         whiteouts: WhiteoutMode::Keep,
         same_owner: true,

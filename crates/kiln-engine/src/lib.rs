@@ -1,5 +1,6 @@
 //! kiln's build engine: runs a [`kiln_dockerfile::plan::Plan`] into images.
 
+mod accounts;
 pub mod build;
 pub mod config;
 pub mod context;

@@ -1,23 +1,17 @@
-//! Store integration of the snapshotters: unpacked layers, content
-//! addressed, ready to be overlay lower directories.
+//! Unpacking layer blobs for the snapshotters: each layer once, content addressed by
+//! diff-id, ready to be an overlay lower directory.
 //!
-//! Layout: `<store>/layers/sha256/<diff-id hex>/` holds `root/` (the layer
-//! extracted with [`WhiteoutMode::Overlay`]: OCI whiteouts as 0:0 character
-//! devices, opaque markers as `trusted.overlay.opaque=y`) and `complete`
-//! (the diff-id, written last). The directory is built under the store's
-//! `tmp/` and renamed into place, so it either is complete or absent;
-//! concurrent callers each unpack and the first rename wins (the loser's
-//! copy is dropped).
+//! The store owns the unpacked-layer directories and their crash and concurrency
+//! promises ([`Store::stage_layer`], [`StagedLayer::install`](kiln_oci::store::StagedLayer::install)):
+//! this module only fills a staged directory with the layer, extracted with
+//! [`WhiteoutMode::Overlay`] (OCI whiteouts as 0:0 character devices, opaque markers as
+//! `trusted.overlay.opaque=y`), and checks its diff-id before it is installed.
 
-use std::fs;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
-use kiln_oci::{Digest, DigestReader, LayerRef, Store};
-
-/// File in an unpacked layer directory marking it complete.
-pub const COMPLETE: &str = kiln_oci::store::LAYER_COMPLETE;
+use kiln_oci::{Digest, DigestReader, ErrorKind, LayerRef, Store};
 
 /// Errors of [`unpack_layer`]; each names the layer and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +25,11 @@ pub enum SnapshotError {
         #[source]
         source: Box<kiln_oci::StoreError>,
     },
-    /// A filesystem operation failed.
-    #[error("layer {layer}: cannot {action} {path}: {source}; check permissions and free space of the store", path = .path.display())]
+    /// Reading the layer blob failed.
+    #[error("layer {layer}: cannot read {path}: {source}; check permissions and free space of the store", path = .path.display())]
     Io {
         /// Layer blob digest.
         layer: Digest,
-        /// What was being done.
-        action: &'static str,
         /// Path involved.
         path: PathBuf,
         /// Cause.
@@ -60,7 +52,7 @@ pub enum SnapshotError {
         layer: Digest,
         /// Cause.
         #[source]
-        source: kiln_layer::CompressError,
+        source: kiln_oci::CompressionError,
     },
     /// Extracting the layer failed.
     #[error("layer {layer}: unpacking into {path}: {source}", path = .path.display())]
@@ -85,61 +77,44 @@ pub enum SnapshotError {
     },
 }
 
+impl SnapshotError {
+    /// The class of this failure, for the exit code: the store's and the layer code's own
+    /// classes (a corrupt or hostile layer is rejected input, a failing disk is I/O); a
+    /// diff-id mismatch is a damaged image, [`ErrorKind::Rejected`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SnapshotError::Store { source, .. } => source.kind(),
+            SnapshotError::Io { .. } => ErrorKind::Io,
+            SnapshotError::Root { source, .. } => source.kind(),
+            SnapshotError::Decompress { source, .. } => source.kind(),
+            SnapshotError::Extract { source, .. } => source.kind(),
+            SnapshotError::DiffId { .. } => ErrorKind::Rejected,
+        }
+    }
+}
+
 type Result<T, E = SnapshotError> = std::result::Result<T, E>;
 
-/// The lower directory of an unpacked layer: `<layer dir>/root`.
-pub fn layer_root(store: &Store, diff_id: &Digest) -> PathBuf {
-    store.layer_dir(diff_id).join("root")
-}
-
-/// True if the layer is unpacked (its `complete` marker exists).
-pub fn is_unpacked(store: &Store, diff_id: &Digest) -> bool {
-    store.layer_dir(diff_id).join(COMPLETE).is_file()
-}
-
-/// Unpack `layer` once into `store.layer_dir(diff_id)` (overlay form; see
-/// the module docs) and return its `root/` directory, for use as an
-/// overlay lower directory. Verifies the diff-id. Needs root (device
-/// nodes, trusted xattrs).
+/// Unpack `layer` once into the store (overlay form; see the module docs) and return its
+/// lower directory. Verifies the diff-id. Needs root (device nodes, trusted xattrs).
 pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
-    let dir = store.layer_dir(&layer.diff_id);
-    let root_dir = dir.join("root");
     let store_err = |source| SnapshotError::Store {
         layer: layer.digest,
         source: Box::new(source),
     };
     // Marks it used, so a concurrent prune keeps it while this build runs.
-    if store.retain_layer(&layer.diff_id).map_err(store_err)? {
-        return Ok(root_dir);
+    if let Some(root) = store.unpacked_layer(&layer.diff_id).map_err(store_err)? {
+        return Ok(root);
     }
-    let io_err = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| SnapshotError::Io {
+    let staged = store.stage_layer(&layer.diff_id).map_err(store_err)?;
+    let blob = store.blob_reader(&layer.digest).map_err(store_err)?;
+    let (_, reader) =
+        kiln_oci::compression::decompress(blob).map_err(|source| SnapshotError::Decompress {
             layer: layer.digest,
-            action,
-            path,
             source,
-        }
-    };
-    let tmp = store.temp_dir().map_err(|source| SnapshotError::Store {
-        layer: layer.digest,
-        source: Box::new(source),
-    })?;
-    let staged = tmp.path().join("layer");
-    let staged_root = staged.join("root");
-    fs::create_dir_all(&staged_root).map_err(io_err("create", &staged_root))?;
-    let blob = store
-        .blob_reader(&layer.digest)
-        .map_err(|source| SnapshotError::Store {
-            layer: layer.digest,
-            source: Box::new(source),
         })?;
-    let (_, reader) = kiln_layer::decompress(blob).map_err(|source| SnapshotError::Decompress {
-        layer: layer.digest,
-        source,
-    })?;
     let mut reader = DigestReader::new(reader);
-    let root = Root::open(&staged_root).map_err(|source| SnapshotError::Root {
+    let root = Root::open(staged.root()).map_err(|source| SnapshotError::Root {
         layer: layer.digest,
         source: Box::new(source),
     })?;
@@ -149,12 +124,15 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     };
     kiln_layer::extract(&mut reader, &root, &opts).map_err(|source| SnapshotError::Extract {
         layer: layer.digest,
-        path: dir.clone(),
+        path: staged.root().to_owned(),
         source: Box::new(source),
     })?;
     // Trailing padding after the end-of-archive marker counts for the diff-id.
-    io::copy(&mut reader, &mut io::sink())
-        .map_err(io_err("read", &store.blob_path(&layer.digest)))?;
+    io::copy(&mut reader, &mut io::sink()).map_err(|source| SnapshotError::Io {
+        layer: layer.digest,
+        path: store.blob_path(&layer.digest),
+        source,
+    })?;
     let (_, got, _) = reader.finish();
     if got != layer.diff_id {
         return Err(SnapshotError::DiffId {
@@ -163,41 +141,7 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
             got,
         });
     }
-    let marker = staged.join(COMPLETE);
-    fs::write(&marker, format!("{}\n", layer.diff_id)).map_err(io_err("write", &marker))?;
-    store.sync_staged(&staged).map_err(store_err)?;
-    let parent = dir.parent().unwrap_or(Path::new("/"));
-    fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-    let _installing = store.install_guard().map_err(store_err)?;
-    for attempt in 0..2 {
-        match fs::rename(&staged, &dir) {
-            Ok(()) => return Ok(root_dir),
-            // Another caller finished first: theirs is as good as ours.
-            Err(_) if retained(store, &layer.diff_id) => return Ok(root_dir),
-            // A leftover without the marker (crash of an older run): replace it.
-            Err(_) if attempt == 0 && dir.exists() => {
-                let junk = tmp.path().join("stale");
-                match fs::rename(&dir, &junk) {
-                    Ok(()) => {}
-                    Err(_) if retained(store, &layer.diff_id) => return Ok(root_dir),
-                    Err(e) => return Err(io_err("move aside stale", &dir)(e)),
-                }
-            }
-            Err(e) => return Err(io_err("rename into place", &dir)(e)),
-        }
-    }
-    Err(io_err("rename into place", &dir)(io::Error::from(
-        io::ErrorKind::AlreadyExists,
-    )))
-}
-
-/// True if the layer is unpacked; marks it used (the caller holds the install guard).
-fn retained(store: &Store, diff_id: &Digest) -> bool {
-    let marker = store.layer_dir(diff_id).join(COMPLETE);
-    marker.is_file()
-        && fs::File::open(&marker)
-            .and_then(|f| f.set_modified(std::time::SystemTime::now()))
-            .is_ok()
+    staged.install().map_err(store_err)
 }
 
 /// [`unpack_layer`] for each of `layers` (bottom first); the lower
@@ -213,6 +157,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use kiln_layer::{EntryKind, EntryMeta, Kind, LayerWriter, TarOptions};
+    use std::fs;
 
     fn layer_tar() -> Vec<u8> {
         let mut w = LayerWriter::new(Vec::new(), TarOptions::default());
@@ -249,8 +194,8 @@ mod tests {
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         assert!(paths.iter().all(|p| *p == paths[0]));
-        assert_eq!(paths[0], layer_root(&store, &layer.diff_id));
-        assert!(is_unpacked(&store, &layer.diff_id));
+        assert_eq!(paths[0], store.unpacked_layer_root(&layer.diff_id));
+        assert!(store.has_unpacked_layer(&layer.diff_id));
         let r = Root::open(&paths[0]).unwrap();
         let g = r.lstat("gone").unwrap().unwrap();
         assert_eq!((g.kind, g.rdev), (Kind::Char, 0));
@@ -303,7 +248,7 @@ mod tests {
             }
             w.finish().unwrap()
         };
-        let mut gz = kiln_layer::gzip_writer(Vec::new(), 6);
+        let mut gz = kiln_oci::compression::gzip_writer(Vec::new(), 6);
         gz.write_all(&plain1).unwrap();
         let (d1, s1) = store.put_blob(&gz.finish().unwrap()).unwrap();
         let l1 = LayerRef {
@@ -372,7 +317,8 @@ mod tests {
         layer.diff_id = Digest::of_bytes(b"other");
         let e = unpack_layer(&store, &layer).unwrap_err();
         assert!(matches!(e, SnapshotError::DiffId { .. }), "{e}");
-        assert!(!is_unpacked(&store, &layer.diff_id));
+        assert_eq!(e.kind(), ErrorKind::Rejected);
+        assert!(!store.has_unpacked_layer(&layer.diff_id));
         assert!(!store.layer_dir(&layer.diff_id).exists());
     }
 }

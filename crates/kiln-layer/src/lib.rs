@@ -5,27 +5,22 @@
 //!   untrusted input.
 //! * [`tar_write`]: deterministic OCI layer tar writer.
 //! * [`extract`]: extraction of hostile layer tars into a [`Root`].
-//! * [`compress`]: compression detection and compressors.
 //! * [`snapshot`]: overlayfs and vfs snapshots for RUN steps, and their
 //!   canonical diffs to layers.
 //!
 //! Linux only (openat2 needs Linux 5.6+); `/proc` must be mounted.
 
-pub mod compress;
 pub mod extract;
 pub mod root;
 pub mod snapshot;
 mod tar_read;
 pub mod tar_write;
 
-pub use compress::{decompress, gzip_writer, zstd_writer, Compression};
 pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
 pub use root::{major, makedev, minor, Kind, Metadata, Root};
 pub use tar_read::is_tar_header;
 pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
 
-/// Errors of [`compress`].
-pub use compress::Error as CompressError;
 /// Errors of [`extract`].
 pub use extract::Error as ExtractError;
 /// Errors of [`root`].

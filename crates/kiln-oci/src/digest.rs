@@ -4,6 +4,7 @@
 //! Digests end up in file system paths (`blobs/sha256/<hex>`), so parsing is
 //! strict: exactly the `sha256` algorithm and exactly 64 lowercase hex digits.
 
+use crate::error_kind::ErrorKind;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::str::FromStr;
@@ -29,6 +30,15 @@ pub enum DigestError {
         /// The rejected input (truncated to 100 characters).
         input: String,
     },
+}
+
+impl DigestError {
+    /// The class of this failure: a digest that does not parse came from an input (an
+    /// image, an archive, a Dockerfile, a command line), [`ErrorKind::Rejected`]. The CLI
+    /// classifies what it parses from its own arguments as usage errors itself.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Rejected
+    }
 }
 
 /// A SHA-256 digest.

@@ -9,6 +9,7 @@ pub use oci_spec::image::{
 pub use oci_spec::OciSpecError;
 
 use crate::digest::{Digest, DigestError};
+use crate::error_kind::ErrorKind;
 use crate::media;
 
 /// Largest manifest or index accepted (same limit as containers/image and registries).
@@ -64,6 +65,20 @@ pub enum ImageError {
         /// The builder error.
         source: OciSpecError,
     },
+}
+
+impl ImageError {
+    /// The class of this failure, for the exit code: inconsistent or malformed metadata is
+    /// [`ErrorKind::Rejected`] (the image is corrupt or hostile); an OCI structure kiln
+    /// could not build is a bug, [`ErrorKind::Internal`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ImageError::DiffId { .. }
+            | ImageError::LayerCount { .. }
+            | ImageError::DescriptorDigest { .. } => ErrorKind::Rejected,
+            ImageError::Build { .. } => ErrorKind::Internal,
+        }
+    }
 }
 
 /// A layer of an image: the blob (possibly compressed) and its uncompressed diff-id.

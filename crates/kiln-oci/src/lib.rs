@@ -8,6 +8,7 @@
 //! the store's temp directory, never extracted to host paths.
 
 pub mod archive;
+pub mod compression;
 pub mod digest;
 mod error_kind;
 pub mod holes;
@@ -15,15 +16,18 @@ pub mod image;
 mod json;
 pub mod layout;
 pub mod media;
+pub mod platform;
 pub mod reference;
 pub mod sparse;
 pub mod store;
 pub mod time;
 
-pub use error_kind::ErrorKind;
+pub use compression::{Compression, CompressionError};
 pub use digest::{Digest, DigestError, DigestReader, DigestWriter};
+pub use error_kind::ErrorKind;
 pub use holes::HoleReader;
 pub use image::{Image, ImageError, LayerRef};
+pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};
 pub use sparse::SparseFile;
 pub use store::{

@@ -38,16 +38,7 @@ pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar
 pub const DOCKER_LAYER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 
-/// How a layer blob is compressed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compression {
-    /// Plain tar: the blob digest is the diff-id.
-    None,
-    /// gzip.
-    Gzip,
-    /// zstd.
-    Zstd,
-}
+pub use crate::compression::Compression;
 
 /// The compression of a layer media type, or `None` if it is not a layer type kiln knows.
 pub fn layer_compression(media_type: &str) -> Option<Compression> {
@@ -77,15 +68,17 @@ pub fn is_config(media_type: &str) -> bool {
     matches!(media_type, OCI_CONFIG | DOCKER_CONFIG)
 }
 
-/// Sniffs compression from the first bytes of a blob.
-pub fn sniff_compression(head: &[u8]) -> Compression {
-    if head.starts_with(&[0x1f, 0x8b]) {
-        Compression::Gzip
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Zstd
-    } else {
-        Compression::None
-    }
+/// The layer media type for a compression in an OCI (`oci` true) or Docker manifest;
+/// `None` for xz and bzip2, which no manifest can name.
+pub fn layer_media_type(c: Compression, oci: bool) -> Option<&'static str> {
+    Some(match (c, oci) {
+        (Compression::None, true) => OCI_LAYER_TAR,
+        (Compression::Gzip, true) => OCI_LAYER_TAR_GZIP,
+        (Compression::Zstd, _) => OCI_LAYER_TAR_ZSTD,
+        (Compression::None, false) => DOCKER_LAYER_TAR,
+        (Compression::Gzip, false) => DOCKER_LAYER_GZIP,
+        (Compression::Xz | Compression::Bzip2, _) => return None,
+    })
 }
 
 #[cfg(test)]
@@ -104,13 +97,22 @@ mod tests {
             Some(Compression::Zstd)
         );
         assert_eq!(layer_compression(OCI_CONFIG), None);
+        assert_eq!(
+            layer_media_type(Compression::Gzip, false),
+            Some(DOCKER_LAYER_GZIP)
+        );
+        assert_eq!(
+            layer_media_type(Compression::Zstd, false),
+            Some(OCI_LAYER_TAR_ZSTD)
+        );
+        assert_eq!(layer_media_type(Compression::Xz, true), None);
         assert!(is_manifest(DOCKER_MANIFEST) && is_manifest(OCI_MANIFEST));
         assert!(is_index(OCI_INDEX) && !is_index(OCI_MANIFEST));
         assert!(is_config(DOCKER_CONFIG));
-        assert_eq!(sniff_compression(&[0x1f, 0x8b, 8]), Compression::Gzip);
-        assert_eq!(sniff_compression(b"ustar"), Compression::None);
+        assert_eq!(Compression::detect(&[0x1f, 0x8b, 8]), Compression::Gzip);
+        assert_eq!(Compression::detect(b"ustar"), Compression::None);
         assert_eq!(
-            sniff_compression(&[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::detect(&[0x28, 0xb5, 0x2f, 0xfd]),
             Compression::Zstd
         );
     }

@@ -3,6 +3,7 @@
 //! `docker.io/library/debian:latest`, `index.docker.io` is `docker.io`, and a
 //! reference without tag or digest gets the tag `latest`.
 
+use crate::error_kind::ErrorKind;
 use std::fmt;
 use std::str::FromStr;
 
@@ -77,6 +78,16 @@ pub enum ReferenceError {
         /// The rejected input.
         input: String,
     },
+}
+
+impl ReferenceError {
+    /// The class of this failure: a name that does not parse is [`ErrorKind::Rejected`]
+    /// (from a Dockerfile's `FROM`, an archive's tags, a cache record). A name the user
+    /// typed on the command line (`-t`, `--cache-to`) is a usage error, which the CLI
+    /// decides itself before anything runs.
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Rejected
+    }
 }
 
 /// A normalised image reference.

@@ -142,6 +142,22 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    /// A layer's stream could not be decompressed or a compressor not be set up.
+    #[error("cannot recompress layer {digest}: {source}")]
+    Compression {
+        /// The layer blob.
+        digest: Digest,
+        #[source]
+        source: kiln_oci::compression::CompressionError,
+    },
+    /// A layer compressed in a way no manifest media type names (xz, bzip2).
+    #[error("cannot push layer {digest}: {compression} layers have no media type a manifest can name; push them with --compression gzip or zstd")]
+    NoMediaType {
+        /// The layer blob.
+        digest: Digest,
+        /// Its compression.
+        compression: kiln_oci::Compression,
+    },
     /// A stored layer's uncompressed content is not the diff-id its image names.
     #[error("cannot recompress layer {digest}: its content has digest {actual} uncompressed but the image says {expected}; the store is corrupt (run `kiln rmi` on the image and pull or build it again)")]
     LayerCorrupt {
@@ -186,6 +202,8 @@ impl RegistryError {
             | RegistryError::NoPlatform { .. }
             | RegistryError::BadFile { .. } => ErrorKind::Rejected,
             RegistryError::Store(e) => store_kind(e),
+            RegistryError::Compression { source, .. } => source.kind(),
+            RegistryError::NoMediaType { .. } => ErrorKind::Rejected,
             RegistryError::Io { .. }
             | RegistryError::Recompress { .. }
             | RegistryError::LayerCorrupt { .. } => ErrorKind::Io,

@@ -39,65 +39,13 @@ pub use push::{push, PushOptions, Pushed};
 pub use retry::RetryPolicy;
 pub use upload::BlobOutcome;
 
-use std::fmt;
 use std::path::PathBuf;
 
 /// Layer compression for pushing.
 pub use kiln_oci::media::Compression;
 
-/// An OS/architecture/variant triple (`linux/arm64/v8`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    /// e.g. `linux`.
-    pub os: String,
-    /// GOARCH name, e.g. `amd64`.
-    pub arch: String,
-    /// e.g. `v8`.
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// `linux/<host arch>`.
-    pub fn host() -> Platform {
-        Platform {
-            os: "linux".into(),
-            arch: kiln_oci::image::host_arch().into(),
-            variant: None,
-        }
-    }
-
-    /// Parses `os/arch[/variant]`.
-    pub fn parse(s: &str) -> Result<Platform> {
-        let parts: Vec<&str> = s.split('/').collect();
-        let ok =
-            |p: &&str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        match parts.as_slice() {
-            [os, arch] if ok(os) && ok(arch) => Ok(Platform {
-                os: os.to_string(),
-                arch: arch.to_string(),
-                variant: None,
-            }),
-            [os, arch, v] if ok(os) && ok(arch) && ok(v) => Ok(Platform {
-                os: os.to_string(),
-                arch: arch.to_string(),
-                variant: Some(v.to_string()),
-            }),
-            _ => Err(RegistryError::Invalid(format!(
-                "invalid platform {s:?}: expected OS/ARCH[/VARIANT], e.g. linux/amd64 or linux/arm64/v8"
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
+/// The platform to pull from an index (one type for all of kiln, in kiln-oci).
+pub use kiln_oci::Platform;
 
 /// How kiln talks to registries.
 #[derive(Debug, Clone)]
@@ -149,21 +97,5 @@ impl RegistryOptions {
     /// True if TLS is not verified (and HTTP allowed) for `host`.
     pub fn is_insecure(&self, host: &str) -> bool {
         !self.tls_verify || self.insecure_registries.iter().any(|h| h == host)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn platforms() {
-        assert_eq!(
-            Platform::parse("linux/arm64/v8").expect("p").to_string(),
-            "linux/arm64/v8"
-        );
-        assert!(Platform::parse("linux").is_err());
-        assert!(Platform::parse("linux/amd64/v1/x").is_err());
-        assert!(Platform::parse("linux/../x").is_err());
     }
 }

@@ -127,8 +127,9 @@ fn compression_plan(
         let have = compression_of(store, layer)?;
         let want = match (push_opts.compression, have) {
             (Some(c), _) => c,
-            (None, Compression::None) => Compression::Gzip,
-            (None, c) => c,
+            (None, c @ (Compression::Gzip | Compression::Zstd)) => c,
+            // Plain, and xz or bzip2 (no layer media type), are pushed as gzip.
+            (None, _) => Compression::Gzip,
         };
         plan.push((layer.clone(), have, want));
     }
@@ -157,7 +158,7 @@ fn layers_as_pushed(
                 media::DOCKER_LAYER_TAR,
                 media::DOCKER_LAYER_GZIP,
             ];
-            let wanted_type = layer_media_type(*want, oci);
+            let wanted_type = layer_media_type(*want, oci, &layer.digest)?;
             if standard.contains(&l.media_type.as_str()) && l.media_type != wanted_type {
                 l.media_type = wanted_type.to_owned();
                 changed = true;
@@ -180,8 +181,7 @@ fn layers_as_pushed(
 fn name(c: Compression) -> &'static str {
     match c {
         Compression::None => "uncompressed",
-        Compression::Gzip => "gzip",
-        Compression::Zstd => "zstd",
+        c => c.name(),
     }
 }
 

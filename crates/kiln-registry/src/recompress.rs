@@ -3,7 +3,8 @@
 //! in the store.
 
 use crate::error::{RegistryError, Result};
-use kiln_oci::media::{self, Compression};
+use kiln_oci::compression::{self, Compression};
+use kiln_oci::media;
 use kiln_oci::{Digest, DigestReader, LayerRef, Store};
 use std::io::{self, Read};
 
@@ -17,25 +18,24 @@ pub(crate) fn compression_of(store: &Store, layer: &LayerRef) -> Result<Compress
     if let Some(c) = media::layer_compression(&layer.media_type) {
         return Ok(c);
     }
-    let mut head = [0u8; 4];
+    let mut head = [0u8; 6];
     let mut f = store.open_blob(&layer.digest)?;
     let n = f.read(&mut head).map_err(|source| RegistryError::Io {
         action: "read",
         path: store.blob_path(&layer.digest),
         source,
     })?;
-    Ok(media::sniff_compression(head.get(..n).unwrap_or(&[])))
+    Ok(Compression::detect(head.get(..n).unwrap_or(&[])))
 }
 
-/// The layer media type for `c` in an OCI (`oci` true) or Docker manifest.
-pub(crate) fn layer_media_type(c: Compression, oci: bool) -> &'static str {
-    match (c, oci) {
-        (Compression::None, true) => media::OCI_LAYER_TAR,
-        (Compression::Gzip, true) => media::OCI_LAYER_TAR_GZIP,
-        (Compression::Zstd, _) => media::OCI_LAYER_TAR_ZSTD,
-        (Compression::None, false) => media::DOCKER_LAYER_TAR,
-        (Compression::Gzip, false) => media::DOCKER_LAYER_GZIP,
-    }
+/// The layer media type for `c` in an OCI (`oci` true) or Docker manifest. kiln pushes
+/// layers plain, gzip or zstd only (the targets `--compression` and cache specs allow; a
+/// stored xz or bzip2 layer is recompressed), so xz and bzip2 are refused here.
+pub(crate) fn layer_media_type(c: Compression, oci: bool, layer: &Digest) -> Result<&'static str> {
+    media::layer_media_type(c, oci).ok_or(RegistryError::NoMediaType {
+        digest: *layer,
+        compression: c,
+    })
 }
 
 /// Writes `layer` compressed with `target` into the store; returns the new layer.
@@ -50,33 +50,32 @@ pub(crate) fn recompress(
         digest: layer.digest,
         source,
     };
+    let media_type = layer_media_type(target, oci, &layer.digest)?;
     let blob = store.open_blob(&layer.digest)?;
     let blob = io::BufReader::with_capacity(256 << 10, blob);
-    let plain: Box<dyn Read> = match from {
-        Compression::None => Box::new(blob),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(blob)),
-        Compression::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(blob).map_err(fail)?)
-        }
+    let codec = |source: compression::CompressionError| RegistryError::Compression {
+        digest: layer.digest,
+        source,
     };
+    let plain = compression::decoder(from, blob).map_err(codec)?;
     let mut plain = DigestReader::new(plain);
     let writer = store.blob_writer()?;
     let writer = match target {
-        Compression::None => {
-            let mut w = writer;
-            io::copy(&mut plain, &mut w).map_err(fail)?;
-            w
-        }
         Compression::Gzip => {
-            let mut enc =
-                flate2::write::GzEncoder::new(writer, flate2::Compression::new(GZIP_LEVEL));
+            let mut enc = compression::gzip_writer(writer, GZIP_LEVEL);
             io::copy(&mut plain, &mut enc).map_err(fail)?;
             enc.finish().map_err(fail)?
         }
         Compression::Zstd => {
-            let mut enc = zstd::stream::write::Encoder::new(writer, ZSTD_LEVEL).map_err(fail)?;
+            let mut enc = compression::zstd_writer(writer, ZSTD_LEVEL).map_err(codec)?;
             io::copy(&mut plain, &mut enc).map_err(fail)?;
             enc.finish().map_err(fail)?
+        }
+        // Plain; xz and bzip2 never get here (no media type, refused above).
+        Compression::None | Compression::Xz | Compression::Bzip2 => {
+            let mut w = writer;
+            io::copy(&mut plain, &mut w).map_err(fail)?;
+            w
         }
     };
     let (_, diff_id, _) = plain.finish();
@@ -91,7 +90,48 @@ pub(crate) fn recompress(
     Ok(LayerRef {
         digest,
         size,
-        media_type: layer_media_type(target, oci).to_owned(),
+        media_type: media_type.to_owned(),
         diff_id: layer.diff_id,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A stored xz layer (under a media type kiln does not know, so sniffed) is pushed as
+    /// gzip: no manifest can name xz. A target without a media type is refused.
+    #[test]
+    fn xz_layers_are_recompressed_to_gzip() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("store")).expect("store");
+        let plain = b"layer tar bytes ".repeat(500);
+        let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        enc.write_all(&plain).expect("xz");
+        let xz = enc.finish().expect("xz finish");
+        let (digest, size) = store.put_blob(&xz).expect("put");
+        let layer = LayerRef {
+            digest,
+            size,
+            media_type: "application/x-xz".into(),
+            diff_id: Digest::of_bytes(&plain),
+        };
+        let have = compression_of(&store, &layer).expect("sniff");
+        assert_eq!(have, Compression::Xz);
+        let sent = recompress(&store, &layer, have, Compression::Gzip, true).expect("recompress");
+        assert_eq!(sent.media_type, media::OCI_LAYER_TAR_GZIP);
+        assert_eq!(sent.diff_id, layer.diff_id);
+        let blob = store.open_blob(&sent.digest).expect("open");
+        let (c, mut r) = compression::decompress(blob).expect("decompress");
+        assert_eq!(c, Compression::Gzip);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("read");
+        assert_eq!(out, plain);
+        let err = recompress(&store, &layer, have, Compression::Bzip2, true).expect_err("bzip2");
+        assert!(
+            err.to_string().contains("--compression gzip or zstd"),
+            "{err}"
+        );
+    }
 }

@@ -19,11 +19,8 @@ use crate::mount_points::MountPoints;
 use crate::slirp::{self, Slirp};
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunControl, RunRequest, Sandbox, SandboxError,
-    SeccompPolicy,
+    SeccompPolicy, DEFAULT_PATH,
 };
-
-/// Docker's default `PATH`, used when the environment has none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Runs the process in new namespaces of this host's kernel.
 ///

@@ -55,6 +55,11 @@ pub use seccomp::DOCKER_DEFAULT_PROFILE;
 pub use shared_net::SharedNetwork;
 pub use tmpfs::TmpfsDir;
 
+/// Docker's default `PATH` (BuildKit's `system.DefaultPathEnv` on Linux): what a stage
+/// whose base sets none gets in its config, and what a process runs with when its
+/// environment has none. The one definition in kiln.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// The process to start inside the sandbox. Its `Debug` shows environment
 /// names only: values may be secrets (`RUN --mount=type=secret,env=...`).
 #[derive(Clone, PartialEq, Eq)]

@@ -16,8 +16,8 @@ pub use vars::Vars;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::instructions::{Dockerfile, Expander};
-use crate::platform::Platform;
 use crate::suggest::did_you_mean;
+use kiln_oci::Platform;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -148,7 +148,8 @@ pub fn plan(dockerfile: Dockerfile, opts: &PlanOptions) -> Result<Plan> {
                     e.hint = scope::undefined_hint(&ex.unmatched[seen..]);
                     return Err(e);
                 }
-                Platform::parse(&v.value).map_err(|e| Error::new(ErrorKind::Stage, p.span, e))?;
+                Platform::parse(&v.value)
+                    .map_err(|e| Error::new(ErrorKind::Stage, p.span, e.to_string()))?;
                 Some(v.value)
             }
             None => None,

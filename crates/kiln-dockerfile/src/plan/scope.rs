@@ -6,9 +6,9 @@
 use super::{Base, Vars};
 use crate::error::{Error, ErrorKind, Result};
 use crate::instructions::{ArgDecl, Command, Expander, Instruction};
-use crate::platform::Platform;
 use crate::shell::Lexer;
 use crate::span::Span;
+use kiln_oci::Platform;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Proxy variables: passed to RUN steps when given as build args, without an ARG.

@@ -5,9 +5,9 @@ use super::layer::store_err;
 use super::stage::StageResult;
 use super::{BuildContext, BuildError};
 use crate::config::ImageConfig;
-use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::Span;
 use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
+use kiln_oci::Platform;
 use kiln_oci::{Digest, LayerRef, Store};
 use std::path::Path;
 
@@ -60,8 +60,8 @@ pub fn unpack_layers(store: &Store, layers: &[LayerRef], root: &Root) -> Result<
         let blob = store
             .blob_reader(&l.digest)
             .map_err(|e| format!("layer {}: {e}", l.digest))?;
-        let (_, reader) =
-            kiln_layer::decompress(blob).map_err(|e| format!("layer {}: {e}", l.digest))?;
+        let (_, reader) = kiln_oci::compression::decompress(blob)
+            .map_err(|e| format!("layer {}: {e}", l.digest))?;
         kiln_layer::extract(reader, root, &opts).map_err(|e| format!("layer {}: {e}", l.digest))?;
     }
     Ok(())
@@ -171,12 +171,7 @@ pub fn pull(
 ) -> Result<kiln_oci::StoredImage, BuildError> {
     let reference = kiln_oci::Reference::parse_normalized(name)
         .map_err(|e| BuildError::step(span, format!("invalid base image name {name:?}: {e}")))?;
-    let wanted = kiln_registry::Platform {
-        os: platform.os.clone(),
-        arch: platform.arch.clone(),
-        variant: platform.variant.clone(),
-    };
-    kiln_registry::pull(store, &reference, &wanted, opts)
+    kiln_registry::pull(store, &reference, platform, opts)
         .map(|p| p.image)
         .map_err(|source| BuildError::Pull {
             name: name.to_string(),

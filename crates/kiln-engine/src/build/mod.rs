@@ -35,8 +35,8 @@ use crate::context::stat_cache::StatCache;
 use crate::context::{Context, DockerfileAt};
 use kiln_dockerfile::instructions::{self, Command};
 use kiln_dockerfile::plan::{self, BuildArgs, Plan, PlanOptions};
-use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::{syntax, Span};
+use kiln_oci::Platform;
 use kiln_oci::{Digest, StepCache, Store};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -279,8 +279,8 @@ fn run(
     let host = Platform::host();
     let target_platform = match &opts.platform {
         Some(p) => {
-            let p = Platform::parse(p).map_err(|message| BuildError::Unsupported {
-                message,
+            let p = Platform::parse(p).map_err(|e| BuildError::Unsupported {
+                message: e.to_string(),
                 hint: "write --platform os/arch, e.g. linux/amd64".into(),
             })?;
             if p.os != host.os || p.arch != host.arch {
@@ -325,7 +325,7 @@ fn run(
         .map_or(0, |d| d.as_secs() as i64);
     let epoch = opts.source_date_epoch;
     let stat = if context.is_dir() {
-        StatCache::load(&store.cache_dir().join("stat"), &context.dir)
+        StatCache::load(store, &context.dir)
     } else {
         StatCache::in_memory()
     };

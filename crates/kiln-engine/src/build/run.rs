@@ -5,6 +5,7 @@
 use super::layer::store_err;
 use super::run_command::RunCommand;
 use super::{BuildContext, BuildError};
+use crate::accounts;
 use crate::config::ImageConfig;
 use crate::copy::owner;
 use kiln_dockerfile::instructions::Run;
@@ -13,7 +14,7 @@ use kiln_dockerfile::Span;
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
-use kiln_sandbox::{Confinement, ProcessSpec, RunRequest};
+use kiln_sandbox::{Confinement, ProcessSpec, RunRequest, DEFAULT_PATH};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,9 +22,6 @@ use std::sync::{Arc, Mutex};
 
 /// Lines of output kept to show when a step fails.
 const TAIL_LINES: usize = 20;
-
-/// Docker's PATH for images that set none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What is needed from the stage to run one step.
 pub(crate) struct RunInput<'a> {
@@ -287,16 +285,13 @@ fn user_ids(
         }
     };
     let name = user.split(':').next().unwrap_or(user);
-    let entry = passwd.as_deref().unwrap_or_default().lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && (f[0] == name || (name.parse::<u32>().is_ok() && f[2] == name)))
-            .then(|| (f[0].to_string(), f[5].to_string()))
-    });
+    let entry = accounts::find_user(passwd.as_deref().unwrap_or_default(), name)
+        .map(|e| (e.name.to_string(), e.home.to_string()));
     let (mut gid, mut gids) = (o.gid, Vec::new());
     if !user.contains(':') {
         match &entry {
             Some((name, _)) => {
-                gids = supplementary_gids(name, group.as_deref().unwrap_or_default())
+                gids = accounts::member_gids(group.as_deref().unwrap_or_default(), name)
             }
             // A uid without a passwd entry runs with gid 0 (GetExecUser's default).
             None => gid = 0,
@@ -310,19 +305,6 @@ fn user_ids(
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into());
     Ok((o.uid, gid, gids, home))
-}
-
-/// The gids of the groups in `group` that list `name` as a member.
-fn supplementary_gids(name: &str, group: &str) -> Vec<u32> {
-    group
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 4 && f[3].split(',').any(|m| m.trim() == name))
-                .then(|| f[2].parse::<u32>().ok())?
-        })
-        .filter(|gid| *gid != u32::MAX)
-        .collect()
 }
 
 /// Longest output line passed on whole; longer ones are split.

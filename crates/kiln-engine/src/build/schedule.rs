@@ -114,7 +114,7 @@ where
 mod tests {
     use super::*;
     use kiln_dockerfile::plan::{self, PlanOptions};
-    use kiln_dockerfile::platform::Platform;
+    use kiln_oci::Platform;
     use std::sync::Mutex;
 
     fn plan_of(dockerfile: &str) -> Plan {

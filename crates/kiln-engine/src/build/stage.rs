@@ -173,18 +173,15 @@ pub fn run(
     })
 }
 
-/// PATH for stages whose base sets none (BuildKit's `system.DefaultPathEnv` on Linux).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Like BuildKit, make sure every stage has PATH: appended to the base's Env when it has
 /// none, so it is in the image config and visible to expansion.
 fn ensure_path(config: &mut ImageConfig, env: &mut EnvList) {
     if config.env_pairs().iter().any(|(k, _)| k == "PATH") {
         return;
     }
-    config.set_env("PATH", DEFAULT_PATH);
+    config.set_env("PATH", kiln_sandbox::DEFAULT_PATH);
     if !env.iter().any(|(k, _)| k == "PATH") {
-        env.push(("PATH".into(), DEFAULT_PATH.into()));
+        env.push(("PATH".into(), kiln_sandbox::DEFAULT_PATH.into()));
     }
 }
 

@@ -102,7 +102,7 @@ impl Context {
                     message: e.to_string(),
                 })?;
                 let (compression, mut reader) =
-                    kiln_layer::decompress(reader).map_err(|e| ContextError::Tar {
+                    kiln_oci::compression::decompress(reader).map_err(|e| ContextError::Tar {
                         message: e.to_string(),
                     })?;
                 // Not a tarball: a Dockerfile alone, with an empty context (as docker build).
@@ -116,7 +116,7 @@ impl Context {
                 let is_tar = kiln_layer::is_tar_header(&head)
                     || (head.len() == 512 && head.iter().all(|b| *b == 0));
                 let mut stdin_dockerfile = None;
-                if !is_tar && compression == kiln_layer::Compression::None {
+                if !is_tar && compression == kiln_oci::Compression::None {
                     let mut bytes = head;
                     reader
                         .take(MAX_STDIN_DOCKERFILE)

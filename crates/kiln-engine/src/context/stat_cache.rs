@@ -2,20 +2,24 @@
 //! file's size, mtime, ctime, inode, device and mode, so an unchanged file is not read and
 //! hashed again on the next build.
 //!
-//! One file per context directory, `<store>/cache/stat/v2-<sha256 of the directory path>`,
-//! a line per file: `<hex> <size> <mtime s> <mtime ns> <ctime s> <ctime ns> <ino> <dev>
-//! <mode> <path>`. It is
-//! rewritten atomically (temp + rename) at the end of a build. A file modified in the same
+//! One file per context directory, `v2-<sha256 of the directory path>` in the store's
+//! [`CacheArea::ContextStat`] (the store decides where), a line per file: `<hex> <size>
+//! <mtime s> <mtime ns> <ctime s> <ctime ns> <ino> <dev> <mode> <path>`. The store
+//! rewrites it atomically (temp + rename) at the end of a build. A file modified in the same
 //! second it was hashed is not remembered (its mtime could stay the same after a later
 //! change in that second).
 
 use kiln_layer::{Metadata, Root};
-use kiln_oci::Digest;
+use kiln_oci::store::CacheArea;
+use kiln_oci::{Digest, Store};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::sync::Mutex;
+
+/// Largest stat cache file read (a context at [`MAX_ENTRIES`] with long paths).
+const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// Most entries kept for one context (larger contexts simply hash the rest).
 const MAX_ENTRIES: usize = 1_000_000;
@@ -48,8 +52,9 @@ impl Stamp {
 /// The stat cache of one build context.
 #[derive(Debug)]
 pub struct StatCache {
-    /// Where it is saved; `None` keeps it in memory only (a context from a tarball).
-    file: Option<PathBuf>,
+    /// The store and file name it is saved under; `None` keeps it in memory only (a
+    /// context from a tarball).
+    file: Option<(Store, String)>,
     state: Mutex<State>,
 }
 
@@ -62,14 +67,15 @@ struct State {
 }
 
 impl StatCache {
-    /// Load the stat cache of context `dir` from `cache_dir` (missing or damaged: empty).
-    pub fn load(cache_dir: &Path, dir: &Path) -> StatCache {
+    /// Load the stat cache of context `dir` from `store` (missing or damaged: empty).
+    pub fn load(store: &Store, dir: &Path) -> StatCache {
         let abs = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-        let name = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
+        let hash = hex::encode(Sha256::digest(abs.as_os_str().as_encoded_bytes()));
         // `v2`: stamps with ctime; files of the earlier format are not read.
-        let file = cache_dir.join(format!("v2-{name}"));
+        let name = format!("v2-{hash}");
         let mut state = State::default();
-        if let Ok(text) = std::fs::read_to_string(&file) {
+        let bytes = store.read_cache_file(CacheArea::ContextStat, &name, MAX_FILE_BYTES);
+        if let Some(text) = bytes.and_then(|b| String::from_utf8(b).ok()) {
             for line in text.lines() {
                 if let Some((path, entry)) = parse_line(line) {
                     state.entries.insert(path, entry);
@@ -77,7 +83,7 @@ impl StatCache {
             }
         }
         StatCache {
-            file: Some(file),
+            file: Some((store.clone(), name)),
             state: Mutex::new(state),
         }
     }
@@ -134,15 +140,13 @@ impl StatCache {
 
     /// Write the cache back if it changed (best effort: a failure only costs re-hashing).
     pub fn save(&self) {
-        let Some(file) = &self.file else { return };
+        let Some((store, name)) = &self.file else {
+            return;
+        };
         let Ok(mut st) = self.state.lock() else {
             return;
         };
         if !st.dirty {
-            return;
-        }
-        let Some(dir) = file.parent() else { return };
-        if std::fs::create_dir_all(dir).is_err() {
             return;
         }
         let mut text = String::new();
@@ -161,14 +165,7 @@ impl StatCache {
                 path
             ));
         }
-        let written = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempfile_in(dir)
-            .and_then(|mut t| {
-                t.write_all(text.as_bytes())?;
-                t.persist(file).map_err(|e| e.error)?;
-                Ok(())
-            });
+        let written = store.write_cache_file(CacheArea::ContextStat, name, text.as_bytes());
         if written.is_ok() {
             st.dirty = false;
         }
@@ -205,11 +202,13 @@ fn parse_line(line: &str) -> Option<(String, (Stamp, Digest))> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn remembers_and_notices_changes() {
         let ctx = tempfile::tempdir().expect("context");
         let cache_dir = tempfile::tempdir().expect("cache");
+        let store = Store::open(cache_dir.path()).expect("store");
         let file = ctx.path().join("a b.txt");
         std::fs::write(&file, b"one").expect("write");
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
@@ -220,12 +219,12 @@ mod tests {
             .expect("set mtime");
         let root = Root::open(ctx.path()).expect("root");
         let meta = || root.lstat("a b.txt").expect("lstat").expect("exists");
-        let c = StatCache::load(cache_dir.path(), ctx.path());
+        let c = StatCache::load(&store, ctx.path());
         let d1 = c.digest(&root, "a b.txt", &meta()).expect("digest");
         assert_eq!(d1, Digest::of_bytes(b"one"));
         assert_eq!(c.hashed(), 1);
         c.save();
-        let c = StatCache::load(cache_dir.path(), ctx.path());
+        let c = StatCache::load(&store, ctx.path());
         assert_eq!(c.digest(&root, "a b.txt", &meta()).expect("digest"), d1);
         assert_eq!(c.hashed(), 0, "served from the saved cache");
         std::fs::write(&file, b"two!").expect("rewrite");
@@ -240,6 +239,7 @@ mod tests {
     fn same_size_and_mtime_put_back_is_still_noticed() {
         let ctx = tempfile::tempdir().expect("context");
         let cache_dir = tempfile::tempdir().expect("cache");
+        let store = Store::open(cache_dir.path()).expect("store");
         let file = ctx.path().join("v");
         let old = std::time::SystemTime::now() - std::time::Duration::from_secs(100);
         let write = |content: &[u8]| {
@@ -255,7 +255,7 @@ mod tests {
         write(b"VER-1");
         let root = Root::open(ctx.path()).expect("root");
         let meta = || root.lstat("v").expect("lstat").expect("exists");
-        let c = StatCache::load(cache_dir.path(), ctx.path());
+        let c = StatCache::load(&store, ctx.path());
         assert_eq!(
             c.digest(&root, "v", &meta()).expect("digest"),
             Digest::of_bytes(b"VER-1")
@@ -265,7 +265,7 @@ mod tests {
         write(b"VER-2");
         let before = meta();
         assert_eq!((before.size, before.mtime.0), (5, meta().mtime.0));
-        let c = StatCache::load(cache_dir.path(), ctx.path());
+        let c = StatCache::load(&store, ctx.path());
         assert_eq!(
             c.digest(&root, "v", &meta()).expect("digest"),
             Digest::of_bytes(b"VER-2"),

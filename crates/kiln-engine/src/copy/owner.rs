@@ -1,6 +1,8 @@
 //! `--chown=user[:group]` resolved against the image's own `/etc/passwd` and `/etc/group`,
 //! and USER for created directories.
 
+use crate::accounts;
+
 /// A uid/gid pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Owner {
@@ -64,13 +66,9 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
     if u.is_empty() || g == Some("") {
         return Err(OwnerError::Invalid { spec: spec.into() });
     }
-    let entry = passwd.and_then(|p| {
-        p.lines().find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 4 && (f[0] == u || (u.parse::<u32>().is_ok() && f[2] == u)))
-                .then(|| (f[2].parse::<u32>().ok(), f[3].parse::<u32>().ok()))
-        })
-    });
+    let entry = passwd
+        .and_then(|p| accounts::find_user(p, u))
+        .map(|e| (e.uid, e.gid));
     let uid = match u.parse::<u32>() {
         Ok(n) => n,
         Err(_) => match entry {
@@ -86,12 +84,7 @@ pub fn resolve(spec: &str, passwd: Option<&str>, group: Option<&str>) -> Result<
         Some(g) => match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => group
-                .and_then(|gr| {
-                    gr.lines().find_map(|l| {
-                        let f: Vec<&str> = l.split(':').collect();
-                        (f.len() >= 3 && f[0] == g).then(|| f[2].parse::<u32>().ok())?
-                    })
-                })
+                .and_then(|gr| accounts::find_group_gid(gr, g))
                 .ok_or_else(|| OwnerError::UnknownGroup { name: g.into() })?,
         },
     };

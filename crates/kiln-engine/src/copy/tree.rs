@@ -456,8 +456,10 @@ pub(crate) fn is_archive(src: &SourceTree<'_>, rel: &str) -> Result<bool, CopyEr
 }
 
 /// A reader over the tar inside `file` if it is a (possibly compressed) tar archive.
-fn archive_reader(file: std::fs::File) -> Result<Option<Box<dyn Read>>, kiln_layer::CompressError> {
-    let (_, mut reader) = kiln_layer::decompress(file)?;
+fn archive_reader(
+    file: std::fs::File,
+) -> Result<Option<Box<dyn Read>>, kiln_oci::CompressionError> {
+    let (_, mut reader) = kiln_oci::compression::decompress(file)?;
     let mut header = vec![0u8; 512];
     let mut got = 0;
     while got < 512 {

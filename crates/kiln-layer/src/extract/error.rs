@@ -1,6 +1,7 @@
 //! What can stop an extraction.
 
 use super::*;
+use kiln_oci::ErrorKind;
 
 /// Extraction errors. Each names the member (as written in the archive) or
 /// the archive offset, and what to do.
@@ -97,4 +98,24 @@ pub enum Error {
         #[source]
         source: root::Error,
     },
+}
+
+impl Error {
+    /// The class of this failure, for the exit code: a layer that is truncated, corrupt or
+    /// hostile (an escaping name, an unsupported entry, a bad hard link or whiteout) is
+    /// [`ErrorKind::Rejected`]; failing to write what it holds is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Read { source, .. } => root::stream_kind(source),
+            Error::Corrupt { .. }
+            | Error::Escape { .. }
+            | Error::NameTooLong { .. }
+            | Error::Unsupported { .. }
+            | Error::HardlinkTarget { .. }
+            | Error::BadWhiteout { .. }
+            | Error::OutOfRange { .. } => ErrorKind::Rejected,
+            Error::Write { .. } => ErrorKind::Io,
+            Error::Fs { source, .. } => source.kind(),
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Errors of [`super::Root`] operations.
 
 use super::*;
+use kiln_oci::ErrorKind;
 
 /// Errors of [`Root`] operations. Each names the container path, the root
 /// directory and what to do.
@@ -126,6 +127,36 @@ impl Error {
             | Error::TooDeep { path, .. }
             | Error::Invalid { path, .. } => Some(path),
         }
+    }
+}
+
+impl Error {
+    /// The class of this failure, for the exit code: an OS error is [`ErrorKind::Io`]; a
+    /// tree that is not as the operation needs it (a file where a directory must be, a
+    /// symlink loop, a tree too deep, an invalid name) came from an image, a context or a
+    /// step's output, [`ErrorKind::Rejected`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::OpenRoot { .. } | Error::Io { .. } => ErrorKind::Io,
+            Error::WrongKind { .. }
+            | Error::IsRoot { .. }
+            | Error::NotADirectory { .. }
+            | Error::TooManySymlinks { .. }
+            | Error::TooDeep { .. }
+            | Error::Invalid { .. } => ErrorKind::Rejected,
+        }
+    }
+}
+
+/// The class of an error reading an untrusted stream (a layer, an archive): it ending
+/// early or holding bad data is [`ErrorKind::Rejected`]; any other error is the file
+/// system's, [`ErrorKind::Io`].
+pub(crate) fn stream_kind(e: &io::Error) -> ErrorKind {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => {
+            ErrorKind::Rejected
+        }
+        _ => ErrorKind::Io,
     }
 }
 

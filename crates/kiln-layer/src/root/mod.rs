@@ -47,8 +47,8 @@ mod meta;
 mod read;
 mod write;
 
-pub(crate) use error::hint;
 pub use error::Error;
+pub(crate) use error::{hint, stream_kind};
 pub use meta::{major, makedev, minor, Kind, Metadata};
 
 /// A directory handle; every path is resolved inside it. See the module docs.

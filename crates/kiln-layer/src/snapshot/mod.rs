@@ -47,6 +47,8 @@ pub mod overlay;
 pub mod vfs;
 
 use std::io;
+
+use kiln_oci::ErrorKind;
 use std::path::PathBuf;
 
 pub use diff::{diff_overlay_upper, diff_trees};
@@ -103,6 +105,22 @@ pub enum Error {
     /// Writing the diff layer failed.
     #[error(transparent)]
     Write(#[from] crate::tar_write::Error),
+}
+
+impl Error {
+    /// The class of this failure, for the exit code: mounting or unmounting is
+    /// [`ErrorKind::Io`] (the host refused); an image with more layers than overlayfs
+    /// stacks is [`ErrorKind::Rejected`]; an upper directory the diff cannot read means
+    /// kiln mounted it wrongly, [`ErrorKind::Internal`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Mount { .. } | Error::Unmount { .. } => ErrorKind::Io,
+            Error::TooManyLowers { .. } => ErrorKind::Rejected,
+            Error::Unsupported { .. } => ErrorKind::Internal,
+            Error::Root(e) => e.kind(),
+            Error::Write(e) => e.kind(),
+        }
+    }
 }
 
 fn mount_hint(e: &io::Error) -> &'static str {

@@ -1,6 +1,7 @@
 //! Errors of the layer writer.
 
 use super::*;
+use kiln_oci::ErrorKind;
 
 /// Errors of the layer writer. Each names the entry it is about.
 #[derive(Debug, thiserror::Error)]
@@ -52,4 +53,21 @@ pub enum Error {
     /// A filesystem operation on the source root failed.
     #[error(transparent)]
     Root(#[from] root::Error),
+}
+
+impl Error {
+    /// The class of this failure, for the exit code: an entry that cannot be written as a
+    /// layer entry (its path or link target) is [`ErrorKind::Rejected`]; reading the files
+    /// or writing the output is [`ErrorKind::Io`] (a file that changed or vanished while it
+    /// was read included).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidEntry { .. } => ErrorKind::Rejected,
+            Error::Write { .. }
+            | Error::ReadContent { .. }
+            | Error::SizeMismatch { .. }
+            | Error::Missing { .. } => ErrorKind::Io,
+            Error::Root(e) => e.kind(),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use kiln_layer::{decompress, gzip_writer, zstd_writer, Compression};
+use kiln_oci::compression::{decompress, gzip_writer, zstd_writer, Compression};
 
 fn payload() -> Vec<u8> {
     let mut t = crate::common::RawTar::new();

@@ -682,3 +682,49 @@ fn whiteout_below_a_file_is_a_no_op() {
     x(&env, &t.finish()).expect("extract");
     assert_eq!(fs::read(env.host("a")).expect("read"), b"file");
 }
+
+/// The class of each failure decides kiln's exit code: a broken or hostile layer is
+/// rejected input (1), a file system that fails is I/O (3).
+#[test]
+fn broken_and_hostile_layers_are_rejected_and_failing_reads_are_io() {
+    use kiln_oci::ErrorKind;
+    let env = Env::new();
+    let mut t = RawTar::new();
+    t.file(b"../x", b"pwned");
+    let escape = x(&env, &t.finish()).expect_err("escape");
+    assert_eq!(escape.kind(), ErrorKind::Rejected, "{escape}");
+    let mut t = RawTar::new();
+    t.file(b"f", &[7u8; 2000]);
+    let whole = t.finish();
+    let truncated = x(&env, &whole[..1024]).expect_err("truncated");
+    assert_eq!(truncated.kind(), ErrorKind::Rejected, "{truncated}");
+    let garbage = x(&env, &[0x55u8; 1024]).expect_err("garbage");
+    assert_eq!(garbage.kind(), ErrorKind::Rejected, "{garbage}");
+    // A truncated gzip stream is rejected too, as the extractor reads it.
+    let mut gz = kiln_oci::compression::gzip_writer(Vec::new(), 6);
+    gz.write_all(&whole).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    let cut = gz[..gz.len() / 2].to_vec();
+    let (_, reader) = kiln_oci::compression::decompress(std::io::Cursor::new(cut)).expect("detect");
+    let e = extract(reader, &env.root, &opts()).expect_err("truncated gzip");
+    assert_eq!(e.kind(), ErrorKind::Rejected, "{e}");
+    // A reader that fails as a disk does is I/O.
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk says no"))
+        }
+    }
+    let e = x_reader(&env, Failing).expect_err("failing reader");
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    let e = kiln_oci::compression::decompress(Failing)
+        .err()
+        .expect("failing probe");
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    let e = Root::open(&env.outer.join("no-such-dir")).expect_err("missing root");
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+}
+
+fn x_reader(env: &Env, r: impl std::io::Read) -> Result<ExtractStats, ExtractError> {
+    extract(r, &env.root, &opts())
+}

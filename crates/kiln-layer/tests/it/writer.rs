@@ -396,11 +396,17 @@ fn content_size_must_match_and_paths_are_checked() {
         .add_entry("f", &meta, EntryKind::File { size: 5 }, Some(&mut long))
         .expect_err("long");
     assert!(matches!(e, WriteError::SizeMismatch { .. }), "{e}");
+    assert_eq!(
+        e.kind(),
+        kiln_oci::ErrorKind::Io,
+        "a file that changed while read: {e}"
+    );
     for bad in ["", "/", "a/../b", "../x", "./"] {
         let e = w
             .add_entry(bad, &meta, EntryKind::Dir, None)
             .expect_err("bad path");
         assert!(matches!(e, WriteError::InvalidEntry { .. }), "{bad:?}: {e}");
+        assert_eq!(e.kind(), kiln_oci::ErrorKind::Rejected, "{bad:?}: {e}");
     }
     let e = w
         .add_entry(

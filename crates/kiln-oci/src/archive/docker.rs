@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use super::tarindex::{normalize, TarIndex};
 use super::{write_tar, ArchiveError, Content};
+use crate::compression::{self, Compression};
 use crate::digest::{Digest, DigestWriter};
 use crate::image::{self, ImageConfiguration, LayerRef, MAX_CONFIG_BYTES, MAX_METADATA_BYTES};
-use crate::media::{self, Compression};
+use crate::media;
 use crate::reference::Reference;
 use crate::store::{Store, StoreError, StoredImage};
 
@@ -55,7 +56,7 @@ fn claimed_digest(name: &str) -> Option<Digest> {
 }
 
 fn sniff(idx: &TarIndex, name: &str) -> Result<Compression, ArchiveError> {
-    let mut head = [0u8; 4];
+    let mut head = [0u8; 6];
     let mut file = idx.open(name)?;
     let mut filled = 0;
     while filled < head.len() {
@@ -70,7 +71,7 @@ fn sniff(idx: &TarIndex, name: &str) -> Result<Compression, ArchiveError> {
         }
         filled += n;
     }
-    Ok(media::sniff_compression(&head[..filled]))
+    Ok(Compression::detect(&head[..filled]))
 }
 
 /// Loads every image of an indexed docker-archive.
@@ -152,14 +153,14 @@ fn plan(idx: &TarIndex, entry: &Entry) -> Result<Planned, ArchiveError> {
                     actual: found.digest,
                 })
             }
-            Compression::Zstd => {
+            Compression::Zstd | Compression::Xz | Compression::Bzip2 => {
                 return Err(ArchiveError::Compression {
                     location,
                     what: format!("layer {name}"),
-                    kind: "zstd",
+                    kind: compression.name(),
                 })
             }
-            _ => {}
+            Compression::None | Compression::Gzip => {}
         }
         layers.push((name, compression, diff_id));
     }
@@ -190,7 +191,12 @@ fn commit(store: &Store, idx: &mut TarIndex, p: Planned) -> Result<StoredImage, 
         let size = if store.has_blob(diff_id) {
             store.blob_size(diff_id)?
         } else if *compression == Compression::Gzip {
-            let decoder = flate2::read::MultiGzDecoder::new(idx.open(name)?);
+            let decoder = compression::decoder(*compression, idx.open(name)?).map_err(|e| {
+                ArchiveError::Read {
+                    location: location.clone(),
+                    source: io::Error::other(e),
+                }
+            })?;
             match store.put_blob_from(decoder, Some(diff_id)) {
                 Ok((_, size)) => size,
                 Err(StoreError::DigestMismatch { actual, .. }) => {
@@ -296,11 +302,11 @@ fn uncompressed_layer(
     let compression = media::layer_compression(&layer.media_type);
     let compression = match compression {
         Some(c) => c,
-        None => media::sniff_compression(&{
+        None => Compression::detect(&{
             let mut head = Vec::new();
             store
                 .open_blob(&layer.digest)?
-                .take(4)
+                .take(6)
                 .read_to_end(&mut head)
                 .map_err(|e| ArchiveError::Io {
                     action: "read",
@@ -315,11 +321,13 @@ fn uncompressed_layer(
             store.blob_path(&layer.digest),
             store.blob_size(&layer.digest)?,
         )),
-        Compression::Zstd => Err(ArchiveError::Compression {
-            location: "(new docker-archive)".to_owned(),
-            what: format!("layer {}", layer.digest),
-            kind: "zstd",
-        }),
+        Compression::Zstd | Compression::Xz | Compression::Bzip2 => {
+            Err(ArchiveError::Compression {
+                location: "(new docker-archive)".to_owned(),
+                what: format!("layer {}", layer.digest),
+                kind: compression.name(),
+            })
+        }
         Compression::Gzip => {
             let path = temp.join(layer.diff_id.hex());
             let io_err = |action, e| ArchiveError::Io {
@@ -329,7 +337,8 @@ fn uncompressed_layer(
             };
             let file = File::create(&path).map_err(|e| io_err("create", e))?;
             let mut writer = DigestWriter::new(io::BufWriter::new(file));
-            let mut decoder = flate2::read::MultiGzDecoder::new(store.open_blob(&layer.digest)?);
+            let mut decoder = compression::decoder(compression, store.open_blob(&layer.digest)?)
+                .map_err(|e| io_err("decompress into", io::Error::other(e)))?;
             io::copy(&mut decoder, &mut writer).map_err(|e| io_err("decompress into", e))?;
             let (buffered, digest, size) = writer.finish();
             buffered

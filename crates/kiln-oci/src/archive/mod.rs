@@ -17,15 +17,16 @@
 mod docker;
 mod tarindex;
 
+use crate::error_kind::ErrorKind;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::compression::{self, Compression};
 use crate::digest::Digest;
 use crate::image::ImageError;
 use crate::layout::{self, LayoutError};
-use crate::media::{self, Compression};
 use crate::reference::ReferenceError;
 use crate::store::{Store, StoreError, StoredImage};
 
@@ -55,7 +56,7 @@ pub enum ArchiveError {
     },
     /// Writing the output failed.
     #[error("cannot write the archive: {0}")]
-    Write(io::Error),
+    Write(#[source] io::Error),
     /// An entry name is absolute, has `..`, or is otherwise unusable.
     #[error("{location}: entry {entry:?} {reason}; refusing to load this archive")]
     EntryPath {
@@ -194,6 +195,32 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
+    /// The class of this failure, for the exit code: an archive that cannot be read
+    /// (truncated, not a tar), is malformed, hostile or corrupt is [`ErrorKind::Rejected`];
+    /// a local file or the output that cannot be opened or written is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ArchiveError::Io { .. } | ArchiveError::Write(_) => ErrorKind::Io,
+            ArchiveError::Read { .. }
+            | ArchiveError::EntryPath { .. }
+            | ArchiveError::Link { .. }
+            | ArchiveError::UnsupportedEntry { .. }
+            | ArchiveError::Duplicate { .. }
+            | ArchiveError::TooManyEntries { .. }
+            | ArchiveError::TooLarge { .. }
+            | ArchiveError::Missing { .. }
+            | ArchiveError::Json { .. }
+            | ArchiveError::DigestMismatch { .. }
+            | ArchiveError::Compression { .. }
+            | ArchiveError::UnknownFormat { .. }
+            | ArchiveError::Invalid { .. }
+            | ArchiveError::BadName { .. } => ErrorKind::Rejected,
+            ArchiveError::Layout(e) => e.kind(),
+            ArchiveError::Store(e) => e.kind(),
+            ArchiveError::Image(e) => e.kind(),
+        }
+    }
+
     /// The archive the error is about, if any.
     pub fn location(&self) -> &str {
         match self {
@@ -247,17 +274,19 @@ pub fn load_reader<R: Read>(
         location: location.to_owned(),
         source: e,
     })?;
-    let index = match media::sniff_compression(head) {
-        Compression::Gzip => TarIndex::build(
-            store,
-            flate2::read::MultiGzDecoder::new(reader),
-            location.to_owned(),
-        )?,
-        Compression::Zstd => {
+    let index = match Compression::detect(head) {
+        c @ Compression::Gzip => {
+            let decoder = compression::decoder(c, reader).map_err(|e| ArchiveError::Read {
+                location: location.to_owned(),
+                source: io::Error::other(e),
+            })?;
+            TarIndex::build(store, decoder, location.to_owned())?
+        }
+        c @ (Compression::Zstd | Compression::Xz | Compression::Bzip2) => {
             return Err(ArchiveError::Compression {
                 location: location.to_owned(),
                 what: "the archive".to_owned(),
-                kind: "zstd",
+                kind: c.name(),
             })
         }
         Compression::None => TarIndex::build(store, reader, location.to_owned())?,
@@ -287,6 +316,10 @@ enum Content {
 
 /// Writes `entries` as a deterministic tar: sorted, mtime 0, root-owned.
 fn write_tar<W: Write>(out: W, entries: &BTreeMap<String, Content>) -> Result<W, ArchiveError> {
+    // The `tar` crate, not kiln-layer's LayerWriter: kiln-layer depends on kiln-oci, so
+    // kiln-oci cannot call it, and an archive needs only what the crate's deterministic
+    // mode gives: directories and regular files with names kiln made (blobs/sha256/<hex>,
+    // index.json, ...), mtime 0, root-owned; no xattrs, links, devices or whiteouts.
     let mut builder = tar::Builder::new(out);
     builder.mode(tar::HeaderMode::Deterministic);
     for (name, content) in entries {

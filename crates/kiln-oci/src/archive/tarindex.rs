@@ -111,6 +111,18 @@ impl TarIndex {
             links: HashMap::new(),
             _dir: dir,
         };
+        // The `tar` crate, not kiln-layer's reader (tar_read.rs), for two reasons. Structural:
+        // kiln-layer depends on kiln-oci (digests, store), so kiln-oci cannot call it. And the
+        // archive case needs less of it: kiln's reader is built for layers that are
+        // extracted into a root filesystem, so it caps PAX and GNU long-name headers at 1 MiB
+        // and 64 KiB (the crate reads them whole into memory), flags GNU sparse PAX keys and
+        // hands modes, owners, xattrs and devices to the extractor. Here nothing is
+        // extracted: names are normalised map keys (`normalize`), regular files stream into
+        // the store's temp dir and are hashed, links become aliases inside the archive,
+        // every other type is refused, at most MAX_ENTRIES entries, and every blob is
+        // verified against its digest before the store adopts it. What the crate still
+        // gets wrong for a hostile archive is memory: one long-name or PAX member is held
+        // whole (bounded by the archive's size, not by a cap).
         let mut archive = tar::Archive::new(reader);
         let read_err = |location: &str, source: io::Error| ArchiveError::Read {
             location: location.to_owned(),
@@ -328,10 +340,7 @@ fn to_layout(e: ArchiveError) -> LayoutError {
             path,
             source,
         },
-        other => LayoutError::Read {
-            location: other.location().to_owned(),
-            detail: other.to_string(),
-        },
+        other => LayoutError::Archive(Box::new(other)),
     }
 }
 
@@ -369,15 +378,8 @@ impl Source for TarIndex {
         self.blob(digest, size).map(drop)
     }
 
-    fn commit_blob(
-        &mut self,
-        store: &Store,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<(), LayoutError> {
-        if store.has_blob(digest) {
-            return Ok(());
-        }
+    /// Moves the indexed temp file into the store's blobs (no copy).
+    fn copy_blob(&mut self, _: &Store, digest: &Digest, size: u64) -> Result<(), LayoutError> {
         let name = self.blob(digest, size)?;
         self.adopt(&name).map(drop).map_err(to_layout)
     }

@@ -136,15 +136,7 @@ impl Source for DirSource {
         self.open_blob(digest, size).map(drop)
     }
 
-    fn commit_blob(
-        &mut self,
-        store: &Store,
-        digest: &Digest,
-        size: u64,
-    ) -> Result<(), LayoutError> {
-        if store.has_blob(digest) {
-            return Ok(());
-        }
+    fn copy_blob(&mut self, store: &Store, digest: &Digest, size: u64) -> Result<(), LayoutError> {
         let file = self.open_blob(digest, size)?;
         let mut writer = store.blob_writer()?;
         io::copy(&mut file.take(size + 1), &mut writer)

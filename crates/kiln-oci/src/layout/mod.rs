@@ -12,6 +12,7 @@
 //! An index nested in `index.json` (multi-platform image) is resolved to the
 //! manifest for `linux/<host arch>`, or its only manifest.
 
+use crate::error_kind::ErrorKind;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -174,19 +175,42 @@ pub enum LayoutError {
         what: String,
     },
     /// The underlying archive could not be read.
-    #[error("{detail}")]
-    Read {
-        /// The archive.
-        location: String,
-        /// What went wrong.
-        detail: String,
-    },
+    #[error(transparent)]
+    Archive(Box<crate::archive::ArchiveError>),
     /// The image store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Image metadata is inconsistent.
     #[error(transparent)]
     Image(#[from] ImageError),
+}
+
+impl LayoutError {
+    /// The class of this failure, for the exit code: a layout that is incomplete, corrupt,
+    /// oversized or hostile is [`ErrorKind::Rejected`]; an output directory that is not
+    /// empty is [`ErrorKind::Usage`] (the command line named it); a file that cannot be
+    /// read or written is [`ErrorKind::Io`].
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LayoutError::Io { .. } => ErrorKind::Io,
+            LayoutError::NotEmpty(_) => ErrorKind::Usage,
+            LayoutError::Missing { .. }
+            | LayoutError::NotRegularFile { .. }
+            | LayoutError::TooLarge { .. }
+            | LayoutError::Json { .. }
+            | LayoutError::Version { .. }
+            | LayoutError::DigestMismatch { .. }
+            | LayoutError::SizeMismatch { .. }
+            | LayoutError::BadDigest { .. }
+            | LayoutError::BadName { .. }
+            | LayoutError::NoImages { .. }
+            | LayoutError::NoMatchingPlatform { .. }
+            | LayoutError::Limits { .. } => ErrorKind::Rejected,
+            LayoutError::Archive(e) => e.kind(),
+            LayoutError::Store(e) => e.kind(),
+            LayoutError::Image(e) => e.kind(),
+        }
+    }
 }
 
 fn io_err(action: &'static str, path: &Path, source: io::Error) -> LayoutError {
@@ -207,9 +231,20 @@ pub(crate) trait Source {
     fn read_blob(&mut self, digest: &Digest, size: u64, max: u64) -> Result<Vec<u8>, LayoutError>;
     /// Checks that a blob exists with this size (and digest, when already known).
     fn check_blob(&mut self, digest: &Digest, size: u64) -> Result<(), LayoutError>;
-    /// Copies a blob into the store, verifying digest and size.
-    fn commit_blob(&mut self, store: &Store, digest: &Digest, size: u64)
-        -> Result<(), LayoutError>;
+    /// Copies a blob the store does not have into it, verifying digest and size.
+    fn copy_blob(&mut self, store: &Store, digest: &Digest, size: u64) -> Result<(), LayoutError>;
+    /// Copies a blob into the store unless the store has it already.
+    fn commit_blob(
+        &mut self,
+        store: &Store,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), LayoutError> {
+        if store.has_blob(digest) {
+            return Ok(());
+        }
+        self.copy_blob(store, digest, size)
+    }
 }
 
 /// Blob path inside a layout or archive.

@@ -179,7 +179,7 @@ pub(crate) fn list_blobs(store: &Store) -> Result<Vec<Digest>, StoreError> {
 /// Unpacked layer directories: (diff-id, path); entries whose name is not a
 /// digest come with `None`.
 pub(crate) fn list_layers(store: &Store) -> Result<Vec<(Option<Digest>, PathBuf)>, StoreError> {
-    let dir = store.root().join("layers").join("sha256");
+    let dir = store.layers_dir();
     Ok(list_dir(&dir)?
         .into_iter()
         .map(|(name, path)| (Digest::from_hex(&name), path))

@@ -18,11 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 
-use super::StoreError;
+use super::{Store, StoreError};
 use crate::digest::Digest;
 
-/// Where the records live, under the store root.
-pub(crate) const STEPS_DIR: &str = "cache/steps";
+use super::paths::STEPS as STEPS_DIR;
 /// A record writer's temp file older than this belongs to a process that ended.
 const STALE_TEMP_AFTER: Duration = Duration::from_secs(3600);
 /// Largest record read.
@@ -124,6 +123,13 @@ fn read_one(path: &Path) -> Result<Option<StepRoots>, String> {
         last_used,
         bytes: meta.len(),
     }))
+}
+
+impl Store {
+    /// The step-cache records, and those that cannot be read.
+    pub fn step_records(&self) -> Result<(Vec<StepRoots>, Vec<BadStepRecord>), StoreError> {
+        read_all(self.root())
+    }
 }
 
 #[cfg(test)]

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 
 use super::lease::{self, Lease};
 use super::lock::{Mode, StoreLock};
-use super::{io_err, Store, StoreError, LAYER_COMPLETE};
+use super::paths::LAYER_COMPLETE;
+use super::{io_err, Store, StoreError};
 use crate::digest::Digest;
 
 /// Held while an unpacked layer directory is renamed into place, so that a
 /// concurrent prune cannot interleave; see [`Store::install_guard`].
 #[derive(Debug)]
-pub struct InstallGuard {
+pub(crate) struct InstallGuard {
     _lock: StoreLock,
 }
 
@@ -70,13 +71,13 @@ impl Store {
     }
 
     pub(crate) fn gc_lock(&self, mode: Mode) -> Result<StoreLock, StoreError> {
-        let path = self.root.join("gc.lock");
+        let path = self.gc_lock_path();
         StoreLock::acquire_mode(&path, mode).map_err(|e| io_err("lock", &path, e))
     }
 
     /// A guard to hold while renaming an unpacked layer directory into
     /// [`Store::layer_dir`] (prune waits for it, and it for prune).
-    pub fn install_guard(&self) -> Result<InstallGuard, StoreError> {
+    pub(crate) fn install_guard(&self) -> Result<InstallGuard, StoreError> {
         self.take_lease()?;
         Ok(InstallGuard {
             _lock: self.gc_lock(Mode::Shared)?,
@@ -86,7 +87,7 @@ impl Store {
     /// Writes everything under `staged` (an unpacked layer about to be renamed
     /// into place) to disk: `syncfs` of its file system, so that after a power
     /// loss a layer with a `complete` marker has all its files.
-    pub fn sync_staged(&self, staged: &Path) -> Result<(), StoreError> {
+    pub(crate) fn sync_staged(&self, staged: &Path) -> Result<(), StoreError> {
         let dir = File::open(staged).map_err(|e| io_err("open", staged, e))?;
         rustix::fs::syncfs(&dir).map_err(|e| io_err("sync the file system of", staged, e.into()))
     }
@@ -94,7 +95,7 @@ impl Store {
     /// Marks the unpacked layer as used by this process, if it is complete:
     /// `Ok(true)` means it is there and will not be pruned while this
     /// process runs.
-    pub fn retain_layer(&self, diff_id: &Digest) -> Result<bool, StoreError> {
+    pub(crate) fn retain_layer(&self, diff_id: &Digest) -> Result<bool, StoreError> {
         self.take_lease()?;
         let _gc = self.gc_lock(Mode::Shared)?;
         touch(&self.layer_dir(diff_id).join(LAYER_COMPLETE))

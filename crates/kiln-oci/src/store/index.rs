@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{io_err, StoreError, StoredImage};
+use super::{io_err, IndexProblem, StoreError, StoredImage};
 use crate::digest::Digest;
 use crate::reference::Reference;
 
@@ -31,7 +31,10 @@ impl Record {
             .map(|n| {
                 Reference::parse_normalized(n).map_err(|e| StoreError::CorruptIndex {
                     path: path.to_owned(),
-                    reason: format!("bad image name {n:?}: {e}"),
+                    problem: IndexProblem::BadName {
+                        name: n.clone(),
+                        source: Box::new(e),
+                    },
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -55,11 +58,13 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Record>, StoreError> {
         .map_err(|e| io_err("read", path, e))?
         .ok_or_else(|| StoreError::CorruptIndex {
             path: path.to_owned(),
-            reason: format!("larger than {MAX_INDEX_BYTES} bytes"),
+            problem: IndexProblem::TooLarge {
+                max: MAX_INDEX_BYTES,
+            },
         })?;
     crate::json::parse(&bytes).map_err(|e| StoreError::CorruptIndex {
         path: path.to_owned(),
-        reason: e.to_string(),
+        problem: IndexProblem::Json(e),
     })
 }
 
@@ -67,7 +72,7 @@ pub(crate) fn read(path: &Path) -> Result<Vec<Record>, StoreError> {
 pub(crate) fn write(path: &Path, tmp_dir: &Path, records: &[Record]) -> Result<(), StoreError> {
     let mut bytes = serde_json::to_vec_pretty(records).map_err(|e| StoreError::CorruptIndex {
         path: path.to_owned(),
-        reason: format!("cannot serialise: {e}"),
+        problem: IndexProblem::Serialise(e),
     })?;
     bytes.push(b'\n');
     let mut temp = tempfile::Builder::new()

@@ -72,7 +72,7 @@ impl Lease {
         let file = named
             .persist_noclobber(&path)
             .map_err(|e| io_err("rename a lease file to", &path, e.error))?;
-        let tmp = root.join("tmp").join(&id);
+        let tmp = root.join(super::paths::TMP).join(&id);
         let lease = Lease { file, path, tmp };
         mkdir(&lease.tmp, 0o700)?;
         Ok(lease)
@@ -174,7 +174,7 @@ pub struct StaleTemp {
 /// leases, and entries of no lease (left by older versions of kiln).
 pub(crate) fn stale_temps(root: &Path) -> Result<Vec<StaleTemp>, StoreError> {
     let mut stale = Vec::new();
-    for (name, path) in list_dir(&root.join("tmp"))? {
+    for (name, path) in list_dir(&root.join(super::paths::TMP))? {
         if !matches!(probe(root, &name)?, Probe::Live(_)) {
             let bytes = super::usage::tree_bytes(&path);
             stale.push(StaleTemp { path, bytes });
@@ -191,7 +191,7 @@ pub(crate) fn reap(root: &Path) -> Result<Reaped, StoreError> {
     // Dead leases first: lock held while their temp directory goes.
     for id in lease_ids(root)? {
         if let Probe::Dead(_locked) = probe(root, &id)? {
-            let tmp = root.join("tmp").join(&id);
+            let tmp = root.join(super::paths::TMP).join(&id);
             let bytes = super::usage::tree_bytes(&tmp);
             match remove_tree(&tmp) {
                 Ok(true) => reaped.removed.push(StaleTemp { path: tmp, bytes }),

@@ -98,17 +98,12 @@ impl Store {
             store: self.clone(),
         }
     }
-
-    /// `<root>/cache`: step records and the context stat cache.
-    pub fn cache_dir(&self) -> PathBuf {
-        self.root.join("cache")
-    }
 }
 
 impl StepCache {
     /// `<root>/cache/steps`.
     pub fn dir(&self) -> PathBuf {
-        self.store.cache_dir().join("steps")
+        self.store.step_cache_dir()
     }
 
     /// The file of a key's record.

@@ -140,7 +140,7 @@ impl Store {
             u.cache_mounts.count = entries.count() as u64;
             u.cache_mounts.bytes = tree_bytes(&mounts);
         }
-        let tmp = self.root().join("tmp");
+        let tmp = self.tmp_root();
         let stale = lease::stale_temps(self.root())?;
         let entries = fs::read_dir(&tmp).map(|e| e.count() as u64).unwrap_or(0);
         u.temp = UsageRow {

@@ -323,7 +323,7 @@ impl Store {
                     FIX_LAYER,
                     Fix::Layer(path),
                 );
-            } else if !path.join("root").is_dir() {
+            } else if !super::paths::layer_root_in(&path).is_dir() {
                 r.add(
                     Severity::Corrupt,
                     subject,

@@ -4,6 +4,8 @@ mod common;
 mod concurrency;
 mod gc;
 mod hostile;
+mod kinds;
+mod layers;
 mod roundtrip;
 mod skopeo;
 mod store;

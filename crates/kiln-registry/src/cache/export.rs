@@ -43,7 +43,7 @@ pub fn export(
                     let have = compression_of(store, &local)?;
                     let sent = if have == to.compression {
                         let mut s = local.clone();
-                        s.media_type = layer_media_type(have, true).to_owned();
+                        s.media_type = layer_media_type(have, true, &local.digest)?.to_owned();
                         s
                     } else if let Some(done) = compressed::lookup(store, &local, to.compression) {
                         done

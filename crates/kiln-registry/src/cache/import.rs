@@ -186,14 +186,12 @@ impl RemoteCache {
             hint: "the layer could not be read; the step runs instead (try again later)".into(),
         };
         {
-            let plain: Box<dyn Read + '_> = match (kept, sent) {
-                (media::Compression::None, media::Compression::Gzip) => {
-                    Box::new(flate2::read::MultiGzDecoder::new(&mut compressed))
-                }
-                (media::Compression::None, media::Compression::Zstd) => {
-                    Box::new(zstd::stream::read::Decoder::new(&mut compressed).map_err(io_fail)?)
-                }
-                _ => Box::new(&mut compressed),
+            // The store keeps the layer uncompressed: decode what the cache sent.
+            let plain: Box<dyn Read + '_> = if kept == media::Compression::None {
+                kiln_oci::compression::decoder(sent, &mut compressed)
+                    .map_err(|e| io_fail(io::Error::other(e)))?
+            } else {
+                Box::new(&mut compressed)
             };
             let mut limited = plain.take(local.size.saturating_add(1));
             io::copy(&mut limited, &mut writer).map_err(|e| bad(format!("cannot read it: {e}")))?;

@@ -30,7 +30,8 @@ pub fn info(root: &Option<PathBuf>) -> Result<(), Failure> {
 /// `kiln prune --cache-mounts`.
 pub fn prune_cache_mounts(root: &Option<PathBuf>) -> Result<(), Failure> {
     let store = crate::store::open(root)?;
-    let pruned = kiln_engine::build::mounts::cache::prune_cache_mounts(&store)
+    let pruned = store
+        .prune_cache_mounts()
         .map_err(|e| crate::store::failure("pruning cache mounts", e))?;
     let mut text = format!(
         "removed {} cache mount{} ({} bytes)\n",
