@@ -201,7 +201,7 @@ impl RegistryError {
             | RegistryError::BadContent { .. }
             | RegistryError::NoPlatform { .. }
             | RegistryError::BadFile { .. } => ErrorKind::Rejected,
-            RegistryError::Store(e) => store_kind(e),
+            RegistryError::Store(e) => e.kind(),
             RegistryError::Compression { source, .. } => source.kind(),
             RegistryError::NoMediaType { .. } => ErrorKind::Rejected,
             RegistryError::Io { .. }
@@ -209,18 +209,6 @@ impl RegistryError {
             | RegistryError::LayerCorrupt { .. } => ErrorKind::Io,
             RegistryError::Invalid(_) => ErrorKind::Usage,
         }
-    }
-}
-
-/// The class of a store error met during a registry operation: content refused for what
-/// it holds is `Rejected`, everything else (files, the index, a missing blob) is `Io`.
-fn store_kind(e: &StoreError) -> ErrorKind {
-    match e {
-        StoreError::DigestMismatch { .. }
-        | StoreError::TooLarge { .. }
-        | StoreError::Json { .. }
-        | StoreError::Image(_) => ErrorKind::Rejected,
-        _ => ErrorKind::Io,
     }
 }
 

@@ -26,7 +26,7 @@ fn lookup(store: &Store, name: &str) -> Result<StoredImage, Failure> {
     // The store's message says what to do (list images with `kiln images`).
     store
         .lookup(name)
-        .map_err(|e| Failure::new(ErrorKind::Rejected, format!("error: {e}")))
+        .map_err(|e| Failure::new(e.kind(), format!("error: {e}")))
 }
 
 fn epoch() -> Option<i64> {
@@ -66,7 +66,7 @@ pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
         } else {
             format!("error: cannot load {e}")
         };
-        Failure::new(archive_kind(&e), message)
+        Failure::new(e.kind(), message)
     })?;
     let mut text = String::new();
     for img in images {
@@ -81,20 +81,6 @@ pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
         ));
     }
     stdout(&text)
-}
-
-/// The kind of a failed load: `Io` when a file could not be read or written, `Rejected`
-/// when the archive was read and refused for what it holds. (kiln-oci's archive errors
-/// have no `kind()` yet; this moves there when they do.)
-fn archive_kind(e: &archive::ArchiveError) -> ErrorKind {
-    use archive::ArchiveError as A;
-    use layout::LayoutError as L;
-    match e {
-        A::Io { .. } | A::Write(_) | A::Store(_) | A::Layout(L::Io { .. } | L::Store(_)) => {
-            ErrorKind::Io
-        }
-        _ => ErrorKind::Rejected,
-    }
 }
 
 pub fn save(root: &Root, args: SaveArgs) -> Result<(), Failure> {

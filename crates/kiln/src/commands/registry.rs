@@ -43,7 +43,7 @@ pub fn push(root: &Option<PathBuf>, args: PushArgs) -> Result<(), Failure> {
     let store = crate::store::open(root)?;
     let image = store
         .lookup(&args.name)
-        .map_err(|e| crate::store::failure(&format!("cannot push {}", args.name), e))?;
+        .map_err(|e| Failure::new(e.kind(), format!("error: cannot push {}: {e}", args.name)))?;
     let dest = reference(args.dest.as_deref().unwrap_or(&args.name))?;
     let display = crate::progress::for_transfers(args.quiet);
     let opts = args.registry.options(crate::progress::transfers(&display));

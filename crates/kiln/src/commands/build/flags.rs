@@ -198,8 +198,7 @@ fn platform(spec: Option<&str>) -> Result<Option<String>, Failure> {
         return Ok(None);
     };
     // The parser's message ends with a valid example (`e.g. linux/amd64`).
-    kiln_oci::Platform::parse(p)
-        .map_err(|e| Failure::usage(format!("--platform: {e}")))?;
+    kiln_oci::Platform::parse(p).map_err(|e| Failure::usage(format!("--platform: {e}")))?;
     Ok(Some(p.to_string()))
 }
 
