@@ -147,7 +147,9 @@ impl Client {
         match client.ping_with(1) {
             Ok(()) => Ok(client),
             Err(
-                https_err @ (RegistryError::Connect { .. } | RegistryError::Unreachable { .. }),
+                https_err @ (RegistryError::Connect { .. }
+                | RegistryError::Transport { .. }
+                | RegistryError::Unreachable { .. }),
             ) => {
                 client.base = format!("http://{api_host}");
                 // Plain HTTP is only a fallback: if it fails too, the TLS error is the
@@ -255,9 +257,9 @@ impl Client {
         if let Some(a) = authorization {
             b = b.header("authorization", a.expose());
         }
-        let connect = |message: String| RegistryError::Connect {
+        let connect = |e: ureq::Error| RegistryError::Transport {
             url: req.url.clone(),
-            message,
+            source: Box::new(e),
             hint: connect_hint(&self.host),
         };
         // A POST, PUT or PATCH without content still says `Content-Length: 0` (no chunked
@@ -306,7 +308,7 @@ impl Client {
                 message: e.to_string(),
                 hint: connect_hint(&self.host),
             },
-            e => connect(e.to_string()),
+            e => connect(e),
         })
     }
 

@@ -45,6 +45,18 @@ pub enum RegistryError {
         /// What to do.
         hint: String,
     },
+    /// The connection failed or broke (refused, reset, timed out, a body cut short):
+    /// retrying may help.
+    #[error("cannot reach {url}: {source}; {hint}")]
+    Transport {
+        /// Request URL.
+        url: String,
+        /// The transport error (ureq's, or the I/O error of reading the body).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        /// What to do.
+        hint: String,
+    },
     /// Content from the registry does not match the digest it was asked for.
     #[error("{what} from {url} has digest {actual}, expected {expected}; the registry or a proxy sent wrong content (nothing was stored)")]
     DigestMismatch {
@@ -177,7 +189,7 @@ impl RegistryError {
     /// True for errors worth retrying: connection problems, 5xx, 429 and 408.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Connect { .. } => true,
+            RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
             RegistryError::Status { status, .. } => crate::http::is_transient_status(*status),
             _ => false,
         }
@@ -192,6 +204,7 @@ impl RegistryError {
             RegistryError::Status { .. }
             | RegistryError::Unreachable { .. }
             | RegistryError::Connect { .. }
+            | RegistryError::Transport { .. }
             | RegistryError::Helper { .. } => ErrorKind::Registry,
             // A token service the credentials must not go to: what the registry asked
             // for is refused, as hostile content is.
@@ -290,6 +303,14 @@ mod tests {
             hint: String::new(),
         };
         assert_eq!(connect.kind(), ErrorKind::Registry);
+        let transport = RegistryError::Transport {
+            url: "https://127.0.0.1:1/v2/".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            hint: "try again".into(),
+        };
+        assert_eq!(transport.kind(), ErrorKind::Registry);
+        assert!(transport.is_transient());
+        assert!(std::error::Error::source(&transport).is_some());
         let d = Digest::of_bytes(b"a");
         let mismatch = RegistryError::DigestMismatch {
             what: "blob".into(),
