@@ -135,6 +135,14 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// An auth file is not JSON.
+    #[error("{}: not valid JSON ({source}); fix or remove the file", path.display())]
+    AuthJson {
+        /// The file.
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A docker-credential helper failed.
     #[error("credential helper docker-credential-{helper} failed for {registry}: {reason}")]
     Helper {
@@ -213,7 +221,8 @@ impl RegistryError {
             | RegistryError::TooLarge { .. }
             | RegistryError::BadContent { .. }
             | RegistryError::NoPlatform { .. }
-            | RegistryError::BadFile { .. } => ErrorKind::Rejected,
+            | RegistryError::BadFile { .. }
+            | RegistryError::AuthJson { .. } => ErrorKind::Rejected,
             RegistryError::Store(e) => e.kind(),
             RegistryError::Compression { source, .. } => source.kind(),
             RegistryError::NoMediaType { .. } => ErrorKind::Rejected,
