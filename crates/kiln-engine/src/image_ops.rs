@@ -9,10 +9,11 @@ use kiln_oci::{LayerRef, Reference, Store, StoredImage};
 use std::io::Read;
 use std::path::Path;
 
-fn err(store: &Store, e: impl std::fmt::Display) -> BuildError {
+fn err(store: &Store, e: impl Into<crate::build::error::Source>) -> BuildError {
     BuildError::Store {
         root: store.root().display().to_string(),
-        message: e.to_string(),
+        what: String::new(),
+        source: e.into(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::layer::store_err;
 use super::stage::StageResult;
-use super::{BuildContext, BuildError};
+use super::BuildError;
 use crate::config::ImageConfig;
 use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::Span;
@@ -22,7 +22,8 @@ impl Rootfs {
     pub fn new(scratch: &Path) -> Result<Rootfs, BuildError> {
         let io = |e: std::io::Error| BuildError::Store {
             root: scratch.display().to_string(),
-            message: format!("cannot make a working directory: {e}"),
+            what: "cannot make a working directory".into(),
+            source: e.into(),
         };
         let dir = tempfile::Builder::new()
             .prefix("rootfs-")
@@ -36,7 +37,8 @@ impl Rootfs {
         .map_err(io)?;
         let root = Root::open(dir.path()).map_err(|e| BuildError::Store {
             root: scratch.display().to_string(),
-            message: e.to_string(),
+            what: String::new(),
+            source: e.into(),
         })?;
         Ok(Rootfs { dir, root })
     }
@@ -102,7 +104,7 @@ pub enum Resolve {
 }
 
 /// The single place where a FROM, `COPY --from` or `RUN --mount from=` image name is
-/// resolved to a manifest. A build asks once per name ([`BuildContext::resolve_image`]), so
+/// resolved to a manifest. A build asks once per name ([`Images::resolve`](super::images::Images::resolve)), so
 /// every step that names an image sees the same one and `--pull` asks its registry once.
 pub(crate) fn resolve(
     store: &Store,
@@ -135,15 +137,14 @@ pub(crate) fn resolve(
     Ok(stored)
 }
 
-/// Load `name` as the build resolved it ([`BuildContext::resolve_image`]).
-pub(crate) fn image(
-    cx: &BuildContext<'_>,
+/// The stored image `name` resolved to, checked to be for `platform`.
+pub(crate) fn load_for(
+    store: &Store,
+    stored: &kiln_oci::StoredImage,
     name: &str,
     span: Span,
+    platform: &Platform,
 ) -> Result<BaseImage, BuildError> {
-    let store = cx.store;
-    let platform = &cx.plan.target_platform;
-    let stored = cx.resolve_image(name, span)?;
     let mut base = load(store, &stored.manifest)?;
     base.manifest = Some(stored.manifest);
     if base.config.os != platform.os || base.config.architecture != platform.arch {

@@ -2,10 +2,11 @@
 //! build context, an earlier stage or an image, and the step's layer in the store.
 
 use super::layer;
-use super::stage::{LazyRoot, StageResult};
+use super::stage::LazyRoot;
+use super::state::BuildState;
 use super::step::StageRun;
 use super::view;
-use super::{BuildContext, BuildError};
+use super::BuildError;
 use crate::context::dockerignore::Ignore;
 use crate::copy::{self, chmod::Chmod, owner, sources::SourceTree, CopyRequest, Inline};
 use kiln_dockerfile::instructions::{Copy, Instruction};
@@ -13,31 +14,29 @@ use kiln_dockerfile::plan::Source;
 use kiln_dockerfile::Span;
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
-use std::sync::OnceLock;
 
 impl StageRun {
     /// The owner for directories WORKDIR creates: the current USER.
     pub(crate) fn user_owner(
         &mut self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         span: Span,
     ) -> Result<(u32, u32), BuildError> {
         let user = self.config.config.user.clone();
         if user.is_empty() {
             return Ok((0, 0));
         }
-        let o = resolve_owner(self.fs.ready(cx.store)?, &user, span)?;
+        let o = resolve_owner(self.fs.ready(cx.services.store)?, &user, span)?;
         Ok((o.uid, o.gid))
     }
 
     /// Run a COPY/ADD; the flag says whether the root filesystem already holds the layer.
     pub(crate) fn copy(
         &mut self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         ins: &Instruction,
         c: &Copy,
         add: bool,
-        done: &[OnceLock<StageResult>],
     ) -> Result<(LayerRef, bool), BuildError> {
         let span = ins.span;
         let from = self.copy_source(cx);
@@ -52,7 +51,7 @@ impl StageRun {
             None => None,
             Some(t) => Some(match &view {
                 Some(v) => resolve_owner(&v.root, &t.value, t.span)?,
-                None => resolve_owner(self.fs.ready(cx.store)?, &t.value, t.span)?,
+                None => resolve_owner(self.fs.ready(cx.services.store)?, &t.value, t.span)?,
             }),
         };
         let chmod = c
@@ -95,10 +94,10 @@ impl StageRun {
             excludes,
             checksum: c.checksum.as_ref().map(|t| t.value.clone()),
             unpack: add && c.unpack.unwrap_or(true),
-            now: cx.epoch.unwrap_or(cx.now),
-            temp_dir: cx.scratch,
-            url_policy: cx.sandbox.url_policy(),
-            max_unpack: cx.max_layer_size,
+            now: cx.spec.epoch.unwrap_or(cx.spec.now),
+            temp_dir: cx.services.scratch,
+            url_policy: cx.spec.sandbox.url_policy(),
+            max_unpack: cx.spec.max_layer_size,
         };
         let dest = Dest {
             view: view.as_ref(),
@@ -114,28 +113,28 @@ impl StageRun {
                     "COPY --from in an ONBUILD trigger is not supported yet",
                 ));
             }
-            None => copy_step(cx, &req, &cx.context_tree(), dest),
+            None => copy_step(cx, &req, &cx.spec.context_tree(), dest),
             Some(Source::Stage(j)) => {
-                let prev = done[j]
-                    .get()
+                let prev = cx
+                    .stage(j)
                     .ok_or_else(|| BuildError::step(span, format!("stage {j} was not built")))?;
-                let label = format!("stage {}", cx.plan.stages[j].label());
+                let label = format!("stage {}", cx.spec.plan.stages[j].label());
                 match view::of(cx, &prev.layers)? {
                     Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
                     None => {
-                        let mut guard = prev.root(cx.store)?;
-                        let src = guard.ready(cx.store)?;
+                        let mut guard = prev.root(cx.services.store)?;
+                        let src = guard.ready(cx.services.store)?;
                         copy_step(cx, &req, &from_tree(src, label), dest)
                     }
                 }
             }
             Some(Source::Image(name)) => {
                 let label = format!("image {name}");
-                let img = super::base::image(cx, &name, span)?;
+                let img = cx.services.images.image(&name, span)?;
                 match view::of(cx, &img.layers)? {
                     Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
                     None => {
-                        let fs = cx.image_rootfs(&name, span)?;
+                        let fs = cx.services.images.rootfs(&name, span)?;
                         copy_step(cx, &req, &from_tree(&fs.root, label), dest)
                     }
                 }
@@ -202,12 +201,12 @@ struct Dest<'a> {
 /// unpacks an archive (that goes through the root filesystem). The flag says whether the
 /// root filesystem already holds the result.
 fn copy_step(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     req: &CopyRequest<'_>,
     tree: &SourceTree<'_>,
     dest: Dest<'_>,
 ) -> Result<(LayerRef, bool), StepError> {
-    let store = cx.store;
+    let store = cx.services.store;
     if copy::needs_root(req, tree).map_err(StepError::Copy)? {
         let root = dest.fs.ready(store).map_err(StepError::Build)?;
         let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;

@@ -1,34 +1,98 @@
-//! Build errors: what failed, at which Dockerfile instruction, and what to do.
+//! Build errors: what failed, at which Dockerfile instruction, and what to do. Each variant
+//! keeps the error it came from as its `source`; [`BuildError::kind`] is the one place that
+//! decides the class of a failure (and so the exit code).
 
 use kiln_dockerfile::Span;
+use kiln_oci::ErrorKind;
+use std::path::PathBuf;
+
+/// An error of any type, kept as the source of a [`BuildError`].
+pub type Source = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The Dockerfile was rejected (parse, plan, expansion).
     #[error("{0}")]
     Dockerfile(#[from] kiln_dockerfile::Error),
-    /// A step failed; `span` is the instruction.
+    /// A step refused its input; `span` is the instruction.
     #[error("{message}")]
     Step {
         message: String,
         span: Span,
         hint: Option<String>,
     },
+    /// A RUN step ran and failed: it exited non-zero, was killed by a signal, or ran past
+    /// `--timeout`.
+    #[error("{message}")]
+    StepFailed {
+        message: String,
+        span: Span,
+        hint: Option<String>,
+    },
+    /// A RUN step could not be started by the isolation (no namespaces, no runtime, ...).
+    #[error("{what}: {source}")]
+    Sandbox {
+        what: String,
+        span: Span,
+        hint: String,
+        #[source]
+        source: kiln_sandbox::SandboxError,
+    },
+    /// Preparing or reading a step's files failed (the store or scratch space, not the
+    /// step itself); `what` says what was being done.
+    #[error("{what}: {source}")]
+    StepIo {
+        what: String,
+        span: Span,
+        hint: Option<String>,
+        #[source]
+        source: Source,
+    },
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
-    #[error("store {root}: {message}")]
-    Store { root: String, message: String },
+    /// The store at `root` could not be read or written; `what` (may be empty) says what
+    /// was being done.
+    #[error("store {root}: {what}{}{source}", if what.is_empty() { "" } else { ": " })]
+    Store {
+        root: String,
+        what: String,
+        #[source]
+        source: Source,
+    },
+    /// A local file or directory could not be read or written.
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output (a directory, an archive) could not be written.
     #[error("{message}")]
     Output { message: String },
+    /// A registry could not be reached or refused (pull, push, cache import/export).
+    #[error("{message}: {source}")]
+    Registry {
+        message: String,
+        span: Option<Span>,
+        hint: Option<String>,
+        #[source]
+        source: kiln_registry::RegistryError,
+    },
+    /// The command line asked for what this build cannot do (`--platform` of another
+    /// machine).
     #[error("{message}")]
     Unsupported { message: String, hint: String },
-    /// A build option was refused (`--secret`, `--ssh`, `--runtime`).
+    /// A build option was refused (`--secret`, `--ssh`, `--runtime`, `-t`).
     #[error("{message}")]
     Option { message: String },
     /// An input other than the Dockerfile (a tarball, an archive) was refused for what it
     /// holds: an entry that climbs out, a corrupt header, an unsupported member.
     #[error("{message}")]
     Rejected { message: String, hint: String },
+    /// kiln itself failed: a panicked stage, a poisoned lock, a broken invariant.
+    #[error("{message}")]
+    Internal { message: String },
     /// The build was cancelled (`why`: the signal kiln received, e.g. SIGINT = 2): running
     /// steps were killed and what they made removed.
     #[error("the build was cancelled: its running steps were stopped and their files removed")]
@@ -44,14 +108,76 @@ impl BuildError {
         }
     }
 
+    /// A failure of the step's own filesystem work at `span` (kind [`ErrorKind::Io`]).
+    pub fn step_io(span: Span, what: impl Into<String>, source: impl Into<Source>) -> Self {
+        BuildError::StepIo {
+            what: what.into(),
+            span,
+            hint: None,
+            source: source.into(),
+        }
+    }
+
     pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        let hint = Some(hint.into());
         match self {
             BuildError::Step { message, span, .. } => BuildError::Step {
                 message,
                 span,
-                hint: Some(hint.into()),
+                hint,
+            },
+            BuildError::StepFailed { message, span, .. } => BuildError::StepFailed {
+                message,
+                span,
+                hint,
+            },
+            BuildError::StepIo {
+                what, span, source, ..
+            } => BuildError::StepIo {
+                what,
+                span,
+                hint,
+                source,
+            },
+            BuildError::Registry {
+                message,
+                span,
+                source,
+                ..
+            } => BuildError::Registry {
+                message,
+                span,
+                hint,
+                source,
             },
             other => other,
+        }
+    }
+
+    /// The class of this failure, which decides kiln's exit code: the one place that
+    /// decides it. Usage (bad options), Rejected (the Dockerfile or an input), StepFailed
+    /// (a RUN step exited non-zero, was killed or timed out), Io (the store, a local file,
+    /// a step's filesystem, an isolation that could not start), Registry (pull, push,
+    /// cache import/export), Internal (a kiln bug), Cancelled (a signal).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            BuildError::Dockerfile(_) | BuildError::Step { .. } | BuildError::Rejected { .. } => {
+                ErrorKind::Rejected
+            }
+            BuildError::Context(crate::context::ContextError::Refused { .. }) => {
+                ErrorKind::Rejected
+            }
+            BuildError::StepFailed { .. } => ErrorKind::StepFailed,
+            BuildError::Sandbox { source, .. } => sandbox_kind(source),
+            BuildError::StepIo { .. }
+            | BuildError::Context(_)
+            | BuildError::Store { .. }
+            | BuildError::Io { .. }
+            | BuildError::Output { .. } => ErrorKind::Io,
+            BuildError::Registry { .. } => ErrorKind::Registry,
+            BuildError::Unsupported { .. } | BuildError::Option { .. } => ErrorKind::Usage,
+            BuildError::Internal { .. } => ErrorKind::Internal,
+            BuildError::Cancelled { why } => ErrorKind::Cancelled(*why),
         }
     }
 
@@ -59,7 +185,11 @@ impl BuildError {
     pub fn span(&self) -> Option<Span> {
         match self {
             BuildError::Dockerfile(e) => Some(e.span),
-            BuildError::Step { span, .. } => Some(*span),
+            BuildError::Step { span, .. }
+            | BuildError::StepFailed { span, .. }
+            | BuildError::StepIo { span, .. }
+            | BuildError::Sandbox { span, .. } => Some(*span),
+            BuildError::Registry { span, .. } => *span,
             _ => None,
         }
     }
@@ -67,11 +197,30 @@ impl BuildError {
     pub fn hint(&self) -> Option<String> {
         match self {
             BuildError::Dockerfile(e) => e.hint.clone(),
-            BuildError::Step { hint, .. } => hint.clone(),
-            BuildError::Unsupported { hint, .. } | BuildError::Rejected { hint, .. } => {
-                Some(hint.clone())
-            }
+            BuildError::Step { hint, .. }
+            | BuildError::StepFailed { hint, .. }
+            | BuildError::StepIo { hint, .. }
+            | BuildError::Registry { hint, .. } => hint.clone(),
+            BuildError::Sandbox { hint, .. }
+            | BuildError::Unsupported { hint, .. }
+            | BuildError::Rejected { hint, .. } => Some(hint.clone()),
             _ => None,
         }
+    }
+}
+
+/// The class of an isolation's failure to run a step: the step's program missing from its
+/// root filesystem is the step's failure, a request kiln built wrong is kiln's, a refused
+/// seccomp profile is the command line's; the rest is the host (no root, no namespaces,
+/// no network helper).
+fn sandbox_kind(e: &kiln_sandbox::SandboxError) -> ErrorKind {
+    use kiln_sandbox::SandboxError as S;
+    match e {
+        S::Exec { .. } => ErrorKind::StepFailed,
+        S::Invalid(_) => ErrorKind::Internal,
+        S::Seccomp(_) => ErrorKind::Usage,
+        S::Cancelled { why } => ErrorKind::Cancelled(*why),
+        S::TimedOut { .. } => ErrorKind::StepFailed,
+        _ => ErrorKind::Io,
     }
 }

@@ -4,7 +4,8 @@
 
 use super::layer::store_err;
 use super::run_command::RunCommand;
-use super::{BuildContext, BuildError};
+use super::state::BuildState;
+use super::BuildError;
 use crate::config::ImageConfig;
 use crate::copy::owner;
 use kiln_dockerfile::instructions::Run;
@@ -68,37 +69,35 @@ impl StorageDriver {
 }
 
 /// Run one RUN step and store its layer.
-pub(crate) fn run_step(
-    cx: &BuildContext<'_>,
-    input: &RunInput<'_>,
-) -> Result<LayerRef, BuildError> {
+pub(crate) fn run_step(cx: &BuildState<'_>, input: &RunInput<'_>) -> Result<LayerRef, BuildError> {
     let span = input.span;
     // The entitlement check that guarantees it, whatever the step came from: the
     // privileged confinement only comes out of it, before any work for the step.
     let confinement = super::entitlements::confinement(
         input.run,
-        &cx.sandbox,
+        &cx.spec.sandbox,
         input.origin,
         span,
-        cx.dockerfile,
+        cx.spec.dockerfile,
     )?;
     let io =
-        |what: &str, e: &dyn std::fmt::Display| BuildError::step(span, format!("RUN: {what}: {e}"));
-    let lowers = crate::snapshot::unpack_layers(cx.store, input.layers)
-        .map_err(|e| store_err(cx.store, e))?;
+        |what: &str, e: super::error::Source| BuildError::step_io(span, format!("RUN: {what}"), e);
+    let lowers = crate::snapshot::unpack_layers(cx.services.store, input.layers)
+        .map_err(|e| store_err(cx.services.store, e))?;
     let lowers = topmost_once(lowers);
     let work = tempfile::Builder::new()
         .prefix("run-")
-        .tempdir_in(cx.scratch)
-        .map_err(|e| io("cannot make a working directory", &e))?;
+        .tempdir_in(cx.services.scratch)
+        .map_err(|e| io("cannot make a working directory", e.into()))?;
     let dir = |name: &str| -> Result<PathBuf, BuildError> {
         let p = work.path().join(name);
-        std::fs::create_dir(&p).map_err(|e| io(&format!("cannot create {}", p.display()), &e))?;
+        std::fs::create_dir(&p)
+            .map_err(|e| io(&format!("cannot create {}", p.display()), e.into()))?;
         Ok(p)
     };
-    if cx.storage_driver == StorageDriver::Vfs {
+    if cx.spec.storage_driver == StorageDriver::Vfs {
         let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
-            .map_err(|e| io("cannot copy the step's filesystem", &e))?;
+            .map_err(|e| io("cannot copy the step's filesystem", e.into()))?;
         execute(cx, input, snap.rootfs().path(), confinement)?;
         let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         snap.diff(&mut lw)
@@ -116,30 +115,30 @@ pub(crate) fn run_step(
     let snapshot = OverlaySnapshot::mount(&lowers, &upper, &ovl_work, &merged).map_err(|e| {
         io(
             "cannot mount the step's filesystem (try --storage-driver vfs)",
-            &e,
+            e.into(),
         )
     })?;
     let result = execute(cx, input, &merged, confinement);
     snapshot
         .unmount()
-        .map_err(|e| io("cannot unmount the step's filesystem", &e))?;
+        .map_err(|e| io("cannot unmount the step's filesystem", e.into()))?;
     result?;
     // The layer: what the upper directory changed compared with the layers below.
     let view_dir = dir("lower-view")?;
     let view = OverlaySnapshot::mount_readonly(&lowers, &view_dir)
-        .map_err(|e| io("cannot mount the layers below the step", &e))?;
+        .map_err(|e| io("cannot mount the layers below the step", e.into()))?;
     let layer = (|| {
         let upper_root =
-            Root::open(&upper).map_err(|e| io("cannot open the step's changes", &e))?;
+            Root::open(&upper).map_err(|e| io("cannot open the step's changes", e.into()))?;
         let view_root =
-            Root::open(&view_dir).map_err(|e| io("cannot open the layers below", &e))?;
+            Root::open(&view_dir).map_err(|e| io("cannot open the layers below", e.into()))?;
         let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         diff_overlay_upper(&upper_root, &view_root, &mut lw)
             .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
         super::layer::finish(cx, span, "RUN", lw, &tripwire)
     })();
     view.unmount()
-        .map_err(|e| io("cannot unmount the layers below the step", &e))?;
+        .map_err(|e| io("cannot unmount the layers below the step", e.into()))?;
     layer
 }
 
@@ -159,7 +158,7 @@ pub(crate) fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
 
 /// Run the command in the sandbox on the mounted filesystem.
 fn execute(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     input: &RunInput<'_>,
     rootfs: &Path,
     confinement: Confinement,
@@ -183,7 +182,7 @@ fn execute(
     let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
     env.extend(step_mounts.env.iter().cloned());
     let shared_network = if kiln_sandbox::SharedNetwork::suits(&confinement) {
-        cx.shared_network()
+        cx.services.network.shared(&cx.spec.sandbox.network_deny)
     } else {
         None
     };
@@ -210,19 +209,20 @@ fn execute(
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
-    let exit = cx.runtime.sandbox().run_controlled(req, &cx.control);
+    let exit = cx.services.isolation.run_controlled(req, &cx.spec.control);
     drop(step_mounts);
     let exit = exit.map_err(|e| match e {
         kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
-        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::step(
+        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::StepFailed {
             span,
+            hint: Some("make the step faster, or give it more time with a larger --timeout".into()),
+            message:
             format!(
                 "{} did not finish within --timeout {}: it and every process it started were killed",
                 input.label,
                 super::duration::human(limit)
             ),
-        )
-        .with_hint("make the step faster, or give it more time with a larger --timeout"),
+        },
         e => {
             let hint = match e {
                 kiln_sandbox::SandboxError::NetworkPolicy(_) => {
@@ -231,7 +231,12 @@ fn execute(
                 }
                 _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
             };
-            BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
+            BuildError::Sandbox {
+                what: "RUN could not start".into(),
+                span,
+                hint: hint.into(),
+                source: e,
+            }
         }
     })?;
     if exit.success() {
@@ -255,8 +260,11 @@ fn execute(
             msg.push('\n');
         }
     }
-    Err(BuildError::step(span, msg.trim_end().to_string())
-        .with_hint("fix the command (the output above shows why it failed) and build again"))
+    Err(BuildError::StepFailed {
+        message: msg.trim_end().to_string(),
+        span,
+        hint: Some("fix the command (the output above shows why it failed) and build again".into()),
+    })
 }
 
 /// USER as uid, gid, supplementary gids and home directory (`/` without a passwd entry),

@@ -63,7 +63,7 @@ where
                                 || run(stage),
                             ))
                             .unwrap_or_else(|_| {
-                                Err(BuildError::Output {
+                                Err(BuildError::Internal {
                                     message: format!(
                                         "stage {stage} stopped on an internal error (a kiln bug): please report it"
                                     ),
@@ -99,7 +99,7 @@ where
         }
         match failure {
             Some(e) => Err(e),
-            None if !waiting.is_empty() => Err(BuildError::Output {
+            None if !waiting.is_empty() => Err(BuildError::Internal {
                 message: format!(
                     "stages {:?} could not start: their dependencies form a cycle",
                     waiting.iter().map(|(i, _)| *i).collect::<Vec<_>>()

@@ -5,7 +5,8 @@
 use super::base::{self, BaseImage, Rootfs};
 use super::cache::KeyBuilder;
 use super::entitlements::{Origin, TriggerSource};
-use super::{BuildContext, BuildError};
+use super::state::BuildState;
+use super::BuildError;
 use crate::config::apply::StageConfigState;
 use crate::config::ImageConfig;
 use kiln_dockerfile::instructions::{self, Command, Instruction};
@@ -13,7 +14,7 @@ use kiln_dockerfile::plan::{Base, EnvList, Plan, StageScope};
 use kiln_dockerfile::{syntax, Span};
 use kiln_layer::Root;
 use kiln_oci::{Digest, LayerRef, Store};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 /// A root filesystem and the layers not yet unpacked into it.
 #[derive(Debug)]
@@ -70,13 +71,9 @@ impl StageResult {
     }
 }
 
-/// Run stage `index` of the plan; `done` holds the stages finished so far.
-pub fn run(
-    cx: &BuildContext<'_>,
-    index: usize,
-    done: &[OnceLock<StageResult>],
-) -> Result<StageResult, BuildError> {
-    let plan = cx.plan;
+/// Run stage `index` of the plan (the stages it needs are finished).
+pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError> {
+    let plan = cx.spec.plan;
     let stage = &plan.dockerfile.stages[index];
     let planned = &plan.stages[index];
     let label = label(planned);
@@ -85,10 +82,10 @@ pub fn run(
         &label,
         format!("[{label} 1/{total}] FROM {}", describe(&planned.base, plan)),
     );
-    let use_cache = cx.cache.usable(planned);
+    let use_cache = cx.spec.cache.usable(planned);
     let mut key = KeyBuilder::new("base", None);
     key.field("platform", plan.target_platform.to_string().as_bytes());
-    if let Some(e) = cx.epoch {
+    if let Some(e) = cx.spec.epoch {
         key.field("source-date-epoch", e.to_string().as_bytes());
     }
     let (mut base, mut inherited_env) = match &planned.base {
@@ -97,10 +94,10 @@ pub fn run(
             (base::scratch(&plan.target_platform), Vec::new())
         }
         Base::Image(name) => {
-            let b = base::image(cx, name, stage.from.base.span)?;
+            let b = cx.services.images.image(name, stage.from.base.span)?;
             if let Some(m) = &b.manifest {
                 key.field("image", m.to_string().as_bytes());
-                if cx.cache.resolve == base::Resolve::Pull {
+                if cx.spec.cache.resolve == base::Resolve::Pull {
                     from_step.log(&format!("resolved {name} to {m}"));
                 }
             }
@@ -108,7 +105,7 @@ pub fn run(
             (b, env)
         }
         Base::Stage(j) => {
-            let prev = done[*j].get().ok_or_else(|| {
+            let prev = cx.stage(*j).ok_or_else(|| {
                 BuildError::step(
                     stage.from_span,
                     format!("stage {j} was not built before stage {index}"),
@@ -119,12 +116,17 @@ pub fn run(
         }
     };
     let base_key = key.finish();
-    let cached = use_cache && cx.lookup(index, &base_key, Some(&from_step)).is_some();
+    let cached = use_cache
+        && cx
+            .services
+            .steps
+            .lookup(index, &base_key, Some(&from_step))
+            .is_some();
     if !cached {
         super::step::put_record(cx, index, &base_key, "FROM", None, None)?;
     }
     ensure_path(&mut base.config, &mut inherited_env);
-    let rootfs = Rootfs::new(cx.scratch)?;
+    let rootfs = Rootfs::new(cx.services.scratch)?;
     let BaseImage {
         mut config, layers, ..
     } = base;
@@ -157,12 +159,12 @@ pub fn run(
             declared: trigger_source(plan, &planned.base, k, trigger),
             from_line: stage.from_span.start.line,
         };
-        st.instruction(cx, &ins, done)?;
+        st.instruction(cx, &ins)?;
     }
     st.origin = Origin::Dockerfile;
     for (i, ins) in stage.instructions.iter().enumerate() {
         st.current = Some(i);
-        st.instruction(cx, ins, done)?;
+        st.instruction(cx, ins)?;
     }
     Ok(StageResult {
         root: Mutex::new(st.fs),

@@ -169,6 +169,11 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         outputs,
         source_date_epoch: epoch,
         sandbox: sandbox_options(&args)?,
+        isolation: kiln_engine::build::isolation::open(
+            args.runtime.as_deref(),
+            &args.runtime_flags,
+        )
+        .map_err(|e| render_failure(&e, None))?,
         storage_driver: args
             .storage_driver
             .as_deref()
@@ -376,8 +381,6 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         seccomp,
-        runtime: args.runtime.clone(),
-        runtime_flags: args.runtime_flags.clone(),
         network_deny: network_deny(&args.network_deny)?,
         max_download_size: args
             .max_download_size

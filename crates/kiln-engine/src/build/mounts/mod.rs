@@ -13,7 +13,8 @@ mod context_view;
 pub mod secrets;
 mod ssh;
 
-use super::{BuildContext, BuildError};
+use super::state::BuildState;
+use super::BuildError;
 use kiln_dockerfile::instructions::{Mount, MountType, Sharing};
 use kiln_dockerfile::Span;
 use kiln_layer::snapshot::OverlaySnapshot;
@@ -116,7 +117,7 @@ impl StepMounts {
 
 /// Prepare the mounts of one step.
 pub(crate) fn prepare(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     inputs: &[MountInput<'_>],
     workdir: &str,
     progress: Option<&super::progress::Step>,
@@ -213,8 +214,8 @@ pub(crate) fn prepare(
                     }
                 };
                 let used = cache::open(
-                    cx.store,
-                    &cx.cache_mount_scope,
+                    cx.services.store,
+                    &cx.spec.cache_mount_scope,
                     &id,
                     how,
                     m.mode.unwrap_or(0o755),
@@ -251,7 +252,7 @@ pub(crate) fn prepare(
                                 .map(|f| f.to_string_lossy().into_owned())
                         })
                         .unwrap_or_default();
-                let Some(secret) = cx.secrets.get(&id) else {
+                let Some(secret) = cx.spec.secrets.get(&id) else {
                     if m.required {
                         return fail(
                             format!("secret {id:?} is required but was not given"),
@@ -305,7 +306,7 @@ pub(crate) fn prepare(
             }
             MountType::Ssh => {
                 let id = m.id.clone().unwrap_or_else(|| "default".into());
-                let Some(agent) = cx.ssh.iter().find(|s| s.id == id) else {
+                let Some(agent) = cx.spec.ssh.iter().find(|s| s.id == id) else {
                     if m.required {
                         return fail(
                             format!("SSH agent {id:?} is required but was not given"),
@@ -337,7 +338,7 @@ pub(crate) fn prepare(
                 let target = need_target()?;
                 let (root, label) = match &input.from {
                     Some((r, l)) => (*r, l.clone()),
-                    None => (&cx.context.root, "the build context".to_string()),
+                    None => (&cx.spec.context.root, "the build context".to_string()),
                 };
                 let src = m.source.clone().unwrap_or_else(|| "/".into());
                 let host = root.host_path(&src).map_err(|e| {
@@ -345,13 +346,13 @@ pub(crate) fn prepare(
                         .with_hint("give a path that exists in the stage, image or context (resolved inside it)")
                 })?;
                 // The context as `docker build` sends it: without what .dockerignore drops.
-                let host = if input.from.is_none() && !cx.context.ignore.is_empty() {
+                let host = if input.from.is_none() && !cx.spec.context.ignore.is_empty() {
                     let rel = host
                         .strip_prefix(root.path())
                         .map(|r| r.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     let rel = if rel.is_empty() { ".".to_string() } else { rel };
-                    if cx.context.ignore.excludes(&rel) && !host.is_dir() {
+                    if cx.spec.context.ignore.excludes(&rel) && !host.is_dir() {
                         return fail(
                             format!("source {src:?} is excluded by .dockerignore"),
                             "remove it from .dockerignore, or mount another path",
@@ -359,10 +360,10 @@ pub(crate) fn prepare(
                     }
                     if host.is_dir() {
                         let work = out
-                            .work_dir(cx.scratch)
+                            .work_dir(cx.services.scratch)
                             .map_err(|e| BuildError::step(input.span, e))?;
                         let view = work.join(format!("context-{n}"));
-                        context_view::filtered_tree(&host, &rel, &cx.context.ignore, &view)
+                        context_view::filtered_tree(&host, &rel, &cx.spec.context.ignore, &view)
                             .map_err(|e| {
                                 BuildError::step(input.span, format!("RUN --mount=type=bind: {e}"))
                             })?;
@@ -379,7 +380,7 @@ pub(crate) fn prepare(
                 }
                 // Writable: the step's changes go to a throwaway copy.
                 let work = out
-                    .work_dir(cx.scratch)
+                    .work_dir(cx.services.scratch)
                     .map_err(|e| BuildError::step(input.span, e))?;
                 let io = |e: std::io::Error| {
                     BuildError::step(input.span, format!("RUN --mount=type=bind,rw: {e}"))
