@@ -182,10 +182,11 @@ pub fn pull(
     }
     kiln_registry::pull(store, &reference, &wanted, opts)
         .map(|p| p.image)
-        .map_err(|e| {
-            BuildError::step(span, format!("cannot pull base image {name}: {e}")).with_hint(
-                "check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`",
-            )
+        .map_err(|e| BuildError::Registry {
+            message: format!("cannot pull base image {name}"),
+            span: Some(span),
+            hint: Some("check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`".into()),
+            source: e,
         })
 }
 

@@ -141,14 +141,11 @@ impl StageRun {
             }
         };
         result.map_err(|e| match e {
-            StepError::Copy(e) => {
-                let hint = e.hint();
-                let err = BuildError::step(span, format!("{} failed: {e}", ins.command.name()));
-                match hint {
-                    Some(h) => err.with_hint(h),
-                    None => err,
-                }
-            }
+            StepError::Copy(source) => BuildError::Copy {
+                what: ins.command.name().to_string(),
+                span,
+                source,
+            },
             StepError::Build(e) => e,
         })
     }

@@ -33,6 +33,7 @@ pub(super) fn run(
     let plan = plan_build(&opts, &bytes)?;
     refuse_unsupported(&plan, &opts.sandbox, &name)?;
     let tags = parse_tags(&opts.tags)?;
+    check_push_names(&opts.outputs)?;
     let mut secrets = mounts::secrets::Secrets::new();
     for spec in &opts.secrets {
         let value = spec
@@ -136,6 +137,19 @@ fn parse_tags(tags: &[String]) -> Result<Vec<Reference>, BuildError> {
             })
         })
         .collect()
+}
+
+/// `type=registry,name=` outputs, checked before any step runs (the push parses them
+/// again).
+fn check_push_names(outputs: &[super::Output]) -> Result<(), BuildError> {
+    for out in outputs {
+        if let super::Output::Registry(name) = out {
+            Reference::parse_normalized(name).map_err(|e| BuildError::Option {
+                message: format!("cannot push to {name:?}: {e}"),
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// What is fixed for this build.

@@ -48,6 +48,14 @@ pub enum BuildError {
         #[source]
         source: Source,
     },
+    /// COPY or ADD (`what`) failed.
+    #[error("{what} failed: {source}")]
+    Copy {
+        what: String,
+        span: Span,
+        #[source]
+        source: crate::copy::CopyError,
+    },
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
     /// The store at `root` could not be read or written; `what` (may be empty) says what
@@ -70,6 +78,13 @@ pub enum BuildError {
     /// An output (a directory, an archive) could not be written.
     #[error("{message}")]
     Output { message: String },
+    /// Writing an output at `path` failed.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: Source,
+    },
     /// A registry could not be reached or refused (pull, push, cache import/export).
     #[error("{message}: {source}")]
     Registry {
@@ -168,12 +183,17 @@ impl BuildError {
                 ErrorKind::Rejected
             }
             BuildError::StepFailed { .. } => ErrorKind::StepFailed,
+            BuildError::Copy { source, .. } => match source {
+                crate::copy::CopyError::Fs { .. } => ErrorKind::Io,
+                _ => ErrorKind::Rejected,
+            },
             BuildError::Sandbox { source, .. } => sandbox_kind(source),
             BuildError::StepIo { .. }
             | BuildError::Context(_)
             | BuildError::Store { .. }
             | BuildError::Io { .. }
-            | BuildError::Output { .. } => ErrorKind::Io,
+            | BuildError::Output { .. }
+            | BuildError::Write { .. } => ErrorKind::Io,
             BuildError::Registry { .. } => ErrorKind::Registry,
             BuildError::Unsupported { .. } | BuildError::Option { .. } => ErrorKind::Usage,
             BuildError::Internal { .. } => ErrorKind::Internal,
@@ -188,7 +208,8 @@ impl BuildError {
             BuildError::Step { span, .. }
             | BuildError::StepFailed { span, .. }
             | BuildError::StepIo { span, .. }
-            | BuildError::Sandbox { span, .. } => Some(*span),
+            | BuildError::Sandbox { span, .. }
+            | BuildError::Copy { span, .. } => Some(*span),
             BuildError::Registry { span, .. } => *span,
             _ => None,
         }
@@ -197,6 +218,7 @@ impl BuildError {
     pub fn hint(&self) -> Option<String> {
         match self {
             BuildError::Dockerfile(e) => e.hint.clone(),
+            BuildError::Copy { source, .. } => source.hint().map(str::to_string),
             BuildError::Step { hint, .. }
             | BuildError::StepFailed { hint, .. }
             | BuildError::StepIo { hint, .. }

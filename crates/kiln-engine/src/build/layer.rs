@@ -79,7 +79,11 @@ impl Tripwire {
         let reached = self.0.load(Ordering::Relaxed);
         match cx.spec.max_layer_size {
             Some(limit) if reached > 0 => over_limit(span, what, limit, reached),
-            _ => BuildError::step(span, format!("{what}: cannot write the layer: {error}")),
+            _ => BuildError::step_io(
+                span,
+                format!("{what}: cannot write the layer"),
+                error.to_string(),
+            ),
         }
     }
 }

@@ -67,7 +67,15 @@ pub(crate) fn export_all(
             );
         }
         let pushed = kiln_registry::cache::export(cx.services.store, &records, to, registry)
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| BuildError::Registry {
+                message: format!("cannot export the build cache to {}", to.reference),
+                span: None,
+                hint: Some(
+                    "the image was built and stored; fix this and build again, every step will be cached"
+                        .into(),
+                ),
+                source: e,
+            })?;
         out.push(pushed);
     }
     Ok(out)

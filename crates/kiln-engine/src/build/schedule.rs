@@ -182,4 +182,18 @@ mod tests {
             "{started:?}"
         );
     }
+
+    #[test]
+    fn a_panicked_stage_is_an_internal_error() {
+        let p = plan_of(DF);
+        let r = run_stages(&p, 2, |i| {
+            if i == 0 {
+                panic!("a bug");
+            }
+            Ok(())
+        });
+        let e = r.expect_err("the panic is reported");
+        assert_eq!(e.kind(), kiln_oci::ErrorKind::Internal, "{e:?}");
+        assert!(e.to_string().contains("internal error"), "{e}");
+    }
 }

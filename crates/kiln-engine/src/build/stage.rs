@@ -63,7 +63,7 @@ pub struct StageResult {
 impl StageResult {
     /// The stage's root filesystem (unpacked on first use), for `COPY --from`.
     pub fn root(&self, store: &Store) -> Result<MutexGuard<'_, LazyRoot>, BuildError> {
-        let mut g = self.root.lock().map_err(|_| BuildError::Output {
+        let mut g = self.root.lock().map_err(|_| BuildError::Internal {
             message: "a stage's root filesystem is unusable after a failed step".into(),
         })?;
         g.ready(store)?;

@@ -78,7 +78,7 @@ impl StageRun {
     ) -> Result<(), BuildError> {
         cx.check_cancelled()?;
         let step = {
-            let mut args = cx.args.lock().map_err(|_| BuildError::Output {
+            let mut args = cx.args.lock().map_err(|_| BuildError::Internal {
                 message: "build args are unusable after a failed stage".into(),
             })?;
             self.scope.step(ins, &cx.spec.plan.global_args, &mut args)?

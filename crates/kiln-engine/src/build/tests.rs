@@ -385,3 +385,19 @@ fn refused_inputs_and_options_have_their_own_kinds() {
         "nothing ran before the options were checked"
     );
 }
+
+#[test]
+fn a_missing_copy_source_is_a_refused_input_with_a_hint() {
+    let env = Env::new();
+    let fake = FakeSandbox::new(Ending::Exit(0));
+    let e = failed(env.build("FROM scratch\nCOPY missing.txt /x\n", &fake));
+    assert!(matches!(e, BuildError::Copy { .. }), "{e:?}");
+    assert_eq!(e.kind(), ErrorKind::Rejected);
+    assert!(
+        e.to_string()
+            .starts_with("COPY failed: \"missing.txt\" not found"),
+        "{e}"
+    );
+    assert_eq!(e.span().map(|s| s.start.line), Some(2));
+    assert!(e.hint().is_some_and(|h| h.contains("build context")));
+}

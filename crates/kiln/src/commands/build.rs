@@ -414,7 +414,15 @@ fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
         BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
-        BuildError::Store { .. } | BuildError::Output { .. } | BuildError::Context(_) => IO,
+        // (Until the exit code comes from `err.kind()`: the variants split out of Output,
+        // Store and Step keep their code.)
+        BuildError::Store { .. }
+        | BuildError::Output { .. }
+        | BuildError::Write { .. }
+        | BuildError::Io { .. }
+        | BuildError::Registry { span: None, .. }
+        | BuildError::Internal { .. }
+        | BuildError::Context(_) => IO,
         _ => INPUT_REJECTED,
     };
     let hint = err.hint();
