@@ -59,39 +59,16 @@ impl StageRun {
             .as_ref()
             .map(|t| Chmod::parse(&t.value).map_err(|e| BuildError::step(t.span, e)))
             .transpose()?;
-        let excludes = if c.excludes.is_empty() {
-            None
-        } else {
-            Some(
-                Ignore::from_patterns(
-                    c.excludes
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| (i + 1, t.value.clone()))
-                        .collect(),
-                )
-                .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))?,
-            )
-        };
-        // Heredoc bodies arrive expanded by the stage walk when their delimiter was unquoted.
-        let inline = c
-            .inline
-            .iter()
-            .map(|i| Inline {
-                name: i.path.clone(),
-                data: i.data.clone().into_bytes(),
-            })
-            .collect();
         let req = CopyRequest {
             add,
             sources: c.sources.iter().map(|t| t.value.clone()).collect(),
-            inline,
+            inline: inline_files(c),
             dest: c.dest.value.clone(),
             workdir,
             owner,
             chmod,
             parents: c.parents,
-            excludes,
+            excludes: excludes(c, span)?,
             checksum: c.checksum.as_ref().map(|t| t.value.clone()),
             unpack: add && c.unpack.unwrap_or(true),
             now: cx.spec.epoch.unwrap_or(cx.spec.now),
@@ -149,6 +126,34 @@ impl StageRun {
             StepError::Build(e) => e,
         })
     }
+}
+
+/// `--exclude` patterns as a matcher (`None`: none given).
+fn excludes(c: &Copy, span: Span) -> Result<Option<Ignore>, BuildError> {
+    if c.excludes.is_empty() {
+        return Ok(None);
+    }
+    let patterns = c
+        .excludes
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i + 1, t.value.clone()))
+        .collect();
+    Ignore::from_patterns(patterns)
+        .map(Some)
+        .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))
+}
+
+/// Heredoc bodies as files (they arrive expanded by the stage walk when their delimiter
+/// was unquoted).
+fn inline_files(c: &Copy) -> Vec<Inline> {
+    c.inline
+        .iter()
+        .map(|i| Inline {
+            name: i.path.clone(),
+            data: i.data.clone().into_bytes(),
+        })
+        .collect()
 }
 
 /// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group.

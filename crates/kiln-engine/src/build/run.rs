@@ -211,15 +211,27 @@ fn execute(
     };
     let exit = cx.services.isolation.run_controlled(req, &cx.spec.control);
     drop(step_mounts);
-    let exit = exit.map_err(|e| match e {
+    let exit = exit.map_err(|e| sandbox_error(e, span, &input.label))?;
+    if exit.success() {
+        return Ok(());
+    }
+    let lines: Vec<String> = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    Err(step_failed(exit, &input.label, &lines, span))
+}
+
+/// Why the isolation did not give an exit status: the build was cancelled, the step ran
+/// past `--timeout` (the step failed), or it could not start.
+fn sandbox_error(e: kiln_sandbox::SandboxError, span: Span, label: &str) -> BuildError {
+    match e {
         kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
         kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::StepFailed {
             span,
             hint: Some("make the step faster, or give it more time with a larger --timeout".into()),
-            message:
-            format!(
-                "{} did not finish within --timeout {}: it and every process it started were killed",
-                input.label,
+            message: format!(
+                "{label} did not finish within --timeout {}: it and every process it started were killed",
                 super::duration::human(limit)
             ),
         },
@@ -238,33 +250,30 @@ fn execute(
                 source: e,
             }
         }
-    })?;
-    if exit.success() {
-        return Ok(());
     }
+}
+
+/// A step that exited non-zero or was killed, with its last lines of output.
+fn step_failed(exit: kiln_sandbox::Exit, label: &str, lines: &[String], span: Span) -> BuildError {
     let status = match (exit.code, exit.signal) {
         (Some(c), _) => format!("exit code {c}"),
         (_, Some(s)) => format!("signal {s}"),
         _ => "an unknown status".into(),
     };
-    let lines: Vec<String> = tail
-        .lock()
-        .map(|t| t.iter().cloned().collect())
-        .unwrap_or_default();
-    let mut msg = format!("{} failed with {status}", input.label);
+    let mut msg = format!("{label} failed with {status}");
     if !lines.is_empty() {
         msg.push_str("; its last lines of output:\n");
-        for l in &lines {
+        for l in lines {
             msg.push_str("    ");
             msg.push_str(l);
             msg.push('\n');
         }
     }
-    Err(BuildError::StepFailed {
+    BuildError::StepFailed {
         message: msg.trim_end().to_string(),
         span,
         hint: Some("fix the command (the output above shows why it failed) and build again".into()),
-    })
+    }
 }
 
 /// USER as uid, gid, supplementary gids and home directory (`/` without a passwd entry),

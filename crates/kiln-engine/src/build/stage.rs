@@ -88,33 +88,7 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
     if let Some(e) = cx.spec.epoch {
         key.field("source-date-epoch", e.to_string().as_bytes());
     }
-    let (mut base, mut inherited_env) = match &planned.base {
-        Base::Scratch => {
-            key.field("scratch", b"");
-            (base::scratch(&plan.target_platform), Vec::new())
-        }
-        Base::Image(name) => {
-            let b = cx.services.images.image(name, stage.from.base.span)?;
-            if let Some(m) = &b.manifest {
-                key.field("image", m.to_string().as_bytes());
-                if cx.spec.cache.resolve == base::Resolve::Pull {
-                    from_step.log(&format!("resolved {name} to {m}"));
-                }
-            }
-            let env = b.config.env_pairs();
-            (b, env)
-        }
-        Base::Stage(j) => {
-            let prev = cx.stage(*j).ok_or_else(|| {
-                BuildError::step(
-                    stage.from_span,
-                    format!("stage {j} was not built before stage {index}"),
-                )
-            })?;
-            key.field("stage", prev.key.to_string().as_bytes());
-            (base::from_stage(prev), prev.env.clone())
-        }
-    };
+    let (mut base, mut inherited_env) = start(cx, index, &mut key, &from_step)?;
     let base_key = key.finish();
     let cached = use_cache
         && cx
@@ -172,6 +146,46 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
         layers: st.layers,
         env: st.scope.env.to_list(),
         key: st.key,
+    })
+}
+
+/// Where stage `index` starts: its base image's config and layers (or scratch's, or an
+/// earlier stage's) and the variables it inherits; what the base is goes into `key`.
+fn start(
+    cx: &BuildState<'_>,
+    index: usize,
+    key: &mut KeyBuilder,
+    from_step: &super::progress::Step,
+) -> Result<(BaseImage, EnvList), BuildError> {
+    let plan = cx.spec.plan;
+    let stage = &plan.dockerfile.stages[index];
+    let planned = &plan.stages[index];
+    Ok(match &planned.base {
+        Base::Scratch => {
+            key.field("scratch", b"");
+            (base::scratch(&plan.target_platform), Vec::new())
+        }
+        Base::Image(name) => {
+            let b = cx.services.images.image(name, stage.from.base.span)?;
+            if let Some(m) = &b.manifest {
+                key.field("image", m.to_string().as_bytes());
+                if cx.spec.cache.resolve == base::Resolve::Pull {
+                    from_step.log(&format!("resolved {name} to {m}"));
+                }
+            }
+            let env = b.config.env_pairs();
+            (b, env)
+        }
+        Base::Stage(j) => {
+            let prev = cx.stage(*j).ok_or_else(|| {
+                BuildError::step(
+                    stage.from_span,
+                    format!("stage {j} was not built before stage {index}"),
+                )
+            })?;
+            key.field("stage", prev.key.to_string().as_bytes());
+            (base::from_stage(prev), prev.env.clone())
+        }
     })
 }
 

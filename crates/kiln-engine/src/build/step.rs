@@ -35,6 +35,14 @@ pub(crate) struct StageRun {
     pub origin: super::entitlements::Origin,
 }
 
+/// The step being run: its instruction, as expanded, and its progress line.
+#[derive(Clone, Copy)]
+pub(crate) struct Current<'a> {
+    pub ins: &'a Instruction,
+    pub step: &'a ExpandedStep,
+    pub progress: Option<&'a Step>,
+}
+
 /// What running a step made: its layer (if any) and its history line.
 pub(crate) struct Made {
     pub layer: Option<LayerRef>,
@@ -100,7 +108,12 @@ impl StageRun {
             };
             cx.progress.step(&self.label, name)
         });
-        let r = self.step(cx, ins, &step, progress.as_ref());
+        let cur = Current {
+            ins,
+            step: &step,
+            progress: progress.as_ref(),
+        };
+        let r = self.step(cx, &cur);
         if let Some(p) = progress {
             match &r {
                 Ok(true) => p.cached(),
@@ -112,13 +125,12 @@ impl StageRun {
     }
 
     /// Run or reuse one step; true when it came from the cache.
-    fn step(
-        &mut self,
-        cx: &BuildState<'_>,
-        ins: &Instruction,
-        step: &ExpandedStep,
-        progress: Option<&Step>,
-    ) -> Result<bool, BuildError> {
+    fn step(&mut self, cx: &BuildState<'_>, cur: &Current<'_>) -> Result<bool, BuildError> {
+        let Current {
+            ins,
+            step,
+            progress,
+        } = *cur;
         let text = match &step.command {
             // The ARG's value is not part of its key: a changed value reaches the steps
             // that use it (RUN sees every ARG in its environment), as in Docker.
@@ -138,7 +150,7 @@ impl StageRun {
                 return Ok(true);
             }
         }
-        let made = self.execute(cx, ins, step, progress)?;
+        let made = self.execute(cx, cur)?;
         let (key, next) = match key {
             Some(k) => (k, None),
             // Known only now (ADD of a URL without --checksum): the step's result.
@@ -344,13 +356,8 @@ impl StageRun {
     }
 
     /// Run a step for real.
-    fn execute(
-        &mut self,
-        cx: &BuildState<'_>,
-        ins: &Instruction,
-        step: &ExpandedStep,
-        progress: Option<&Step>,
-    ) -> Result<Made, BuildError> {
+    fn execute(&mut self, cx: &BuildState<'_>, cur: &Current<'_>) -> Result<Made, BuildError> {
+        let (ins, step) = (cur.ins, cur.step);
         match &step.command {
             Command::Copy(c) | Command::Add(c) => {
                 let add = matches!(step.command, Command::Add(_));
@@ -361,83 +368,8 @@ impl StageRun {
                     in_root,
                 })
             }
-            Command::Workdir { path } => {
-                let wd = apply::workdir(&mut self.config, &path.value);
-                let owner = self.user_owner(cx, ins.span)?;
-                let root = self.fs.ready(cx.services.store)?;
-                let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
-                    BuildError::step(ins.span, format!("cannot create WORKDIR {wd}: {e}"))
-                })?;
-                let paths: Vec<String> = created
-                    .iter()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .collect();
-                let layer = if paths.is_empty() {
-                    None
-                } else {
-                    // Written from the root itself: nothing to unpack again.
-                    Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
-                };
-                Ok(Made {
-                    layer,
-                    created_by: format!("WORKDIR {wd}"),
-                    in_root: true,
-                })
-            }
-            Command::Run(run) => {
-                let label = format!(
-                    "RUN at step {}",
-                    self.current
-                        .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
-                );
-                let command = super::run_command::run_command(&self.config, &run.command)?;
-                let sources = self.mount_sources(cx, run, &step.mounts)?;
-                let mut held = Vec::with_capacity(sources.len());
-                for (source, tok) in sources.iter().zip(&run.mounts) {
-                    held.push(match source {
-                        Some(s) => Some(super::mount_from::hold(cx, s, tok.span)?),
-                        None => None,
-                    });
-                }
-                let mut roots = Vec::with_capacity(held.len());
-                for h in held.iter_mut() {
-                    roots.push(match h {
-                        Some((h, label)) => Some((h.root(cx.services.store)?, label.clone())),
-                        None => None,
-                    });
-                }
-                let mounts = step
-                    .mounts
-                    .iter()
-                    .zip(&run.mounts)
-                    .zip(roots)
-                    .map(|((mount, tok), from)| MountInput {
-                        mount,
-                        span: tok.span,
-                        from,
-                    })
-                    .collect();
-                let info = super::run::run_step(
-                    cx,
-                    &super::run::RunInput {
-                        run,
-                        command: &command,
-                        span: ins.span,
-                        config: &self.config,
-                        env: &self.scope.env.to_list(),
-                        layers: &self.layers,
-                        label,
-                        progress,
-                        mounts,
-                        origin: &self.origin,
-                    },
-                )?;
-                Ok(Made {
-                    layer: Some(info),
-                    created_by: command.history(),
-                    in_root: false,
-                })
-            }
+            Command::Workdir { path } => self.workdir(cx, ins, &path.value),
+            Command::Run(run) => self.run(cx, cur, run),
             Command::From(_) => Ok(Made {
                 layer: None,
                 created_by: String::new(),
@@ -453,6 +385,98 @@ impl StageRun {
                 })
             }
         }
+    }
+
+    /// WORKDIR: the directory is created (owned by USER) when missing.
+    fn workdir(
+        &mut self,
+        cx: &BuildState<'_>,
+        ins: &Instruction,
+        path: &str,
+    ) -> Result<Made, BuildError> {
+        let wd = apply::workdir(&mut self.config, path);
+        let owner = self.user_owner(cx, ins.span)?;
+        let root = self.fs.ready(cx.services.store)?;
+        let created = root
+            .mkdir_all(&wd, 0o755, Some(owner))
+            .map_err(|e| BuildError::step(ins.span, format!("cannot create WORKDIR {wd}: {e}")))?;
+        let paths: Vec<String> = created
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let layer = if paths.is_empty() {
+            None
+        } else {
+            // Written from the root itself: nothing to unpack again.
+            Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
+        };
+        Ok(Made {
+            layer,
+            created_by: format!("WORKDIR {wd}"),
+            in_root: true,
+        })
+    }
+
+    /// RUN: its mounts' sources held available, then the step in the sandbox.
+    fn run(
+        &mut self,
+        cx: &BuildState<'_>,
+        cur: &Current<'_>,
+        run: &kiln_dockerfile::instructions::Run,
+    ) -> Result<Made, BuildError> {
+        let (ins, step, progress) = (cur.ins, cur.step, cur.progress);
+        let label = format!(
+            "RUN at step {}",
+            self.current
+                .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
+        );
+        let command = super::run_command::run_command(&self.config, &run.command)?;
+        let sources = self.mount_sources(cx, run, &step.mounts)?;
+        let mut held = Vec::with_capacity(sources.len());
+        for (source, tok) in sources.iter().zip(&run.mounts) {
+            held.push(match source {
+                Some(s) => Some(super::mount_from::hold(cx, s, tok.span)?),
+                None => None,
+            });
+        }
+        let mut roots = Vec::with_capacity(held.len());
+        for h in held.iter_mut() {
+            roots.push(match h {
+                Some((h, label)) => Some((h.root(cx.services.store)?, label.clone())),
+                None => None,
+            });
+        }
+        let mounts = step
+            .mounts
+            .iter()
+            .zip(&run.mounts)
+            .zip(roots)
+            .map(|((mount, tok), from)| MountInput {
+                mount,
+                span: tok.span,
+                from,
+            })
+            .collect();
+        let info = super::run::run_step(
+            cx,
+            &super::run::RunInput {
+                run,
+                command: &command,
+                span: ins.span,
+                config: &self.config,
+                env: &self.scope.env.to_list(),
+                layers: &self.layers,
+                label,
+                progress,
+                mounts,
+                origin: &self.origin,
+            },
+        )?;
+        Ok(Made {
+            layer: Some(info),
+            created_by: command.history(),
+            in_root: false,
+        })
     }
 
     /// A history entry; its time comes from the step's record (the time the step first
