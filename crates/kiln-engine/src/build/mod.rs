@@ -7,7 +7,7 @@
 //! finally stores the image and writes the outputs (`driver.rs`, `output.rs`).
 
 mod base;
-pub mod cache;
+pub mod cache_key;
 mod copy_step;
 mod driver;
 pub mod duration;

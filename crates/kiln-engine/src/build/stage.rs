@@ -3,7 +3,7 @@
 //! unpacks a layer.
 
 use super::base::{self, BaseImage, Rootfs};
-use super::cache::KeyBuilder;
+use super::cache_key::KeyBuilder;
 use super::entitlements::{Origin, TriggerSource};
 use super::state::BuildState;
 use super::BuildError;

@@ -2,7 +2,7 @@
 //! before it, the expanded instruction, the variables it sees and its inputs; a record
 //! under that key gives its layer and history without running it.
 
-use super::cache::{inputs, KeyBuilder};
+use super::cache_key::{inputs, KeyBuilder};
 use super::layer;
 use super::mounts::MountInput;
 use super::progress::Step;

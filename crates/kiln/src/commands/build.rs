@@ -4,7 +4,7 @@ use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::{Failure, INPUT_REJECTED, IO};
 use crate::sizes::parse_bytes;
 use kiln_engine::build::progress::Reporter;
-use kiln_engine::build::{build, BuildError, BuildOptions, Output};
+use kiln_engine::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -3,6 +3,9 @@
 //! bind of the context / a stage / an image, a tmpfs), plus what must live as
 //! long as the step runs (locks, the tmpfs, overlays, the agent forwarder).
 //!
+//! `cache.rs` owns the cache directories (open, lock, prune); `cache_mount.rs` binds one
+//! into a step, as `bind.rs`, `secret_mount.rs` and `ssh_mount.rs` do for theirs.
+//!
 //! Every source path is resolved inside its own root (openat2
 //! `RESOLVE_IN_ROOT`): a symlink in a stage or image that points at `/etc`
 //! means that stage's `/etc`, never the host's. Sources and ids that climb out
