@@ -1,9 +1,9 @@
 //! The start of a stage: an empty root (scratch), an image from the store, or an earlier
 //! stage's result; the root filesystem is materialised by unpacking the layers.
 
+use super::error::BuildError;
 use super::layer::store_err;
 use super::stage::StageResult;
-use super::BuildError;
 use crate::config::ImageConfig;
 use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::Span;

@@ -2,15 +2,17 @@
 //! asked for, make the build's state, run the stages, then store the image and write the
 //! outputs.
 
+use super::base::Resolve;
+use super::error::BuildError;
 use super::images::Images;
 use super::layer::store_err;
+use super::options::{BuildOptions, Output, SandboxOptions};
+use super::outcome::Built;
+use super::run::StorageDriver;
 use super::services::{NetworkSlot, Services};
 use super::state::{BuildSpec, BuildState, CachePolicy};
 use super::step_records::StepRecords;
-use super::{
-    entitlements, mounts, output, progress, remote_cache, schedule, stage, BuildError,
-    BuildOptions, Built, Resolve, SandboxOptions, StorageDriver,
-};
+use super::{entitlements, mounts, output, progress, remote_cache, schedule, stage};
 use crate::config::ImageConfig;
 use crate::context::stat_cache::StatCache;
 use crate::context::{Context, ContextSource, DockerfileAt};
@@ -141,9 +143,9 @@ fn parse_tags(tags: &[String]) -> Result<Vec<Reference>, BuildError> {
 
 /// `type=registry,name=` outputs, checked before any step runs (the push parses them
 /// again).
-fn check_push_names(outputs: &[super::Output]) -> Result<(), BuildError> {
+fn check_push_names(outputs: &[Output]) -> Result<(), BuildError> {
     for out in outputs {
-        if let super::Output::Registry(name) = out {
+        if let Output::Registry(name) = out {
             Reference::parse_normalized(name).map_err(|e| BuildError::Option {
                 message: format!("cannot push to {name:?}: {e}"),
             })?;

@@ -3,7 +3,7 @@
 //! filesystem is unpacked at most once.
 
 use super::base::{self, BaseImage, Resolve, Rootfs};
-use super::BuildError;
+use super::error::BuildError;
 use kiln_dockerfile::platform::Platform;
 use kiln_dockerfile::Span;
 use kiln_oci::{Store, StoredImage};

@@ -4,7 +4,7 @@
 //! embedded runtime and external OCI runtimes implement it today; a microVM, rootless or
 //! chroot tier is one more implementation, and tests use a fake that runs nothing.
 
-use super::BuildError;
+use super::error::BuildError;
 use std::sync::Arc;
 
 /// What runs RUN steps.

@@ -1,7 +1,7 @@
 //! Turning the paths a step changed into a layer blob in the store, within
 //! `--max-layer-size`.
 
-use super::BuildError;
+use super::error::BuildError;
 use kiln_dockerfile::Span;
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::{BlobWriter, LayerRef, Store};

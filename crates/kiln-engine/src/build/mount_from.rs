@@ -3,10 +3,10 @@
 //! materialised root (held locked) or the image's unpacked root.
 
 use super::base::Rootfs;
+use super::error::BuildError;
 use super::stage::LazyRoot;
 use super::state::BuildState;
 use super::view::{self, LayerView};
-use super::BuildError;
 use kiln_dockerfile::plan::Source;
 use kiln_dockerfile::Span;
 use kiln_layer::Root;

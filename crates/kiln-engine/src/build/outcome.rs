@@ -1,6 +1,6 @@
 //! What a build gives back: the built image, or the error with the Dockerfile it was about.
 
-use super::BuildError;
+use super::error::BuildError;
 use kiln_oci::Digest;
 
 /// The built image.

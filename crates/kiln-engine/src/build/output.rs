@@ -1,9 +1,9 @@
 //! Putting the result in the store and writing the extra outputs.
 
+use super::error::BuildError;
 use super::layer::store_err;
 use super::options::Output;
 use super::stage::StageResult;
-use super::BuildError;
 use crate::config::ImageConfig;
 use kiln_oci::{archive, layout, media, Digest, LayerRef, Store, StoredImage};
 use std::path::Path;

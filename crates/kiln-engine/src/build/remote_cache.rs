@@ -1,8 +1,8 @@
 //! Registry build caches in a build: the `--cache-to` export of the step records the build
 //! used or made (the `--cache-from` lookups are in `step_records.rs`).
 
+use super::error::BuildError;
 use super::state::BuildState;
-use super::BuildError;
 use kiln_dockerfile::plan::{Base, Plan};
 use kiln_oci::StepRecord;
 use kiln_registry::cache::{CacheMode, CacheTo};

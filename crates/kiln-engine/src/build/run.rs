@@ -2,10 +2,10 @@
 //! unpacked once in the store); what the command changed (the overlay's upper directory,
 //! compared with the layers below) becomes the step's layer.
 
+use super::error::BuildError;
 use super::layer::store_err;
 use super::run_command::RunCommand;
 use super::state::BuildState;
-use super::BuildError;
 use crate::config::ImageConfig;
 use crate::copy::owner;
 use kiln_dockerfile::instructions::Run;

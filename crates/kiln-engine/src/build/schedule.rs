@@ -2,7 +2,7 @@
 //! once the stages it builds on or copies from are done, with at most `jobs` running.
 //! The first failure stops new stages from starting; running ones finish.
 
-use super::BuildError;
+use super::error::BuildError;
 use kiln_dockerfile::plan::Plan;
 use std::sync::mpsc;
 

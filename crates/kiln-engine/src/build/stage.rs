@@ -5,8 +5,8 @@
 use super::base::{self, BaseImage, Rootfs};
 use super::cache_key::KeyBuilder;
 use super::entitlements::{Origin, TriggerSource};
+use super::error::BuildError;
 use super::state::BuildState;
-use super::BuildError;
 use crate::config::apply::StageConfigState;
 use crate::config::ImageConfig;
 use kiln_dockerfile::instructions::{self, Command, Instruction};

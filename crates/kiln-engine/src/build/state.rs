@@ -2,10 +2,14 @@
 //! services its steps use ([`Services`]), and what changes as it runs (progress, build
 //! argument use, finished stages). Shared by the threads of parallel stages.
 
+use super::base::Resolve;
+use super::error::BuildError;
+use super::mounts;
+use super::options::SandboxOptions;
 use super::progress::Progress;
+use super::run::StorageDriver;
 use super::services::Services;
 use super::stage::StageResult;
-use super::{mounts, BuildError, Resolve, SandboxOptions, StorageDriver};
 use crate::context::Context;
 use crate::copy::sources::SourceTree;
 use kiln_dockerfile::plan::{BuildArgs, Plan, PlannedStage};

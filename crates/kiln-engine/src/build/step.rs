@@ -3,17 +3,18 @@
 //! under that key gives its layer and history without running it.
 
 use super::cache_key::{inputs, KeyBuilder};
+use super::error::BuildError;
 use super::layer;
 use super::mounts::MountInput;
 use super::progress::Step;
 use super::stage::LazyRoot;
 use super::state::BuildState;
-use super::BuildError;
 use crate::config::apply::{self, StageConfigState};
 use crate::config::{History, ImageConfig};
 use crate::copy::url;
 use kiln_dockerfile::instructions::{Command, Instruction, MountType};
 use kiln_dockerfile::plan::{ExpandedStep, RefKind, Source, StageScope};
+use kiln_dockerfile::Span;
 use kiln_oci::{CachedLayer, Digest, LayerRef, StepRecord};
 
 pub(crate) struct StageRun {
@@ -361,7 +362,7 @@ impl StageRun {
         match &step.command {
             Command::Copy(c) | Command::Add(c) => {
                 let add = matches!(step.command, Command::Add(_));
-                let (layer, in_root) = self.copy(cx, ins, c, add)?;
+                let (layer, in_root) = super::copy_step::copy(self, cx, ins, c, add)?;
                 Ok(Made {
                     layer: Some(layer),
                     created_by: step.command.to_string(),
@@ -479,6 +480,16 @@ impl StageRun {
         })
     }
 
+    /// The owner for directories WORKDIR creates: the current USER.
+    fn user_owner(&mut self, cx: &BuildState<'_>, span: Span) -> Result<(u32, u32), BuildError> {
+        let user = self.config.config.user.clone();
+        if user.is_empty() {
+            return Ok((0, 0));
+        }
+        let o = super::copy_step::resolve_owner(self.fs.ready(cx.services.store)?, &user, span)?;
+        Ok((o.uid, o.gid))
+    }
+
     /// A history entry; its time comes from the step's record (the time the step first
     /// ran), so a cached rebuild gives the same image, or from SOURCE_DATE_EPOCH.
     fn history(
@@ -521,10 +532,7 @@ fn source_key(
             k.field(&format!("{what}-stage"), prev.key.to_string().as_bytes());
         }
         Source::Image(name) => {
-            let img = cx
-                .services
-                .images
-                .resolve(name, kiln_dockerfile::Span::default())?;
+            let img = cx.services.images.resolve(name, Span::default())?;
             k.field(
                 &format!("{what}-image"),
                 img.manifest.to_string().as_bytes(),

@@ -4,9 +4,10 @@
 //! from it, so neither has to unpack a whole root filesystem (a Debian base is hundreds
 //! of megabytes) into scratch space for every build.
 
+use super::error::BuildError;
 use super::layer::store_err;
+use super::run::StorageDriver;
 use super::state::BuildState;
-use super::{BuildError, StorageDriver};
 use kiln_layer::snapshot::OverlaySnapshot;
 use kiln_layer::Root;
 use kiln_oci::LayerRef;

@@ -3,7 +3,7 @@
 use super::super::state::BuildState;
 use super::context_view;
 use super::{Current, StepMounts};
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use kiln_layer::snapshot::OverlaySnapshot;
 use std::path::PathBuf;
 

@@ -4,7 +4,7 @@
 use super::super::state::BuildState;
 use super::cache;
 use super::{Current, StepMounts};
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use kiln_dockerfile::instructions::Sharing;
 use kiln_layer::Root;
 

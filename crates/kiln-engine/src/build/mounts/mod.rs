@@ -20,8 +20,8 @@ pub mod secrets;
 mod ssh;
 mod ssh_mount;
 
+use super::error::BuildError;
 use super::state::BuildState;
-use super::BuildError;
 use kiln_dockerfile::instructions::{Mount, MountType};
 use kiln_dockerfile::Span;
 use kiln_layer::snapshot::OverlaySnapshot;

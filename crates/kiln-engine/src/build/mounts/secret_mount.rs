@@ -2,7 +2,7 @@
 
 use super::super::state::BuildState;
 use super::{Current, StepMounts};
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 

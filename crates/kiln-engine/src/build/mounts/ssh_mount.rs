@@ -3,7 +3,7 @@
 use super::super::state::BuildState;
 use super::ssh;
 use super::{Current, StepMounts};
-use crate::build::BuildError;
+use crate::build::error::BuildError;
 
 /// `RUN --mount=type=ssh`: a forwarder of the `--ssh` agent, its socket bound at the
 /// target and named by `SSH_AUTH_SOCK`.
