@@ -1,7 +1,7 @@
 //! The start of a stage: an empty root (scratch), an image from the store, or an earlier
 //! stage's result; the root filesystem is materialised by unpacking the layers.
 
-use super::error::BuildError;
+use super::error::{BuildError, RegistryOp};
 use super::layer::store_err;
 use super::stage::StageResult;
 use crate::config::ImageConfig;
@@ -183,10 +183,11 @@ pub fn pull(
     kiln_registry::pull(store, &reference, &wanted, opts)
         .map(|p| p.image)
         .map_err(|e| BuildError::Registry {
-            message: format!("cannot pull base image {name}"),
-            span: Some(span),
-            hint: Some("check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`".into()),
-            source: e,
+            op: RegistryOp::Pull {
+                name: name.to_string(),
+                span,
+            },
+            source: Box::new(e),
         })
 }
 

@@ -106,7 +106,7 @@ pub(crate) fn copy(
         StepError::Copy(source) => BuildError::Copy {
             what: ins.command.name().to_string(),
             span,
-            source,
+            source: Box::new(source),
         },
         StepError::Build(e) => e,
     })

@@ -34,9 +34,9 @@ pub enum BuildError {
     Sandbox {
         what: String,
         span: Span,
-        hint: String,
+        hint: &'static str,
         #[source]
-        source: kiln_sandbox::SandboxError,
+        source: Box<kiln_sandbox::SandboxError>,
     },
     /// Preparing or reading a step's files failed (the store or scratch space, not the
     /// step itself); `what` says what was being done.
@@ -44,7 +44,6 @@ pub enum BuildError {
     StepIo {
         what: String,
         span: Span,
-        hint: Option<String>,
         #[source]
         source: Source,
     },
@@ -54,7 +53,7 @@ pub enum BuildError {
         what: String,
         span: Span,
         #[source]
-        source: crate::copy::CopyError,
+        source: Box<crate::copy::CopyError>,
     },
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
@@ -85,14 +84,12 @@ pub enum BuildError {
         #[source]
         source: Source,
     },
-    /// A registry could not be reached or refused (pull, push, cache import/export).
-    #[error("{message}: {source}")]
+    /// A registry could not be reached or refused while kiln did `op`.
+    #[error("{op}: {source}")]
     Registry {
-        message: String,
-        span: Option<Span>,
-        hint: Option<String>,
+        op: RegistryOp,
         #[source]
-        source: kiln_registry::RegistryError,
+        source: Box<kiln_registry::RegistryError>,
     },
     /// The command line asked for what this build cannot do (`--platform` of another
     /// machine).
@@ -114,6 +111,40 @@ pub enum BuildError {
     Cancelled { why: i32 },
 }
 
+/// What kiln was doing with a registry.
+#[derive(Debug)]
+pub enum RegistryOp {
+    /// Pulling the base image `name` (named at `span`).
+    Pull { name: String, span: Span },
+    /// Pushing the built image (`image`: its manifest digest) to `dest`.
+    Push { image: String, dest: String },
+    /// Exporting the build cache to `dest` (`--cache-to`).
+    CacheExport { dest: String },
+}
+
+impl std::fmt::Display for RegistryOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RegistryOp::Pull { name, .. } => write!(f, "cannot pull base image {name}"),
+            RegistryOp::Push { image, dest } => write!(f, "cannot push {image} to {dest}"),
+            RegistryOp::CacheExport { dest } => {
+                write!(f, "cannot export the build cache to {dest}")
+            }
+        }
+    }
+}
+
+impl RegistryOp {
+    /// What to do about the failure.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RegistryOp::Pull { .. } => "check the name and the registry, log in with `kiln login`, or make the image locally with `kiln load` / `kiln import`",
+            RegistryOp::Push { .. } => "check the name and the registry, and log in with `kiln login`; the image was built and stored",
+            RegistryOp::CacheExport { .. } => "the image was built and stored; fix this and build again, every step will be cached",
+        }
+    }
+}
+
 impl BuildError {
     pub fn step(span: Span, message: impl Into<String>) -> Self {
         BuildError::Step {
@@ -128,7 +159,6 @@ impl BuildError {
         BuildError::StepIo {
             what: what.into(),
             span,
-            hint: None,
             source: source.into(),
         }
     }
@@ -145,25 +175,6 @@ impl BuildError {
                 message,
                 span,
                 hint,
-            },
-            BuildError::StepIo {
-                what, span, source, ..
-            } => BuildError::StepIo {
-                what,
-                span,
-                hint,
-                source,
-            },
-            BuildError::Registry {
-                message,
-                span,
-                source,
-                ..
-            } => BuildError::Registry {
-                message,
-                span,
-                hint,
-                source,
             },
             other => other,
         }
@@ -183,7 +194,7 @@ impl BuildError {
                 ErrorKind::Rejected
             }
             BuildError::StepFailed { .. } => ErrorKind::StepFailed,
-            BuildError::Copy { source, .. } => match source {
+            BuildError::Copy { source, .. } => match source.as_ref() {
                 crate::copy::CopyError::Fs { .. } => ErrorKind::Io,
                 _ => ErrorKind::Rejected,
             },
@@ -210,7 +221,10 @@ impl BuildError {
             | BuildError::StepIo { span, .. }
             | BuildError::Sandbox { span, .. }
             | BuildError::Copy { span, .. } => Some(*span),
-            BuildError::Registry { span, .. } => *span,
+            BuildError::Registry {
+                op: RegistryOp::Pull { span, .. },
+                ..
+            } => Some(*span),
             _ => None,
         }
     }
@@ -219,13 +233,12 @@ impl BuildError {
         match self {
             BuildError::Dockerfile(e) => e.hint.clone(),
             BuildError::Copy { source, .. } => source.hint().map(str::to_string),
-            BuildError::Step { hint, .. }
-            | BuildError::StepFailed { hint, .. }
-            | BuildError::StepIo { hint, .. }
-            | BuildError::Registry { hint, .. } => hint.clone(),
-            BuildError::Sandbox { hint, .. }
-            | BuildError::Unsupported { hint, .. }
-            | BuildError::Rejected { hint, .. } => Some(hint.clone()),
+            BuildError::Step { hint, .. } | BuildError::StepFailed { hint, .. } => hint.clone(),
+            BuildError::Registry { op, .. } => Some(op.hint().to_string()),
+            BuildError::Sandbox { hint, .. } => Some(hint.to_string()),
+            BuildError::Unsupported { hint, .. } | BuildError::Rejected { hint, .. } => {
+                Some(hint.clone())
+            }
             _ => None,
         }
     }

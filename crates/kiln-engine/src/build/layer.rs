@@ -181,6 +181,19 @@ pub(crate) fn commit(
     finish(cx, span, what, lw, &tripwire)
 }
 
+/// A failure of the store at `store` while doing `what`.
+pub(crate) fn store_io(
+    store: &Store,
+    what: &str,
+    e: impl Into<super::error::Source>,
+) -> BuildError {
+    BuildError::Store {
+        root: store.root().display().to_string(),
+        what: what.to_string(),
+        source: e.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,18 +209,5 @@ mod tests {
             "{e}"
         );
         assert!(e.hint().unwrap_or_default().contains("--max-layer-size 2m"));
-    }
-}
-
-/// A failure of the store at `store` while doing `what`.
-pub(crate) fn store_io(
-    store: &Store,
-    what: &str,
-    e: impl Into<super::error::Source>,
-) -> BuildError {
-    BuildError::Store {
-        root: store.root().display().to_string(),
-        what: what.to_string(),
-        source: e.into(),
     }
 }

@@ -1,6 +1,6 @@
 //! Putting the result in the store and writing the extra outputs.
 
-use super::error::BuildError;
+use super::error::{BuildError, RegistryOp};
 use super::layer::store_err;
 use super::options::Output;
 use super::stage::StageResult;
@@ -110,10 +110,11 @@ fn push(
     }
     kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|e| {
         BuildError::Registry {
-            message: format!("cannot push {} to {dest}", image.manifest),
-            span: None,
-            hint: None,
-            source: e,
+            op: RegistryOp::Push {
+                image: image.manifest.to_string(),
+                dest: dest.to_string(),
+            },
+            source: Box::new(e),
         }
     })
 }

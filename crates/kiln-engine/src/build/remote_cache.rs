@@ -1,7 +1,7 @@
 //! Registry build caches in a build: the `--cache-to` export of the step records the build
 //! used or made (the `--cache-from` lookups are in `step_records.rs`).
 
-use super::error::BuildError;
+use super::error::{BuildError, RegistryOp};
 use super::state::BuildState;
 use kiln_dockerfile::plan::{Base, Plan};
 use kiln_oci::StepRecord;
@@ -68,13 +68,10 @@ pub(crate) fn export_all(
         }
         let pushed = kiln_registry::cache::export(cx.services.store, &records, to, registry)
             .map_err(|e| BuildError::Registry {
-                message: format!("cannot export the build cache to {}", to.reference),
-                span: None,
-                hint: Some(
-                    "the image was built and stored; fix this and build again, every step will be cached"
-                        .into(),
-                ),
-                source: e,
+                op: RegistryOp::CacheExport {
+                    dest: to.reference.to_string(),
+                },
+                source: Box::new(e),
             })?;
         out.push(pushed);
     }

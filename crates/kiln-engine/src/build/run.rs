@@ -246,8 +246,8 @@ fn sandbox_error(e: kiln_sandbox::SandboxError, span: Span, label: &str) -> Buil
             BuildError::Sandbox {
                 what: "RUN could not start".into(),
                 span,
-                hint: hint.into(),
-                source: e,
+                hint,
+                source: Box::new(e),
             }
         }
     }

@@ -4,8 +4,8 @@ use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::{Failure, INPUT_REJECTED, IO};
 use crate::sizes::parse_bytes;
 use kiln_engine::build::progress::Reporter;
-use kiln_engine::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
+use kiln_engine::{build, BuildError, BuildOptions, Output};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -414,13 +414,14 @@ fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
         BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
+        // (A pull failure is located at its FROM and keeps code 1 until then.)
+        BuildError::Registry { .. } if err.span().is_none() => IO,
         // (Until the exit code comes from `err.kind()`: the variants split out of Output,
         // Store and Step keep their code.)
         BuildError::Store { .. }
         | BuildError::Output { .. }
         | BuildError::Write { .. }
         | BuildError::Io { .. }
-        | BuildError::Registry { span: None, .. }
         | BuildError::Internal { .. }
         | BuildError::Context(_) => IO,
         _ => INPUT_REJECTED,
