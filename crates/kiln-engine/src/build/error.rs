@@ -259,3 +259,88 @@ fn sandbox_kind(e: &kiln_sandbox::SandboxError) -> ErrorKind {
         _ => ErrorKind::Io,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn io(msg: &str) -> std::io::Error {
+        std::io::Error::other(msg.to_string())
+    }
+
+    #[test]
+    fn kind_classes_each_failure_once() {
+        let at = Span::default();
+        let cases: Vec<(BuildError, ErrorKind)> = vec![
+            (
+                BuildError::step_io(at, "RUN: cannot make a working directory", io("disk full")),
+                ErrorKind::Io,
+            ),
+            (
+                BuildError::Store {
+                    root: "/s".into(),
+                    what: String::new(),
+                    source: io("read-only file system").into(),
+                },
+                ErrorKind::Io,
+            ),
+            (
+                BuildError::step(at, "COPY: bad --chmod"),
+                ErrorKind::Rejected,
+            ),
+            (
+                BuildError::StepFailed {
+                    message: "RUN failed with exit code 1".into(),
+                    span: at,
+                    hint: None,
+                },
+                ErrorKind::StepFailed,
+            ),
+            (
+                BuildError::Sandbox {
+                    what: "RUN could not start".into(),
+                    span: at,
+                    hint: "",
+                    source: Box::new(kiln_sandbox::SandboxError::Exec {
+                        program: "/bin/sh".into(),
+                        source: io("not found"),
+                    }),
+                },
+                ErrorKind::StepFailed,
+            ),
+            (
+                BuildError::Sandbox {
+                    what: "RUN could not start".into(),
+                    span: at,
+                    hint: "",
+                    source: Box::new(kiln_sandbox::SandboxError::NotRoot),
+                },
+                ErrorKind::Io,
+            ),
+            (
+                BuildError::Internal {
+                    message: "a poisoned lock".into(),
+                },
+                ErrorKind::Internal,
+            ),
+            (
+                BuildError::Option {
+                    message: "--secret".into(),
+                },
+                ErrorKind::Usage,
+            ),
+            (BuildError::Cancelled { why: 2 }, ErrorKind::Cancelled(2)),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn an_io_failure_in_a_step_says_what_and_keeps_its_source() {
+        let e = BuildError::step_io(Span::default(), "RUN: cannot copy", io("disk full"));
+        assert_eq!(e.to_string(), "RUN: cannot copy: disk full");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "disk full");
+    }
+}

@@ -286,7 +286,7 @@ fn user_ids(
     span: Span,
 ) -> Result<(u32, u32, Vec<u32>, String), BuildError> {
     let user = if user.is_empty() { "0" } else { user };
-    let root = Root::open(rootfs).map_err(|e| BuildError::step(span, format!("RUN: {e}")))?;
+    let root = Root::open(rootfs).map_err(|e| BuildError::step_io(span, "RUN", e))?;
     let read = |p: &'static str| {
         owner::read_account_file(&root, p).map_err(|e| {
             BuildError::step(span, format!("USER {user}: {e}"))

@@ -42,12 +42,10 @@ pub(super) fn prepare(
             );
         }
         if host.is_dir() {
-            let work = out
-                .work_dir(cx.services.scratch)
-                .map_err(|e| BuildError::step(input.span, e))?;
+            let work = out.work_dir(cx.services.scratch, input.span)?;
             let view = work.join(format!("context-{n}"));
             context_view::filtered_tree(&host, &rel, &cx.spec.context.ignore, &view)
-                .map_err(|e| BuildError::step(input.span, format!("RUN --mount=type=bind: {e}")))?;
+                .map_err(|e| BuildError::step_io(input.span, "RUN --mount=type=bind", e))?;
             view
         } else {
             host
@@ -60,11 +58,8 @@ pub(super) fn prepare(
         return Ok(());
     }
     // Writable: the step's changes go to a throwaway copy.
-    let work = out
-        .work_dir(cx.services.scratch)
-        .map_err(|e| BuildError::step(input.span, e))?;
-    let io =
-        |e: std::io::Error| BuildError::step(input.span, format!("RUN --mount=type=bind,rw: {e}"));
+    let work = out.work_dir(cx.services.scratch, input.span)?;
+    let io = |e: std::io::Error| BuildError::step_io(input.span, "RUN --mount=type=bind,rw", e);
     if host.is_dir() {
         let d = |s: &str| -> Result<PathBuf, BuildError> {
             let p = work.join(format!("{s}-{n}"));

@@ -56,12 +56,12 @@ pub(super) fn prepare(
         seed.as_deref(),
         &waiting,
     )
-    .map_err(|e| BuildError::step(input.span, e))?;
+    .map_err(|e| BuildError::step_io(input.span, "RUN --mount=type=cache", e))?;
     let source = match subdir {
         None => used.dir.clone(),
         Some(sub) => {
             let root = Root::open(&used.dir)
-                .map_err(|e| BuildError::step(input.span, format!("cache mount: {e}")))?;
+                .map_err(|e| BuildError::step_io(input.span, "cache mount", e))?;
             root.mkdir_all(sub, 0o755, None).map_err(|e| {
                 BuildError::step(input.span, format!("cache mount source {sub:?}: {e}"))
             })?;

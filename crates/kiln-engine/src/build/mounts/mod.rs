@@ -86,9 +86,13 @@ fn stays_inside(p: &str) -> bool {
 }
 
 impl StepMounts {
-    fn private_dir(&mut self) -> Result<PathBuf, String> {
+    /// The step's private tmpfs (for secrets and agent sockets), made on first use.
+    fn private_dir(&mut self, span: Span) -> Result<PathBuf, BuildError> {
         if self.private.is_none() {
-            self.private = Some(TmpfsDir::new("kiln-secrets-").map_err(|e| e.to_string())?);
+            let tmpfs = TmpfsDir::new("kiln-secrets-").map_err(|e| {
+                BuildError::step_io(span, "RUN --mount: cannot make the step's private tmpfs", e)
+            })?;
+            self.private = Some(tmpfs);
         }
         Ok(self
             .private
@@ -97,14 +101,14 @@ impl StepMounts {
             .unwrap_or_default())
     }
 
-    fn work_dir(&mut self, scratch: &Path) -> Result<PathBuf, String> {
+    /// A working directory for the step's mounts in the build's scratch space.
+    fn work_dir(&mut self, scratch: &Path, span: Span) -> Result<PathBuf, BuildError> {
         if self.work.is_none() {
-            self.work = Some(
-                tempfile::Builder::new()
-                    .prefix("mounts-")
-                    .tempdir_in(scratch)
-                    .map_err(|e| format!("cannot make a working directory: {e}"))?,
-            );
+            let dir = tempfile::Builder::new()
+                .prefix("mounts-")
+                .tempdir_in(scratch)
+                .map_err(|e| BuildError::step_io(span, "cannot make a working directory", e))?;
+            self.work = Some(dir);
         }
         Ok(self
             .work

@@ -52,9 +52,7 @@ pub(super) fn prepare(
     let target = target
         .clone()
         .unwrap_or_else(|| format!("/run/secrets/{id}"));
-    let dir = out
-        .private_dir()
-        .map_err(|e| BuildError::step(input.span, e))?;
+    let dir = out.private_dir(input.span)?;
     let file = dir.join(format!("secret-{n}"));
     let write = || -> std::io::Result<()> {
         std::fs::write(&file, &secret.0)?;
@@ -65,9 +63,10 @@ pub(super) fn prepare(
         std::os::unix::fs::chown(&file, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)))
     };
     write().map_err(|e| {
-        BuildError::step(
+        BuildError::step_io(
             input.span,
-            format!("secret {id:?}: cannot write it to the step's tmpfs: {e}"),
+            format!("secret {id:?}: cannot write it to the step's tmpfs"),
+            e,
         )
     })?;
     out.bind(target, file, true);

@@ -30,9 +30,7 @@ pub(super) fn prepare(
         .clone()
         .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{}", *ssh_n));
     *ssh_n += 1;
-    let dir = out
-        .private_dir()
-        .map_err(|e| BuildError::step(input.span, e))?;
+    let dir = out.private_dir(input.span)?;
     let sock = dir.join(format!("ssh-{n}.sock"));
     let proxy = ssh::AgentProxy::start(
         &sock,
