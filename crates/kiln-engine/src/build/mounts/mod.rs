@@ -96,9 +96,9 @@ impl StepMounts {
         }
         Ok(self
             .private
-            .as_ref()
+            .iter()
             .map(|t| t.path().to_path_buf())
-            .unwrap_or_default())
+            .collect())
     }
 
     /// A working directory for the step's mounts in the build's scratch space.
@@ -113,8 +113,7 @@ impl StepMounts {
         Ok(self
             .work
             .as_ref()
-            .map(|t| t.path().to_path_buf())
-            .unwrap_or_default())
+            .map_or_else(PathBuf::new, |t| t.path().to_path_buf()))
     }
 
     fn bind(&mut self, target: String, source: PathBuf, readonly: bool) {
