@@ -5,6 +5,7 @@
 use super::error::BuildError;
 use super::layer::store_err;
 use super::run_command::RunCommand;
+use super::stage::DEFAULT_PATH;
 use super::state::BuildState;
 use crate::config::ImageConfig;
 use crate::copy::owner;
@@ -22,9 +23,6 @@ use std::sync::{Arc, Mutex};
 
 /// Lines of output kept to show when a step fails.
 const TAIL_LINES: usize = 20;
-
-/// Docker's PATH for images that set none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What is needed from the stage to run one step.
 pub(crate) struct RunInput<'a> {

@@ -189,8 +189,10 @@ fn start(
     })
 }
 
-/// PATH for stages whose base sets none (BuildKit's `system.DefaultPathEnv` on Linux).
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// PATH for stages whose base sets none (BuildKit's `system.DefaultPathEnv` on Linux), and
+/// for RUN steps whose environment has none.
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Like BuildKit, make sure every stage has PATH: appended to the base's Env when it has
 /// none, so it is in the image config and visible to expansion.
