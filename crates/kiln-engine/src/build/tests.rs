@@ -380,10 +380,57 @@ fn refused_inputs_and_options_have_their_own_kinds() {
         o.platform = Some("linux/not-an-arch".into())
     }));
     assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+    let e = failed(env.build_with("FROM scratch\nRUN true\n", &fake, |o| {
+        o.outputs = vec![Output::Registry("Bad Name::x".into())]
+    }));
+    assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+    let e = failed(env.build_with("FROM scratch\nRUN true\n", &fake, |o| {
+        let missing = "id=k,src=/nonexistent/kiln-test-secret";
+        o.secrets = vec![super::mounts::secrets::SecretSpec::parse(missing).expect("spec")]
+    }));
+    assert_eq!(e.kind(), ErrorKind::Usage, "{e:?}");
+    assert!(
+        e.to_string().contains("/nonexistent/kiln-test-secret"),
+        "{e}"
+    );
     assert!(
         fake.seen().is_empty(),
         "nothing ran before the options were checked"
     );
+}
+
+#[test]
+fn a_secret_asked_for_as_a_variable_reaches_the_step_and_not_its_key() {
+    let env = Env::new();
+    let secret = env.context().join("token");
+    let df = "FROM scratch\nRUN --mount=type=secret,id=token,env=TOKEN use\n";
+    let with = |value: &'static str| {
+        let secret = secret.clone();
+        move |o: &mut BuildOptions| {
+            std::fs::write(&secret, value).expect("write secret");
+            let spec = format!("id=token,src={}", secret.display());
+            o.secrets = vec![super::mounts::secrets::SecretSpec::parse(&spec).expect("spec")];
+        }
+    };
+    let fake = FakeSandbox::new(Ending::Exit(0));
+    env.build_with(df, &fake, with("s3cret")).expect("build");
+    assert!(fake.seen()[0].env.contains(&"TOKEN=s3cret".to_string()));
+    // Another value: the step is cached (secrets are not part of its key, as in BuildKit).
+    let again = FakeSandbox::new(Ending::Exit(0));
+    env.build_with(df, &again, with("changed")).expect("build");
+    assert!(again.seen().is_empty(), "{:?}", again.seen());
+}
+
+#[test]
+fn copy_from_an_earlier_stage_takes_what_its_step_wrote() {
+    let env = Env::new();
+    let fake = FakeSandbox::writing(Ending::Exit(0), vec![("/out/app", "binary")], "");
+    let df = "FROM scratch AS build\nRUN make\nFROM scratch\nCOPY --from=build /out/app /app\n";
+    let built = env.build(df, &fake).expect("build");
+    assert_eq!(fake.seen().len(), 1);
+    let layer = env.top_layer(&built);
+    let app = std::fs::read_to_string(layer.path().join("app")).expect("app");
+    assert_eq!(app, "binary");
 }
 
 #[test]
