@@ -114,21 +114,19 @@ pub(crate) fn resolve(
     platform: &Platform,
     mode: Resolve,
 ) -> Result<kiln_oci::StoredImage, BuildError> {
-    let stored =
-        match (mode, store.lookup(name), registry) {
-            (Resolve::Local, Ok(s), _) => s,
-            (Resolve::Pull, _, Some(opts)) | (Resolve::Local, Err(_), Some(opts)) => {
-                pull(store, opts, name, span, platform)?
-            }
-            (Resolve::Pull, Ok(s), None) => s,
-            (_, Err(e), None) => return Err(BuildError::step(
-                span,
-                format!("base image {name} is not in the store: {e}"),
-            )
-            .with_hint(
-                "make the image with `kiln pull`, `kiln import`, `kiln load` or an earlier build",
-            )),
-        };
+    let stored = match (mode, store.lookup(name), registry) {
+        (Resolve::Local, Ok(s), _) => s,
+        (Resolve::Pull, _, Some(opts)) | (Resolve::Local, Err(_), Some(opts)) => {
+            pull(store, opts, name, span, platform)?
+        }
+        (Resolve::Pull, Ok(s), None) => s,
+        (_, Err(e), None) => return Err(BuildError::refused(
+            span,
+            format!("base image {name} is not in the store"),
+            Some("make the image with `kiln pull`, `kiln import`, `kiln load` or an earlier build"),
+            e,
+        )),
+    };
     // Marks its blobs used, so a concurrent `rmi` + prune cannot take them away
     // before this build has referenced them.
     store
@@ -170,8 +168,9 @@ pub fn pull(
     span: Span,
     platform: &Platform,
 ) -> Result<kiln_oci::StoredImage, BuildError> {
-    let reference = kiln_oci::Reference::parse_normalized(name)
-        .map_err(|e| BuildError::step(span, format!("invalid base image name {name:?}: {e}")))?;
+    let reference = kiln_oci::Reference::parse_normalized(name).map_err(|e| {
+        BuildError::refused(span, format!("invalid base image name {name:?}"), None, e)
+    })?;
     let wanted = kiln_registry::Platform {
         os: platform.os.clone(),
         arch: platform.arch.clone(),

@@ -21,6 +21,16 @@ pub enum BuildError {
         span: Span,
         hint: Option<String>,
     },
+    /// A step refused its input for the reason `source` gives (`what`: the instruction
+    /// or flag and the path).
+    #[error("{what}: {source}")]
+    Refused {
+        what: Box<str>,
+        span: Span,
+        hint: Option<&'static str>,
+        #[source]
+        source: Source,
+    },
     /// A RUN step ran and failed: it exited non-zero, was killed by a signal, or ran past
     /// `--timeout`.
     #[error("{message}")]
@@ -154,6 +164,22 @@ impl BuildError {
         }
     }
 
+    /// A step refusing its input at `span` because of `source` (kind
+    /// [`ErrorKind::Rejected`]).
+    pub fn refused(
+        span: Span,
+        what: impl Into<String>,
+        hint: Option<&'static str>,
+        source: impl Into<Source>,
+    ) -> Self {
+        BuildError::Refused {
+            what: what.into().into_boxed_str(),
+            span,
+            hint,
+            source: source.into(),
+        }
+    }
+
     /// A failure of the step's own filesystem work at `span` (kind [`ErrorKind::Io`]).
     pub fn step_io(span: Span, what: impl Into<String>, source: impl Into<Source>) -> Self {
         BuildError::StepIo {
@@ -187,9 +213,10 @@ impl BuildError {
     /// cache import/export), Internal (a kiln bug), Cancelled (a signal).
     pub fn kind(&self) -> ErrorKind {
         match self {
-            BuildError::Dockerfile(_) | BuildError::Step { .. } | BuildError::Rejected { .. } => {
-                ErrorKind::Rejected
-            }
+            BuildError::Dockerfile(_)
+            | BuildError::Step { .. }
+            | BuildError::Refused { .. }
+            | BuildError::Rejected { .. } => ErrorKind::Rejected,
             BuildError::Context(crate::context::ContextError::Refused { .. }) => {
                 ErrorKind::Rejected
             }
@@ -220,7 +247,8 @@ impl BuildError {
             | BuildError::StepFailed { span, .. }
             | BuildError::StepIo { span, .. }
             | BuildError::Sandbox { span, .. }
-            | BuildError::Copy { span, .. } => Some(*span),
+            | BuildError::Copy { span, .. }
+            | BuildError::Refused { span, .. } => Some(*span),
             BuildError::Registry {
                 op: RegistryOp::Pull { span, .. },
                 ..
@@ -235,6 +263,7 @@ impl BuildError {
             BuildError::Copy { source, .. } => source.hint().map(str::to_string),
             BuildError::Step { hint, .. } | BuildError::StepFailed { hint, .. } => hint.clone(),
             BuildError::Registry { op, .. } => Some(op.hint().to_string()),
+            BuildError::Refused { hint, .. } => hint.map(str::to_string),
             BuildError::Sandbox { hint, .. } => Some(hint.to_string()),
             BuildError::Unsupported { hint, .. } | BuildError::Rejected { hint, .. } => {
                 Some(hint.clone())

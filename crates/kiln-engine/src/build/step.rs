@@ -398,9 +398,9 @@ impl StageRun {
         let wd = apply::workdir(&mut self.config, path);
         let owner = self.user_owner(cx, ins.span)?;
         let root = self.fs.ready(cx.services.store)?;
-        let created = root
-            .mkdir_all(&wd, 0o755, Some(owner))
-            .map_err(|e| BuildError::step(ins.span, format!("cannot create WORKDIR {wd}: {e}")))?;
+        let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
+            BuildError::refused(ins.span, format!("cannot create WORKDIR {wd}"), None, e)
+        })?;
         let paths: Vec<String> = created
             .iter()
             .map(|p| p.to_string_lossy().into_owned())

@@ -22,11 +22,12 @@ pub(super) fn prepare(
     };
     let src = m.source.clone().unwrap_or_else(|| "/".into());
     let host = root.host_path(&src).map_err(|e| {
-        BuildError::step(
+        BuildError::refused(
             input.span,
-            format!("RUN --mount=type=bind: source {src:?} in {label}: {e}"),
+            format!("RUN --mount=type=bind: source {src:?} in {label}"),
+            Some("give a path that exists in the stage, image or context (resolved inside it)"),
+            e,
         )
-        .with_hint("give a path that exists in the stage, image or context (resolved inside it)")
     })?;
     // The context as `docker build` sends it: without what .dockerignore drops.
     let host = if input.from.is_none() && !cx.spec.context.ignore.is_empty() {

@@ -24,9 +24,11 @@ pub(super) fn prepare(
         Some((root, label)) => {
             let src = m.source.clone().unwrap_or_else(|| "/".into());
             Some(root.host_path(&src).map_err(|e| {
-                BuildError::step(
+                BuildError::refused(
                     input.span,
-                    format!("RUN --mount=type=cache: source {src:?} in {label}: {e}"),
+                    format!("RUN --mount=type=cache: source {src:?} in {label}"),
+                    None,
+                    e,
                 )
             })?)
         }
@@ -62,12 +64,10 @@ pub(super) fn prepare(
         Some(sub) => {
             let root = Root::open(&used.dir)
                 .map_err(|e| BuildError::step_io(input.span, "cache mount", e))?;
-            root.mkdir_all(sub, 0o755, None).map_err(|e| {
-                BuildError::step(input.span, format!("cache mount source {sub:?}: {e}"))
-            })?;
-            root.host_path(sub).map_err(|e| {
-                BuildError::step(input.span, format!("cache mount source {sub:?}: {e}"))
-            })?
+            let refused =
+                |e| BuildError::refused(input.span, format!("cache mount source {sub:?}"), None, e);
+            root.mkdir_all(sub, 0o755, None).map_err(refused)?;
+            root.host_path(sub).map_err(refused)?
         }
     };
     out.caches.push(used);

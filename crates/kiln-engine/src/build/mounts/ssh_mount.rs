@@ -38,7 +38,7 @@ pub(super) fn prepare(
         m.mode.unwrap_or(0o600),
         (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
     )
-    .map_err(|e| BuildError::step(input.span, format!("RUN --mount=type=ssh: {e}")))?;
+    .map_err(|e| BuildError::step_io(input.span, "RUN --mount=type=ssh", e))?;
     out.proxies.push(proxy);
     out.env.push(format!("SSH_AUTH_SOCK={target}"));
     out.bind(target, sock, false);
