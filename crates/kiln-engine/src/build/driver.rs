@@ -274,7 +274,7 @@ fn finish(
             pushed.push(p);
         }
     }
-    let cache_exported = remote_cache::export_all(cx, &opts.cache_to)?;
+    let cache_exported = remote_cache::export_all(cx, &opts.cache_to, opts.registry.as_ref())?;
     Ok(Built {
         id: image.config,
         manifest_size: store

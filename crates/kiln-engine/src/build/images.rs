@@ -15,11 +15,11 @@ pub(crate) struct Images<'a> {
     store: &'a Store,
     scratch: &'a Path,
     /// How to reach registries (images not in the store are pulled); `None`: never.
-    pub registry: Option<kiln_registry::RegistryOptions>,
+    registry: Option<kiln_registry::RegistryOptions>,
     /// The platform every image must be for.
-    pub platform: Platform,
+    platform: Platform,
     /// `--pull` or not.
-    pub mode: Resolve,
+    mode: Resolve,
     /// Image names as this build resolved them.
     resolved: Mutex<HashMap<String, StoredImage>>,
     /// Root filesystems of images used with `COPY --from=IMAGE` and `RUN --mount from=`.

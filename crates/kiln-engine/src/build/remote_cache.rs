@@ -30,6 +30,7 @@ fn stages(plan: &Plan, mode: CacheMode) -> HashSet<usize> {
 pub(crate) fn export_all(
     cx: &BuildState<'_>,
     targets: &[CacheTo],
+    registry: Option<&kiln_registry::RegistryOptions>,
 ) -> Result<Vec<kiln_registry::Pushed>, BuildError> {
     if targets.is_empty() {
         return Ok(Vec::new());
@@ -52,12 +53,8 @@ pub(crate) fn export_all(
             .filter(|(stage, key)| wanted.contains(stage) && seen.insert(*key))
             .filter_map(|(_, key)| cx.services.steps.get(key))
             .collect();
-        let registry = cx
-            .services
-            .images
-            .registry
-            .as_ref()
-            .ok_or_else(|| fail("registry access is off for this build".into()))?;
+        let registry =
+            registry.ok_or_else(|| fail("registry access is off for this build".into()))?;
         if registry.progress {
             eprintln!(
                 "Exporting {} cached steps (mode={}) to {}",
