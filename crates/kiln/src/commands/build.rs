@@ -414,10 +414,9 @@ fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
         BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
-        // (A pull failure is located at its FROM and keeps code 1 until then.)
+        // Until the exit code comes from `err.kind()`, the variants split out of Output,
+        // Store and Step keep their old codes (a pull failure, located at its FROM, 1).
         BuildError::Registry { .. } if err.span().is_none() => IO,
-        // (Until the exit code comes from `err.kind()`: the variants split out of Output,
-        // Store and Step keep their code.)
         BuildError::Store { .. }
         | BuildError::Output { .. }
         | BuildError::Write { .. }
