@@ -103,22 +103,21 @@ pub fn export(store: &Store, name: &str, dest: &Path) -> Result<(), BuildError> 
         let scratch = store.temp_dir().map_err(|e| err(store, e))?;
         let fs = Rootfs::new(scratch.path())?;
         fs.unpack(store, &layers)?;
-        let file = std::fs::File::create(dest).map_err(|e| BuildError::Output {
-            message: format!("cannot write {}: {e}", dest.display()),
-        })?;
-        let out = |e: &dyn std::fmt::Display| BuildError::Output {
-            message: format!("cannot write {}: {e}", dest.display()),
+        let out = |e: crate::build::error::Source| BuildError::Write {
+            path: dest.to_owned(),
+            source: e,
         };
+        let file = std::fs::File::create(dest).map_err(|e| out(e.into()))?;
         // Zero blocks (a sparse file's content) stay holes in the tarball too.
         let sparse = std::io::BufWriter::new(kiln_oci::SparseFile::new(file));
         let mut lw = LayerWriter::new(sparse, TarOptions { epoch: None });
-        kiln_layer::write_tree(&fs.root, &mut lw).map_err(|e| out(&e))?;
-        let sparse = lw.finish().map_err(|e| out(&e))?;
+        kiln_layer::write_tree(&fs.root, &mut lw).map_err(|e| out(e.into()))?;
+        let sparse = lw.finish().map_err(|e| out(e.into()))?;
         sparse
             .into_inner()
-            .map_err(|e| out(&e.into_error()))?
+            .map_err(|e| out(e.into_error().into()))?
             .finish()
-            .map_err(|e| out(&e))?;
+            .map_err(|e| out(e.into()))?;
         return Ok(());
     }
     export_rootfs(store, &layers, dest)
