@@ -108,10 +108,11 @@ pub fn unpack_layer(store: &Store, layer: &LayerRef) -> Result<PathBuf> {
     }
     let staged = store.stage_layer(&layer.diff_id).map_err(store_err)?;
     let blob = store.blob_reader(&layer.digest).map_err(store_err)?;
-    let (_, reader) = kiln_oci::compression::decompress(blob).map_err(|source| SnapshotError::Decompress {
-        layer: layer.digest,
-        source,
-    })?;
+    let (_, reader) =
+        kiln_oci::compression::decompress(blob).map_err(|source| SnapshotError::Decompress {
+            layer: layer.digest,
+            source,
+        })?;
     let mut reader = DigestReader::new(reader);
     let root = Root::open(staged.root()).map_err(|source| SnapshotError::Root {
         layer: layer.digest,

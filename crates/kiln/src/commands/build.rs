@@ -4,8 +4,8 @@ use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::{Failure, INPUT_REJECTED, IO};
 use crate::sizes::parse_bytes;
 use kiln_engine::build::progress::Reporter;
-use kiln_engine::build::{build, BuildError, BuildOptions, Output};
 use kiln_engine::context::{ContextError, ContextSource};
+use kiln_engine::{build, BuildError, BuildOptions, Output};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -169,6 +169,11 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         outputs,
         source_date_epoch: epoch,
         sandbox: sandbox_options(&args)?,
+        isolation: kiln_engine::build::isolation::open(
+            args.runtime.as_deref(),
+            &args.runtime_flags,
+        )
+        .map_err(|e| render_failure(&e, None))?,
         storage_driver: args
             .storage_driver
             .as_deref()
@@ -376,8 +381,6 @@ fn sandbox_options(args: &BuildArgs) -> Result<kiln_engine::build::SandboxOption
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         seccomp,
-        runtime: args.runtime.clone(),
-        runtime_flags: args.runtime_flags.clone(),
         network_deny: network_deny(&args.network_deny)?,
         max_download_size: args
             .max_download_size
@@ -411,7 +414,15 @@ fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
         BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
-        BuildError::Store { .. } | BuildError::Output { .. } | BuildError::Context(_) => IO,
+        // Until the exit code comes from `err.kind()`, the variants split out of Output,
+        // Store and Step keep their old codes (a pull failure, located at its FROM, 1).
+        BuildError::Registry { .. } if err.span().is_none() => IO,
+        BuildError::Store { .. }
+        | BuildError::Output { .. }
+        | BuildError::Write { .. }
+        | BuildError::Io { .. }
+        | BuildError::Internal { .. }
+        | BuildError::Context(_) => IO,
         _ => INPUT_REJECTED,
     };
     let hint = err.hint();
