@@ -9,10 +9,11 @@ use kiln_oci::{LayerRef, Reference, Store, StoredImage};
 use std::io::Read;
 use std::path::Path;
 
-fn err(store: &Store, e: impl std::fmt::Display) -> BuildError {
+fn err(store: &Store, e: impl Into<crate::build::error::Source>) -> BuildError {
     BuildError::Store {
         root: store.root().display().to_string(),
-        message: e.to_string(),
+        what: String::new(),
+        source: e.into(),
     }
 }
 
@@ -103,22 +104,21 @@ pub fn export(store: &Store, name: &str, dest: &Path) -> Result<(), BuildError> 
         let scratch = store.temp_dir().map_err(|e| err(store, e))?;
         let fs = Rootfs::new(scratch.path())?;
         fs.unpack(store, &layers)?;
-        let file = std::fs::File::create(dest).map_err(|e| BuildError::Output {
-            message: format!("cannot write {}: {e}", dest.display()),
-        })?;
-        let out = |e: &dyn std::fmt::Display| BuildError::Output {
-            message: format!("cannot write {}: {e}", dest.display()),
+        let out = |e: crate::build::error::Source| BuildError::Write {
+            path: dest.to_owned(),
+            source: e,
         };
+        let file = std::fs::File::create(dest).map_err(|e| out(e.into()))?;
         // Zero blocks (a sparse file's content) stay holes in the tarball too.
         let sparse = std::io::BufWriter::new(kiln_oci::SparseFile::new(file));
         let mut lw = LayerWriter::new(sparse, TarOptions { epoch: None });
-        kiln_layer::write_tree(&fs.root, &mut lw).map_err(|e| out(&e))?;
-        let sparse = lw.finish().map_err(|e| out(&e))?;
+        kiln_layer::write_tree(&fs.root, &mut lw).map_err(|e| out(e.into()))?;
+        let sparse = lw.finish().map_err(|e| out(e.into()))?;
         sparse
             .into_inner()
-            .map_err(|e| out(&e.into_error()))?
+            .map_err(|e| out(e.into_error().into()))?
             .finish()
-            .map_err(|e| out(&e))?;
+            .map_err(|e| out(e.into()))?;
         return Ok(());
     }
     export_rootfs(store, &layers, dest)

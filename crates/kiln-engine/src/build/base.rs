@@ -1,9 +1,9 @@
 //! The start of a stage: an empty root (scratch), an image from the store, or an earlier
 //! stage's result; the root filesystem is materialised by unpacking the layers.
 
+use super::error::{BuildError, RegistryOp};
 use super::layer::store_err;
 use super::stage::StageResult;
-use super::{BuildContext, BuildError};
 use crate::config::ImageConfig;
 use kiln_dockerfile::Span;
 use kiln_layer::{ExtractOptions, Root, WhiteoutMode};
@@ -22,7 +22,8 @@ impl Rootfs {
     pub fn new(scratch: &Path) -> Result<Rootfs, BuildError> {
         let io = |e: std::io::Error| BuildError::Store {
             root: scratch.display().to_string(),
-            message: format!("cannot make a working directory: {e}"),
+            what: "cannot make a working directory".into(),
+            source: e.into(),
         };
         let dir = tempfile::Builder::new()
             .prefix("rootfs-")
@@ -36,7 +37,8 @@ impl Rootfs {
         .map_err(io)?;
         let root = Root::open(dir.path()).map_err(|e| BuildError::Store {
             root: scratch.display().to_string(),
-            message: e.to_string(),
+            what: String::new(),
+            source: e.into(),
         })?;
         Ok(Rootfs { dir, root })
     }
@@ -102,7 +104,7 @@ pub enum Resolve {
 }
 
 /// The single place where a FROM, `COPY --from` or `RUN --mount from=` image name is
-/// resolved to a manifest. A build asks once per name ([`BuildContext::resolve_image`]), so
+/// resolved to a manifest. A build asks once per name ([`Images::resolve`](super::images::Images::resolve)), so
 /// every step that names an image sees the same one and `--pull` asks its registry once.
 pub(crate) fn resolve(
     store: &Store,
@@ -112,21 +114,19 @@ pub(crate) fn resolve(
     platform: &Platform,
     mode: Resolve,
 ) -> Result<kiln_oci::StoredImage, BuildError> {
-    let stored =
-        match (mode, store.lookup(name), registry) {
-            (Resolve::Local, Ok(s), _) => s,
-            (Resolve::Pull, _, Some(opts)) | (Resolve::Local, Err(_), Some(opts)) => {
-                pull(store, opts, name, span, platform)?
-            }
-            (Resolve::Pull, Ok(s), None) => s,
-            (_, Err(e), None) => return Err(BuildError::step(
-                span,
-                format!("base image {name} is not in the store: {e}"),
-            )
-            .with_hint(
-                "make the image with `kiln pull`, `kiln import`, `kiln load` or an earlier build",
-            )),
-        };
+    let stored = match (mode, store.lookup(name), registry) {
+        (Resolve::Local, Ok(s), _) => s,
+        (Resolve::Pull, _, Some(opts)) | (Resolve::Local, Err(_), Some(opts)) => {
+            pull(store, opts, name, span, platform)?
+        }
+        (Resolve::Pull, Ok(s), None) => s,
+        (_, Err(e), None) => return Err(BuildError::refused(
+            span,
+            format!("base image {name} is not in the store"),
+            Some("make the image with `kiln pull`, `kiln import`, `kiln load` or an earlier build"),
+            e,
+        )),
+    };
     // Marks its blobs used, so a concurrent `rmi` + prune cannot take them away
     // before this build has referenced them.
     store
@@ -135,15 +135,14 @@ pub(crate) fn resolve(
     Ok(stored)
 }
 
-/// Load `name` as the build resolved it ([`BuildContext::resolve_image`]).
-pub(crate) fn image(
-    cx: &BuildContext<'_>,
+/// The stored image `name` resolved to, checked to be for `platform`.
+pub(crate) fn load_for(
+    store: &Store,
+    stored: &kiln_oci::StoredImage,
     name: &str,
     span: Span,
+    platform: &Platform,
 ) -> Result<BaseImage, BuildError> {
-    let store = cx.store;
-    let platform = &cx.plan.target_platform;
-    let stored = cx.resolve_image(name, span)?;
     let mut base = load(store, &stored.manifest)?;
     base.manifest = Some(stored.manifest);
     if base.config.os != platform.os || base.config.architecture != platform.arch {
@@ -169,14 +168,17 @@ pub fn pull(
     span: Span,
     platform: &Platform,
 ) -> Result<kiln_oci::StoredImage, BuildError> {
-    let reference = kiln_oci::Reference::parse_normalized(name)
-        .map_err(|e| BuildError::step(span, format!("invalid base image name {name:?}: {e}")))?;
+    let reference = kiln_oci::Reference::parse_normalized(name).map_err(|e| {
+        BuildError::refused(span, format!("invalid base image name {name:?}"), None, e)
+    })?;
     kiln_registry::pull(store, &reference, platform, opts)
         .map(|p| p.image)
-        .map_err(|source| BuildError::Pull {
-            name: name.to_string(),
-            span,
-            source: Box::new(source),
+        .map_err(|e| BuildError::Registry {
+            op: RegistryOp::Pull {
+                name: name.to_string(),
+                span,
+            },
+            source: Box::new(e),
         })
 }
 

@@ -1,11 +1,12 @@
 //! COPY and ADD of a stage: owners, modes and excludes from the flags, sources from the
 //! build context, an earlier stage or an image, and the step's layer in the store.
 
+use super::error::BuildError;
 use super::layer;
-use super::stage::{LazyRoot, StageResult};
+use super::stage::LazyRoot;
+use super::state::BuildState;
 use super::step::StageRun;
 use super::view;
-use super::{BuildContext, BuildError};
 use crate::context::dockerignore::Ignore;
 use crate::copy::{self, chmod::Chmod, owner, sources::SourceTree, CopyRequest, Inline};
 use kiln_dockerfile::instructions::{Copy, Instruction};
@@ -13,151 +14,139 @@ use kiln_dockerfile::plan::Source;
 use kiln_dockerfile::Span;
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
-use std::sync::OnceLock;
 
-impl StageRun {
-    /// The owner for directories WORKDIR creates: the current USER.
-    pub(crate) fn user_owner(
-        &mut self,
-        cx: &BuildContext<'_>,
-        span: Span,
-    ) -> Result<(u32, u32), BuildError> {
-        let user = self.config.config.user.clone();
-        if user.is_empty() {
-            return Ok((0, 0));
+/// Run a COPY/ADD of stage run `st`; the flag says whether the root filesystem already holds the layer.
+pub(crate) fn copy(
+    st: &mut StageRun,
+    cx: &BuildState<'_>,
+    ins: &Instruction,
+    c: &Copy,
+    add: bool,
+) -> Result<(LayerRef, bool), BuildError> {
+    let span = ins.span;
+    let from = st.copy_source(cx);
+    let workdir = st.config.config.working_dir.clone();
+    // The destination as a read-only view of the layers, unless the root is up to date.
+    let view = if st.fs.is_ready() {
+        None
+    } else {
+        view::of(cx, &st.layers)?
+    };
+    let owner = match &c.chown {
+        None => None,
+        Some(t) => Some(match &view {
+            Some(v) => resolve_owner(&v.root, &t.value, t.span)?,
+            None => resolve_owner(st.fs.ready(cx.services.store)?, &t.value, t.span)?,
+        }),
+    };
+    let chmod = c
+        .chmod
+        .as_ref()
+        .map(|t| Chmod::parse(&t.value).map_err(|e| BuildError::step(t.span, e)))
+        .transpose()?;
+    let req = CopyRequest {
+        add,
+        sources: c.sources.iter().map(|t| t.value.clone()).collect(),
+        inline: inline_files(c),
+        dest: c.dest.value.clone(),
+        workdir,
+        owner,
+        chmod,
+        parents: c.parents,
+        excludes: excludes(c, span)?,
+        checksum: c.checksum.as_ref().map(|t| t.value.clone()),
+        unpack: add && c.unpack.unwrap_or(true),
+        now: cx.spec.epoch.unwrap_or(cx.spec.now),
+        temp_dir: cx.services.scratch,
+        url_policy: cx.spec.sandbox.url_policy(),
+        http: cx.services.images.registry(),
+        max_unpack: cx.spec.max_layer_size,
+    };
+    let dest = Dest {
+        view: view.as_ref(),
+        fs: &mut st.fs,
+        span,
+        what: ins.command.name(),
+    };
+    let result = match from {
+        None if c.from.is_some() => {
+            // ONBUILD COPY --from=...: resolve by name now.
+            return Err(BuildError::step(
+                span,
+                "COPY --from in an ONBUILD trigger is not supported yet",
+            ));
         }
-        let o = resolve_owner(self.fs.ready(cx.store)?, &user, span)?;
-        Ok((o.uid, o.gid))
-    }
-
-    /// Run a COPY/ADD; the flag says whether the root filesystem already holds the layer.
-    pub(crate) fn copy(
-        &mut self,
-        cx: &BuildContext<'_>,
-        ins: &Instruction,
-        c: &Copy,
-        add: bool,
-        done: &[OnceLock<StageResult>],
-    ) -> Result<(LayerRef, bool), BuildError> {
-        let span = ins.span;
-        let from = self.copy_source(cx);
-        let workdir = self.config.config.working_dir.clone();
-        // The destination as a read-only view of the layers, unless the root is up to date.
-        let view = if self.fs.is_ready() {
-            None
-        } else {
-            view::of(cx, &self.layers)?
-        };
-        let owner = match &c.chown {
-            None => None,
-            Some(t) => Some(match &view {
-                Some(v) => resolve_owner(&v.root, &t.value, t.span)?,
-                None => resolve_owner(self.fs.ready(cx.store)?, &t.value, t.span)?,
-            }),
-        };
-        let chmod = c
-            .chmod
-            .as_ref()
-            .map(|t| Chmod::parse(&t.value).map_err(|e| BuildError::step(t.span, e)))
-            .transpose()?;
-        let excludes = if c.excludes.is_empty() {
-            None
-        } else {
-            Some(
-                Ignore::from_patterns(
-                    c.excludes
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| (i + 1, t.value.clone()))
-                        .collect(),
-                )
-                .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))?,
-            )
-        };
-        // Heredoc bodies arrive expanded by the stage walk when their delimiter was unquoted.
-        let inline = c
-            .inline
-            .iter()
-            .map(|i| Inline {
-                name: i.path.clone(),
-                data: i.data.clone().into_bytes(),
-            })
-            .collect();
-        let req = CopyRequest {
-            add,
-            sources: c.sources.iter().map(|t| t.value.clone()).collect(),
-            inline,
-            dest: c.dest.value.clone(),
-            workdir,
-            owner,
-            chmod,
-            parents: c.parents,
-            excludes,
-            checksum: c.checksum.as_ref().map(|t| t.value.clone()),
-            unpack: add && c.unpack.unwrap_or(true),
-            now: cx.epoch.unwrap_or(cx.now),
-            temp_dir: cx.scratch,
-            url_policy: cx.sandbox.url_policy(),
-            http: cx.registry.as_ref(),
-            max_unpack: cx.max_layer_size,
-        };
-        let dest = Dest {
-            view: view.as_ref(),
-            fs: &mut self.fs,
+        None => copy_step(cx, &req, &cx.spec.context_tree(), dest),
+        Some(Source::Stage(j)) => {
+            let prev = cx
+                .stage(j)
+                .ok_or_else(|| BuildError::step(span, format!("stage {j} was not built")))?;
+            let label = format!("stage {}", cx.spec.plan.stages[j].label());
+            match view::of(cx, &prev.layers)? {
+                Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
+                None => {
+                    let mut guard = prev.root(cx.services.store)?;
+                    let src = guard.ready(cx.services.store)?;
+                    copy_step(cx, &req, &from_tree(src, label), dest)
+                }
+            }
+        }
+        Some(Source::Image(name)) => {
+            let label = format!("image {name}");
+            let img = cx.services.images.image(&name, span)?;
+            match view::of(cx, &img.layers)? {
+                Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
+                None => {
+                    let fs = cx.services.images.rootfs(&name, span)?;
+                    copy_step(cx, &req, &from_tree(&fs.root, label), dest)
+                }
+            }
+        }
+    };
+    result.map_err(|e| match e {
+        StepError::Copy(source) => BuildError::Copy {
+            what: ins.command.name().to_string(),
             span,
-            what: ins.command.name(),
-        };
-        let result = match from {
-            None if c.from.is_some() => {
-                // ONBUILD COPY --from=...: resolve by name now.
-                return Err(BuildError::step(
-                    span,
-                    "COPY --from in an ONBUILD trigger is not supported yet",
-                ));
-            }
-            None => copy_step(cx, &req, &cx.context_tree(), dest),
-            Some(Source::Stage(j)) => {
-                let prev = done[j]
-                    .get()
-                    .ok_or_else(|| BuildError::step(span, format!("stage {j} was not built")))?;
-                let label = format!("stage {}", cx.plan.stages[j].label());
-                match view::of(cx, &prev.layers)? {
-                    Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
-                    None => {
-                        let mut guard = prev.root(cx.store)?;
-                        let src = guard.ready(cx.store)?;
-                        copy_step(cx, &req, &from_tree(src, label), dest)
-                    }
-                }
-            }
-            Some(Source::Image(name)) => {
-                let label = format!("image {name}");
-                let img = super::base::image(cx, &name, span)?;
-                match view::of(cx, &img.layers)? {
-                    Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),
-                    None => {
-                        let fs = cx.image_rootfs(&name, span)?;
-                        copy_step(cx, &req, &from_tree(&fs.root, label), dest)
-                    }
-                }
-            }
-        };
-        result.map_err(|e| match e {
-            StepError::Copy(e) => {
-                let hint = e.hint();
-                let err = BuildError::step(span, format!("{} failed: {e}", ins.command.name()));
-                match hint {
-                    Some(h) => err.with_hint(h),
-                    None => err,
-                }
-            }
-            StepError::Build(e) => e,
-        })
+            source: Box::new(source),
+        },
+        StepError::Build(e) => e,
+    })
+}
+
+/// `--exclude` patterns as a matcher (`None`: none given).
+fn excludes(c: &Copy, span: Span) -> Result<Option<Ignore>, BuildError> {
+    if c.excludes.is_empty() {
+        return Ok(None);
     }
+    let patterns = c
+        .excludes
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (i + 1, t.value.clone()))
+        .collect();
+    Ignore::from_patterns(patterns)
+        .map(Some)
+        .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))
+}
+
+/// Heredoc bodies as files (they arrive expanded by the stage walk when their delimiter
+/// was unquoted).
+fn inline_files(c: &Copy) -> Vec<Inline> {
+    c.inline
+        .iter()
+        .map(|i| Inline {
+            name: i.path.clone(),
+            data: i.data.clone().into_bytes(),
+        })
+        .collect()
 }
 
 /// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group.
-fn resolve_owner(root: &Root, spec: &str, span: Span) -> Result<owner::Owner, BuildError> {
+pub(crate) fn resolve_owner(
+    root: &Root,
+    spec: &str,
+    span: Span,
+) -> Result<owner::Owner, BuildError> {
     let account_files = || -> Result<_, owner::OwnerError> {
         Ok((
             owner::read_account_file(root, "/etc/passwd")?,
@@ -203,12 +192,12 @@ struct Dest<'a> {
 /// unpacks an archive (that goes through the root filesystem). The flag says whether the
 /// root filesystem already holds the result.
 fn copy_step(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     req: &CopyRequest<'_>,
     tree: &SourceTree<'_>,
     dest: Dest<'_>,
 ) -> Result<(LayerRef, bool), StepError> {
-    let store = cx.store;
+    let store = cx.services.store;
     if copy::needs_root(req, tree).map_err(StepError::Copy)? {
         let root = dest.fs.ready(store).map_err(StepError::Build)?;
         let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;

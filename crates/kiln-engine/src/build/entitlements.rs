@@ -7,7 +7,8 @@
 //! image, any later frontend). The point-of-use check is the guarantee: the privileged
 //! confinement of a step only comes out of [`confinement`], which refuses first.
 
-use super::{BuildError, SandboxOptions};
+use super::error::BuildError;
+use super::options::SandboxOptions;
 use kiln_dockerfile::instructions::Run;
 use kiln_dockerfile::Span;
 use kiln_sandbox::{Confinement, NetworkMode};

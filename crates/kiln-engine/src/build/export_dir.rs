@@ -15,8 +15,8 @@ use std::path::Path;
 use kiln_layer::Root;
 use kiln_oci::{LayerRef, Store};
 
+use super::error::BuildError;
 use super::output::out_err;
-use super::BuildError;
 
 /// Unpack `layers` into `dir` (created if missing) without deleting what is there.
 pub fn export_rootfs(store: &Store, layers: &[LayerRef], dir: &Path) -> Result<(), BuildError> {

@@ -1,7 +1,7 @@
 //! Turning the paths a step changed into a layer blob in the store, within
 //! `--max-layer-size`.
 
-use super::BuildError;
+use super::error::BuildError;
 use kiln_dockerfile::Span;
 use kiln_layer::{LayerWriter, Root, TarOptions};
 use kiln_oci::{BlobWriter, LayerRef, Store};
@@ -17,10 +17,12 @@ use std::sync::Arc;
 /// cost almost nothing in the store.
 pub const DEFAULT_MAX_LAYER_SIZE: u64 = 20 << 30;
 
-pub(crate) fn store_err(store: &Store, e: impl std::fmt::Display) -> BuildError {
+/// A failure of the store at `store` (kind I/O), keeping its source.
+pub(crate) fn store_err(store: &Store, e: impl Into<super::error::Source>) -> BuildError {
     BuildError::Store {
         root: store.root().display().to_string(),
-        message: e.to_string(),
+        what: String::new(),
+        source: e.into(),
     }
 }
 
@@ -69,15 +71,19 @@ impl Tripwire {
     /// `what: error`.
     pub fn error(
         &self,
-        cx: &super::BuildContext<'_>,
+        cx: &super::state::BuildState<'_>,
         span: Span,
         what: &str,
         error: &dyn std::fmt::Display,
     ) -> BuildError {
         let reached = self.0.load(Ordering::Relaxed);
-        match cx.max_layer_size {
+        match cx.spec.max_layer_size {
             Some(limit) if reached > 0 => over_limit(span, what, limit, reached),
-            _ => BuildError::step(span, format!("{what}: cannot write the layer: {error}")),
+            _ => BuildError::step_io(
+                span,
+                format!("{what}: cannot write the layer"),
+                error.to_string(),
+            ),
         }
     }
 }
@@ -112,24 +118,33 @@ fn unit(n: u64) -> Option<(u64, char)> {
 
 /// A new layer for a step, and its tripwire.
 pub(crate) fn new_layer(
-    cx: &super::BuildContext<'_>,
+    cx: &super::state::BuildState<'_>,
 ) -> Result<(LayerWriter<StepBlob>, Tripwire), BuildError> {
-    let blob = cx.store.blob_writer().map_err(|e| store_err(cx.store, e))?;
+    let blob = cx
+        .services
+        .store
+        .blob_writer()
+        .map_err(|e| store_err(cx.services.store, e))?;
     let tripwire = Tripwire::default();
     let w = StepBlob {
         blob,
-        limit: cx.max_layer_size,
+        limit: cx.spec.max_layer_size,
         tripwire: tripwire.clone(),
     };
     Ok((
-        LayerWriter::new(w, TarOptions { epoch: cx.epoch }),
+        LayerWriter::new(
+            w,
+            TarOptions {
+                epoch: cx.spec.epoch,
+            },
+        ),
         tripwire,
     ))
 }
 
 /// Ends the tar and installs the blob.
 pub(crate) fn finish(
-    cx: &super::BuildContext<'_>,
+    cx: &super::state::BuildState<'_>,
     span: Span,
     what: &str,
     lw: LayerWriter<StepBlob>,
@@ -138,7 +153,7 @@ pub(crate) fn finish(
     let w = lw
         .finish()
         .map_err(|e| tripwire.error(cx, span, what, &e))?;
-    install(cx.store, w)
+    install(cx.services.store, w)
 }
 
 /// Installs a finished step blob.
@@ -150,7 +165,7 @@ pub(crate) fn install(store: &Store, w: StepBlob) -> Result<LayerRef, BuildError
 /// Write the given container paths (and their parent directories) of `root` as an
 /// uncompressed layer blob; timestamps clamped to the build's epoch when given.
 pub(crate) fn commit(
-    cx: &super::BuildContext<'_>,
+    cx: &super::state::BuildState<'_>,
     span: Span,
     what: &str,
     root: &Root,
@@ -164,6 +179,19 @@ pub(crate) fn commit(
         .collect();
     kiln_layer::write_paths(root, &rel, &mut lw).map_err(|e| tripwire.error(cx, span, what, &e))?;
     finish(cx, span, what, lw, &tripwire)
+}
+
+/// A failure of the store at `store` while doing `what`.
+pub(crate) fn store_io(
+    store: &Store,
+    what: &str,
+    e: impl Into<super::error::Source>,
+) -> BuildError {
+    BuildError::Store {
+        root: store.root().display().to_string(),
+        what: what.to_string(),
+        source: e.into(),
+    }
 }
 
 #[cfg(test)]

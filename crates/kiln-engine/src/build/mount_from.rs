@@ -3,13 +3,14 @@
 //! materialised root (held locked) or the image's unpacked root.
 
 use super::base::Rootfs;
-use super::stage::{LazyRoot, StageResult};
+use super::error::BuildError;
+use super::stage::LazyRoot;
+use super::state::BuildState;
 use super::view::{self, LayerView};
-use super::{BuildContext, BuildError};
 use kiln_dockerfile::plan::Source;
 use kiln_dockerfile::Span;
 use kiln_layer::Root;
-use std::sync::{Arc, MutexGuard, OnceLock};
+use std::sync::{Arc, MutexGuard};
 
 /// What keeps one source's root filesystem available.
 pub(crate) enum Held<'a> {
@@ -30,25 +31,24 @@ impl Held<'_> {
 
 /// Make `source` available; with its name for messages.
 pub(crate) fn hold<'a>(
-    cx: &BuildContext<'_>,
-    done: &'a [OnceLock<StageResult>],
+    cx: &'a BuildState<'_>,
     source: &Source,
     span: Span,
 ) -> Result<(Held<'a>, String), BuildError> {
     match source {
         Source::Stage(j) => {
-            let label = format!("stage {}", cx.plan.stages[*j].label());
-            let prev = done[*j]
-                .get()
+            let label = format!("stage {}", cx.spec.plan.stages[*j].label());
+            let prev = cx
+                .stage(*j)
                 .ok_or_else(|| BuildError::step(span, format!("{label} was not built")))?;
             let held = match view::of(cx, &prev.layers)? {
                 Some(v) => Held::View(v),
-                None => Held::Stage(prev.root(cx.store)?),
+                None => Held::Stage(prev.root(cx.services.store)?),
             };
             Ok((held, label))
         }
         Source::Image(name) => Ok((
-            Held::Image(cx.image_rootfs(name, span)?),
+            Held::Image(cx.services.images.rootfs(name, span)?),
             format!("image {name}"),
         )),
     }

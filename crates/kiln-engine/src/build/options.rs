@@ -136,10 +136,6 @@ pub struct SandboxOptions {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub seccomp: kiln_sandbox::SeccompPolicy,
-    /// `--runtime NAME|PATH`: an OCI runtime CLI instead of the embedded runtime.
-    pub runtime: Option<String>,
-    /// `--runtime-flag`: global flags for that runtime (e.g. `--platform=ptrace`).
-    pub runtime_flags: Vec<String>,
     /// `--network-deny`: ranges the default network (and ADD downloads) refuse besides
     /// loopback, link-local and the host's own addresses.
     pub network_deny: Vec<kiln_sandbox::Cidr>,
@@ -159,8 +155,6 @@ impl Default for SandboxOptions {
             cap_add: Vec::new(),
             cap_drop: Vec::new(),
             seccomp: kiln_sandbox::SeccompPolicy::default(),
-            runtime: None,
-            runtime_flags: Vec::new(),
             network_deny: Vec::new(),
             max_download_size: None,
         }
@@ -272,6 +266,9 @@ pub struct BuildOptions {
     pub source_date_epoch: Option<i64>,
     /// Confinement of RUN steps beyond Docker's defaults.
     pub sandbox: SandboxOptions,
+    /// What runs RUN steps: the embedded runtime, an external OCI runtime (`--runtime`, see
+    /// [`super::isolation::open`]), or any other [`kiln_sandbox::Sandbox`].
+    pub isolation: super::Isolation,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
     /// `--max-layer-size`: most uncompressed bytes of one step's layer; `None`: no limit.

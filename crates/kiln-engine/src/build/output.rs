@@ -1,9 +1,9 @@
 //! Putting the result in the store and writing the extra outputs.
 
+use super::error::{BuildError, RegistryOp};
 use super::layer::store_err;
 use super::options::Output;
 use super::stage::StageResult;
-use super::BuildError;
 use crate::config::ImageConfig;
 use kiln_oci::{archive, layout, media, Digest, LayerRef, Store, StoredImage};
 use std::path::Path;
@@ -48,9 +48,10 @@ pub(crate) fn store_image(
     })
 }
 
-pub(super) fn out_err(path: &Path, e: impl std::fmt::Display) -> BuildError {
-    BuildError::Output {
-        message: format!("cannot write {}: {e}", path.display()),
+pub(super) fn out_err(path: &Path, e: impl Into<super::error::Source>) -> BuildError {
+    BuildError::Write {
+        path: path.to_owned(),
+        source: e.into(),
     }
 }
 
@@ -98,16 +99,19 @@ fn push(
     name: &str,
     opts: &super::BuildOptions,
 ) -> Result<kiln_registry::Pushed, BuildError> {
-    let dest = kiln_oci::Reference::parse_normalized(name).map_err(|e| BuildError::Output {
+    let dest = kiln_oci::Reference::parse_normalized(name).map_err(|e| BuildError::Option {
         message: format!("cannot push to {name:?}: {e}"),
     })?;
     let registry = opts.registry.clone().ok_or_else(|| BuildError::Output {
         message: format!("cannot push to {name}: registry access is off for this build"),
     })?;
-    kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|source| {
+    kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|e| {
         BuildError::Registry {
-            doing: format!("cannot push {} to {dest}", image.manifest),
-            source: Box::new(source),
+            op: RegistryOp::Push {
+                image: image.manifest.to_string(),
+                dest: dest.to_string(),
+            },
+            source: Box::new(e),
         }
     })
 }

@@ -2,9 +2,10 @@
 //! unpacked once in the store); what the command changed (the overlay's upper directory,
 //! compared with the layers below) becomes the step's layer.
 
+use super::error::BuildError;
 use super::layer::store_err;
 use super::run_command::RunCommand;
-use super::{BuildContext, BuildError};
+use super::state::BuildState;
 use crate::accounts;
 use crate::config::ImageConfig;
 use crate::copy::owner;
@@ -66,37 +67,35 @@ impl StorageDriver {
 }
 
 /// Run one RUN step and store its layer.
-pub(crate) fn run_step(
-    cx: &BuildContext<'_>,
-    input: &RunInput<'_>,
-) -> Result<LayerRef, BuildError> {
+pub(crate) fn run_step(cx: &BuildState<'_>, input: &RunInput<'_>) -> Result<LayerRef, BuildError> {
     let span = input.span;
     // The entitlement check that guarantees it, whatever the step came from: the
     // privileged confinement only comes out of it, before any work for the step.
     let confinement = super::entitlements::confinement(
         input.run,
-        &cx.sandbox,
+        &cx.spec.sandbox,
         input.origin,
         span,
-        cx.dockerfile,
+        cx.spec.dockerfile,
     )?;
     let io =
-        |what: &str, e: &dyn std::fmt::Display| BuildError::step(span, format!("RUN: {what}: {e}"));
-    let lowers = crate::snapshot::unpack_layers(cx.store, input.layers)
-        .map_err(|e| store_err(cx.store, e))?;
+        |what: &str, e: super::error::Source| BuildError::step_io(span, format!("RUN: {what}"), e);
+    let lowers = crate::snapshot::unpack_layers(cx.services.store, input.layers)
+        .map_err(|e| store_err(cx.services.store, e))?;
     let lowers = topmost_once(lowers);
     let work = tempfile::Builder::new()
         .prefix("run-")
-        .tempdir_in(cx.scratch)
-        .map_err(|e| io("cannot make a working directory", &e))?;
+        .tempdir_in(cx.services.scratch)
+        .map_err(|e| io("cannot make a working directory", e.into()))?;
     let dir = |name: &str| -> Result<PathBuf, BuildError> {
         let p = work.path().join(name);
-        std::fs::create_dir(&p).map_err(|e| io(&format!("cannot create {}", p.display()), &e))?;
+        std::fs::create_dir(&p)
+            .map_err(|e| io(&format!("cannot create {}", p.display()), e.into()))?;
         Ok(p)
     };
-    if cx.storage_driver == StorageDriver::Vfs {
+    if cx.spec.storage_driver == StorageDriver::Vfs {
         let snap = kiln_layer::snapshot::VfsSnapshot::prepare(&lowers, work.path())
-            .map_err(|e| io("cannot copy the step's filesystem", &e))?;
+            .map_err(|e| io("cannot copy the step's filesystem", e.into()))?;
         execute(cx, input, snap.rootfs().path(), confinement)?;
         let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         snap.diff(&mut lw)
@@ -114,30 +113,30 @@ pub(crate) fn run_step(
     let snapshot = OverlaySnapshot::mount(&lowers, &upper, &ovl_work, &merged).map_err(|e| {
         io(
             "cannot mount the step's filesystem (try --storage-driver vfs)",
-            &e,
+            e.into(),
         )
     })?;
     let result = execute(cx, input, &merged, confinement);
     snapshot
         .unmount()
-        .map_err(|e| io("cannot unmount the step's filesystem", &e))?;
+        .map_err(|e| io("cannot unmount the step's filesystem", e.into()))?;
     result?;
     // The layer: what the upper directory changed compared with the layers below.
     let view_dir = dir("lower-view")?;
     let view = OverlaySnapshot::mount_readonly(&lowers, &view_dir)
-        .map_err(|e| io("cannot mount the layers below the step", &e))?;
+        .map_err(|e| io("cannot mount the layers below the step", e.into()))?;
     let layer = (|| {
         let upper_root =
-            Root::open(&upper).map_err(|e| io("cannot open the step's changes", &e))?;
+            Root::open(&upper).map_err(|e| io("cannot open the step's changes", e.into()))?;
         let view_root =
-            Root::open(&view_dir).map_err(|e| io("cannot open the layers below", &e))?;
+            Root::open(&view_dir).map_err(|e| io("cannot open the layers below", e.into()))?;
         let (mut lw, tripwire) = super::layer::new_layer(cx)?;
         diff_overlay_upper(&upper_root, &view_root, &mut lw)
             .map_err(|e| tripwire.error(cx, span, "RUN", &e))?;
         super::layer::finish(cx, span, "RUN", lw, &tripwire)
     })();
     view.unmount()
-        .map_err(|e| io("cannot unmount the layers below the step", &e))?;
+        .map_err(|e| io("cannot unmount the layers below the step", e.into()))?;
     layer
 }
 
@@ -157,7 +156,7 @@ pub(crate) fn topmost_once(lowers: Vec<PathBuf>) -> Vec<PathBuf> {
 
 /// Run the command in the sandbox on the mounted filesystem.
 fn execute(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     input: &RunInput<'_>,
     rootfs: &Path,
     confinement: Confinement,
@@ -181,7 +180,7 @@ fn execute(
     let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
     env.extend(step_mounts.env.iter().cloned());
     let shared_network = if kiln_sandbox::SharedNetwork::suits(&confinement) {
-        cx.shared_network()
+        cx.services.network.shared(&cx.spec.sandbox.network_deny)
     } else {
         None
     };
@@ -208,19 +207,32 @@ fn execute(
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
-    let exit = cx.runtime.sandbox().run_controlled(req, &cx.control);
+    let exit = cx.services.isolation.run_controlled(req, &cx.spec.control);
     drop(step_mounts);
-    let exit = exit.map_err(|e| match e {
+    let exit = exit.map_err(|e| sandbox_error(e, span, &input.label))?;
+    if exit.success() {
+        return Ok(());
+    }
+    let lines: Vec<String> = tail
+        .lock()
+        .map(|t| t.iter().cloned().collect())
+        .unwrap_or_default();
+    Err(step_failed(exit, &input.label, &lines, span))
+}
+
+/// Why the isolation did not give an exit status: the build was cancelled, the step ran
+/// past `--timeout` (the step failed), or it could not start.
+fn sandbox_error(e: kiln_sandbox::SandboxError, span: Span, label: &str) -> BuildError {
+    match e {
         kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
-        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::step_failed(
+        kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::StepFailed {
             span,
-            format!(
-                "{} did not finish within --timeout {}: it and every process it started were killed",
-                input.label,
+            hint: Some("make the step faster, or give it more time with a larger --timeout".into()),
+            message: format!(
+                "{label} did not finish within --timeout {}: it and every process it started were killed",
                 super::duration::human(limit)
             ),
-        )
-        .with_hint("make the step faster, or give it more time with a larger --timeout"),
+        },
         e => {
             let hint = match e {
                 kiln_sandbox::SandboxError::NetworkPolicy(_) => {
@@ -229,32 +241,37 @@ fn execute(
                 }
                 _ => "RUN needs root, overlayfs and namespaces (rootless builds come later)",
             };
-            BuildError::step(span, format!("RUN could not start: {e}")).with_hint(hint)
+            BuildError::Sandbox {
+                what: "RUN could not start".into(),
+                span,
+                hint,
+                source: Box::new(e),
+            }
         }
-    })?;
-    if exit.success() {
-        return Ok(());
     }
+}
+
+/// A step that exited non-zero or was killed, with its last lines of output.
+fn step_failed(exit: kiln_sandbox::Exit, label: &str, lines: &[String], span: Span) -> BuildError {
     let status = match (exit.code, exit.signal) {
         (Some(c), _) => format!("exit code {c}"),
         (_, Some(s)) => format!("signal {s}"),
         _ => "an unknown status".into(),
     };
-    let lines: Vec<String> = tail
-        .lock()
-        .map(|t| t.iter().cloned().collect())
-        .unwrap_or_default();
-    let mut msg = format!("{} failed with {status}", input.label);
+    let mut msg = format!("{label} failed with {status}");
     if !lines.is_empty() {
         msg.push_str("; its last lines of output:\n");
-        for l in &lines {
+        for l in lines {
             msg.push_str("    ");
             msg.push_str(l);
             msg.push('\n');
         }
     }
-    Err(BuildError::step_failed(span, msg.trim_end().to_string())
-        .with_hint("fix the command (the output above shows why it failed) and build again"))
+    BuildError::StepFailed {
+        message: msg.trim_end().to_string(),
+        span,
+        hint: Some("fix the command (the output above shows why it failed) and build again".into()),
+    }
 }
 
 /// USER as uid, gid, supplementary gids and home directory (`/` without a passwd entry),
@@ -267,7 +284,7 @@ fn user_ids(
     span: Span,
 ) -> Result<(u32, u32, Vec<u32>, String), BuildError> {
     let user = if user.is_empty() { "0" } else { user };
-    let root = Root::open(rootfs).map_err(|e| BuildError::step(span, format!("RUN: {e}")))?;
+    let root = Root::open(rootfs).map_err(|e| BuildError::step_io(span, "RUN", e))?;
     let read = |p: &'static str| {
         owner::read_account_file(&root, p).map_err(|e| {
             BuildError::step(span, format!("USER {user}: {e}"))

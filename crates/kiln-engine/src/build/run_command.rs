@@ -5,7 +5,7 @@
 //! - any other command with heredocs (`RUN python3 <<EOF`, `RUN cat <<A >a <<B`): the line and
 //!   the bodies with their delimiters are given to the shell, which reads the heredocs itself.
 
-use super::BuildError;
+use super::error::BuildError;
 use crate::config::{apply, ImageConfig};
 use kiln_dockerfile::instructions::CommandLine;
 use kiln_dockerfile::syntax::heredoc::parse_marker;

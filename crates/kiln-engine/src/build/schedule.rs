@@ -2,7 +2,7 @@
 //! once the stages it builds on or copies from are done, with at most `jobs` running.
 //! The first failure stops new stages from starting; running ones finish.
 
-use super::BuildError;
+use super::error::BuildError;
 use kiln_dockerfile::plan::Plan;
 use std::sync::mpsc;
 
@@ -63,7 +63,7 @@ where
                                 || run(stage),
                             ))
                             .unwrap_or_else(|_| {
-                                Err(BuildError::Output {
+                                Err(BuildError::Internal {
                                     message: format!(
                                         "stage {stage} stopped on an internal error (a kiln bug): please report it"
                                     ),
@@ -99,7 +99,7 @@ where
         }
         match failure {
             Some(e) => Err(e),
-            None if !waiting.is_empty() => Err(BuildError::Output {
+            None if !waiting.is_empty() => Err(BuildError::Internal {
                 message: format!(
                     "stages {:?} could not start: their dependencies form a cycle",
                     waiting.iter().map(|(i, _)| *i).collect::<Vec<_>>()
@@ -181,5 +181,19 @@ mod tests {
             !started.contains(&3) && !started.contains(&4),
             "{started:?}"
         );
+    }
+
+    #[test]
+    fn a_panicked_stage_is_an_internal_error() {
+        let p = plan_of(DF);
+        let r = run_stages(&p, 2, |i| {
+            if i == 0 {
+                panic!("a bug");
+            }
+            Ok(())
+        });
+        let e = r.expect_err("the panic is reported");
+        assert_eq!(e.kind(), kiln_oci::ErrorKind::Internal, "{e:?}");
+        assert!(e.to_string().contains("internal error"), "{e}");
     }
 }

@@ -3,9 +3,10 @@
 //! unpacks a layer.
 
 use super::base::{self, BaseImage, Rootfs};
-use super::cache::KeyBuilder;
+use super::cache_key::KeyBuilder;
 use super::entitlements::{Origin, TriggerSource};
-use super::{BuildContext, BuildError};
+use super::error::BuildError;
+use super::state::BuildState;
 use crate::config::apply::StageConfigState;
 use crate::config::ImageConfig;
 use kiln_dockerfile::instructions::{self, Command, Instruction};
@@ -13,7 +14,7 @@ use kiln_dockerfile::plan::{Base, EnvList, Plan, StageScope};
 use kiln_dockerfile::{syntax, Span};
 use kiln_layer::Root;
 use kiln_oci::{Digest, LayerRef, Store};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 
 /// A root filesystem and the layers not yet unpacked into it.
 #[derive(Debug)]
@@ -62,7 +63,7 @@ pub struct StageResult {
 impl StageResult {
     /// The stage's root filesystem (unpacked on first use), for `COPY --from`.
     pub fn root(&self, store: &Store) -> Result<MutexGuard<'_, LazyRoot>, BuildError> {
-        let mut g = self.root.lock().map_err(|_| BuildError::Output {
+        let mut g = self.root.lock().map_err(|_| BuildError::Internal {
             message: "a stage's root filesystem is unusable after a failed step".into(),
         })?;
         g.ready(store)?;
@@ -70,13 +71,9 @@ impl StageResult {
     }
 }
 
-/// Run stage `index` of the plan; `done` holds the stages finished so far.
-pub fn run(
-    cx: &BuildContext<'_>,
-    index: usize,
-    done: &[OnceLock<StageResult>],
-) -> Result<StageResult, BuildError> {
-    let plan = cx.plan;
+/// Run stage `index` of the plan (the stages it needs are finished).
+pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError> {
+    let plan = cx.spec.plan;
     let stage = &plan.dockerfile.stages[index];
     let planned = &plan.stages[index];
     let label = label(planned);
@@ -85,46 +82,25 @@ pub fn run(
         &label,
         format!("[{label} 1/{total}] FROM {}", describe(&planned.base, plan)),
     );
-    let use_cache = cx.cache.usable(planned);
+    let use_cache = cx.spec.cache.usable(planned);
     let mut key = KeyBuilder::new("base", None);
     key.field("platform", plan.target_platform.to_string().as_bytes());
-    if let Some(e) = cx.epoch {
+    if let Some(e) = cx.spec.epoch {
         key.field("source-date-epoch", e.to_string().as_bytes());
     }
-    let (mut base, mut inherited_env) = match &planned.base {
-        Base::Scratch => {
-            key.field("scratch", b"");
-            (base::scratch(&plan.target_platform), Vec::new())
-        }
-        Base::Image(name) => {
-            let b = base::image(cx, name, stage.from.base.span)?;
-            if let Some(m) = &b.manifest {
-                key.field("image", m.to_string().as_bytes());
-                if cx.cache.resolve == base::Resolve::Pull {
-                    from_step.log(&format!("resolved {name} to {m}"));
-                }
-            }
-            let env = b.config.env_pairs();
-            (b, env)
-        }
-        Base::Stage(j) => {
-            let prev = done[*j].get().ok_or_else(|| {
-                BuildError::step(
-                    stage.from_span,
-                    format!("stage {j} was not built before stage {index}"),
-                )
-            })?;
-            key.field("stage", prev.key.to_string().as_bytes());
-            (base::from_stage(prev), prev.env.clone())
-        }
-    };
+    let (mut base, mut inherited_env) = start(cx, index, &mut key, &from_step)?;
     let base_key = key.finish();
-    let cached = use_cache && cx.lookup(index, &base_key, Some(&from_step)).is_some();
+    let cached = use_cache
+        && cx
+            .services
+            .steps
+            .lookup(index, &base_key, Some(&from_step))
+            .is_some();
     if !cached {
         super::step::put_record(cx, index, &base_key, "FROM", None, None)?;
     }
     ensure_path(&mut base.config, &mut inherited_env);
-    let rootfs = Rootfs::new(cx.scratch)?;
+    let rootfs = Rootfs::new(cx.services.scratch)?;
     let BaseImage {
         mut config, layers, ..
     } = base;
@@ -157,12 +133,12 @@ pub fn run(
             declared: trigger_source(plan, &planned.base, k, trigger),
             from_line: stage.from_span.start.line,
         };
-        st.instruction(cx, &ins, done)?;
+        st.instruction(cx, &ins)?;
     }
     st.origin = Origin::Dockerfile;
     for (i, ins) in stage.instructions.iter().enumerate() {
         st.current = Some(i);
-        st.instruction(cx, ins, done)?;
+        st.instruction(cx, ins)?;
     }
     Ok(StageResult {
         root: Mutex::new(st.fs),
@@ -170,6 +146,46 @@ pub fn run(
         layers: st.layers,
         env: st.scope.env.to_list(),
         key: st.key,
+    })
+}
+
+/// Where stage `index` starts: its base image's config and layers (or scratch's, or an
+/// earlier stage's) and the variables it inherits; what the base is goes into `key`.
+fn start(
+    cx: &BuildState<'_>,
+    index: usize,
+    key: &mut KeyBuilder,
+    from_step: &super::progress::Step,
+) -> Result<(BaseImage, EnvList), BuildError> {
+    let plan = cx.spec.plan;
+    let stage = &plan.dockerfile.stages[index];
+    let planned = &plan.stages[index];
+    Ok(match &planned.base {
+        Base::Scratch => {
+            key.field("scratch", b"");
+            (base::scratch(&plan.target_platform), Vec::new())
+        }
+        Base::Image(name) => {
+            let b = cx.services.images.image(name, stage.from.base.span)?;
+            if let Some(m) = &b.manifest {
+                key.field("image", m.to_string().as_bytes());
+                if cx.spec.cache.resolve == base::Resolve::Pull {
+                    from_step.log(&format!("resolved {name} to {m}"));
+                }
+            }
+            let env = b.config.env_pairs();
+            (b, env)
+        }
+        Base::Stage(j) => {
+            let prev = cx.stage(*j).ok_or_else(|| {
+                BuildError::step(
+                    stage.from_span,
+                    format!("stage {j} was not built before stage {index}"),
+                )
+            })?;
+            key.field("stage", prev.key.to_string().as_bytes());
+            (base::from_stage(prev), prev.env.clone())
+        }
     })
 }
 

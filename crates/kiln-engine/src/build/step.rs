@@ -2,19 +2,20 @@
 //! before it, the expanded instruction, the variables it sees and its inputs; a record
 //! under that key gives its layer and history without running it.
 
-use super::cache::{inputs, KeyBuilder};
+use super::cache_key::{inputs, KeyBuilder};
+use super::error::BuildError;
 use super::layer;
 use super::mounts::MountInput;
 use super::progress::Step;
-use super::stage::{LazyRoot, StageResult};
-use super::{BuildContext, BuildError};
+use super::stage::LazyRoot;
+use super::state::BuildState;
 use crate::config::apply::{self, StageConfigState};
 use crate::config::{History, ImageConfig};
 use crate::copy::url;
 use kiln_dockerfile::instructions::{Command, Instruction, MountType};
 use kiln_dockerfile::plan::{ExpandedStep, RefKind, Source, StageScope};
+use kiln_dockerfile::Span;
 use kiln_oci::{CachedLayer, Digest, LayerRef, StepRecord};
-use std::sync::OnceLock;
 
 pub(crate) struct StageRun {
     pub index: usize,
@@ -35,6 +36,14 @@ pub(crate) struct StageRun {
     pub origin: super::entitlements::Origin,
 }
 
+/// The step being run: its instruction, as expanded, and its progress line.
+#[derive(Clone, Copy)]
+pub(crate) struct Current<'a> {
+    pub ins: &'a Instruction,
+    pub step: &'a ExpandedStep,
+    pub progress: Option<&'a Step>,
+}
+
 /// What running a step made: its layer (if any) and its history line.
 pub(crate) struct Made {
     pub layer: Option<LayerRef>,
@@ -45,7 +54,7 @@ pub(crate) struct Made {
 
 /// Write a step record (its layer's blob is already in the store).
 pub(crate) fn put_record(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     stage: usize,
     key: &Digest,
     instruction: &str,
@@ -56,33 +65,32 @@ pub(crate) fn put_record(
     let rec = StepRecord {
         key: *key,
         blobs: layer.iter().map(|l| l.digest).collect(),
-        created: cx.created.clone(),
-        last_used: kiln_oci::time::rfc3339(cx.now.max(0) as u64),
+        created: cx.spec.created.clone(),
+        last_used: kiln_oci::time::rfc3339(cx.spec.now.max(0) as u64),
         instruction: instruction.to_string(),
         created_by: made.map(|m| m.created_by.clone()).unwrap_or_default(),
         layer: layer.map(CachedLayer::from),
         next_key,
     };
-    cx.steps
-        .put(&rec)
-        .map_err(|e| layer::store_err(cx.store, e))?;
-    cx.note_used(stage, key);
+    cx.services
+        .steps
+        .put(stage, &rec)
+        .map_err(|e| layer::store_err(cx.services.store, e))?;
     Ok(rec)
 }
 
 impl StageRun {
     pub fn instruction(
         &mut self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         ins: &Instruction,
-        done: &[OnceLock<StageResult>],
     ) -> Result<(), BuildError> {
         cx.check_cancelled()?;
         let step = {
-            let mut args = cx.build_args.lock().map_err(|_| BuildError::Output {
+            let mut args = cx.args.lock().map_err(|_| BuildError::Internal {
                 message: "build args are unusable after a failed stage".into(),
             })?;
-            self.scope.step(ins, &cx.plan.global_args, &mut args)?
+            self.scope.step(ins, &cx.spec.plan.global_args, &mut args)?
         };
         let shown = matches!(
             step.command,
@@ -101,7 +109,12 @@ impl StageRun {
             };
             cx.progress.step(&self.label, name)
         });
-        let r = self.step(cx, ins, &step, done, progress.as_ref());
+        let cur = Current {
+            ins,
+            step: &step,
+            progress: progress.as_ref(),
+        };
+        let r = self.step(cx, &cur);
         if let Some(p) = progress {
             match &r {
                 Ok(true) => p.cached(),
@@ -113,34 +126,32 @@ impl StageRun {
     }
 
     /// Run or reuse one step; true when it came from the cache.
-    fn step(
-        &mut self,
-        cx: &BuildContext<'_>,
-        ins: &Instruction,
-        step: &ExpandedStep,
-        done: &[OnceLock<StageResult>],
-        progress: Option<&Step>,
-    ) -> Result<bool, BuildError> {
+    fn step(&mut self, cx: &BuildState<'_>, cur: &Current<'_>) -> Result<bool, BuildError> {
+        let Current {
+            ins,
+            step,
+            progress,
+        } = *cur;
         let text = match &step.command {
             // The ARG's value is not part of its key: a changed value reaches the steps
             // that use it (RUN sees every ARG in its environment), as in Docker.
             Command::Arg { .. } => ins.command.to_string(),
             c => c.to_string(),
         };
-        let key = self.key_for(cx, &text, step, done)?;
+        let key = self.key_for(cx, &text, step)?;
         if let Some(key) = &key {
             if let Some(rec) = self
                 .use_cache
-                .then(|| cx.lookup(self.index, key, progress))
+                .then(|| cx.services.steps.lookup(self.index, key, progress))
                 .flatten()
             {
                 self.reuse(cx, step, &rec)?;
-                cx.steps.touch(&rec, cx.now.max(0) as u64);
+                cx.services.steps.touch(&rec, cx.spec.now.max(0) as u64);
                 self.key = rec.next_key.unwrap_or(rec.key);
                 return Ok(true);
             }
         }
-        let made = self.execute(cx, ins, step, done, progress)?;
+        let made = self.execute(cx, cur)?;
         let (key, next) = match key {
             Some(k) => (k, None),
             // Known only now (ADD of a URL without --checksum): the step's result.
@@ -155,9 +166,9 @@ impl StageRun {
             }
         };
         // A volatile step that gave the same content as before keeps its history time.
-        let rec = match next.and_then(|k| cx.steps.get(&k)) {
+        let rec = match next.and_then(|k| cx.services.steps.get(&k)) {
             Some(rec) => {
-                cx.note_used(self.index, &key);
+                cx.services.steps.note_used(self.index, &key);
                 rec
             }
             None => put_record(cx, self.index, &key, &text, Some(&made), next)?,
@@ -175,24 +186,23 @@ impl StageRun {
     /// --checksum, which is fetched again every build).
     fn key_for(
         &self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         text: &str,
         step: &ExpandedStep,
-        done: &[OnceLock<StageResult>],
     ) -> Result<Option<Digest>, BuildError> {
         let mut k = KeyBuilder::new("step", Some(&self.key));
         k.field("instruction", text.as_bytes());
         match &step.command {
             Command::Run(run) => {
                 k.pairs("env", &self.scope.env.to_list());
-                k.field("confinement", cx.sandbox.cache_identity().as_bytes());
+                k.field("confinement", cx.spec.sandbox.cache_identity().as_bytes());
                 // What bind mounts show is an input of the step, as in BuildKit: the context
                 // files under the source, or the source stage's key or image's digest. Cache
                 // mounts, secrets and ssh agents are not (BuildKit leaves them out too).
                 // With --cache-mount-scope project, a step reading cache mounts read its
                 // project's own: its record must not give another project a layer made
                 // from caches that project cannot see (a poisoned cache would travel).
-                if let super::mounts::cache::Scope::Project(p) = &cx.cache_mount_scope {
+                if let super::mounts::cache::Scope::Project(p) = &cx.spec.cache_mount_scope {
                     if step.mounts.iter().any(|m| m.typ == MountType::Cache) {
                         k.field("cache-mount-project", p.as_bytes());
                     }
@@ -205,10 +215,11 @@ impl StageRun {
                     let known = match src {
                         None => {
                             let source = m.source.clone().unwrap_or_else(|| ".".into());
-                            let tree = cx.context_tree();
-                            inputs::add_context_sources(&mut k, &tree, &[source], &cx.stat).is_ok()
+                            let tree = cx.spec.context_tree();
+                            inputs::add_context_sources(&mut k, &tree, &[source], &cx.services.stat)
+                                .is_ok()
                         }
-                        Some(src) => source_key(cx, done, src, "mount", &mut k)?,
+                        Some(src) => source_key(cx, src, "mount", &mut k)?,
                     };
                     if !known {
                         // Let the mount itself report what is wrong.
@@ -234,14 +245,16 @@ impl StageRun {
                     .collect();
                 match self.copy_source(cx) {
                     None => {
-                        let tree = cx.context_tree();
-                        if inputs::add_context_sources(&mut k, &tree, &local, &cx.stat).is_err() {
+                        let tree = cx.spec.context_tree();
+                        if inputs::add_context_sources(&mut k, &tree, &local, &cx.services.stat)
+                            .is_err()
+                        {
                             // Let the copy itself report what is wrong.
                             return Ok(None);
                         }
                     }
                     Some(src) => {
-                        if !source_key(cx, done, &src, "from", &mut k)? {
+                        if !source_key(cx, &src, "from", &mut k)? {
                             return Ok(None);
                         }
                     }
@@ -256,7 +269,7 @@ impl StageRun {
     /// mounts; `None` for mounts without `from`.
     fn mount_sources(
         &self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         run: &kiln_dockerfile::instructions::Run,
         mounts: &[kiln_dockerfile::instructions::Mount],
     ) -> Result<Vec<Option<Source>>, BuildError> {
@@ -267,7 +280,7 @@ impl StageRun {
                 continue;
             }
             let found = self.current.and_then(|i| {
-                cx.plan.stages[self.index]
+                cx.spec.plan.stages[self.index]
                     .refs
                     .iter()
                     .find(|r| {
@@ -287,9 +300,9 @@ impl StageRun {
     }
 
     /// Where COPY of the current instruction reads from (None: the build context).
-    pub(crate) fn copy_source(&self, cx: &BuildContext<'_>) -> Option<Source> {
+    pub(crate) fn copy_source(&self, cx: &BuildState<'_>) -> Option<Source> {
         let i = self.current?;
-        cx.plan.stages[self.index]
+        cx.spec.plan.stages[self.index]
             .refs
             .iter()
             .find(|r| r.instruction == i && r.kind == RefKind::CopyFrom)
@@ -299,7 +312,7 @@ impl StageRun {
     /// Apply a cached step: its config change, layer and history.
     fn reuse(
         &mut self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         step: &ExpandedStep,
         rec: &StepRecord,
     ) -> Result<(), BuildError> {
@@ -344,101 +357,20 @@ impl StageRun {
     }
 
     /// Run a step for real.
-    fn execute(
-        &mut self,
-        cx: &BuildContext<'_>,
-        ins: &Instruction,
-        step: &ExpandedStep,
-        done: &[OnceLock<StageResult>],
-        progress: Option<&Step>,
-    ) -> Result<Made, BuildError> {
+    fn execute(&mut self, cx: &BuildState<'_>, cur: &Current<'_>) -> Result<Made, BuildError> {
+        let (ins, step) = (cur.ins, cur.step);
         match &step.command {
             Command::Copy(c) | Command::Add(c) => {
                 let add = matches!(step.command, Command::Add(_));
-                let (layer, in_root) = self.copy(cx, ins, c, add, done)?;
+                let (layer, in_root) = super::copy_step::copy(self, cx, ins, c, add)?;
                 Ok(Made {
                     layer: Some(layer),
                     created_by: step.command.to_string(),
                     in_root,
                 })
             }
-            Command::Workdir { path } => {
-                let wd = apply::workdir(&mut self.config, &path.value);
-                let owner = self.user_owner(cx, ins.span)?;
-                let root = self.fs.ready(cx.store)?;
-                let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
-                    BuildError::step(ins.span, format!("cannot create WORKDIR {wd}: {e}"))
-                })?;
-                let paths: Vec<String> = created
-                    .iter()
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .collect();
-                let layer = if paths.is_empty() {
-                    None
-                } else {
-                    // Written from the root itself: nothing to unpack again.
-                    Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
-                };
-                Ok(Made {
-                    layer,
-                    created_by: format!("WORKDIR {wd}"),
-                    in_root: true,
-                })
-            }
-            Command::Run(run) => {
-                let label = format!(
-                    "RUN at step {}",
-                    self.current
-                        .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
-                );
-                let command = super::run_command::run_command(&self.config, &run.command)?;
-                let sources = self.mount_sources(cx, run, &step.mounts)?;
-                let mut held = Vec::with_capacity(sources.len());
-                for (source, tok) in sources.iter().zip(&run.mounts) {
-                    held.push(match source {
-                        Some(s) => Some(super::mount_from::hold(cx, done, s, tok.span)?),
-                        None => None,
-                    });
-                }
-                let mut roots = Vec::with_capacity(held.len());
-                for h in held.iter_mut() {
-                    roots.push(match h {
-                        Some((h, label)) => Some((h.root(cx.store)?, label.clone())),
-                        None => None,
-                    });
-                }
-                let mounts = step
-                    .mounts
-                    .iter()
-                    .zip(&run.mounts)
-                    .zip(roots)
-                    .map(|((mount, tok), from)| MountInput {
-                        mount,
-                        span: tok.span,
-                        from,
-                    })
-                    .collect();
-                let info = super::run::run_step(
-                    cx,
-                    &super::run::RunInput {
-                        run,
-                        command: &command,
-                        span: ins.span,
-                        config: &self.config,
-                        env: &self.scope.env.to_list(),
-                        layers: &self.layers,
-                        label,
-                        progress,
-                        mounts,
-                        origin: &self.origin,
-                    },
-                )?;
-                Ok(Made {
-                    layer: Some(info),
-                    created_by: command.history(),
-                    in_root: false,
-                })
-            }
+            Command::Workdir { path } => self.workdir(cx, ins, &path.value),
+            Command::Run(run) => self.run(cx, cur, run),
             Command::From(_) => Ok(Made {
                 layer: None,
                 created_by: String::new(),
@@ -456,11 +388,113 @@ impl StageRun {
         }
     }
 
+    /// WORKDIR: the directory is created (owned by USER) when missing.
+    fn workdir(
+        &mut self,
+        cx: &BuildState<'_>,
+        ins: &Instruction,
+        path: &str,
+    ) -> Result<Made, BuildError> {
+        let wd = apply::workdir(&mut self.config, path);
+        let owner = self.user_owner(cx, ins.span)?;
+        let root = self.fs.ready(cx.services.store)?;
+        let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
+            BuildError::refused(ins.span, format!("cannot create WORKDIR {wd}"), None, e)
+        })?;
+        let paths: Vec<String> = created
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let layer = if paths.is_empty() {
+            None
+        } else {
+            // Written from the root itself: nothing to unpack again.
+            Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
+        };
+        Ok(Made {
+            layer,
+            created_by: format!("WORKDIR {wd}"),
+            in_root: true,
+        })
+    }
+
+    /// RUN: its mounts' sources held available, then the step in the sandbox.
+    fn run(
+        &mut self,
+        cx: &BuildState<'_>,
+        cur: &Current<'_>,
+        run: &kiln_dockerfile::instructions::Run,
+    ) -> Result<Made, BuildError> {
+        let (ins, step, progress) = (cur.ins, cur.step, cur.progress);
+        let label = format!(
+            "RUN at step {}",
+            self.current
+                .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
+        );
+        let command = super::run_command::run_command(&self.config, &run.command)?;
+        let sources = self.mount_sources(cx, run, &step.mounts)?;
+        let mut held = Vec::with_capacity(sources.len());
+        for (source, tok) in sources.iter().zip(&run.mounts) {
+            held.push(match source {
+                Some(s) => Some(super::mount_from::hold(cx, s, tok.span)?),
+                None => None,
+            });
+        }
+        let mut roots = Vec::with_capacity(held.len());
+        for h in held.iter_mut() {
+            roots.push(match h {
+                Some((h, label)) => Some((h.root(cx.services.store)?, label.clone())),
+                None => None,
+            });
+        }
+        let mounts = step
+            .mounts
+            .iter()
+            .zip(&run.mounts)
+            .zip(roots)
+            .map(|((mount, tok), from)| MountInput {
+                mount,
+                span: tok.span,
+                from,
+            })
+            .collect();
+        let info = super::run::run_step(
+            cx,
+            &super::run::RunInput {
+                run,
+                command: &command,
+                span: ins.span,
+                config: &self.config,
+                env: &self.scope.env.to_list(),
+                layers: &self.layers,
+                label,
+                progress,
+                mounts,
+                origin: &self.origin,
+            },
+        )?;
+        Ok(Made {
+            layer: Some(info),
+            created_by: command.history(),
+            in_root: false,
+        })
+    }
+
+    /// The owner for directories WORKDIR creates: the current USER.
+    fn user_owner(&mut self, cx: &BuildState<'_>, span: Span) -> Result<(u32, u32), BuildError> {
+        let user = self.config.config.user.clone();
+        if user.is_empty() {
+            return Ok((0, 0));
+        }
+        let o = super::copy_step::resolve_owner(self.fs.ready(cx.services.store)?, &user, span)?;
+        Ok((o.uid, o.gid))
+    }
+
     /// A history entry; its time comes from the step's record (the time the step first
     /// ran), so a cached rebuild gives the same image, or from SOURCE_DATE_EPOCH.
     fn history(
         &mut self,
-        cx: &BuildContext<'_>,
+        cx: &BuildState<'_>,
         rec: Option<&StepRecord>,
         created_by: String,
         empty: bool,
@@ -468,9 +502,9 @@ impl StageRun {
         if created_by.is_empty() {
             return;
         }
-        let created = match (cx.epoch, rec) {
+        let created = match (cx.spec.epoch, rec) {
             (None, Some(r)) => r.created.clone(),
-            _ => cx.created.clone(),
+            _ => cx.spec.created.clone(),
         };
         self.config.history.push(History {
             created: Some(created),
@@ -485,21 +519,20 @@ impl StageRun {
 /// Add what a stage or image source is a function of to a key: the stage's last key, the
 /// image's manifest digest. False when the stage has no result (it failed).
 fn source_key(
-    cx: &BuildContext<'_>,
-    done: &[OnceLock<StageResult>],
+    cx: &BuildState<'_>,
     source: &Source,
     what: &str,
     k: &mut KeyBuilder,
 ) -> Result<bool, BuildError> {
     match source {
         Source::Stage(j) => {
-            let Some(prev) = done[*j].get() else {
+            let Some(prev) = cx.stage(*j) else {
                 return Ok(false);
             };
             k.field(&format!("{what}-stage"), prev.key.to_string().as_bytes());
         }
         Source::Image(name) => {
-            let img = cx.resolve_image(name, kiln_dockerfile::Span::default())?;
+            let img = cx.services.images.resolve(name, Span::default())?;
             k.field(
                 &format!("{what}-image"),
                 img.manifest.to_string().as_bytes(),

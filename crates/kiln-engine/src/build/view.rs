@@ -4,8 +4,10 @@
 //! from it, so neither has to unpack a whole root filesystem (a Debian base is hundreds
 //! of megabytes) into scratch space for every build.
 
+use super::error::BuildError;
 use super::layer::store_err;
-use super::{BuildContext, BuildError, StorageDriver};
+use super::run::StorageDriver;
+use super::state::BuildState;
 use kiln_layer::snapshot::OverlaySnapshot;
 use kiln_layer::Root;
 use kiln_oci::LayerRef;
@@ -47,27 +49,25 @@ pub struct LayerView {
 
 /// A view of `layers`, or `None` where overlayfs is not used (`--storage-driver vfs`) or
 /// there is nothing to see (no layers): the caller then uses a materialised root.
-pub fn of(cx: &BuildContext<'_>, layers: &[LayerRef]) -> Result<Option<LayerView>, BuildError> {
-    if cx.storage_driver != StorageDriver::Overlay || layers.is_empty() {
+pub fn of(cx: &BuildState<'_>, layers: &[LayerRef]) -> Result<Option<LayerView>, BuildError> {
+    if cx.spec.storage_driver != StorageDriver::Overlay || layers.is_empty() {
         return Ok(None);
     }
-    let lowers =
-        crate::snapshot::unpack_layers(cx.store, layers).map_err(|e| store_err(cx.store, e))?;
+    let lowers = crate::snapshot::unpack_layers(cx.services.store, layers)
+        .map_err(|e| store_err(cx.services.store, e))?;
     if shadows_a_link(&lowers) {
         return Ok(None);
     }
     let lowers = super::run::topmost_once(lowers);
-    let io = |what: &str, e: &dyn std::fmt::Display| BuildError::Store {
-        root: cx.store.root().display().to_string(),
-        message: format!("{what}: {e}"),
-    };
+    let io =
+        |what: &str, e: super::error::Source| super::layer::store_io(cx.services.store, what, e);
     let dir = tempfile::Builder::new()
         .prefix("view-")
-        .tempdir_in(cx.scratch)
-        .map_err(|e| io("cannot make a directory for a layer view", &e))?;
+        .tempdir_in(cx.services.scratch)
+        .map_err(|e| io("cannot make a directory for a layer view", e.into()))?;
     let mount = OverlaySnapshot::mount_readonly(&lowers, dir.path())
-        .map_err(|e| io("cannot mount a read-only view of the layers", &e))?;
-    let root = Root::open(dir.path()).map_err(|e| io("cannot open the layer view", &e))?;
+        .map_err(|e| io("cannot mount a read-only view of the layers", e.into()))?;
+    let root = Root::open(dir.path()).map_err(|e| io("cannot open the layer view", e.into()))?;
     Ok(Some(LayerView {
         root,
         _mount: mount,

@@ -70,22 +70,7 @@ pub fn apply(
             cfg.author = Some(maintainer.value.clone());
             cmd.to_string()
         }
-        Command::Expose { ports } => {
-            let mut added = Vec::new();
-            for p in ports {
-                for port in parse_ports(&p.value).map_err(|message| ConfigError {
-                    message,
-                    span: p.span,
-                    hint: Some(
-                        "write EXPOSE PORT[/tcp|/udp|/sctp] or a range like 8000-8010".into(),
-                    ),
-                })? {
-                    c.exposed_ports.insert(port.clone(), serde_json::json!({}));
-                    added.push(port);
-                }
-            }
-            format!("EXPOSE {}", added.join(" "))
-        }
+        Command::Expose { ports } => expose(cfg, ports)?,
         Command::User { user } => {
             c.user = user.value.clone();
             cmd.to_string()
@@ -132,15 +117,7 @@ pub fn apply(
             )
         }
         Command::Healthcheck(h) => {
-            let nanos = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_nanos() as u64);
-            c.healthcheck = Some(HealthConfig {
-                test: h.test.clone(),
-                interval: nanos(h.interval),
-                timeout: nanos(h.timeout),
-                start_period: nanos(h.start_period),
-                start_interval: nanos(h.start_interval),
-                retries: h.retries.unwrap_or(0),
-            });
+            c.healthcheck = Some(health_config(h));
             cmd.to_string()
         }
         Command::Onbuild { expression, .. } => {
@@ -155,6 +132,40 @@ pub fn apply(
         | Command::Workdir { .. } => return Ok(None),
     };
     Ok(Some(text))
+}
+
+/// EXPOSE: the ports added to the config; the history text names them as written there.
+fn expose(
+    cfg: &mut ImageConfig,
+    ports: &[kiln_dockerfile::syntax::Token],
+) -> Result<String, ConfigError> {
+    let mut added = Vec::new();
+    for p in ports {
+        for port in parse_ports(&p.value).map_err(|message| ConfigError {
+            message,
+            span: p.span,
+            hint: Some("write EXPOSE PORT[/tcp|/udp|/sctp] or a range like 8000-8010".into()),
+        })? {
+            cfg.config
+                .exposed_ports
+                .insert(port.clone(), serde_json::json!({}));
+            added.push(port);
+        }
+    }
+    Ok(format!("EXPOSE {}", added.join(" ")))
+}
+
+/// HEALTHCHECK as the config stores it (durations in nanoseconds, 0: the default).
+fn health_config(h: &kiln_dockerfile::instructions::Healthcheck) -> HealthConfig {
+    let nanos = |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_nanos() as u64);
+    HealthConfig {
+        test: h.test.clone(),
+        interval: nanos(h.interval),
+        timeout: nanos(h.timeout),
+        start_period: nanos(h.start_period),
+        start_interval: nanos(h.start_interval),
+        retries: h.retries.unwrap_or(0),
+    }
 }
 
 /// WORKDIR: the new working directory (relative paths are relative to the current one).

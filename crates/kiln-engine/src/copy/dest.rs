@@ -37,6 +37,14 @@ pub(crate) struct Out {
     pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
+/// The mode, owner and modification time of the directories [`Dest::mkdir_all`] creates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NewDirs {
+    pub mode: u32,
+    pub owner: (u32, u32),
+    pub mtime: i64,
+}
+
 /// The destination of a COPY step. Paths are absolute container paths.
 pub(crate) trait Dest {
     /// The kind of what is at `p`, following symlinks (inside the root).
@@ -44,13 +52,7 @@ pub(crate) trait Dest {
     /// The kind of what is at `p` itself.
     fn lstat(&mut self, p: &str) -> Result<Option<Kind>, CopyError>;
     /// Create the missing directories of `p` with this mode, owner and time.
-    fn mkdir_all(
-        &mut self,
-        p: &str,
-        mode: u32,
-        owner: (u32, u32),
-        mtime: i64,
-    ) -> Result<(), CopyError>;
+    fn mkdir_all(&mut self, p: &str, dirs: &NewDirs) -> Result<(), CopyError>;
     /// Put `out` at `p`, replacing a non-directory there; for directories, set the metadata
     /// of an existing one. `content` is read for files.
     fn put(&mut self, p: &str, out: &Out, content: Option<&mut dyn Read>) -> Result<(), CopyError>;
@@ -77,14 +79,11 @@ impl Dest for RootDest<'_> {
         Ok(self.root.lstat(p).map_err(derr(p))?.map(|m| m.kind))
     }
 
-    fn mkdir_all(
-        &mut self,
-        p: &str,
-        mode: u32,
-        owner: (u32, u32),
-        _mtime: i64,
-    ) -> Result<(), CopyError> {
-        let created = self.root.mkdir_all(p, mode, Some(owner)).map_err(derr(p))?;
+    fn mkdir_all(&mut self, p: &str, dirs: &NewDirs) -> Result<(), CopyError> {
+        let created = self
+            .root
+            .mkdir_all(p, dirs.mode, Some(dirs.owner))
+            .map_err(derr(p))?;
         self.changed.extend(
             created
                 .into_iter()
@@ -238,13 +237,8 @@ impl<W: Write> Dest for LayerDest<'_, W> {
 
     /// Directories are created where the path leads inside the root: through symlinks,
     /// as a COPY into the root filesystem would.
-    fn mkdir_all(
-        &mut self,
-        p: &str,
-        mode: u32,
-        owner: (u32, u32),
-        mtime: i64,
-    ) -> Result<(), CopyError> {
+    fn mkdir_all(&mut self, p: &str, dirs: &NewDirs) -> Result<(), CopyError> {
+        let NewDirs { mode, owner, mtime } = *dirs;
         // Where the path leads (symlinks followed inside the root, missing parts kept),
         // then every missing directory on the way there.
         let resolved = self.resolve_dir(&clean(p))?;

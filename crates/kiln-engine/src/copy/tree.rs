@@ -1,7 +1,7 @@
 //! Copying files, directories, links and special files from a source tree into the
 //! destination root, with COPY's ownership, mode and time rules.
 
-use super::dest::{Dest, Out, OutKind};
+use super::dest::{Dest, NewDirs, Out, OutKind};
 use super::exec::{CopyRequest, Inline};
 use super::sources::SourceTree;
 use super::url::Download;
@@ -383,7 +383,12 @@ impl<'a> Copier<'a> {
             )),
             None => {
                 let owner = self.owner();
-                self.dst.mkdir_all(target, mode, owner, self.req.now)
+                let dirs = NewDirs {
+                    mode,
+                    owner,
+                    mtime: self.req.now,
+                };
+                self.dst.mkdir_all(target, &dirs)
             }
         }
     }

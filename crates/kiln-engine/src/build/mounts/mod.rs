@@ -3,23 +3,30 @@
 //! bind of the context / a stage / an image, a tmpfs), plus what must live as
 //! long as the step runs (locks, the tmpfs, overlays, the agent forwarder).
 //!
+//! `cache.rs` owns the cache directories (open, lock, prune); `cache_mount.rs` binds one
+//! into a step, as `bind.rs`, `secret_mount.rs` and `ssh_mount.rs` do for theirs.
+//!
 //! Every source path is resolved inside its own root (openat2
 //! `RESOLVE_IN_ROOT`): a symlink in a stage or image that points at `/etc`
 //! means that stage's `/etc`, never the host's. Sources and ids that climb out
 //! with `..` are refused.
 
+mod bind;
 pub mod cache;
+mod cache_mount;
 mod context_view;
+mod secret_mount;
 pub mod secrets;
 mod ssh;
+mod ssh_mount;
 
-use super::{BuildContext, BuildError};
-use kiln_dockerfile::instructions::{Mount, MountType, Sharing};
+use super::error::BuildError;
+use super::state::BuildState;
+use kiln_dockerfile::instructions::{Mount, MountType};
 use kiln_dockerfile::Span;
 use kiln_layer::snapshot::OverlaySnapshot;
 use kiln_layer::Root;
 use kiln_sandbox::{MountKind, TmpfsDir};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// One `--mount` of a step and where its `from` points.
@@ -79,31 +86,34 @@ fn stays_inside(p: &str) -> bool {
 }
 
 impl StepMounts {
-    fn private_dir(&mut self) -> Result<PathBuf, String> {
+    /// The step's private tmpfs (for secrets and agent sockets), made on first use.
+    fn private_dir(&mut self, span: Span) -> Result<PathBuf, BuildError> {
         if self.private.is_none() {
-            self.private = Some(TmpfsDir::new("kiln-secrets-").map_err(|e| e.to_string())?);
+            let tmpfs = TmpfsDir::new("kiln-secrets-").map_err(|e| {
+                BuildError::step_io(span, "RUN --mount: cannot make the step's private tmpfs", e)
+            })?;
+            self.private = Some(tmpfs);
         }
         Ok(self
             .private
-            .as_ref()
+            .iter()
             .map(|t| t.path().to_path_buf())
-            .unwrap_or_default())
+            .collect())
     }
 
-    fn work_dir(&mut self, scratch: &Path) -> Result<PathBuf, String> {
+    /// A working directory for the step's mounts in the build's scratch space.
+    fn work_dir(&mut self, scratch: &Path, span: Span) -> Result<PathBuf, BuildError> {
         if self.work.is_none() {
-            self.work = Some(
-                tempfile::Builder::new()
-                    .prefix("mounts-")
-                    .tempdir_in(scratch)
-                    .map_err(|e| format!("cannot make a working directory: {e}"))?,
-            );
+            let dir = tempfile::Builder::new()
+                .prefix("mounts-")
+                .tempdir_in(scratch)
+                .map_err(|e| BuildError::step_io(span, "cannot make a working directory", e))?;
+            self.work = Some(dir);
         }
         Ok(self
             .work
             .as_ref()
-            .map(|t| t.path().to_path_buf())
-            .unwrap_or_default())
+            .map_or_else(PathBuf::new, |t| t.path().to_path_buf()))
     }
 
     fn bind(&mut self, target: String, source: PathBuf, readonly: bool) {
@@ -114,9 +124,42 @@ impl StepMounts {
     }
 }
 
+/// One `--mount` being prepared: its input, its place among the step's mounts and its
+/// target (below WORKDIR when relative).
+pub(super) struct Current<'i, 'a> {
+    pub input: &'i MountInput<'a>,
+    pub n: usize,
+    pub target: Option<String>,
+}
+
+impl Current<'_, '_> {
+    /// `RUN --mount=type=T: msg`, with a hint.
+    pub fn fail<T>(&self, msg: String, hint: &str) -> Result<T, BuildError> {
+        Err(BuildError::step(
+            self.input.span,
+            format!("RUN --mount=type={}: {msg}", self.input.mount.typ.as_str()),
+        )
+        .with_hint(hint))
+    }
+
+    /// The target, which this type of mount needs.
+    pub fn need_target(&self) -> Result<String, BuildError> {
+        self.target.clone().ok_or_else(|| {
+            BuildError::step(
+                self.input.span,
+                format!(
+                    "RUN --mount=type={} needs a target",
+                    self.input.mount.typ.as_str()
+                ),
+            )
+            .with_hint("add target=PATH (where the mount appears in the step)")
+        })
+    }
+}
+
 /// Prepare the mounts of one step.
 pub(crate) fn prepare(
-    cx: &BuildContext<'_>,
+    cx: &BuildState<'_>,
     inputs: &[MountInput<'_>],
     workdir: &str,
     progress: Option<&super::progress::Step>,
@@ -125,287 +168,70 @@ pub(crate) fn prepare(
     let mut ssh_n = 0usize;
     for (n, input) in inputs.iter().enumerate() {
         let m = input.mount;
-        let typ = m.typ.as_str();
-        let fail = |msg: String, hint: &str| {
-            Err(
-                BuildError::step(input.span, format!("RUN --mount=type={typ}: {msg}"))
-                    .with_hint(hint),
-            )
+        let cur = Current {
+            input,
+            n,
+            target: m.target.as_deref().map(|t| target_path(t, workdir)),
         };
-        let target = m.target.as_deref().map(|t| target_path(t, workdir));
-        if let Some(t) = &target {
-            if Path::new(t)
-                .components()
-                .all(|c| !matches!(c, Component::Normal(_)))
-            {
-                return fail(
-                    format!("target {t:?} is the root directory"),
-                    "mount on a directory below /, like target=/root/.cache",
-                );
-            }
-        }
-        let need_target = || -> Result<String, BuildError> {
-            target.clone().ok_or_else(|| {
-                BuildError::step(input.span, format!("RUN --mount=type={typ} needs a target"))
-                    .with_hint("add target=PATH (where the mount appears in the step)")
-            })
-        };
-        for id in
-            m.id.iter()
-                .chain(m.source.iter().filter(|_| m.typ == MountType::Secret))
-        {
-            if let Err(e) = secrets::check_id(&format!("RUN --mount=type={typ}"), id) {
-                return fail(e, "give a plain name as id");
-            }
-        }
-        if let Some(src) = &m.source {
-            if m.typ != MountType::Secret && !stays_inside(src) {
-                let from = input
-                    .from
-                    .as_ref()
-                    .map_or("the build context".to_string(), |(_, l)| l.clone());
-                let within = if m.typ == MountType::Cache && input.from.is_none() {
-                    "the cache".to_string()
-                } else {
-                    from
-                };
-                return fail(
-                    format!("source {src:?} climbs out of {within} with `..`"),
-                    "give a path inside it (sources are resolved inside their stage, image, context or cache)",
-                );
-            }
-        }
+        check(&cur)?;
         match m.typ {
             MountType::Tmpfs => {
                 out.mounts.push(kiln_sandbox::Mount {
-                    target: need_target()?,
+                    target: cur.need_target()?,
                     kind: MountKind::Tmpfs { size: m.size },
                 });
             }
-            MountType::Cache => {
-                let target = need_target()?;
-                // from=: the cache starts as a copy of that stage's or image's source.
-                let seed = match &input.from {
-                    None => None,
-                    Some((root, label)) => {
-                        let src = m.source.clone().unwrap_or_else(|| "/".into());
-                        Some(root.host_path(&src).map_err(|e| {
-                            BuildError::step(
-                                input.span,
-                                format!("RUN --mount=type=cache: source {src:?} in {label}: {e}"),
-                            )
-                        })?)
-                    }
-                };
-                let subdir = m.source.as_ref().filter(|_| seed.is_none());
-                let id = m.id.clone().unwrap_or_else(|| target.clone());
-                let how = match (m.sharing.unwrap_or(Sharing::Shared), subdir) {
-                    // A sub-directory is resolved under the exclusive lock (CVE-2024-23651).
-                    (_, Some(_)) | (Sharing::Locked, None) => cache::Use::Locked,
-                    (Sharing::Shared, None) => cache::Use::Shared,
-                    (Sharing::Private, None) => cache::Use::Private,
-                };
-                let waiting = || {
-                    if let Some(p) = progress {
-                        p.log(&format!(
-                            "waiting for cache mount {id:?}: another step holds it"
-                        ));
-                    }
-                };
-                let used = cache::open(
-                    cx.store,
-                    &cx.cache_mount_scope,
-                    &id,
-                    how,
-                    m.mode.unwrap_or(0o755),
-                    (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
-                    seed.as_deref(),
-                    &waiting,
-                )
-                .map_err(|e| BuildError::step(input.span, e))?;
-                let source = match subdir {
-                    None => used.dir.clone(),
-                    Some(sub) => {
-                        let root = Root::open(&used.dir).map_err(|e| {
-                            BuildError::step(input.span, format!("cache mount: {e}"))
-                        })?;
-                        root.mkdir_all(sub, 0o755, None).map_err(|e| {
-                            BuildError::step(input.span, format!("cache mount source {sub:?}: {e}"))
-                        })?;
-                        root.host_path(sub).map_err(|e| {
-                            BuildError::step(input.span, format!("cache mount source {sub:?}: {e}"))
-                        })?
-                    }
-                };
-                out.caches.push(used);
-                out.bind(target, source, m.readonly);
-            }
-            MountType::Secret => {
-                let id =
-                    m.id.clone()
-                        .or_else(|| m.source.clone())
-                        .or_else(|| {
-                            target
-                                .as_deref()
-                                .and_then(|t| Path::new(t).file_name())
-                                .map(|f| f.to_string_lossy().into_owned())
-                        })
-                        .unwrap_or_default();
-                let Some(secret) = cx.secrets.get(&id) else {
-                    if m.required {
-                        return fail(
-                            format!("secret {id:?} is required but was not given"),
-                            &format!("pass it with --secret id={id},src=FILE (or env=VAR)"),
-                        );
-                    }
-                    continue;
-                };
-                if let Some(var) = &m.env {
-                    let value = std::str::from_utf8(&secret.0)
-                        .ok()
-                        .filter(|v| !v.contains('\0'))
-                        .ok_or_else(|| {
-                            BuildError::step(
-                                input.span,
-                                format!("RUN --mount=type=secret,id={id},env={var}: the secret is not text without NUL bytes"),
-                            )
-                            .with_hint("mount it as a file instead (drop env=)")
-                        })?;
-                    out.env.push(format!("{var}={value}"));
-                    if target.is_none() {
-                        continue;
-                    }
-                }
-                let target = target
-                    .clone()
-                    .unwrap_or_else(|| format!("/run/secrets/{id}"));
-                let dir = out
-                    .private_dir()
-                    .map_err(|e| BuildError::step(input.span, e))?;
-                let file = dir.join(format!("secret-{n}"));
-                let write = || -> std::io::Result<()> {
-                    std::fs::write(&file, &secret.0)?;
-                    std::fs::set_permissions(
-                        &file,
-                        std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400) & 0o7777),
-                    )?;
-                    std::os::unix::fs::chown(
-                        &file,
-                        Some(m.uid.unwrap_or(0)),
-                        Some(m.gid.unwrap_or(0)),
-                    )
-                };
-                write().map_err(|e| {
-                    BuildError::step(
-                        input.span,
-                        format!("secret {id:?}: cannot write it to the step's tmpfs: {e}"),
-                    )
-                })?;
-                out.bind(target, file, true);
-            }
-            MountType::Ssh => {
-                let id = m.id.clone().unwrap_or_else(|| "default".into());
-                let Some(agent) = cx.ssh.iter().find(|s| s.id == id) else {
-                    if m.required {
-                        return fail(
-                            format!("SSH agent {id:?} is required but was not given"),
-                            &format!("pass it with --ssh {id} (the agent of $SSH_AUTH_SOCK) or --ssh {id}=SOCKET"),
-                        );
-                    }
-                    continue;
-                };
-                let target = target
-                    .clone()
-                    .unwrap_or_else(|| format!("/run/buildkit/ssh_agent.{ssh_n}"));
-                ssh_n += 1;
-                let dir = out
-                    .private_dir()
-                    .map_err(|e| BuildError::step(input.span, e))?;
-                let sock = dir.join(format!("ssh-{n}.sock"));
-                let proxy = ssh::AgentProxy::start(
-                    &sock,
-                    agent.socket.clone(),
-                    m.mode.unwrap_or(0o600),
-                    (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
-                )
-                .map_err(|e| BuildError::step(input.span, format!("RUN --mount=type=ssh: {e}")))?;
-                out.proxies.push(proxy);
-                out.env.push(format!("SSH_AUTH_SOCK={target}"));
-                out.bind(target, sock, false);
-            }
-            MountType::Bind => {
-                let target = need_target()?;
-                let (root, label) = match &input.from {
-                    Some((r, l)) => (*r, l.clone()),
-                    None => (&cx.context.root, "the build context".to_string()),
-                };
-                let src = m.source.clone().unwrap_or_else(|| "/".into());
-                let host = root.host_path(&src).map_err(|e| {
-                    BuildError::step(input.span, format!("RUN --mount=type=bind: source {src:?} in {label}: {e}"))
-                        .with_hint("give a path that exists in the stage, image or context (resolved inside it)")
-                })?;
-                // The context as `docker build` sends it: without what .dockerignore drops.
-                let host = if input.from.is_none() && !cx.context.ignore.is_empty() {
-                    let rel = host
-                        .strip_prefix(root.path())
-                        .map(|r| r.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let rel = if rel.is_empty() { ".".to_string() } else { rel };
-                    if cx.context.ignore.excludes(&rel) && !host.is_dir() {
-                        return fail(
-                            format!("source {src:?} is excluded by .dockerignore"),
-                            "remove it from .dockerignore, or mount another path",
-                        );
-                    }
-                    if host.is_dir() {
-                        let work = out
-                            .work_dir(cx.scratch)
-                            .map_err(|e| BuildError::step(input.span, e))?;
-                        let view = work.join(format!("context-{n}"));
-                        context_view::filtered_tree(&host, &rel, &cx.context.ignore, &view)
-                            .map_err(|e| {
-                                BuildError::step(input.span, format!("RUN --mount=type=bind: {e}"))
-                            })?;
-                        view
-                    } else {
-                        host
-                    }
-                } else {
-                    host
-                };
-                if m.readonly {
-                    out.bind(target, host, true);
-                    continue;
-                }
-                // Writable: the step's changes go to a throwaway copy.
-                let work = out
-                    .work_dir(cx.scratch)
-                    .map_err(|e| BuildError::step(input.span, e))?;
-                let io = |e: std::io::Error| {
-                    BuildError::step(input.span, format!("RUN --mount=type=bind,rw: {e}"))
-                };
-                if host.is_dir() {
-                    let d = |s: &str| -> Result<PathBuf, BuildError> {
-                        let p = work.join(format!("{s}-{n}"));
-                        std::fs::create_dir(&p).map_err(io)?;
-                        Ok(p)
-                    };
-                    let (upper, w, merged) = (d("upper")?, d("work")?, d("merged")?);
-                    let ov = OverlaySnapshot::mount(&[host], &upper, &w, &merged).map_err(|e| {
-                        BuildError::step(input.span, format!("RUN --mount=type=bind,rw: cannot mount an overlay of the source: {e}"))
-                            .with_hint("mount it read-only (drop rw)")
-                    })?;
-                    out.overlays.push(ov);
-                    out.bind(target, merged, false);
-                } else {
-                    let copy = work.join(format!("file-{n}"));
-                    std::fs::copy(&host, &copy).map_err(io)?;
-                    out.bind(target, copy, false);
-                }
-            }
+            MountType::Cache => cache_mount::prepare(cx, &cur, progress, &mut out)?,
+            MountType::Secret => secret_mount::prepare(cx, &cur, &mut out)?,
+            MountType::Ssh => ssh_mount::prepare(cx, &cur, &mut ssh_n, &mut out)?,
+            MountType::Bind => bind::prepare(cx, &cur, &mut out)?,
         }
     }
     Ok(out)
+}
+
+/// What every type of mount must pass: a target below `/`, plain ids, sources that stay
+/// inside their root.
+fn check(cur: &Current<'_, '_>) -> Result<(), BuildError> {
+    let m = cur.input.mount;
+    if let Some(t) = &cur.target {
+        if Path::new(t)
+            .components()
+            .all(|c| !matches!(c, Component::Normal(_)))
+        {
+            return cur.fail(
+                format!("target {t:?} is the root directory"),
+                "mount on a directory below /, like target=/root/.cache",
+            );
+        }
+    }
+    for id in
+        m.id.iter()
+            .chain(m.source.iter().filter(|_| m.typ == MountType::Secret))
+    {
+        if let Err(e) = secrets::check_id(&format!("RUN --mount=type={}", m.typ.as_str()), id) {
+            return cur.fail(e, "give a plain name as id");
+        }
+    }
+    if let Some(src) = &m.source {
+        if m.typ != MountType::Secret && !stays_inside(src) {
+            let from = cur
+                .input
+                .from
+                .as_ref()
+                .map_or("the build context".to_string(), |(_, l)| l.clone());
+            let within = if m.typ == MountType::Cache && cur.input.from.is_none() {
+                "the cache".to_string()
+            } else {
+                from
+            };
+            return cur.fail(
+                format!("source {src:?} climbs out of {within} with `..`"),
+                "give a path inside it (sources are resolved inside their stage, image, context or cache)",
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -33,6 +33,8 @@ pub struct Flags {
     pub secrets: Vec<SecretSpec>,
     pub ssh: Vec<SshSpec>,
     pub sandbox: SandboxOptions,
+    /// `--runtime`: what runs RUN steps.
+    pub isolation: kiln_engine::build::Isolation,
     pub storage_driver: Option<StorageDriver>,
     pub build_args: BTreeMap<String, String>,
     pub jobs: usize,
@@ -74,6 +76,7 @@ pub fn check(args: &BuildArgs, from_tar: bool) -> Result<Flags, Failure> {
             .collect::<Result<_, _>>()
             .map_err(Failure::usage)?,
         sandbox: sandbox_options(args)?,
+        isolation: super::sandbox_flags::isolation(args)?,
         storage_driver: args
             .storage_driver
             .as_deref()

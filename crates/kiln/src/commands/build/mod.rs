@@ -108,6 +108,7 @@ fn options(
         outputs: flags.outputs,
         source_date_epoch: flags.source_date_epoch,
         sandbox: flags.sandbox,
+        isolation: flags.isolation,
         storage_driver: flags.storage_driver,
         max_layer_size: flags.max_layer_size,
         cache_mount_scope: flags.cache_mount_scope,

@@ -1,6 +1,6 @@
 //! The flags of how RUN steps are confined: `--network`, `--network-deny`, `--allow`,
 //! `--memory`, `--pids-limit`, `--cpus`, `--cap-add/--cap-drop`, `--security-opt`,
-//! `--runtime`, `--max-download-size`.
+//! `--max-download-size`; and `--runtime` (`--runtime-flag`), the isolation that runs them.
 
 use crate::cli_image::BuildArgs;
 use crate::exit::Failure;
@@ -45,14 +45,24 @@ pub fn sandbox_options(args: &BuildArgs) -> Result<SandboxOptions, Failure> {
         cap_add: args.cap_add.clone(),
         cap_drop: args.cap_drop.clone(),
         seccomp: seccomp(&args.security_opt)?,
-        runtime: args.runtime.clone(),
-        runtime_flags: args.runtime_flags.clone(),
         network_deny: network_deny(&args.network_deny)?,
         max_download_size: args
             .max_download_size
             .as_deref()
             .map(|s| size_flag("--max-download-size", s, "512m or 8g"))
             .transpose()?,
+    })
+}
+
+/// The isolation of `--runtime` (found now: a runtime that is not there is a mistake of
+/// the command line, exit 2).
+pub fn isolation(args: &BuildArgs) -> Result<kiln_engine::build::Isolation, Failure> {
+    kiln_engine::build::isolation::open(args.runtime.as_deref(), &args.runtime_flags).map_err(|e| {
+        let mut message = format!("error: {e}");
+        if let Some(h) = e.hint() {
+            message.push_str(&format!("\n = hint: {h}"));
+        }
+        Failure::new(e.kind(), message)
     })
 }
 
