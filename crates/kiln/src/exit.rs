@@ -8,8 +8,8 @@
 //! |------|------|---------|
 //! | 0 | | success |
 //! | 1 | `Rejected` | the input was rejected: a Dockerfile, expansion or build-step error, a tarball, archive, image or registry content refused for what it holds; lint findings at `--fail-level`; `kiln store verify` found damage |
-//! | 2 | `Usage` | the command line was wrong: an unknown flag, a bad value, a tag, output, cache, platform, secret, ssh, network or timeout spec that does not parse (checked before any step runs) |
-//! | 3 | `Io` | a local file or the store could not be read or written |
+//! | 2 | `Usage` | the command line was wrong: an unknown flag, a bad value, a tag, output, cache, platform, secret, ssh, runtime, network or timeout spec that does not parse (checked before any step runs) |
+//! | 3 | `Io` | a local file or the store could not be read or written; a step's isolation could not be set up |
 //! | 4 | `StepFailed` | a RUN step failed: it exited non-zero, was killed, or ran longer than `--timeout` |
 //! | 5 | `Registry` | a registry could not be reached or refused a request (network, TLS, auth, not found) |
 //! | 6 | `Internal` | kiln itself failed (a panicked thread, a poisoned lock): a bug, please report it |
