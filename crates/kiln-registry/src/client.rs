@@ -149,6 +149,7 @@ impl Client {
             Err(
                 https_err @ (RegistryError::Connect { .. }
                 | RegistryError::Transport { .. }
+                | RegistryError::Handshake { .. }
                 | RegistryError::Unreachable { .. }),
             ) => {
                 client.base = format!("http://{api_host}");
@@ -303,9 +304,9 @@ impl Client {
             }
         };
         result.map_err(|e| match e {
-            e if !crate::http::is_transient_error(&e) => RegistryError::Unreachable {
+            e if !crate::http::is_transient_error(&e) => RegistryError::Handshake {
                 url: req.url.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
                 hint: connect_hint(&self.host),
             },
             e => connect(e),

@@ -45,6 +45,19 @@ pub enum RegistryError {
         /// What to do.
         hint: String,
     },
+    /// The registry cannot be reached in a way retrying does not fix, for the reason
+    /// `source` gives (the TLS handshake failed: untrusted certificate, wrong name, not
+    /// TLS; an unknown host name).
+    #[error("cannot reach {url}: {source}; {hint}")]
+    Handshake {
+        /// Request URL.
+        url: String,
+        /// ureq's error.
+        #[source]
+        source: Box<ureq::Error>,
+        /// What to do.
+        hint: String,
+    },
     /// The connection failed or broke (refused, reset, timed out, a body cut short):
     /// retrying may help.
     #[error("cannot reach {url}: {source}; {hint}")]
@@ -213,6 +226,7 @@ impl RegistryError {
             | RegistryError::Unreachable { .. }
             | RegistryError::Connect { .. }
             | RegistryError::Transport { .. }
+            | RegistryError::Handshake { .. }
             | RegistryError::Helper { .. } => ErrorKind::Registry,
             // A token service the credentials must not go to: what the registry asked
             // for is refused, as hostile content is.
