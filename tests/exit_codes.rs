@@ -157,6 +157,11 @@ fn command_line_mistakes_exit_2_before_any_step_runs_and_their_fix_gets_past() {
             vec!["--ssh".into(), format!("default={sock}")],
         ),
         (
+            vec!["--runtime".into(), "no-such-runtime".into()],
+            vec!["--runtime no-such-runtime", "not found in PATH"],
+            vec!["--runtime".into(), "runc".into()],
+        ),
+        (
             vec!["--network".into(), "bridge".into()],
             vec!["unknown network mode \"bridge\": use default, none or host"],
             vec!["--network".into(), "none".into()],
