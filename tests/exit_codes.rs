@@ -159,7 +159,10 @@ fn command_line_mistakes_exit_2_before_any_step_runs_and_their_fix_gets_past() {
         (
             vec!["--runtime".into(), "no-such-runtime".into()],
             vec!["--runtime no-such-runtime", "not found in PATH"],
-            vec!["--runtime".into(), "runc".into()],
+            vec![
+                "--runtime".into(),
+                s(&support::tool("runc", "runc")).to_owned(),
+            ],
         ),
         (
             vec!["--network".into(), "bridge".into()],
