@@ -6,20 +6,20 @@ use std::ffi::CString;
 use crate::child::{EtcBind, ExtraMount, Fail, Step};
 use crate::SandboxError;
 
-/// What error messages name.
-pub(crate) struct Names<'a> {
-    pub(crate) etc: &'a [EtcBind],
-    pub(crate) mounts: &'a [ExtraMount],
-    pub(crate) masked: &'a [CString],
-    pub(crate) readonly: &'a [CString],
-    pub(crate) cwd: &'a CString,
-    pub(crate) rootfs: &'a CString,
+/// What error messages name (the parent keeps them from the plan after the fork).
+pub(crate) struct Names {
+    pub(crate) etc: Vec<EtcBind>,
+    pub(crate) mounts: Vec<ExtraMount>,
+    pub(crate) masked: Vec<CString>,
+    pub(crate) readonly: Vec<CString>,
+    pub(crate) cwd: CString,
+    pub(crate) rootfs: CString,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
-    pub(crate) arg0: &'a str,
+    pub(crate) arg0: String,
 }
 
-pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
+pub(crate) fn describe(fail: &Fail, plan: &Names) -> SandboxError {
     let (step, hint) = match fail.step {
         Step::Fds
         | Step::CgroupJoin
@@ -113,7 +113,7 @@ fn namespace_step(step: Step) -> (String, &'static str) {
 
 /// A step that builds the root: the rootfs bind, the /etc files and the run's mounts,
 /// nodev, pivot_root.
-fn root_step(fail: &Fail, plan: &Names<'_>) -> (String, &'static str) {
+fn root_step(fail: &Fail, plan: &Names) -> (String, &'static str) {
     let i = fail.index as usize;
     let etc = || {
         plan.etc
@@ -165,7 +165,7 @@ fn root_step(fail: &Fail, plan: &Names<'_>) -> (String, &'static str) {
 }
 
 /// A step that mounts /proc, /dev, /sys, or masks or makes read-only a path.
-fn system_mount_step(fail: &Fail, plan: &Names<'_>) -> (String, &'static str) {
+fn system_mount_step(fail: &Fail, plan: &Names) -> (String, &'static str) {
     let name = |v: &[CString]| {
         v.get(fail.index as usize)
             .map(|c| c.to_string_lossy().into_owned())
@@ -204,11 +204,11 @@ fn system_mount_step(fail: &Fail, plan: &Names<'_>) -> (String, &'static str) {
             "/sys in the rootfs must be a directory",
         ),
         Step::Mask => (
-            format!("masking {}", name(plan.masked)),
+            format!("masking {}", name(&plan.masked)),
             "check the masked path",
         ),
         Step::Readonly => (
-            format!("read-only remount of {}", name(plan.readonly)),
+            format!("read-only remount of {}", name(&plan.readonly)),
             "check the read-only path",
         ),
         other => (format!("{other:?}"), "this is a bug"),
@@ -216,7 +216,7 @@ fn system_mount_step(fail: &Fail, plan: &Names<'_>) -> (String, &'static str) {
 }
 
 /// A step that sets up the process: hostname, cwd, user, capabilities, seccomp.
-fn process_step(fail: &Fail, plan: &Names<'_>) -> (String, &'static str) {
+fn process_step(fail: &Fail, plan: &Names) -> (String, &'static str) {
     match fail.step {
         Step::Hostname => (
             "sethostname".to_owned(),

@@ -266,14 +266,21 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
 fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> {
     let started = std::time::Instant::now();
     let mut req = crate::preflight::check_request(req)?;
-    let arg0 = req.process.args.first().cloned().unwrap_or_default();
-    let script = req.inline_script.take();
+    let arg0 = req
+        .request
+        .process
+        .args
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let script = req.request.inline_script.take();
     let command = Command::prepare(&req, script, &arg0)?;
 
     let rootfs_c = cstring("rootfs", &req.rootfs.to_string_lossy())?;
     let root_fd = run_setup::open_rootfs(&req.rootfs)?;
-    let extra = extra_mounts(&req.mounts)?;
+    let extra = extra_mounts(&req.request.mounts)?;
     let targets = req
+        .request
         .mounts
         .iter()
         .zip(&extra)
@@ -294,12 +301,20 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         })
         .collect::<Result<Vec<_>, SandboxError>>()?;
 
-    let mut cgroups = Cgroups::create(&CgroupRoots::host(), &unique_id(), &req.confinement.limits)?;
+    let mut cgroups = Cgroups::create(
+        &CgroupRoots::host(),
+        &unique_id(),
+        &req.request.confinement.limits,
+    )?;
     let cgroup_procs = std::mem::take(&mut cgroups.procs)
         .into_iter()
         .map(high)
         .collect::<Result<Vec<_>, _>>()?;
-    let (fds, parent) = open_pipes(cgroup_procs, req.private_net.is_some(), req.shared_network)?;
+    let (fds, parent) = open_pipes(
+        cgroup_procs,
+        req.private_net.is_some(),
+        req.request.shared_network,
+    )?;
     let plan = plan(fds, command, &req, rootfs_c, etc, extra);
 
     // --- fork ------------------------------------------------------------
@@ -312,12 +327,12 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         sys::Forked::Child => child::stage1(&plan),
         sys::Forked::Parent(pid) => pid,
     };
-    let kept = close_child_ends(plan);
+    let names = close_child_ends(plan, arg0);
 
     let slirp_log = tmp.path().join("slirp4netns.log");
     let io = StepIo {
-        stdout: req.stdout,
-        stderr: req.stderr,
+        stdout: req.request.stdout,
+        stderr: req.request.stderr,
         parent,
     };
     let watch = Watch {
@@ -336,17 +351,6 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
     let cleanup = cgroups.remove();
     drop(mount_points);
     drop(tmp);
-    let names = Names {
-        etc: &kept.etc,
-        mounts: &kept.mounts,
-        masked: &kept.masked,
-        readonly: &kept.readonly,
-        cwd: &kept.cwd,
-        rootfs: &kept.rootfs,
-        uid: kept.uid,
-        gid: kept.gid,
-        arg0: &arg0,
-    };
     result(outcome.report, cleanup, &names)
 }
 
@@ -369,7 +373,7 @@ impl Command {
         inline_script: Option<crate::InlineScript>,
         arg0: &str,
     ) -> Result<Command, SandboxError> {
-        let (process, confinement) = (&req.process, &req.confinement);
+        let (process, confinement) = (&req.request.process, &req.request.confinement);
         let cstrings = |what: &str, v: &[String]| {
             v.iter()
                 .map(|a| cstring(what, a))
@@ -501,7 +505,7 @@ fn plan(
     etc: Vec<EtcBind>,
     mounts: Vec<ExtraMount>,
 ) -> Plan {
-    let (process, confinement) = (&req.process, &req.confinement);
+    let (process, confinement) = (&req.request.process, &req.request.confinement);
     let mut unshare_flags = libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
@@ -562,40 +566,19 @@ fn plan(
     plan
 }
 
-/// What the parent keeps of the plan: the names a failure report needs.
-struct Kept {
-    etc: Vec<EtcBind>,
-    mounts: Vec<ExtraMount>,
-    masked: Vec<CString>,
-    readonly: Vec<CString>,
-    cwd: CString,
-    rootfs: CString,
-    uid: u32,
-    gid: u32,
-}
-
-/// Parent: close the children's ends so EOFs arrive (the rest of `plan` is dropped here).
-fn close_child_ends(plan: Plan) -> Kept {
-    let Plan {
-        etc,
-        mounts,
-        masked,
-        readonly,
-        cwd,
-        rootfs,
-        uid,
-        gid,
-        ..
-    } = plan;
-    Kept {
-        etc,
-        mounts,
-        masked,
-        readonly,
-        cwd,
-        rootfs,
-        uid,
-        gid,
+/// Parent: close the children's ends so EOFs arrive (`plan` is dropped here); keep the
+/// names a failure report needs.
+fn close_child_ends(plan: Plan, arg0: String) -> Names {
+    Names {
+        etc: plan.etc,
+        mounts: plan.mounts,
+        masked: plan.masked,
+        readonly: plan.readonly,
+        cwd: plan.cwd,
+        rootfs: plan.rootfs,
+        uid: plan.uid,
+        gid: plan.gid,
+        arg0,
     }
 }
 
@@ -698,7 +681,7 @@ fn supervise(io: StepIo, w: &Watch<'_>, cgroups: &Cgroups) -> Outcome {
 fn result(
     r: Report,
     cleanup: Result<(), SandboxError>,
-    names: &Names<'_>,
+    names: &Names,
 ) -> Result<Exit, SandboxError> {
     if let Some(e) = r.ended.error() {
         cleanup?;

@@ -216,7 +216,7 @@ fn run(
     let started = std::time::Instant::now();
     let mut req = crate::preflight::check_request(req)?;
     let root_fd = run_setup::open_rootfs(&req.rootfs)?;
-    absolute_mount_sources(&mut req.mounts)?;
+    absolute_mount_sources(&mut req.request.mounts)?;
 
     let tmp = TmpfsDir::new("kiln-runtime-")?;
     let bundle = tmp.path().join("bundle");
@@ -228,13 +228,14 @@ fn run(
         .into_iter()
         .map(|(name, path)| (format!("/etc/{name}"), path))
         .collect();
-    if let Some(script) = req.inline_script.take() {
+    if let Some(script) = req.request.inline_script.take() {
         let mount = inline_script_mount(script, tmp.path())?;
-        req.mounts.push(mount);
+        req.request.mounts.push(mount);
     }
 
     // Mount points the runtime would otherwise create (and leave) in the rootfs.
     let targets = req
+        .request
         .mounts
         .iter()
         .map(|m| {
@@ -246,7 +247,7 @@ fn run(
         .collect::<Result<Vec<_>, SandboxError>>()?;
     let mount_points = run_setup::mount_points(&root_fd, &req.rootfs, targets)?;
 
-    let (netns, netns_path) = match (req.confinement.network, req.shared_network) {
+    let (netns, netns_path) = match (req.request.confinement.network, req.request.shared_network) {
         (NetworkMode::Host, _) => (None, None),
         (NetworkMode::Private, Some(shared)) => (None, Some(shared.path())),
         (NetworkMode::None | NetworkMode::Private, _) => {
@@ -262,7 +263,7 @@ fn run(
     write_config(rt, &req, &etc, netns_path, &id, &bundle)?;
 
     let mut ended = Ended::Exited;
-    let output = (req.stdout, req.stderr);
+    let output = (req.request.stdout, req.request.stderr);
     let result = run_runtime(
         rt,
         &Bundle {
@@ -357,10 +358,10 @@ fn write_config(
     let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     let spec = oci_config::build(&ConfigInput {
         rootfs,
-        process: &req.process,
-        confinement: &req.confinement,
+        process: &req.request.process,
+        confinement: &req.request.confinement,
         etc,
-        mounts: &req.mounts,
+        mounts: &req.request.mounts,
         network: match netns_path {
             Some(path) => NetNamespace::Path(path),
             None => NetNamespace::Host,

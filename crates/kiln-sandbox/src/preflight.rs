@@ -1,63 +1,39 @@
 //! Checks every backend makes before it touches anything.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::{
-    slirp, Confinement, InlineScript, Mount, NetworkMode, NetworkPolicy, ProcessSpec, RunRequest,
-    SandboxError, SharedNetwork,
+    slirp, Confinement, NetworkMode, NetworkPolicy, ProcessSpec, RunRequest, SandboxError,
+    SharedNetwork,
 };
 
 /// A run request that passed [`check`]: what every backend starts from.
 pub(crate) struct CheckedRequest<'a> {
+    /// The request, its `shared_network` and `resolv_conf` as [`Preflight`] decided.
+    pub request: RunRequest<'a>,
     /// The root filesystem, canonical.
     pub rootfs: PathBuf,
-    pub process: ProcessSpec,
-    pub confinement: Confinement,
-    pub hosts: String,
-    /// As [`Preflight::resolv_conf`].
-    pub resolv_conf: String,
-    pub mounts: Vec<Mount>,
-    pub inline_script: Option<InlineScript>,
-    /// As [`Preflight::shared_network`].
-    pub shared_network: Option<&'a SharedNetwork>,
     pub private_net: Option<PrivateNet>,
-    pub stdout: Box<dyn Write + Send>,
-    pub stderr: Box<dyn Write + Send>,
 }
 
 /// [`check`] a whole request.
-pub(crate) fn check_request(req: RunRequest<'_>) -> Result<CheckedRequest<'_>, SandboxError> {
-    let RunRequest {
-        rootfs,
-        process,
-        confinement,
-        hosts,
+pub(crate) fn check_request(
+    mut request: RunRequest<'_>,
+) -> Result<CheckedRequest<'_>, SandboxError> {
+    let resolv_conf = std::mem::take(&mut request.resolv_conf);
+    let pre = check(
+        &request.process,
+        &request.confinement,
+        request.shared_network,
         resolv_conf,
-        mounts,
-        inline_script,
-        shared_network,
-        stdout,
-        stderr,
-    } = req;
-    let Preflight {
-        shared_network,
-        private_net,
-        resolv_conf,
-        rootfs,
-    } = check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
+        request.rootfs,
+    )?;
+    request.shared_network = pre.shared_network;
+    request.resolv_conf = pre.resolv_conf;
     Ok(CheckedRequest {
-        rootfs,
-        process,
-        confinement,
-        hosts,
-        resolv_conf,
-        mounts,
-        inline_script,
-        shared_network,
-        private_net,
-        stdout,
-        stderr,
+        request,
+        rootfs: pre.rootfs,
+        private_net: pre.private_net,
     })
 }
 

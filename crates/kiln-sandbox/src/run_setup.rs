@@ -55,9 +55,9 @@ pub(crate) fn write_etc_files(
 ) -> Result<Vec<(&'static str, PathBuf)>, SandboxError> {
     let mut files = Vec::new();
     for (name, content) in [
-        ("hosts", req.hosts.as_str()),
-        ("resolv.conf", req.resolv_conf.as_str()),
-        ("hostname", &format!("{}\n", req.process.hostname)),
+        ("hosts", req.request.hosts.as_str()),
+        ("resolv.conf", req.request.resolv_conf.as_str()),
+        ("hostname", &format!("{}\n", req.request.process.hostname)),
     ] {
         let path = dir.join(name);
         write_file(&path, content.as_bytes())?;

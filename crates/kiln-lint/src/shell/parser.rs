@@ -57,8 +57,7 @@ impl Parser {
                     i + 1
                 }
                 '#' if b.word.is_none() => self.comment_end(i, to),
-                '\'' => self.single_quoted(&mut b, i, to),
-                '"' => self.double_quoted(&mut b, &mut subs, i, to),
+                '\'' | '"' => self.quoted(&mut b, &mut subs, i, to, c),
                 '\\' => {
                     self.start_word(&mut b, i);
                     match self.ch(i + 1) {
@@ -111,38 +110,23 @@ impl Parser {
         i
     }
 
-    /// `'...'` at `i`: its text added to the word; the index after it.
-    fn single_quoted(&self, b: &mut Builder, mut i: usize, to: usize) -> usize {
-        self.start_word(b, i);
-        i += 1;
-        while i < to {
-            match self.ch(i) {
-                Some('\'') => return i + 1,
-                Some(ch) => {
-                    push(b, ch);
-                    i += 1;
-                }
-                None => break,
-            }
-        }
-        i
-    }
-
-    /// `"..."` at `i`: its text (escapes resolved, substitutions remembered) added to the
-    /// word; the index after it.
-    fn double_quoted(
+    /// A quoted string at `i` (`'...'`, or `"..."` with its escapes resolved and its
+    /// substitutions remembered): its text added to the word; the index after it.
+    fn quoted(
         &self,
         b: &mut Builder,
         subs: &mut Vec<(usize, usize)>,
         mut i: usize,
         to: usize,
+        quote: char,
     ) -> usize {
+        let double = quote == '"';
         self.start_word(b, i);
         i += 1;
         while i < to {
             match self.ch(i) {
-                Some('"') => return i + 1,
-                Some('\\') => {
+                Some(q) if q == quote => return i + 1,
+                Some('\\') if double => {
                     match self.ch(i + 1) {
                         Some(n @ ('$' | '`' | '"' | '\\')) if i + 1 < to => push(b, n),
                         Some('\n') if i + 1 < to => {}
@@ -154,10 +138,10 @@ impl Parser {
                     }
                     i += 2;
                 }
-                Some('$') if self.ch(i + 1) == Some('(') => {
+                Some('$') if double && self.ch(i + 1) == Some('(') => {
                     i = self.substitution(b, subs, i, to);
                 }
-                Some('`') => {
+                Some('`') if double => {
                     i = self.backtick(b, subs, i, to);
                 }
                 Some(ch) => {
