@@ -29,7 +29,7 @@ pub(crate) fn open_rootfs(rootfs: &Path) -> Result<OwnedFd, SandboxError> {
 
 /// Mount points: /proc, /dev, /sys and the three /etc files, then one per `(target, dir)`
 /// (targets relative to the rootfs); created empty if missing, removed after the run.
-pub(crate) fn mount_points<'t>(
+pub(crate) fn mount_points(
     root_fd: &OwnedFd,
     rootfs: &Path,
     targets: impl IntoIterator<Item = (String, bool)>,
