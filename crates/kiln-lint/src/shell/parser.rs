@@ -4,18 +4,27 @@ use super::*;
 
 /// Scan `text` into simple commands.
 pub(super) fn scan(text: &str) -> Vec<Command> {
+    // ASCII text (the usual case) is read by byte: no table of characters to build.
+    let chars: Option<Vec<(usize, char)>> =
+        (!text.is_ascii()).then(|| text.char_indices().collect());
+    let count = chars.as_ref().map_or(text.len(), Vec::len);
     let mut p = Parser {
-        chars: text.char_indices().collect(),
+        chars,
+        bytes: text.as_bytes(),
         len: text.len(),
         out: Vec::new(),
         pipeline: 0,
     };
-    p.run(0, p.chars.len(), 0, false);
+    p.run(0, count, 0, false);
     p.out
 }
 
-struct Parser {
-    chars: Vec<(usize, char)>,
+/// Positions are character indexes; [`Parser::off`] gives their byte offsets.
+struct Parser<'a> {
+    /// The characters and their byte offsets, for text that is not all ASCII.
+    chars: Option<Vec<(usize, char)>>,
+    /// The text, read by byte when it is all ASCII.
+    bytes: &'a [u8],
     len: usize,
     out: Vec<Command>,
     pipeline: usize,
@@ -30,13 +39,19 @@ struct Builder {
     piped_in: bool,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn off(&self, i: usize) -> usize {
-        self.chars.get(i).map_or(self.len, |(o, _)| *o)
+        match &self.chars {
+            Some(chars) => chars.get(i).map_or(self.len, |(o, _)| *o),
+            None => i.min(self.len),
+        }
     }
 
     fn ch(&self, i: usize) -> Option<char> {
-        self.chars.get(i).map(|(_, c)| *c)
+        match &self.chars {
+            Some(chars) => chars.get(i).map(|(_, c)| *c),
+            None => self.bytes.get(i).map(|b| char::from(*b)),
+        }
     }
 
     /// Parse chars `from..to`.
