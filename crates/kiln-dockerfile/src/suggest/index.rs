@@ -61,9 +61,10 @@ impl NameIndex {
 
     /// The first name (in byte order) at the smallest distance from `target` in `1..=within`.
     fn search(&self, target: &[char], within: usize) -> Option<(usize, &str)> {
-        let len = target.len();
-        // rows[j]: the distances of target[..i] to the path's first j characters.
-        let mut rows: Vec<Vec<usize>> = vec![(0..=len).collect()];
+        let width = target.len() + 1;
+        // Row j (at `rows[j * width..]`): the distances of target[..i] to the path's
+        // first j characters. One buffer: no allocation per node.
+        let mut rows: Vec<usize> = (0..width).collect();
         let mut path: Vec<char> = vec!['\0'];
         let mut best: Option<(usize, &str)> = None;
         // (node, depth, character), visited in preorder, children in character order.
@@ -75,12 +76,13 @@ impl NameIndex {
         };
         push_children(&mut stack, &self.nodes[0], 0);
         while let Some((id, j, c)) = stack.pop() {
-            rows.truncate(j);
+            rows.truncate(j * width);
             path.truncate(j);
             path.push(c);
-            let row = next_row(target, &rows, &path);
+            push_row(target, &mut rows, &path);
             let node = &self.nodes[id as usize];
-            if let (Some(word), d) = (&node.word, row[len]) {
+            let row = &rows[j * width..];
+            if let (Some(word), d) = (&node.word, row[width - 1]) {
                 if d > 0 && d <= within && best.map_or(true, |(b, _)| d < b) {
                     best = Some((d, word));
                 }
@@ -89,8 +91,8 @@ impl NameIndex {
             // below a row over the bound whose parent row is at the bound or over, nothing
             // is close enough.
             let low = row.iter().copied().min().unwrap_or(0);
-            let parent_low = rows[j - 1].iter().copied().min().unwrap_or(0);
-            rows.push(row);
+            let parent = &rows[(j - 1) * width..j * width];
+            let parent_low = parent.iter().copied().min().unwrap_or(0);
             if low <= within || parent_low < within {
                 push_children(&mut stack, node, j);
             }
@@ -99,22 +101,24 @@ impl NameIndex {
     }
 }
 
-/// The optimal-string-alignment row for the path's last character, from the rows above.
-fn next_row(target: &[char], rows: &[Vec<usize>], path: &[char]) -> Vec<usize> {
-    let j = rows.len();
-    let prev = &rows[j - 1];
+/// Append the optimal-string-alignment row for the path's last character (depth
+/// `path.len() - 1`) to `rows`, computed from the rows above it.
+fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) {
+    let width = target.len() + 1;
+    let j = path.len() - 1;
     let b = path[j];
-    let mut row = Vec::with_capacity(target.len() + 1);
-    row.push(j);
-    for i in 1..=target.len() {
+    let (prev, this) = ((j - 1) * width, j * width);
+    rows.push(j);
+    for i in 1..width {
         let cost = usize::from(target[i - 1] != b);
-        let mut v = (prev[i - 1] + cost).min(prev[i] + 1).min(row[i - 1] + 1);
+        let mut v = (rows[prev + i - 1] + cost)
+            .min(rows[prev + i] + 1)
+            .min(rows[this + i - 1] + 1);
         if i > 1 && j > 1 && target[i - 1] == path[j - 1] && target[i - 2] == b {
-            v = v.min(rows[j - 2][i - 2] + 1);
+            v = v.min(rows[(j - 2) * width + i - 2] + 1);
         }
-        row.push(v);
+        rows.push(v);
     }
-    row
 }
 
 #[cfg(test)]
