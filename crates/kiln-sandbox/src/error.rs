@@ -17,6 +17,17 @@ pub enum SandboxError {
         source: io::Error,
         hint: &'static str,
     },
+    /// The step's root filesystem holds something the sandbox cannot set up on: a mount
+    /// point that is a dangling symlink, or a path to it that is not a directory. The
+    /// root's content is at fault (an image or an earlier step made it), not the host.
+    #[error("{op} {path}: {source}; {hint}")]
+    RootContent {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+        hint: &'static str,
+    },
     #[error("seccomp profile: {0}")]
     Seccomp(String),
     #[error("sandbox setup failed in the child at `{step}`: {source}; {hint}")]
@@ -71,6 +82,21 @@ impl SandboxError {
         hint: &'static str,
     ) -> Self {
         Self::Io {
+            op,
+            path: path.into(),
+            source,
+            hint,
+        }
+    }
+
+    /// The same as [`SandboxError::io`] for a failure the root filesystem's content caused.
+    pub(crate) fn root_content(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        source: io::Error,
+        hint: &'static str,
+    ) -> Self {
+        Self::RootContent {
             op,
             path: path.into(),
             source,

@@ -48,7 +48,7 @@ impl MountPoints {
             Ok(_) => return Ok(()),
             Err(Errno::NOENT) => {}
             Err(e) => {
-                return Err(SandboxError::io(
+                return Err(SandboxError::root_content(
                     "looking up mount point",
                     full,
                     e.into(),
@@ -71,7 +71,7 @@ impl MountPoints {
             resolve,
         )
         .map_err(|e| {
-            SandboxError::io(
+            SandboxError::root_content(
                 "opening directory",
                 rootfs.join(parent_rel),
                 e.into(),
@@ -79,7 +79,7 @@ impl MountPoints {
             )
         })?;
         if rustix::fs::statat(&parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok() {
-            return Err(SandboxError::io(
+            return Err(SandboxError::root_content(
                 "mount point is a dangling symlink",
                 full,
                 Errno::NOENT.into(),

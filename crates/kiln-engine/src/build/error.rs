@@ -277,14 +277,16 @@ impl BuildError {
 
 /// The class of an isolation's failure to run a step: the step's program missing from its
 /// root filesystem is the step's failure, a request kiln built wrong is kiln's, a refused
-/// seccomp profile is the command line's; the rest is the host (no root, no namespaces,
-/// no network helper).
+/// seccomp profile is the command line's, a mount point the root's content makes unusable
+/// (a dangling symlink) is the input's; the rest is the host (no root, no namespaces, no
+/// network helper).
 fn sandbox_kind(e: &kiln_sandbox::SandboxError) -> ErrorKind {
     use kiln_sandbox::SandboxError as S;
     match e {
         S::Exec { .. } => ErrorKind::StepFailed,
         S::Invalid(_) => ErrorKind::Internal,
         S::Seccomp(_) => ErrorKind::Usage,
+        S::RootContent { .. } => ErrorKind::Rejected,
         S::Cancelled { why } => ErrorKind::Cancelled(*why),
         S::TimedOut { .. } => ErrorKind::StepFailed,
         _ => ErrorKind::Io,
@@ -338,6 +340,20 @@ mod tests {
                     }),
                 },
                 ErrorKind::StepFailed,
+            ),
+            (
+                BuildError::Sandbox {
+                    what: "RUN could not start".into(),
+                    span: at,
+                    hint: "",
+                    source: Box::new(kiln_sandbox::SandboxError::RootContent {
+                        op: "mount point is a dangling symlink",
+                        path: "/root/evil".into(),
+                        source: io("no such file"),
+                        hint: "",
+                    }),
+                },
+                ErrorKind::Rejected,
             ),
             (
                 BuildError::Sandbox {
