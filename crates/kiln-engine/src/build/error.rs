@@ -67,6 +67,9 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
+    /// `--squash` / `--squash-all` failed.
+    #[error("cannot squash the image: {0}")]
+    Squash(#[from] crate::squash::SquashError),
     /// The store at `root` could not be read or written; `what` (may be empty) says what
     /// was being done.
     #[error("store {root}: {what}{}{source}", if what.is_empty() { "" } else { ": " })]
@@ -233,6 +236,7 @@ impl BuildError {
             | BuildError::Output { .. }
             | BuildError::Write { .. } => ErrorKind::Io,
             BuildError::Registry { .. } => ErrorKind::Registry,
+            BuildError::Squash(e) => e.kind(),
             BuildError::Unsupported { .. } | BuildError::Option { .. } => ErrorKind::Usage,
             BuildError::Internal { .. } => ErrorKind::Internal,
             BuildError::Cancelled { why } => ErrorKind::Cancelled(*why),

@@ -201,6 +201,7 @@ pub fn run(root: &Option<PathBuf>, args: BuildArgs) -> Result<(), Failure> {
         reporter: display
             .clone()
             .map(|d| Arc::new(crate::progress::Shared(d)) as Arc<dyn Reporter>),
+        squash: squash_option(&args),
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
         pull: args.pull,
@@ -507,5 +508,16 @@ mod tests {
         assert_eq!(max_layer_size("0").ok(), Some(None));
         assert_eq!(max_layer_size("3m").ok(), Some(Some(3 << 20)));
         assert!(max_layer_size("lots").is_err());
+    }
+}
+
+/// `--squash` / `--squash-all` as the engine's option.
+fn squash_option(args: &BuildArgs) -> kiln_engine::build::Squash {
+    if args.squash_all {
+        kiln_engine::build::Squash::All
+    } else if args.squash {
+        kiln_engine::build::Squash::New
+    } else {
+        kiln_engine::build::Squash::None
     }
 }
