@@ -30,18 +30,46 @@ fn build_images(env: &TestEnv, extra: &[&str], name: &str) {
                 "Dockerfile",
                 "FROM base:1\n\
                  RUN rm /data/gone && rm -rf /data/wipe && mkdir /data/wipe && echo new > /data/wipe/3\n\
-                 COPY f.txt /app/f.txt\n\
-                 RUN echo hi > /app/a && ln /app/a /app/b && chmod 4755 /app/a && \
-                 chown 1000:2000 /app/b && mkdir /tmp2 && echo t > /tmp2/t\n\
+                 COPY f.txt ping /app/\n\
+                 RUN echo hi > /app/a && ln /app/a /app/b && chown 1000:2000 /app/b && \
+                 chmod 4755 /app/a && mkdir /tmp2 && echo t > /tmp2/t\n\
                  RUN rm -rf /tmp2 && echo more >> /data/keep/k\n",
             ),
             ("f.txt", "copied\n"),
+            ("ping", "not really ping\n"),
         ],
+    );
+    // xattrs: a user.* attribute and a file capability (cap_net_bind_service+ep).
+    set_xattr(&app.join("f.txt"), "user.test", b"hello");
+    set_xattr(
+        &app.join("ping"),
+        "security.capability",
+        &[1, 0, 0, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     );
     let mut args = vec!["build", "-q", "-t", name];
     args.extend_from_slice(extra);
     args.push(support::s(&app));
     env.ok(&args);
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    rustix::fs::lsetxattr(path, name, value, rustix::fs::XattrFlags::empty())
+        .unwrap_or_else(|e| panic!("setxattr {name} on {}: {e}", path.display()));
+}
+
+/// The extended attributes of `path`, as `name=hex` sorted.
+fn xattrs(path: &Path) -> String {
+    let mut names = vec![0u8; 4096];
+    let n = rustix::fs::llistxattr(path, &mut names).expect("listxattr");
+    let mut out = Vec::new();
+    for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let mut value = vec![0u8; 4096];
+        let len = rustix::fs::lgetxattr(path, name.as_str(), &mut value).expect("getxattr");
+        out.push(format!("{name}={}", hex::encode(&value[..len])));
+    }
+    out.sort();
+    out.join(",")
 }
 
 fn layer_count(env: &TestEnv, name: &str) -> usize {
@@ -85,11 +113,12 @@ fn tree(dir: &Path) -> (BTreeMap<String, String>, BTreeSet<Vec<String>>) {
         out.insert(
             rel,
             format!(
-                "{detail} mode {:o} owner {}:{} size {}",
+                "{detail} mode {:o} owner {}:{} size {} xattrs {}",
                 m.mode(),
                 m.uid(),
                 m.gid(),
-                if ft.is_dir() { 0 } else { m.size() }
+                if ft.is_dir() { 0 } else { m.size() },
+                xattrs(&p)
             ),
         );
     }
@@ -125,6 +154,17 @@ fn squash_keeps_the_root_filesystem_with_one_new_layer() {
     assert!(!plain.0.contains_key("data/gone"));
     assert!(plain.0.contains_key("data/wipe/3") && !plain.0.contains_key("data/wipe/1"));
     assert_eq!(plain.1.len(), 1, "one hard-link group: {:?}", plain.1);
+    let ping = &plain.0["app/ping"];
+    assert!(
+        ping.contains("security.capability=01000002")
+            && plain.0["app/f.txt"].contains("user.test=68656c6c6f"),
+        "xattrs kept: {ping}"
+    );
+    assert!(
+        plain.0["app/a"].contains("mode 104755"),
+        "{}",
+        plain.0["app/a"]
+    );
     assert_eq!(export(&env, "app:squash"), plain);
     assert_eq!(export(&env, "app:all"), plain);
     // What ran is still in the history, the squashed steps as empty layers.
