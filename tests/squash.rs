@@ -256,3 +256,48 @@ fn kiln_squash_usage_errors_exit_2() {
     let out = env.run(&["squash", "busybox:1", "-t", "x:1"]);
     assert_fails(&out, 2, &["--last"]);
 }
+
+/// podman loads the --squash and --squash-all images (oci-archive) and runs them: the files
+/// the build wrote are there, the ones it deleted are not.
+#[test]
+fn podman_runs_the_squashed_images() {
+    let podman_bin = support::tool("podman", "podman");
+    support::tool("runc", "runc");
+    let env = TestEnv::new();
+    build_images(&env, &["--squash"], "app:squash");
+    build_images(&env, &["--squash-all"], "app:all");
+    let dir = env.path();
+    for name in ["app:squash", "app:all"] {
+        let archive = env.path().join(format!("{}.tar", name.replace(':', "-")));
+        env.ok(&[
+            "save",
+            "--format",
+            "oci-archive",
+            "-o",
+            support::s(&archive),
+            name,
+        ]);
+        support::run_ok(support::podman(&podman_bin, dir).args([
+            "load",
+            "-q",
+            "-i",
+            support::s(&archive),
+        ]));
+    }
+    for name in ["docker.io/library/app:squash", "docker.io/library/app:all"] {
+        let mut c = support::podman(&podman_bin, dir);
+        c.args(["run", "--rm"]).args(support::OCI_RUN_FLAGS).args([
+            name,
+            "sh",
+            "-c",
+            "cat /app/f.txt /data/wipe/3 /data/keep/k; ls /data/wipe; \
+                 test -e /data/gone || echo gone; test -e /tmp2 || echo no-tmp2; \
+                 stat -c '%a %u:%g %h' /app/a /app/b",
+        ]);
+        assert_eq!(
+            support::run_ok(&mut c),
+            "copied\nnew\nk\nmore\n3\ngone\nno-tmp2\n4755 1000:2000 2\n4755 1000:2000 2\n",
+            "{name}"
+        );
+    }
+}
