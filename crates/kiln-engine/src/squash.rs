@@ -67,7 +67,7 @@ pub enum SquashError {
     #[error("{source}")]
     Lookup {
         #[source]
-        source: StoreError,
+        source: Box<StoreError>,
     },
     #[error("cannot read image {image} from the store: {source}")]
     Image {
@@ -95,18 +95,18 @@ pub enum SquashError {
     Decompress {
         digest: Digest,
         #[source]
-        source: kiln_oci::CompressionError,
+        source: Box<kiln_oci::CompressionError>,
     },
     #[error("layer {digest}: {source}")]
     Extract {
         digest: Digest,
         #[source]
-        source: kiln_layer::ExtractError,
+        source: Box<kiln_layer::ExtractError>,
     },
     #[error("cannot write the squashed layer: {source}")]
     Write {
         #[source]
-        source: kiln_layer::WriteError,
+        source: Box<kiln_layer::WriteError>,
     },
     #[error("store {root}: {what}: {source}")]
     Store {
@@ -121,7 +121,7 @@ pub enum SquashError {
     Name {
         name: String,
         #[source]
-        source: kiln_oci::ReferenceError,
+        source: Box<kiln_oci::ReferenceError>,
     },
 }
 
@@ -168,11 +168,11 @@ pub fn squash_stored(
 ) -> Result<(Squashed, kiln_oci::StoredImage), SquashError> {
     let reference = Reference::parse_normalized(tag).map_err(|source| SquashError::Name {
         name: tag.to_owned(),
-        source,
+        source: Box::new(source),
     })?;
-    let stored = store
-        .lookup(name)
-        .map_err(|source| SquashError::Lookup { source })?;
+    let stored = store.lookup(name).map_err(|source| SquashError::Lookup {
+        source: Box::new(source),
+    })?;
     let image_err = |e: Box<dyn std::error::Error + Send + Sync>| SquashError::Image {
         image: name.to_owned(),
         source: e,
@@ -198,7 +198,9 @@ pub fn squash_stored(
         .map_err(|e| store_err(store, "cannot tag the squashed image", e))?;
     let stored = store
         .lookup(&image.manifest.to_string())
-        .map_err(|source| SquashError::Lookup { source })?;
+        .map_err(|source| SquashError::Lookup {
+            source: Box::new(source),
+        })?;
     Ok((squashed, stored))
 }
 
@@ -400,8 +402,8 @@ fn extract_layer(
     let plain = Compression::detect(&head[..head_len]) == Compression::None;
     let (_, reader) =
         kiln_oci::compression::decompress(blob).map_err(|source| SquashError::Decompress {
-            digest: layer.digest.clone(),
-            source,
+            digest: layer.digest,
+            source: Box::new(source),
         })?;
     let mut counted = Counted::new(reader, plain);
     let opts = ExtractOptions {
@@ -410,8 +412,8 @@ fn extract_layer(
     };
     let stats =
         kiln_layer::extract(&mut counted, root, &opts).map_err(|source| SquashError::Extract {
-            digest: layer.digest.clone(),
-            source,
+            digest: layer.digest,
+            source: Box::new(source),
         })?;
     // What follows the tar's end still counts as the layer's bytes.
     io::copy(&mut counted, &mut io::sink())
@@ -446,8 +448,9 @@ fn write_layer(
         .blob_writer()
         .map_err(|e| store_err(store, "cannot write a blob", e))?;
     let mut lw = LayerWriter::new(GzCount::new(blob), TarOptions { epoch });
-    kiln_layer::write_paths(root, &present, &mut lw)
-        .map_err(|source| SquashError::Write { source })?;
+    kiln_layer::write_paths(root, &present, &mut lw).map_err(|source| SquashError::Write {
+        source: Box::new(source),
+    })?;
     let none = EntryMeta::default();
     for p in kept {
         let parent_is_dir = match p.parent() {
@@ -457,12 +460,14 @@ fn write_layer(
         if parent_is_dir && lstat(p)?.is_none() {
             let rel = p.strip_prefix("/").unwrap_or(p);
             lw.add_entry_path(rel, &none, EntryKind::Whiteout, None)
-                .map_err(|source| SquashError::Write { source })?;
+                .map_err(|source| SquashError::Write {
+                    source: Box::new(source),
+                })?;
         }
     }
-    let out = lw
-        .finish()
-        .map_err(|source| SquashError::Write { source })?;
+    let out = lw.finish().map_err(|source| SquashError::Write {
+        source: Box::new(source),
+    })?;
     let (blob, gz) = out
         .finish()
         .map_err(|e| store_err(store, "cannot write a blob", e))?;

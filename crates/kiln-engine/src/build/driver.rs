@@ -319,7 +319,7 @@ fn squash(
         Ok(out) => out,
         Err(e) => {
             step.error(&e.to_string());
-            return Err(e.into());
+            return Err(BuildError::Squash(Box::new(e)));
         }
     };
     step.log(&crate::squash::describe(&out));

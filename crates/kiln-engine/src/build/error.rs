@@ -69,7 +69,7 @@ pub enum BuildError {
     Context(#[from] crate::context::ContextError),
     /// `--squash` / `--squash-all` failed.
     #[error("cannot squash the image: {0}")]
-    Squash(#[from] crate::squash::SquashError),
+    Squash(#[source] Box<crate::squash::SquashError>),
     /// The store at `root` could not be read or written; `what` (may be empty) says what
     /// was being done.
     #[error("store {root}: {what}{}{source}", if what.is_empty() { "" } else { ": " })]

@@ -494,6 +494,17 @@ fn refuse_later(args: &BuildArgs) -> Result<(), Failure> {
     Err(Failure::usage(message))
 }
 
+/// `--squash` / `--squash-all` as the engine's option.
+fn squash_option(args: &BuildArgs) -> kiln_engine::build::Squash {
+    if args.squash_all {
+        kiln_engine::build::Squash::All
+    } else if args.squash {
+        kiln_engine::build::Squash::New
+    } else {
+        kiln_engine::build::Squash::None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,16 +519,5 @@ mod tests {
         assert_eq!(max_layer_size("0").ok(), Some(None));
         assert_eq!(max_layer_size("3m").ok(), Some(Some(3 << 20)));
         assert!(max_layer_size("lots").is_err());
-    }
-}
-
-/// `--squash` / `--squash-all` as the engine's option.
-fn squash_option(args: &BuildArgs) -> kiln_engine::build::Squash {
-    if args.squash_all {
-        kiln_engine::build::Squash::All
-    } else if args.squash {
-        kiln_engine::build::Squash::New
-    } else {
-        kiln_engine::build::Squash::None
     }
 }
