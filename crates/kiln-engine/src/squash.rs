@@ -35,8 +35,8 @@ pub enum Selection {
     /// Squash the top N layers (`--last N`).
     Last(usize),
     /// Squash from this layer up: a layer digest (blob or diff ID, or a unique prefix of
-    /// at least 12 hex digits), or a history index (0 = the oldest entry of `kiln inspect`'s
-    /// history; the first layer made at or after that step).
+    /// at least 12 hex digits), or a history index (0 = the config history's oldest entry;
+    /// the first layer made at or after that step).
     From(String),
 }
 
@@ -83,7 +83,7 @@ pub enum SquashError {
     },
     #[error("--last 0 squashes nothing; give --last N with N of at least 1")]
     Nothing,
-    #[error("{image} has no layer or history step {given:?}; give a layer digest (or a prefix of 12+ hex digits) or a history index 0..{steps} from `kiln inspect {image}`")]
+    #[error("{image} has no layer or history step {given:?}; give a layer digest from `kiln inspect {image}` (or a prefix of 12+ hex digits of one), or a history index below {steps} (0 = the oldest entry; `kiln history {image}` lists them newest first)")]
     UnknownLayer {
         image: String,
         given: String,
@@ -108,6 +108,8 @@ pub enum SquashError {
         #[source]
         source: Box<kiln_layer::WriteError>,
     },
+    #[error("a squashed layer has a path that is not UTF-8 ({path:?}); squashing above kept layers cannot carry it, squash the whole image instead (--squash-all, or kiln squash --from 0)")]
+    NotUtf8 { path: String },
     #[error("store {root}: {what}: {source}")]
     Store {
         root: PathBuf,
@@ -135,6 +137,7 @@ impl SquashError {
             | SquashError::UnknownLayer { .. }
             | SquashError::NoLayerAfter { .. }
             | SquashError::Name { .. } => ErrorKind::Usage,
+            SquashError::NotUtf8 { .. } => ErrorKind::Rejected,
             SquashError::Decompress { source, .. } => source.kind(),
             SquashError::Extract { source, .. } => source.kind(),
             SquashError::Write { source } => source.kind(),
@@ -310,7 +313,8 @@ pub fn squash(
             kept_sizes = before;
             kept_paths = list_paths(store, &root)?;
         }
-        let (compressed, uncompressed, paths) = extract_layer(store, layer, &root, i >= keep)?;
+        let record = keep > 0 && i >= keep;
+        let (compressed, uncompressed, paths) = extract_layer(store, layer, &root, record)?;
         before.compressed += compressed;
         before.uncompressed += uncompressed;
         written.extend(paths);
@@ -324,7 +328,8 @@ pub fn squash(
             squashed: 0,
         });
     }
-    let (new_layer, gz) = write_layer(store, &root, &written, &kept_paths, epoch)?;
+    let written = (keep > 0).then_some(written.as_slice());
+    let (new_layer, gz) = write_layer(store, &root, written, &kept_paths, epoch)?;
     let mut out = layers[..keep].to_vec();
     out.push(new_layer.clone());
     let mut config = config.clone();
@@ -429,7 +434,7 @@ fn extract_layer(
 fn write_layer(
     store: &Store,
     root: &Root,
-    written: &[String],
+    written: Option<&[String]>,
     kept: &[PathBuf],
     epoch: Option<i64>,
 ) -> Result<(LayerRef, u64), SquashError> {
@@ -437,20 +442,31 @@ fn write_layer(
         root.lstat(p)
             .map_err(|e| store_err(store, "cannot read the scratch tree", e))
     };
-    let mut present = BTreeSet::new();
-    for p in written {
-        if lstat(&Path::new("/").join(p))?.is_some() {
-            present.insert(p.clone());
-        }
-    }
-    let present: Vec<String> = present.into_iter().collect();
     let blob = store
         .blob_writer()
         .map_err(|e| store_err(store, "cannot write a blob", e))?;
     let mut lw = LayerWriter::new(GzCount::new(blob), TarOptions { epoch });
-    kiln_layer::write_paths(root, &present, &mut lw).map_err(|source| SquashError::Write {
+    let write_err = |source| SquashError::Write {
         source: Box::new(source),
-    })?;
+    };
+    match written {
+        // Nothing kept: the whole tree.
+        None => kiln_layer::write_tree(root, &mut lw).map_err(write_err)?,
+        Some(written) => {
+            let mut present = BTreeSet::new();
+            for p in written {
+                if lstat(&Path::new("/").join(p))?.is_some() {
+                    present.insert(p.clone());
+                } else if p.contains(char::REPLACEMENT_CHARACTER) {
+                    // The extractor lists paths as UTF-8; a name that is not cannot be
+                    // found again, and dropping it would lose a file.
+                    return Err(SquashError::NotUtf8 { path: p.clone() });
+                }
+            }
+            let present: Vec<String> = present.into_iter().collect();
+            kiln_layer::write_paths(root, &present, &mut lw).map_err(write_err)?;
+        }
+    }
     let none = EntryMeta::default();
     for p in kept {
         let parent_is_dir = match p.parent() {

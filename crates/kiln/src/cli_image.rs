@@ -277,9 +277,9 @@ pub struct SquashArgs {
     pub last: Option<usize>,
     /// Squash this layer and every layer above it into one. LAYER_OR_STEP is a layer
     /// digest (blob digest or diff ID, `sha256:` optional, or a unique prefix of at least
-    /// 12 hex digits) or a history index: the position (0 = oldest) of a step in the
-    /// image config's history, as `kiln inspect` lists it; squashing starts at the first
-    /// layer that step or a later one made.
+    /// 12 hex digits) or a history index: the position of a step in the image config's
+    /// history, 0 = the oldest (`kiln history` lists them newest first); squashing starts
+    /// at the first layer that step or a later one made.
     #[arg(long, value_name = "LAYER_OR_STEP")]
     pub from: Option<String>,
     /// The name of the new image: NAME[:TAG].
