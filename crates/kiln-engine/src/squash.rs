@@ -620,6 +620,54 @@ mod tests {
         }
     }
 
+    fn image() -> (ImageConfig, Vec<LayerRef>) {
+        let config = ImageConfig {
+            history: vec![
+                h("import", false),
+                h("ENV", true),
+                h("RUN a", false),
+                h("RUN b", false),
+            ],
+            ..ImageConfig::default()
+        };
+        let layers = (0..3)
+            .map(|i| LayerRef::uncompressed(Digest::of_bytes(&[i]), 10))
+            .collect();
+        (config, layers)
+    }
+
+    #[test]
+    fn selections_name_the_layers_kept() {
+        let (c, l) = image();
+        let keep = |sel: Selection| keep_count("img", &c, &l, &sel);
+        assert_eq!(keep(Selection::Last(2)).ok(), Some(1));
+        assert_eq!(keep(Selection::Last(3)).ok(), Some(0));
+        assert_eq!(keep(Selection::Keep(5)).ok(), Some(3));
+        let e = keep(Selection::Last(4)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Usage);
+        assert!(e.to_string().contains("give --last 3 or less"), "{e}");
+        assert!(matches!(
+            keep(Selection::Last(0)),
+            Err(SquashError::Nothing)
+        ));
+        // History index: step 1 (ENV) made no layer, so squashing starts at layer 1.
+        assert_eq!(keep(Selection::From("1".into())).ok(), Some(1));
+        assert_eq!(keep(Selection::From("3".into())).ok(), Some(2));
+        let e = keep(Selection::From("4".into())).unwrap_err();
+        assert!(e.to_string().contains("history index below 4"), "{e}");
+        // Digests, with or without the algorithm, or a 12-digit prefix.
+        let d = l[2].digest;
+        assert_eq!(keep(Selection::From(d.to_string())).ok(), Some(2));
+        assert_eq!(
+            keep(Selection::From(d.hex()[..12].to_string())).ok(),
+            Some(2)
+        );
+        for bad in ["", "abc", "sha256:0000", "zzzzzzzzzzzzzzzz"] {
+            let e = keep(Selection::From(bad.into())).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Usage, "{bad}: {e}");
+        }
+    }
+
     #[test]
     fn history_marks_squashed_layers_empty_and_adds_one() {
         let hist = vec![

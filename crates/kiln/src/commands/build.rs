@@ -415,6 +415,10 @@ fn network_deny(values: &[String]) -> Result<Vec<kiln_sandbox::Cidr>, Failure> {
 fn render_failure(err: &BuildError, dockerfile: Option<&(String, String)>) -> Failure {
     let code = match err {
         BuildError::Context(ContextError::Refused { .. }) => INPUT_REJECTED,
+        BuildError::Squash(e) => match e.kind() {
+            kiln_oci::ErrorKind::Rejected => INPUT_REJECTED,
+            _ => IO,
+        },
         // Until the exit code comes from `err.kind()`, the variants split out of Output,
         // Store and Step keep their old codes (a pull failure, located at its FROM, 1).
         BuildError::Registry { .. } if err.span().is_none() => IO,
