@@ -643,7 +643,7 @@ mod tests {
         assert_eq!(keep(Selection::Last(2)).ok(), Some(1));
         assert_eq!(keep(Selection::Last(3)).ok(), Some(0));
         assert_eq!(keep(Selection::Keep(5)).ok(), Some(3));
-        let e = keep(Selection::Last(4)).unwrap_err();
+        let e = keep(Selection::Last(4)).expect_err("too many");
         assert_eq!(e.kind(), ErrorKind::Usage);
         assert!(e.to_string().contains("give --last 3 or less"), "{e}");
         assert!(matches!(
@@ -653,7 +653,7 @@ mod tests {
         // History index: step 1 (ENV) made no layer, so squashing starts at layer 1.
         assert_eq!(keep(Selection::From("1".into())).ok(), Some(1));
         assert_eq!(keep(Selection::From("3".into())).ok(), Some(2));
-        let e = keep(Selection::From("4".into())).unwrap_err();
+        let e = keep(Selection::From("4".into())).expect_err("past the history");
         assert!(e.to_string().contains("history index below 4"), "{e}");
         // Digests, with or without the algorithm, or a 12-digit prefix.
         let d = l[2].digest;
@@ -663,7 +663,7 @@ mod tests {
             Some(2)
         );
         for bad in ["", "abc", "sha256:0000", "zzzzzzzzzzzzzzzz"] {
-            let e = keep(Selection::From(bad.into())).unwrap_err();
+            let e = keep(Selection::From(bad.into())).expect_err("no such layer");
             assert_eq!(e.kind(), ErrorKind::Usage, "{bad}: {e}");
         }
     }
