@@ -301,3 +301,33 @@ fn podman_runs_the_squashed_images() {
         );
     }
 }
+
+/// With `FROM` an earlier stage, `--squash` keeps the layers of that stage's base image
+/// and squashes what both stages added.
+#[test]
+fn squash_through_stages_keeps_the_base_image_layers() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:1");
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:1 AS one\nRUN echo 1 > /one && rm /bin/true\n\
+             FROM one\nRUN echo 2 > /two\nRUN rm /one\n",
+        )],
+    );
+    env.ok(&["build", "-q", "-t", "st:plain", support::s(&ctx)]);
+    env.ok(&[
+        "build",
+        "-q",
+        "--squash",
+        "-t",
+        "st:squash",
+        support::s(&ctx),
+    ]);
+    assert_eq!(layer_count(&env, "st:plain"), 4);
+    assert_eq!(layer_count(&env, "st:squash"), 2);
+    let plain = export(&env, "st:plain");
+    assert!(!plain.0.contains_key("one") && !plain.0.contains_key("bin/true"));
+    assert_eq!(export(&env, "st:squash"), plain);
+}
