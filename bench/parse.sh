@@ -78,6 +78,14 @@ gen_continuation() { # long continuation lines and heredocs
     done
 }
 
+gen_undefined() { # 5,000 ENV defining VAR<i>, 5,000 ENV reading a misspelt VAX<i> (lint's hints)
+    echo 'FROM debian:12-slim'
+    for ((i = 1; i < N; i++)); do
+        if ((i % 2)); then echo "ENV VAR$i=value$i"
+        else echo "ENV X$i=\${VAX$i}/bin"; fi
+    done
+}
+
 gen_longline() { # a few instructions on very long single lines ($N words each)
     echo 'FROM debian:12-slim'
     printf 'LABEL'; for ((i = 0; i < N; i++)); do printf ' k%d=v%d' "$i" "$i"; done; echo
@@ -104,7 +112,7 @@ cpu_median() {
 
 fail=0
 printf '%-14s %10s %10s %10s %10s  %s\n' shape "parse (s)" "lint (s)" "parse cpu" "lint cpu" "goal ${GOAL}s wall"
-for shape in env arg label stages continuation longline; do
+for shape in env arg label stages continuation longline undefined; do
     file="$work/$shape.Dockerfile"
     "gen_$shape" > "$file"
     if ! "$KILN" parse "$file" >/dev/null 2>"$work/err"; then

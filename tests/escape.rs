@@ -349,7 +349,7 @@ fn memory_hog_under_memory_limit() {
         s(&ctx),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "the hog is stopped: {stderr}");
+    assert_eq!(out.status.code(), Some(4), "the hog is stopped: {stderr}");
     assert!(
         stderr.contains("failed with signal 9") || stderr.contains("failed with exit code"),
         "{stderr}"

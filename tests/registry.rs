@@ -41,12 +41,13 @@ fn round_trip(setup: Setup) {
             .args(["pull", &format!("{h}/base/busybox:1")])
             .output()
             .expect("kiln");
-        assert_fails(&out, 1, &["401 Unauthorized", &format!("kiln login {h}")]);
+        // A registry's refusal exits 5 (1 before exit codes were split by kind).
+        assert_fails(&out, 5, &["401 Unauthorized", &format!("kiln login {h}")]);
         let out = kiln(&env, &reg, "a")
             .args(["login", "-u", USER, "-p", "wrong-password", &h])
             .output()
             .expect("kiln");
-        assert_fails(&out, 1, &["401"]);
+        assert_fails(&out, 5, &["401"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!err.contains("wrong-password"), "{err}");
         let mut login = kiln(&env, &reg, "a");
@@ -288,7 +289,7 @@ fn client_certificate_from_certs_d() {
         .args(["pull", &name])
         .output()
         .expect("kiln");
-    assert_fails(&out, 1, &["cannot reach https://", "certs.d"]);
+    assert_fails(&out, 5, &["cannot reach https://", "certs.d"]);
 }
 
 #[test]
@@ -302,7 +303,7 @@ fn tls_without_the_ca_is_refused_with_a_hint() {
         .expect("kiln");
     assert_fails(
         &out,
-        1,
+        5,
         &["cannot reach https://", "ca.crt", "--tls-verify=false"],
     );
     // --tls-verify=false reaches it (and the image is not there).
@@ -311,7 +312,7 @@ fn tls_without_the_ca_is_refused_with_a_hint() {
         .args(["pull", "--tls-verify=false", &format!("{}/x:1", reg.host)])
         .output()
         .expect("kiln");
-    assert_fails(&out, 1, &["404 Not Found", "MANIFEST_UNKNOWN"]);
+    assert_fails(&out, 5, &["404 Not Found", "MANIFEST_UNKNOWN"]);
 }
 
 /// An index with two platforms, made by hand from kiln's OCI layout and pushed by skopeo
@@ -441,4 +442,50 @@ fn make_multi_arch(layout: &Path) -> String {
     )
     .expect("write");
     index_digest
+}
+
+/// ADD downloads use the registry client's HTTP settings: an https server whose CA is only
+/// in certs.d is trusted, and without that CA the download is refused. (Loopback is only
+/// reachable with the host network, which lifts ADD's address policy.)
+#[test]
+fn add_url_trusts_the_certs_d_ca_of_its_host() {
+    let env = TestEnv::new();
+    let reg = Registry::start(Setup::Tls);
+    let h = reg.host.clone();
+    kiln_ok(
+        &env,
+        &reg,
+        "a",
+        &["import", s(&support::busybox_tarball()), "busybox:test"],
+    );
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox:test\nADD https://{h}/v2/ /v2.json\n"),
+        )],
+    );
+    let args = [
+        "build",
+        "-q",
+        "--no-cache",
+        "--network",
+        "host",
+        "--allow",
+        "network.host",
+        "-t",
+        "added:1",
+        s(&ctx),
+    ];
+    kiln_ok(&env, &reg, "a", &args);
+    assert_eq!(
+        read_exported(&env, &reg, "a", "added:1", "v2.json").trim(),
+        "{}"
+    );
+    let out = kiln(&env, &reg, "a")
+        .env("KILN_CERTS_DIR", env.path().join("no-certs"))
+        .args(args)
+        .output()
+        .expect("kiln");
+    assert_fails(&out, 1, &["cannot download", &format!("https://{h}/v2/")]);
 }

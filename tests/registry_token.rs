@@ -283,7 +283,8 @@ fn bearer_tokens_are_fetched_per_scope_with_credentials() {
         .args(["pull", &format!("{h}/base/busybox:1")])
         .output()
         .expect("kiln");
-    assert_fails(&out, 1, &["401 Unauthorized", &format!("kiln login {h}")]);
+    // A registry's refusal exits 5 (1 before exit codes were split by kind).
+    assert_fails(&out, 5, &["401 Unauthorized", &format!("kiln login {h}")]);
 
     seen.lock().expect("seen").requests.clear();
     run_ok(kiln(&env, "a").args(["login", "-u", USER, "-p", PASSWORD, &h]));

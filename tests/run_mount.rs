@@ -329,7 +329,9 @@ fn required_secret_that_is_missing_fails_at_its_mount() {
         ],
     );
     let out = env.run(&["build", "--secret", "id=npmrc", s(&ctx)]);
-    assert_fails(&out, 1, &["--secret id=npmrc", "cannot read npmrc"]);
+    // A --secret whose file is missing is a command-line mistake found before any step
+    // runs: exit 2 (1 before the command line was checked whole).
+    assert_fails(&out, 2, &["--secret id=npmrc", "cannot read npmrc"]);
     let out = env.run(&["build", "--secret", "src=/etc/hostname", s(&ctx)]);
     assert_fails(&out, 2, &["has no id"]);
 }

@@ -223,9 +223,11 @@ fn unknown_runtime_is_refused_with_what_to_do() {
     env.import_busybox("busybox:test");
     let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:test\nRUN true\n")]);
     let out = env.run(&["build", "--runtime", "no-such-runtime", s(&ctx)]);
+    // A refused build option is a command-line mistake: exit 2 (1 before exit codes were
+    // chosen by the error's kind).
     assert_fails(
         &out,
-        1,
+        2,
         &[
             "--runtime no-such-runtime",
             "not found in PATH",
@@ -233,7 +235,7 @@ fn unknown_runtime_is_refused_with_what_to_do() {
         ],
     );
     let out = env.run(&["build", "--runtime", "/etc/passwd", s(&ctx)]);
-    assert_fails(&out, 1, &["/etc/passwd is not an executable file"]);
+    assert_fails(&out, 2, &["/etc/passwd is not an executable file"]);
 }
 
 #[test]

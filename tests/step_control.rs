@@ -253,9 +253,10 @@ fn timeout_case(env: &TestEnv, mark: u32, extra: &[&str]) {
     let (run, slirps) = start_stubborn(env, mark, &args);
     let (pid, tmp) = (run.pid(), run.tmp.clone());
     let out = run.finish();
+    // A step past its timeout failed: exit 4 (1 before exit codes were split by kind).
     support::assert_fails(
         &out,
-        1,
+        4,
         &[
             "did not finish within --timeout 10s: it and every process it started were killed",
             "Dockerfile:2",
@@ -295,7 +296,7 @@ fn a_step_that_sleeps_forever_is_killed_at_its_timeout() {
     );
     let (pid, tmp) = (run.pid(), run.tmp.clone());
     let out = run.finish();
-    support::assert_fails(&out, 1, &["did not finish within --timeout 10s"]);
+    support::assert_fails(&out, 4, &["did not finish within --timeout 10s"]);
     assert_clean(&env, &tmp, pid, 86412, &[]);
 }
 
@@ -393,7 +394,7 @@ fn steps_have_a_default_pids_limit_and_minus_one_lifts_it() {
     );
     // Default: the shell cannot fork past 2048 processes, and the step fails.
     let out = env.run(&["build", "-q", "--no-cache", "--network", "none", s(&ctx)]);
-    support::assert_fails(&out, 1, &["failed with exit code 2", "Dockerfile:2"]);
+    support::assert_fails(&out, 4, &["failed with exit code 2", "Dockerfile:2"]);
     assert!(
         processes_with("sleep 86460").is_empty(),
         "the step's processes are gone"

@@ -171,6 +171,115 @@ fn parse_pax(buf: &[u8], offset: u64) -> Result<Vec<(String, Vec<u8>)>, Error> {
     Ok(out)
 }
 
+/// Extension headers read before the member they apply to.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: Option<Vec<u8>>,
+    pax: Option<Vec<(String, Vec<u8>)>>,
+}
+
+impl Extensions {
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none() && self.long_link.is_none() && self.pax.is_none()
+    }
+}
+
+/// The header's checksum, as unsigned or (old tars) signed bytes.
+fn check_checksum(h: &[u8; BLOCK as usize], at: u64) -> Result<(), Error> {
+    let stored = num(&h[148..156]).ok_or_else(|| corrupt(at, "bad header checksum field"))?;
+    let mut unsigned: i64 = 0;
+    let mut signed: i64 = 0;
+    for (i, &b) in h.iter().enumerate() {
+        let b = if (148..156).contains(&i) { b' ' } else { b };
+        unsigned += i64::from(b);
+        signed += i64::from(b as i8);
+    }
+    if stored != unsigned && stored != signed {
+        return Err(corrupt(
+            at,
+            "header checksum mismatch (not a tar archive, or damaged)",
+        ));
+    }
+    Ok(())
+}
+
+/// The member a (checked) ustar/GNU header describes, before extensions apply.
+fn entry_from_header(h: &[u8; BLOCK as usize], at: u64, size: u64) -> Result<RawEntry, Error> {
+    let typeflag = h[156];
+    let magic = &h[257..263];
+    let is_posix = magic == b"ustar\0";
+    let mut name = cstr(&h[0..100]).to_vec();
+    if is_posix {
+        let prefix = cstr(&h[345..500]);
+        if !prefix.is_empty() {
+            let mut n = prefix.to_vec();
+            n.push(b'/');
+            n.extend_from_slice(&name);
+            name = n;
+        }
+    }
+    let link = cstr(&h[157..257]).to_vec();
+    let mode = num(&h[100..108]).ok_or_else(|| corrupt(at, "bad mode field"))?;
+    let uid = num(&h[108..116]).ok_or_else(|| corrupt(at, "bad uid field"))?;
+    let gid = num(&h[116..124]).ok_or_else(|| corrupt(at, "bad gid field"))?;
+    let mtime = num(&h[136..148]).ok_or_else(|| corrupt(at, "bad mtime field"))?;
+    let (devmajor, devminor) = if matches!(typeflag, b'3' | b'4') {
+        (
+            num(&h[329..337]).ok_or_else(|| corrupt(at, "bad devmajor field"))?,
+            num(&h[337..345]).ok_or_else(|| corrupt(at, "bad devminor field"))?,
+        )
+    } else {
+        (0, 0)
+    };
+    Ok(RawEntry {
+        name,
+        link,
+        typeflag,
+        mode: (mode & 0o7777) as u32,
+        uid: u64::try_from(uid).map_err(|_| corrupt(at, "negative uid"))?,
+        gid: u64::try_from(gid).map_err(|_| corrupt(at, "negative gid"))?,
+        size,
+        mtime: (mtime, 0),
+        devmajor: u32::try_from(devmajor).map_err(|_| corrupt(at, "device major out of range"))?,
+        devminor: u32::try_from(devminor).map_err(|_| corrupt(at, "device minor out of range"))?,
+        xattrs: BTreeMap::new(),
+        unsupported_pax: None,
+        offset: at,
+    })
+}
+
+/// PAX records override the header's fields; xattrs are kept, sparse files flagged.
+fn apply_pax(e: &mut RawEntry, pax: Vec<(String, Vec<u8>)>, at: u64) -> Result<(), Error> {
+    for (k, v) in pax {
+        let dec = |v: &[u8]| -> Result<u64, Error> {
+            std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| corrupt(at, format!("PAX {k} is not a number")))
+        };
+        match k.as_str() {
+            "path" if !v.is_empty() => e.name = v,
+            "linkpath" if !v.is_empty() => e.link = v,
+            "size" => e.size = dec(&v)?,
+            "uid" => e.uid = dec(&v)?,
+            "gid" => e.gid = dec(&v)?,
+            "mtime" => {
+                e.mtime =
+                    parse_pax_time(&v).ok_or_else(|| corrupt(at, "PAX mtime is not a number"))?;
+            }
+            _ => {
+                if let Some(x) = k.strip_prefix("SCHILY.xattr.") {
+                    e.xattrs.insert(x.to_string(), v);
+                } else if k.starts_with("GNU.sparse.") {
+                    e.unsupported_pax = Some(k.clone());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 impl<R: Read> TarReader<R> {
     pub(crate) fn new(r: R) -> Self {
         TarReader {
@@ -258,154 +367,75 @@ impl<R: Read> TarReader<R> {
         if self.done {
             return Ok(None);
         }
-        let mut long_name: Option<Vec<u8>> = None;
-        let mut long_link: Option<Vec<u8>> = None;
-        let mut pax: Option<Vec<(String, Vec<u8>)>> = None;
+        let mut ext = Extensions::default();
         loop {
             let at = self.offset;
             let mut h = [0u8; BLOCK as usize];
-            if !self.read_full(&mut h)? {
-                if long_name.is_some() || long_link.is_some() || pax.is_some() {
+            if !self.read_full(&mut h)? || h.iter().all(|b| *b == 0) {
+                if !ext.is_empty() {
                     return Err(corrupt(at, "archive ends after an extension header"));
                 }
                 self.done = true;
                 return Ok(None);
             }
-            if h.iter().all(|b| *b == 0) {
-                if long_name.is_some() || long_link.is_some() || pax.is_some() {
-                    return Err(corrupt(at, "archive ends after an extension header"));
-                }
-                self.done = true;
-                return Ok(None);
-            }
-            let stored =
-                num(&h[148..156]).ok_or_else(|| corrupt(at, "bad header checksum field"))?;
-            let mut unsigned: i64 = 0;
-            let mut signed: i64 = 0;
-            for (i, &b) in h.iter().enumerate() {
-                let b = if (148..156).contains(&i) { b' ' } else { b };
-                unsigned += i64::from(b);
-                signed += i64::from(b as i8);
-            }
-            if stored != unsigned && stored != signed {
-                return Err(corrupt(
-                    at,
-                    "header checksum mismatch (not a tar archive, or damaged)",
-                ));
-            }
+            check_checksum(&h, at)?;
             let typeflag = h[156];
             let size_hdr = num(&h[124..136]).ok_or_else(|| corrupt(at, "bad size field"))?;
             if size_hdr < 0 {
                 return Err(corrupt(at, "negative size"));
             }
             let size_hdr = size_hdr as u64;
-            match typeflag {
-                b'L' => {
-                    let mut v = self.read_body(size_hdr, MAX_LONGNAME, "GNU long name", at)?;
-                    v.truncate(cstr(&v).len());
-                    long_name = Some(v);
-                    continue;
-                }
-                b'K' => {
-                    let mut v = self.read_body(size_hdr, MAX_LONGNAME, "GNU long link name", at)?;
-                    v.truncate(cstr(&v).len());
-                    long_link = Some(v);
-                    continue;
-                }
-                b'x' => {
-                    let body = self.read_body(size_hdr, MAX_PAX, "PAX header", at)?;
-                    let recs = parse_pax(&body, at)?;
-                    pax.get_or_insert_with(Vec::new).extend(recs);
-                    continue;
-                }
-                b'g' => {
-                    let body = self.read_body(size_hdr, MAX_PAX, "PAX global header", at)?;
-                    parse_pax(&body, at)?;
-                    continue;
-                }
-                _ => {}
+            if self.read_extension(typeflag, size_hdr, at, &mut ext)? {
+                continue;
             }
-
-            let magic = &h[257..263];
-            let is_posix = magic == b"ustar\0";
-            let mut name = cstr(&h[0..100]).to_vec();
-            if is_posix {
-                let prefix = cstr(&h[345..500]);
-                if !prefix.is_empty() {
-                    let mut n = prefix.to_vec();
-                    n.push(b'/');
-                    n.extend_from_slice(&name);
-                    name = n;
-                }
+            let mut e = entry_from_header(&h, at, size_hdr)?;
+            if let Some(n) = ext.long_name {
+                e.name = n;
             }
-            let mut link = cstr(&h[157..257]).to_vec();
-            let mode = num(&h[100..108]).ok_or_else(|| corrupt(at, "bad mode field"))?;
-            let uid = num(&h[108..116]).ok_or_else(|| corrupt(at, "bad uid field"))?;
-            let gid = num(&h[116..124]).ok_or_else(|| corrupt(at, "bad gid field"))?;
-            let mtime = num(&h[136..148]).ok_or_else(|| corrupt(at, "bad mtime field"))?;
-            let (devmajor, devminor) = if matches!(typeflag, b'3' | b'4') {
-                (
-                    num(&h[329..337]).ok_or_else(|| corrupt(at, "bad devmajor field"))?,
-                    num(&h[337..345]).ok_or_else(|| corrupt(at, "bad devminor field"))?,
-                )
-            } else {
-                (0, 0)
-            };
-            if let Some(n) = long_name {
-                name = n;
+            if let Some(l) = ext.long_link {
+                e.link = l;
             }
-            if let Some(l) = long_link {
-                link = l;
-            }
-            let mut e = RawEntry {
-                name,
-                link,
-                typeflag,
-                mode: (mode & 0o7777) as u32,
-                uid: u64::try_from(uid).map_err(|_| corrupt(at, "negative uid"))?,
-                gid: u64::try_from(gid).map_err(|_| corrupt(at, "negative gid"))?,
-                size: size_hdr,
-                mtime: (mtime, 0),
-                devmajor: u32::try_from(devmajor)
-                    .map_err(|_| corrupt(at, "device major out of range"))?,
-                devminor: u32::try_from(devminor)
-                    .map_err(|_| corrupt(at, "device minor out of range"))?,
-                xattrs: BTreeMap::new(),
-                unsupported_pax: None,
-                offset: at,
-            };
-            for (k, v) in pax.unwrap_or_default() {
-                let dec = |v: &[u8]| -> Result<u64, Error> {
-                    std::str::from_utf8(v)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                        .ok_or_else(|| corrupt(at, format!("PAX {k} is not a number")))
-                };
-                match k.as_str() {
-                    "path" if !v.is_empty() => e.name = v,
-                    "linkpath" if !v.is_empty() => e.link = v,
-                    "size" => e.size = dec(&v)?,
-                    "uid" => e.uid = dec(&v)?,
-                    "gid" => e.gid = dec(&v)?,
-                    "mtime" => {
-                        e.mtime = parse_pax_time(&v)
-                            .ok_or_else(|| corrupt(at, "PAX mtime is not a number"))?;
-                    }
-                    _ => {
-                        if let Some(x) = k.strip_prefix("SCHILY.xattr.") {
-                            e.xattrs.insert(x.to_string(), v);
-                        } else if k.starts_with("GNU.sparse.") {
-                            e.unsupported_pax = Some(k.clone());
-                        }
-                    }
-                }
-            }
+            apply_pax(&mut e, ext.pax.unwrap_or_default(), at)?;
             // Only regular files carry content we read; every other member's
             // declared size is skipped (hard links may carry data in PAX).
             self.remaining = e.size;
             self.pad = padding(e.size);
             return Ok(Some(e));
         }
+    }
+
+    /// Read the body of an extension header (GNU long name or link, PAX) into `ext`;
+    /// false when `typeflag` is not one.
+    fn read_extension(
+        &mut self,
+        typeflag: u8,
+        size: u64,
+        at: u64,
+        ext: &mut Extensions,
+    ) -> Result<bool, Error> {
+        match typeflag {
+            b'L' => {
+                let mut v = self.read_body(size, MAX_LONGNAME, "GNU long name", at)?;
+                v.truncate(cstr(&v).len());
+                ext.long_name = Some(v);
+            }
+            b'K' => {
+                let mut v = self.read_body(size, MAX_LONGNAME, "GNU long link name", at)?;
+                v.truncate(cstr(&v).len());
+                ext.long_link = Some(v);
+            }
+            b'x' => {
+                let body = self.read_body(size, MAX_PAX, "PAX header", at)?;
+                let recs = parse_pax(&body, at)?;
+                ext.pax.get_or_insert_with(Vec::new).extend(recs);
+            }
+            b'g' => {
+                let body = self.read_body(size, MAX_PAX, "PAX global header", at)?;
+                parse_pax(&body, at)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// Reader over the current member's content.

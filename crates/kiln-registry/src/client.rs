@@ -6,8 +6,10 @@ use crate::auth::challenge::{self, Challenge};
 use crate::auth::token;
 use crate::auth::{Credentials, Secret};
 use crate::error::{detail_from_body, reason, RegistryError, Result};
+use crate::http::{agent_config, ProxyUse};
 use crate::retry::RetryPolicy;
-use crate::{tls, RegistryOptions};
+use crate::tls;
+use crate::RegistryOptions;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
@@ -124,23 +126,9 @@ impl Client {
         resolve_host(api_host, host)?;
         let insecure = opts.is_insecure(host);
         let verify = !insecure;
-        let tls = tls::config_for(host, &opts.certs_dir, verify)?;
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .tls_config(tls)
-            .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(30)))
+        let agent: ureq::Agent = agent_config(host, opts, verify, ProxyUse::FromEnv)?
             .timeout_recv_response(Some(Duration::from_secs(300)))
-            // A stalled transfer errors (and is retried or resumed) instead of hanging.
-            .timeout_per_read(Some(Duration::from_secs(120)))
-            .timeout_per_write(Some(Duration::from_secs(120)))
             .max_idle_connections_per_host(16)
-            // HTTPS_PROXY / HTTP_PROXY / NO_PROXY as usual; never for loopback registries.
-            .proxy(if is_loopback(host) {
-                None
-            } else {
-                ureq::Proxy::try_from_env()
-            })
             .build()
             .into();
         let mut client = Client {
@@ -159,7 +147,10 @@ impl Client {
         match client.ping_with(1) {
             Ok(()) => Ok(client),
             Err(
-                https_err @ (RegistryError::Connect { .. } | RegistryError::Unreachable { .. }),
+                https_err @ (RegistryError::Connect { .. }
+                | RegistryError::Transport { .. }
+                | RegistryError::Handshake { .. }
+                | RegistryError::Unreachable { .. }),
             ) => {
                 client.base = format!("http://{api_host}");
                 // Plain HTTP is only a fallback: if it fails too, the TLS error is the
@@ -267,9 +258,9 @@ impl Client {
         if let Some(a) = authorization {
             b = b.header("authorization", a.expose());
         }
-        let connect = |message: String| RegistryError::Connect {
+        let connect = |e: ureq::Error| RegistryError::Transport {
             url: req.url.clone(),
-            message,
+            source: Box::new(e),
             hint: connect_hint(&self.host),
         };
         // A POST, PUT or PATCH without content still says `Content-Length: 0` (no chunked
@@ -313,14 +304,12 @@ impl Client {
             }
         };
         result.map_err(|e| match e {
-            ureq::Error::Rustls(_) | ureq::Error::Tls(_) | ureq::Error::HostNotFound => {
-                RegistryError::Unreachable {
-                    url: req.url.clone(),
-                    message: e.to_string(),
-                    hint: connect_hint(&self.host),
-                }
-            }
-            e => connect(e.to_string()),
+            e if !crate::http::is_transient_error(&e) => RegistryError::Handshake {
+                url: req.url.clone(),
+                source: Box::new(e),
+                hint: connect_hint(&self.host),
+            },
+            e => connect(e),
         })
     }
 

@@ -2,7 +2,7 @@
 //! and most carry a hint saying what to do. Credentials never appear here: URLs are
 //! printed without user info and registry messages are cut short.
 
-use kiln_oci::{Digest, StoreError};
+use kiln_oci::{Digest, ErrorKind, StoreError};
 use std::path::PathBuf;
 
 /// What went wrong talking to a registry.
@@ -42,6 +42,31 @@ pub enum RegistryError {
         url: String,
         /// The transport error.
         message: String,
+        /// What to do.
+        hint: String,
+    },
+    /// The registry cannot be reached in a way retrying does not fix, for the reason
+    /// `source` gives (the TLS handshake failed: untrusted certificate, wrong name, not
+    /// TLS; an unknown host name).
+    #[error("cannot reach {url}: {source}; {hint}")]
+    Handshake {
+        /// Request URL.
+        url: String,
+        /// ureq's error.
+        #[source]
+        source: Box<ureq::Error>,
+        /// What to do.
+        hint: String,
+    },
+    /// The connection failed or broke (refused, reset, timed out, a body cut short):
+    /// retrying may help.
+    #[error("cannot reach {url}: {source}; {hint}")]
+    Transport {
+        /// Request URL.
+        url: String,
+        /// The transport error (ureq's, or the I/O error of reading the body).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
         /// What to do.
         hint: String,
     },
@@ -123,6 +148,14 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// An auth file is not JSON.
+    #[error("{}: not valid JSON ({source}); fix or remove the file", path.display())]
+    AuthJson {
+        /// The file.
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A docker-credential helper failed.
     #[error("credential helper docker-credential-{helper} failed for {registry}: {reason}")]
     Helper {
@@ -134,12 +167,39 @@ pub enum RegistryError {
         reason: String,
     },
     /// A layer could not be recompressed for pushing.
-    #[error("cannot recompress layer {digest}: {reason}")]
+    #[error("cannot recompress layer {digest}: {source}")]
     Recompress {
         /// The layer blob.
         digest: Digest,
-        /// What failed.
-        reason: String,
+        /// The read, decompression or compression error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A layer's stream could not be decompressed or a compressor not be set up.
+    #[error("cannot recompress layer {digest}: {source}")]
+    Compression {
+        /// The layer blob.
+        digest: Digest,
+        #[source]
+        source: kiln_oci::compression::CompressionError,
+    },
+    /// A layer compressed in a way no manifest media type names (xz, bzip2).
+    #[error("cannot push layer {digest}: {compression} layers have no media type a manifest can name; push them with --compression gzip or zstd")]
+    NoMediaType {
+        /// The layer blob.
+        digest: Digest,
+        /// Its compression.
+        compression: kiln_oci::Compression,
+    },
+    /// A stored layer's uncompressed content is not the diff-id its image names.
+    #[error("cannot recompress layer {digest}: its content has digest {actual} uncompressed but the image says {expected}; the store is corrupt (run `kiln rmi` on the image and pull or build it again)")]
+    LayerCorrupt {
+        /// The layer blob.
+        digest: Digest,
+        /// The diff-id the image names.
+        expected: Digest,
+        /// The digest of the uncompressed content.
+        actual: Digest,
     },
     /// Bad user input (reference, platform, options).
     #[error("{0}")]
@@ -150,17 +210,41 @@ impl RegistryError {
     /// True for errors worth retrying: connection problems, 5xx, 429 and 408.
     pub fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Connect { .. } => true,
-            RegistryError::Status { status, .. } => {
-                *status >= 500 || *status == 429 || *status == 408
-            }
+            RegistryError::Connect { .. } | RegistryError::Transport { .. } => true,
+            RegistryError::Status { status, .. } => crate::http::is_transient_status(*status),
             _ => false,
         }
     }
 
-    /// True if the user gave a bad argument (maps to exit code 2 in the CLI).
-    pub fn is_usage(&self) -> bool {
-        matches!(self, RegistryError::Invalid(_))
+    /// The class of the failure, which decides kiln's exit code: the registry's answer or
+    /// the way to it is `Registry`; content a registry sent that is refused (wrong digest,
+    /// too large, a manifest that cannot be used) is `Rejected`; local files and the store
+    /// are `Io`; a bad reference or platform given by the user is `Usage`.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RegistryError::Status { .. }
+            | RegistryError::Unreachable { .. }
+            | RegistryError::Connect { .. }
+            | RegistryError::Transport { .. }
+            | RegistryError::Handshake { .. }
+            | RegistryError::Helper { .. } => ErrorKind::Registry,
+            // A token service the credentials must not go to: what the registry asked
+            // for is refused, as hostile content is.
+            RegistryError::CredentialsInClear { .. }
+            | RegistryError::DigestMismatch { .. }
+            | RegistryError::TooLarge { .. }
+            | RegistryError::BadContent { .. }
+            | RegistryError::NoPlatform { .. }
+            | RegistryError::BadFile { .. }
+            | RegistryError::AuthJson { .. } => ErrorKind::Rejected,
+            RegistryError::Store(e) => e.kind(),
+            RegistryError::Compression { source, .. } => source.kind(),
+            RegistryError::NoMediaType { .. } => ErrorKind::Rejected,
+            RegistryError::Io { .. }
+            | RegistryError::Recompress { .. }
+            | RegistryError::LayerCorrupt { .. } => ErrorKind::Io,
+            RegistryError::Invalid(_) => ErrorKind::Usage,
+        }
     }
 }
 
@@ -222,6 +306,53 @@ pub fn detail_from_body(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_follow_who_is_at_fault() {
+        let status = |status| RegistryError::Status {
+            method: "GET",
+            url: "https://r.example/v2/".into(),
+            status,
+            reason: reason(status),
+            detail: String::new(),
+            hint: String::new(),
+        };
+        assert_eq!(status(401).kind(), ErrorKind::Registry);
+        assert_eq!(status(404).kind(), ErrorKind::Registry);
+        assert_eq!(status(503).kind(), ErrorKind::Registry);
+        let connect = RegistryError::Connect {
+            url: "https://127.0.0.1:1/v2/".into(),
+            message: "connection refused".into(),
+            hint: String::new(),
+        };
+        assert_eq!(connect.kind(), ErrorKind::Registry);
+        let transport = RegistryError::Transport {
+            url: "https://127.0.0.1:1/v2/".into(),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+            hint: "try again".into(),
+        };
+        assert_eq!(transport.kind(), ErrorKind::Registry);
+        assert!(transport.is_transient());
+        assert!(std::error::Error::source(&transport).is_some());
+        let d = Digest::of_bytes(b"a");
+        let mismatch = RegistryError::DigestMismatch {
+            what: "blob".into(),
+            url: String::new(),
+            expected: d,
+            actual: Digest::of_bytes(b"b"),
+        };
+        assert_eq!(mismatch.kind(), ErrorKind::Rejected);
+        let io = RegistryError::Io {
+            action: "write a blob into",
+            path: "/store/tmp".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(io.kind(), ErrorKind::Io);
+        assert_eq!(
+            RegistryError::Invalid("bad".into()).kind(),
+            ErrorKind::Usage
+        );
+    }
 
     #[test]
     fn registry_error_bodies_are_summarised() {

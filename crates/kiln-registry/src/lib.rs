@@ -19,7 +19,9 @@ pub mod auth;
 pub mod cache;
 pub mod client;
 pub mod error;
+pub mod http;
 pub mod manifest;
+pub mod progress;
 mod pull;
 mod push;
 mod recompress;
@@ -31,6 +33,7 @@ pub use auth::files::AuthFiles;
 pub use auth::{Credentials, Secret};
 pub use client::Client;
 pub use error::{RegistryError, Result};
+pub use progress::{BlobEnd, Transfer, TransferEvent, TransferKind, TransferProgress};
 pub use pull::{pull, resolve, Pulled};
 pub use push::{push, PushOptions, Pushed};
 pub use retry::RetryPolicy;
@@ -61,8 +64,8 @@ pub struct RegistryOptions {
     pub jobs: usize,
     /// Blobs larger than this are uploaded in chunks of this size.
     pub chunk_size: u64,
-    /// Print progress lines to standard error.
-    pub progress: bool,
+    /// Where transfer progress goes (per blob); `None`: nowhere. The client never prints.
+    pub progress: Option<std::sync::Arc<dyn progress::TransferProgress>>,
 }
 
 impl RegistryOptions {
@@ -87,7 +90,7 @@ impl RegistryOptions {
             retry: RetryPolicy::default(),
             jobs: 3,
             chunk_size: 32 << 20,
-            progress: false,
+            progress: None,
         }
     }
 

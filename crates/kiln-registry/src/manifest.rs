@@ -61,9 +61,9 @@ pub fn get(client: &Client, repo: &str, reference: &str, scope: &str) -> Result<
         .read_to_vec()
         .map_err(|e| match e {
             ureq::Error::BodyExceedsLimit(_) => too_large(),
-            e => RegistryError::Connect {
+            e => RegistryError::Transport {
                 url: url.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
                 hint: "the connection broke while reading the manifest; try again".into(),
             },
         })?;

@@ -5,6 +5,7 @@
 use crate::client::{status_error, Client, Req};
 use crate::error::{RegistryError, Result};
 use crate::manifest::{self, Fetched};
+use crate::progress::{BlobEnd, Reporter, Transfer, TransferKind};
 use crate::{Platform, RegistryOptions};
 use kiln_oci::image::{ImageManifest, MAX_CONFIG_BYTES};
 use kiln_oci::{media, Digest, Reference, Store, StoreError, StoredImage};
@@ -70,10 +71,42 @@ pub fn pull(
     platform: &Platform,
     opts: &RegistryOptions,
 ) -> Result<Pulled> {
+    let progress = Reporter::new(&opts.progress, Transfer::Pull, reference);
+    progress.emit(TransferKind::Begin);
     let client = Client::connect(&reference.registry, opts, None)?;
     let m = resolve_manifest(&client, reference, platform)?;
-    let repo = &reference.repository;
-    let url = client.url(repo, &format!("manifests/{}", m.digest));
+    let blobs = image_blobs(&client, reference, &m)?;
+    let (needed, present): (Vec<_>, Vec<_>) =
+        blobs.into_iter().partition(|(d, _)| !store.has_blob(d));
+    for (digest, _) in &present {
+        progress.done(digest, BlobEnd::Existed);
+    }
+    fetch_all(
+        &client,
+        store,
+        &reference.repository,
+        &needed,
+        opts,
+        &progress,
+    )?;
+    store.put_blob(&m.bytes)?;
+    let names: Vec<Reference> = match &reference.tag {
+        Some(_) => vec![reference.without_digest()],
+        None => Vec::new(),
+    };
+    let image = store.register_image(&m.digest, &names)?;
+    Ok(Pulled {
+        image,
+        manifest: m.digest,
+        fetched: needed.len(),
+        present: present.len(),
+    })
+}
+
+/// The config and layer blobs (digest, size) of image manifest `m`, checked: a config of
+/// an image (not an artifact) within the size limit, layers kiln can unpack.
+fn image_blobs(client: &Client, reference: &Reference, m: &Fetched) -> Result<Vec<(Digest, u64)>> {
+    let url = client.url(&reference.repository, &format!("manifests/{}", m.digest));
     let parsed: ImageManifest =
         serde_json::from_slice(&m.bytes).map_err(|e| RegistryError::BadContent {
             what: format!("manifest {}", m.digest),
@@ -111,10 +144,20 @@ pub fn pull(
         }
         blobs.push((descriptor(layer.digest().as_ref(), &url)?, layer.size()));
     }
-    let (needed, present): (Vec<_>, Vec<_>) =
-        blobs.into_iter().partition(|(d, _)| !store.has_blob(d));
+    Ok(blobs)
+}
+
+/// Downloads `needed` blobs with `opts.jobs` threads; the first failure stops the rest.
+fn fetch_all(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    needed: &[(Digest, u64)],
+    opts: &RegistryOptions,
+    progress: &Reporter,
+) -> Result<()> {
     let scope = format!("repository:{repo}:pull");
-    let queue = Mutex::new(needed.clone());
+    let queue = Mutex::new(needed.to_vec());
     let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..opts.jobs.max(1).min(needed.len().max(1)) {
@@ -125,33 +168,30 @@ pub fn pull(
                 let Some((digest, size)) = queue.lock().ok().and_then(|mut q| q.pop()) else {
                     return;
                 };
-                if opts.progress {
-                    eprintln!("Copying blob {digest} ({size} bytes)");
-                }
-                if let Err(e) = fetch_blob(&client, store, repo, &scope, &digest, size) {
+                progress.started(&digest, size);
+                let blob = BlobFetch {
+                    client,
+                    store,
+                    repo,
+                    scope: &scope,
+                    digest: &digest,
+                    size,
+                    progress,
+                };
+                if let Err(e) = fetch_blob(&blob) {
                     if let Ok(mut f) = failure.lock() {
                         f.get_or_insert(e);
                     }
                     return;
                 }
+                progress.done(&digest, BlobEnd::Transferred);
             });
         }
     });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
+    match failure.into_inner().ok().flatten() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    store.put_blob(&m.bytes)?;
-    let names: Vec<Reference> = match &reference.tag {
-        Some(_) => vec![reference.without_digest()],
-        None => Vec::new(),
-    };
-    let image = store.register_image(&m.digest, &names)?;
-    Ok(Pulled {
-        image,
-        manifest: m.digest,
-        fetched: needed.len(),
-        present: present.len(),
-    })
 }
 
 fn descriptor(value: &str, url: &str) -> Result<Digest> {
@@ -165,17 +205,30 @@ fn descriptor(value: &str, url: &str) -> Result<Digest> {
     })
 }
 
+/// One blob to download.
+struct BlobFetch<'a> {
+    client: &'a Client,
+    store: &'a Store,
+    repo: &'a str,
+    scope: &'a str,
+    digest: &'a Digest,
+    size: u64,
+    progress: &'a Reporter,
+}
+
 /// Downloads one blob into the store, verifying size and digest. After a broken
 /// connection it continues with a `Range` request (or starts over if the registry
 /// ignores ranges). Nothing is stored unless the digest matches.
-fn fetch_blob(
-    client: &Client,
-    store: &Store,
-    repo: &str,
-    scope: &str,
-    digest: &Digest,
-    size: u64,
-) -> Result<()> {
+fn fetch_blob(blob: &BlobFetch) -> Result<()> {
+    let BlobFetch {
+        client,
+        store,
+        repo,
+        scope,
+        digest,
+        size,
+        progress,
+    } = *blob;
     let url = client.url(repo, &format!("blobs/{digest}"));
     let mut writer = store.blob_writer()?;
     let mut failures = 0u32;
@@ -214,6 +267,7 @@ fn fetch_blob(
                     path: writer.temp_path().to_path_buf(),
                     source,
                 })?;
+            progress.advanced(digest, writer.written(), size);
         };
         let short = writer.written() < size;
         if broken.is_none() && !short {

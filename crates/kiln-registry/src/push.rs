@@ -4,6 +4,7 @@
 
 use crate::client::{header, status_error, Client, Req, ReqBody};
 use crate::error::{RegistryError, Result};
+use crate::progress::{Reporter, Transfer, TransferKind};
 use crate::recompress::{compression_of, layer_media_type, recompress};
 use crate::upload::{push_blob, BlobJob, BlobOutcome};
 use crate::{Compression, RegistryOptions};
@@ -44,6 +45,8 @@ pub fn push(
     push_opts: &PushOptions,
     opts: &RegistryOptions,
 ) -> Result<Pushed> {
+    let progress = Reporter::new(&opts.progress, Transfer::Push, dest);
+    progress.emit(TransferKind::Begin);
     let image = store.load_image(manifest)?;
     let bytes = store.read_blob(manifest, MAX_MANIFEST_BYTES)?;
     // Reach the registry before any slow recompression.
@@ -59,57 +62,14 @@ pub fn push(
         .unwrap_or(media::OCI_MANIFEST)
         .to_owned();
     let layers = image.layers().map_err(kiln_oci::StoreError::from)?;
-    // Decide each layer's compression; recompress where needed.
-    let mut plan = Vec::new();
-    let mut changed = false;
-    for layer in &layers {
-        let have = compression_of(store, layer)?;
-        let want = match (push_opts.compression, have) {
-            (Some(c), _) => c,
-            (None, c @ (Compression::Gzip | Compression::Zstd)) => c,
-            // Plain, and xz or bzip2 (no layer media type), are pushed as gzip.
-            (None, _) => Compression::Gzip,
-        };
-        plan.push((layer.clone(), have, want));
-        changed |= have != want;
-    }
+    let plan = compression_plan(store, &layers, push_opts)?;
     let to_oci = media_type == media::DOCKER_MANIFEST
         && plan.iter().any(|(_, _, w)| *w == Compression::Zstd);
     if to_oci {
         media_type = media::OCI_MANIFEST.to_owned();
     }
-    let oci = media_type == media::OCI_MANIFEST;
-    let mut pushed_layers: Vec<LayerRef> = Vec::new();
-    for (layer, have, want) in &plan {
-        if have == want {
-            // Layer types follow the manifest's family (a build on a Docker base has
-            // Docker layer types under an OCI manifest); foreign layers keep theirs.
-            let mut l = layer.clone();
-            let standard = [
-                media::OCI_LAYER_TAR,
-                media::OCI_LAYER_TAR_GZIP,
-                media::OCI_LAYER_TAR_ZSTD,
-                media::DOCKER_LAYER_TAR,
-                media::DOCKER_LAYER_GZIP,
-            ];
-            let wanted_type = layer_media_type(*want, oci, &layer.digest)?;
-            if standard.contains(&l.media_type.as_str()) && l.media_type != wanted_type {
-                l.media_type = wanted_type.to_owned();
-                changed = true;
-            }
-            pushed_layers.push(l);
-        } else {
-            if opts.progress {
-                eprintln!(
-                    "Compressing layer {} ({} -> {})",
-                    layer.digest,
-                    name(*have),
-                    name(*want)
-                );
-            }
-            pushed_layers.push(recompress(store, layer, *have, *want, oci)?);
-        }
-    }
+    let (pushed_layers, changed) =
+        layers_as_pushed(store, &plan, media_type == media::OCI_MANIFEST, &progress)?;
     let bytes = if changed || to_oci {
         rewrite(&mut doc, &pushed_layers, to_oci)?;
         let new = serde_json::to_vec(&doc).map_err(|e| RegistryError::BadContent {
@@ -129,24 +89,93 @@ pub fn push(
     let mut jobs: Vec<(Digest, u64)> = pushed_layers.iter().map(|l| (l.digest, l.size)).collect();
     jobs.push((config, store.blob_size(&config)?));
     jobs.dedup();
-    let outcomes = upload_all(store, &client, &dest.repository, jobs, &mounts, opts)?;
+    let uploads = Uploads {
+        store,
+        client: &client,
+        repo: &dest.repository,
+        mounts: &mounts,
+        opts,
+        progress: &progress,
+    };
+    let outcomes = upload_all(&uploads, jobs)?;
     put_manifest(&client, dest, &bytes, &media_type, &digest)?;
-    Ok(Pushed {
-        reference: dest.clone(),
-        digest,
-        uploaded: outcomes
-            .iter()
-            .filter(|o| **o == BlobOutcome::Uploaded)
-            .count(),
-        mounted: outcomes
-            .iter()
-            .filter(|o| **o == BlobOutcome::Mounted)
-            .count(),
-        existed: outcomes
-            .iter()
-            .filter(|o| **o == BlobOutcome::Existed)
-            .count(),
-    })
+    Ok(Pushed::counted(dest, digest, &outcomes))
+}
+
+impl Pushed {
+    /// What a push of `outcomes` to `dest` (manifest `digest`) did.
+    pub(crate) fn counted(dest: &Reference, digest: Digest, outcomes: &[BlobOutcome]) -> Pushed {
+        let count = |o: BlobOutcome| outcomes.iter().filter(|x| **x == o).count();
+        Pushed {
+            reference: dest.clone(),
+            digest,
+            uploaded: count(BlobOutcome::Uploaded),
+            mounted: count(BlobOutcome::Mounted),
+            existed: count(BlobOutcome::Existed),
+        }
+    }
+}
+
+/// Each layer with the compression it has and the one it is pushed with.
+fn compression_plan(
+    store: &Store,
+    layers: &[LayerRef],
+    push_opts: &PushOptions,
+) -> Result<Vec<(LayerRef, Compression, Compression)>> {
+    let mut plan = Vec::new();
+    for layer in layers {
+        let have = compression_of(store, layer)?;
+        let want = match (push_opts.compression, have) {
+            (Some(c), _) => c,
+            (None, c @ (Compression::Gzip | Compression::Zstd)) => c,
+            // Plain, and xz or bzip2 (no layer media type), are pushed as gzip.
+            (None, _) => Compression::Gzip,
+        };
+        plan.push((layer.clone(), have, want));
+    }
+    Ok(plan)
+}
+
+/// The layer descriptors as pushed (recompressed where the plan says so, media types of
+/// the manifest's family), and whether any differs from the stored manifest's.
+fn layers_as_pushed(
+    store: &Store,
+    plan: &[(LayerRef, Compression, Compression)],
+    oci: bool,
+    progress: &Reporter,
+) -> Result<(Vec<LayerRef>, bool)> {
+    let mut changed = false;
+    let mut pushed_layers: Vec<LayerRef> = Vec::new();
+    for (layer, have, want) in plan {
+        if have == want {
+            // Layer types follow the manifest's family (a build on a Docker base has
+            // Docker layer types under an OCI manifest); foreign layers keep theirs.
+            let mut l = layer.clone();
+            let standard = [
+                media::OCI_LAYER_TAR,
+                media::OCI_LAYER_TAR_GZIP,
+                media::OCI_LAYER_TAR_ZSTD,
+                media::DOCKER_LAYER_TAR,
+                media::DOCKER_LAYER_GZIP,
+            ];
+            let wanted_type = layer_media_type(*want, oci, &layer.digest)?;
+            if standard.contains(&l.media_type.as_str()) && l.media_type != wanted_type {
+                l.media_type = wanted_type.to_owned();
+                changed = true;
+            }
+            pushed_layers.push(l);
+        } else {
+            progress.note(format!(
+                "Compressing layer {} ({} -> {})",
+                layer.digest,
+                name(*have),
+                name(*want)
+            ));
+            pushed_layers.push(recompress(store, layer, *have, *want, oci)?);
+            changed = true;
+        }
+    }
+    Ok((pushed_layers, changed))
 }
 
 fn name(c: Compression) -> &'static str {
@@ -223,21 +252,25 @@ fn mount_sources(store: &Store, registry: &str) -> HashMap<Digest, Vec<String>> 
     out
 }
 
+/// Where blobs go and what a push reports.
+pub(crate) struct Uploads<'a> {
+    pub store: &'a Store,
+    pub client: &'a Client,
+    pub repo: &'a str,
+    /// Blob digest -> repositories of the registry to mount it from.
+    pub mounts: &'a HashMap<Digest, Vec<String>>,
+    pub opts: &'a RegistryOptions,
+    pub progress: &'a Reporter,
+}
+
 /// Uploads blobs with `opts.jobs` threads.
-pub(crate) fn upload_all(
-    store: &Store,
-    client: &Client,
-    repo: &str,
-    blobs: Vec<(Digest, u64)>,
-    mounts: &HashMap<Digest, Vec<String>>,
-    opts: &RegistryOptions,
-) -> Result<Vec<BlobOutcome>> {
+pub(crate) fn upload_all(to: &Uploads, blobs: Vec<(Digest, u64)>) -> Result<Vec<BlobOutcome>> {
     let total = blobs.len();
     let queue = Mutex::new(blobs);
     let results: Mutex<Vec<BlobOutcome>> = Mutex::new(Vec::new());
     let failure: Mutex<Option<RegistryError>> = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..opts.jobs.max(1).min(total.max(1)) {
+        for _ in 0..to.opts.jobs.max(1).min(total.max(1)) {
             s.spawn(|| loop {
                 if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
                     return;
@@ -245,18 +278,16 @@ pub(crate) fn upload_all(
                 let Some((digest, size)) = queue.lock().ok().and_then(|mut q| q.pop()) else {
                     return;
                 };
-                let path = store.blob_path(&digest);
+                let path = to.store.blob_path(&digest);
                 let job = BlobJob {
                     digest,
                     size,
                     path: &path,
-                    mount_from: mounts.get(&digest).cloned().unwrap_or_default(),
+                    mount_from: to.mounts.get(&digest).cloned().unwrap_or_default(),
                 };
-                match push_blob(client, repo, &job, opts.chunk_size) {
+                match push_blob(to.client, to.repo, &job, to.opts.chunk_size, to.progress) {
                     Ok(o) => {
-                        if opts.progress {
-                            eprintln!("Blob {digest}: {o:?}");
-                        }
+                        to.progress.done(&digest, o.end());
                         if let Ok(mut r) = results.lock() {
                             r.push(o);
                         }

@@ -32,9 +32,9 @@ pub(crate) fn compression_of(store: &Store, layer: &LayerRef) -> Result<Compress
 /// layers plain, gzip or zstd only (the targets `--compression` and cache specs allow; a
 /// stored xz or bzip2 layer is recompressed), so xz and bzip2 are refused here.
 pub(crate) fn layer_media_type(c: Compression, oci: bool, layer: &Digest) -> Result<&'static str> {
-    media::layer_media_type(c, oci).ok_or_else(|| RegistryError::Recompress {
+    media::layer_media_type(c, oci).ok_or(RegistryError::NoMediaType {
         digest: *layer,
-        reason: format!("{c} layers have no media type a manifest can name; push them with --compression gzip or zstd"),
+        compression: c,
     })
 }
 
@@ -46,41 +46,45 @@ pub(crate) fn recompress(
     target: Compression,
     oci: bool,
 ) -> Result<LayerRef> {
-    let fail = |reason: String| RegistryError::Recompress {
+    let fail = |source: io::Error| RegistryError::Recompress {
         digest: layer.digest,
-        reason,
+        source,
     };
     let media_type = layer_media_type(target, oci, &layer.digest)?;
     let blob = store.open_blob(&layer.digest)?;
     let blob = io::BufReader::with_capacity(256 << 10, blob);
-    let plain = compression::decoder(from, blob).map_err(|e| fail(e.to_string()))?;
+    let codec = |source: compression::CompressionError| RegistryError::Compression {
+        digest: layer.digest,
+        source,
+    };
+    let plain = compression::decoder(from, blob).map_err(codec)?;
     let mut plain = DigestReader::new(plain);
     let writer = store.blob_writer()?;
     let writer = match target {
         Compression::Gzip => {
             let mut enc = compression::gzip_writer(writer, GZIP_LEVEL);
-            io::copy(&mut plain, &mut enc).map_err(|e| fail(e.to_string()))?;
-            enc.finish().map_err(|e| fail(e.to_string()))?
+            io::copy(&mut plain, &mut enc).map_err(fail)?;
+            enc.finish().map_err(fail)?
         }
         Compression::Zstd => {
-            let mut enc =
-                compression::zstd_writer(writer, ZSTD_LEVEL).map_err(|e| fail(e.to_string()))?;
-            io::copy(&mut plain, &mut enc).map_err(|e| fail(e.to_string()))?;
-            enc.finish().map_err(|e| fail(e.to_string()))?
+            let mut enc = compression::zstd_writer(writer, ZSTD_LEVEL).map_err(codec)?;
+            io::copy(&mut plain, &mut enc).map_err(fail)?;
+            enc.finish().map_err(fail)?
         }
         // Plain; xz and bzip2 never get here (no media type, refused above).
         Compression::None | Compression::Xz | Compression::Bzip2 => {
             let mut w = writer;
-            io::copy(&mut plain, &mut w).map_err(|e| fail(e.to_string()))?;
+            io::copy(&mut plain, &mut w).map_err(fail)?;
             w
         }
     };
     let (_, diff_id, _) = plain.finish();
     if diff_id != layer.diff_id {
-        return Err(fail(format!(
-            "its content has digest {diff_id} uncompressed but the image says {}; the store is corrupt (run `kiln rmi` on the image and pull or build it again)",
-            layer.diff_id
-        )));
+        return Err(RegistryError::LayerCorrupt {
+            digest: layer.digest,
+            expected: layer.diff_id,
+            actual: diff_id,
+        });
     }
     let (digest, size): (Digest, u64) = writer.commit(None)?;
     Ok(LayerRef {

@@ -5,6 +5,7 @@
 
 use crate::client::{drain, header, status_error, Client, Req, ReqBody};
 use crate::error::{RegistryError, Result};
+use crate::progress::{BlobEnd, Reporter};
 use kiln_oci::Digest;
 use std::path::Path;
 
@@ -17,6 +18,17 @@ pub enum BlobOutcome {
     Mounted,
     /// Uploaded.
     Uploaded,
+}
+
+impl BlobOutcome {
+    /// The outcome as a progress event's end.
+    pub(crate) fn end(self) -> BlobEnd {
+        match self {
+            BlobOutcome::Existed => BlobEnd::Existed,
+            BlobOutcome::Mounted => BlobEnd::Mounted,
+            BlobOutcome::Uploaded => BlobEnd::Transferred,
+        }
+    }
 }
 
 /// One blob to push.
@@ -35,6 +47,7 @@ pub(crate) fn push_blob(
     repo: &str,
     job: &BlobJob,
     chunk_size: u64,
+    progress: &Reporter,
 ) -> Result<BlobOutcome> {
     let scope = format!("repository:{repo}:pull,push");
     if exists(client, repo, &job.digest, &scope)? {
@@ -66,6 +79,7 @@ pub(crate) fn push_blob(
             _ => drain(&mut resp),
         }
     }
+    progress.started(&job.digest, job.size);
     let mut restarts = 0;
     loop {
         let start = match session.take() {
@@ -74,8 +88,9 @@ pub(crate) fn push_blob(
         };
         let result = if job.size <= chunk_size {
             monolithic(client, &scope, job, &start)
+                .map(|()| progress.advanced(&job.digest, job.size, job.size))
         } else {
-            chunked(client, &scope, job, start, chunk_size)
+            chunked(client, &scope, job, start, chunk_size, progress)
         };
         match result {
             Ok(()) => return Ok(BlobOutcome::Uploaded),
@@ -168,6 +183,7 @@ fn chunked(
     job: &BlobJob,
     mut upload: String,
     chunk_size: u64,
+    progress: &Reporter,
 ) -> Result<()> {
     let mut offset = 0u64;
     let mut failures = 0u32;
@@ -191,6 +207,7 @@ fn chunked(
                     Some(end) => end,
                     None => offset + len,
                 };
+                progress.advanced(&job.digest, offset.min(job.size), job.size);
                 failures = 0;
             }
             Ok(mut resp) => {

@@ -6,33 +6,71 @@ use std::ffi::CString;
 use crate::child::{EtcBind, ExtraMount, Fail, Step};
 use crate::SandboxError;
 
-/// What error messages name.
-pub(crate) struct Names<'a> {
-    pub(crate) etc: &'a [EtcBind],
-    pub(crate) mounts: &'a [ExtraMount],
-    pub(crate) masked: &'a [CString],
-    pub(crate) readonly: &'a [CString],
-    pub(crate) cwd: &'a CString,
-    pub(crate) rootfs: &'a CString,
+/// What error messages name (the parent keeps them from the plan after the fork).
+pub(crate) struct Names {
+    pub(crate) etc: Vec<EtcBind>,
+    pub(crate) mounts: Vec<ExtraMount>,
+    pub(crate) masked: Vec<CString>,
+    pub(crate) readonly: Vec<CString>,
+    pub(crate) cwd: CString,
+    pub(crate) rootfs: CString,
     pub(crate) uid: u32,
     pub(crate) gid: u32,
-    pub(crate) arg0: &'a str,
+    pub(crate) arg0: String,
 }
 
-pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
-    let i = fail.index as usize;
-    let name = |v: &[CString]| {
-        v.get(i)
-            .map(|c| c.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    };
-    let etc = || {
-        plan.etc
-            .get(i)
-            .map(|e| format!("/{}", e.target.to_string_lossy()))
-            .unwrap_or_default()
-    };
+pub(crate) fn describe(fail: &Fail, plan: &Names) -> SandboxError {
     let (step, hint) = match fail.step {
+        Step::Fds
+        | Step::CgroupJoin
+        | Step::Unshare
+        | Step::Propagation
+        | Step::Loopback
+        | Step::JoinNetwork
+        | Step::Fork
+        | Step::ParentDeath
+        | Step::NetworkWait => namespace_step(fail.step),
+        Step::BindRoot
+        | Step::OpenRoot
+        | Step::EtcTarget
+        | Step::EtcBind
+        | Step::ExtraMount
+        | Step::NodevRoot
+        | Step::PivotRoot
+        | Step::DetachOldRoot => root_step(fail, plan),
+        Step::MountProc
+        | Step::MountDev
+        | Step::DevNode
+        | Step::DevMount
+        | Step::DevLink
+        | Step::InlineScript
+        | Step::MountSys
+        | Step::Mask
+        | Step::Readonly => system_mount_step(fail, plan),
+        Step::Hostname
+        | Step::Chdir
+        | Step::Seccomp
+        | Step::BoundingSet
+        | Step::SetUser
+        | Step::Capset
+        | Step::NoNewPrivs => process_step(fail, plan),
+        Step::Exec => {
+            return SandboxError::Exec {
+                program: plan.arg0.to_owned(),
+                source: fail.errno.into(),
+            }
+        }
+    };
+    SandboxError::Setup {
+        step,
+        source: fail.errno.into(),
+        hint,
+    }
+}
+
+/// A step of stage1: namespaces, cgroups, network, the fork of the step.
+fn namespace_step(step: Step) -> (String, &'static str) {
+    match step {
         Step::Fds => (
             "setting up stdio and closing inherited fds".to_owned(),
             "this is a bug",
@@ -61,6 +99,29 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "fork of the step's first process (pid 1 of its pid namespace)".to_owned(),
             "check pids limits",
         ),
+        Step::ParentDeath => (
+            "prctl(PR_SET_PDEATHSIG)".to_owned(),
+            "kiln exited while starting the sandbox",
+        ),
+        Step::NetworkWait => (
+            "waiting for user-mode networking (slirp4netns)".to_owned(),
+            "kiln stopped before slirp4netns was ready; run the step again",
+        ),
+        other => (format!("{other:?}"), "this is a bug"),
+    }
+}
+
+/// A step that builds the root: the rootfs bind, the /etc files and the run's mounts,
+/// nodev, pivot_root.
+fn root_step(fail: &Fail, plan: &Names) -> (String, &'static str) {
+    let i = fail.index as usize;
+    let etc = || {
+        plan.etc
+            .get(i)
+            .map(|e| format!("/{}", e.target.to_string_lossy()))
+            .unwrap_or_default()
+    };
+    match fail.step {
         Step::BindRoot => (
             format!("bind mount of the rootfs {}", plan.rootfs.to_string_lossy()),
             "the rootfs must be a directory on a local filesystem",
@@ -77,11 +138,40 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             format!("bind mount of {}", etc()),
             "it must be a regular file in the rootfs",
         ),
+        Step::ExtraMount => (
+            format!(
+                "RUN --mount on /{}",
+                plan.mounts
+                    .get(i)
+                    .map(|m| m.target.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            ),
+            "the target must be a directory (a file for a file source) in the root filesystem",
+        ),
+        Step::NodevRoot => (
+            format!(
+                "making the rootfs {} and its mounts nodev (mount_setattr)",
+                plan.rootfs.to_string_lossy()
+            ),
+            "the kernel must support mount_setattr (Linux 5.12 or later)",
+        ),
         Step::PivotRoot => (
             "pivot_root into the rootfs".to_owned(),
             "the rootfs must not be on a ramfs/rootfs mount",
         ),
         Step::DetachOldRoot => ("detaching the old root".to_owned(), "this is a bug"),
+        other => (format!("{other:?}"), "this is a bug"),
+    }
+}
+
+/// A step that mounts /proc, /dev, /sys, or masks or makes read-only a path.
+fn system_mount_step(fail: &Fail, plan: &Names) -> (String, &'static str) {
+    let name = |v: &[CString]| {
+        v.get(fail.index as usize)
+            .map(|c| c.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    match fail.step {
         Step::MountProc => (
             "mount proc on /proc".to_owned(),
             "/proc in the rootfs must be a directory",
@@ -96,13 +186,6 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
                 crate::dev_tables::dev_node_name(fail.index)
             ),
             "the host's /dev must hold the standard character devices (null 1:3, zero 1:5, full 1:7, random 1:8, urandom 1:9, tty 5:0)",
-        ),
-        Step::NodevRoot => (
-            format!(
-                "making the rootfs {} and its mounts nodev (mount_setattr)",
-                plan.rootfs.to_string_lossy()
-            ),
-            "the kernel must support mount_setattr (Linux 5.12 or later)",
         ),
         Step::DevMount => (
             format!("mount {}", crate::dev_tables::dev_mount_name(fail.index)),
@@ -121,13 +204,20 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
             "/sys in the rootfs must be a directory",
         ),
         Step::Mask => (
-            format!("masking {}", name(plan.masked)),
+            format!("masking {}", name(&plan.masked)),
             "check the masked path",
         ),
         Step::Readonly => (
-            format!("read-only remount of {}", name(plan.readonly)),
+            format!("read-only remount of {}", name(&plan.readonly)),
             "check the read-only path",
         ),
+        other => (format!("{other:?}"), "this is a bug"),
+    }
+}
+
+/// A step that sets up the process: hostname, cwd, user, capabilities, seccomp.
+fn process_step(fail: &Fail, plan: &Names) -> (String, &'static str) {
+    match fail.step {
         Step::Hostname => (
             "sethostname".to_owned(),
             "use a hostname of at most 64 bytes",
@@ -150,34 +240,6 @@ pub(crate) fn describe(fail: &Fail, plan: &Names<'_>) -> SandboxError {
         ),
         Step::Capset => ("capset".to_owned(), "check the capability list"),
         Step::NoNewPrivs => ("prctl(PR_SET_NO_NEW_PRIVS)".to_owned(), "this is a bug"),
-        Step::ParentDeath => (
-            "prctl(PR_SET_PDEATHSIG)".to_owned(),
-            "kiln exited while starting the sandbox",
-        ),
-        Step::NetworkWait => (
-            "waiting for user-mode networking (slirp4netns)".to_owned(),
-            "kiln stopped before slirp4netns was ready; run the step again",
-        ),
-        Step::ExtraMount => (
-            format!(
-                "RUN --mount on /{}",
-                plan.mounts
-                    .get(i)
-                    .map(|m| m.target.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            ),
-            "the target must be a directory (a file for a file source) in the root filesystem",
-        ),
-        Step::Exec => {
-            return SandboxError::Exec {
-                program: plan.arg0.to_owned(),
-                source: fail.errno.into(),
-            }
-        }
-    };
-    SandboxError::Setup {
-        step,
-        source: fail.errno.into(),
-        hint,
+        other => (format!("{other:?}"), "this is a bug"),
     }
 }

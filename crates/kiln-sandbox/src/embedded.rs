@@ -15,7 +15,8 @@ use crate::cgroup::{CgroupRoots, Cgroups};
 use crate::child::{self, EtcBind, ExtraMount, Fail, NetSync, Plan, FAIL_LEN, STATUS_LEN};
 use crate::control::{self, Ended};
 use crate::describe::{describe, Names};
-use crate::mount_points::MountPoints;
+use crate::preflight::CheckedRequest;
+use crate::run_setup;
 use crate::slirp::{self, Slirp};
 use crate::{
     caps, seccomp, sys, Exit, NetworkMode, RunControl, RunRequest, Sandbox, SandboxError,
@@ -135,12 +136,7 @@ fn exec_candidates(arg0: &str, env: &[String]) -> Result<Vec<CString>, SandboxEr
 
 /// The script's path under `/dev/pipes` and its bytes; the name must be one component.
 fn prepare_inline_script(s: crate::InlineScript) -> Result<(CString, Vec<u8>), SandboxError> {
-    if s.name.is_empty() || s.name == "." || s.name == ".." || s.name.contains('/') {
-        return Err(SandboxError::Invalid(format!(
-            "inline script name {:?} must be a single file name",
-            s.name
-        )));
-    }
+    run_setup::check_inline_script_name(&s.name)?;
     let path = cstring(
         "inline script name",
         &format!("{}/{}", crate::INLINE_SCRIPT_DIR, s.name),
@@ -263,130 +259,186 @@ fn read_all(fd: OwnedFd) -> Vec<u8> {
     v
 }
 
+/// One run: check, prepare everything that allocates, fork, supervise, clean up.
 fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> {
     let started = std::time::Instant::now();
-    let RunRequest {
-        rootfs,
-        process,
-        confinement,
-        hosts,
-        resolv_conf,
-        mounts,
-        inline_script,
-        shared_network,
-        stdout,
-        stderr,
-    } = req;
-    let crate::preflight::Preflight {
-        shared_network,
-        private_net,
-        resolv_conf,
-        rootfs,
-    } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
-
-    // --- prepare everything that allocates -------------------------------
-    let arg0 = process.args.first().cloned().unwrap_or_default();
-    let argv = process
+    let mut req = crate::preflight::check_request(req)?;
+    let arg0 = req
+        .request
+        .process
         .args
-        .iter()
-        .map(|a| cstring("argument", a))
-        .collect::<Result<Vec<_>, _>>()?;
-    let env = process
-        .env
-        .iter()
-        .map(|e| cstring("environment entry", e))
-        .collect::<Result<Vec<_>, _>>()?;
-    let exec_paths = exec_candidates(&arg0, &process.env)?;
-    let masked = confinement
-        .masked_paths
-        .iter()
-        .map(|p| cstring("masked path", p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let readonly = confinement
-        .readonly_paths
-        .iter()
-        .map(|p| cstring("read-only path", p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let cwd = cstring("cwd", &process.cwd)?;
-    let inline_script = inline_script.map(prepare_inline_script).transpose()?;
-    let caps_mask = caps::mask(&confinement.capabilities)?;
-    let seccomp_programs = match &confinement.seccomp {
-        SeccompPolicy::Unconfined => Vec::new(),
-        SeccompPolicy::Default | SeccompPolicy::Profile(_) => {
-            let json = match &confinement.seccomp {
-                SeccompPolicy::Profile(j) => j.as_str(),
-                _ => seccomp::DOCKER_DEFAULT_PROFILE,
-            };
-            let ctx = seccomp::Context {
-                capabilities: &confinement.capabilities,
-                kernel: seccomp::running_kernel(),
-            };
-            seccomp::compile_cached(json, &ctx)?
-        }
-    };
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let script = req.request.inline_script.take();
+    let command = Command::prepare(&req, script, &arg0)?;
 
-    let rootfs_c = cstring("rootfs", &rootfs.to_string_lossy())?;
-    let root_fd = rustix::fs::open(
-        &rootfs,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        SandboxError::io(
-            "opening rootfs",
-            &rootfs,
-            e.into(),
-            "give an existing directory",
-        )
-    })?;
-
-    // Mount points: created empty if missing, removed after the run.
-    let mut mount_points = MountPoints::default();
-    for d in ["proc", "dev", "sys"] {
-        mount_points.ensure(&root_fd, &rootfs, d, true)?;
-    }
-    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
-        mount_points.ensure(&root_fd, &rootfs, f, false)?;
-    }
-    let extra = extra_mounts(&mounts)?;
-    for (m, e) in mounts.iter().zip(&extra) {
-        mount_points.ensure(
-            &root_fd,
-            &rootfs,
-            &e.target.to_string_lossy(),
-            m.kind.is_dir(),
-        )?;
-    }
+    let rootfs_c = cstring("rootfs", &req.rootfs.to_string_lossy())?;
+    let root_fd = run_setup::open_rootfs(&req.rootfs)?;
+    let extra = extra_mounts(&req.request.mounts)?;
+    let targets = req
+        .request
+        .mounts
+        .iter()
+        .zip(&extra)
+        .map(|(m, e)| (e.target.to_string_lossy().into_owned(), m.kind.is_dir()));
+    let mount_points = run_setup::mount_points(&root_fd, &req.rootfs, targets)?;
 
     // Files bound over /etc/{hosts,resolv.conf,hostname}, never inside the rootfs. The step
     // may write them (as in Docker), so they live on a private tmpfs: mode 0700, nosuid,
     // nodev, noexec (the binds keep those flags) and 16 MiB at most, never the host's /tmp.
     let tmp = crate::TmpfsDir::new("kiln-sandbox-")?;
-    let mut etc = Vec::new();
-    for (name, content) in [
-        ("hosts", hosts.as_str()),
-        ("resolv.conf", resolv_conf.as_str()),
-        ("hostname", &format!("{}\n", process.hostname)),
-    ] {
-        let path = tmp.path().join(name);
-        std::fs::write(&path, content)
-            .map_err(|e| SandboxError::io("writing", &path, e, "check TMPDIR"))?;
-        etc.push(EtcBind {
-            source: cstring("temp path", &path.to_string_lossy())?,
-            target: cstring("path", &format!("etc/{name}"))?,
-        });
-    }
+    let etc = run_setup::write_etc_files(tmp.path(), &req)?
+        .into_iter()
+        .map(|(name, path)| {
+            Ok(EtcBind {
+                source: cstring("temp path", &path.to_string_lossy())?,
+                target: cstring("path", &format!("etc/{name}"))?,
+            })
+        })
+        .collect::<Result<Vec<_>, SandboxError>>()?;
 
-    let mut cgroups = Cgroups::create(&CgroupRoots::host(), &unique_id(), &confinement.limits)?;
+    let mut cgroups = Cgroups::create(
+        &CgroupRoots::host(),
+        &unique_id(),
+        &req.request.confinement.limits,
+    )?;
     let cgroup_procs = std::mem::take(&mut cgroups.procs)
         .into_iter()
         .map(high)
         .collect::<Result<Vec<_>, _>>()?;
+    let (fds, parent) = open_pipes(
+        cgroup_procs,
+        req.private_net.is_some(),
+        req.request.shared_network,
+    )?;
+    let plan = plan(fds, command, &req, rootfs_c, etc, extra);
 
-    let pipe = || -> Result<(OwnedFd, OwnedFd), SandboxError> {
-        let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(os("pipe2"))?;
-        Ok((high(r)?, high(w)?))
+    // --- fork ------------------------------------------------------------
+    // Into the v2 cgroup at birth (the v1 ones stage1 joins itself, thread-wise: cheap).
+    let forked = match &cgroups.clone_into {
+        Some(cg) => sys::fork_into_cgroup(cg.as_raw_fd()).map_err(os("clone3(CLONE_INTO_CGROUP)")),
+        None => sys::fork().map_err(os("fork")),
     };
+    let pid = match forked? {
+        sys::Forked::Child => child::stage1(&plan),
+        sys::Forked::Parent(pid) => pid,
+    };
+    let names = close_child_ends(plan, arg0);
+
+    let slirp_log = tmp.path().join("slirp4netns.log");
+    let io = StepIo {
+        stdout: req.request.stdout,
+        stderr: req.request.stderr,
+        parent,
+    };
+    let watch = Watch {
+        pid,
+        control,
+        started,
+        private_net: req.private_net.as_ref(),
+        slirp_log: &slirp_log,
+    };
+    let outcome = supervise(io, &watch, &cgroups);
+
+    // The step is over: stop slirp4netns before anything else.
+    if let Some(mut s) = outcome.slirp {
+        s.stop();
+    }
+    let cleanup = cgroups.remove();
+    drop(mount_points);
+    drop(tmp);
+    result(outcome.report, cleanup, &names)
+}
+
+/// The command and its confinement in the form the children need, allocated before fork.
+struct Command {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    exec_paths: Vec<CString>,
+    masked: Vec<CString>,
+    readonly: Vec<CString>,
+    cwd: CString,
+    inline_script: Option<(CString, Vec<u8>)>,
+    caps: u64,
+    seccomp: Vec<Vec<libc::sock_filter>>,
+}
+
+impl Command {
+    fn prepare(
+        req: &CheckedRequest<'_>,
+        inline_script: Option<crate::InlineScript>,
+        arg0: &str,
+    ) -> Result<Command, SandboxError> {
+        let (process, confinement) = (&req.request.process, &req.request.confinement);
+        let cstrings = |what: &str, v: &[String]| {
+            v.iter()
+                .map(|a| cstring(what, a))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(Command {
+            argv: cstrings("argument", &process.args)?,
+            env: cstrings("environment entry", &process.env)?,
+            exec_paths: exec_candidates(arg0, &process.env)?,
+            masked: cstrings("masked path", &confinement.masked_paths)?,
+            readonly: cstrings("read-only path", &confinement.readonly_paths)?,
+            cwd: cstring("cwd", &process.cwd)?,
+            inline_script: inline_script.map(prepare_inline_script).transpose()?,
+            caps: caps::mask(&confinement.capabilities)?,
+            seccomp: seccomp_programs(confinement)?,
+        })
+    }
+}
+
+/// The compiled seccomp filters of the confinement's policy (none when unconfined).
+fn seccomp_programs(
+    confinement: &crate::Confinement,
+) -> Result<Vec<Vec<libc::sock_filter>>, SandboxError> {
+    let json = match &confinement.seccomp {
+        SeccompPolicy::Unconfined => return Ok(Vec::new()),
+        SeccompPolicy::Profile(j) => j.as_str(),
+        SeccompPolicy::Default => seccomp::DOCKER_DEFAULT_PROFILE,
+    };
+    let ctx = seccomp::Context {
+        capabilities: &confinement.capabilities,
+        kernel: seccomp::running_kernel(),
+    };
+    seccomp::compile_cached(json, &ctx)
+}
+
+/// The children's ends of the pipes and the fds stage1 keeps.
+struct ChildFds {
+    stdin: OwnedFd,
+    stdout_w: OwnedFd,
+    stderr_w: OwnedFd,
+    error_w: OwnedFd,
+    status_w: OwnedFd,
+    cgroup_procs: Vec<OwnedFd>,
+    net_sync: Option<NetSync>,
+    join_net: Option<OwnedFd>,
+    keep: Vec<RawFd>,
+}
+
+/// The parent's ends: output, the error and status reports, the network handshake.
+struct ParentEnds {
+    stdout_r: OwnedFd,
+    stderr_r: OwnedFd,
+    error_r: OwnedFd,
+    status_r: OwnedFd,
+    /// `unshared_r` and `go_w` of [`NetSync`].
+    net: Option<(OwnedFd, OwnedFd)>,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), SandboxError> {
+    let (r, w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(os("pipe2"))?;
+    Ok((high(r)?, high(w)?))
+}
+
+fn open_pipes(
+    cgroup_procs: Vec<OwnedFd>,
+    private_net: bool,
+    shared_network: Option<&crate::SharedNetwork>,
+) -> Result<(ChildFds, ParentEnds), SandboxError> {
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
     let (error_r, error_w) = pipe()?;
@@ -399,7 +451,7 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
 
     // Private network: stage1 says when its namespace exists (unshared),
     // the parent says when slirp4netns has configured it (go).
-    let (net_sync, net_parent) = if private_net.is_some() {
+    let (net_sync, net) = if private_net {
         let (unshared_r, unshared_w) = pipe()?;
         let (go_r, go_w) = pipe()?;
         (Some(NetSync { unshared_w, go_r }), Some((unshared_r, go_w)))
@@ -420,13 +472,43 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
     keep.extend(join_net.iter().map(|f| f.as_raw_fd()));
     keep.sort_unstable();
     keep.dedup();
+    let fds = ChildFds {
+        stdin,
+        stdout_w,
+        stderr_w,
+        error_w,
+        status_w,
+        cgroup_procs,
+        net_sync,
+        join_net,
+        keep,
+    };
+    let parent = ParentEnds {
+        stdout_r,
+        stderr_r,
+        error_r,
+        status_r,
+        net,
+    };
+    Ok((fds, parent))
+}
 
+/// Everything the children need, in one [`Plan`].
+fn plan(
+    fds: ChildFds,
+    command: Command,
+    req: &CheckedRequest<'_>,
+    rootfs: CString,
+    etc: Vec<EtcBind>,
+    mounts: Vec<ExtraMount>,
+) -> Plan {
+    let (process, confinement) = (&req.request.process, &req.request.confinement);
     let mut unshare_flags = libc::CLONE_NEWNS
         | libc::CLONE_NEWPID
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWUTS
         | libc::CLONE_NEWCGROUP;
-    let new_net = confinement.network != NetworkMode::Host && join_net.is_none();
+    let new_net = confinement.network != NetworkMode::Host && fds.join_net.is_none();
     if new_net {
         unshare_flags |= libc::CLONE_NEWNET;
     }
@@ -435,114 +517,133 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
         .iter()
         .map(|g| rustix::process::Gid::from_raw(*g))
         .collect();
-
     let mut plan = Plan {
         parent_pid: rustix::process::getpid().as_raw_nonzero().get(),
-        stdin,
-        stdout_w,
-        stderr_w,
-        error_w,
-        status_w,
-        cgroup_procs,
-        keep,
+        stdin: fds.stdin,
+        stdout_w: fds.stdout_w,
+        stderr_w: fds.stderr_w,
+        error_w: fds.error_w,
+        status_w: fds.status_w,
+        cgroup_procs: fds.cgroup_procs,
+        keep: fds.keep,
         unshare_flags,
         loopback: new_net,
-        net_sync,
-        join_net,
-        rootfs: rootfs_c,
+        net_sync: fds.net_sync,
+        join_net: fds.join_net,
+        rootfs,
         etc,
-        mounts: extra,
-        inline_script,
-        masked,
-        readonly,
+        mounts,
+        inline_script: command.inline_script,
+        masked: command.masked,
+        readonly: command.readonly,
         writable_sysfs: confinement.writable_sysfs,
         hostname: process.hostname.as_bytes().to_vec(),
-        cwd,
+        cwd: command.cwd,
         uid: process.uid,
         gid: process.gid,
         groups,
-        caps: caps_mask,
+        caps: command.caps,
         last_cap: last_cap(),
         no_new_privs: confinement.no_new_privs,
-        seccomp: seccomp_programs,
-        exec_paths,
-        argv,
-        env,
+        seccomp: command.seccomp,
+        exec_paths: command.exec_paths,
+        argv: command.argv,
+        env: command.env,
         argv_ptrs: Vec::new(),
         env_ptrs: Vec::new(),
     };
-    plan.argv_ptrs = plan
-        .argv
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null::<c_char>()])
-        .collect();
-    plan.env_ptrs = plan
-        .env
-        .iter()
-        .map(|a| a.as_ptr())
-        .chain([std::ptr::null::<c_char>()])
-        .collect();
-
-    // --- fork ------------------------------------------------------------
-    // Into the v2 cgroup at birth (the v1 ones stage1 joins itself, thread-wise: cheap).
-    let forked = match &cgroups.clone_into {
-        Some(cg) => sys::fork_into_cgroup(cg.as_raw_fd()).map_err(os("clone3(CLONE_INTO_CGROUP)")),
-        None => sys::fork().map_err(os("fork")),
+    let pointers = |v: &[CString]| -> Vec<*const c_char> {
+        v.iter()
+            .map(|a| a.as_ptr())
+            .chain([std::ptr::null::<c_char>()])
+            .collect()
     };
-    let pid = match forked? {
-        sys::Forked::Child => child::stage1(&plan),
-        sys::Forked::Parent(pid) => pid,
-    };
+    plan.argv_ptrs = pointers(&plan.argv);
+    plan.env_ptrs = pointers(&plan.env);
+    plan
+}
 
-    // Watched until it exits (or the run is ended early); without a pidfd (kernels before
-    // 5.3) the run cannot be ended early and is waited for as before.
-    let watched = control::pidfd(pid).ok();
-
-    // Parent: close the children's ends so EOFs arrive.
-    drop(plan.stdin);
-    drop(plan.stdout_w);
-    drop(plan.stderr_w);
-    drop(plan.error_w);
-    drop(plan.status_w);
-    drop(plan.cgroup_procs);
-    drop(plan.net_sync);
-
-    let slirp_log = tmp.path().join("slirp4netns.log");
-    let names = Names {
-        etc: &plan.etc,
-        mounts: &plan.mounts,
-        masked: &plan.masked,
-        readonly: &plan.readonly,
-        cwd: &plan.cwd,
-        rootfs: &plan.rootfs,
+/// Parent: close the children's ends so EOFs arrive (`plan` is dropped here); keep the
+/// names a failure report needs.
+fn close_child_ends(plan: Plan, arg0: String) -> Names {
+    Names {
+        etc: plan.etc,
+        mounts: plan.mounts,
+        masked: plan.masked,
+        readonly: plan.readonly,
+        cwd: plan.cwd,
+        rootfs: plan.rootfs,
         uid: plan.uid,
         gid: plan.gid,
-        arg0: &arg0,
-    };
+        arg0,
+    }
+}
 
-    let (out_res, err_res, net, error_bytes, status_bytes, waited) = std::thread::scope(|s| {
+/// The step's output destinations and the parent's ends of the pipes.
+struct StepIo {
+    stdout: Box<dyn Write + Send>,
+    stderr: Box<dyn Write + Send>,
+    parent: ParentEnds,
+}
+
+/// The running step and what ends it.
+struct Watch<'a> {
+    pid: libc::pid_t,
+    control: &'a RunControl,
+    started: std::time::Instant,
+    private_net: Option<&'a crate::preflight::PrivateNet>,
+    slirp_log: &'a Path,
+}
+
+/// What the children reported, and how the run ended.
+struct Report {
+    stdout: Result<(), SandboxError>,
+    stderr: Result<(), SandboxError>,
+    net_error: Option<SandboxError>,
+    ended: Ended,
+    error_bytes: Vec<u8>,
+    status_bytes: Vec<u8>,
+    waited: Result<Option<(rustix::process::Pid, rustix::process::WaitStatus)>, Errno>,
+}
+
+struct Outcome {
+    slirp: Option<Slirp>,
+    report: Report,
+}
+
+/// Pump the output, start the private network, watch for the end (a timeout or cancel
+/// kills the sandbox), then collect the reports and reap stage1.
+fn supervise(io: StepIo, w: &Watch<'_>, cgroups: &Cgroups) -> Outcome {
+    let StepIo {
+        stdout,
+        stderr,
+        parent,
+    } = io;
+    // Watched until it exits (or the run is ended early); without a pidfd (kernels before
+    // 5.3) the run cannot be ended early and is waited for as before.
+    let watched = control::pidfd(w.pid).ok();
+    std::thread::scope(|s| {
         // The pumps run before the command can start, as without network.
-        let out = s.spawn(move || pump(stdout_r, stdout, "stdout"));
-        let err = s.spawn(move || pump(stderr_r, stderr, "stderr"));
-        let net = match (net_parent, &private_net) {
+        let out = s.spawn(move || pump(parent.stdout_r, stdout, "stdout"));
+        let err = s.spawn(move || pump(parent.stderr_r, stderr, "stderr"));
+        let (slirp, net_error) = match (parent.net, w.private_net) {
             (Some((unshared_r, go_w)), Some(private_net)) => {
-                start_network(unshared_r, go_w, private_net, pid, &slirp_log)
+                start_network(unshared_r, go_w, private_net, w.pid, w.slirp_log)
             }
             _ => (None, None),
         };
         let ended = watched.as_ref().map_or(Ended::Exited, |fd| {
-            control::watch(fd.as_fd(), control, started)
+            control::watch(fd.as_fd(), w.control, w.started)
         });
         if let (Some(fd), false) = (&watched, ended == Ended::Exited) {
-            kill_sandbox(pid, fd);
+            kill_sandbox(w.pid, fd);
             cgroups.kill_all();
         }
-        let error_bytes = read_all(error_r);
-        let status_bytes = read_all(status_r);
+        let error_bytes = read_all(parent.error_r);
+        let status_bytes = read_all(parent.status_r);
         let waited = loop {
             match rustix::process::waitpid(
-                rustix::process::Pid::from_raw(pid),
+                rustix::process::Pid::from_raw(w.pid),
                 rustix::process::WaitOptions::empty(),
             ) {
                 Err(Errno::INTR) => continue,
@@ -557,67 +658,48 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
                 })
             })
         };
-        (
-            join(out, "stdout"),
-            join(err, "stderr"),
-            (net, ended),
-            error_bytes,
-            status_bytes,
-            waited,
-        )
-    });
+        Outcome {
+            slirp,
+            report: Report {
+                stdout: join(out, "stdout"),
+                stderr: join(err, "stderr"),
+                net_error,
+                ended,
+                error_bytes,
+                status_bytes,
+                waited,
+            },
+        }
+    })
+}
 
-    // The step is over: stop slirp4netns before anything else.
-    let ((slirp, net_error), ended) = net;
-    if let Some(mut s) = slirp {
-        s.stop();
-    }
-    let cleanup = cgroups.remove();
-    mount_points.remove();
-    drop(tmp);
-
-    if let Some(e) = ended.error() {
+/// The run's result, once everything is cleaned up: an early end, a network or setup
+/// failure, an output error, the cleanup's error, then the step's exit status.
+fn result(
+    r: Report,
+    cleanup: Result<(), SandboxError>,
+    names: &Names,
+) -> Result<Exit, SandboxError> {
+    if let Some(e) = r.ended.error() {
         cleanup?;
         return Err(e);
     }
-    if let Some(e) = net_error {
+    if let Some(e) = r.net_error {
         return Err(e);
     }
-    if error_bytes.len() >= FAIL_LEN {
-        if let Some(fail) = Fail::decode(&error_bytes) {
-            return Err(describe(&fail, &names));
+    if r.error_bytes.len() >= FAIL_LEN {
+        if let Some(fail) = Fail::decode(&r.error_bytes) {
+            return Err(describe(&fail, names));
         }
     }
-    out_res?;
-    err_res?;
+    r.stdout?;
+    r.stderr?;
     cleanup?;
-    if status_bytes.len() >= STATUS_LEN {
-        let kind = i32::from_ne_bytes([
-            status_bytes[0],
-            status_bytes[1],
-            status_bytes[2],
-            status_bytes[3],
-        ]);
-        let value = i32::from_ne_bytes([
-            status_bytes[4],
-            status_bytes[5],
-            status_bytes[6],
-            status_bytes[7],
-        ]);
-        return Ok(if kind == 1 {
-            Exit {
-                code: None,
-                signal: Some(value),
-            }
-        } else {
-            Exit {
-                code: Some(value),
-                signal: None,
-            }
-        });
+    if let Some(exit) = decode_status(&r.status_bytes) {
+        return Ok(exit);
     }
     // No report from stage1: it died itself (for example killed with the build).
-    match waited.map_err(os("waitpid"))? {
+    match r.waited.map_err(os("waitpid"))? {
         Some((_, st)) => Ok(Exit {
             code: st.exit_status(),
             signal: st.terminating_signal(),
@@ -627,4 +709,25 @@ fn run(req: RunRequest<'_>, control: &RunControl) -> Result<Exit, SandboxError> 
             source: io::Error::other("child vanished"),
         }),
     }
+}
+
+/// stage1's status message: (0, code) or (1, signal); `None` if it sent none.
+fn decode_status(b: &[u8]) -> Option<Exit> {
+    let word =
+        |i: usize| -> Option<i32> { Some(i32::from_ne_bytes(b.get(i..i + 4)?.try_into().ok()?)) };
+    if b.len() < STATUS_LEN {
+        return None;
+    }
+    let (kind, value) = (word(0)?, word(4)?);
+    Some(if kind == 1 {
+        Exit {
+            code: None,
+            signal: Some(value),
+        }
+    } else {
+        Exit {
+            code: Some(value),
+            signal: None,
+        }
+    })
 }

@@ -14,13 +14,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use rustix::fs::{Mode, OFlags};
-
 use crate::control::{self, Ended};
 use crate::embedded::{pump, unique_id};
-use crate::mount_points::MountPoints;
 use crate::netns::NetNs;
 use crate::oci_config::{self, ConfigInput, NetNamespace};
+use crate::preflight::CheckedRequest;
+use crate::run_setup;
 use crate::{Exit, NetworkMode, RunControl, RunRequest, Sandbox, SandboxError, TmpfsDir};
 
 /// Runtimes `kiln info` looks for.
@@ -208,62 +207,16 @@ fn kill_container(rt: &ExternalRuntime, state: &Path, id: &str, child: &mut std:
         .status();
 }
 
-fn write_file(path: &Path, content: &[u8]) -> Result<(), SandboxError> {
-    std::fs::write(path, content).map_err(|e| SandboxError::io("writing", path, e, "check TMPDIR"))
-}
-
+/// One run: check, write the bundle, run the runtime in the foreground, clean up.
 fn run(
     rt: &ExternalRuntime,
     req: RunRequest<'_>,
     control: &RunControl,
 ) -> Result<Exit, SandboxError> {
     let started = std::time::Instant::now();
-    let RunRequest {
-        rootfs,
-        process,
-        confinement,
-        hosts,
-        resolv_conf,
-        mounts,
-        inline_script,
-        shared_network,
-        stdout,
-        stderr,
-    } = req;
-    let crate::preflight::Preflight {
-        shared_network,
-        private_net,
-        resolv_conf,
-        rootfs,
-    } = crate::preflight::check(&process, &confinement, shared_network, resolv_conf, rootfs)?;
-    let root_fd: OwnedFd = rustix::fs::open(
-        &rootfs,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| {
-        SandboxError::io(
-            "opening rootfs",
-            &rootfs,
-            e.into(),
-            "give an existing directory",
-        )
-    })?;
-    // Runtimes resolve relative sources from their own working directory.
-    let mut mounts = mounts;
-    for m in &mut mounts {
-        crate::embedded::relative_target(&m.target)?;
-        if let crate::MountKind::Bind { source, .. } = &mut m.kind {
-            *source = std::path::absolute(&*source).map_err(|e| {
-                SandboxError::io(
-                    "resolving mount source",
-                    source.clone(),
-                    e,
-                    "give an absolute path",
-                )
-            })?;
-        }
-    }
+    let mut req = crate::preflight::check_request(req)?;
+    let root_fd = run_setup::open_rootfs(&req.rootfs)?;
+    absolute_mount_sources(&mut req.request.mounts)?;
 
     let tmp = TmpfsDir::new("kiln-runtime-")?;
     let bundle = tmp.path().join("bundle");
@@ -271,149 +224,60 @@ fn run(
     for d in [&bundle, &state] {
         std::fs::create_dir(d).map_err(|e| SandboxError::io("creating", d, e, "check TMPDIR"))?;
     }
-    let mut etc = Vec::new();
-    for (name, content) in [
-        ("hosts", hosts.as_str()),
-        ("resolv.conf", resolv_conf.as_str()),
-        ("hostname", &format!("{}\n", process.hostname)),
-    ] {
-        let path = tmp.path().join(name);
-        write_file(&path, content.as_bytes())?;
-        etc.push((format!("/etc/{name}"), path));
-    }
-
-    // The heredoc script: a read-only file at /dev/pipes/NAME, as the embedded runtime.
-    if let Some(script) = inline_script {
-        if script.name.is_empty()
-            || script.name == "."
-            || script.name == ".."
-            || script.name.contains('/')
-        {
-            return Err(SandboxError::Invalid(format!(
-                "inline script name {:?} must be a single file name",
-                script.name
-            )));
-        }
-        let path = tmp.path().join("inline-script");
-        write_file(&path, &script.data)?;
-        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-            .map_err(|e| SandboxError::io("setting the mode of", &path, e, "check TMPDIR"))?;
-        mounts.push(crate::Mount {
-            target: format!("{}/{}", crate::INLINE_SCRIPT_DIR, script.name),
-            kind: crate::MountKind::Bind {
-                source: path,
-                readonly: true,
-            },
-        });
+    let etc: Vec<(String, PathBuf)> = run_setup::write_etc_files(tmp.path(), &req)?
+        .into_iter()
+        .map(|(name, path)| (format!("/etc/{name}"), path))
+        .collect();
+    if let Some(script) = req.request.inline_script.take() {
+        let mount = inline_script_mount(script, tmp.path())?;
+        req.request.mounts.push(mount);
     }
 
     // Mount points the runtime would otherwise create (and leave) in the rootfs.
-    let mut mount_points = MountPoints::default();
-    for d in ["proc", "dev", "sys"] {
-        mount_points.ensure(&root_fd, &rootfs, d, true)?;
-    }
-    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
-        mount_points.ensure(&root_fd, &rootfs, f, false)?;
-    }
-    for m in &mounts {
-        let rel = crate::embedded::relative_target(&m.target)?;
-        mount_points.ensure(&root_fd, &rootfs, &rel, m.kind.is_dir())?;
-    }
+    let targets = req
+        .request
+        .mounts
+        .iter()
+        .map(|m| {
+            Ok((
+                crate::embedded::relative_target(&m.target)?,
+                m.kind.is_dir(),
+            ))
+        })
+        .collect::<Result<Vec<_>, SandboxError>>()?;
+    let mount_points = run_setup::mount_points(&root_fd, &req.rootfs, targets)?;
 
-    let (netns, netns_path) = match (confinement.network, shared_network) {
+    let (netns, netns_path) = match (req.request.confinement.network, req.request.shared_network) {
         (NetworkMode::Host, _) => (None, None),
         (NetworkMode::Private, Some(shared)) => (None, Some(shared.path())),
         (NetworkMode::None | NetworkMode::Private, _) => {
-            let ns = NetNs::create(private_net.as_ref(), &tmp.path().join("slirp4netns.log"))?;
+            let ns = NetNs::create(
+                req.private_net.as_ref(),
+                &tmp.path().join("slirp4netns.log"),
+            )?;
             let path = ns.path();
             (Some(ns), Some(path))
         }
     };
     let id = format!("kiln-{}", unique_id());
-    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
-    let spec = oci_config::build(&ConfigInput {
-        rootfs: &rootfs,
-        process: &process,
-        confinement: &confinement,
-        etc: &etc,
-        mounts: &mounts,
-        network: match netns_path {
-            Some(path) => NetNamespace::Path(path),
-            None => NetNamespace::Host,
-        },
-        cgroups_path: Some(format!("/kiln/{id}")),
-        nofile: (
-            nofile.current.unwrap_or(1024),
-            nofile.maximum.unwrap_or(1024 * 1024),
-        ),
-        tmp_bind: (rt.is_runsc()
-            && std::fs::symlink_metadata(rootfs.join("tmp")).is_ok_and(|m| m.is_dir()))
-        .then(|| rootfs.join("tmp")),
-    })?;
-    let config = serde_json::to_vec_pretty(&spec)
-        .map_err(|e| SandboxError::Invalid(format!("OCI runtime config: {e}")))?;
-    write_file(&bundle.join("config.json"), &config)?;
+    write_config(rt, &req, &etc, netns_path, &id, &bundle)?;
 
-    let mut cmd = rt.command(&state);
-    cmd.arg("run")
-        .arg("--bundle")
-        .arg(&bundle)
-        .arg(&id)
-        .current_dir(tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    crate::sys::runtime_child_setup(
-        &mut cmd,
-        hybrid_with_v2_controllers(),
-        crate::embedded::cstring("rootfs", &rootfs.to_string_lossy())?,
-    );
-    let spawned = cmd.spawn();
     let mut ended = Ended::Exited;
-    let result = match spawned {
-        Err(e) => Err(SandboxError::io(
-            "starting the OCI runtime",
-            &rt.path,
-            e,
-            "check that it is an OCI runtime CLI (runc, crun, runsc)",
-        )),
-        Ok(mut child) => {
-            let out = child.stdout.take().map(OwnedFd::from);
-            let err = child.stderr.take().map(OwnedFd::from);
-            // Without a pidfd (kernels before 5.3) the run cannot be ended early.
-            let watched = control::pidfd(child.id() as i32).ok();
-            let (o, e) = std::thread::scope(|s| {
-                let o = out.map(|fd| s.spawn(move || pump(fd, stdout, "stdout")));
-                let e = err.map(|fd| s.spawn(move || pump(fd, stderr, "stderr")));
-                ended = watched.as_ref().map_or(Ended::Exited, |fd| {
-                    control::watch(fd.as_fd(), control, started)
-                });
-                if ended != Ended::Exited {
-                    kill_container(rt, &state, &id, &mut child);
-                }
-                let join = |h: Option<std::thread::ScopedJoinHandle<'_, _>>| {
-                    h.map_or(Ok(()), |h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(SandboxError::Output {
-                                stream: "stdout",
-                                source: std::io::Error::other("output thread panicked"),
-                            })
-                        })
-                    })
-                };
-                (join(o), join(e))
-            });
-            let status = child.wait().map_err(|e| {
-                SandboxError::io(
-                    "waiting for",
-                    &rt.path,
-                    e,
-                    "the runtime could not be waited for",
-                )
-            });
-            o.and(e).and(status)
-        }
-    };
+    let output = (req.request.stdout, req.request.stderr);
+    let result = run_runtime(
+        rt,
+        &Bundle {
+            tmp: tmp.path(),
+            bundle: &bundle,
+            state: &state,
+            id: &id,
+            rootfs: &req.rootfs,
+        },
+        output,
+        control,
+        started,
+        &mut ended,
+    );
     // Always remove the container, also when the run failed.
     let _ = rt
         .command(&state)
@@ -423,7 +287,7 @@ fn run(
         .stderr(Stdio::null())
         .status();
     drop(netns);
-    mount_points.remove();
+    drop(mount_points);
     drop(tmp);
     if let Some(e) = ended.error() {
         return Err(e);
@@ -440,4 +304,162 @@ fn run(
             signal: s,
         },
     })
+}
+
+/// Runtimes resolve relative sources from their own working directory: make them absolute
+/// (every target is checked on the way).
+fn absolute_mount_sources(mounts: &mut [crate::Mount]) -> Result<(), SandboxError> {
+    for m in mounts {
+        crate::embedded::relative_target(&m.target)?;
+        if let crate::MountKind::Bind { source, .. } = &mut m.kind {
+            *source = std::path::absolute(&*source).map_err(|e| {
+                SandboxError::io(
+                    "resolving mount source",
+                    source.clone(),
+                    e,
+                    "give an absolute path",
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The heredoc script: a read-only file at /dev/pipes/NAME, as the embedded runtime; the
+/// file is written in `dir`, the mount to add is returned.
+fn inline_script_mount(
+    script: crate::InlineScript,
+    dir: &Path,
+) -> Result<crate::Mount, SandboxError> {
+    run_setup::check_inline_script_name(&script.name)?;
+    let path = dir.join("inline-script");
+    run_setup::write_file(&path, &script.data)?;
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .map_err(|e| SandboxError::io("setting the mode of", &path, e, "check TMPDIR"))?;
+    Ok(crate::Mount {
+        target: format!("{}/{}", crate::INLINE_SCRIPT_DIR, script.name),
+        kind: crate::MountKind::Bind {
+            source: path,
+            readonly: true,
+        },
+    })
+}
+
+/// The bundle's config.json: kiln's confinement in OCI form.
+fn write_config(
+    rt: &ExternalRuntime,
+    req: &CheckedRequest<'_>,
+    etc: &[(String, PathBuf)],
+    netns_path: Option<String>,
+    id: &str,
+    bundle: &Path,
+) -> Result<(), SandboxError> {
+    let rootfs = &req.rootfs;
+    let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let spec = oci_config::build(&ConfigInput {
+        rootfs,
+        process: &req.request.process,
+        confinement: &req.request.confinement,
+        etc,
+        mounts: &req.request.mounts,
+        network: match netns_path {
+            Some(path) => NetNamespace::Path(path),
+            None => NetNamespace::Host,
+        },
+        cgroups_path: Some(format!("/kiln/{id}")),
+        nofile: (
+            nofile.current.unwrap_or(1024),
+            nofile.maximum.unwrap_or(1024 * 1024),
+        ),
+        tmp_bind: (rt.is_runsc()
+            && std::fs::symlink_metadata(rootfs.join("tmp")).is_ok_and(|m| m.is_dir()))
+        .then(|| rootfs.join("tmp")),
+    })?;
+    let config = serde_json::to_vec_pretty(&spec)
+        .map_err(|e| SandboxError::Invalid(format!("OCI runtime config: {e}")))?;
+    run_setup::write_file(&bundle.join("config.json"), &config)
+}
+
+/// Where one run's files are.
+struct Bundle<'a> {
+    /// The private tmpfs, the runtime's working directory.
+    tmp: &'a Path,
+    bundle: &'a Path,
+    /// The runtime's `--root`.
+    state: &'a Path,
+    id: &'a str,
+    rootfs: &'a Path,
+}
+
+type Output = (
+    Box<dyn std::io::Write + Send>,
+    Box<dyn std::io::Write + Send>,
+);
+
+/// `RUNTIME run --bundle DIR ID` in the foreground, its output pumped, killed when the run
+/// is ended early (`ended` says how it ended).
+fn run_runtime(
+    rt: &ExternalRuntime,
+    b: &Bundle<'_>,
+    (stdout, stderr): Output,
+    control: &RunControl,
+    started: std::time::Instant,
+    ended: &mut Ended,
+) -> Result<std::process::ExitStatus, SandboxError> {
+    let mut cmd = rt.command(b.state);
+    cmd.arg("run")
+        .arg("--bundle")
+        .arg(b.bundle)
+        .arg(b.id)
+        .current_dir(b.tmp)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::sys::runtime_child_setup(
+        &mut cmd,
+        hybrid_with_v2_controllers(),
+        crate::embedded::cstring("rootfs", &b.rootfs.to_string_lossy())?,
+    );
+    let mut child = cmd.spawn().map_err(|e| {
+        SandboxError::io(
+            "starting the OCI runtime",
+            &rt.path,
+            e,
+            "check that it is an OCI runtime CLI (runc, crun, runsc)",
+        )
+    })?;
+    let out = child.stdout.take().map(OwnedFd::from);
+    let err = child.stderr.take().map(OwnedFd::from);
+    // Without a pidfd (kernels before 5.3) the run cannot be ended early.
+    let watched = control::pidfd(child.id() as i32).ok();
+    let (o, e) = std::thread::scope(|s| {
+        let o = out.map(|fd| s.spawn(move || pump(fd, stdout, "stdout")));
+        let e = err.map(|fd| s.spawn(move || pump(fd, stderr, "stderr")));
+        *ended = watched.as_ref().map_or(Ended::Exited, |fd| {
+            control::watch(fd.as_fd(), control, started)
+        });
+        if *ended != Ended::Exited {
+            kill_container(rt, b.state, b.id, &mut child);
+        }
+        let join = |h: Option<std::thread::ScopedJoinHandle<'_, _>>| {
+            h.map_or(Ok(()), |h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(SandboxError::Output {
+                        stream: "stdout",
+                        source: std::io::Error::other("output thread panicked"),
+                    })
+                })
+            })
+        };
+        (join(o), join(e))
+    });
+    let status = child.wait().map_err(|e| {
+        SandboxError::io(
+            "waiting for",
+            &rt.path,
+            e,
+            "the runtime could not be waited for",
+        )
+    });
+    o.and(e).and(status)
 }

@@ -32,6 +32,7 @@ mod netns;
 pub mod netpolicy;
 mod oci_config;
 mod preflight;
+mod run_setup;
 mod seccomp;
 mod shared_net;
 mod slirp;

@@ -3,8 +3,39 @@
 use std::path::{Path, PathBuf};
 
 use crate::{
-    slirp, Confinement, NetworkMode, NetworkPolicy, ProcessSpec, SandboxError, SharedNetwork,
+    slirp, Confinement, NetworkMode, NetworkPolicy, ProcessSpec, RunRequest, SandboxError,
+    SharedNetwork,
 };
+
+/// A run request that passed [`check`]: what every backend starts from.
+pub(crate) struct CheckedRequest<'a> {
+    /// The request, its `shared_network` and `resolv_conf` as [`Preflight`] decided.
+    pub request: RunRequest<'a>,
+    /// The root filesystem, canonical.
+    pub rootfs: PathBuf,
+    pub private_net: Option<PrivateNet>,
+}
+
+/// [`check`] a whole request.
+pub(crate) fn check_request(
+    mut request: RunRequest<'_>,
+) -> Result<CheckedRequest<'_>, SandboxError> {
+    let resolv_conf = std::mem::take(&mut request.resolv_conf);
+    let pre = check(
+        &request.process,
+        &request.confinement,
+        request.shared_network,
+        resolv_conf,
+        request.rootfs,
+    )?;
+    request.shared_network = pre.shared_network;
+    request.resolv_conf = pre.resolv_conf;
+    Ok(CheckedRequest {
+        request,
+        rootfs: pre.rootfs,
+        private_net: pre.private_net,
+    })
+}
 
 /// What the checks found.
 pub(crate) struct Preflight<'a> {

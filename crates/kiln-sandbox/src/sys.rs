@@ -302,6 +302,25 @@ pub(crate) fn execve(path: &CStr, argv: &[*const c_char], envp: &[*const c_char]
     last()
 }
 
+/// SIGKILL this process when the thread that forked it dies (`PR_SET_PDEATHSIG`); for
+/// `pre_exec` hooks: one async-signal-safe syscall, no allocation.
+fn die_with_parent() -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    } < 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Prepare `cmd` (a helper started by the parent, like slirp4netns) so that
 /// the spawned process keeps `fds` open across `execve` (at the same numbers)
 /// and gets SIGKILL when the thread that spawned it dies; with `join_cgroup`
@@ -315,19 +334,7 @@ pub(crate) fn inherit_fds_and_die_with_parent(
 ) {
     use std::os::unix::process::CommandExt;
     let hook = move || -> std::io::Result<()> {
-        // SAFETY: prctl with integer arguments only.
-        if unsafe {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            )
-        } < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
+        die_with_parent()?;
         if let Some(procs) = join_cgroup {
             // SAFETY: writes one byte from a static buffer to an fd the parent keeps open
             // (a cgroup.procs file): "0" moves this process into that cgroup.
@@ -369,19 +376,7 @@ pub(crate) fn runtime_child_setup(
     use std::os::unix::process::CommandExt;
     let hook = move || -> std::io::Result<()> {
         let os = |e: Errno| std::io::Error::from_raw_os_error(e.raw_os_error());
-        // SAFETY: prctl with integer arguments only.
-        if unsafe {
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            )
-        } < 0
-        {
-            return Err(std::io::Error::last_os_error());
-        }
+        die_with_parent()?;
         unshare(libc::CLONE_NEWNS).map_err(os)?;
         // SAFETY: mount/umount2 with NUL-terminated strings (constants, or `rootfs`, owned
         // by this closure) and null data; they only change this child's new mount namespace.

@@ -2,35 +2,40 @@
 //! the build. As with BuildKit, a cache that cannot be used is a warning: the build runs
 //! without it.
 
-use crate::exit::Failure;
-use kiln_registry::cache::{parse_cache_from, RemoteCache};
+use crate::progress::Display;
+use kiln_oci::Reference;
+use kiln_registry::cache::RemoteCache;
 use kiln_registry::RegistryOptions;
 use std::sync::Arc;
 
-/// Opens every `--cache-from` cache; `warn`: print why a cache is skipped.
+/// Opens every `--cache-from` cache; what is used and why a cache is skipped goes to
+/// `display` (nowhere when quiet).
 pub fn open_all(
-    specs: &[String],
+    refs: &[Reference],
     registry: &RegistryOptions,
-    warn: bool,
-) -> Result<Vec<Arc<RemoteCache>>, Failure> {
-    let refs = specs
-        .iter()
-        .map(|s| parse_cache_from(s).map_err(Failure::usage))
-        .collect::<Result<Vec<_>, _>>()?;
+    display: &Option<Arc<dyn Display>>,
+) -> Vec<Arc<RemoteCache>> {
     let mut out = Vec::new();
     for r in refs {
-        match RemoteCache::open(&r, registry) {
+        match RemoteCache::open(r, registry) {
             Ok(c) => {
-                if registry.progress && warn {
-                    eprintln!("Using build cache {r}@{} ({} steps)", c.manifest, c.len());
+                if let Some(d) = display {
+                    d.message(&format!(
+                        "Using build cache {r}@{} ({} steps)",
+                        c.manifest,
+                        c.len()
+                    ));
                 }
                 out.push(Arc::new(c));
             }
-            Err(e) if warn => {
-                eprintln!("warning: --cache-from {r}: {e}; building without this cache");
+            Err(e) => {
+                if let Some(d) = display {
+                    d.message(&format!(
+                        "warning: --cache-from {r}: {e}; building without this cache"
+                    ));
+                }
             }
-            Err(_) => {}
         }
     }
-    Ok(out)
+    out
 }

@@ -30,8 +30,11 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    /// The options the registry client takes.
-    pub fn options(&self, progress: bool) -> kiln_registry::RegistryOptions {
+    /// The options the registry client takes; transfer events go to `progress`.
+    pub fn options(
+        &self,
+        progress: Option<std::sync::Arc<dyn kiln_registry::TransferProgress>>,
+    ) -> kiln_registry::RegistryOptions {
         let mut o = kiln_registry::RegistryOptions::from_env();
         if let Some(v) = self.tls_verify {
             o.tls_verify = v;

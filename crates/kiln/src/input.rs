@@ -1,6 +1,7 @@
 //! Reading a Dockerfile from a path or standard input.
 
-use crate::exit::{Failure, IO};
+use crate::exit::Failure;
+use kiln_oci::ErrorKind;
 use std::io::Read;
 use std::path::Path;
 
@@ -17,7 +18,7 @@ impl Source {
             let mut bytes = Vec::new();
             std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
                 Failure::new(
-                    IO,
+                    ErrorKind::Io,
                     format!("error: cannot read the Dockerfile from standard input: {e}"),
                 )
             })?;
@@ -33,7 +34,7 @@ impl Source {
                 ""
             };
             Failure::new(
-                IO,
+                ErrorKind::Io,
                 format!("error: cannot read {}: {e}{hint}", path.display()),
             )
         })?;
@@ -50,9 +51,6 @@ impl Source {
 
     /// Render a front-end error against this source.
     pub fn render(&self, err: &kiln_dockerfile::Error) -> Failure {
-        Failure::new(
-            crate::exit::INPUT_REJECTED,
-            err.render(&self.name, &self.text()),
-        )
+        Failure::new(ErrorKind::Rejected, err.render(&self.name, &self.text()))
     }
 }

@@ -1,6 +1,7 @@
 //! Writing results to standard output. A closed pipe (`kiln parse | head`) is not an error.
 
-use crate::exit::{Failure, IO};
+use crate::exit::Failure;
+use kiln_oci::ErrorKind;
 use std::io::Write;
 
 pub fn stdout(text: &str) -> Result<(), Failure> {
@@ -9,7 +10,7 @@ pub fn stdout(text: &str) -> Result<(), Failure> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Failure::new(
-            IO,
+            ErrorKind::Io,
             format!("error: cannot write to standard output: {e}"),
         )),
     }

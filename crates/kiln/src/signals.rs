@@ -4,18 +4,27 @@
 //! removed as after any failed step, and kiln exits 130 (SIGINT) or 143 (SIGTERM) with one
 //! line. A second signal exits at once.
 
-use crate::exit::{Failure, IO, SIGNALLED_BASE};
+use crate::exit::Failure;
+use crate::progress::Display;
+use kiln_oci::ErrorKind;
 use kiln_sandbox::Cancel;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use std::sync::Arc;
 
-/// A cancellation flag set by the first SIGINT or SIGTERM from now on.
-pub fn cancel_on_signals() -> Result<Cancel, Failure> {
-    let cancel = Cancel::new()
-        .map_err(|e| Failure::new(IO, format!("error: cannot prepare for signals: {e}")))?;
+/// A cancellation flag set by the first SIGINT or SIGTERM from now on. A second signal
+/// exits at once, saying so through `display` (the build's one output channel) when there
+/// is one.
+pub fn cancel_on_signals(display: Option<Arc<dyn Display>>) -> Result<Cancel, Failure> {
+    let cancel = Cancel::new().map_err(|e| {
+        Failure::new(
+            ErrorKind::Io,
+            format!("error: cannot prepare for signals: {e}"),
+        )
+    })?;
     let mut signals = Signals::new([SIGINT, SIGTERM]).map_err(|e| {
         Failure::new(
-            IO,
+            ErrorKind::Io,
             format!("error: cannot handle SIGINT and SIGTERM (sigaction): {e}"),
         )
     })?;
@@ -28,21 +37,25 @@ pub fn cancel_on_signals() -> Result<Cancel, Failure> {
                     flag.cancel(signal);
                     continue;
                 }
-                eprintln!(
+                let message = format!(
                     "error: {} again: exiting at once (files of running steps may be left; `kiln prune` removes them)",
                     name(signal)
                 );
-                std::process::exit(SIGNALLED_BASE + signal);
+                match &display {
+                    Some(d) => d.message(&message),
+                    None => eprintln!("{message}"),
+                }
+                std::process::exit(crate::exit::code(ErrorKind::Cancelled(signal)));
             }
         })
-        .map_err(|e| Failure::new(IO, format!("error: cannot start the signal thread: {e}")))?;
+        .map_err(|e| Failure::new(ErrorKind::Io, format!("error: cannot start the signal thread: {e}")))?;
     Ok(cancel)
 }
 
 /// The failure of a build stopped by `signal`: exit code 128 + signal, one line.
 pub fn interrupted(signal: i32) -> Failure {
     Failure::new(
-        SIGNALLED_BASE + signal,
+        ErrorKind::Cancelled(signal),
         format!(
             "error: the build was interrupted by {}: its running steps were killed and their files removed",
             name(signal)

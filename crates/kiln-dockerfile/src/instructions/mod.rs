@@ -266,6 +266,15 @@ fn usage(name: &str) -> String {
 /// Parse one node into a typed instruction.
 pub fn parse_instruction(node: &Node) -> Result<Instruction> {
     let upper = node.keyword.value.to_ascii_uppercase();
+    if node.keyword.value.is_empty() {
+        // Only white space after joining continued lines (`\` at the end of a blank line).
+        return Err(Error::new(
+            ErrorKind::Instruction,
+            node.keyword.span,
+            "continued lines that hold no instruction",
+        )
+        .with_hint("remove the trailing escape character or the blank continued lines"));
+    }
     let Some(name) = INSTRUCTIONS.iter().find(|n| **n == upper) else {
         let mut e = Error::new(
             ErrorKind::Instruction,

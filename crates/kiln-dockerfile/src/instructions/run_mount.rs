@@ -197,176 +197,174 @@ pub fn parse_mount(
         uid: None,
         gid: None,
     };
+    // Read-only unless a field says otherwise: then it follows the type.
     let mut ro_auto = true;
     for field in &fields {
-        let (key, value) = match field.split_once('=') {
-            Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
-            None => (field.to_ascii_lowercase(), None),
+        let sets_ro = match field.split_once('=') {
+            Some((k, v)) => {
+                let value = expand(v).map_err(err)?;
+                apply_value(&mut m, &k.to_ascii_lowercase(), value, field)?
+            }
+            None => apply_flag(&mut m, &field.to_ascii_lowercase(), field)?,
         };
-        let Some(value) = value else {
-            match key.as_str() {
-                "readonly" | "ro" => m.readonly = true,
-                "readwrite" | "rw" => m.readonly = false,
-                "required" if matches!(m.typ, MountType::Secret | MountType::Ssh) => {
-                    m.required = true
-                }
-                "required" => return Err(not_for_type(&key, m.typ)),
-                _ => return Err((
-                    format!("invalid field '{field}' must be a key=value pair"),
-                    Some(
-                        "mount options are written key=value, e.g. type=cache,target=/root/.cache"
-                            .into(),
-                    ),
-                )),
-            }
-            if key != "required" {
-                ro_auto = false;
-            }
-            continue;
-        };
-        let value = expand(value).map_err(err)?;
-        let bad_value = || {
-            let hint = match key.as_str() {
-                "size" => "size is a number of bytes with an optional unit, e.g. size=64m",
-                _ => "use true or false",
-            };
-            hinted(format!("invalid value for {key}: {value}"), hint)
-        };
-        match key.as_str() {
-            "type" => {
-                m.typ = MountType::parse(&value).ok_or_else(|| {
-                    (
-                        format!("unsupported mount type \"{value}\""),
-                        Some(
-                            crate::suggest::did_you_mean(
-                                &value,
-                                ["bind", "cache", "tmpfs", "secret", "ssh"],
-                                false,
-                            )
-                            .unwrap_or_else(|| {
-                                "types are bind, cache, tmpfs, secret and ssh".into()
-                            }),
-                        ),
-                    )
-                })?
-            }
-            // An empty value is no value, as in BuildKit (`id=` on a secret is no id).
-            "from" => m.from = Some(value).filter(|v| !v.is_empty()),
-            "source" | "src" => m.source = Some(value).filter(|v| !v.is_empty()),
-            "target" | "dst" | "destination" => m.target = Some(value).filter(|v| !v.is_empty()),
-            "readonly" | "ro" => {
-                m.readonly = parse_go_bool(&value).ok_or_else(bad_value)?;
-                ro_auto = false;
-            }
-            "readwrite" | "rw" => {
-                m.readonly = !parse_go_bool(&value).ok_or_else(bad_value)?;
-                ro_auto = false;
-            }
-            "required" => {
-                if !matches!(m.typ, MountType::Secret | MountType::Ssh) {
-                    return Err(not_for_type(&key, m.typ));
-                }
-                m.required = parse_go_bool(&value).ok_or_else(bad_value)?;
-            }
-            "size" => {
-                if m.typ != MountType::Tmpfs {
-                    return Err(not_for_type(&key, m.typ));
-                }
-                m.size = Some(ram_in_bytes(&value).ok_or_else(bad_value)?);
-            }
-            "id" => m.id = Some(value).filter(|v| !v.is_empty()),
-            "sharing" => {
-                m.sharing = Some(match value.to_ascii_lowercase().as_str() {
-                    "shared" => Sharing::Shared,
-                    "private" => Sharing::Private,
-                    "locked" => Sharing::Locked,
-                    _ => {
-                        return Err((
-                            format!("unsupported sharing value \"{value}\""),
-                            Some("sharing is shared, private or locked".into()),
-                        ))
-                    }
-                })
-            }
-            "mode" => {
-                m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| {
-                    hinted(
-                        format!("invalid value {value} for mode"),
-                        "mode is an octal number, e.g. mode=0755",
-                    )
-                })?)
-            }
-            "uid" => {
-                m.uid = Some(value.parse().map_err(|_| {
-                    hinted(
-                        format!("invalid value {value} for uid"),
-                        "uid and gid are decimal numbers, e.g. uid=1000",
-                    )
-                })?)
-            }
-            "gid" => {
-                m.gid = Some(value.parse().map_err(|_| {
-                    hinted(
-                        format!("invalid value {value} for gid"),
-                        "uid and gid are decimal numbers, e.g. gid=1000",
-                    )
-                })?)
-            }
-            "env" => m.env = Some(value),
-            _ => {
-                return Err((
-                    format!("unexpected key '{key}' in '{field}'"),
-                    Some(
-                        crate::suggest::did_you_mean(&key, KEYS, false)
-                            .unwrap_or_else(|| format!("mount keys are {}", KEYS.join(", "))),
-                    ),
-                ))
-            }
-        }
+        ro_auto &= !sets_ro;
     }
-    let file_info = matches!(m.typ, MountType::Secret | MountType::Ssh | MountType::Cache);
-    if !file_info {
-        for (set, what) in [
-            (m.mode.is_some(), "mode"),
-            (m.uid.is_some(), "uid"),
-            (m.gid.is_some(), "gid"),
-        ] {
-            if set {
-                return Err(hinted(
-                    format!("{what} not allowed for \"{}\" type mounts", m.typ.as_str()),
-                    "mode, uid and gid apply to cache, secret and ssh mounts",
-                ));
-            }
-        }
-    }
+    check_file_info(&m)?;
     if ro_auto {
         m.readonly = !matches!(m.typ, MountType::Cache | MountType::Tmpfs);
     }
-    if m.typ == MountType::Secret {
-        if m.from.is_some() {
-            return Err(hinted(
-                "secret mount should not have a from",
-                "a secret comes from the build's secrets (by id=), not from a stage or image",
-            ));
+    check_combination(&m)?;
+    Ok(m)
+}
+
+/// A field without `=` (`ro`, `rw`, `required`); true when it sets read-only or read-write.
+fn apply_flag(m: &mut Mount, key: &str, field: &str) -> Result<bool, MountError> {
+    match key {
+        "readonly" | "ro" => m.readonly = true,
+        "readwrite" | "rw" => m.readonly = false,
+        "required" if matches!(m.typ, MountType::Secret | MountType::Ssh) => {
+            m.required = true;
+            return Ok(false);
         }
-        if m.sharing.is_some() {
-            return Err(hinted(
-                "secret mount should not define sharing",
-                "sharing applies to cache mounts",
-            ));
-        }
-        if m.source.is_none() && m.target.is_none() && m.id.is_none() {
+        "required" => return Err(not_for_type(key, m.typ)),
+        _ => {
             return Err((
-                "invalid secret mount. one of source, target required".into(),
-                Some("write --mount=type=secret,id=NAME[,target=PATH]".into()),
-            ));
+                format!("invalid field '{field}' must be a key=value pair"),
+                Some(
+                    "mount options are written key=value, e.g. type=cache,target=/root/.cache"
+                        .into(),
+                ),
+            ))
         }
-        if m.source.is_some() && m.id.is_some() {
+    }
+    Ok(true)
+}
+
+/// A `key=value` field, the value expanded; true when it sets read-only or read-write.
+fn apply_value(m: &mut Mount, key: &str, value: String, field: &str) -> Result<bool, MountError> {
+    let bad_value = || {
+        let hint = match key {
+            "size" => "size is a number of bytes with an optional unit, e.g. size=64m",
+            _ => "use true or false",
+        };
+        hinted(format!("invalid value for {key}: {value}"), hint)
+    };
+    match key {
+        "type" => m.typ = parse_type(&value)?,
+        // An empty value is no value, as in BuildKit (`id=` on a secret is no id).
+        "from" => m.from = Some(value).filter(|v| !v.is_empty()),
+        "source" | "src" => m.source = Some(value).filter(|v| !v.is_empty()),
+        "target" | "dst" | "destination" => m.target = Some(value).filter(|v| !v.is_empty()),
+        "readonly" | "ro" => {
+            m.readonly = parse_go_bool(&value).ok_or_else(bad_value)?;
+            return Ok(true);
+        }
+        "readwrite" | "rw" => {
+            m.readonly = !parse_go_bool(&value).ok_or_else(bad_value)?;
+            return Ok(true);
+        }
+        "required" => {
+            if !matches!(m.typ, MountType::Secret | MountType::Ssh) {
+                return Err(not_for_type(key, m.typ));
+            }
+            m.required = parse_go_bool(&value).ok_or_else(bad_value)?;
+        }
+        "size" => {
+            if m.typ != MountType::Tmpfs {
+                return Err(not_for_type(key, m.typ));
+            }
+            m.size = Some(ram_in_bytes(&value).ok_or_else(bad_value)?);
+        }
+        "id" => m.id = Some(value).filter(|v| !v.is_empty()),
+        "sharing" => m.sharing = Some(parse_sharing(&value)?),
+        "mode" => {
+            m.mode = Some(u32::from_str_radix(&value, 8).map_err(|_| {
+                hinted(
+                    format!("invalid value {value} for mode"),
+                    "mode is an octal number, e.g. mode=0755",
+                )
+            })?)
+        }
+        "uid" => m.uid = Some(parse_id(key, &value)?),
+        "gid" => m.gid = Some(parse_id(key, &value)?),
+        "env" => m.env = Some(value),
+        _ => {
+            return Err((
+                format!("unexpected key '{key}' in '{field}'"),
+                Some(
+                    crate::suggest::did_you_mean(key, KEYS, false)
+                        .unwrap_or_else(|| format!("mount keys are {}", KEYS.join(", "))),
+                ),
+            ))
+        }
+    }
+    Ok(false)
+}
+
+fn parse_type(value: &str) -> Result<MountType, MountError> {
+    MountType::parse(value).ok_or_else(|| {
+        (
+            format!("unsupported mount type \"{value}\""),
+            Some(
+                crate::suggest::did_you_mean(
+                    value,
+                    ["bind", "cache", "tmpfs", "secret", "ssh"],
+                    false,
+                )
+                .unwrap_or_else(|| "types are bind, cache, tmpfs, secret and ssh".into()),
+            ),
+        )
+    })
+}
+
+fn parse_sharing(value: &str) -> Result<Sharing, MountError> {
+    Ok(match value.to_ascii_lowercase().as_str() {
+        "shared" => Sharing::Shared,
+        "private" => Sharing::Private,
+        "locked" => Sharing::Locked,
+        _ => {
+            return Err((
+                format!("unsupported sharing value \"{value}\""),
+                Some("sharing is shared, private or locked".into()),
+            ))
+        }
+    })
+}
+
+/// `uid=` or `gid=`: a decimal number.
+fn parse_id(key: &str, value: &str) -> Result<u32, MountError> {
+    value.parse().map_err(|_| {
+        hinted(
+            format!("invalid value {value} for {key}"),
+            format!("uid and gid are decimal numbers, e.g. {key}=1000"),
+        )
+    })
+}
+
+/// mode, uid and gid only on the mounts that make files (cache, secret, ssh).
+fn check_file_info(m: &Mount) -> Result<(), MountError> {
+    if matches!(m.typ, MountType::Secret | MountType::Ssh | MountType::Cache) {
+        return Ok(());
+    }
+    for (set, what) in [
+        (m.mode.is_some(), "mode"),
+        (m.uid.is_some(), "uid"),
+        (m.gid.is_some(), "gid"),
+    ] {
+        if set {
             return Err(hinted(
-                "both source and id can't be set",
-                "source= is another name for a secret's id: give one of them",
+                format!("{what} not allowed for \"{}\" type mounts", m.typ.as_str()),
+                "mode, uid and gid apply to cache, secret and ssh mounts",
             ));
         }
+    }
+    Ok(())
+}
+
+/// Options that do not go together with the mount's type.
+fn check_combination(m: &Mount) -> Result<(), MountError> {
+    if m.typ == MountType::Secret {
+        check_secret(m)?;
     }
     if m.typ == MountType::Ssh && m.source.is_some() {
         return Err((
@@ -380,7 +378,35 @@ pub fn parse_mount(
             "sharing applies to cache mounts",
         ));
     }
-    Ok(m)
+    Ok(())
+}
+
+fn check_secret(m: &Mount) -> Result<(), MountError> {
+    if m.from.is_some() {
+        return Err(hinted(
+            "secret mount should not have a from",
+            "a secret comes from the build's secrets (by id=), not from a stage or image",
+        ));
+    }
+    if m.sharing.is_some() {
+        return Err(hinted(
+            "secret mount should not define sharing",
+            "sharing applies to cache mounts",
+        ));
+    }
+    if m.source.is_none() && m.target.is_none() && m.id.is_none() {
+        return Err((
+            "invalid secret mount. one of source, target required".into(),
+            Some("write --mount=type=secret,id=NAME[,target=PATH]".into()),
+        ));
+    }
+    if m.source.is_some() && m.id.is_some() {
+        return Err(hinted(
+            "both source and id can't be set",
+            "source= is another name for a secret's id: give one of them",
+        ));
+    }
+    Ok(())
 }
 
 /// Check what can be checked before expansion: the CSV syntax and that `from` has no

@@ -54,17 +54,17 @@ pub fn parse(source: &str) -> Result<Ast> {
         .with_hint("a Dockerfile needs at least a FROM instruction; is this the right file?"));
     }
     let src = source.strip_prefix('\u{feff}').unwrap_or(source);
-    let lines: Vec<&str> = src.split_inclusive('\n').collect();
+    let mut lines = Lines {
+        lines: src.split_inclusive('\n').collect(),
+        next: 0,
+    };
     let mut directives = DirectiveParser::default();
     let mut escape = '\\';
     let mut nodes = Vec::new();
     let mut warnings = Vec::new();
     let mut comments: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line_no = i as u32 + 1;
-        let raw = trim_newline(lines[i]);
-        i += 1;
+    while let Some((line_no, raw)) = lines.next_line() {
+        let raw = trim_newline(raw);
         let trimmed = raw.trim_start();
         let indent = raw[..raw.len() - trimmed.len()].chars().count() as u32;
         let comment = trimmed.strip_prefix('#');
@@ -81,98 +81,37 @@ pub fn parse(source: &str) -> Result<Ast> {
             comments.pop();
         }
         let content = if comment.is_some() { "" } else { trimmed };
-        let (content, mut more) = trim_continuation(content, escape);
+        let (content, more) = trim_continuation(content, escape);
         if !more && content.is_empty() {
             continue;
         }
         let mut logical = LogicalLine::default();
         logical.push(content, line_no, indent + 1);
         let mut last_line = line_no;
-        let mut empty_continuation = false;
-        while more && i < lines.len() {
-            let raw = trim_newline(lines[i]);
-            i += 1;
-            last_line = i as u32;
-            let t = raw.trim_start();
-            if t.starts_with('#') {
-                continue;
+        if more {
+            let empty_continuation;
+            (last_line, empty_continuation) = lines.continuation(&mut logical, line_no, escape);
+            if empty_continuation {
+                warnings.push(Warning {
+                    message: format!("Empty continuation line found in: {}", logical.text.trim()),
+                    span: Span::lines(line_no, last_line),
+                });
             }
-            if t.is_empty() {
-                empty_continuation = true;
-                continue;
-            }
-            let (content, m) = trim_continuation(raw, escape);
-            logical.push(content, last_line, 1);
-            more = m;
-        }
-        if empty_continuation {
-            warnings.push(Warning {
-                message: format!("Empty continuation line found in: {}", logical.text.trim()),
-                span: Span::lines(line_no, last_line),
-            });
         }
         let mut node = node_from_line(&logical, 0, logical.text.len(), escape, 0)?;
         node.comments = std::mem::take(&mut comments);
         if can_contain_heredoc(&node) && logical.text.contains("<<") {
-            let markers = markers_in_line(&logical.text).map_err(|e| {
-                Error::new(
-                    ErrorKind::Syntax,
-                    Span::lines(line_no, last_line),
-                    e.message,
-                )
-            })?;
-            for m in markers {
-                let body_first = i as u32 + 1;
-                let mut content = String::new();
-                let mut terminated = false;
-                while i < lines.len() {
-                    let raw = lines[i];
-                    i += 1;
-                    last_line = i as u32;
-                    let mut candidate = trim_newline(raw);
-                    if m.chomp {
-                        candidate = candidate.trim_start_matches('\t');
-                    }
-                    if candidate == m.name {
-                        terminated = true;
-                        break;
-                    }
-                    content.push_str(raw);
-                }
-                if !terminated {
-                    return Err(Error::new(
-                        ErrorKind::Syntax,
-                        Span::lines(line_no, last_line),
-                        format!("unterminated heredoc: no line `{}` ends it", m.name),
-                    )
-                    .with_hint(format!(
-                        "end the heredoc with a line holding only `{}`{}",
-                        m.name,
-                        if m.chomp {
-                            " (leading tabs allowed)"
-                        } else {
-                            ""
-                        }
-                    )));
-                }
-                node.heredocs.push(Heredoc {
-                    name: m.name,
-                    fd: m.fd,
-                    expand: m.expand,
-                    chomp: m.chomp,
-                    content,
-                    span: Span::lines(body_first, last_line),
-                });
-            }
+            last_line = lines.heredocs(&mut node, &logical, line_no, last_line)?;
         }
         let end_col = lines
+            .lines
             .get(last_line as usize - 1)
             .map_or(1, |l| trim_newline(l).chars().count() as u32 + 1);
         node.span = Span::new(node.keyword.span.start, Pos::new(last_line, end_col));
         nodes.push(node);
     }
     if nodes.is_empty() {
-        let last = lines.len().max(1) as u32;
+        let last = lines.lines.len().max(1) as u32;
         return Err(Error::new(
             ErrorKind::Input,
             Span::lines(last, last),
@@ -186,6 +125,101 @@ pub fn parse(source: &str) -> Result<Ast> {
         nodes,
         warnings,
     })
+}
+
+/// The physical lines (newlines kept) and the index of the next one to read.
+struct Lines<'a> {
+    lines: Vec<&'a str>,
+    next: usize,
+}
+
+impl<'a> Lines<'a> {
+    /// The next line and its 1-based number.
+    fn next_line(&mut self) -> Option<(u32, &'a str)> {
+        let line = self.lines.get(self.next)?;
+        self.next += 1;
+        Some((self.next as u32, line))
+    }
+
+    /// The continuation lines of `logical` (which starts on `first`), joined to it; comment
+    /// lines in between are dropped. The number of the last line read, and whether an
+    /// empty line was among them.
+    fn continuation(&mut self, logical: &mut LogicalLine, first: u32, escape: char) -> (u32, bool) {
+        let mut last_line = first;
+        let mut empty_continuation = false;
+        while let Some((line_no, raw)) = self.next_line() {
+            let raw = trim_newline(raw);
+            last_line = line_no;
+            let t = raw.trim_start();
+            if t.starts_with('#') {
+                continue;
+            }
+            if t.is_empty() {
+                empty_continuation = true;
+                continue;
+            }
+            let (content, more) = trim_continuation(raw, escape);
+            logical.push(content, last_line, 1);
+            if !more {
+                break;
+            }
+        }
+        (last_line, empty_continuation)
+    }
+
+    /// The bodies of the heredocs `logical` opens (lines `first..=last_line`), attached to
+    /// `node`; the number of the last line read.
+    fn heredocs(
+        &mut self,
+        node: &mut Node,
+        logical: &LogicalLine,
+        first: u32,
+        mut last_line: u32,
+    ) -> Result<u32> {
+        let markers = markers_in_line(&logical.text)
+            .map_err(|e| Error::new(ErrorKind::Syntax, Span::lines(first, last_line), e.message))?;
+        for m in markers {
+            let body_first = self.next as u32 + 1;
+            let mut content = String::new();
+            let mut terminated = false;
+            while let Some((line_no, raw)) = self.next_line() {
+                last_line = line_no;
+                let mut candidate = trim_newline(raw);
+                if m.chomp {
+                    candidate = candidate.trim_start_matches('\t');
+                }
+                if candidate == m.name {
+                    terminated = true;
+                    break;
+                }
+                content.push_str(raw);
+            }
+            if !terminated {
+                return Err(unterminated(&m.name, m.chomp, first, last_line));
+            }
+            node.heredocs.push(Heredoc {
+                name: m.name,
+                fd: m.fd,
+                expand: m.expand,
+                chomp: m.chomp,
+                content,
+                span: Span::lines(body_first, last_line),
+            });
+        }
+        Ok(last_line)
+    }
+}
+
+fn unterminated(name: &str, chomp: bool, first: u32, last_line: u32) -> Error {
+    Error::new(
+        ErrorKind::Syntax,
+        Span::lines(first, last_line),
+        format!("unterminated heredoc: no line `{name}` ends it"),
+    )
+    .with_hint(format!(
+        "end the heredoc with a line holding only `{name}`{}",
+        if chomp { " (leading tabs allowed)" } else { "" }
+    ))
 }
 
 /// Build the node for `logical.text[from..to]`.

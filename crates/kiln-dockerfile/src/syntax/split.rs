@@ -22,7 +22,8 @@ pub(crate) fn is_sep(c: char) -> bool {
 pub(crate) fn split_command(line: &LogicalLine, from: usize, to: usize, escape: char) -> SplitLine {
     let text = &line.text[from..to];
     let start = from + (text.len() - text.trim_start().len());
-    let end = from + text.trim_end().len();
+    // All white space (a line continued only by blank text): empty, not reversed.
+    let end = (from + text.trim_end().len()).max(start);
     let body = &line.text[start..end];
     let (kw_end, rest_start) = match body.find(is_sep) {
         Some(i) => {
@@ -140,6 +141,19 @@ mod tests {
             r.flags.into_iter().map(|t| t.value).collect(),
             l.text[r.args.0..r.args.1].to_string(),
         )
+    }
+
+    /// Found by the `dockerfile` fuzz target: `__`, then ` \`, ` `, ` \`, ` ` made a logical
+    /// line of white space only, and splitting it sliced `text[1..0]`.
+    #[test]
+    fn a_line_of_white_space_only_does_not_panic() {
+        assert_eq!(split(" "), (String::new(), vec![], String::new()));
+        assert_eq!(split(" \t "), (String::new(), vec![], String::new()));
+        let err = crate::syntax::parse_bytes(b"FROM scratch\n \\\n \n \\\n ")
+            .and_then(|ast| crate::instructions::from_ast(&ast).map(|_| ()))
+            .expect_err("an instruction without a name is rejected");
+        assert_eq!(err.message, "continued lines that hold no instruction");
+        assert_eq!(err.span.start.line, 4);
     }
 
     #[test]

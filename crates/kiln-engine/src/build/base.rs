@@ -171,9 +171,6 @@ pub fn pull(
     let reference = kiln_oci::Reference::parse_normalized(name).map_err(|e| {
         BuildError::refused(span, format!("invalid base image name {name:?}"), None, e)
     })?;
-    if opts.progress {
-        eprintln!("Pulling {reference}");
-    }
     kiln_registry::pull(store, &reference, platform, opts)
         .map(|p| p.image)
         .map_err(|e| BuildError::Registry {

@@ -59,6 +59,7 @@ pub(crate) fn copy(
         now: cx.spec.epoch.unwrap_or(cx.spec.now),
         temp_dir: cx.services.scratch,
         url_policy: cx.spec.sandbox.url_policy(),
+        http: cx.services.images.registry(),
         max_unpack: cx.spec.max_layer_size,
     };
     let dest = Dest {

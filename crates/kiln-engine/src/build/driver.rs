@@ -271,9 +271,11 @@ fn finish(
     }
     let mut pushed = Vec::new();
     for out in &opts.outputs {
+        cx.progress.output(out, progress::OutputPhase::Begin);
         if let Some(p) = output::write(store, &image, result, out, opts)? {
             pushed.push(p);
         }
+        cx.progress.output(out, progress::OutputPhase::Done);
     }
     let cache_exported = remote_cache::export_all(cx, &opts.cache_to, opts.registry.as_ref())?;
     Ok(Built {

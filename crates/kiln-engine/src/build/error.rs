@@ -235,7 +235,9 @@ impl BuildError {
             | BuildError::Io { .. }
             | BuildError::Output { .. }
             | BuildError::Write { .. } => ErrorKind::Io,
-            BuildError::Registry { .. } => ErrorKind::Registry,
+            // The registry error's own kind: unreachable or refusing is Registry, content
+            // it sent that is refused (a wrong digest, a hostile manifest) is Rejected.
+            BuildError::Registry { source, .. } => source.kind(),
             BuildError::Squash(e) => e.kind(),
             BuildError::Unsupported { .. } | BuildError::Option { .. } => ErrorKind::Usage,
             BuildError::Internal { .. } => ErrorKind::Internal,

@@ -45,6 +45,11 @@ impl<'a> Images<'a> {
         }
     }
 
+    /// How registries are reached (their HTTP settings also serve ADD's downloads).
+    pub fn registry(&self) -> Option<&kiln_registry::RegistryOptions> {
+        self.registry.as_ref()
+    }
+
     /// `name` resolved to an image in the store ([`base::resolve`]), once per build: the
     /// cache key and the content of every step that names it come from the same image, and
     /// `--pull` asks the registry once. Stages running at the same time may both resolve

@@ -17,6 +17,20 @@ pub enum Output {
     Registry(String),
 }
 
+impl std::fmt::Display for Output {
+    /// The output in `--output` syntax (`type=oci,dest=DIR`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (typ, dest) = match self {
+            Output::OciDir(d) => ("oci", d),
+            Output::OciArchive(d) => ("oci-archive", d),
+            Output::DockerArchive(d) => ("docker-archive", d),
+            Output::Local(d) => ("local", d),
+            Output::Registry(name) => return write!(f, "type=registry,name={name}"),
+        };
+        write!(f, "type={typ},dest={}", dest.display())
+    }
+}
+
 impl Output {
     /// Parse `type=oci,dest=DIR` (docker's `--output` syntax; a bare path means `local`).
     pub fn parse(spec: &str) -> Result<Output, String> {

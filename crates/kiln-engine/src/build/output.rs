@@ -105,9 +105,6 @@ fn push(
     let registry = opts.registry.clone().ok_or_else(|| BuildError::Output {
         message: format!("cannot push to {name}: registry access is off for this build"),
     })?;
-    if registry.progress {
-        eprintln!("Pushing {dest}");
-    }
     kiln_registry::push(store, &image.manifest, &dest, &opts.push, &registry).map_err(|e| {
         BuildError::Registry {
             op: RegistryOp::Push {

@@ -2,6 +2,7 @@
 //! lines, and ends CACHED, DONE or in an error. The engine only emits events; how they
 //! are shown (plain lines, a terminal display, JSON) is the caller's [`Reporter`].
 
+use kiln_registry::TransferEvent;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +39,44 @@ pub struct Event {
 /// each event whole (an implementation must not interleave two events' output).
 pub trait Reporter: Send + Sync {
     fn report(&self, event: &Event);
+
+    /// A registry transfer's event (a base image pull, a push, a cache export), per blob.
+    fn transfer(&self, _event: &TransferEvent) {}
+
+    /// An output of the built image (`--output`, `--push`) begins or is written.
+    fn output(&self, _event: &OutputEvent) {}
+}
+
+/// Where an output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputPhase {
+    Begin,
+    Done,
+}
+
+/// An output of the built image being written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputEvent {
+    /// The output in `--output` syntax: `type=oci,dest=DIR`, `type=registry,name=REF`.
+    pub output: String,
+    pub phase: OutputPhase,
+}
+
+/// Hands the registry client's transfer events to a [`Reporter`]: give it to
+/// `RegistryOptions::progress` and pulls, pushes and cache exports report through the
+/// build's one output channel.
+pub struct TransferEvents(pub Arc<dyn Reporter>);
+
+impl std::fmt::Debug for TransferEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TransferEvents")
+    }
+}
+
+impl kiln_registry::TransferProgress for TransferEvents {
+    fn event(&self, event: &TransferEvent) {
+        self.0.transfer(event);
+    }
 }
 
 /// Hands out step numbers and sends events to the reporter (none: quiet).
@@ -67,6 +106,16 @@ impl Progress {
 
     pub fn is_quiet(&self) -> bool {
         self.reporter.is_none()
+    }
+
+    /// Report an output of the built image.
+    pub fn output(&self, output: &super::Output, phase: OutputPhase) {
+        if let Some(r) = &self.reporter {
+            r.output(&OutputEvent {
+                output: output.to_string(),
+                phase,
+            });
+        }
     }
 
     /// Start a step.

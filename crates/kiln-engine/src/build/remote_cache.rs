@@ -55,14 +55,6 @@ pub(crate) fn export_all(
             .collect();
         let registry =
             registry.ok_or_else(|| fail("registry access is off for this build".into()))?;
-        if registry.progress {
-            eprintln!(
-                "Exporting {} cached steps (mode={}) to {}",
-                records.len(),
-                to.mode.as_str(),
-                to.reference
-            );
-        }
         let pushed = kiln_registry::cache::export(cx.services.store, &records, to, registry)
             .map_err(|e| BuildError::Registry {
                 op: RegistryOp::CacheExport {

@@ -42,6 +42,8 @@ pub struct CopyRequest<'a> {
     pub temp_dir: &'a Path,
     /// Where ADD may download from.
     pub url_policy: url::UrlPolicy,
+    /// The registry options whose HTTP settings ADD's downloads use (TLS, retry).
+    pub http: Option<&'a kiln_registry::RegistryOptions>,
     /// Most bytes of tar an ADD archive may unpack (`--max-layer-size`: what it unpacks
     /// becomes the step's layer); `None`: no limit.
     pub max_unpack: Option<u64>,
@@ -108,7 +110,13 @@ fn items(req: &CopyRequest<'_>, src: &SourceTree<'_>) -> Result<Vec<Item>, CopyE
                     message: format!("source can't be a URL for COPY: {s}"),
                 });
             }
-            let d = url::download(s, req.checksum.as_deref(), req.temp_dir, &req.url_policy)?;
+            let d = url::download(
+                s,
+                req.checksum.as_deref(),
+                req.temp_dir,
+                &req.url_policy,
+                req.http,
+            )?;
             items.push(Item::Download(d));
             continue;
         }

@@ -6,12 +6,19 @@
 //! address it resolves to is checked (loopback, the host's own addresses, link-local,
 //! `--network-deny`), and the connection goes to those checked addresses (no second
 //! lookup a DNS server could answer differently). Each redirect hop is resolved and
-//! checked the same way. No proxy from the environment is used: the check is about the
-//! server the bytes come from. The body may be at most [`UrlPolicy::max_size`] bytes,
-//! counted while it streams.
+//! checked the same way. The body may be at most [`UrlPolicy::max_size`] bytes, counted
+//! while it streams.
+//!
+//! The agent comes from the registry client's one constructor
+//! ([`kiln_registry::http::agent_config`]): the system CA bundle plus the host's certs.d
+//! CAs, kiln's timeouts, and the registry options' retry policy for connection failures
+//! and 5xx/429/408 answers. The environment's proxy is used only when the policy is lifted
+//! (`--network host --allow network.host`): with the policy on, the check is about the
+//! server the bytes come from, so the connection goes to it directly.
 
 use super::url_policy::agent;
 pub use super::url_policy::{UrlPolicy, DEFAULT_MAX_DOWNLOAD};
+use kiln_registry::RegistryOptions;
 use kiln_sandbox::netpolicy::Rule;
 use kiln_sandbox::NetworkPolicy;
 use sha2::{Digest as _, Sha256};
@@ -74,6 +81,13 @@ pub enum UrlError {
     },
     #[error("invalid --checksum {value:?}: expected sha256:<64 hex digits>")]
     BadChecksum { value: String },
+    /// The HTTP settings could not be made (a certs.d file that cannot be read).
+    #[error("cannot download {url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: Box<kiln_registry::RegistryError>,
+    },
     #[error("cannot write the download of {url} to {path}: {source}")]
     Io {
         url: String,
@@ -112,48 +126,25 @@ pub fn parse_checksum(value: &str) -> Result<String, UrlError> {
     }
 }
 
-/// Download `url` into a new file in `dir`, as `policy` allows.
+/// Download `url` into a new file in `dir`, as `policy` allows; `http`: the registry
+/// options whose TLS and retry settings apply (`None`: the defaults from the environment).
 pub fn download(
     url: &str,
     checksum: Option<&str>,
     dir: &Path,
     policy: &UrlPolicy,
+    http: Option<&RegistryOptions>,
 ) -> Result<Download, UrlError> {
     let expected = checksum.map(parse_checksum).transpose()?;
-    let fetch_err = |message: String| UrlError::Fetch {
-        url: url.to_string(),
-        message,
+    let defaults;
+    let http = match http {
+        Some(h) => h,
+        None => {
+            defaults = RegistryOptions::from_env();
+            &defaults
+        }
     };
-    let network = policy
-        .network_deny
-        .as_deref()
-        .map(NetworkPolicy::for_host)
-        .transpose()
-        .map_err(|source| UrlError::Policy {
-            url: url.to_string(),
-            source,
-        })?;
-    let refused = Arc::new(Mutex::new(None));
-    let called = agent(network, &refused).get(url).call();
-    let mut resp =
-        called.map_err(
-            |e| match refused.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                Some(r) => UrlError::Refused {
-                    url: url.to_string(),
-                    hop: r.url,
-                    addr: r.addr,
-                    rule: r.rule,
-                },
-                None => fetch_err(e.to_string()),
-            },
-        )?;
-    let status = resp.status().as_u16();
-    if !(200..300).contains(&status) {
-        return Err(UrlError::Status {
-            url: url.to_string(),
-            status,
-        });
-    }
+    let mut resp = fetch(url, policy, http)?;
     let mtime = resp
         .headers()
         .get("last-modified")
@@ -172,9 +163,10 @@ pub fn download(
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
     loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| fetch_err(e.to_string()))?;
+        let n = reader.read(&mut buf).map_err(|e| UrlError::Fetch {
+            url: url.to_string(),
+            message: e.to_string(),
+        })?;
         if n == 0 {
             break;
         }
@@ -209,6 +201,76 @@ pub fn download(
     })
 }
 
+/// The answer to `GET url` (2xx), through the policy's checks, retried as the registry
+/// client retries: connection failures and 5xx/429/408, with its backoff.
+fn fetch(
+    url: &str,
+    policy: &UrlPolicy,
+    http: &RegistryOptions,
+) -> Result<ureq::http::Response<ureq::Body>, UrlError> {
+    let network = policy
+        .network_deny
+        .as_deref()
+        .map(NetworkPolicy::for_host)
+        .transpose()
+        .map_err(|source| UrlError::Policy {
+            url: url.to_string(),
+            source,
+        })?;
+    let host = ureq::http::Uri::try_from(url)
+        .ok()
+        .and_then(|u| u.authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let refused = Arc::new(Mutex::new(None));
+    let agent = agent(network, &refused, &host, http).map_err(|source| UrlError::Http {
+        url: url.to_string(),
+        source: Box::new(source),
+    })?;
+    let mut failures = 0;
+    loop {
+        let called = agent.get(url).call();
+        let refusal = refused.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let error = match (called, refusal) {
+            (_, Some(r)) => {
+                return Err(UrlError::Refused {
+                    url: url.to_string(),
+                    hop: r.url,
+                    addr: r.addr,
+                    rule: r.rule,
+                })
+            }
+            (Ok(resp), None) if (200..300).contains(&resp.status().as_u16()) => return Ok(resp),
+            (Ok(resp), None) => {
+                let status = resp.status().as_u16();
+                let error = UrlError::Status {
+                    url: url.to_string(),
+                    status,
+                };
+                if !kiln_registry::http::is_transient_status(status) {
+                    return Err(error);
+                }
+                error
+            }
+            (Err(e), None) => {
+                let transient = kiln_registry::http::is_transient_error(&e);
+                let error = UrlError::Fetch {
+                    url: url.to_string(),
+                    message: e.to_string(),
+                };
+                if !transient {
+                    return Err(error);
+                }
+                error
+            }
+        };
+        failures += 1;
+        if failures >= http.retry.attempts {
+            return Err(error);
+        }
+        std::thread::sleep(http.retry.delay(failures, None));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +280,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         // Nothing listens on port 1: only a refusal by the policy names a rule.
         let url = "http://localhost:1/f";
-        match download(url, None, dir.path(), &UrlPolicy::default()) {
+        match download(url, None, dir.path(), &UrlPolicy::default(), None) {
             Err(UrlError::Refused { addr, rule, .. }) => {
                 assert!(addr.is_loopback(), "{addr}");
                 assert!(rule.to_string().contains("loopback"), "{rule}");
@@ -229,7 +291,14 @@ mod tests {
             network_deny: None,
             ..UrlPolicy::default()
         };
-        match download(url, None, dir.path(), &lifted) {
+        let once = RegistryOptions {
+            retry: kiln_registry::RetryPolicy {
+                attempts: 1,
+                ..Default::default()
+            },
+            ..RegistryOptions::from_env()
+        };
+        match download(url, None, dir.path(), &lifted, Some(&once)) {
             Err(UrlError::Fetch { .. }) => {}
             other => panic!("expected a connection error, got {other:?}"),
         }

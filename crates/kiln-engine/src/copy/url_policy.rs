@@ -2,6 +2,7 @@
 //! resolution. ureq asks [`CheckingResolver`] for the addresses of the URL's host and of
 //! every redirect's, and connects only to the addresses it returned, after the check.
 
+use kiln_registry::http::{agent_config, ProxyUse};
 use kiln_sandbox::netpolicy::Rule;
 use kiln_sandbox::{Cidr, NetworkPolicy};
 use std::net::IpAddr;
@@ -79,20 +80,25 @@ impl Resolver for CheckingResolver {
     }
 }
 
-/// The agent for one download: `policy` checks every address a host name (the URL's or a
-/// redirect's) resolves to; the verdict lands in `refused`.
+/// The agent for one download from `host`, with the registry client's HTTP settings
+/// (`http`: TLS with certs.d, timeouts): `policy` checks every address a host name (the
+/// URL's or a redirect's) resolves to, and the verdict lands in `refused`. Only without a
+/// policy may the environment's proxy be used: a proxy would connect in the agent's place.
 pub(super) fn agent(
     policy: Option<NetworkPolicy>,
     refused: &Arc<Mutex<Option<Refused>>>,
-) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
+    host: &str,
+    http: &kiln_registry::RegistryOptions,
+) -> Result<ureq::Agent, kiln_registry::RegistryError> {
+    let proxy = match policy {
+        Some(_) => ProxyUse::Direct,
+        None => ProxyUse::FromEnv,
+    };
+    let config = agent_config(host, http, true, proxy)?
         .timeout_global(Some(Duration::from_secs(600)))
-        .timeout_connect(Some(Duration::from_secs(30)))
-        .http_status_as_error(false)
         .max_redirects(10)
-        .proxy(None)
         .build();
-    match policy {
+    Ok(match policy {
         Some(policy) => ureq::Agent::with_parts(
             config,
             DefaultConnector::default(),
@@ -102,5 +108,5 @@ pub(super) fn agent(
             },
         ),
         None => config.into(),
-    }
+    })
 }

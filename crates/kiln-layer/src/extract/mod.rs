@@ -188,6 +188,51 @@ pub fn extract(reader: impl Read, root: &Root, opts: &ExtractOptions) -> Result<
     Ok(st.stats)
 }
 
+/// The kind of file a typeflag makes (a hard link, `1`, is handled on its own); the GNU
+/// extensions and unknown types are refused.
+fn kind_of(typeflag: u8, e: &RawEntry) -> Result<Kind> {
+    Ok(match typeflag {
+        b'0' | 0 | b'7' => Kind::File,
+        b'5' => Kind::Dir,
+        b'2' => Kind::Symlink,
+        b'1' => Kind::File, // hard link; handled on its own
+        b'3' => Kind::Char,
+        b'4' => Kind::Block,
+        b'6' => Kind::Fifo,
+        t => {
+            let what = match t {
+                b'S' => "GNU sparse file",
+                b'D' => "GNU dump directory",
+                b'M' => "GNU multi-volume continuation",
+                b'V' => "GNU volume label",
+                b'N' => "GNU old long name",
+                _ => "unknown type",
+            };
+            return Err(Error::Unsupported {
+                entry: show(&e.name),
+                typeflag: t as char,
+                what: what.into(),
+            });
+        }
+    })
+}
+
+/// The entry's uid and gid. 4294967295 is the kernel's "no change" id (-1): no file can
+/// be owned by it.
+fn owner_ids(e: &RawEntry) -> Result<(u32, u32)> {
+    let id = |what: &'static str, value: u64| {
+        u32::try_from(value)
+            .ok()
+            .filter(|v| *v != u32::MAX)
+            .ok_or_else(|| Error::OutOfRange {
+                entry: show(&e.name),
+                what,
+                value,
+            })
+    };
+    Ok((id("uid", e.uid)?, id("gid", e.gid)?))
+}
+
 impl State<'_> {
     fn fs(&self, e: &RawEntry) -> impl Fn(root::Error) -> Error {
         let entry = show(&e.name);
@@ -225,30 +270,7 @@ impl State<'_> {
         if typeflag == 0 && e.name.ends_with(b"/") {
             typeflag = b'5';
         }
-        let kind = match typeflag {
-            b'0' | 0 | b'7' => Kind::File,
-            b'5' => Kind::Dir,
-            b'2' => Kind::Symlink,
-            b'1' => Kind::File, // hard link; handled below
-            b'3' => Kind::Char,
-            b'4' => Kind::Block,
-            b'6' => Kind::Fifo,
-            t => {
-                let what = match t {
-                    b'S' => "GNU sparse file",
-                    b'D' => "GNU dump directory",
-                    b'M' => "GNU multi-volume continuation",
-                    b'V' => "GNU volume label",
-                    b'N' => "GNU old long name",
-                    _ => "unknown type",
-                };
-                return Err(Error::Unsupported {
-                    entry: show(&e.name),
-                    typeflag: t as char,
-                    what: what.into(),
-                });
-            }
-        };
+        let kind = kind_of(typeflag, e)?;
 
         // Whiteouts.
         if self.opts.whiteouts != WhiteoutMode::Keep {
@@ -270,14 +292,54 @@ impl State<'_> {
             return Ok(());
         }
         let path = cpath(&comps);
-        let fs = self.fs(e);
         if self.opts.record_paths {
             self.stats
                 .paths
                 .push(path.to_string_lossy().trim_start_matches('/').to_string());
         }
+        let Some(keep_dir) = self.make_room(e, &comps, &path, typeflag)? else {
+            return self.hardlink(e, &comps, &path);
+        };
+        let owner = owner_ids(e)?;
+        let created = match (typeflag, kind) {
+            (b'5', _) => self.make_dir(e, &comps, &path, keep_dir, owner)?,
+            (_, Kind::File) => {
+                let fs = self.fs(e);
+                let f = self.root.create_file(&path, 0o600).map_err(&fs)?;
+                let n = copy_content(tr, &f, e)?;
+                self.stats.bytes += n;
+                self.file_meta(e, &f, &path, owner.0, owner.1)?;
+                self.stats.files += 1;
+                true
+            }
+            (_, Kind::Symlink) => self.make_symlink(e, &path, owner)?,
+            (_, Kind::Char | Kind::Block) => self.make_device(e, &path, kind, owner)?,
+            (_, Kind::Fifo) => {
+                let fs = self.fs(e);
+                self.root.mknod(&path, Kind::Fifo, e.mode, 0).map_err(&fs)?;
+                self.node_meta(e, &path, owner.0, owner.1)?;
+                self.stats.fifos += 1;
+                true
+            }
+            _ => true,
+        };
+        if created {
+            self.created.insert(comps);
+        }
+        Ok(())
+    }
 
-        // Make sure the parent exists (resolved inside the root).
+    /// Make sure the parent exists (resolved inside the root); then, unless the entry is a
+    /// hard link (`None`: nothing touched there yet), replace whatever is at `path` except
+    /// a directory under a directory entry (`Some(true)`: that one is kept).
+    fn make_room(
+        &mut self,
+        e: &RawEntry,
+        comps: &[Vec<u8>],
+        path: &Path,
+        typeflag: u8,
+    ) -> Result<Option<bool>> {
+        let fs = self.fs(e);
         let parent = cpath(&comps[..comps.len() - 1]);
         match self.root.stat_follow(&parent).map_err(&fs)? {
             Some(m) if m.kind == Kind::Dir => {}
@@ -285,118 +347,102 @@ impl State<'_> {
                 self.root.mkdir_all(&parent, 0o755, None).map_err(&fs)?;
             }
         }
-
-        // Replace whatever is there, except dir over dir.
-        let existing = self.root.lstat(&path).map_err(&fs)?;
+        let existing = self.root.lstat(path).map_err(&fs)?;
         let keep_dir = typeflag == b'5' && existing.as_ref().is_some_and(|m| m.kind == Kind::Dir);
         if typeflag == b'1' {
-            return self.hardlink(e, &comps, &path);
+            return Ok(None);
         }
         if existing.is_some() && !keep_dir {
-            self.root.remove_all(&path).map_err(&fs)?;
-            self.forget_dirs(&comps);
+            self.root.remove_all(path).map_err(&fs)?;
+            self.forget_dirs(comps);
         }
+        Ok(Some(keep_dir))
+    }
 
-        // 4294967295 is the kernel's "no change" id (-1): no file can be owned by it.
-        let id = |what: &'static str, value: u64| {
-            u32::try_from(value)
-                .ok()
-                .filter(|v| *v != u32::MAX)
-                .ok_or_else(|| Error::OutOfRange {
-                    entry: show(&e.name),
-                    what,
-                    value,
-                })
+    /// A directory entry; its mode and times are applied at the end.
+    fn make_dir(
+        &mut self,
+        e: &RawEntry,
+        comps: &[Vec<u8>],
+        path: &Path,
+        keep_dir: bool,
+        (uid, gid): (u32, u32),
+    ) -> Result<bool> {
+        let fs = self.fs(e);
+        if !keep_dir {
+            self.root.mkdir(path, 0o700 | e.mode).map_err(&fs)?;
+        }
+        if self.opts.same_owner {
+            self.root.lchown(path, uid, gid).map_err(&fs)?;
+        }
+        self.path_xattrs(e, path)?;
+        self.dirs.insert(
+            comps.to_vec(),
+            DirMeta {
+                mode: e.mode,
+                mtime: e.mtime,
+            },
+        );
+        self.stats.dirs += 1;
+        Ok(true)
+    }
+
+    fn make_symlink(&mut self, e: &RawEntry, path: &Path, (uid, gid): (u32, u32)) -> Result<bool> {
+        if e.link.is_empty() {
+            return Err(Error::Unsupported {
+                entry: show(&e.name),
+                typeflag: '2',
+                what: "symlink with an empty target".into(),
+            });
+        }
+        let fs = self.fs(e);
+        let target = PathBuf::from(OsString::from_vec(e.link.clone()));
+        self.root.symlink(&target, path).map_err(&fs)?;
+        if self.opts.same_owner {
+            self.root.lchown(path, uid, gid).map_err(&fs)?;
+        }
+        self.path_xattrs(e, path)?;
+        self.root.set_times(path, e.mtime).map_err(&fs)?;
+        self.stats.symlinks += 1;
+        Ok(true)
+    }
+
+    /// A character or block device; skipped (false) with a warning when device creation
+    /// is off, kiln is not root, or mknod is not permitted here.
+    fn make_device(
+        &mut self,
+        e: &RawEntry,
+        path: &Path,
+        kind: Kind,
+        (uid, gid): (u32, u32),
+    ) -> Result<bool> {
+        let skipped = |st: &mut Self, why: &str| {
+            st.stats.devices_skipped += 1;
+            st.stats.warnings.push(format!(
+                "{}: device node {}:{} skipped ({why})",
+                path.display(),
+                e.devmajor,
+                e.devminor,
+            ));
+            Ok(false)
         };
-        let (uid, gid) = (id("uid", e.uid)?, id("gid", e.gid)?);
-
-        match (typeflag, kind) {
-            (b'5', _) => {
-                if !keep_dir {
-                    self.root.mkdir(&path, 0o700 | e.mode).map_err(&fs)?;
-                }
-                if self.opts.same_owner {
-                    self.root.lchown(&path, uid, gid).map_err(&fs)?;
-                }
-                self.path_xattrs(e, &path)?;
-                self.dirs.insert(
-                    comps.clone(),
-                    DirMeta {
-                        mode: e.mode,
-                        mtime: e.mtime,
-                    },
-                );
-                self.stats.dirs += 1;
-            }
-            (_, Kind::File) => {
-                let f = self.root.create_file(&path, 0o600).map_err(&fs)?;
-                let n = copy_content(tr, &f, e)?;
-                self.stats.bytes += n;
-                self.file_meta(e, &f, &path, uid, gid)?;
-                self.stats.files += 1;
-            }
-            (_, Kind::Symlink) => {
-                if e.link.is_empty() {
-                    return Err(Error::Unsupported {
-                        entry: show(&e.name),
-                        typeflag: '2',
-                        what: "symlink with an empty target".into(),
-                    });
-                }
-                let target = PathBuf::from(OsString::from_vec(e.link.clone()));
-                self.root.symlink(&target, &path).map_err(&fs)?;
-                if self.opts.same_owner {
-                    self.root.lchown(&path, uid, gid).map_err(&fs)?;
-                }
-                self.path_xattrs(e, &path)?;
-                self.root.set_times(&path, e.mtime).map_err(&fs)?;
-                self.stats.symlinks += 1;
-            }
-            (_, Kind::Char | Kind::Block) => {
-                if !self.opts.devices || !self.is_root {
-                    self.stats.devices_skipped += 1;
-                    self.stats.warnings.push(format!(
-                        "{}: device node {}:{} skipped ({})",
-                        path.display(),
-                        e.devmajor,
-                        e.devminor,
-                        if self.opts.devices {
-                            "not running as root"
-                        } else {
-                            "device creation is off"
-                        }
-                    ));
-                    return Ok(());
-                }
-                let rdev = root::makedev(e.devmajor, e.devminor);
-                match self.root.mknod(&path, kind, e.mode, rdev) {
-                    Ok(()) => {}
-                    Err(err)
-                        if err.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) =>
-                    {
-                        self.stats.devices_skipped += 1;
-                        self.stats.warnings.push(format!(
-                            "{}: device node {}:{} skipped (mknod not permitted here)",
-                            path.display(),
-                            e.devmajor,
-                            e.devminor
-                        ));
-                        return Ok(());
-                    }
-                    Err(err) => return Err(fs(err)),
-                }
-                self.node_meta(e, &path, uid, gid)?;
-                self.stats.devices += 1;
-            }
-            (_, Kind::Fifo) => {
-                self.root.mknod(&path, Kind::Fifo, e.mode, 0).map_err(&fs)?;
-                self.node_meta(e, &path, uid, gid)?;
-                self.stats.fifos += 1;
-            }
-            _ => {}
+        if !self.opts.devices {
+            return skipped(self, "device creation is off");
         }
-        self.created.insert(comps);
-        Ok(())
+        if !self.is_root {
+            return skipped(self, "not running as root");
+        }
+        let rdev = root::makedev(e.devmajor, e.devminor);
+        match self.root.mknod(path, kind, e.mode, rdev) {
+            Ok(()) => {}
+            Err(err) if err.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()) => {
+                return skipped(self, "mknod not permitted here");
+            }
+            Err(err) => return Err(self.fs(e)(err)),
+        }
+        self.node_meta(e, path, uid, gid)?;
+        self.stats.devices += 1;
+        Ok(true)
     }
 
     fn hardlink(&mut self, e: &RawEntry, comps: &[Vec<u8>], path: &Path) -> Result<()> {

@@ -311,114 +311,169 @@ impl Root {
         owner: Option<(u32, u32)>,
     ) -> Result<(PathBuf, Vec<PathBuf>)> {
         let given = display(&clean(p));
-        let mut todo: std::collections::VecDeque<OsString> = clean(p).into();
-        let mut stack: Comps = Vec::new();
-        let mut created = Vec::new();
-        let mut cur = self
-            .open_in_root(&[], OFlags::PATH | OFlags::DIRECTORY)
-            .map_err(|e| self.io(op, &given, e))?;
-        let mut links = 0usize;
-        let mut retries = 0usize;
-        while let Some(c) = todo.pop_front() {
+        let mut w = Walk {
+            op,
+            todo: clean(p).into(),
+            stack: Vec::new(),
+            created: Vec::new(),
+            cur: self
+                .open_in_root(&[], OFlags::PATH | OFlags::DIRECTORY)
+                .map_err(|e| self.io(op, &given, e))?,
+            links: 0,
+            retries: 0,
+            given,
+        };
+        while let Some(c) = w.todo.pop_front() {
             if c.as_bytes() == b"." || c.is_empty() {
                 continue;
             }
             if c.as_bytes() == b".." {
-                stack.pop();
-                cur = self
-                    .open_in_root(&stack, OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW)
-                    .map_err(|e| self.io(op, &display(&stack), e))?;
+                w.stack.pop();
+                w.cur = self
+                    .open_in_root(
+                        &w.stack,
+                        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW,
+                    )
+                    .map_err(|e| self.io(op, &display(&w.stack), e))?;
                 continue;
             }
-            let mut here = stack.clone();
+            let mut here = w.stack.clone();
             here.push(c.clone());
             let here_path = display(&here);
-            match rfs::statat(&cur, c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            match rfs::statat(&w.cur, c.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => {
-                    let m = Metadata::from_stat(&st);
-                    match m.kind {
-                        Kind::Dir => {
-                            cur = rfs::openat(
-                                &cur,
-                                c.as_os_str(),
-                                OFlags::PATH
-                                    | OFlags::DIRECTORY
-                                    | OFlags::NOFOLLOW
-                                    | OFlags::CLOEXEC,
-                                Mode::empty(),
-                            )
-                            .map_err(|e| self.io(op, &here_path, e))?;
-                            stack.push(c);
-                        }
-                        Kind::Symlink => {
-                            links += 1;
-                            if links > MAX_SYMLINKS {
-                                return Err(self.loop_err(op, &given));
-                            }
-                            let target = rfs::readlinkat(&cur, c.as_os_str(), Vec::new())
-                                .map_err(|e| self.io(op, &here_path, e))?
-                                .into_bytes();
-                            if target.first() == Some(&b'/') {
-                                stack.clear();
-                                cur = self
-                                    .open_in_root(&[], OFlags::PATH | OFlags::DIRECTORY)
-                                    .map_err(|e| self.io(op, &given, e))?;
-                            }
-                            for part in target.split(|b| *b == b'/').rev() {
-                                todo.push_front(OsString::from_vec(part.to_vec()));
-                            }
-                        }
-                        kind => {
-                            if todo.iter().all(|t| t.is_empty() || t.as_bytes() == b".") && !create
-                            {
-                                // Final component of a resolve(): fine.
-                                stack.push(c);
-                                break;
-                            }
-                            return Err(Error::NotADirectory {
-                                op,
-                                path: given,
-                                root: self.path.clone(),
-                                component: here_path,
-                                kind,
-                            });
-                        }
+                    let kind = Metadata::from_stat(&st).kind;
+                    if self.walk_existing(&mut w, c, kind, &here_path, create)? {
+                        break;
                     }
                 }
                 Err(e) if e == rustix::io::Errno::NOENT => {
                     if !create {
-                        stack.push(c);
-                        for rest in todo.drain(..) {
-                            match rest.as_bytes() {
-                                b"" | b"." => {}
-                                b".." => {
-                                    stack.pop();
-                                }
-                                _ => stack.push(rest),
-                            }
-                        }
+                        w.keep_missing(c);
                         break;
                     }
-                    match self.mkdir_at(op, cur.as_fd(), &c, &here_path, mode, owner) {
-                        Ok(()) => created.push(here_path),
-                        Err(e)
-                            if e.raw_os_error()
-                                == Some(rustix::io::Errno::EXIST.raw_os_error())
-                                && retries < 8 =>
-                        {
-                            // Raced with another creator: look again.
-                            retries += 1;
-                            todo.push_front(c);
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                    todo.push_front(c);
+                    self.walk_create(&mut w, c, &here_path, mode, owner)?;
                 }
                 Err(e) => return Err(self.io(op, &here_path, e)),
             }
         }
-        Ok((display(&stack), created))
+        Ok((display(&w.stack), w.created))
+    }
+
+    /// Step over an existing component `c` of kind `kind`: into a directory, through a
+    /// symlink; true when the walk is over (a final non-directory of a resolve()).
+    fn walk_existing(
+        &self,
+        w: &mut Walk,
+        c: OsString,
+        kind: Kind,
+        here_path: &Path,
+        create: bool,
+    ) -> Result<bool> {
+        let op = w.op;
+        match kind {
+            Kind::Dir => {
+                w.cur = rfs::openat(
+                    &w.cur,
+                    c.as_os_str(),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| self.io(op, here_path, e))?;
+                w.stack.push(c);
+            }
+            Kind::Symlink => {
+                w.links += 1;
+                if w.links > MAX_SYMLINKS {
+                    return Err(self.loop_err(op, &w.given));
+                }
+                let target = rfs::readlinkat(&w.cur, c.as_os_str(), Vec::new())
+                    .map_err(|e| self.io(op, here_path, e))?
+                    .into_bytes();
+                if target.first() == Some(&b'/') {
+                    w.stack.clear();
+                    w.cur = self
+                        .open_in_root(&[], OFlags::PATH | OFlags::DIRECTORY)
+                        .map_err(|e| self.io(op, &w.given, e))?;
+                }
+                for part in target.split(|b| *b == b'/').rev() {
+                    w.todo.push_front(OsString::from_vec(part.to_vec()));
+                }
+            }
+            kind => {
+                if w.todo.iter().all(|t| t.is_empty() || t.as_bytes() == b".") && !create {
+                    // Final component of a resolve(): fine.
+                    w.stack.push(c);
+                    return Ok(true);
+                }
+                return Err(Error::NotADirectory {
+                    op,
+                    path: w.given.clone(),
+                    root: self.path.clone(),
+                    component: here_path.to_path_buf(),
+                    kind,
+                });
+            }
+        }
+        Ok(false)
+    }
+
+    /// Create the missing directory `c` (a race with another creator retries the lookup),
+    /// then walk into it.
+    fn walk_create(
+        &self,
+        w: &mut Walk,
+        c: OsString,
+        here_path: &Path,
+        mode: u32,
+        owner: Option<(u32, u32)>,
+    ) -> Result<()> {
+        match self.mkdir_at(w.op, w.cur.as_fd(), &c, here_path, mode, owner) {
+            Ok(()) => w.created.push(here_path.to_path_buf()),
+            Err(e)
+                if e.raw_os_error() == Some(rustix::io::Errno::EXIST.raw_os_error())
+                    && w.retries < 8 =>
+            {
+                // Raced with another creator: look again.
+                w.retries += 1;
+            }
+            Err(e) => return Err(e),
+        }
+        w.todo.push_front(c);
+        Ok(())
+    }
+}
+
+/// The state of one [`Root::walk_resolve`].
+struct Walk {
+    op: &'static str,
+    /// The path asked for, for messages.
+    given: PathBuf,
+    /// Components still to walk (symlink targets are pushed in front).
+    todo: std::collections::VecDeque<OsString>,
+    /// Components walked: the resolved path so far.
+    stack: Comps,
+    /// Directories created.
+    created: Vec<PathBuf>,
+    /// The directory at `stack`.
+    cur: OwnedFd,
+    links: usize,
+    retries: usize,
+}
+
+impl Walk {
+    /// A resolve() reached a missing component: the rest is kept as given (`..` pops).
+    fn keep_missing(&mut self, c: OsString) {
+        self.stack.push(c);
+        for rest in self.todo.drain(..) {
+            match rest.as_bytes() {
+                b"" | b"." => {}
+                b".." => {
+                    self.stack.pop();
+                }
+                _ => self.stack.push(rest),
+            }
+        }
     }
 }
 

@@ -61,6 +61,23 @@ impl Root {
         self.mkdir_at(OP, par.fd.as_fd(), &par.name, &par.path, mode, None)
     }
 
+    /// The directory `name` in `dir` (never through a symlink), opened for reading.
+    fn open_dir_at(
+        &self,
+        op: &'static str,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        path: &Path,
+    ) -> Result<OwnedFd> {
+        rfs::openat(
+            dir,
+            name,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.io(op, path, e))
+    }
+
     pub(super) fn mkdir_at(
         &self,
         op: &'static str,
@@ -72,13 +89,7 @@ impl Root {
     ) -> Result<()> {
         rfs::mkdirat(dir, name, Mode::from_raw_mode(mode & 0o777))
             .map_err(|e| self.io(op, path, e))?;
-        let fd = rfs::openat(
-            dir,
-            name,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| self.io(op, path, e))?;
+        let fd = self.open_dir_at(op, dir, name, path)?;
         if let Some((uid, gid)) = owner {
             rfs::fchown(
                 &fd,
@@ -231,13 +242,7 @@ impl Root {
                     root: self.path.clone(),
                 });
             }
-            let fd = rfs::openat(
-                dir,
-                name,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| self.io(op, path, e))?;
+            let fd = self.open_dir_at(op, dir, name, path)?;
             self.clear_dir(op, fd.as_fd(), path, depth + 1)?;
             drop(fd);
             match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {

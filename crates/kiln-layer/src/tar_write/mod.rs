@@ -107,6 +107,117 @@ pub use tree::{write_paths, write_tree};
 const BLOCK: usize = 512;
 const OCTAL_8: u64 = 0o7777777; // 7 digits
 const OCTAL_12: u64 = 0o77777777777; // 11 digits
+/// The header fields an entry kind decides.
+struct Entry {
+    /// The member name (a directory's ends with `/`; whiteouts get their `.wh.` name).
+    name: Vec<u8>,
+    link: Vec<u8>,
+    size: u64,
+    dev: (u32, u32),
+    typeflag: u8,
+}
+
+impl Entry {
+    /// The fields for `kind` at the normalized path `p`; the error says what is invalid.
+    fn new(p: &[u8], kind: &EntryKind) -> std::result::Result<Entry, String> {
+        let mut e = Entry {
+            name: p.to_vec(),
+            link: Vec::new(),
+            size: 0,
+            dev: (0, 0),
+            typeflag: b'0',
+        };
+        e.typeflag = match kind {
+            EntryKind::Dir => {
+                e.name.push(b'/');
+                b'5'
+            }
+            EntryKind::File { size } => {
+                e.size = *size;
+                b'0'
+            }
+            EntryKind::Symlink { target } => {
+                e.link = target.as_os_str().as_bytes().to_vec();
+                if e.link.is_empty() || e.link.contains(&0) {
+                    return Err("symlink target is empty or contains a NUL byte".into());
+                }
+                b'2'
+            }
+            EntryKind::Hardlink { target } => {
+                e.link = norm(target.as_os_str().as_bytes())
+                    .map_err(|w| format!("hard link target: {w}"))?;
+                b'1'
+            }
+            EntryKind::Char { major, minor } => {
+                e.dev = (*major, *minor);
+                b'3'
+            }
+            EntryKind::Block { major, minor } => {
+                e.dev = (*major, *minor);
+                b'4'
+            }
+            EntryKind::Fifo => b'6',
+            EntryKind::Whiteout => {
+                let base = base_name(p);
+                let mut n = p[..p.len() - base.len()].to_vec();
+                n.extend_from_slice(b".wh.");
+                n.extend_from_slice(base);
+                e.name = n;
+                b'0'
+            }
+            EntryKind::Opaque => {
+                e.name.extend_from_slice(b"/.wh..wh..opq");
+                b'0'
+            }
+        };
+        if u64::from(e.dev.0) > OCTAL_8 || u64::from(e.dev.1) > OCTAL_8 {
+            return Err(format!(
+                "device number {}:{} does not fit a tar header",
+                e.dev.0, e.dev.1
+            ));
+        }
+        Ok(e)
+    }
+}
+
+/// PAX records for what the ustar header cannot hold: long names, large ids, sizes and
+/// times, and the extended attributes.
+fn pax_records(
+    e: &Entry,
+    meta: &EntryMeta,
+    mtime: i64,
+) -> std::result::Result<BTreeMap<String, Vec<u8>>, String> {
+    let mut pax: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    if e.name.len() > 100 {
+        pax.insert("path".into(), e.name.clone());
+    }
+    if e.link.len() > 100 {
+        pax.insert("linkpath".into(), e.link.clone());
+    }
+    let (uid, gid) = (u64::from(meta.uid), u64::from(meta.gid));
+    if uid > OCTAL_8 {
+        pax.insert("uid".into(), uid.to_string().into_bytes());
+    }
+    if gid > OCTAL_8 {
+        pax.insert("gid".into(), gid.to_string().into_bytes());
+    }
+    if e.size > OCTAL_12 {
+        pax.insert("size".into(), e.size.to_string().into_bytes());
+    }
+    if !(0..=OCTAL_12 as i64).contains(&mtime) {
+        pax.insert("mtime".into(), mtime.to_string().into_bytes());
+    }
+    for (k, v) in &meta.xattrs {
+        if k.is_empty() || k.contains('\0') || k.contains('=') {
+            return Err(format!(
+                "xattr name {k:?} cannot be stored (empty, or contains NUL or '=')"
+            ));
+        }
+        pax.insert(format!("SCHILY.xattr.{k}"), v.clone());
+    }
+    Ok(pax)
+}
+
 /// Writes one layer tar deterministically. See the module docs.
 #[derive(Debug)]
 pub struct LayerWriter<W: Write> {
@@ -166,170 +277,105 @@ impl<W: Write> LayerWriter<W> {
             what,
         };
         let p = norm(path.as_os_str().as_bytes()).map_err(invalid)?;
-
-        let mut name = p.clone();
-        let mut link: Vec<u8> = Vec::new();
-        let mut size = 0u64;
-        let mut dev = (0u32, 0u32);
-        let typeflag = match &kind {
-            EntryKind::Dir => {
-                name.push(b'/');
-                b'5'
-            }
-            EntryKind::File { size: s } => {
-                size = *s;
-                b'0'
-            }
-            EntryKind::Symlink { target } => {
-                link = target.as_os_str().as_bytes().to_vec();
-                if link.is_empty() || link.contains(&0) {
-                    return Err(invalid(
-                        "symlink target is empty or contains a NUL byte".into(),
-                    ));
-                }
-                b'2'
-            }
-            EntryKind::Hardlink { target } => {
-                link = norm(target.as_os_str().as_bytes())
-                    .map_err(|w| invalid(format!("hard link target: {w}")))?;
-                b'1'
-            }
-            EntryKind::Char { major, minor } => {
-                dev = (*major, *minor);
-                b'3'
-            }
-            EntryKind::Block { major, minor } => {
-                dev = (*major, *minor);
-                b'4'
-            }
-            EntryKind::Fifo => b'6',
-            EntryKind::Whiteout => {
-                let base = base_name(&p).to_vec();
-                let parent_len = p.len() - base.len();
-                let mut n = p[..parent_len].to_vec();
-                n.extend_from_slice(b".wh.");
-                n.extend_from_slice(&base);
-                name = n;
-                b'0'
-            }
-            EntryKind::Opaque => {
-                name.extend_from_slice(b"/.wh..wh..opq");
-                b'0'
-            }
-        };
-        if u64::from(dev.0) > OCTAL_8 || u64::from(dev.1) > OCTAL_8 {
-            return Err(invalid(format!(
-                "device number {}:{} does not fit a tar header",
-                dev.0, dev.1
-            )));
-        }
+        let e = Entry::new(&p, &kind).map_err(invalid)?;
 
         let mut mtime = meta.mtime;
         if let Some(epoch) = self.opts.epoch {
             mtime = mtime.min(epoch);
         }
-
-        let mut pax: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        if name.len() > 100 {
-            pax.insert("path".into(), name.clone());
-        }
-        if link.len() > 100 {
-            pax.insert("linkpath".into(), link.clone());
-        }
-        let (uid, gid) = (u64::from(meta.uid), u64::from(meta.gid));
-        if uid > OCTAL_8 {
-            pax.insert("uid".into(), uid.to_string().into_bytes());
-        }
-        if gid > OCTAL_8 {
-            pax.insert("gid".into(), gid.to_string().into_bytes());
-        }
-        if size > OCTAL_12 {
-            pax.insert("size".into(), size.to_string().into_bytes());
-        }
-        if !(0..=OCTAL_12 as i64).contains(&mtime) {
-            pax.insert("mtime".into(), mtime.to_string().into_bytes());
-        }
-        for (k, v) in &meta.xattrs {
-            if k.is_empty() || k.contains('\0') || k.contains('=') {
-                return Err(invalid(format!(
-                    "xattr name {k:?} cannot be stored (empty, or contains NUL or '=')"
-                )));
-            }
-            pax.insert(format!("SCHILY.xattr.{k}"), v.clone());
-        }
-
+        let pax = pax_records(&e, meta, mtime).map_err(invalid)?;
         let wr = |e: io::Error| Error::Write {
             path: shown(),
             source: e,
         };
         if !pax.is_empty() {
-            let mut body = Vec::new();
-            for (k, v) in &pax {
-                pax_record(&mut body, k, v);
-            }
-            let mut pname = b"PaxHeaders.0/".to_vec();
-            pname.extend_from_slice(base_name(&p));
-            let ph = header_block(&Fields {
-                name: &pname,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                size: body.len() as u64,
-                mtime: 0,
-                typeflag: b'x',
-                link: b"",
-                dev: (0, 0),
-            });
-            self.w.write_all(&ph).map_err(wr)?;
-            self.w.write_all(&body).map_err(wr)?;
-            self.pad(body.len() as u64).map_err(wr)?;
+            self.write_pax(&pax, &p).map_err(wr)?;
         }
 
+        let (uid, gid) = (u64::from(meta.uid), u64::from(meta.gid));
         let h = header_block(&Fields {
-            name: &name,
+            name: &e.name,
             mode: meta.mode,
             uid: if uid > OCTAL_8 { 0 } else { uid },
             gid: if gid > OCTAL_8 { 0 } else { gid },
-            size: if size > OCTAL_12 { 0 } else { size },
+            size: if e.size > OCTAL_12 { 0 } else { e.size },
             mtime: if (0..=OCTAL_12 as i64).contains(&mtime) {
                 mtime
             } else {
                 0
             },
-            typeflag,
-            link: &link,
-            dev,
+            typeflag: e.typeflag,
+            link: &e.link,
+            dev: e.dev,
         });
         self.w.write_all(&h).map_err(wr)?;
 
         if let EntryKind::File { size } = kind {
-            if size > 0 {
-                let Some(r) = content else {
-                    return Err(Error::SizeMismatch {
-                        path: shown(),
-                        want: size,
-                        got: 0,
-                    });
-                };
-                self.copy_exact(r, size, &shown())?;
-                self.pad(size).map_err(wr)?;
-            } else if let Some(r) = content {
-                let mut one = [0u8; 1];
-                let n = r.read(&mut one).map_err(|e| Error::ReadContent {
-                    path: shown(),
-                    source: e,
-                })?;
-                if n > 0 {
-                    return Err(Error::SizeMismatch {
-                        path: shown(),
-                        want: 0,
-                        got: 1,
-                    });
-                }
+            self.write_content(content, size, &shown())?;
+        }
+        let key = e.name.strip_suffix(b"/").unwrap_or(&e.name).to_vec();
+        self.emitted.insert(key);
+        Ok(())
+    }
+
+    /// A PAX extended header (records sorted by key) named after the entry's base name.
+    fn write_pax(&mut self, pax: &BTreeMap<String, Vec<u8>>, p: &[u8]) -> io::Result<()> {
+        let mut body = Vec::new();
+        for (k, v) in pax {
+            pax_record(&mut body, k, v);
+        }
+        let mut pname = b"PaxHeaders.0/".to_vec();
+        pname.extend_from_slice(base_name(p));
+        let ph = header_block(&Fields {
+            name: &pname,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size: body.len() as u64,
+            mtime: 0,
+            typeflag: b'x',
+            link: b"",
+            dev: (0, 0),
+        });
+        self.w.write_all(&ph)?;
+        self.w.write_all(&body)?;
+        self.pad(body.len() as u64)
+    }
+
+    /// A file's content: exactly `size` bytes from `content`, padded to the block.
+    fn write_content(
+        &mut self,
+        content: Option<&mut dyn Read>,
+        size: u64,
+        shown: &str,
+    ) -> Result<()> {
+        if size > 0 {
+            let Some(r) = content else {
+                return Err(Error::SizeMismatch {
+                    path: shown.to_owned(),
+                    want: size,
+                    got: 0,
+                });
+            };
+            self.copy_exact(r, size, shown)?;
+            self.pad(size).map_err(|e| Error::Write {
+                path: shown.to_owned(),
+                source: e,
+            })?;
+        } else if let Some(r) = content {
+            let mut one = [0u8; 1];
+            let n = r.read(&mut one).map_err(|e| Error::ReadContent {
+                path: shown.to_owned(),
+                source: e,
+            })?;
+            if n > 0 {
+                return Err(Error::SizeMismatch {
+                    path: shown.to_owned(),
+                    want: 0,
+                    got: 1,
+                });
             }
         }
-        let key = name.strip_suffix(b"/").unwrap_or(&name).to_vec();
-        self.emitted.insert(key);
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 
 use crate::context::{Cx, Out, RunCx};
 use crate::rule::{Rule, Severity};
-use crate::shell::{basename, Sep};
+use crate::shell::{basename, Command, Sep};
 use kiln_dockerfile::instructions::Command as Ins;
 
 pub(super) static CONSECUTIVE: Rule = Rule {
@@ -124,7 +124,19 @@ fn pipefail_in(words: &[String]) -> bool {
 }
 
 pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    // Consecutive single-command RUNs with the same flags.
+    consecutive(cx, out);
+    let shells = shells(cx);
+    for (ri, run) in cx.runs.iter().enumerate() {
+        for c in &run.script.commands {
+            command(run, c, out);
+        }
+        downloads_piped_to_shell(run, out);
+        pipes_without_pipefail(run, shells.get(ri), out);
+    }
+}
+
+/// Consecutive single-command RUNs with the same flags.
+fn consecutive(cx: &Cx<'_>, out: &mut Out) {
     for pair in cx.runs.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         if a.stage == b.stage
@@ -136,90 +148,95 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
             out.emit(&CONSECUTIVE, b.ins.keyword.span, &[]);
         }
     }
-    let shells = shells(cx);
-    for (ri, run) in cx.runs.iter().enumerate() {
-        for c in &run.script.commands {
-            if c.words.first().is_some_and(|w| basename(&w.text) == "sudo") {
-                if let Some(w) = c.words.first() {
-                    out.emit(&SUDO, run.word_span(w), &[]);
-                }
-            }
-            let Some(prog) = c.program() else { continue };
-            if prog == "cd" && !c.nested {
-                out.emit(&CD, run.program_span(c), &[]);
-            }
-            if prog == "ln" {
-                let ops = c.operands(0, &[]);
-                if c.has_flag(&['s'], &["symbolic"])
-                    && ops.last().is_some_and(|w| w.text == "/bin/sh")
+}
+
+/// The checks of one simple command: sudo, cd, ln -s .. /bin/sh, sh -c "$(curl ...)".
+fn command(run: &RunCx<'_>, c: &Command, out: &mut Out) {
+    if c.words.first().is_some_and(|w| basename(&w.text) == "sudo") {
+        if let Some(w) = c.words.first() {
+            out.emit(&SUDO, run.word_span(w), &[]);
+        }
+    }
+    let Some(prog) = c.program() else { return };
+    if prog == "cd" && !c.nested {
+        out.emit(&CD, run.program_span(c), &[]);
+    }
+    if prog == "ln" {
+        let ops = c.operands(0, &[]);
+        if c.has_flag(&['s'], &["symbolic"]) && ops.last().is_some_and(|w| w.text == "/bin/sh") {
+            out.emit(&SHELL_SYMLINK, run.cmd_span(c), &[]);
+        }
+    }
+    if SHELLS.contains(&prog) {
+        // sh -c "$(curl ...)" and bash <(curl ...)
+        for w in c.args() {
+            for d in DOWNLOADERS {
+                if [format!("$({d} "), format!("`{d} "), format!("<({d} ")]
+                    .iter()
+                    .any(|p| w.text.contains(p.as_str()))
                 {
-                    out.emit(&SHELL_SYMLINK, run.cmd_span(c), &[]);
-                }
-            }
-            if SHELLS.contains(&prog) {
-                // sh -c "$(curl ...)" and bash <(curl ...)
-                for w in c.args() {
-                    for d in DOWNLOADERS {
-                        if [format!("$({d} "), format!("`{d} "), format!("<({d} ")]
-                            .iter()
-                            .any(|p| w.text.contains(p.as_str()))
-                        {
-                            out.emit(&CURL_PIPE_SHELL, run.cmd_span(c), &[d, prog]);
-                        }
-                    }
+                    out.emit(&CURL_PIPE_SHELL, run.cmd_span(c), &[d, prog]);
                 }
             }
         }
-        // curl ... | sh
-        let cmds = &run.script.commands;
-        for (i, c) in cmds.iter().enumerate() {
-            let Some(prog) = c.program() else { continue };
-            if !DOWNLOADERS.contains(&prog) || c.sep != Sep::Pipe {
-                continue;
-            }
-            let rest = cmds[i + 1..]
-                .iter()
-                .take_while(|n| n.pipeline == c.pipeline && n.piped_in);
-            for n in rest {
-                if let Some(sh) = n.program().filter(|p| SHELLS.contains(p)) {
-                    let span = run.program_span(c).to(run.program_span(n));
-                    out.emit(&CURL_PIPE_SHELL, span, &[prog, sh]);
-                    break;
-                }
-            }
-        }
-        // Pipes without pipefail.
-        if !run.run.command.shell_form || !run.script.has_pipe() {
+    }
+}
+
+/// curl ... | sh
+fn downloads_piped_to_shell(run: &RunCx<'_>, out: &mut Out) {
+    let cmds = &run.script.commands;
+    for (i, c) in cmds.iter().enumerate() {
+        let Some(prog) = c.program() else { continue };
+        if !DOWNLOADERS.contains(&prog) || c.sep != Sep::Pipe {
             continue;
         }
-        if let Some(Some(shell)) = shells.get(ri) {
-            let exe = shell
-                .first()
-                .map(|s| basename(s).to_ascii_lowercase())
-                .unwrap_or_default();
-            if pipefail_in(shell)
-                || exe.starts_with("pwsh")
-                || exe.starts_with("powershell")
-                || exe.starts_with("cmd")
-            {
-                continue;
+        let rest = cmds[i + 1..]
+            .iter()
+            .take_while(|n| n.pipeline == c.pipeline && n.piped_in);
+        for n in rest {
+            if let Some(sh) = n.program().filter(|p| SHELLS.contains(p)) {
+                let span = run.program_span(c).to(run.program_span(n));
+                out.emit(&CURL_PIPE_SHELL, span, &[prog, sh]);
+                break;
             }
         }
-        let first_pipe = cmds.iter().position(|c| !c.nested && c.sep == Sep::Pipe);
-        let set_before = cmds.iter().take(first_pipe.unwrap_or(0)).any(|c| {
-            c.program() == Some("set")
-                && pipefail_in(&c.args().iter().map(|w| w.text.clone()).collect::<Vec<_>>())
-        });
-        if set_before {
-            continue;
+    }
+}
+
+/// Pipes in a shell-form RUN whose shell (`shell`: the SHELL in force, if known) does not
+/// fail on a failing pipe stage, and no `set -o pipefail` before the first pipe.
+fn pipes_without_pipefail(run: &RunCx<'_>, shell: Option<&Option<Vec<String>>>, out: &mut Out) {
+    if !run.run.command.shell_form || !run.script.has_pipe() {
+        return;
+    }
+    if let Some(Some(shell)) = shell {
+        let exe = shell
+            .first()
+            .map(|s| basename(s).to_ascii_lowercase())
+            .unwrap_or_default();
+        if pipefail_in(shell)
+            || exe.starts_with("pwsh")
+            || exe.starts_with("powershell")
+            || exe.starts_with("cmd")
+        {
+            return;
         }
-        if let Some(c) = first_pipe.and_then(|i| cmds.get(i)) {
-            let next = cmds.iter().skip_while(|n| !std::ptr::eq(*n, c)).nth(1);
-            let span = match next {
-                Some(n) => run.cmd_span(c).to(run.cmd_span(n)),
-                None => run.cmd_span(c),
-            };
-            out.emit(&PIPEFAIL, span, &[]);
-        }
+    }
+    let cmds = &run.script.commands;
+    let first_pipe = cmds.iter().position(|c| !c.nested && c.sep == Sep::Pipe);
+    let set_before = cmds.iter().take(first_pipe.unwrap_or(0)).any(|c| {
+        c.program() == Some("set")
+            && pipefail_in(&c.args().iter().map(|w| w.text.clone()).collect::<Vec<_>>())
+    });
+    if set_before {
+        return;
+    }
+    if let Some(c) = first_pipe.and_then(|i| cmds.get(i)) {
+        let next = cmds.iter().skip_while(|n| !std::ptr::eq(*n, c)).nth(1);
+        let span = match next {
+            Some(n) => run.cmd_span(c).to(run.cmd_span(n)),
+            None => run.cmd_span(c),
+        };
+        out.emit(&PIPEFAIL, span, &[]);
     }
 }

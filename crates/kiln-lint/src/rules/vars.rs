@@ -5,6 +5,8 @@ use crate::rule::{Finding, Rule, Severity};
 use kiln_dockerfile::instructions::{Command as Ins, Expander};
 use kiln_dockerfile::plan::{Base, PlannedStage};
 use kiln_dockerfile::shell::LookupEnv;
+use kiln_dockerfile::suggest::{self, NameIndex};
+use std::cell::OnceCell;
 use std::collections::{BTreeSet, HashSet};
 
 pub(super) static UNDEFINED_VAR: Rule = Rule {
@@ -93,11 +95,41 @@ const KNOWN_ENV: &[&str] = &[
 ];
 
 /// The names defined so far; every defined variable expands to a placeholder.
-struct Names(BTreeSet<String>);
+#[derive(Clone, Default)]
+struct Names {
+    set: BTreeSet<String>,
+    /// The same names for "did you mean" hints, made at the first hint.
+    index: OnceCell<NameIndex>,
+}
+
+impl Names {
+    fn extend(&mut self, new: Vec<String>) {
+        for name in new {
+            if let Some(index) = self.index.get_mut() {
+                index.insert(&name);
+            }
+            self.set.insert(name);
+        }
+    }
+
+    /// The defined name `name` is likely a typo of, as [`suggest::closest`] over them in
+    /// order, and its distance.
+    fn closest(&self, name: &str) -> Option<(usize, &str)> {
+        self.index
+            .get_or_init(|| {
+                let mut index = NameIndex::new();
+                for n in &self.set {
+                    index.insert(n);
+                }
+                index
+            })
+            .closest(name)
+    }
+}
 
 impl LookupEnv for Names {
     fn lookup(&self, name: &str) -> Option<String> {
-        self.0.contains(name).then(|| "x".to_string())
+        self.set.contains(name).then(|| "x".to_string())
     }
 }
 
@@ -126,8 +158,7 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
         .collect();
     let mut ends = Ends::new(&cx.plan.stages);
     for (st, planned) in cx.df.stages.iter().zip(&cx.plan.stages) {
-        let (names, on_image) = ends.start(&planned.base);
-        let mut names = Names(names);
+        let (mut names, on_image) = ends.start(&planned.base);
         for ins in &st.instructions {
             let has_var = ins.original.contains('$');
             let mut ex = Expander::new(cx.df.escape, &names);
@@ -172,24 +203,23 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                 let hint = if globals.contains(name.as_str()) {
                     Some(format!("`{name}` is a global ARG: declare it in this stage with `ARG {name}` to use its value"))
                 } else {
-                    // The names in order (a sorted set: no sort per undefined name).
+                    // The defined names in order, then the known ones: the first closest.
                     let known = if on_image { KNOWN_ENV } else { &[] };
-                    let cands = names
-                        .0
-                        .iter()
-                        .map(String::as_str)
-                        .chain(known.iter().copied());
-                    kiln_dockerfile::suggest::did_you_mean(name, cands, true)
-                        .map(|h| h.replace("mean ", "mean $"))
+                    let known = suggest::closest_with_distance(name, known.iter().copied(), true);
+                    let best = match (names.closest(name), known) {
+                        (Some((dn, n)), Some((dk, k))) => Some(if dk < dn { k } else { n }),
+                        (n, k) => n.or(k).map(|(_, c)| c),
+                    };
+                    best.map(|c| format!("did you mean {c}?").replace("mean ", "mean $"))
                 };
                 match hint {
                     Some(h) => out.emit_hint(&UNDEFINED_VAR, *span, &[name], h),
                     None => out.emit(&UNDEFINED_VAR, *span, &[name]),
                 }
             }
-            names.0.extend(new_names);
+            names.extend(new_names);
         }
-        ends.ends.push((names.0, on_image));
+        ends.ends.push((names, on_image));
     }
 }
 
@@ -197,7 +227,7 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
 /// underneath. The last stage built on a stage takes them instead of a copy, so a chain of
 /// stages stays linear.
 struct Ends {
-    ends: Vec<(BTreeSet<String>, bool)>,
+    ends: Vec<(Names, bool)>,
     /// Per stage: how many stages still to walk are built on it.
     pending: Vec<usize>,
 }
@@ -219,7 +249,7 @@ impl Ends {
     }
 
     /// The names a stage built on `base` starts with.
-    fn start(&mut self, base: &Base) -> (BTreeSet<String>, bool) {
+    fn start(&mut self, base: &Base) -> (Names, bool) {
         match base {
             Base::Stage(i) => match (self.ends.get_mut(*i), self.pending.get_mut(*i)) {
                 (Some(end), Some(p)) => {
@@ -232,8 +262,8 @@ impl Ends {
                 }
                 _ => Default::default(),
             },
-            Base::Image(_) => (BTreeSet::new(), true),
-            Base::Scratch => (BTreeSet::new(), false),
+            Base::Image(_) => (Names::default(), true),
+            Base::Scratch => (Names::default(), false),
         }
     }
 }

@@ -53,15 +53,24 @@ pub struct Command {
     pub nested: bool,
     pub start: usize,
     pub end: usize,
-    /// Cache for [`Command::program_index`].
-    pub prog: std::cell::OnceCell<Option<usize>>,
+    /// Cache for [`Command::program_index`] and [`Command::program`]: the index and where
+    /// the program's base name starts in its word.
+    pub prog: std::cell::OnceCell<Option<(usize, usize)>>,
 }
 
 impl Command {
     /// Index in `words` of the program after wrappers such as `sudo`, `env`, `exec`,
     /// `nohup`, `time`, `nice`, `command`; `None` when there is none.
     pub fn program_index(&self) -> Option<usize> {
-        *self.prog.get_or_init(|| self.find_program())
+        self.program_at().map(|(i, _)| i)
+    }
+
+    fn program_at(&self) -> Option<(usize, usize)> {
+        *self.prog.get_or_init(|| {
+            let i = self.find_program()?;
+            let word = &self.words.get(i)?.text;
+            Some((i, word.len() - basename(word).len()))
+        })
     }
 
     fn find_program(&self) -> Option<usize> {
@@ -105,9 +114,8 @@ impl Command {
 
     /// The program's name without its directory (`/usr/bin/apt-get` -> `apt-get`).
     pub fn program(&self) -> Option<&str> {
-        self.program_index()
-            .and_then(|i| self.words.get(i))
-            .map(|w| basename(&w.text))
+        let (i, base) = self.program_at()?;
+        self.words.get(i)?.text.get(base..)
     }
 
     /// The words after the program.

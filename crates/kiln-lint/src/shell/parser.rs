@@ -4,18 +4,27 @@ use super::*;
 
 /// Scan `text` into simple commands.
 pub(super) fn scan(text: &str) -> Vec<Command> {
+    // ASCII text (the usual case) is read by byte: no table of characters to build.
+    let chars: Option<Vec<(usize, char)>> =
+        (!text.is_ascii()).then(|| text.char_indices().collect());
+    let count = chars.as_ref().map_or(text.len(), Vec::len);
     let mut p = Parser {
-        chars: text.char_indices().collect(),
+        chars,
+        bytes: text.as_bytes(),
         len: text.len(),
         out: Vec::new(),
         pipeline: 0,
     };
-    p.run(0, p.chars.len(), 0, false);
+    p.run(0, count, 0, false);
     p.out
 }
 
-struct Parser {
-    chars: Vec<(usize, char)>,
+/// Positions are character indexes; [`Parser::off`] gives their byte offsets.
+struct Parser<'a> {
+    /// The characters and their byte offsets, for text that is not all ASCII.
+    chars: Option<Vec<(usize, char)>>,
+    /// The text, read by byte when it is all ASCII.
+    bytes: &'a [u8],
     len: usize,
     out: Vec<Command>,
     pipeline: usize,
@@ -30,13 +39,19 @@ struct Builder {
     piped_in: bool,
 }
 
-impl Parser {
+impl Parser<'_> {
     fn off(&self, i: usize) -> usize {
-        self.chars.get(i).map_or(self.len, |(o, _)| *o)
+        match &self.chars {
+            Some(chars) => chars.get(i).map_or(self.len, |(o, _)| *o),
+            None => i.min(self.len),
+        }
     }
 
     fn ch(&self, i: usize) -> Option<char> {
-        self.chars.get(i).map(|(_, c)| *c)
+        match &self.chars {
+            Some(chars) => chars.get(i).map(|(_, c)| *c),
+            None => self.bytes.get(i).map(|b| char::from(*b)),
+        }
     }
 
     /// Parse chars `from..to`.
@@ -46,75 +61,18 @@ impl Parser {
         let mut i = from;
         while i < to {
             let Some(c) = self.ch(i) else { break };
-            match c {
+            i = match c {
                 ' ' | '\t' | '\r' => {
                     self.end_word(&mut b, i);
-                    i += 1;
+                    i + 1
                 }
-                '\n' => {
+                '\n' | '(' | ')' => {
                     self.end_word(&mut b, i);
                     self.end_command(&mut b, Sep::Seq, nested);
-                    i += 1;
+                    i + 1
                 }
-                '#' if b.word.is_none() => {
-                    while i < to && self.ch(i) != Some('\n') {
-                        i += 1;
-                    }
-                }
-                '\'' => {
-                    self.start_word(&mut b, i);
-                    i += 1;
-                    while i < to {
-                        match self.ch(i) {
-                            Some('\'') => {
-                                i += 1;
-                                break;
-                            }
-                            Some(ch) => {
-                                push(&mut b, ch);
-                                i += 1;
-                            }
-                            None => break,
-                        }
-                    }
-                }
-                '"' => {
-                    self.start_word(&mut b, i);
-                    i += 1;
-                    while i < to {
-                        match self.ch(i) {
-                            Some('"') => {
-                                i += 1;
-                                break;
-                            }
-                            Some('\\') => {
-                                match self.ch(i + 1) {
-                                    Some(n @ ('$' | '`' | '"' | '\\')) if i + 1 < to => {
-                                        push(&mut b, n)
-                                    }
-                                    Some('\n') if i + 1 < to => {}
-                                    Some(n) if i + 1 < to => {
-                                        push(&mut b, '\\');
-                                        push(&mut b, n);
-                                    }
-                                    _ => push(&mut b, '\\'),
-                                }
-                                i += 2;
-                            }
-                            Some('$') if self.ch(i + 1) == Some('(') => {
-                                i = self.substitution(&mut b, &mut subs, i, to);
-                            }
-                            Some('`') => {
-                                i = self.backtick(&mut b, &mut subs, i, to);
-                            }
-                            Some(ch) => {
-                                push(&mut b, ch);
-                                i += 1;
-                            }
-                            None => break,
-                        }
-                    }
-                }
+                '#' if b.word.is_none() => self.comment_end(i, to),
+                '\'' | '"' => self.quoted(&mut b, &mut subs, i, to, c),
                 '\\' => {
                     self.start_word(&mut b, i);
                     match self.ch(i + 1) {
@@ -122,99 +80,33 @@ impl Parser {
                         Some(n) if i + 1 < to => push(&mut b, n),
                         _ => {}
                     }
-                    i += 2;
+                    i + 2
                 }
                 '$' if self.ch(i + 1) == Some('(') => {
                     self.start_word(&mut b, i);
-                    i = self.substitution(&mut b, &mut subs, i, to);
+                    self.substitution(&mut b, &mut subs, i, to)
                 }
-                '$' if self.ch(i + 1) == Some('{') => {
-                    self.start_word(&mut b, i);
-                    let end = self.matching(i + 1, to, '{', '}');
-                    for k in i..end {
-                        if let Some(ch) = self.ch(k) {
-                            push(&mut b, ch);
-                        }
-                    }
-                    i = end;
-                }
+                '$' if self.ch(i + 1) == Some('{') => self.braced_variable(&mut b, i, to),
                 '`' => {
                     self.start_word(&mut b, i);
-                    i = self.backtick(&mut b, &mut subs, i, to);
+                    self.backtick(&mut b, &mut subs, i, to)
                 }
-                ';' => {
-                    self.end_word(&mut b, i);
-                    self.end_command(&mut b, Sep::Seq, nested);
-                    i += if self.ch(i + 1) == Some(';') { 2 } else { 1 };
-                }
-                '&' => {
-                    self.end_word(&mut b, i);
-                    match self.ch(i + 1) {
-                        Some('&') => {
-                            self.end_command(&mut b, Sep::And, nested);
-                            i += 2;
-                        }
-                        Some('>') => {
-                            b.redirect_next = true;
-                            i += if self.ch(i + 2) == Some('>') { 3 } else { 2 };
-                        }
-                        _ => {
-                            self.end_command(&mut b, Sep::Background, nested);
-                            i += 1;
-                        }
-                    }
-                }
-                '|' => {
-                    self.end_word(&mut b, i);
-                    match self.ch(i + 1) {
-                        Some('|') => {
-                            self.end_command(&mut b, Sep::Or, nested);
-                            i += 2;
-                        }
-                        Some('&') => {
-                            self.end_command(&mut b, Sep::Pipe, nested);
-                            i += 2;
-                        }
-                        _ => {
-                            self.end_command(&mut b, Sep::Pipe, nested);
-                            i += 1;
-                        }
-                    }
-                }
-                '(' | ')' => {
-                    self.end_word(&mut b, i);
-                    self.end_command(&mut b, Sep::Seq, nested);
-                    i += 1;
-                }
+                ';' | '&' | '|' => self.operator(&mut b, i, nested),
                 '<' if self.ch(i + 1) == Some('(') => {
                     self.end_word(&mut b, i);
                     self.start_word(&mut b, i);
                     push(&mut b, '<');
-                    i = self.substitution(&mut b, &mut subs, i + 1, to);
-                    self.end_word(&mut b, i);
+                    let end = self.substitution(&mut b, &mut subs, i + 1, to);
+                    self.end_word(&mut b, end);
+                    end
                 }
-                '<' | '>' => {
-                    // A word of digits right before is the file descriptor, not an argument.
-                    if b.word.as_ref().is_some_and(|w| {
-                        !w.text.is_empty() && w.text.chars().all(|d| d.is_ascii_digit())
-                    }) {
-                        b.word = None;
-                    } else {
-                        self.end_word(&mut b, i);
-                    }
-                    i += 1;
-                    while i < to && matches!(self.ch(i), Some('<' | '>' | '&' | '|' | '-')) {
-                        i += 1;
-                    }
-                    // `2>&1`: the descriptor after `&` is the target.
-                    b.redirect_next = true;
-                }
+                '<' | '>' => self.redirect(&mut b, i, to),
                 ch => {
                     self.start_word(&mut b, i);
                     push(&mut b, ch);
-                    i += 1;
+                    i + 1
                 }
-            }
+            };
         }
         self.end_word(&mut b, to);
         self.end_command(&mut b, Sep::Seq, nested);
@@ -223,6 +115,111 @@ impl Parser {
                 self.run(s, e, depth + 1, true);
             }
         }
+    }
+
+    /// A comment at `i`: the index of the newline that ends it (or `to`).
+    fn comment_end(&self, mut i: usize, to: usize) -> usize {
+        while i < to && self.ch(i) != Some('\n') {
+            i += 1;
+        }
+        i
+    }
+
+    /// A quoted string at `i` (`'...'`, or `"..."` with its escapes resolved and its
+    /// substitutions remembered): its text added to the word; the index after it.
+    fn quoted(
+        &self,
+        b: &mut Builder,
+        subs: &mut Vec<(usize, usize)>,
+        mut i: usize,
+        to: usize,
+        quote: char,
+    ) -> usize {
+        let double = quote == '"';
+        self.start_word(b, i);
+        i += 1;
+        while i < to {
+            match self.ch(i) {
+                Some(q) if q == quote => return i + 1,
+                Some('\\') if double => {
+                    match self.ch(i + 1) {
+                        Some(n @ ('$' | '`' | '"' | '\\')) if i + 1 < to => push(b, n),
+                        Some('\n') if i + 1 < to => {}
+                        Some(n) if i + 1 < to => {
+                            push(b, '\\');
+                            push(b, n);
+                        }
+                        _ => push(b, '\\'),
+                    }
+                    i += 2;
+                }
+                Some('$') if double && self.ch(i + 1) == Some('(') => {
+                    i = self.substitution(b, subs, i, to);
+                }
+                Some('`') if double => {
+                    i = self.backtick(b, subs, i, to);
+                }
+                Some(ch) => {
+                    push(b, ch);
+                    i += 1;
+                }
+                None => break,
+            }
+        }
+        i
+    }
+
+    /// `${...}` at `i`, kept as it is in the word; the index after it.
+    fn braced_variable(&self, b: &mut Builder, i: usize, to: usize) -> usize {
+        self.start_word(b, i);
+        let end = self.matching(i + 1, to, '{', '}');
+        for k in i..end {
+            if let Some(ch) = self.ch(k) {
+                push(b, ch);
+            }
+        }
+        end
+    }
+
+    /// `;`, `;;`, `&&`, `&`, `&>`, `&>>`, `||`, `|&`, `|` at `i`: the word and maybe the
+    /// command end; the index after the operator.
+    fn operator(&mut self, b: &mut Builder, i: usize, nested: bool) -> usize {
+        self.end_word(b, i);
+        let (sep, len) = match (self.ch(i), self.ch(i + 1)) {
+            (Some(';'), Some(';')) => (Sep::Seq, 2),
+            (Some(';'), _) => (Sep::Seq, 1),
+            (Some('&'), Some('&')) => (Sep::And, 2),
+            (Some('&'), Some('>')) => {
+                b.redirect_next = true;
+                return i + if self.ch(i + 2) == Some('>') { 3 } else { 2 };
+            }
+            (Some('&'), _) => (Sep::Background, 1),
+            (Some('|'), Some('|')) => (Sep::Or, 2),
+            (Some('|'), Some('&')) => (Sep::Pipe, 2),
+            _ => (Sep::Pipe, 1),
+        };
+        self.end_command(b, sep, nested);
+        i + len
+    }
+
+    /// A redirection operator at `i`: a word of digits right before is the file
+    /// descriptor, not an argument, and the next word is the target; the index after it.
+    fn redirect(&self, b: &mut Builder, mut i: usize, to: usize) -> usize {
+        if b.word
+            .as_ref()
+            .is_some_and(|w| !w.text.is_empty() && w.text.chars().all(|d| d.is_ascii_digit()))
+        {
+            b.word = None;
+        } else {
+            self.end_word(b, i);
+        }
+        i += 1;
+        while i < to && matches!(self.ch(i), Some('<' | '>' | '&' | '|' | '-')) {
+            i += 1;
+        }
+        // `2>&1`: the descriptor after `&` is the target.
+        b.redirect_next = true;
+        i
     }
 
     /// `$(...)` at `i` (or `(...)` of `<(...)` when `chars[i]` is `(`): add its text to
@@ -330,7 +327,8 @@ impl Parser {
         if b.word.is_none() {
             let o = self.off(i);
             b.word = Some(Word {
-                text: String::new(),
+                // Most words fit: one allocation instead of growing from 8 bytes.
+                text: String::with_capacity(16),
                 start: o,
                 end: o,
             });

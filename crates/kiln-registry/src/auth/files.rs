@@ -143,9 +143,9 @@ fn read(path: &Path) -> Result<Option<Value>> {
     }
     serde_json::from_slice(&bytes)
         .map(Some)
-        .map_err(|e| RegistryError::BadFile {
+        .map_err(|source| RegistryError::AuthJson {
             path: path.to_owned(),
-            reason: format!("not valid JSON ({e}); fix or remove the file"),
+            source,
         })
 }
 

@@ -125,9 +125,9 @@ fn parse_reply(
         .with_config()
         .limit(MAX_TOKEN_RESPONSE)
         .read_to_vec()
-        .map_err(|e| RegistryError::Connect {
+        .map_err(|e| RegistryError::Transport {
             url: realm.to_owned(),
-            message: e.to_string(),
+            source: Box::new(e),
             hint: "the token service failed; try again".into(),
         })?;
     let reply: Reply = serde_json::from_slice(&bytes).map_err(|e| RegistryError::BadContent {

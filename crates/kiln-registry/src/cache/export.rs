@@ -6,9 +6,9 @@ use super::format::{CacheConfig, CacheRecord, ARTIFACT_TYPE, CONFIG_MEDIA_TYPE, 
 use super::spec::CacheTo;
 use crate::client::Client;
 use crate::error::{RegistryError, Result};
-use crate::push::{put_manifest, upload_all, Pushed};
+use crate::progress::{Reporter, Transfer, TransferKind};
+use crate::push::{put_manifest, upload_all, Pushed, Uploads};
 use crate::recompress::{compression_of, layer_media_type, recompress};
-use crate::upload::BlobOutcome;
 use crate::RegistryOptions;
 use kiln_oci::{media, Digest, LayerRef, StepRecord, Store};
 use serde_json::json;
@@ -21,6 +21,14 @@ pub fn export(
     to: &CacheTo,
     opts: &RegistryOptions,
 ) -> Result<Pushed> {
+    let progress = Reporter::new(&opts.progress, Transfer::CacheExport, &to.reference);
+    progress.emit(TransferKind::Begin);
+    progress.note(format!(
+        "Exporting {} cached steps (mode={}) to {}",
+        records.len(),
+        to.mode.as_str(),
+        to.reference
+    ));
     // Layers in the manifest, by the store's blob digest.
     let mut index: HashMap<Digest, usize> = HashMap::new();
     let mut layers: Vec<LayerRef> = Vec::new();
@@ -40,12 +48,10 @@ pub fn export(
                     } else if let Some(done) = compressed::lookup(store, &local, to.compression) {
                         done
                     } else {
-                        if opts.progress {
-                            eprintln!(
-                                "Compressing cache layer {} for {}",
-                                local.digest, to.reference
-                            );
-                        }
+                        progress.note(format!(
+                            "Compressing cache layer {} for {}",
+                            local.digest, to.reference
+                        ));
                         let sent = recompress(store, &local, have, to.compression, true)?;
                         compressed::remember(store, &local, to.compression, &sent);
                         sent
@@ -90,21 +96,15 @@ pub fn export(
     let client = Client::connect(&dest.registry, opts, None)?;
     let mut jobs: Vec<(Digest, u64)> = layers.iter().map(|l| (l.digest, l.size)).collect();
     jobs.push((config_digest, config_size));
-    let outcomes = upload_all(
+    let uploads = Uploads {
         store,
-        &client,
-        &dest.repository,
-        jobs,
-        &HashMap::new(),
+        client: &client,
+        repo: &dest.repository,
+        mounts: &HashMap::new(),
         opts,
-    )?;
+        progress: &progress,
+    };
+    let outcomes = upload_all(&uploads, jobs)?;
     put_manifest(&client, dest, &bytes, media::OCI_MANIFEST, &digest)?;
-    let count = |o: BlobOutcome| outcomes.iter().filter(|x| **x == o).count();
-    Ok(Pushed {
-        reference: dest.clone(),
-        digest,
-        uploaded: count(BlobOutcome::Uploaded),
-        mounted: count(BlobOutcome::Mounted),
-        existed: count(BlobOutcome::Existed),
-    })
+    Ok(Pushed::counted(dest, digest, &outcomes))
 }

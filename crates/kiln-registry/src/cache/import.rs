@@ -180,9 +180,9 @@ impl RemoteCache {
             .take(remote.size.saturating_add(1));
         let mut compressed = DigestReader::new(body);
         let mut writer = store.blob_writer()?;
-        let io_fail = |e: io::Error| RegistryError::Connect {
+        let io_fail = |e: io::Error| RegistryError::Transport {
             url: url.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
             hint: "the layer could not be read; the step runs instead (try again later)".into(),
         };
         {
@@ -254,9 +254,9 @@ fn get_small_blob(
                 url: url.clone(),
                 max: size,
             },
-            e => RegistryError::Connect {
+            e => RegistryError::Transport {
                 url: url.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
                 hint: "the connection broke while reading the blob; try again".into(),
             },
         })?;

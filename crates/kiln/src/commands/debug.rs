@@ -1,8 +1,9 @@
 //! `kiln debug expand|words`: the shell-word expander on its own, for conformance tests.
 
 use crate::cli::{DebugCommand, WordArgs};
-use crate::exit::{Failure, INPUT_REJECTED};
+use crate::exit::Failure;
 use kiln_dockerfile::shell::Lexer;
+use kiln_oci::ErrorKind;
 
 pub fn run(cmd: DebugCommand) -> Result<(), Failure> {
     match cmd {
@@ -48,7 +49,7 @@ fn setup(args: &WordArgs) -> Result<(Lexer, Vec<(String, String)>), Failure> {
 fn expand_failure(word: &str, e: &kiln_dockerfile::shell::ExpandError) -> Failure {
     let caret = " ".repeat(e.offset.min(word.chars().count()));
     Failure::new(
-        INPUT_REJECTED,
+        ErrorKind::Rejected,
         format!("error: {}\n  | {word}\n  | {caret}^", e.message),
     )
 }

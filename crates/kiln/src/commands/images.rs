@@ -4,9 +4,10 @@ use crate::cli_image::{
     ExportArgs, ImagesArgs, ImportArgs, InspectArgs, LoadArgs, NameArg, RmiArgs, SaveArgs,
     SaveFormat, TagArgs,
 };
-use crate::exit::{Failure, INPUT_REJECTED, IO};
+use crate::exit::Failure;
 use crate::output::stdout;
 use crate::store::{failure, open};
+use kiln_oci::ErrorKind;
 use kiln_oci::{archive, layout, Reference, Store, StoredImage};
 use std::io::Read;
 use std::path::PathBuf;
@@ -18,18 +19,14 @@ fn engine_failure(e: kiln_engine::build::BuildError) -> Failure {
     if let Some(h) = e.hint() {
         msg.push_str(&format!("\n = hint: {h}"));
     }
-    let code = match e {
-        kiln_engine::build::BuildError::Rejected { .. } => INPUT_REJECTED,
-        _ => IO,
-    };
-    Failure::new(code, msg)
+    Failure::new(e.kind(), msg)
 }
 
 fn lookup(store: &Store, name: &str) -> Result<StoredImage, Failure> {
     // The store's message says what to do (list images with `kiln images`).
     store
         .lookup(name)
-        .map_err(|e| Failure::new(INPUT_REJECTED, format!("error: {e}")))
+        .map_err(|e| Failure::new(e.kind(), format!("error: {e}")))
 }
 
 fn epoch() -> Option<i64> {
@@ -45,7 +42,7 @@ pub fn import(root: &Root, args: ImportArgs) -> Result<(), Failure> {
     } else {
         Box::new(std::fs::File::open(&args.tarball).map_err(|e| {
             Failure::new(
-                IO,
+                ErrorKind::Io,
                 format!("error: cannot open {}: {e}", args.tarball.display()),
             )
         })?)
@@ -69,7 +66,7 @@ pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
         } else {
             format!("error: cannot load {e}")
         };
-        Failure::new(archive_code(&e), message)
+        Failure::new(e.kind(), message)
     })?;
     let mut text = String::new();
     for img in images {
@@ -84,17 +81,6 @@ pub fn load(root: &Root, args: LoadArgs) -> Result<(), Failure> {
         ));
     }
     stdout(&text)
-}
-
-/// Exit code for a failed load: 3 when a file could not be read or written, 1 when the
-/// archive was read and refused for what it holds.
-fn archive_code(e: &archive::ArchiveError) -> i32 {
-    use archive::ArchiveError as A;
-    use layout::LayoutError as L;
-    match e {
-        A::Io { .. } | A::Write(_) | A::Store(_) | A::Layout(L::Io { .. } | L::Store(_)) => IO,
-        _ => INPUT_REJECTED,
-    }
 }
 
 pub fn save(root: &Root, args: SaveArgs) -> Result<(), Failure> {
@@ -248,8 +234,12 @@ pub fn tag(root: &Root, args: TagArgs) -> Result<(), Failure> {
     let store = open(root)?;
     let img = lookup(&store, &args.source)?;
     for t in &args.targets {
-        let r = Reference::parse_normalized(t)
-            .map_err(|e| Failure::new(INPUT_REJECTED, format!("error: invalid name {t:?}: {e}")))?;
+        let r = Reference::parse_normalized(t).map_err(|e| {
+            Failure::new(
+                ErrorKind::Rejected,
+                format!("error: invalid name {t:?}: {e}"),
+            )
+        })?;
         store
             .tag(&r, &img.manifest)
             .map_err(|e| failure(&format!("cannot tag {t}"), e))?;

@@ -9,11 +9,12 @@
 //! front end rejects is an error finding, KL000), 2 for a bad command line or
 //! configuration, 3 when a file cannot be read.
 
-use crate::exit::{Failure, INPUT_REJECTED, IO, USAGE};
+use crate::exit::Failure;
 use crate::input::Source;
 use clap::{Args, ValueEnum};
 use kiln_lint::output::{self, FileFindings};
 use kiln_lint::{Config, ContextSummary, LintInput, Severity};
+use kiln_oci::ErrorKind;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -87,7 +88,10 @@ fn load_config(args: &LintArgs) -> Result<Config, Failure> {
         None => Config::default(),
         Some(p) => {
             let text = std::fs::read_to_string(&p).map_err(|e| {
-                Failure::new(IO, format!("error: cannot read {}: {e}", p.display()))
+                Failure::new(
+                    ErrorKind::Io,
+                    format!("error: cannot read {}: {e}", p.display()),
+                )
             })?;
             Config::from_toml(&text).map_err(|e| config_failure(&p.display().to_string(), &e))?
         }
@@ -104,7 +108,7 @@ fn config_failure(what: &str, e: &kiln_lint::ConfigError) -> Failure {
     if let Some(h) = &e.hint {
         msg.push_str(&format!("\n = hint: {h}"));
     }
-    Failure::new(USAGE, msg)
+    Failure::new(ErrorKind::Usage, msg)
 }
 
 /// The `.dockerignore` for `dockerfile`: `NAME.dockerignore` beside it, else
@@ -218,7 +222,7 @@ pub fn run(args: LintArgs) -> Result<(), Failure> {
         .iter()
         .any(|(_, _, f)| kiln_lint::fails(f, fail_level));
     if failed {
-        Err(Failure::new(INPUT_REJECTED, ""))
+        Err(Failure::new(ErrorKind::Rejected, ""))
     } else {
         Ok(())
     }
@@ -290,7 +294,7 @@ fn pretty(v: &serde_json::Value) -> Result<String, Failure> {
         .map(|s| s + "\n")
         .map_err(|e| {
             Failure::new(
-                INPUT_REJECTED,
+                ErrorKind::Rejected,
                 format!("error: cannot encode the report: {e}"),
             )
         })

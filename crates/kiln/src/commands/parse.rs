@@ -41,7 +41,7 @@ pub fn run(args: ParseArgs) -> Result<(), Failure> {
         _ => {
             let json = serde_json::to_string_pretty(&rep).map_err(|e| {
                 Failure::new(
-                    crate::exit::INPUT_REJECTED,
+                    kiln_oci::ErrorKind::Internal,
                     format!("error: cannot encode the report as JSON: {e}"),
                 )
             })?;

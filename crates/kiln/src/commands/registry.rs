@@ -1,20 +1,16 @@
 //! `kiln pull`, `kiln push`, `kiln login`, `kiln logout`.
 
 use crate::cli_registry::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
-use crate::exit::{Failure, INPUT_REJECTED, IO};
+use crate::exit::Failure;
+use kiln_oci::ErrorKind;
 use kiln_oci::Reference;
 use kiln_registry::{auth, Credentials, Platform, RegistryError, Secret};
 use std::io::Read;
 use std::path::PathBuf;
 
-/// A registry error as a failure: bad arguments exit 2, local files 3, the rest 1.
+/// A registry error as a failure, of the error's own kind (see `exit.rs`).
 pub fn failure(doing: &str, e: RegistryError) -> Failure {
-    let code = match &e {
-        RegistryError::Invalid(_) => crate::exit::USAGE,
-        RegistryError::Io { .. } | RegistryError::Store(_) => IO,
-        _ => INPUT_REJECTED,
-    };
-    Failure::new(code, format!("error: {doing}: {e}"))
+    Failure::new(e.kind(), format!("error: {doing}: {e}"))
 }
 
 fn reference(input: &str) -> Result<Reference, Failure> {
@@ -28,7 +24,8 @@ pub fn pull(root: &Option<PathBuf>, args: PullArgs) -> Result<(), Failure> {
         Some(p) => Platform::parse(p).map_err(|e| Failure::usage(e.to_string()))?,
         None => Platform::host(),
     };
-    let opts = args.registry.options(!args.quiet);
+    let display = crate::progress::for_transfers(args.quiet);
+    let opts = args.registry.options(crate::progress::transfers(&display));
     let pulled = kiln_registry::pull(&store, &r, &platform, &opts)
         .map_err(|e| failure(&format!("cannot pull {}", r.familiar()), e))?;
     let id = pulled.image.config;
@@ -46,9 +43,10 @@ pub fn push(root: &Option<PathBuf>, args: PushArgs) -> Result<(), Failure> {
     let store = crate::store::open(root)?;
     let image = store
         .lookup(&args.name)
-        .map_err(|e| crate::store::failure(&format!("cannot push {}", args.name), e))?;
+        .map_err(|e| Failure::new(e.kind(), format!("error: cannot push {}: {e}", args.name)))?;
     let dest = reference(args.dest.as_deref().unwrap_or(&args.name))?;
-    let opts = args.registry.options(!args.quiet);
+    let display = crate::progress::for_transfers(args.quiet);
+    let opts = args.registry.options(crate::progress::transfers(&display));
     let push_opts = kiln_registry::PushOptions {
         compression: args.compression.map(|c| c.to_compression()),
     };
@@ -57,7 +55,7 @@ pub fn push(root: &Option<PathBuf>, args: PushArgs) -> Result<(), Failure> {
     if let Some(path) = &args.digestfile {
         std::fs::write(path, pushed.digest.to_string()).map_err(|e| {
             Failure::new(
-                IO,
+                ErrorKind::Io,
                 format!("error: cannot write --digestfile {}: {e}", path.display()),
             )
         })?;
@@ -104,7 +102,7 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
             let mut s = String::new();
             std::io::stdin().read_to_string(&mut s).map_err(|e| {
                 Failure::new(
-                    IO,
+                    ErrorKind::Io,
                     format!("error: cannot read the password from standard input: {e}"),
                 )
             })?;
@@ -123,7 +121,7 @@ pub fn login(args: LoginArgs) -> Result<(), Failure> {
         username,
         password: Secret::new(password),
     };
-    let opts = args.registry.options(false);
+    let opts = args.registry.options(None);
     if !args.no_verify {
         let client = kiln_registry::Client::connect(&host, &opts, Some(creds.clone()))
             .map_err(|e| failure(&format!("cannot log in to {host}"), e))?;
@@ -146,7 +144,7 @@ pub fn logout(args: LogoutArgs) -> Result<(), Failure> {
         crate::output::stdout(&format!("Removed login credentials for {host}\n"))
     } else {
         Err(Failure::new(
-            INPUT_REJECTED,
+            ErrorKind::Rejected,
             format!(
                 "error: not logged in to {host} (no entry in {})",
                 files.login.display()

@@ -1,12 +1,11 @@
 //! `kiln squash`: an image's top layers as one, stored under a new name.
 
 use crate::cli_image::SquashArgs;
-use crate::exit::{Failure, INPUT_REJECTED, IO, USAGE};
+use crate::exit::Failure;
 use crate::output::stdout;
 use crate::sizes::human;
 use crate::store::open;
 use kiln_engine::squash::{squash_stored, Selection, Sizes, SquashError};
-use kiln_oci::ErrorKind;
 use std::path::PathBuf;
 
 pub fn run(root: &Option<PathBuf>, args: SquashArgs) -> Result<(), Failure> {
@@ -43,10 +42,5 @@ fn line(when: &str, s: &Sizes) -> String {
 }
 
 fn failure(e: SquashError) -> Failure {
-    let code = match e.kind() {
-        ErrorKind::Usage => USAGE,
-        ErrorKind::Rejected => INPUT_REJECTED,
-        _ => IO,
-    };
-    Failure::new(code, format!("error: {e}"))
+    Failure::new(e.kind(), format!("error: {e}"))
 }

@@ -1,11 +1,12 @@
 //! The store maintenance commands: prune, df, store verify.
 
 use crate::cli_store::{DfArgs, PruneArgs, ReportFormat, VerifyArgs};
-use crate::exit::{Failure, INPUT_REJECTED};
+use crate::exit::Failure;
 use crate::output::stdout;
 use crate::sizes::{human, parse_bytes, parse_duration};
 use crate::store::{failure, open};
 use kiln_oci::store::{PruneOptions, Severity, UsageRow};
+use kiln_oci::ErrorKind;
 use std::path::PathBuf;
 
 type Root = Option<PathBuf>;
@@ -54,10 +55,8 @@ pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
     let report = store
         .prune(&opts)
         .map_err(|e| failure(&format!("cannot prune {}", store.root().display()), e))?;
-    for p in &report.problems {
-        eprintln!("warning: {p}");
-    }
     if args.format == ReportFormat::Json {
+        // The problems are in the report: the JSON on standard output is the one channel.
         let value = serde_json::json!({
             "images": report.images.iter().map(|i| serde_json::json!({
                 "id": i.config.to_string(),
@@ -71,6 +70,9 @@ pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
             "reclaimed_bytes": report.reclaimed(),
         });
         return json(&value);
+    }
+    for p in &report.problems {
+        eprintln!("warning: {p}");
     }
     let mut out = String::new();
     if !report.images.is_empty() {
@@ -183,7 +185,7 @@ pub fn verify(root: &Root, args: VerifyArgs) -> Result<(), Failure> {
     }
     if report.corrupt() {
         return Err(Failure::new(
-            INPUT_REJECTED,
+            ErrorKind::Rejected,
             format!(
                 "error: the store at {} is damaged (see above)\n = hint: `kiln --root {} store verify --repair` removes the damaged entries; then load, pull or build the images it names again",
                 store.root().display(),

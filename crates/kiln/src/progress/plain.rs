@@ -2,6 +2,7 @@
 
 use super::{Display, Summary};
 use kiln_engine::build::progress::{Event, EventKind, Reporter};
+use kiln_registry::TransferEvent;
 use std::io::Write;
 use std::sync::Mutex;
 
@@ -40,9 +41,21 @@ impl Reporter for Plain {
         }
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
     }
+
+    /// The registry's lines as they always were (`Pulling ..`, `Copying blob ..`).
+    fn transfer(&self, e: &TransferEvent) {
+        if let Some(line) = e.line() {
+            self.message(&line);
+        }
+    }
 }
 
 impl Display for Plain {
+    fn message(&self, text: &str) {
+        let _summary = self.summary.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(std::io::stderr().lock(), "{}", text.trim_end());
+    }
+
     fn finish(&self) {
         let summary = self.summary.lock().unwrap_or_else(|p| p.into_inner());
         let _ = std::io::stderr()

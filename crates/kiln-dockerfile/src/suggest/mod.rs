@@ -1,5 +1,9 @@
 //! "Did you mean ...?" for misspelt names.
 
+mod index;
+
+pub use index::NameIndex;
+
 /// The candidate closest to `name` by edit distance, if it is close enough to be a likely
 /// typo. `case_sensitive = false` compares lower-cased.
 pub fn closest<'a>(
@@ -7,6 +11,15 @@ pub fn closest<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
     case_sensitive: bool,
 ) -> Option<&'a str> {
+    closest_with_distance(name, candidates, case_sensitive).map(|(_, c)| c)
+}
+
+/// [`closest`] and its edit distance; the first of the candidates at the smallest one.
+pub fn closest_with_distance<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    case_sensitive: bool,
+) -> Option<(usize, &'a str)> {
     let norm = |s: &str| {
         if case_sensitive {
             s.to_string()
@@ -16,7 +29,7 @@ pub fn closest<'a>(
     };
     let target = norm(name);
     let len = target.chars().count();
-    let limit = (len / 3).max(1) + usize::from(len > 6);
+    let limit = limit_for(len);
     candidates
         .into_iter()
         .filter(|c| !c.is_empty())
@@ -33,7 +46,11 @@ pub fn closest<'a>(
         })
         .filter(|(d, _)| *d > 0 && *d <= limit)
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+}
+
+/// The largest edit distance that still counts as a typo of a name of `len` characters.
+fn limit_for(len: usize) -> usize {
+    (len / 3).max(1) + usize::from(len > 6)
 }
 
 /// A hint text for [`closest`], e.g. "did you mean FROM?".
