@@ -7,6 +7,7 @@ pub mod context;
 pub mod copy;
 pub mod image_ops;
 pub mod snapshot;
+pub mod squash;
 
 pub use build::{
     build, BuildError, BuildOptions, Built, Failed, Isolation, Output, SandboxOptions,

@@ -36,6 +36,9 @@ pub enum Command {
     Inspect(crate::cli_image::InspectArgs),
     /// Show an image's history.
     History(crate::cli_image::NameArg),
+    /// Squash an image's top layers into one (`--last N` or `--from LAYER_OR_STEP`) and
+    /// store it as a new image; prints sizes before and after.
+    Squash(crate::cli_image::SquashArgs),
     /// Give an image another name.
     Tag(crate::cli_image::TagArgs),
     /// Remove image names (and images no name refers to any more).

@@ -24,6 +24,14 @@ pub struct BuildArgs {
     /// Run every step instead of reusing cached ones (the results are still cached).
     #[arg(long)]
     pub no_cache: bool,
+    /// Make the layers this build added one layer (the base image's layers stay); their
+    /// history entries stay, marked as empty layers. Sizes before and after are reported.
+    #[arg(long, conflicts_with = "squash_all")]
+    pub squash: bool,
+    /// Make the whole image one layer (base included); history entries stay, marked as
+    /// empty layers. Sizes before and after are reported.
+    #[arg(long)]
+    pub squash_all: bool,
     /// Push the image to a registry under each -t name.
     #[arg(long)]
     pub push: bool,
@@ -257,4 +265,24 @@ pub struct TagArgs {
 pub struct RmiArgs {
     #[arg(required = true)]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["last", "from"])))]
+pub struct SquashArgs {
+    /// The image (name or ID) in the store.
+    pub image: String,
+    /// Squash the top N layers into one.
+    #[arg(long, value_name = "N")]
+    pub last: Option<usize>,
+    /// Squash this layer and every layer above it into one. LAYER_OR_STEP is a layer
+    /// digest (blob digest or diff ID, `sha256:` optional, or a unique prefix of at least
+    /// 12 hex digits) or a history index: the position of a step in the image config's
+    /// history, 0 = the oldest (`kiln history` lists them newest first); squashing starts
+    /// at the first layer that step or a later one made.
+    #[arg(long, value_name = "LAYER_OR_STEP")]
+    pub from: Option<String>,
+    /// The name of the new image: NAME[:TAG].
+    #[arg(short = 't', long = "tag", value_name = "NAME", required = true)]
+    pub tag: String,
 }

@@ -260,7 +260,8 @@ fn finish(
     for (k, v) in &opts.labels {
         config.config.labels.insert(k.clone(), v.clone());
     }
-    let image = output::store_image(store, &config, &result.layers)?;
+    let layers = squash(cx, opts.squash, result, &mut config)?;
+    let image = output::store_image(store, &config, &layers)?;
     let mut names = Vec::new();
     for r in tags {
         store
@@ -290,6 +291,43 @@ fn finish(
         cache_exported,
         cache_imported: cx.services.steps.imported(),
     })
+}
+
+/// `--squash` / `--squash-all`: the target's layers (squashed as asked, `config` updated),
+/// the sizes before and after reported as a step of the progress output.
+fn squash(
+    cx: &BuildState<'_>,
+    mode: super::Squash,
+    result: &super::stage::StageResult,
+    config: &mut ImageConfig,
+) -> Result<Vec<kiln_oci::LayerRef>, BuildError> {
+    let (keep, flag) = match mode {
+        super::Squash::None => return Ok(result.layers.clone()),
+        super::Squash::New => (result.base_layers, "--squash"),
+        super::Squash::All => (0, "--squash-all"),
+    };
+    let step = cx.progress.step("squash", format!("SQUASH ({flag})"));
+    let what = format!("kiln build {flag}");
+    let out = crate::squash::squash(
+        cx.services.store,
+        config,
+        &result.layers,
+        keep,
+        config.created.clone(),
+        cx.spec.epoch,
+        &what,
+    );
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            step.error(&e.to_string());
+            return Err(BuildError::Squash(Box::new(e)));
+        }
+    };
+    step.log(&crate::squash::describe(&out));
+    step.done();
+    *config = out.config;
+    Ok(out.layers)
 }
 
 /// An empty directory for probing overlay support.

@@ -67,6 +67,9 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Context(#[from] crate::context::ContextError),
+    /// `--squash` / `--squash-all` failed.
+    #[error("cannot squash the image: {0}")]
+    Squash(#[source] Box<crate::squash::SquashError>),
     /// The store at `root` could not be read or written; `what` (may be empty) says what
     /// was being done.
     #[error("store {root}: {what}{}{source}", if what.is_empty() { "" } else { ": " })]
@@ -235,6 +238,7 @@ impl BuildError {
             // The registry error's own kind: unreachable or refusing is Registry, content
             // it sent that is refused (a wrong digest, a hostile manifest) is Rejected.
             BuildError::Registry { source, .. } => source.kind(),
+            BuildError::Squash(e) => e.kind(),
             BuildError::Unsupported { .. } | BuildError::Option { .. } => ErrorKind::Usage,
             BuildError::Internal { .. } => ErrorKind::Internal,
             BuildError::Cancelled { why } => ErrorKind::Cancelled(*why),

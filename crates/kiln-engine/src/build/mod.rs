@@ -21,7 +21,7 @@ mod mount_from;
 pub mod mounts;
 mod options;
 mod outcome;
-mod output;
+pub(crate) mod output;
 pub mod progress;
 mod remote_cache;
 mod run;
@@ -43,7 +43,7 @@ pub use export_dir::export_rootfs;
 pub use isolation::Isolation;
 pub use layer::DEFAULT_MAX_LAYER_SIZE;
 pub use options::{
-    BuildOptions, DockerfileHook, Network, Output, SandboxOptions, DEFAULT_PIDS_LIMIT,
+    BuildOptions, DockerfileHook, Network, Output, SandboxOptions, Squash, DEFAULT_PIDS_LIMIT,
 };
 pub use outcome::{Built, Failed};
 pub use run::StorageDriver;

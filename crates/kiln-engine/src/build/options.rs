@@ -287,6 +287,8 @@ pub struct BuildOptions {
     pub push: kiln_registry::PushOptions,
     /// Where progress events go (`None`: quiet).
     pub reporter: Option<std::sync::Arc<dyn super::progress::Reporter>>,
+    /// `--squash` / `--squash-all`: what becomes one layer.
+    pub squash: Squash,
     /// `--no-cache`: run every step (records are still written for the next build).
     pub no_cache: bool,
     /// `--no-cache-filter`: stages (by name or index) whose steps all run.
@@ -317,4 +319,16 @@ impl std::fmt::Debug for BuildOptions {
             .field("outputs", &self.outputs)
             .finish_non_exhaustive()
     }
+}
+
+/// `kiln build --squash` / `--squash-all` (see [`crate::squash`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Squash {
+    /// One layer per step, as usual.
+    #[default]
+    None,
+    /// The layers this build added become one; the base image's layers stay.
+    New,
+    /// One layer in all.
+    All,
 }

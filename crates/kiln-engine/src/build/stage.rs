@@ -58,6 +58,9 @@ pub struct StageResult {
     pub env: EnvList,
     /// The cache key of the stage's last step: what the stage's content is a function of.
     pub key: Digest,
+    /// How many of `layers` come from the base image (through earlier stages): what
+    /// `--squash` keeps.
+    pub base_layers: usize,
 }
 
 impl StageResult {
@@ -90,6 +93,10 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
     }
     let (mut base, mut inherited_env) = start(cx, index, &mut key, &from_step)?;
     let base_key = key.finish();
+    let base_layers = match &planned.base {
+        Base::Stage(j) => cx.stage(*j).map_or(0, |s| s.base_layers),
+        _ => base.layers.len(),
+    };
     let cached = use_cache
         && cx
             .services
@@ -146,6 +153,7 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
         layers: st.layers,
         env: st.scope.env.to_list(),
         key: st.key,
+        base_layers,
     })
 }
 

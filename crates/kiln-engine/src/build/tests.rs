@@ -191,6 +191,7 @@ fn options(dockerfile: &str, context: std::path::PathBuf, fake: Arc<FakeSandbox>
         registry: None,
         push: kiln_registry::PushOptions::default(),
         reporter: None,
+        squash: Default::default(),
         no_cache: false,
         no_cache_filter: Vec::new(),
         pull: false,

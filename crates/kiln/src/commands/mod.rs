@@ -7,6 +7,7 @@ mod info;
 pub mod lint;
 mod parse;
 mod registry;
+mod squash;
 mod store;
 
 use crate::cli::{Cli, Command};
@@ -23,6 +24,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Images(args) => images::images(&root, args),
         Command::Inspect(args) => images::inspect(&root, args),
         Command::History(args) => images::history(&root, args),
+        Command::Squash(args) => squash::run(&root, args),
         Command::Tag(args) => images::tag(&root, args),
         Command::Rmi(args) => images::rmi(&root, args),
         Command::Prune(args) => store::prune(&root, args),

@@ -92,6 +92,17 @@ pub fn check(args: &BuildArgs, from_tar: bool) -> Result<Flags, Failure> {
     })
 }
 
+/// `--squash` / `--squash-all` as the engine's option.
+pub fn squash(args: &BuildArgs) -> kiln_engine::build::Squash {
+    if args.squash_all {
+        kiln_engine::build::Squash::All
+    } else if args.squash {
+        kiln_engine::build::Squash::New
+    } else {
+        kiln_engine::build::Squash::None
+    }
+}
+
 /// (`-q` or `--progress quiet`, the progress mode: quiet when `-q`).
 pub fn progress_mode(args: &BuildArgs) -> (bool, ProgressMode) {
     let quiet = args.quiet || args.progress == ProgressMode::Quiet;

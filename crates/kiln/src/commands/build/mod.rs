@@ -121,6 +121,7 @@ fn options(
         reporter: display
             .clone()
             .map(|d| Arc::new(crate::progress::Shared(d)) as Arc<dyn Reporter>),
+        squash: flags::squash(args),
         no_cache: args.no_cache,
         no_cache_filter: args.no_cache_filter.clone(),
         pull: args.pull,
