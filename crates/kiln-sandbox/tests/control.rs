@@ -44,6 +44,19 @@ fn processes_with(needle: &str) -> usize {
         .count()
 }
 
+/// [`processes_with`] once it finds `min`, or after 10 s: a process in the middle of an
+/// exec has no command line for a moment, so a single look may miss one.
+fn wait_for_processes(needle: &str, min: usize) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = processes_with(needle);
+        if found >= min || std::time::Instant::now() > deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 /// cgroup directories this test process made (`…/kiln/<pid>-N`).
 fn own_cgroups() -> usize {
     let prefix = format!("{}-", std::process::id());
@@ -71,7 +84,7 @@ impl Write for CancelOnStart {
             && String::from_utf8_lossy(&self.seen).contains("started")
         {
             if let Ok(mut r) = self.running.lock() {
-                *r = Some(processes_with("sleep 86482"));
+                *r = Some(wait_for_processes("sleep 86482", 3));
             }
             self.flag.cancel(15);
         }
