@@ -13,12 +13,11 @@
 pub mod extract;
 pub mod root;
 pub mod snapshot;
-mod tar_read;
 pub mod tar_write;
 
 pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
+pub use kiln_oci::tar::is_tar_header;
 pub use root::{major, makedev, minor, Kind, Metadata, Root};
-pub use tar_read::is_tar_header;
 pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
 
 /// Errors of [`extract`].
