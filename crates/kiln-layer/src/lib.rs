@@ -4,7 +4,8 @@
 //!   (`openat2(RESOLVE_IN_ROOT)`), for building root filesystems from
 //!   untrusted input.
 //! * [`tar_write`]: deterministic OCI layer tar writer.
-//! * [`extract`]: extraction of hostile layer tars into a [`Root`].
+//! * [`extract`]: extraction of hostile layer tars into a [`Root`], reading them with
+//!   kiln-oci's hardened tar reader ([`kiln_oci::tar`], shared with `kiln load`).
 //! * [`snapshot`]: overlayfs and vfs snapshots for RUN steps, and their
 //!   canonical diffs to layers.
 //!
