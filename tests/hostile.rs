@@ -524,6 +524,60 @@ fn hostile_archives_are_refused_by_load() {
 }
 
 #[test]
+fn oversized_tar_extension_headers_are_refused_by_load() {
+    let env = TestEnv::new();
+    let ext = |typeflag: u8, data: Vec<u8>| {
+        let mut e = TarEntry::file("././@Header", "");
+        e.typeflag = typeflag;
+        e.data = data;
+        tar_bytes(&[e])
+    };
+    // Declares 4 GiB and ends after the header: refused from the declared size, before
+    // any of the body is read (reading it would end in a truncation error instead).
+    let mut declared =
+        support::header(b"././@Header", &TarEntry::file("x", ""), b'x', 4 << 30, b"").to_vec();
+    declared.extend_from_slice(&[0u8; 1024]);
+    let cases = [
+        (
+            "pax-4g.tar",
+            declared,
+            "PAX header is 4294967296 bytes, more than the limit of 1048576",
+        ),
+        (
+            "pax-2m.tar",
+            ext(b'x', vec![b'a'; 2 << 20]),
+            "PAX header is 2097152 bytes, more than the limit of 1048576",
+        ),
+        (
+            "longname.tar",
+            ext(b'L', vec![b'a'; 100 << 10]),
+            "GNU long name is 102400 bytes, more than the limit of 65536",
+        ),
+    ];
+    for (name, bytes, _) in &cases {
+        std::fs::write(env.path().join(name), bytes).expect("write");
+    }
+    let w = Watch::start(&env, &[]);
+    for (name, _, expected) in cases {
+        let path = env.path().join(name);
+        let out = kiln_tmp(&env, &["load", "-i", s(&path)]);
+        assert_fails(
+            &out,
+            1,
+            &[
+                "error: cannot load",
+                name,
+                "corrupt at byte 0",
+                expected,
+                "refusing to load it",
+            ],
+        );
+    }
+    w.check();
+    assert_store_clean(&env);
+}
+
+#[test]
 fn a_build_writes_only_the_store_and_its_outputs() {
     let env = TestEnv::new();
     env.import_busybox("busybox:test");

@@ -439,7 +439,8 @@ fn pax_record(key: &str, value: &str) -> Vec<u8> {
     format!("{len}{body}").into_bytes()
 }
 
-fn header(name: &[u8], e: &TarEntry, typeflag: u8, size: u64, link: &[u8]) -> [u8; 512] {
+/// One ustar header block for `e` with the given name, type, declared size and link.
+pub fn header(name: &[u8], e: &TarEntry, typeflag: u8, size: u64, link: &[u8]) -> [u8; 512] {
     let mut h = [0u8; 512];
     h[..name.len().min(100)].copy_from_slice(&name[..name.len().min(100)]);
     octal(&mut h[100..108], u64::from(e.mode));

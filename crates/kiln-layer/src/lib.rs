@@ -4,7 +4,8 @@
 //!   (`openat2(RESOLVE_IN_ROOT)`), for building root filesystems from
 //!   untrusted input.
 //! * [`tar_write`]: deterministic OCI layer tar writer.
-//! * [`extract`]: extraction of hostile layer tars into a [`Root`].
+//! * [`extract`]: extraction of hostile layer tars into a [`Root`], reading them with
+//!   kiln-oci's hardened tar reader ([`kiln_oci::tar`], shared with `kiln load`).
 //! * [`snapshot`]: overlayfs and vfs snapshots for RUN steps, and their
 //!   canonical diffs to layers.
 //!
@@ -13,12 +14,11 @@
 pub mod extract;
 pub mod root;
 pub mod snapshot;
-mod tar_read;
 pub mod tar_write;
 
 pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
+pub use kiln_oci::tar::is_tar_header;
 pub use root::{major, makedev, minor, Kind, Metadata, Root};
-pub use tar_read::is_tar_header;
 pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
 
 /// Errors of [`extract`].

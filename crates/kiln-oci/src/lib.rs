@@ -20,6 +20,7 @@ pub mod platform;
 pub mod reference;
 pub mod sparse;
 pub mod store;
+pub mod tar;
 pub mod time;
 
 pub use compression::{Compression, CompressionError};

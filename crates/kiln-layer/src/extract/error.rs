@@ -100,6 +100,15 @@ pub enum Error {
     },
 }
 
+impl From<kiln_oci::tar::TarError> for Error {
+    fn from(e: kiln_oci::tar::TarError) -> Error {
+        match e {
+            kiln_oci::tar::TarError::Read { offset, source } => Error::Read { offset, source },
+            kiln_oci::tar::TarError::Corrupt { offset, what } => Error::Corrupt { offset, what },
+        }
+    }
+}
+
 impl Error {
     /// The class of this failure, for the exit code: a layer that is truncated, corrupt or
     /// hostile (an escaping name, an unsupported entry, a bad hard link or whiteout) is

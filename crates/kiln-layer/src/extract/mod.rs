@@ -49,7 +49,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs as rfs;
 
 use crate::root::{self, hint, Kind, Root};
-use crate::tar_read::{RawEntry, TarReader};
+use kiln_oci::tar::{RawEntry, TarReader};
 
 /// Result type of this module.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

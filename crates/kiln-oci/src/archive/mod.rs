@@ -54,6 +54,14 @@ pub enum ArchiveError {
         /// The error.
         source: io::Error,
     },
+    /// The tar stream is malformed (bad header or checksum, an extension header over its cap).
+    #[error("{location}: cannot read the archive: {source}; refusing to load it (recreate it with `kiln save`, `docker save` or `skopeo copy`)")]
+    Tar {
+        /// The archive.
+        location: String,
+        /// What the tar reader found.
+        source: crate::tar::TarError,
+    },
     /// Writing the output failed.
     #[error("cannot write the archive: {0}")]
     Write(#[source] io::Error),
@@ -202,6 +210,7 @@ impl ArchiveError {
         match self {
             ArchiveError::Io { .. } | ArchiveError::Write(_) => ErrorKind::Io,
             ArchiveError::Read { .. }
+            | ArchiveError::Tar { .. }
             | ArchiveError::EntryPath { .. }
             | ArchiveError::Link { .. }
             | ArchiveError::UnsupportedEntry { .. }
@@ -225,6 +234,7 @@ impl ArchiveError {
     pub fn location(&self) -> &str {
         match self {
             ArchiveError::Read { location, .. }
+            | ArchiveError::Tar { location, .. }
             | ArchiveError::EntryPath { location, .. }
             | ArchiveError::Link { location, .. }
             | ArchiveError::UnsupportedEntry { location, .. }
@@ -316,26 +326,27 @@ enum Content {
 
 /// Writes `entries` as a deterministic tar: sorted, mtime 0, root-owned.
 fn write_tar<W: Write>(out: W, entries: &BTreeMap<String, Content>) -> Result<W, ArchiveError> {
-    // The `tar` crate, not kiln-layer's LayerWriter: kiln-layer depends on kiln-oci, so
-    // kiln-oci cannot call it, and an archive needs only what the crate's deterministic
-    // mode gives: directories and regular files with names kiln made (blobs/sha256/<hex>,
-    // index.json, ...), mtime 0, root-owned; no xattrs, links, devices or whiteouts.
-    let mut builder = tar::Builder::new(out);
-    builder.mode(tar::HeaderMode::Deterministic);
+    // The `tar` crate writes here; kiln's own tar code reads (`crate::tar`, for every
+    // archive and layer) and kiln-layer's LayerWriter writes layers. The crate stays on this
+    // side only, because what it writes is trusted: directories and regular files with names
+    // kiln made (blobs/sha256/<hex>, index.json, ...), mtime 0, root-owned; no xattrs,
+    // links, devices or whiteouts. Its unbounded long-name/PAX reading never runs here.
+    let mut builder = ::tar::Builder::new(out);
+    builder.mode(::tar::HeaderMode::Deterministic);
     for (name, content) in entries {
-        let mut header = tar::Header::new_ustar();
+        let mut header = ::tar::Header::new_ustar();
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
         let result = match content {
             Content::Dir => {
-                header.set_entry_type(tar::EntryType::Directory);
+                header.set_entry_type(::tar::EntryType::Directory);
                 header.set_mode(0o755);
                 header.set_size(0);
                 builder.append_data(&mut header, name, io::empty())
             }
             Content::Bytes(bytes) => {
-                header.set_entry_type(tar::EntryType::Regular);
+                header.set_entry_type(::tar::EntryType::Regular);
                 header.set_mode(0o644);
                 header.set_size(bytes.len() as u64);
                 builder.append_data(&mut header, name, &bytes[..])
@@ -346,7 +357,7 @@ fn write_tar<W: Write>(out: W, entries: &BTreeMap<String, Content>) -> Result<W,
                     path: path.clone(),
                     source: e,
                 })?;
-                header.set_entry_type(tar::EntryType::Regular);
+                header.set_entry_type(::tar::EntryType::Regular);
                 header.set_mode(0o644);
                 header.set_size(*size);
                 builder.append_data(&mut header, name, file.take(*size))

@@ -3,6 +3,9 @@
 //! computed, and recorded under its normalised archive name. Nothing is ever
 //! written to a path taken from the archive.
 //!
+//! The stream is read with kiln's hardened reader ([`crate::tar`]), whose caps on PAX
+//! and GNU long-name headers bound the memory a hostile archive can make it use.
+//!
 //! Entry names that are absolute or contain `..` are refused. Symlinks and
 //! hard links are kept as aliases inside the archive's own namespace (Docker
 //! and containers/image write them for shared layers); a link whose target is
@@ -19,6 +22,7 @@ use super::ArchiveError;
 use crate::digest::{Digest, DigestWriter};
 use crate::layout::{self, LayoutError, Source};
 use crate::store::Store;
+use crate::tar::{RawEntry, TarError, TarReader};
 
 /// Most entries accepted in one archive.
 pub(crate) const MAX_ENTRIES: usize = 200_000;
@@ -111,121 +115,138 @@ impl TarIndex {
             links: HashMap::new(),
             _dir: dir,
         };
-        // The `tar` crate, not kiln-layer's reader (tar_read.rs), for two reasons. Structural:
-        // kiln-layer depends on kiln-oci (digests, store), so kiln-oci cannot call it. And the
-        // archive case needs less of it: kiln's reader is built for layers that are
-        // extracted into a root filesystem, so it caps PAX and GNU long-name headers at 1 MiB
-        // and 64 KiB (the crate reads them whole into memory), flags GNU sparse PAX keys and
-        // hands modes, owners, xattrs and devices to the extractor. Here nothing is
-        // extracted: names are normalised map keys (`normalize`), regular files stream into
-        // the store's temp dir and are hashed, links become aliases inside the archive,
-        // every other type is refused, at most MAX_ENTRIES entries, and every blob is
-        // verified against its digest before the store adopts it. What the crate still
-        // gets wrong for a hostile archive is memory: one long-name or PAX member is held
-        // whole (bounded by the archive's size, not by a cap).
-        let mut archive = tar::Archive::new(reader);
-        let read_err = |location: &str, source: io::Error| ArchiveError::Read {
-            location: location.to_owned(),
-            source,
-        };
-        let entries = archive
-            .entries()
-            .map_err(|e| read_err(&index.location, e))?;
-        for (n, entry) in entries.enumerate() {
-            if n >= MAX_ENTRIES {
+        // kiln's own reader (`crate::tar`), the one kiln-layer extracts layers with: it
+        // refuses a PAX header over 1 MiB or a GNU long name over 64 KiB from its declared
+        // size, before reading the body, so a hostile archive cannot make `kiln load`
+        // allocate what it declares.
+        let mut tar = TarReader::new(reader);
+        let mut count = 0;
+        while let Some(entry) = tar.next_entry().map_err(|e| index.tar_err(e))? {
+            count += 1;
+            if count > MAX_ENTRIES {
                 return Err(ArchiveError::TooManyEntries {
                     location: index.location.clone(),
                     max: MAX_ENTRIES,
                 });
             }
-            let mut entry = entry.map_err(|e| read_err(&index.location, e))?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let entry_err = |reason: &str| ArchiveError::EntryPath {
-                location: index.location.clone(),
-                entry: raw.chars().take(300).collect(),
-                reason: reason.to_owned(),
-            };
-            if std::str::from_utf8(&entry.path_bytes()).is_err() {
-                return Err(entry_err("is not valid UTF-8"));
-            }
-            let name = normalize(&raw).map_err(entry_err)?;
-            let kind = entry.header().entry_type();
-            let Some(name) = name else {
-                if kind.is_dir() {
-                    continue;
-                }
-                return Err(entry_err("names the archive root but is not a directory"));
-            };
-            if index.files.contains_key(&name) || index.links.contains_key(&name) {
-                if kind.is_dir() {
-                    continue;
-                }
-                return Err(ArchiveError::Duplicate {
-                    location: index.location.clone(),
-                    entry: name,
-                });
-            }
-            match kind {
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let (file, temp) = tempfile::Builder::new()
-                        .prefix("entry-")
-                        .tempfile_in(index._dir.path())
-                        .map_err(|e| ArchiveError::Io {
-                            action: "create a temporary file in",
-                            path: index._dir.path().to_owned(),
-                            source: e,
-                        })?
-                        .into_parts();
-                    let mut writer =
-                        DigestWriter::new(io::BufWriter::with_capacity(256 << 10, file));
-                    io::copy(&mut entry, &mut writer).map_err(|e| read_err(&index.location, e))?;
-                    let (buffered, digest, size) = writer.finish();
-                    buffered.into_inner().map_err(|e| ArchiveError::Io {
-                        action: "write",
-                        path: temp.to_path_buf(),
-                        source: e.into_error(),
-                    })?;
-                    index.files.insert(
-                        name,
-                        FileEntry {
-                            temp: Some(temp),
-                            digest,
-                            size,
-                        },
-                    );
-                }
-                tar::EntryType::Directory | tar::EntryType::XGlobalHeader => {}
-                tar::EntryType::Symlink | tar::EntryType::Link => {
-                    let target_bytes = entry.link_name_bytes().unwrap_or_default().into_owned();
-                    let target = String::from_utf8_lossy(&target_bytes).into_owned();
-                    let link_err = |reason: &str| ArchiveError::Link {
-                        location: index.location.clone(),
-                        entry: name.clone(),
-                        target: target.chars().take(300).collect(),
-                        reason: reason.to_owned(),
-                    };
-                    if std::str::from_utf8(&target_bytes).is_err() {
-                        return Err(link_err("target is not valid UTF-8"));
-                    }
-                    let resolved = if kind == tar::EntryType::Symlink {
-                        resolve_symlink(&name, &target).map_err(link_err)?
-                    } else {
-                        normalize(&target)
-                            .map_err(link_err)?
-                            .ok_or_else(|| link_err("points to the archive root"))?
-                    };
-                    index.links.insert(name, resolved);
-                }
-                other => {
-                    return Err(ArchiveError::UnsupportedEntry {
-                        location: index.location.clone(),
-                        entry: name,
-                        kind: format!("{other:?}"),
-                    })
-                }
-            }
+            index.add(&entry, &mut tar)?;
         }
         Ok(index)
+    }
+
+    /// A stream that cannot be read (I/O error, truncated) stays [`ArchiveError::Read`],
+    /// with the offset kept in the message; a malformed one is [`ArchiveError::Tar`].
+    fn tar_err(&self, source: TarError) -> ArchiveError {
+        let location = self.location.clone();
+        match source {
+            TarError::Read { source: io, offset } => ArchiveError::Read {
+                location,
+                source: io::Error::new(io.kind(), TarError::Read { offset, source: io }),
+            },
+            source @ TarError::Corrupt { .. } => ArchiveError::Tar { location, source },
+        }
+    }
+
+    /// Records one member: a file streams into a temp file, a link becomes an alias,
+    /// a directory is skipped, anything else is refused.
+    fn add<R: Read>(
+        &mut self,
+        entry: &RawEntry,
+        tar: &mut TarReader<R>,
+    ) -> Result<(), ArchiveError> {
+        let raw = String::from_utf8_lossy(&entry.name).into_owned();
+        let entry_err = |reason: &str| ArchiveError::EntryPath {
+            location: self.location.clone(),
+            entry: raw.chars().take(300).collect(),
+            reason: reason.to_owned(),
+        };
+        if std::str::from_utf8(&entry.name).is_err() {
+            return Err(entry_err("is not valid UTF-8"));
+        }
+        let is_dir = entry.typeflag == b'5';
+        let Some(name) = normalize(&raw).map_err(entry_err)? else {
+            if is_dir {
+                return Ok(());
+            }
+            return Err(entry_err("names the archive root but is not a directory"));
+        };
+        if self.files.contains_key(&name) || self.links.contains_key(&name) {
+            if is_dir {
+                return Ok(());
+            }
+            return Err(ArchiveError::Duplicate {
+                location: self.location.clone(),
+                entry: name,
+            });
+        }
+        let unsupported = |kind: String| ArchiveError::UnsupportedEntry {
+            location: self.location.clone(),
+            entry: name.clone(),
+            kind,
+        };
+        if let Some(key) = &entry.unsupported_pax {
+            return Err(unsupported(format!("sparse file (PAX record {key})")));
+        }
+        match entry.typeflag {
+            b'0' | 0 | b'7' => self.add_file(name, tar),
+            b'5' => Ok(()),
+            b'1' | b'2' => self.add_link(name, entry),
+            other => Err(unsupported(type_name(other))),
+        }
+    }
+
+    /// Streams the current member into a temp file in the store, hashing it.
+    fn add_file<R: Read>(
+        &mut self,
+        name: String,
+        tar: &mut TarReader<R>,
+    ) -> Result<(), ArchiveError> {
+        let (file, temp) = tempfile::Builder::new()
+            .prefix("entry-")
+            .tempfile_in(self._dir.path())
+            .map_err(|e| ArchiveError::Io {
+                action: "create a temporary file in",
+                path: self._dir.path().to_owned(),
+                source: e,
+            })?
+            .into_parts();
+        let mut writer = DigestWriter::new(io::BufWriter::with_capacity(256 << 10, file));
+        io::copy(&mut tar.content(), &mut writer).map_err(|e| ArchiveError::Read {
+            location: self.location.clone(),
+            source: e,
+        })?;
+        let (buffered, digest, size) = writer.finish();
+        buffered.into_inner().map_err(|e| ArchiveError::Io {
+            action: "write",
+            path: temp.to_path_buf(),
+            source: e.into_error(),
+        })?;
+        let temp = Some(temp);
+        self.files.insert(name, FileEntry { temp, digest, size });
+        Ok(())
+    }
+
+    /// Records a symlink (`2`) or hard link (`1`) as an alias inside the archive.
+    fn add_link(&mut self, name: String, entry: &RawEntry) -> Result<(), ArchiveError> {
+        let target = String::from_utf8_lossy(&entry.link).into_owned();
+        let link_err = |reason: &str| ArchiveError::Link {
+            location: self.location.clone(),
+            entry: name.clone(),
+            target: target.chars().take(300).collect(),
+            reason: reason.to_owned(),
+        };
+        if std::str::from_utf8(&entry.link).is_err() {
+            return Err(link_err("target is not valid UTF-8"));
+        }
+        let resolved = if entry.typeflag == b'2' {
+            resolve_symlink(&name, &target).map_err(link_err)?
+        } else {
+            normalize(&target)
+                .map_err(link_err)?
+                .ok_or_else(|| link_err("points to the archive root"))?
+        };
+        self.links.insert(name, resolved);
+        Ok(())
     }
 
     /// Where the archive came from, for messages.
@@ -313,6 +334,19 @@ impl TarIndex {
             self.store.adopt_temp(temp, &entry.digest)?;
         }
         Ok(entry.digest)
+    }
+}
+
+/// A member type an image archive may not hold, for messages.
+fn type_name(typeflag: u8) -> String {
+    match typeflag {
+        b'3' => "character device".to_owned(),
+        b'4' => "block device".to_owned(),
+        b'6' => "FIFO".to_owned(),
+        b'S' => "GNU sparse file".to_owned(),
+        b'V' => "GNU volume label".to_owned(),
+        b'M' => "GNU multi-volume continuation".to_owned(),
+        other => format!("{:?}", char::from(other)),
     }
 }
 

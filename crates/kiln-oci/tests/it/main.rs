@@ -2,6 +2,7 @@
 
 mod common;
 mod concurrency;
+mod extension_headers;
 mod gc;
 mod hostile;
 mod kinds;
