@@ -59,14 +59,14 @@ impl NameIndex {
         (1..=super::limit_for(target.len())).find_map(|within| self.search(&target, within))
     }
 
-    /// The first name (in byte order) at the smallest distance from `target` in `1..=within`.
+    /// The first name (in byte order) at a distance from `target` in `1..=within`; with no
+    /// name closer than `within`, the first at the smallest distance.
     fn search(&self, target: &[char], within: usize) -> Option<(usize, &str)> {
         let width = target.len() + 1;
         // Row j (at `rows[j * width..]`): the distances of target[..i] to the path's
         // first j characters. One buffer: no allocation per node.
         let mut rows: Vec<usize> = (0..width).collect();
         let mut path: Vec<char> = vec!['\0'];
-        let mut best: Option<(usize, &str)> = None;
         // (node, depth, character), visited in preorder, children in character order.
         let mut stack: Vec<(u32, usize, char)> = Vec::new();
         let push_children = |stack: &mut Vec<(u32, usize, char)>, node: &Node, depth| {
@@ -83,8 +83,11 @@ impl NameIndex {
             let node = &self.nodes[id as usize];
             let row = &rows[j * width..];
             if let (Some(word), d) = (&node.word, row[width - 1]) {
-                if d > 0 && d <= within && best.map_or(true, |(b, _)| d < b) {
-                    best = Some((d, word));
+                // [`closest`](NameIndex::closest) searched the smaller distances in vain:
+                // this is the smallest one, and preorder is byte order, so the first name
+                // found is the answer.
+                if d > 0 && d <= within {
+                    return Some((d, word));
                 }
             }
             // A row is at least the smaller of the two before it (minus one for a swap):
@@ -97,7 +100,7 @@ impl NameIndex {
                 push_children(&mut stack, node, j);
             }
         }
-        best
+        None
     }
 }
 
