@@ -67,6 +67,8 @@ impl NameIndex {
         // first j characters. One buffer: no allocation per node.
         let mut rows: Vec<usize> = (0..width).collect();
         let mut path: Vec<char> = vec!['\0'];
+        // lows[j]: the smallest number in row j, kept beside the rows.
+        let mut lows: Vec<usize> = vec![0];
         // (node, depth, character), visited in preorder, children in character order.
         let mut stack: Vec<(u32, usize, char)> = Vec::new();
         let push_children = |stack: &mut Vec<(u32, usize, char)>, node: &Node, depth| {
@@ -79,7 +81,8 @@ impl NameIndex {
             rows.truncate(j * width);
             path.truncate(j);
             path.push(c);
-            push_row(target, &mut rows, &path);
+            lows.truncate(j);
+            lows.push(push_row(target, &mut rows, &path));
             let node = &self.nodes[id as usize];
             let row = &rows[j * width..];
             if let (Some(word), d) = (&node.word, row[width - 1]) {
@@ -93,10 +96,7 @@ impl NameIndex {
             // A row is at least the smaller of the two before it (minus one for a swap):
             // below a row over the bound whose parent row is at the bound or over, nothing
             // is close enough.
-            let low = row.iter().copied().min().unwrap_or(0);
-            let parent = &rows[(j - 1) * width..j * width];
-            let parent_low = parent.iter().copied().min().unwrap_or(0);
-            if low <= within || parent_low < within {
+            if lows[j] <= within || lows[j - 1] < within {
                 push_children(&mut stack, node, j);
             }
         }
@@ -105,13 +105,14 @@ impl NameIndex {
 }
 
 /// Append the optimal-string-alignment row for the path's last character (depth
-/// `path.len() - 1`) to `rows`, computed from the rows above it.
-fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) {
+/// `path.len() - 1`) to `rows`, computed from the rows above it; gives its smallest number.
+fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) -> usize {
     let width = target.len() + 1;
     let j = path.len() - 1;
     let b = path[j];
     let (prev, this) = ((j - 1) * width, j * width);
     rows.push(j);
+    let mut low = j;
     for i in 1..width {
         let cost = usize::from(target[i - 1] != b);
         let mut v = (rows[prev + i - 1] + cost)
@@ -121,7 +122,9 @@ fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) {
             v = v.min(rows[(j - 2) * width + i - 2] + 1);
         }
         rows.push(v);
+        low = low.min(v);
     }
+    low
 }
 
 #[cfg(test)]
