@@ -59,14 +59,16 @@ impl NameIndex {
         (1..=super::limit_for(target.len())).find_map(|within| self.search(&target, within))
     }
 
-    /// The first name (in byte order) at the smallest distance from `target` in `1..=within`.
+    /// The first name (in byte order) at a distance from `target` in `1..=within`; with no
+    /// name closer than `within`, the first at the smallest distance.
     fn search(&self, target: &[char], within: usize) -> Option<(usize, &str)> {
         let width = target.len() + 1;
         // Row j (at `rows[j * width..]`): the distances of target[..i] to the path's
         // first j characters. One buffer: no allocation per node.
         let mut rows: Vec<usize> = (0..width).collect();
         let mut path: Vec<char> = vec!['\0'];
-        let mut best: Option<(usize, &str)> = None;
+        // lows[j]: the smallest number in row j, kept beside the rows.
+        let mut lows: Vec<usize> = vec![0];
         // (node, depth, character), visited in preorder, children in character order.
         let mut stack: Vec<(u32, usize, char)> = Vec::new();
         let push_children = |stack: &mut Vec<(u32, usize, char)>, node: &Node, depth| {
@@ -79,36 +81,38 @@ impl NameIndex {
             rows.truncate(j * width);
             path.truncate(j);
             path.push(c);
-            push_row(target, &mut rows, &path);
+            lows.truncate(j);
+            lows.push(push_row(target, &mut rows, &path));
             let node = &self.nodes[id as usize];
             let row = &rows[j * width..];
             if let (Some(word), d) = (&node.word, row[width - 1]) {
-                if d > 0 && d <= within && best.map_or(true, |(b, _)| d < b) {
-                    best = Some((d, word));
+                // [`closest`](NameIndex::closest) searched the smaller distances in vain:
+                // this is the smallest one, and preorder is byte order, so the first name
+                // found is the answer.
+                if d > 0 && d <= within {
+                    return Some((d, word));
                 }
             }
             // A row is at least the smaller of the two before it (minus one for a swap):
             // below a row over the bound whose parent row is at the bound or over, nothing
             // is close enough.
-            let low = row.iter().copied().min().unwrap_or(0);
-            let parent = &rows[(j - 1) * width..j * width];
-            let parent_low = parent.iter().copied().min().unwrap_or(0);
-            if low <= within || parent_low < within {
+            if lows[j] <= within || lows[j - 1] < within {
                 push_children(&mut stack, node, j);
             }
         }
-        best
+        None
     }
 }
 
 /// Append the optimal-string-alignment row for the path's last character (depth
-/// `path.len() - 1`) to `rows`, computed from the rows above it.
-fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) {
+/// `path.len() - 1`) to `rows`, computed from the rows above it; gives its smallest number.
+fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) -> usize {
     let width = target.len() + 1;
     let j = path.len() - 1;
     let b = path[j];
     let (prev, this) = ((j - 1) * width, j * width);
     rows.push(j);
+    let mut low = j;
     for i in 1..width {
         let cost = usize::from(target[i - 1] != b);
         let mut v = (rows[prev + i - 1] + cost)
@@ -118,7 +122,9 @@ fn push_row(target: &[char], rows: &mut Vec<usize>, path: &[char]) {
             v = v.min(rows[(j - 2) * width + i - 2] + 1);
         }
         rows.push(v);
+        low = low.min(v);
     }
+    low
 }
 
 #[cfg(test)]

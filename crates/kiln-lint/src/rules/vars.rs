@@ -204,9 +204,16 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                     Some(format!("`{name}` is a global ARG: declare it in this stage with `ARG {name}` to use its value"))
                 } else {
                     // The defined names in order, then the known ones: the first closest.
+                    let defined = names.closest(name);
+                    // A known name wins only when closer than the defined one: skip those
+                    // whose length alone puts them at its distance or further.
+                    let len = name.chars().count();
                     let known = if on_image { KNOWN_ENV } else { &[] };
-                    let known = suggest::closest_with_distance(name, known.iter().copied(), true);
-                    let best = match (names.closest(name), known) {
+                    let near = known.iter().copied().filter(|k| {
+                        defined.map_or(true, |(dn, _)| k.chars().count().abs_diff(len) < dn)
+                    });
+                    let known = suggest::closest_with_distance(name, near, true);
+                    let best = match (defined, known) {
                         (Some((dn, n)), Some((dk, k))) => Some(if dk < dn { k } else { n }),
                         (n, k) => n.or(k).map(|(_, c)| c),
                     };
