@@ -10,8 +10,8 @@
 //! Pure: no I/O, no processes, no panics on any input.
 
 pub mod config;
-mod context;
 pub mod output;
+mod pass;
 mod pos;
 pub mod rule;
 pub mod rules;
@@ -62,7 +62,7 @@ impl<'a> LintInput<'a> {
 /// `# kiln-ignore=` comment are left out; severities are as configured. Sorted by position,
 /// then rule ID.
 pub fn lint(input: &LintInput<'_>) -> Vec<Finding> {
-    let raw = context::run(input);
+    let raw = pass::run(input);
     let mut out: Vec<Finding> = raw
         .into_iter()
         .filter_map(|f| input.config.apply(f))

@@ -1,7 +1,7 @@
 //! apt and apt-get (Debian, Ubuntu).
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 
 const APT: &[&str] = &["apt-get", "apt"];

@@ -1,7 +1,7 @@
 //! The build context: its size, and files `.dockerignore` leaves out.
 
 use super::copy::is_url;
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::dockerignore::Ignore;
 use kiln_dockerfile::instructions::Command as Ins;

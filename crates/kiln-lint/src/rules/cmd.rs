@@ -1,6 +1,6 @@
 //! Image configuration: CMD, ENTRYPOINT, HEALTHCHECK, EXPOSE, ENV, LABEL, MAINTAINER.
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
 use std::collections::HashSet;

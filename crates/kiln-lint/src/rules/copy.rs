@@ -1,6 +1,6 @@
 //! COPY and ADD.
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
 

@@ -1,7 +1,7 @@
 //! RubyGems and Bundler.
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[

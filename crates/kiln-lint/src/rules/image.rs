@@ -1,6 +1,6 @@
 //! Base images: tags, registries, platforms.
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::plan::Base;
 

@@ -19,7 +19,7 @@ mod user;
 mod vars;
 mod zypper;
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 
 /// KL000: the front end rejected the Dockerfile.

@@ -1,6 +1,6 @@
 //! pip (`pip`, `pip3`, `pip3.12`, `python -m pip`).
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use crate::shell::{Command, Word};
 use kiln_dockerfile::instructions::Command as Ins;

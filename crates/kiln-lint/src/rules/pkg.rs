@@ -1,6 +1,6 @@
 //! Shared helpers for package-manager rules.
 
-use crate::context::RunCx;
+use crate::pass::RunCx;
 use crate::shell::{Command, Word};
 
 /// A package-manager invocation: the command, its subcommand and its operands.

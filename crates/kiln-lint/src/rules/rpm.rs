@@ -1,7 +1,7 @@
 //! yum, dnf and microdnf (Fedora, RHEL, CentOS, UBI, Amazon Linux).
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::context::{Cx, Out, RunCx};
+use crate::pass::{Cx, Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[

@@ -1,6 +1,6 @@
 //! RUN as a whole: layering, shell habits, piping downloads into shells.
 
-use crate::context::{Cx, Out, RunCx};
+use crate::pass::{Cx, Out, RunCx};
 use crate::rule::{Rule, Severity};
 use crate::shell::{basename, Command, Sep};
 use kiln_dockerfile::instructions::Command as Ins;

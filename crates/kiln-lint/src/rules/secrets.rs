@@ -1,6 +1,6 @@
 //! Secrets in build arguments, environment variables, labels and commands.
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
 use kiln_dockerfile::Span;

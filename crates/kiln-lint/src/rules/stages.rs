@@ -1,7 +1,7 @@
 //! Stages and instruction spelling: names, casing, FROM arguments, continuations.
 
 use super::cmd::var_refs;
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
 use std::collections::{BTreeMap, HashSet};

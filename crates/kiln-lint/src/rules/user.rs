@@ -1,6 +1,6 @@
 //! USER and WORKDIR: who runs the image and where.
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::{Command as Ins, Instruction};
 

@@ -1,6 +1,6 @@
 //! Variables used before they are defined (BuildKit's UndefinedVar).
 
-use crate::context::{Cx, Out};
+use crate::pass::{Cx, Out};
 use crate::rule::{Finding, Rule, Severity};
 use kiln_dockerfile::instructions::{Command as Ins, Expander};
 use kiln_dockerfile::plan::{Base, PlannedStage};

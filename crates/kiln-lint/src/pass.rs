@@ -1,4 +1,4 @@
-//! One lint run: the front end's view of the Dockerfile, RUN scripts split into commands,
+//! One lint pass over a Dockerfile: the front end's view of it, RUN scripts split into commands,
 //! the rule families, inline `# kiln-ignore=` comments.
 
 use crate::pos::TextMap;
