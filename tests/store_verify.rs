@@ -308,7 +308,13 @@ fn step_cache_records_are_roots_and_are_checked() {
         .expect("ls")
         .count();
     assert!(layers_before > 0);
+    // A build context's stat cache file (as a build with COPY leaves it) goes too.
+    let stat_dir = store.join("cache/stat");
+    fs::create_dir_all(&stat_dir).expect("mkdir");
+    fs::write(stat_dir.join("v2-made"), b"0123456789abcdef 10 1 1\n").expect("write");
     let out = env.ok(&["prune", "--all"]);
+    assert!(out.contains("Deleted cache files: 1"), "{out}");
+    assert_eq!(fs::read_dir(&stat_dir).expect("ls").count(), 0);
     assert!(
         out.contains(&format!(
             "Deleted step-cache records: {}",

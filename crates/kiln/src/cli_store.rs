@@ -12,8 +12,9 @@ pub enum ReportFormat {
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// Also remove the whole step cache and every unpacked layer (they are made again when
-    /// needed); tagged images always stay.
+    /// Also remove the whole step cache, every unpacked layer and the cache files (context
+    /// stat cache, compressed-layer cache): they are made again when needed; tagged images
+    /// always stay.
     #[arg(short = 'a', long)]
     pub all: bool,
     /// Then drop least recently used step-cache records and unpacked layers until the store

@@ -4,6 +4,8 @@
 //! file reads as none. Writes are atomic (a temp file in the same directory, renamed over).
 
 use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use super::{io_err, mkdir, Store, StoreError};
 
@@ -17,6 +19,8 @@ pub enum CacheArea {
 }
 
 impl CacheArea {
+    const ALL: [CacheArea; 2] = [CacheArea::ContextStat, CacheArea::CompressedLayers];
+
     /// The directory name under `<root>/cache/`.
     fn dir_name(self) -> &'static str {
         match self {
@@ -25,6 +29,13 @@ impl CacheArea {
         }
     }
 }
+
+/// A writer's temp file older than this was left by a process that died mid-write (a
+/// write takes milliseconds).
+const TEMP_LEFT_AFTER: Duration = Duration::from_secs(3600);
+
+/// The prefix of a writer's temp files.
+const TEMP_PREFIX: &str = ".tmp-";
 
 /// Names stay inside their directory: no separators, no `.`/`..`, no dot files (the
 /// writer's temp files are dot files).
@@ -70,7 +81,7 @@ impl Store {
         mkdir(&dir, 0o700)?;
         let path = dir.join(name);
         let mut tmp = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
             .map_err(|e| io_err("create a temporary file in", &dir, e))?;
         tmp.write_all(bytes)
@@ -78,6 +89,43 @@ impl Store {
         tmp.persist(&path)
             .map_err(|e| io_err("rename into place", &path, e.error))?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// For prune: removes the cache files last written when `drop` says so (by their
+    /// modification time), and temp files writers left behind when they died. Gives
+    /// what was removed with its size, and what could not be.
+    pub(crate) fn prune_cache_files(
+        &self,
+        drop: impl Fn(SystemTime) -> bool,
+        now: SystemTime,
+    ) -> (Vec<(PathBuf, u64)>, Vec<String>) {
+        let (mut removed, mut problems) = (Vec::new(), Vec::new());
+        for area in CacheArea::ALL {
+            let dir = self.cache_area_dir(area.dir_name());
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else {
+                    continue;
+                };
+                let written = meta.modified().unwrap_or(now);
+                let name = entry.file_name();
+                let left_temp = name.to_string_lossy().starts_with(TEMP_PREFIX)
+                    && now.duration_since(written).unwrap_or_default() > TEMP_LEFT_AFTER;
+                if !meta.is_file() || !(left_temp || drop(written)) {
+                    continue;
+                }
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed.push((entry.path(), meta.len())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => problems.push(io_err("remove", &entry.path(), e).to_string()),
+                }
+            }
+        }
+        (removed, problems)
     }
 }
 

@@ -2,10 +2,12 @@
 //!
 //! Always: untagged images, blobs no image or step-cache record references,
 //! unpacked layers of no kept image, step-cache records that cannot be used
-//! (unreadable, or a blob gone), and temp directories of ended processes.
-//! With `all`: also the whole step cache and every unpacked layer (they are
-//! made again when needed). `until` limits images, step records and unpacked
-//! layers to those created or last used before then; `keep_storage` drops the
+//! (unreadable, or a blob gone), temp directories of ended processes, and
+//! temp files cache writers left when they died. With `all`: also the whole
+//! step cache, every unpacked layer and the cache files (context stat cache,
+//! compressed-layer cache): all are made again when needed. `until` limits
+//! images, step records, unpacked layers and cache files to those created or
+//! last used (written) before then; `keep_storage` drops the
 //! least recently used step records and unpacked layers until the store fits.
 //! Nothing a running kiln process has used since it started is removed (see
 //! [`super::lease`]).
@@ -48,6 +50,8 @@ pub struct PruneReport {
     pub layers: Vec<(String, u64)>,
     /// Temp entries of ended processes removed.
     pub temps: Vec<StaleTemp>,
+    /// Cache files removed (context stat cache, compressed-layer cache), with sizes.
+    pub cache_files: Vec<(PathBuf, u64)>,
     /// What could not be done, with what to do about it.
     pub problems: Vec<String>,
 }
@@ -59,6 +63,7 @@ impl PruneReport {
             + self.blobs.iter().map(|b| b.1).sum::<u64>()
             + self.layers.iter().map(|l| l.1).sum::<u64>()
             + self.temps.iter().map(|t| t.bytes).sum::<u64>()
+            + self.cache_files.iter().map(|c| c.1).sum::<u64>()
     }
 }
 
@@ -156,6 +161,9 @@ impl Store {
             unused_since: cutoff,
         };
         report.layers = gc::sweep_layers(self, &roots, policy, Some(&chosen_layers))?;
+        let (cache_files, problems) = self.prune_cache_files(|t| dropping && older(t), now);
+        report.cache_files = cache_files;
+        report.problems.extend(problems);
         Ok(report)
     }
 

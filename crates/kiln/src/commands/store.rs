@@ -66,6 +66,7 @@ pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
             "blobs": report.blobs.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>(),
             "unpacked_layers": report.layers.iter().map(|(d, _)| d.clone()).collect::<Vec<_>>(),
             "temp": report.temps.iter().map(|t| t.path.display().to_string()).collect::<Vec<_>>(),
+            "cache_files": report.cache_files.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
             "problems": report.problems,
             "reclaimed_bytes": report.reclaimed(),
         });
@@ -89,6 +90,7 @@ pub fn prune(root: &Root, args: PruneArgs) -> Result<(), Failure> {
             "temp directories of ended kiln processes",
             report.temps.len(),
         ),
+        ("cache files", report.cache_files.len()),
     ];
     for (what, n) in counts {
         if n > 0 {
