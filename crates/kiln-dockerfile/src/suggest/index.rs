@@ -71,12 +71,19 @@ impl NameIndex {
         let mut lows: Vec<usize> = vec![0];
         // (node, depth, character), visited in preorder, children in character order.
         let mut stack: Vec<(u32, usize, char)> = Vec::new();
-        let push_children = |stack: &mut Vec<(u32, usize, char)>, node: &Node, depth| {
+        // Below a row whose smallest number is `within` or more, a character the target
+        // does not have makes every number of the next row larger (it matches nothing,
+        // and no swap goes through it), and so every row under it: that whole branch is
+        // too far, and is left without computing its rows.
+        let has = Chars::of(target);
+        let push_children = |stack: &mut Vec<(u32, usize, char)>, node: &Node, depth, low| {
             for (c, id) in node.children.iter().rev() {
-                stack.push((*id, depth + 1, *c));
+                if low < within || has.contains(*c) {
+                    stack.push((*id, depth + 1, *c));
+                }
             }
         };
-        push_children(&mut stack, &self.nodes[0], 0);
+        push_children(&mut stack, &self.nodes[0], 0, 0);
         while let Some((id, j, c)) = stack.pop() {
             rows.truncate(j * width);
             path.truncate(j);
@@ -97,10 +104,34 @@ impl NameIndex {
             // below a row over the bound whose parent row is at the bound or over, nothing
             // is close enough.
             if lows[j] <= within || lows[j - 1] < within {
-                push_children(&mut stack, node, j);
+                push_children(&mut stack, node, j, lows[j]);
             }
         }
         None
+    }
+}
+
+/// The characters of a name: ASCII ones in a bit set, others in a list.
+struct Chars<'a> {
+    ascii: u128,
+    all: &'a [char],
+}
+
+impl<'a> Chars<'a> {
+    fn of(all: &'a [char]) -> Self {
+        let ascii = all
+            .iter()
+            .filter(|c| c.is_ascii())
+            .fold(0u128, |set, c| set | 1 << (*c as u32));
+        Chars { ascii, all }
+    }
+
+    fn contains(&self, c: char) -> bool {
+        if c.is_ascii() {
+            self.ascii & 1 << (c as u32) != 0
+        } else {
+            self.all.contains(&c)
+        }
     }
 }
 
@@ -133,6 +164,11 @@ mod tests {
 
     /// Names from a small alphabet, so that many are near each other.
     fn names(seed: &mut u64, n: usize) -> Vec<String> {
+        names_of(seed, n, ['A', 'B', '_', 'é'])
+    }
+
+    /// Names of 1 to 9 characters from `alphabet`.
+    fn names_of(seed: &mut u64, n: usize, alphabet: [char; 4]) -> Vec<String> {
         let mut out = Vec::new();
         for _ in 0..n {
             *seed = seed
@@ -142,7 +178,7 @@ mod tests {
             let s: String = (0..len)
                 .map(|k| {
                     let x = (*seed >> (k * 5 + 3)) & 3;
-                    ['A', 'B', '_', 'é'][x as usize]
+                    alphabet[x as usize]
                 })
                 .collect();
             out.push(s);
@@ -161,6 +197,26 @@ mod tests {
                 set.insert(n);
             }
             for q in names(&mut seed, 25) {
+                let want = super::super::closest(&q, set.iter().map(String::as_str), true);
+                let got = index.closest(&q).map(|(_, w)| w);
+                assert_eq!(got, want, "round {round}, name {q:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_with_characters_the_defined_ones_lack_get_the_same_answer() {
+        // Queries share only some characters with the names: the branches of characters
+        // a query lacks are left early, which must not change the answer.
+        let mut seed = 11;
+        let mut set = std::collections::BTreeSet::new();
+        let mut index = NameIndex::new();
+        for round in 0..40 {
+            for n in names_of(&mut seed, 25, ['A', 'B', '1', '2']) {
+                index.insert(&n);
+                set.insert(n);
+            }
+            for q in names_of(&mut seed, 25, ['A', 'C', '1', 'ü']) {
                 let want = super::super::closest(&q, set.iter().map(String::as_str), true);
                 let got = index.closest(&q).map(|(_, w)| w);
                 assert_eq!(got, want, "round {round}, name {q:?}");
