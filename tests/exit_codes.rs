@@ -43,6 +43,46 @@ fn a_rejected_dockerfile_exits_1() {
 }
 
 #[test]
+fn users_the_image_does_not_have_are_rejected_inputs_exit_1() {
+    let env = busybox_env();
+    // Control: a user the image has (busybox's /etc/passwd is root only) builds.
+    let ok = env.context(
+        "ok",
+        &[("Dockerfile", "FROM busybox:test\nUSER root\nRUN true\n")],
+    );
+    env.ok(&["build", "-q", "--network", "none", s(&ok)]);
+    // The user is looked up where it is used: RUN, COPY --chown, WORKDIR's new directory.
+    let cases = [
+        (
+            "FROM busybox:test\nUSER ghost\nRUN true\n",
+            "USER ghost: unable to find user ghost: no matching entries in passwd file",
+            "Dockerfile:3",
+            "USER 1000:1000",
+        ),
+        (
+            "FROM busybox:test\nCOPY --chown=ghost f /f\n",
+            "--chown: unable to find user ghost: no matching entries in passwd file",
+            "Dockerfile:2",
+            "--chown=1000:1000",
+        ),
+        (
+            "FROM busybox:test\nUSER ghost\nWORKDIR /made\n",
+            "USER ghost: unable to find user ghost: no matching entries in passwd file",
+            "Dockerfile:3",
+            "--chown=1000:1000",
+        ),
+    ];
+    for (i, (dockerfile, message, at, hint)) in cases.into_iter().enumerate() {
+        let ctx = env.context(
+            &format!("c{i}"),
+            &[("Dockerfile", dockerfile), ("f", "file\n")],
+        );
+        let out = env.run(&["build", "-q", "--network", "none", s(&ctx)]);
+        assert_fails(&out, 1, &[message, at, hint]);
+    }
+}
+
+#[test]
 fn a_run_step_that_exits_non_zero_exits_4() {
     let env = busybox_env();
     let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")]);

@@ -35,8 +35,8 @@ pub(crate) fn copy(
     let owner = match &c.chown {
         None => None,
         Some(t) => Some(match &view {
-            Some(v) => resolve_owner(&v.root, &t.value, t.span)?,
-            None => resolve_owner(st.fs.ready(cx.services.store)?, &t.value, t.span)?,
+            Some(v) => resolve_owner(&v.root, &t.value, "--chown", t.span)?,
+            None => resolve_owner(st.fs.ready(cx.services.store)?, &t.value, "--chown", t.span)?,
         }),
     };
     let chmod = c
@@ -126,6 +126,8 @@ fn excludes(c: &Copy, span: Span) -> Result<Option<Ignore>, BuildError> {
         .collect();
     Ignore::from_patterns(patterns)
         .map(Some)
+        // Not the error itself: its text names a .dockerignore line, and these patterns
+        // are the instruction's.
         .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))
 }
 
@@ -141,10 +143,12 @@ fn inline_files(c: &Copy) -> Vec<Inline> {
         .collect()
 }
 
-/// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group.
+/// `--chown` / USER names as ids, from the root's /etc/passwd and /etc/group; `what` names
+/// the flag or instruction in the error.
 pub(crate) fn resolve_owner(
     root: &Root,
     spec: &str,
+    what: &str,
     span: Span,
 ) -> Result<owner::Owner, BuildError> {
     let account_files = || -> Result<_, owner::OwnerError> {
@@ -156,9 +160,9 @@ pub(crate) fn resolve_owner(
     let resolved = account_files()
         .and_then(|(passwd, group)| owner::resolve(spec, passwd.as_deref(), group.as_deref()));
     resolved.map_err(|e| {
-        BuildError::step(span, e.to_string()).with_hint(
-            "use numeric ids (--chown=1000:1000) or add the user to the image's /etc/passwd first",
-        )
+        let hint =
+            "use numeric ids (--chown=1000:1000) or add the user to the image's /etc/passwd first";
+        BuildError::refused(span, what, Some(hint), e)
     })
 }
 

@@ -287,8 +287,8 @@ fn user_ids(
     let root = Root::open(rootfs).map_err(|e| BuildError::step_io(span, "RUN", e))?;
     let read = |p: &'static str| {
         owner::read_account_file(&root, p).map_err(|e| {
-            BuildError::step(span, format!("USER {user}: {e}"))
-                .with_hint("use numeric ids (USER 1000:1000), or fix the image's account files")
+            let hint = "use numeric ids (USER 1000:1000), or fix the image's account files";
+            BuildError::refused(span, format!("USER {user}"), Some(hint), e)
         })
     };
     let (passwd, group) = (read("/etc/passwd")?, read("/etc/group")?);
@@ -297,8 +297,13 @@ fn user_ids(
         // The default user needs no /etc/passwd.
         Err(_) if user == "0" => owner::Owner { uid: 0, gid: 0 },
         Err(e) => {
-            return Err(BuildError::step(span, format!("USER {user}: {e}"))
-                .with_hint("use numeric ids (USER 1000:1000) or create the user first"))
+            let hint = "use numeric ids (USER 1000:1000) or create the user first";
+            return Err(BuildError::refused(
+                span,
+                format!("USER {user}"),
+                Some(hint),
+                e,
+            ));
         }
     };
     let name = user.split(':').next().unwrap_or(user);

@@ -486,7 +486,8 @@ impl StageRun {
         if user.is_empty() {
             return Ok((0, 0));
         }
-        let o = super::copy_step::resolve_owner(self.fs.ready(cx.services.store)?, &user, span)?;
+        let root = self.fs.ready(cx.services.store)?;
+        let o = super::copy_step::resolve_owner(root, &user, &format!("USER {user}"), span)?;
         Ok((o.uid, o.gid))
     }
 
