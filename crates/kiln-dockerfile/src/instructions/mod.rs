@@ -144,18 +144,27 @@ pub struct Dockerfile {
     pub warnings: Vec<Warning>,
 }
 
+/// How many of `nodes` come before the next FROM: a stage's instructions are reserved
+/// once instead of grown by copying.
+fn stage_length(nodes: &[crate::syntax::Node]) -> usize {
+    nodes
+        .iter()
+        .take_while(|n| !n.keyword.value.eq_ignore_ascii_case("from"))
+        .count()
+}
+
 /// Turn a syntax tree into stages of typed instructions.
 pub fn from_ast(ast: &Ast) -> Result<Dockerfile> {
     let mut global_args = Vec::new();
     let mut stages: Vec<Stage> = Vec::new();
-    for node in &ast.nodes {
+    for (k, node) in ast.nodes.iter().enumerate() {
         let ins = parse_instruction(node)?;
         match &ins.command {
             Command::From(from) => stages.push(Stage {
                 index: stages.len(),
                 from: from.clone(),
                 from_span: ins.span,
-                instructions: Vec::new(),
+                instructions: Vec::with_capacity(stage_length(&ast.nodes[k + 1..])),
             }),
             Command::Arg { .. } if stages.is_empty() => global_args.push(ins),
             _ => match stages.last_mut() {
