@@ -349,8 +349,10 @@ impl Parser<'_> {
 
     fn end_command(&mut self, b: &mut Builder, sep: Sep, nested: bool) {
         let piped_in = b.piped_in;
-        let mut words = std::mem::take(&mut b.words);
-        let redirects = std::mem::take(&mut b.redirects);
+        // Copied out at their final length (the builder's vectors keep their room for the
+        // next command): a script's commands are all kept, with thousands of words.
+        let mut words: Vec<Word> = b.words.drain(..).collect();
+        let redirects: Vec<Word> = b.redirects.drain(..).collect();
         b.redirect_next = false;
         b.piped_in = sep == Sep::Pipe;
         let start = words
