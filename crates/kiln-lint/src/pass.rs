@@ -20,19 +20,44 @@ pub(crate) struct Cx<'a> {
     pub global_args: &'a Vars,
     /// The stage plan: bases resolved (global ARGs expanded).
     pub plan: &'a Plan,
-    /// Every RUN of every stage, split into commands.
-    pub runs: Vec<RunCx<'a>>,
+    /// The Dockerfile's lines (for mapping RUN scripts back to it).
+    pub lines: &'a [&'a str],
     /// For each stage, the earlier stage it is built on (`FROM stage`).
     pub stage_base: Vec<Option<usize>>,
 }
 
-impl Cx<'_> {
-    /// For every RUN of `self.runs` (same order), a state carried through the stages:
+impl<'a> Cx<'a> {
+    /// Every RUN of every stage in order, split into commands as it is reached.
+    pub fn runs(&self) -> impl Iterator<Item = RunCx<'a>> + '_ {
+        let (df, lines) = (self.df, self.lines);
+        df.stages.iter().flat_map(move |stage| {
+            stage
+                .instructions
+                .iter()
+                .enumerate()
+                .filter_map(move |(index, ins)| {
+                    let Command::Run(run) = &ins.command else {
+                        return None;
+                    };
+                    let (script, map) = run_script(run, ins.span.end.line, lines, df.escape);
+                    Some(RunCx {
+                        stage: stage.index,
+                        index,
+                        ins,
+                        run,
+                        script,
+                        map,
+                    })
+                })
+        })
+    }
+
+    /// For every RUN of [`Cx::runs`] (same order), a state carried through the stages:
     /// `update` sees each instruction; a stage built on another starts from that stage's
     /// final state, others from `init`.
     pub fn state_at_runs<T: Clone>(&self, init: T, update: impl Fn(&mut T, &Command)) -> Vec<T> {
         let mut end_state: Vec<T> = Vec::with_capacity(self.df.stages.len());
-        let mut out = Vec::with_capacity(self.runs.len());
+        let mut out = Vec::new();
         for st in &self.df.stages {
             let mut cur = self
                 .stage_base
@@ -173,14 +198,13 @@ pub(crate) fn run(input: &LintInput<'_>) -> Vec<Finding> {
     let source = String::from_utf8_lossy(input.dockerfile);
     let source = source.strip_prefix('\u{feff}').unwrap_or(&source);
     let lines: Vec<&str> = source.split_inclusive('\n').collect();
-    let runs = collect_runs(df, &lines);
     let cx = Cx {
         input,
         ast: &ast,
         df,
         global_args: &planned.global_args,
         plan: &planned,
-        runs,
+        lines: &lines,
         stage_base: planned
             .stages
             .iter()
@@ -197,27 +221,6 @@ pub(crate) fn run(input: &LintInput<'_>) -> Vec<Finding> {
         .into_iter()
         .filter(|f| !ignored(&ignores, f))
         .collect()
-}
-
-fn collect_runs<'a>(df: &'a Dockerfile, lines: &[&str]) -> Vec<RunCx<'a>> {
-    let mut out = Vec::new();
-    for stage in &df.stages {
-        for (index, ins) in stage.instructions.iter().enumerate() {
-            let Command::Run(run) = &ins.command else {
-                continue;
-            };
-            let (script, map) = run_script(run, ins.span.end.line, lines, df.escape);
-            out.push(RunCx {
-                stage: stage.index,
-                index,
-                ins,
-                run,
-                script,
-                map,
-            });
-        }
-    }
-    out
 }
 
 /// The commands a RUN runs and how to map their offsets back to the Dockerfile.

@@ -1,7 +1,7 @@
 //! apk (Alpine).
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::pass::{Cx, Out};
+use crate::pass::{Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[
@@ -56,24 +56,23 @@ pub(super) static UPGRADE: Rule = Rule {
 
 pub(super) static RULES: &[&Rule] = &[&NO_CACHE, &UNPINNED, &UPGRADE];
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    for run in &cx.runs {
-        let cleaned = run.removes(&["/var/cache/apk"])
-            || run.cache_mount(&["/var/cache/apk", "/etc/apk/cache"]);
-        for inv in invocations(run, &["apk"], &["add"], WITH_VALUE) {
-            if !inv.cmd.has_arg(&["--no-cache"]) && !cleaned {
-                out.emit(&NO_CACHE, inv_span(run, &inv), &[]);
-            }
-            for p in &inv.operands {
-                let t = p.text.as_str();
-                if is_dynamic(p) || t.contains(['=', '~', '<', '>']) || t.ends_with(".apk") {
-                    continue;
-                }
-                out.emit(&UNPINNED, run.word_span(p), &[t]);
-            }
+/// The checks of one RUN.
+pub(super) fn check(run: &RunCx<'_>, out: &mut Out) {
+    let cleaned =
+        run.removes(&["/var/cache/apk"]) || run.cache_mount(&["/var/cache/apk", "/etc/apk/cache"]);
+    for inv in invocations(run, &["apk"], &["add"], WITH_VALUE) {
+        if !inv.cmd.has_arg(&["--no-cache"]) && !cleaned {
+            out.emit(&NO_CACHE, inv_span(run, &inv), &[]);
         }
-        for inv in invocations(run, &["apk"], &["upgrade"], WITH_VALUE) {
-            out.emit(&UPGRADE, inv_span(run, &inv), &[]);
+        for p in &inv.operands {
+            let t = p.text.as_str();
+            if is_dynamic(p) || t.contains(['=', '~', '<', '>']) || t.ends_with(".apk") {
+                continue;
+            }
+            out.emit(&UNPINNED, run.word_span(p), &[t]);
         }
+    }
+    for inv in invocations(run, &["apk"], &["upgrade"], WITH_VALUE) {
+        out.emit(&UPGRADE, inv_span(run, &inv), &[]);
     }
 }

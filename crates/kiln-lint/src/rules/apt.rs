@@ -1,7 +1,7 @@
 //! apt and apt-get (Debian, Ubuntu).
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::pass::{Cx, Out};
+use crate::pass::{Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const APT: &[&str] = &["apt-get", "apt"];
@@ -113,82 +113,81 @@ pub(super) static RULES: &[&Rule] = &[
     &UPDATE_ALONE,
 ];
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    for run in &cx.runs {
-        let updates = invocations(run, APT, &["update"], WITH_VALUE);
-        let installs = invocations(run, APT, INSTALL, WITH_VALUE);
-        let lists_cleaned = run.removes(&[LISTS]) || run.cache_mount(&[LISTS]);
-        for u in &updates {
-            let prog = u.cmd.program().unwrap_or("apt-get");
-            if !lists_cleaned {
-                out.emit(&LISTS_NOT_CLEANED, inv_span(run, u), &[prog]);
-            }
+/// The checks of one RUN.
+pub(super) fn check(run: &RunCx<'_>, out: &mut Out) {
+    let updates = invocations(run, APT, &["update"], WITH_VALUE);
+    let installs = invocations(run, APT, INSTALL, WITH_VALUE);
+    let lists_cleaned = run.removes(&[LISTS]) || run.cache_mount(&[LISTS]);
+    for u in &updates {
+        let prog = u.cmd.program().unwrap_or("apt-get");
+        if !lists_cleaned {
+            out.emit(&LISTS_NOT_CLEANED, inv_span(run, u), &[prog]);
         }
-        if let Some(u) = updates.first() {
-            let installs_any = !installs.is_empty()
-                || !invocations(
-                    run,
-                    APT,
-                    &[
-                        "upgrade",
-                        "dist-upgrade",
-                        "full-upgrade",
-                        "build-dep",
-                        "satisfy",
-                    ],
-                    WITH_VALUE,
-                )
-                .is_empty();
-            if !installs_any {
-                out.emit(
-                    &UPDATE_ALONE,
-                    inv_span(run, u),
-                    &[u.cmd.program().unwrap_or("apt-get")],
-                );
-            }
-        }
-        for inv in &installs {
-            let prog = inv.cmd.program().unwrap_or("apt-get");
-            let span = inv_span(run, inv);
-            let no_rec = inv.cmd.has_arg(&["--no-install-recommends"])
-                || inv.cmd.args().iter().any(|w| {
-                    let t = w.text.to_ascii_lowercase();
-                    t.contains("install-recommends=false") || t.contains("install-recommends=0")
-                });
-            if !no_rec {
-                out.emit(&NO_INSTALL_RECOMMENDS, span, &[prog]);
-            }
-            let yes = inv
-                .cmd
-                .has_flag(&['y'], &["yes", "assume-yes", "force-yes"])
-                || inv.cmd.args().iter().any(|w| {
-                    matches!(w.text.as_str(), "-qq" | "-q=2" | "--quiet=2")
-                        || w.text.to_ascii_lowercase().contains("assume-yes=true")
-                });
-            if !yes {
-                out.emit(&MISSING_YES, span, &[prog]);
-            }
-            for p in &inv.operands {
-                if is_dynamic(p) || p.text.contains('=') || p.text.ends_with(".deb") {
-                    continue;
-                }
-                out.emit(&UNPINNED, run.word_span(p), &[&p.text]);
-            }
-        }
-        for inv in invocations(
-            run,
-            APT,
-            &["upgrade", "dist-upgrade", "full-upgrade"],
-            WITH_VALUE,
-        ) {
+    }
+    if let Some(u) = updates.first() {
+        let installs_any = !installs.is_empty()
+            || !invocations(
+                run,
+                APT,
+                &[
+                    "upgrade",
+                    "dist-upgrade",
+                    "full-upgrade",
+                    "build-dep",
+                    "satisfy",
+                ],
+                WITH_VALUE,
+            )
+            .is_empty();
+        if !installs_any {
             out.emit(
-                &UPGRADE,
-                inv_span(run, &inv),
-                &[inv.cmd.program().unwrap_or("apt-get"), &inv.sub.text],
+                &UPDATE_ALONE,
+                inv_span(run, u),
+                &[u.cmd.program().unwrap_or("apt-get")],
             );
         }
-        for cmd in run.commands(&["apt"]) {
-            out.emit(&APT_NOT_APT_GET, run.program_span(cmd), &[]);
+    }
+    for inv in &installs {
+        let prog = inv.cmd.program().unwrap_or("apt-get");
+        let span = inv_span(run, inv);
+        let no_rec = inv.cmd.has_arg(&["--no-install-recommends"])
+            || inv.cmd.args().iter().any(|w| {
+                let t = w.text.to_ascii_lowercase();
+                t.contains("install-recommends=false") || t.contains("install-recommends=0")
+            });
+        if !no_rec {
+            out.emit(&NO_INSTALL_RECOMMENDS, span, &[prog]);
         }
+        let yes = inv
+            .cmd
+            .has_flag(&['y'], &["yes", "assume-yes", "force-yes"])
+            || inv.cmd.args().iter().any(|w| {
+                matches!(w.text.as_str(), "-qq" | "-q=2" | "--quiet=2")
+                    || w.text.to_ascii_lowercase().contains("assume-yes=true")
+            });
+        if !yes {
+            out.emit(&MISSING_YES, span, &[prog]);
+        }
+        for p in &inv.operands {
+            if is_dynamic(p) || p.text.contains('=') || p.text.ends_with(".deb") {
+                continue;
+            }
+            out.emit(&UNPINNED, run.word_span(p), &[&p.text]);
+        }
+    }
+    for inv in invocations(
+        run,
+        APT,
+        &["upgrade", "dist-upgrade", "full-upgrade"],
+        WITH_VALUE,
+    ) {
+        out.emit(
+            &UPGRADE,
+            inv_span(run, &inv),
+            &[inv.cmd.program().unwrap_or("apt-get"), &inv.sub.text],
+        );
+    }
+    for cmd in run.commands(&["apt"]) {
+        out.emit(&APT_NOT_APT_GET, run.program_span(cmd), &[]);
     }
 }

@@ -1,7 +1,7 @@
 //! RubyGems and Bundler.
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::pass::{Cx, Out};
+use crate::pass::{Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[
@@ -58,34 +58,32 @@ pub(super) static NO_DOCUMENT: Rule = Rule {
 
 pub(super) static RULES: &[&Rule] = &[&UNPINNED, &CACHE, &NO_DOCUMENT];
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    for run in &cx.runs {
-        let cleaned = run.removes(&["cache", ".gem"]);
-        for inv in invocations(run, &["gem"], &["install", "i"], WITH_VALUE) {
-            let span = inv_span(run, &inv);
-            if !cleaned {
-                out.emit(&CACHE, span, &["gem"]);
-            }
-            if !inv.cmd.has_arg(&["--no-document", "-N", "--no-doc"])
-                && !inv.cmd.has_arg(&["--no-ri"])
-            {
-                out.emit(&NO_DOCUMENT, span, &[]);
-            }
-            let versioned = inv.cmd.has_arg(&["-v", "--version"]);
-            if versioned {
+/// The checks of one RUN.
+pub(super) fn check(run: &RunCx<'_>, out: &mut Out) {
+    let cleaned = run.removes(&["cache", ".gem"]);
+    for inv in invocations(run, &["gem"], &["install", "i"], WITH_VALUE) {
+        let span = inv_span(run, &inv);
+        if !cleaned {
+            out.emit(&CACHE, span, &["gem"]);
+        }
+        if !inv.cmd.has_arg(&["--no-document", "-N", "--no-doc"]) && !inv.cmd.has_arg(&["--no-ri"])
+        {
+            out.emit(&NO_DOCUMENT, span, &[]);
+        }
+        let versioned = inv.cmd.has_arg(&["-v", "--version"]);
+        if versioned {
+            continue;
+        }
+        for p in &inv.operands {
+            if is_dynamic(p) || p.text.contains(':') || p.text.ends_with(".gem") {
                 continue;
             }
-            for p in &inv.operands {
-                if is_dynamic(p) || p.text.contains(':') || p.text.ends_with(".gem") {
-                    continue;
-                }
-                out.emit(&UNPINNED, run.word_span(p), &[&p.text]);
-            }
+            out.emit(&UNPINNED, run.word_span(p), &[&p.text]);
         }
-        if !cleaned {
-            for inv in invocations(run, &["bundle", "bundler"], &["install"], WITH_VALUE) {
-                out.emit(&CACHE, inv_span(run, &inv), &["bundle"]);
-            }
+    }
+    if !cleaned {
+        for inv in invocations(run, &["bundle", "bundler"], &["install"], WITH_VALUE) {
+            out.emit(&CACHE, inv_span(run, &inv), &["bundle"]);
         }
     }
 }

@@ -66,15 +66,25 @@ pub fn find(key: &str) -> Option<&'static Rule> {
     all().find(|r| r.id.eq_ignore_ascii_case(key) || r.name.eq_ignore_ascii_case(key))
 }
 
+/// Every rule family over the Dockerfile. RUN scripts are tokenized one at a time and
+/// checked by the families that look at them, then dropped: a Dockerfile with thousands
+/// of long RUNs never holds all their words at once.
 pub(crate) fn check_all(cx: &Cx<'_>, out: &mut Out) {
-    apt::check(cx, out);
-    apk::check(cx, out);
-    rpm::check(cx, out);
-    zypper::check(cx, out);
-    pip::check(cx, out);
-    node::check(cx, out);
-    gem::check(cx, out);
-    run::check(cx, out);
+    let pip_env = pip::env_no_cache(cx);
+    let shells = run::shells(cx);
+    let mut before = None;
+    for (ordinal, r) in cx.runs().enumerate() {
+        apt::check(&r, out);
+        apk::check(&r, out);
+        rpm::check(&r, out);
+        zypper::check(&r, out);
+        pip::check(&r, pip_env.get(ordinal).copied().unwrap_or(false), out);
+        node::check(&r, out);
+        gem::check(&r, out);
+        run::check(&r, before.as_ref(), shells.get(ordinal), out);
+        secrets::check_run(&r, out);
+        before = Some(r);
+    }
     image::check(cx, out);
     user::check(cx, out);
     copy::check(cx, out);

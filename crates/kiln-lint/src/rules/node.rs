@@ -1,7 +1,7 @@
 //! npm and yarn.
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::pass::{Cx, Out};
+use crate::pass::{Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[
@@ -74,36 +74,35 @@ fn pinned(t: &str) -> bool {
         || (t.contains('/') && !t.starts_with('@'))
 }
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    for run in &cx.runs {
-        let npm_cleaned = invocations(run, &["npm"], &["cache"], WITH_VALUE)
-            .iter()
-            .any(|i| i.operands.iter().any(|w| w.text == "clean"))
-            || run.removes(&[".npm"])
-            || run.cache_mount(&["/root/.npm"]);
-        for inv in invocations(run, &["npm"], INSTALL, WITH_VALUE) {
-            if !npm_cleaned {
-                out.emit(&NPM_CACHE, inv_span(run, &inv), &[&inv.sub.text]);
-            }
-            if inv.sub.text == "ci" {
+/// The checks of one RUN.
+pub(super) fn check(run: &RunCx<'_>, out: &mut Out) {
+    let npm_cleaned = invocations(run, &["npm"], &["cache"], WITH_VALUE)
+        .iter()
+        .any(|i| i.operands.iter().any(|w| w.text == "clean"))
+        || run.removes(&[".npm"])
+        || run.cache_mount(&["/root/.npm"]);
+    for inv in invocations(run, &["npm"], INSTALL, WITH_VALUE) {
+        if !npm_cleaned {
+            out.emit(&NPM_CACHE, inv_span(run, &inv), &[&inv.sub.text]);
+        }
+        if inv.sub.text == "ci" {
+            continue;
+        }
+        for p in &inv.operands {
+            if is_dynamic(p) || pinned(&p.text) {
                 continue;
             }
-            for p in &inv.operands {
-                if is_dynamic(p) || pinned(&p.text) {
-                    continue;
-                }
-                out.emit(&NPM_UNPINNED, run.word_span(p), &[&p.text]);
-            }
+            out.emit(&NPM_UNPINNED, run.word_span(p), &[&p.text]);
         }
-        let yarn_cleaned = invocations(run, &["yarn"], &["cache"], WITH_VALUE)
-            .iter()
-            .any(|i| i.operands.iter().any(|w| w.text == "clean"))
-            || run.removes(&["yarn"])
-            || run.cache_mount(&["/usr/local/share/.cache/yarn", "/root/.cache/yarn"]);
-        if !yarn_cleaned {
-            for inv in invocations(run, &["yarn"], &["install", "add"], WITH_VALUE) {
-                out.emit(&YARN_CACHE, inv_span(run, &inv), &[&inv.sub.text]);
-            }
+    }
+    let yarn_cleaned = invocations(run, &["yarn"], &["cache"], WITH_VALUE)
+        .iter()
+        .any(|i| i.operands.iter().any(|w| w.text == "clean"))
+        || run.removes(&["yarn"])
+        || run.cache_mount(&["/usr/local/share/.cache/yarn", "/root/.cache/yarn"]);
+    if !yarn_cleaned {
+        for inv in invocations(run, &["yarn"], &["install", "add"], WITH_VALUE) {
+            out.emit(&YARN_CACHE, inv_span(run, &inv), &[&inv.sub.text]);
         }
     }
 }

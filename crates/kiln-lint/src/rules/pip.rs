@@ -1,6 +1,6 @@
 //! pip (`pip`, `pip3`, `pip3.12`, `python -m pip`).
 
-use crate::pass::{Cx, Out};
+use crate::pass::{Cx, Out, RunCx};
 use crate::rule::{Rule, Severity};
 use crate::shell::{Command, Word};
 use kiln_dockerfile::instructions::Command as Ins;
@@ -93,9 +93,9 @@ fn pip_args(cmd: &Command) -> Option<&[Word]> {
     None
 }
 
-/// For every RUN of `cx.runs` (same order): is `ENV PIP_NO_CACHE_DIR` set before it
-/// (following base stages)?
-fn env_no_cache(cx: &Cx<'_>) -> Vec<bool> {
+/// For every RUN (in order): is `ENV PIP_NO_CACHE_DIR` set before it (following base
+/// stages)?
+pub(super) fn env_no_cache(cx: &Cx<'_>) -> Vec<bool> {
     cx.state_at_runs(false, |cur, cmd| {
         if let Ins::Env { env } = cmd {
             for kv in env.iter().filter(|kv| kv.key.value == "PIP_NO_CACHE_DIR") {
@@ -117,67 +117,66 @@ fn version_given(t: &str) -> bool {
         || t.contains("://")
 }
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    let env = env_no_cache(cx);
-    for (ri, run) in cx.runs.iter().enumerate() {
-        let purged = run.script.commands.iter().any(|c| {
-            pip_args(c).is_some_and(|a| {
-                a.first().is_some_and(|w| w.text == "cache") && a.iter().any(|w| w.text == "purge")
-            })
-        }) || run.removes(&[".cache/pip", ".cache"])
-            || run.cache_mount(&["/root/.cache/pip", "/root/.cache"])
-            || env.get(ri).copied().unwrap_or(false);
-        for cmd in &run.script.commands {
-            let Some(args) = pip_args(cmd) else { continue };
-            // The subcommand: first non-option word.
-            let mut i = 0;
-            while let Some(w) = args.get(i) {
-                if !w.text.starts_with('-') {
-                    break;
-                }
-                i += if WITH_VALUE.contains(&w.text.as_str()) {
-                    2
-                } else {
-                    1
-                };
+/// The checks of one RUN; `no_cache_env`: whether `ENV PIP_NO_CACHE_DIR` is set before it
+/// (from [`env_no_cache`]).
+pub(super) fn check(run: &RunCx<'_>, no_cache_env: bool, out: &mut Out) {
+    let purged = run.script.commands.iter().any(|c| {
+        pip_args(c).is_some_and(|a| {
+            a.first().is_some_and(|w| w.text == "cache") && a.iter().any(|w| w.text == "purge")
+        })
+    }) || run.removes(&[".cache/pip", ".cache"])
+        || run.cache_mount(&["/root/.cache/pip", "/root/.cache"])
+        || no_cache_env;
+    for cmd in &run.script.commands {
+        let Some(args) = pip_args(cmd) else { continue };
+        // The subcommand: first non-option word.
+        let mut i = 0;
+        while let Some(w) = args.get(i) {
+            if !w.text.starts_with('-') {
+                break;
             }
-            let Some(sub) = args.get(i) else { continue };
-            if sub.text != "install" {
+            i += if WITH_VALUE.contains(&w.text.as_str()) {
+                2
+            } else {
+                1
+            };
+        }
+        let Some(sub) = args.get(i) else { continue };
+        if sub.text != "install" {
+            continue;
+        }
+        let inline_env = cmd
+            .assigns
+            .iter()
+            .any(|a| a.text.starts_with("PIP_NO_CACHE_DIR="));
+        let has = |n: &str| {
+            args.iter()
+                .any(|w| w.text == n || w.text.starts_with(&format!("{n}=")))
+        };
+        if !purged && !inline_env && !has("--no-cache-dir") {
+            let span = run.program_span(cmd).to(run.word_span(sub));
+            out.emit(&NO_CACHE_DIR, span, &[]);
+        }
+        // Operands.
+        let mut k = i + 1;
+        let mut after_dashdash = false;
+        while let Some(w) = args.get(k) {
+            k += 1;
+            let t = w.text.as_str();
+            if !after_dashdash && t == "--" {
+                after_dashdash = true;
                 continue;
             }
-            let inline_env = cmd
-                .assigns
-                .iter()
-                .any(|a| a.text.starts_with("PIP_NO_CACHE_DIR="));
-            let has = |n: &str| {
-                args.iter()
-                    .any(|w| w.text == n || w.text.starts_with(&format!("{n}=")))
-            };
-            if !purged && !inline_env && !has("--no-cache-dir") {
-                let span = run.program_span(cmd).to(run.word_span(sub));
-                out.emit(&NO_CACHE_DIR, span, &[]);
+            if !after_dashdash && t.starts_with('-') {
+                if WITH_VALUE.contains(&t) {
+                    k += 1;
+                }
+                continue;
             }
-            // Operands.
-            let mut k = i + 1;
-            let mut after_dashdash = false;
-            while let Some(w) = args.get(k) {
-                k += 1;
-                let t = w.text.as_str();
-                if !after_dashdash && t == "--" {
-                    after_dashdash = true;
-                    continue;
-                }
-                if !after_dashdash && t.starts_with('-') {
-                    if WITH_VALUE.contains(&t) {
-                        k += 1;
-                    }
-                    continue;
-                }
-                if t.contains('$') || t.contains('`') || version_given(t) {
-                    continue;
-                }
-                out.emit(&UNPINNED, run.word_span(w), &[t]);
+            if t.contains('$') || t.contains('`') || version_given(t) {
+                continue;
             }
+            out.emit(&UNPINNED, run.word_span(w), &[t]);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! yum, dnf and microdnf (Fedora, RHEL, CentOS, UBI, Amazon Linux).
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::pass::{Cx, Out, RunCx};
+use crate::pass::{Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[
@@ -112,8 +112,7 @@ fn pinned(p: &str) -> bool {
             .any(|(i, _)| p[i + 1..].starts_with(|c: char| c.is_ascii_digit()))
 }
 
-fn family(cx: &Cx<'_>, run: &RunCx<'_>, out: &mut Out, progs: &[&str], rules: [&'static Rule; 3]) {
-    let _ = cx;
+fn family(run: &RunCx<'_>, out: &mut Out, progs: &[&str], rules: [&'static Rule; 3]) {
     let [clean, yes, unpinned] = rules;
     let cleaned = run.removes(&["/var/cache/yum", "/var/cache/dnf"])
         || run.cache_mount(&["/var/cache/yum", "/var/cache/dnf"])
@@ -141,23 +140,20 @@ fn family(cx: &Cx<'_>, run: &RunCx<'_>, out: &mut Out, progs: &[&str], rules: [&
     }
 }
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    for run in &cx.runs {
-        family(
-            cx,
-            run,
-            out,
-            &["yum"],
-            [&YUM_NOT_CLEANED, &YUM_MISSING_YES, &YUM_UNPINNED],
-        );
-        family(
-            cx,
-            run,
-            out,
-            &["dnf", "microdnf"],
-            [&DNF_NOT_CLEANED, &DNF_MISSING_YES, &DNF_UNPINNED],
-        );
-    }
+/// The checks of one RUN.
+pub(super) fn check(run: &RunCx<'_>, out: &mut Out) {
+    family(
+        run,
+        out,
+        &["yum"],
+        [&YUM_NOT_CLEANED, &YUM_MISSING_YES, &YUM_UNPINNED],
+    );
+    family(
+        run,
+        out,
+        &["dnf", "microdnf"],
+        [&DNF_NOT_CLEANED, &DNF_MISSING_YES, &DNF_UNPINNED],
+    );
 }
 
 #[cfg(test)]

@@ -105,8 +105,8 @@ fn flags_of<'r>(run: &'r RunCx<'_>) -> Flags<'r> {
     )
 }
 
-/// For every RUN of `cx.runs` (same order), the SHELL in force (following base stages).
-fn shells(cx: &Cx<'_>) -> Vec<Option<Vec<String>>> {
+/// For every RUN (in order), the SHELL in force (following base stages).
+pub(super) fn shells(cx: &Cx<'_>) -> Vec<Option<Vec<String>>> {
     cx.state_at_runs(None, |cur, cmd| {
         if let Ins::Shell { shell } = cmd {
             *cur = Some(shell.clone());
@@ -123,30 +123,33 @@ fn pipefail_in(words: &[String]) -> bool {
     })
 }
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    consecutive(cx, out);
-    let shells = shells(cx);
-    for (ri, run) in cx.runs.iter().enumerate() {
-        for c in &run.script.commands {
-            command(run, c, out);
-        }
-        downloads_piped_to_shell(run, out);
-        pipes_without_pipefail(run, shells.get(ri), out);
+/// The checks of one RUN: `before` is the RUN before it, `shell` the SHELL in force (from
+/// [`shells`]).
+pub(super) fn check(
+    run: &RunCx<'_>,
+    before: Option<&RunCx<'_>>,
+    shell: Option<&Option<Vec<String>>>,
+    out: &mut Out,
+) {
+    if let Some(before) = before {
+        consecutive(before, run, out);
     }
+    for c in &run.script.commands {
+        command(run, c, out);
+    }
+    downloads_piped_to_shell(run, out);
+    pipes_without_pipefail(run, shell, out);
 }
 
 /// Consecutive single-command RUNs with the same flags.
-fn consecutive(cx: &Cx<'_>, out: &mut Out) {
-    for pair in cx.runs.windows(2) {
-        let (a, b) = (&pair[0], &pair[1]);
-        if a.stage == b.stage
-            && a.index + 1 == b.index
-            && top_level_count(a) == 1
-            && top_level_count(b) == 1
-            && flags_of(a) == flags_of(b)
-        {
-            out.emit(&CONSECUTIVE, b.ins.keyword.span, &[]);
-        }
+fn consecutive(a: &RunCx<'_>, b: &RunCx<'_>, out: &mut Out) {
+    if a.stage == b.stage
+        && a.index + 1 == b.index
+        && top_level_count(a) == 1
+        && top_level_count(b) == 1
+        && flags_of(a) == flags_of(b)
+    {
+        out.emit(&CONSECUTIVE, b.ins.keyword.span, &[]);
     }
 }
 

@@ -1,6 +1,6 @@
 //! Secrets in build arguments, environment variables, labels and commands.
 
-use crate::pass::{Cx, Out};
+use crate::pass::{Cx, Out, RunCx};
 use crate::rule::{Rule, Severity};
 use kiln_dockerfile::instructions::Command as Ins;
 use kiln_dockerfile::Span;
@@ -184,13 +184,15 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
             _ => {}
         }
     }
-    for run in &cx.runs {
-        for c in run.script.commands.iter().filter(|c| !c.nested) {
-            for w in c.words.iter().chain(&c.assigns) {
-                // The span only for a hit: finding it costs more than the check.
-                if let Some(kind) = secret_kind(&w.text) {
-                    out.emit(&SECRET_VALUE, run.word_span(w), &[kind]);
-                }
+}
+
+/// The words of one RUN that look like secrets.
+pub(super) fn check_run(run: &RunCx<'_>, out: &mut Out) {
+    for c in run.script.commands.iter().filter(|c| !c.nested) {
+        for w in c.words.iter().chain(&c.assigns) {
+            // The span only for a hit: finding it costs more than the check.
+            if let Some(kind) = secret_kind(&w.text) {
+                out.emit(&SECRET_VALUE, run.word_span(w), &[kind]);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! zypper (openSUSE, SLES).
 
 use super::pkg::{inv_span, invocations, is_dynamic};
-use crate::pass::{Cx, Out};
+use crate::pass::{Out, RunCx};
 use crate::rule::{Rule, Severity};
 
 const WITH_VALUE: &[&str] = &[
@@ -69,32 +69,31 @@ pub(super) static DIST_UPGRADE: Rule = Rule {
 
 pub(super) static RULES: &[&Rule] = &[&NOT_CLEANED, &MISSING_YES, &UNPINNED, &DIST_UPGRADE];
 
-pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
-    for run in &cx.runs {
-        let cleaned = run.removes(&["/var/cache/zypp"])
-            || run.cache_mount(&["/var/cache/zypp"])
-            || !invocations(run, &["zypper"], &["clean", "cc"], WITH_VALUE).is_empty();
-        for inv in invocations(run, &["zypper"], INSTALL, WITH_VALUE) {
-            let span = inv_span(run, &inv);
-            if !cleaned {
-                out.emit(&NOT_CLEANED, span, &[&inv.sub.text]);
-            }
-            if !inv
-                .cmd
-                .has_flag(&['n', 'y'], &["non-interactive", "no-confirm"])
-            {
-                out.emit(&MISSING_YES, span, &[&inv.sub.text]);
-            }
-            for p in &inv.operands {
-                let t = p.text.as_str();
-                if is_dynamic(p) || t.contains(['=', '<', '>']) || t.ends_with(".rpm") {
-                    continue;
-                }
-                out.emit(&UNPINNED, run.word_span(p), &[t]);
-            }
+/// The checks of one RUN.
+pub(super) fn check(run: &RunCx<'_>, out: &mut Out) {
+    let cleaned = run.removes(&["/var/cache/zypp"])
+        || run.cache_mount(&["/var/cache/zypp"])
+        || !invocations(run, &["zypper"], &["clean", "cc"], WITH_VALUE).is_empty();
+    for inv in invocations(run, &["zypper"], INSTALL, WITH_VALUE) {
+        let span = inv_span(run, &inv);
+        if !cleaned {
+            out.emit(&NOT_CLEANED, span, &[&inv.sub.text]);
         }
-        for inv in invocations(run, &["zypper"], &["dist-upgrade", "dup"], WITH_VALUE) {
-            out.emit(&DIST_UPGRADE, inv_span(run, &inv), &[&inv.sub.text]);
+        if !inv
+            .cmd
+            .has_flag(&['n', 'y'], &["non-interactive", "no-confirm"])
+        {
+            out.emit(&MISSING_YES, span, &[&inv.sub.text]);
         }
+        for p in &inv.operands {
+            let t = p.text.as_str();
+            if is_dynamic(p) || t.contains(['=', '<', '>']) || t.ends_with(".rpm") {
+                continue;
+            }
+            out.emit(&UNPINNED, run.word_span(p), &[t]);
+        }
+    }
+    for inv in invocations(run, &["zypper"], &["dist-upgrade", "dup"], WITH_VALUE) {
+        out.emit(&DIST_UPGRADE, inv_span(run, &inv), &[&inv.sub.text]);
     }
 }
