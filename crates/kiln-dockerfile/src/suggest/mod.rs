@@ -20,6 +20,17 @@ pub fn closest_with_distance<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
     case_sensitive: bool,
 ) -> Option<(usize, &'a str)> {
+    closest_within(name, candidates, case_sensitive, usize::MAX)
+}
+
+/// [`closest_with_distance`] among the candidates at most `max` edits away (for a caller
+/// that already has a candidate at `max + 1`).
+pub fn closest_within<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+    case_sensitive: bool,
+    max: usize,
+) -> Option<(usize, &'a str)> {
     let norm = |s: &str| {
         if case_sensitive {
             s.to_string()
@@ -29,7 +40,7 @@ pub fn closest_with_distance<'a>(
     };
     let target = norm(name);
     let len = target.chars().count();
-    let limit = limit_for(len);
+    let limit = limit_for(len).min(max);
     candidates
         .into_iter()
         .filter(|c| !c.is_empty())

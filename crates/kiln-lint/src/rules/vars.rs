@@ -205,14 +205,12 @@ pub(super) fn check(cx: &Cx<'_>, out: &mut Out) {
                 } else {
                     // The defined names in order, then the known ones: the first closest.
                     let defined = names.closest(name);
-                    // A known name wins only when closer than the defined one: skip those
-                    // whose length alone puts them at its distance or further.
-                    let len = name.chars().count();
-                    let known = if on_image { KNOWN_ENV } else { &[] };
-                    let near = known.iter().copied().filter(|k| {
-                        defined.map_or(true, |(dn, _)| k.chars().count().abs_diff(len) < dn)
-                    });
-                    let known = suggest::closest_with_distance(name, near, true);
+                    // A known name wins only when closer than the defined one.
+                    let max = defined.map_or(usize::MAX, |(dn, _)| dn - 1);
+                    let known = match (on_image, max) {
+                        (false, _) | (_, 0) => None,
+                        _ => suggest::closest_within(name, KNOWN_ENV.iter().copied(), true, max),
+                    };
                     let best = match (defined, known) {
                         (Some((dn, n)), Some((dk, k))) => Some(if dk < dn { k } else { n }),
                         (n, k) => n.or(k).map(|(_, c)| c),
