@@ -83,6 +83,42 @@ fn users_the_image_does_not_have_are_rejected_inputs_exit_1() {
 }
 
 #[test]
+fn a_bad_exclude_pattern_is_a_rejected_input_exit_1() {
+    let env = busybox_env();
+    // Control: a usable pattern builds.
+    let ok = env.context(
+        "ok",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:test\nCOPY --exclude=*.tmp . /app\n",
+            ),
+            ("f", "file\n"),
+        ],
+    );
+    env.ok(&["build", "-q", s(&ok)]);
+    let bad = env.context(
+        "bad",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox:test\nCOPY --exclude=*.tmp --exclude=! . /app\n",
+            ),
+            ("f", "file\n"),
+        ],
+    );
+    let out = env.run(&["build", "-q", s(&bad)]);
+    assert_fails(
+        &out,
+        1,
+        &[
+            "--exclude: pattern 2: illegal exclusion pattern: \"!\"",
+            "Dockerfile:2",
+        ],
+    );
+}
+
+#[test]
 fn a_run_step_that_exits_non_zero_exits_4() {
     let env = busybox_env();
     let ctx = env.context("ctx", &[("Dockerfile", "FROM busybox:test\nRUN exit 3\n")]);

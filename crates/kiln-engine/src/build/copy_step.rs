@@ -113,6 +113,12 @@ pub(crate) fn copy(
     })
 }
 
+/// An `--exclude` pattern that cannot be used: the pattern error, told as the flag's (its
+/// own text names a .dockerignore line).
+#[derive(Debug, thiserror::Error)]
+#[error("pattern {}: {}", .0.line, .0.message)]
+struct BadExclude(#[source] kiln_dockerfile::dockerignore::IgnoreError);
+
 /// `--exclude` patterns as a matcher (`None`: none given).
 fn excludes(c: &Copy, span: Span) -> Result<Option<Ignore>, BuildError> {
     if c.excludes.is_empty() {
@@ -126,9 +132,7 @@ fn excludes(c: &Copy, span: Span) -> Result<Option<Ignore>, BuildError> {
         .collect();
     Ignore::from_patterns(patterns)
         .map(Some)
-        // Not the error itself: its text names a .dockerignore line, and these patterns
-        // are the instruction's.
-        .map_err(|e| BuildError::step(span, format!("--exclude: {}", e.message)))
+        .map_err(|e| BuildError::refused(span, "--exclude", None, BadExclude(e)))
 }
 
 /// Heredoc bodies as files (they arrive expanded by the stage walk when their delimiter
