@@ -258,7 +258,7 @@ impl Cgroups {
     /// the caller has already killed the step's pid 1 or stage1.
     pub(crate) fn kill_all(&self) {
         if let Some(dir) = &self.v2_dir {
-            let _ = fs::write(dir.join("cgroup.kill"), "1");
+            kill_processes_in(dir);
         }
     }
 
@@ -357,6 +357,15 @@ impl Cgroups {
     }
 }
 
+/// SIGKILL to every process in the v2 cgroup `dir` (`cgroup.kill`, Linux 5.14). Best
+/// effort: a v1 directory or an older kernel has no such file, and nothing is created.
+fn kill_processes_in(dir: &Path) {
+    let kill = fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("cgroup.kill"));
+    let _ = kill.and_then(|mut f| f.write_all(b"1"));
+}
+
 /// `rmdir` of a step's cgroup, tried again while the kernel reports it busy: 8 tries,
 /// 5 ms apart at first, doubling (1.3 s in all). A v2 directory that still has
 /// processes is told to kill them (`cgroup.kill`) before each new try.
@@ -365,10 +374,7 @@ fn remove_when_empty(dir: &Path) -> std::io::Result<()> {
     for _ in 0..7 {
         match fs::remove_dir(dir) {
             Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                let kill = fs::OpenOptions::new()
-                    .write(true)
-                    .open(dir.join("cgroup.kill"));
-                let _ = kill.and_then(|mut f| f.write_all(b"1"));
+                kill_processes_in(dir);
                 std::thread::sleep(delay);
                 delay *= 2;
             }
