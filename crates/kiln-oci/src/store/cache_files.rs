@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use super::{io_err, mkdir, Store, StoreError};
 
@@ -29,10 +29,6 @@ impl CacheArea {
         }
     }
 }
-
-/// A writer's temp file older than this was left by a process that died mid-write (a
-/// write takes milliseconds).
-const TEMP_LEFT_AFTER: Duration = Duration::from_secs(3600);
 
 /// The prefix of a writer's temp files.
 const TEMP_PREFIX: &str = ".tmp-";
@@ -114,7 +110,7 @@ impl Store {
                 let written = meta.modified().unwrap_or(now);
                 let name = entry.file_name();
                 let left_temp = name.to_string_lossy().starts_with(TEMP_PREFIX)
-                    && now.duration_since(written).unwrap_or_default() > TEMP_LEFT_AFTER;
+                    && super::gc_roots::writer_gone(written, now);
                 if !meta.is_file() || !(left_temp || drop(written)) {
                     continue;
                 }

@@ -22,7 +22,8 @@ use super::{Store, StoreError};
 use crate::digest::Digest;
 
 use super::paths::STEPS as STEPS_DIR;
-/// A record writer's temp file older than this belongs to a process that ended.
+/// A writer's temp file older than this belongs to a process that ended (a write takes
+/// milliseconds).
 const STALE_TEMP_AFTER: Duration = Duration::from_secs(3600);
 /// Largest record read.
 const MAX_RECORD_BYTES: u64 = 4 << 20;
@@ -77,6 +78,13 @@ pub(crate) fn read_all(root: &Path) -> Result<(Vec<StepRoots>, Vec<BadStepRecord
     Ok((good, bad))
 }
 
+/// Whether a store writer's temp file last written at `modified` was left by a process
+/// that ended without renaming it: older than an hour.
+pub(crate) fn writer_gone(modified: SystemTime, now: SystemTime) -> bool {
+    now.duration_since(modified)
+        .is_ok_and(|age| age > STALE_TEMP_AFTER)
+}
+
 /// Temp files of record writers that ended without renaming them: dot files in
 /// the records directory older than an hour.
 pub(crate) fn stale_temps(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
@@ -87,9 +95,7 @@ pub(crate) fn stale_temps(root: &Path) -> Result<Vec<PathBuf>, StoreError> {
             name.starts_with('.')
                 && fs::symlink_metadata(path)
                     .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| now.duration_since(t).ok())
-                    .is_some_and(|age| age > STALE_TEMP_AFTER)
+                    .is_ok_and(|t| writer_gone(t, now))
         })
         .map(|(_, path)| path)
         .collect())
