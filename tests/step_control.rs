@@ -172,7 +172,7 @@ fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// What a step of kiln `pid` (its command containing `sleep MARK`) has on the host.
+/// What a step of a kiln (its command containing `sleep MARK`) has on the host.
 #[derive(Debug, Default)]
 struct Traces {
     processes: Vec<u32>,
@@ -183,16 +183,18 @@ struct Traces {
 }
 
 impl Traces {
-    fn of(env: &TestEnv, run: &Running, mark: u32, slirps: &[u32]) -> Traces {
+    /// What kiln `pid` (its TMPDIR `run_tmp`) has on the host besides `processes`, the
+    /// step's processes found by the caller; `slirps` are looked for again.
+    fn of(env: &TestEnv, pid: u32, run_tmp: &Path, processes: Vec<u32>, slirps: &[u32]) -> Traces {
         Traces {
-            processes: processes_with(&format!("sleep {mark}")),
-            cgroups: cgroups_of(run.pid()),
+            processes,
+            cgroups: cgroups_of(pid),
             slirps: slirps
                 .iter()
                 .copied()
                 .filter(|p| Path::new(&format!("/proc/{p}")).exists())
                 .collect(),
-            temp_dirs: entries(&run.tmp),
+            temp_dirs: entries(run_tmp),
             store_tmp: entries(&env.store().join("tmp")),
         }
     }
@@ -221,10 +223,7 @@ fn start_stubborn(env: &TestEnv, mark: u32, extra: &[&str]) -> (Running, Vec<u32
     // no command line for a moment, so a single later look may see one fewer.
     let processes = wait_for_processes(&format!("sleep {mark}"), 3);
     let slirps = slirps_of(run.pid());
-    let seen = Traces {
-        processes,
-        ..Traces::of(env, &run, mark, &slirps)
-    };
+    let seen = Traces::of(env, run.pid(), &run.tmp, processes, &slirps);
     // Positive control: the probes find the running step (3 sleeps at least).
     assert!(seen.processes.len() >= 3, "the step's processes: {seen:?}");
     assert!(!seen.temp_dirs.is_empty(), "the step's temp dir: {seen:?}");
@@ -237,17 +236,8 @@ fn start_stubborn(env: &TestEnv, mark: u32, extra: &[&str]) -> (Running, Vec<u32
 }
 
 fn assert_clean(env: &TestEnv, run_tmp: &Path, pid: u32, mark: u32, slirps: &[u32]) {
-    let left = Traces {
-        processes: processes_with(&format!("sleep {mark}")),
-        cgroups: cgroups_of(pid),
-        slirps: slirps
-            .iter()
-            .copied()
-            .filter(|p| Path::new(&format!("/proc/{p}")).exists())
-            .collect(),
-        temp_dirs: entries(run_tmp),
-        store_tmp: entries(&env.store().join("tmp")),
-    };
+    let processes = processes_with(&format!("sleep {mark}"));
+    let left = Traces::of(env, pid, run_tmp, processes, slirps);
     assert!(left.none(), "left behind: {left:?}");
     env.ok(&["store", "verify"]);
 }
