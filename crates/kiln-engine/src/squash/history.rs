@@ -34,10 +34,11 @@ pub(super) fn squash_history(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn h(by: &str, empty: bool) -> History {
+    /// A history entry made by `by`, empty (no layer) or not.
+    pub(crate) fn h(by: &str, empty: bool) -> History {
         History {
             created_by: Some(by.into()),
             empty_layer: empty,

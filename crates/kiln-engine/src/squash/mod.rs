@@ -279,15 +279,7 @@ mod tests {
     use kiln_oci::{Digest, ErrorKind};
 
     use super::*;
-    use crate::config::History;
-
-    fn h(by: &str, empty: bool) -> History {
-        History {
-            created_by: Some(by.into()),
-            empty_layer: empty,
-            ..History::default()
-        }
-    }
+    use history::tests::h;
 
     fn image() -> (ImageConfig, Vec<LayerRef>) {
         let config = ImageConfig {
