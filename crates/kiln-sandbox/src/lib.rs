@@ -35,6 +35,7 @@ mod preflight;
 mod run_setup;
 mod seccomp;
 mod shared_net;
+mod helper;
 mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
@@ -46,6 +47,7 @@ mod tmpfs;
 pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use control::{Cancel, RunControl};
 pub use embedded::Embedded;
+pub use helper::spawn_helper;
 pub use error::SandboxError;
 pub use external::{
     find_runtime, list_runtimes, runtime_info, ExternalRuntime, RuntimeInfo, KNOWN_RUNTIMES,

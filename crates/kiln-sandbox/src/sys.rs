@@ -327,9 +327,9 @@ fn die_with_parent() -> std::io::Result<()> {
 /// (an open `cgroup.procs`), it moves into that cgroup before `execve`.
 ///
 /// The fds must stay open in the parent until `spawn` returns.
-pub(crate) fn inherit_fds_and_die_with_parent(
+pub(crate) fn inherit_fds_and_die_with_parent<const N: usize>(
     cmd: &mut std::process::Command,
-    fds: [RawFd; 2],
+    fds: [RawFd; N],
     join_cgroup: Option<RawFd>,
 ) {
     use std::os::unix::process::CommandExt;
