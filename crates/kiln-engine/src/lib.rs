@@ -5,6 +5,7 @@ pub mod build;
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod guest;
 pub mod image_ops;
 pub mod snapshot;
 pub mod squash;

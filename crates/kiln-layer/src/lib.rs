@@ -19,7 +19,9 @@ pub mod tar_write;
 pub use extract::{extract, ExtractOptions, ExtractStats, WhiteoutMode};
 pub use kiln_oci::tar::is_tar_header;
 pub use root::{major, makedev, minor, Kind, Metadata, Root};
-pub use tar_write::{write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions};
+pub use tar_write::{
+    copy_layer, write_paths, write_tree, EntryKind, EntryMeta, LayerWriter, TarOptions,
+};
 
 /// Errors of [`extract`].
 pub use extract::Error as ExtractError;

@@ -26,6 +26,7 @@ mod devices;
 mod embedded;
 mod error;
 mod external;
+mod helper;
 mod mount_ns;
 mod mount_points;
 mod netns;
@@ -35,7 +36,6 @@ mod preflight;
 mod run_setup;
 mod seccomp;
 mod shared_net;
-mod helper;
 mod slirp;
 mod sys;
 #[cfg(target_arch = "aarch64")]
@@ -47,11 +47,11 @@ mod tmpfs;
 pub use caps::{current_capabilities, ALL_CAPABILITIES, DOCKER_DEFAULT_CAPABILITIES};
 pub use control::{Cancel, RunControl};
 pub use embedded::Embedded;
-pub use helper::spawn_helper;
 pub use error::SandboxError;
 pub use external::{
     find_runtime, list_runtimes, runtime_info, ExternalRuntime, RuntimeInfo, KNOWN_RUNTIMES,
 };
+pub use helper::spawn_helper;
 pub use mount_ns::private_mounts;
 pub use netpolicy::{Cidr, CidrError, NetPolicyError, NetworkPolicy};
 pub use seccomp::DOCKER_DEFAULT_PROFILE;

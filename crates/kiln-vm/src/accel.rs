@@ -17,11 +17,20 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 /// The accelerator for guests like `spec` (its `accel` is ignored).
 pub fn choose(spec: &MachineSpec) -> Accel {
     let kvm = Path::new("/dev/kvm");
-    if std::fs::OpenOptions::new().read(true).write(true).open(kvm).is_err() {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(kvm)
+        .is_err()
+    {
         return Accel::Tcg;
     }
     let record = record_path(spec, kvm);
-    match record.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).as_deref() {
+    match record
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .as_deref()
+    {
         Some("kvm") => return Accel::Kvm,
         Some("tcg") => return Accel::Tcg,
         _ => {}
@@ -64,5 +73,8 @@ fn record_path(spec: &MachineSpec, kvm: &Path) -> Option<PathBuf> {
         stamp(kvm),
         rustix::system::uname().release()
     );
-    Some(dir.join(format!("kvm-probe-{}", &crate::cache::digest_hex(text.as_bytes())[..24])))
+    Some(dir.join(format!(
+        "kvm-probe-{}",
+        &crate::cache::digest_hex(text.as_bytes())[..24]
+    )))
 }

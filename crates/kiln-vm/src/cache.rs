@@ -14,7 +14,8 @@ pub(crate) fn digest_hex(data: &[u8]) -> String {
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), VmError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| VmError::io("creating", dir, e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| VmError::io("writing in", dir, e))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(|e| VmError::io("writing in", dir, e))?;
     tmp.write_all(data)
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| VmError::io("writing", tmp.path(), e))?;

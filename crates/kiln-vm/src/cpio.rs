@@ -9,12 +9,15 @@ const MAGIC: &str = "070701";
 pub struct Cpio {
     out: Vec<u8>,
     ino: u32,
+    dirs: std::collections::BTreeSet<String>,
 }
 
 impl Cpio {
     /// A directory (mode bits only).
     pub fn dir(&mut self, name: &str, mode: u32) {
-        self.entry(name, 0o040000 | mode, &[]);
+        if self.dirs.insert(name.to_string()) {
+            self.entry(name, 0o040000 | mode, &[]);
+        }
     }
 
     /// A regular file.

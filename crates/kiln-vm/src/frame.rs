@@ -76,7 +76,9 @@ pub fn read_frame(r: &mut impl Read) -> io::Result<(Kind, Vec<u8>)> {
         .ok_or_else(|| invalid(format!("a frame of unknown kind {}", head[0])))?;
     let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if len > MAX_FRAME {
-        return Err(invalid(format!("a frame of {len} bytes (the limit is {MAX_FRAME})")));
+        return Err(invalid(format!(
+            "a frame of {len} bytes (the limit is {MAX_FRAME})"
+        )));
     }
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload)?;

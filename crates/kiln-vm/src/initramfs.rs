@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 /// The modules the agent loads, by name; their dependencies come from `modules.dep`.
 pub const MODULES: &[&str] = &["virtio_mmio", "virtio_console", "virtio_net", "overlay"];
 
+/// The static busybox the agent loads modules and sets up the network with.
+pub const BUSYBOX: &str = "/kiln/busybox";
+
 /// Where the agent finds the module list (paths in load order, one per line).
 pub const MODULE_LIST: &str = "/kiln/modules";
 
@@ -21,8 +24,9 @@ pub fn for_kernel(kernel: &Kernel, cache: &Path) -> Result<PathBuf, VmError> {
     let exe = std::fs::read_link("/proc/self/exe")
         .map_err(|e| VmError::io("finding kiln's own binary", Path::new("/proc/self/exe"), e))?;
     let libs = mapped_libraries();
+    let busybox = find_busybox()?;
     let modules = module_order(&kernel.modules)?;
-    let mut inputs: Vec<&Path> = vec![exe.as_path()];
+    let mut inputs: Vec<&Path> = vec![exe.as_path(), busybox.as_path()];
     inputs.extend(libs.iter().map(PathBuf::as_path));
     inputs.extend(modules.iter().map(PathBuf::as_path));
     let key = inputs_key(&kernel.release, &inputs);
@@ -30,7 +34,7 @@ pub fn for_kernel(kernel: &Kernel, cache: &Path) -> Result<PathBuf, VmError> {
     if out.exists() {
         return Ok(out);
     }
-    let data = build(&exe, &libs, &modules)?;
+    let data = build(&exe, &busybox, &libs, &modules)?;
     crate::cache::write_atomic(&out, &data)?;
     Ok(out)
 }
@@ -45,22 +49,48 @@ fn inputs_key(release: &str, inputs: &[&Path]) -> String {
     crate::cache::digest_hex(text.as_bytes())
 }
 
-fn build(exe: &Path, libs: &[PathBuf], modules: &[PathBuf]) -> Result<Vec<u8>, VmError> {
+fn build(
+    exe: &Path,
+    busybox: &Path,
+    libs: &[PathBuf],
+    modules: &[PathBuf],
+) -> Result<Vec<u8>, VmError> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| VmError::io("reading", p, e));
     let mut c = Cpio::default();
-    for d in ["dev", "proc", "sys", "tmp", "kiln", "usr", "usr/lib", "usr/lib64", "etc"] {
+    for d in [
+        "dev",
+        "proc",
+        "sys",
+        "tmp",
+        "kiln",
+        "usr",
+        "usr/lib",
+        "usr/lib64",
+        "etc",
+    ] {
         c.dir(d, 0o755);
     }
     c.symlink("lib", "usr/lib");
     c.symlink("lib64", "usr/lib64");
     let exe_data = read(exe)?;
     if let Some(interp) = interpreter(&exe_data) {
-        add_file(&mut c, &usr_path(&interp), &read(Path::new(&interp))?, 0o755);
+        add_file(
+            &mut c,
+            &usr_path(&interp),
+            &read(Path::new(&interp))?,
+            0o755,
+        );
     }
     c.file("init", 0o755, &exe_data);
+    c.file(BUSYBOX.trim_start_matches('/'), 0o755, &read(busybox)?);
     drop(exe_data);
     for lib in libs {
-        add_file(&mut c, &usr_path(&lib.to_string_lossy()), &read(lib)?, 0o755);
+        add_file(
+            &mut c,
+            &usr_path(&lib.to_string_lossy()),
+            &read(lib)?,
+            0o755,
+        );
     }
     let mut list = String::new();
     for (i, m) in modules.iter().enumerate() {
@@ -70,6 +100,20 @@ fn build(exe: &Path, libs: &[PathBuf], modules: &[PathBuf]) -> Result<Vec<u8>, V
     }
     c.file(MODULE_LIST.trim_start_matches('/'), 0o644, list.as_bytes());
     Ok(c.finish())
+}
+
+/// Debian's static busybox (package busybox-static).
+fn find_busybox() -> Result<PathBuf, VmError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/bin")])
+        .map(|d| d.join("busybox"))
+        .find(|p| p.is_file())
+        .ok_or(VmError::Kernel {
+            what:
+                "no busybox for the guest: install Debian's busybox-static (scripts/deps.sh does)"
+                    .into(),
+        })
 }
 
 /// `/lib/x` as `usr/lib/x` (the initramfs has the merged /usr layout).
@@ -200,8 +244,14 @@ mod tests {
         assert_eq!(
             order,
             [
-                "virtio_ring.ko", "virtio.ko", "virtio_mmio.ko", "virtio_console.ko",
-                "failover.ko", "net_failover.ko", "virtio_net.ko", "overlay.ko"
+                "virtio_ring.ko",
+                "virtio.ko",
+                "virtio_mmio.ko",
+                "virtio_console.ko",
+                "failover.ko",
+                "net_failover.ko",
+                "virtio_net.ko",
+                "overlay.ko"
             ]
         );
         std::fs::write(d.path().join("modules.dep"), "kernel/fs/overlay.ko:\n").unwrap();
@@ -213,7 +263,12 @@ mod tests {
     fn this_binary_names_its_loader() {
         let exe = std::fs::read("/proc/self/exe").unwrap();
         let interp = interpreter(&exe).unwrap();
-        assert!(interp.starts_with("/lib") && interp.contains("ld-linux"), "{interp}");
-        assert!(mapped_libraries().iter().any(|l| l.to_string_lossy().contains("libc.so")));
+        assert!(
+            interp.starts_with("/lib") && interp.contains("ld-linux"),
+            "{interp}"
+        );
+        assert!(mapped_libraries()
+            .iter()
+            .any(|l| l.to_string_lossy().contains("libc.so")));
     }
 }

@@ -28,7 +28,8 @@ impl Kernel {
     }
 
     fn at(image: &Path) -> Result<Kernel, VmError> {
-        let data = std::fs::read(image).map_err(|e| VmError::io("reading the guest kernel", image, e))?;
+        let data =
+            std::fs::read(image).map_err(|e| VmError::io("reading the guest kernel", image, e))?;
         let release = bzimage_release(&data).ok_or_else(|| VmError::Kernel {
             what: format!(
                 "{} is not a bzImage that names its release (Linux x86 boot protocol 2.x)",
@@ -74,7 +75,10 @@ fn newest(boot: &Path, lib_modules: &Path) -> Result<Kernel, VmError> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let release = name.strip_prefix("vmlinuz-")?.to_string();
-            lib_modules.join(&release).is_dir().then(|| (version_key(&release), release))
+            lib_modules
+                .join(&release)
+                .is_dir()
+                .then(|| (version_key(&release), release))
         })
         .collect();
     found.sort();
@@ -169,6 +173,9 @@ mod tests {
         }
         assert_eq!(newest(&boot, &lib).unwrap().release, "6.1.0-28-amd64");
         let e = newest(&lib, &boot).unwrap_err().to_string();
-        assert!(e.contains("linux-image-amd64") && e.contains("--vm-kernel"), "{e}");
+        assert!(
+            e.contains("linux-image-amd64") && e.contains("--vm-kernel"),
+            "{e}"
+        );
     }
 }

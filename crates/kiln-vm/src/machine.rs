@@ -72,19 +72,25 @@ impl Machine {
             .tempdir_in(&spec.scratch)
             .map_err(|e| VmError::io("making the guest's directory in", &spec.scratch, e))?;
         let sock = dir.path().join("agent.sock");
-        let listener = UnixListener::bind(&sock).map_err(|e| VmError::io("listening on", &sock, e))?;
+        let listener =
+            UnixListener::bind(&sock).map_err(|e| VmError::io("listening on", &sock, e))?;
         let mut cmd = command(spec, dir.path(), &sock);
         let log = dir.path().join("qemu.log");
         let out = std::fs::File::create(&log).map_err(|e| VmError::io("creating", &log, e))?;
-        let err = out.try_clone().map_err(|e| VmError::io("creating", &log, e))?;
+        let err = out
+            .try_clone()
+            .map_err(|e| VmError::io("creating", &log, e))?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let child = kiln_sandbox::spawn_helper(cmd, cgroup.as_ref()).map_err(|e| VmError::Qemu {
-            what: format!("cannot start {}: {e}", spec.qemu.display()),
-            console: String::new(),
-        })?;
+        let child =
+            kiln_sandbox::spawn_helper(cmd, cgroup.as_ref()).map_err(|e| VmError::Qemu {
+                what: format!("cannot start {}: {e}", spec.qemu.display()),
+                console: String::new(),
+            })?;
         let mut m = Machine {
             child: Some(child),
-            channel: UnixStream::pair().map_err(|e| VmError::io("socketpair", &sock, e))?.0,
+            channel: UnixStream::pair()
+                .map_err(|e| VmError::io("socketpair", &sock, e))?
+                .0,
             dir,
             hello: Hello {
                 protocol: 0,
@@ -150,7 +156,10 @@ impl Machine {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(VmError::io("accepting on", Path::new("agent.sock"), e)),
             }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || Instant::now() > deadline {
                 return Err(self.failure("QEMU did not connect to the guest's channel"));
             }
@@ -198,9 +207,22 @@ fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
         Accel::Kvm => "kvm",
         Accel::Tcg => "tcg",
     };
-    cmd.arg("-M").arg(format!("microvm,accel={accel},acpi=off"));
-    cmd.args(["-cpu", if spec.accel == Accel::Kvm { "host" } else { "max" }]);
-    cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]);
+    cmd.arg("-M").arg(format!("microvm,accel={accel}"));
+    cmd.args([
+        "-cpu",
+        if spec.accel == Accel::Kvm {
+            "host"
+        } else {
+            "max"
+        },
+    ]);
+    cmd.args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-no-reboot",
+    ]);
     cmd.arg("-m").arg(format!("{}M", spec.memory_mib));
     cmd.arg("-smp").arg(spec.cpus.to_string());
     cmd.arg("-kernel").arg(&spec.kernel);
@@ -213,7 +235,12 @@ fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
         .arg(format!("socket,id=agent,path={}", option_path(sock)));
     cmd.args(["-device", "virtserialport,chardev=agent,name=kiln.agent"]);
     if spec.network {
-        cmd.args(["-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"]);
+        cmd.args([
+            "-netdev",
+            "user,id=net0",
+            "-device",
+            "virtio-net-device,netdev=net0",
+        ]);
     }
     cmd
 }

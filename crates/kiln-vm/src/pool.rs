@@ -61,7 +61,10 @@ impl Vm {
         };
         let memory_mib = opts.memory.map_or(1024, |m| (m >> 20).max(256)) + HEADROOM_MIB;
         let host_cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-        let cpus = opts.cpus.map_or(host_cpus, |c| c.ceil().max(1.0) as u32).min(host_cpus.max(1));
+        let cpus = opts
+            .cpus
+            .map_or(host_cpus, |c| c.ceil().max(1.0) as u32)
+            .min(host_cpus.max(1));
         let mut spec = MachineSpec {
             qemu,
             kernel: kernel.bootable(&opts.cache)?,
@@ -100,7 +103,12 @@ impl Vm {
 
     /// The guest of stage `stage`: the one kept from its last step, else a new one.
     pub fn session(&self, stage: usize) -> Result<Session, VmError> {
-        if let Some(s) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).remove(&stage) {
+        if let Some(s) = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&stage)
+        {
             return Ok(s);
         }
         let cgroup = if self.spec.network {

@@ -51,7 +51,10 @@ impl Session {
             std::io::copy(blob, &mut w)?;
             w.end().map(|_| ())
         })();
-        sent.map_err(|e| self.machine.failure(&format!("sending layer {digest} to the guest: {e}")))?;
+        sent.map_err(|e| {
+            self.machine
+                .failure(&format!("sending layer {digest} to the guest: {e}"))
+        })?;
         self.layers.insert(digest.to_string());
         Ok(())
     }
@@ -69,7 +72,10 @@ impl Session {
             write(&mut w)?;
             w.end().map(|_| ())
         })();
-        sent.map_err(|e| self.machine.failure(&format!("sending the files of a mount to the guest: {e}")))
+        sent.map_err(|e| {
+            self.machine
+                .failure(&format!("sending the files of a mount to the guest: {e}"))
+        })
     }
 
     /// Run `step`, passing its output on, until it ends or `control` ends it.
@@ -81,7 +87,9 @@ impl Session {
         control: &RunControl,
     ) -> Result<StepEnd, VmError> {
         if let Err(e) = frame::send_json(self.machine.channel(), Kind::Step, step) {
-            return Err(self.machine.failure(&format!("sending the step to the guest: {e}")));
+            return Err(self
+                .machine
+                .failure(&format!("sending the step to the guest: {e}")));
         }
         let watchdog = Watchdog::start(self.machine.pid(), control);
         let got = read_until_exit(self.machine.channel(), out, err);
@@ -92,7 +100,9 @@ impl Session {
         }
         match got {
             Ok(end) => Ok(end),
-            Err(e) => Err(self.machine.failure(&format!("the guest stopped answering during the step: {e}"))),
+            Err(e) => Err(self
+                .machine
+                .failure(&format!("the guest stopped answering during the step: {e}"))),
         }
     }
 

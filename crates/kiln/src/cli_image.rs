@@ -121,6 +121,22 @@ pub struct BuildArgs {
     /// project=NAME; a hostile build cannot poison another project's caches).
     #[arg(long, value_name = "shared|project[=NAME]", default_value = "shared")]
     pub cache_mount_scope: String,
+    /// What runs RUN steps: oci (the embedded runtime, or --runtime) or vm (a QEMU guest
+    /// per stage with a kernel of its own; each step still sandboxed inside it).
+    #[arg(long, value_name = "oci|vm", default_value = "oci")]
+    pub isolation: String,
+    /// The guest kernel for --isolation vm (default: the newest /boot/vmlinuz-* that has
+    /// its /lib/modules).
+    #[arg(long, value_name = "PATH")]
+    pub vm_kernel: Option<PathBuf>,
+    /// An initramfs for --isolation vm instead of the one kiln makes (it must run kiln's
+    /// agent as /init).
+    #[arg(long, value_name = "PATH")]
+    pub vm_initrd: Option<PathBuf>,
+    /// How QEMU runs the guest: auto (KVM when /dev/kvm boots a guest, probed once per
+    /// host boot), kvm or tcg (software emulation).
+    #[arg(long, value_name = "auto|kvm|tcg", default_value = "auto")]
+    pub vm_accel: String,
     /// Run RUN steps with this OCI runtime (runc, crun, runsc, or a path) instead of the
     /// embedded one; `kiln info` lists those found.
     #[arg(long, value_name = "NAME|PATH")]

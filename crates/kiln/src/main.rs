@@ -29,6 +29,10 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // In a guest VM's initramfs, kiln is the agent that runs the steps (`--isolation vm`).
+    if kiln_engine::guest::is_agent() {
+        kiln_engine::guest::main();
+    }
     let cli = cli::Cli::parse();
     let code = match commands::run(cli) {
         Ok(()) => exit::SUCCESS,

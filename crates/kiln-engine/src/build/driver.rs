@@ -229,6 +229,7 @@ fn services<'a>(
         ),
         network: NetworkSlot::default(),
         isolation: opts.isolation.clone(),
+        vm: opts.vm.clone(),
     }
 }
 

@@ -48,6 +48,16 @@ pub enum BuildError {
         #[source]
         source: Box<kiln_sandbox::SandboxError>,
     },
+    /// A RUN step could not run in its guest (`--isolation vm`): QEMU, the guest kernel
+    /// or the agent failed.
+    #[error("{what}: {source}")]
+    Vm {
+        what: String,
+        span: Span,
+        hint: &'static str,
+        #[source]
+        source: Box<kiln_vm::VmError>,
+    },
     /// Preparing or reading a step's files failed (the store or scratch space, not the
     /// step itself); `what` says what was being done.
     #[error("{what}: {source}")]
@@ -229,6 +239,7 @@ impl BuildError {
                 _ => ErrorKind::Rejected,
             },
             BuildError::Sandbox { source, .. } => sandbox_kind(source),
+            BuildError::Vm { .. } => ErrorKind::Io,
             BuildError::StepIo { .. }
             | BuildError::Context(_)
             | BuildError::Store { .. }
@@ -253,6 +264,7 @@ impl BuildError {
             | BuildError::StepFailed { span, .. }
             | BuildError::StepIo { span, .. }
             | BuildError::Sandbox { span, .. }
+            | BuildError::Vm { span, .. }
             | BuildError::Copy { span, .. }
             | BuildError::Refused { span, .. } => Some(*span),
             BuildError::Registry {
@@ -270,7 +282,9 @@ impl BuildError {
             BuildError::Step { hint, .. } | BuildError::StepFailed { hint, .. } => hint.clone(),
             BuildError::Registry { op, .. } => Some(op.hint().to_string()),
             BuildError::Refused { hint, .. } => hint.map(str::to_string),
-            BuildError::Sandbox { hint, .. } => Some(hint.to_string()),
+            BuildError::Sandbox { hint, .. } | BuildError::Vm { hint, .. } => {
+                Some(hint.to_string())
+            }
             BuildError::Unsupported { hint, .. } | BuildError::Rejected { hint, .. } => {
                 Some(hint.clone())
             }

@@ -24,7 +24,7 @@ mod outcome;
 pub(crate) mod output;
 pub mod progress;
 mod remote_cache;
-mod run;
+pub(crate) mod run;
 mod run_command;
 mod schedule;
 mod services;
@@ -33,6 +33,7 @@ mod state;
 mod step;
 mod step_records;
 mod view;
+mod vm_run;
 
 #[cfg(test)]
 mod tests;

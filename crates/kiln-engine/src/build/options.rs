@@ -269,6 +269,8 @@ pub struct BuildOptions {
     /// What runs RUN steps: the embedded runtime, an external OCI runtime (`--runtime`, see
     /// [`super::isolation::open`]), or any other [`kiln_sandbox::Sandbox`].
     pub isolation: super::Isolation,
+    /// `--isolation vm`: RUN steps run in a guest per stage instead of `isolation`.
+    pub vm: Option<std::sync::Arc<kiln_vm::Vm>>,
     /// `--storage-driver`; `None` picks overlay where the kernel allows it, else vfs.
     pub storage_driver: Option<super::StorageDriver>,
     /// `--max-layer-size`: most uncompressed bytes of one step's layer; `None`: no limit.

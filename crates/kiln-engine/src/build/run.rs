@@ -42,6 +42,8 @@ pub(crate) struct RunInput<'a> {
     pub mounts: Vec<super::mounts::MountInput<'a>>,
     /// Where the step came from (for the entitlement check).
     pub origin: &'a super::entitlements::Origin,
+    /// The stage's index (its guest under `--isolation vm`).
+    pub stage: usize,
 }
 
 /// How a RUN step's filesystem is made.
@@ -78,6 +80,9 @@ pub(crate) fn run_step(cx: &BuildState<'_>, input: &RunInput<'_>) -> Result<Laye
         span,
         cx.spec.dockerfile,
     )?;
+    if let Some(vm) = &cx.services.vm {
+        return super::vm_run::run_step(cx, input, confinement, vm);
+    }
     let io =
         |what: &str, e: super::error::Source| BuildError::step_io(span, format!("RUN: {what}"), e);
     let lowers = crate::snapshot::unpack_layers(cx.services.store, input.layers)
@@ -163,15 +168,7 @@ fn execute(
 ) -> Result<(), BuildError> {
     let span = input.span;
     let args = input.command.argv.clone();
-    let mut env: Vec<String> = input.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    if !input.env.iter().any(|(k, _)| k == "PATH") {
-        env.push(format!("PATH={DEFAULT_PATH}"));
-    }
-    let cwd = if input.config.config.working_dir.is_empty() {
-        "/".to_string()
-    } else {
-        input.config.config.working_dir.clone()
-    };
+    let (mut env, cwd) = env_and_cwd(input);
     let (uid, gid, additional_gids, home) = user_ids(rootfs, &input.config.config.user, span)?;
     // As runc's init (under BuildKit): HOME from the user's passwd entry unless set.
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
@@ -220,9 +217,23 @@ fn execute(
     Err(step_failed(exit, &input.label, &lines, span))
 }
 
+/// The step's variables (PATH by default) and working directory.
+pub(crate) fn env_and_cwd(input: &RunInput<'_>) -> (Vec<String>, String) {
+    let mut env: Vec<String> = input.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if !input.env.iter().any(|(k, _)| k == "PATH") {
+        env.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    let cwd = if input.config.config.working_dir.is_empty() {
+        "/".to_string()
+    } else {
+        input.config.config.working_dir.clone()
+    };
+    (env, cwd)
+}
+
 /// Why the isolation did not give an exit status: the build was cancelled, the step ran
 /// past `--timeout` (the step failed), or it could not start.
-fn sandbox_error(e: kiln_sandbox::SandboxError, span: Span, label: &str) -> BuildError {
+pub(crate) fn sandbox_error(e: kiln_sandbox::SandboxError, span: Span, label: &str) -> BuildError {
     match e {
         kiln_sandbox::SandboxError::Cancelled { why } => BuildError::Cancelled { why },
         kiln_sandbox::SandboxError::TimedOut { limit } => BuildError::StepFailed {
@@ -252,7 +263,12 @@ fn sandbox_error(e: kiln_sandbox::SandboxError, span: Span, label: &str) -> Buil
 }
 
 /// A step that exited non-zero or was killed, with its last lines of output.
-fn step_failed(exit: kiln_sandbox::Exit, label: &str, lines: &[String], span: Span) -> BuildError {
+pub(crate) fn step_failed(
+    exit: kiln_sandbox::Exit,
+    label: &str,
+    lines: &[String],
+    span: Span,
+) -> BuildError {
     let status = match (exit.code, exit.signal) {
         (Some(c), _) => format!("exit code {c}"),
         (_, Some(s)) => format!("signal {s}"),
@@ -278,7 +294,7 @@ fn step_failed(exit: kiln_sandbox::Exit, label: &str, lines: &[String], span: Sp
 /// from the step's own /etc/passwd and /etc/group. As BuildKit (moby/sys/user GetExecUser, then ensureAdditionalGids): a USER
 /// without a group that names a passwd entry (by name or uid) gets the groups listing
 /// that user as a member; the primary gid always comes first.
-fn user_ids(
+pub(crate) fn user_ids(
     rootfs: &Path,
     user: &str,
     span: Span,
@@ -334,14 +350,17 @@ const MAX_LINE: usize = 16 * 1024;
 
 /// Sends a step's output, line by line, to the progress display (unless quiet) and keeps
 /// its last lines for the error message.
-struct Tee {
+pub(crate) struct Tee {
     show: Option<super::progress::Step>,
     tail: Arc<Mutex<VecDeque<String>>>,
     partial: Vec<u8>,
 }
 
 impl Tee {
-    fn new(show: Option<super::progress::Step>, tail: Arc<Mutex<VecDeque<String>>>) -> Tee {
+    pub(crate) fn new(
+        show: Option<super::progress::Step>,
+        tail: Arc<Mutex<VecDeque<String>>>,
+    ) -> Tee {
         Tee {
             show,
             tail,

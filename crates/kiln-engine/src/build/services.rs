@@ -24,6 +24,8 @@ pub(crate) struct Services<'a> {
     pub network: NetworkSlot,
     /// What runs RUN steps (the embedded runtime, an external OCI runtime, ...).
     pub isolation: Isolation,
+    /// `--isolation vm`: the build's guests (RUN goes there instead of `isolation`).
+    pub vm: Option<std::sync::Arc<kiln_vm::Vm>>,
 }
 
 /// The private network RUN steps share, started by the first step that needs it (`None`

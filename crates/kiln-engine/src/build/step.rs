@@ -471,6 +471,7 @@ impl StageRun {
                 progress,
                 mounts,
                 origin: &self.origin,
+                stage: self.index,
             },
         )?;
         Ok(Made {

@@ -183,6 +183,7 @@ fn options(dockerfile: &str, context: std::path::PathBuf, fake: Arc<FakeSandbox>
             ..SandboxOptions::default()
         },
         isolation: fake,
+        vm: None,
         storage_driver: Some(StorageDriver::Vfs),
         max_layer_size: None,
         cache_mount_scope: super::mounts::cache::Scope::default(),

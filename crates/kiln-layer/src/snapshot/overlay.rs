@@ -287,7 +287,15 @@ fn mount_new_api(s: &Spec<'_>) -> std::result::Result<OverlaySnapshot, NewApi> {
     ] {
         fsconfig_set_string(&fs, k, v).map_err(|e| fail(&format!("set {k}={v}"), e))?;
     }
-    fsconfig_create(&fs).map_err(|e| fail("create overlay", e))?;
+    if let Err(e) = fsconfig_create(&fs) {
+        // Kernels before 6.5 take the options as legacy mount data and only refuse the
+        // unknown `lowerdir+` when the filesystem is created, telling why only in the
+        // kernel log: mount(2) then tries, and its error is the one reported.
+        if e == rustix::io::Errno::INVAL {
+            return Err(NewApi::NoLowerdirPlus);
+        }
+        return Err(fail("create overlay", e));
+    }
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| fail("fsmount", e))?;
     move_mount(

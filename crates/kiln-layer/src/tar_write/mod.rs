@@ -95,9 +95,12 @@ pub enum EntryKind {
     Opaque,
 }
 
+mod copy;
 mod error;
 mod header;
 mod tree;
+
+pub use copy::copy_layer;
 
 pub use error::Error;
 use header::{base_name, header_block, norm, pax_record, Fields};

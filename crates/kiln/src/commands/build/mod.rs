@@ -8,6 +8,7 @@ mod flags;
 mod refused;
 mod report;
 mod sandbox_flags;
+mod vm_flags;
 
 use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::Failure;
@@ -49,6 +50,7 @@ fn build_and_report(
         ));
     }
     let flags = flags::check(args, from_tar)?;
+    let wants_vm = vm_flags::wants_vm(args, &flags.sandbox)?;
     // Before any thread starts: RUN overlays stay in kiln's own mount namespace,
     // so a killed build leaves no mount in the store. Best effort: without it,
     // builds work the same and `kiln prune` reports a leftover mount.
@@ -59,7 +61,15 @@ fn build_and_report(
     }
     let dockerfile = dockerfile::source(args, from_tar)?;
     let quiet = flags.quiet;
-    let opts = options(args, flags, dockerfile, display)?;
+    let vm = match wants_vm {
+        true => Some(vm_flags::open(args, &flags.sandbox, &store)?),
+        false => None,
+    };
+    if let (Some(vm), Some(d)) = (&vm, display) {
+        d.message(&vm.describe());
+    }
+    let mut opts = options(args, flags, dockerfile, display)?;
+    opts.vm = vm;
     let cancel = opts.cancel.clone();
     let built = build(&store, opts);
     if let Some(d) = display {
@@ -109,6 +119,7 @@ fn options(
         source_date_epoch: flags.source_date_epoch,
         sandbox: flags.sandbox,
         isolation: flags.isolation,
+        vm: None,
         storage_driver: flags.storage_driver,
         max_layer_size: flags.max_layer_size,
         cache_mount_scope: flags.cache_mount_scope,

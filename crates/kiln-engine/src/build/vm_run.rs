@@ -1,0 +1,264 @@
+//! RUN under `--isolation vm`: the step runs in its stage's guest. The host sends the
+//! layers the guest lacks (blobs as stored) and the files of the step's mounts, passes the
+//! step's output on, and makes the step's layer from the changes the guest sends back:
+//! a tar read by the same hardened reader as any layer and written again, entry by entry,
+//! by the layer writer (the guest's bytes never reach the store as they are). The host
+//! mounts nothing.
+
+use super::error::BuildError;
+use super::run::{env_and_cwd, sandbox_error, step_failed, RunInput, Tee};
+use super::state::BuildState;
+use kiln_layer::{LayerWriter, Root};
+use kiln_oci::LayerRef;
+use kiln_sandbox::{Confinement, MountKind};
+use kiln_vm::message::{GuestConfinement, GuestMount, GuestMountKind, GuestStep};
+use kiln_vm::{Session, Vm, VmError};
+use std::collections::VecDeque;
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Run one RUN step in the stage's guest and store its layer.
+pub(crate) fn run_step(
+    cx: &BuildState<'_>,
+    input: &RunInput<'_>,
+    confinement: Confinement,
+    vm: &Vm,
+) -> Result<LayerRef, BuildError> {
+    let span = input.span;
+    let (mut env, cwd) = env_and_cwd(input);
+    let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
+    env.extend(step_mounts.env.iter().cloned());
+    let vm_err = |what: &str, e: VmError| vm_error(what, span, e);
+    let mut session = vm
+        .session(input.stage)
+        .map_err(|e| vm_err("the step's VM did not start", e))?;
+    for layer in input.layers {
+        let digest = layer.digest.to_string();
+        if session.has_layer(&digest) {
+            continue;
+        }
+        let mut blob = cx
+            .services
+            .store
+            .blob_reader(&layer.digest)
+            .map_err(|e| super::layer::store_err(cx.services.store, e))?;
+        session
+            .send_layer(&digest, &mut blob)
+            .map_err(|e| vm_err("sending the step's layers to its VM", e))?;
+    }
+    let mut mounts = Vec::with_capacity(step_mounts.mounts.len());
+    for (i, m) in step_mounts.mounts.iter().enumerate() {
+        mounts.push(guest_mount(&mut session, i, m, span)?);
+    }
+    let step = GuestStep {
+        layers: input.layers.iter().map(|l| l.digest.to_string()).collect(),
+        args: input.command.argv.clone(),
+        env,
+        cwd,
+        user: input.config.config.user.clone(),
+        hostname: "kiln".into(),
+        hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
+        resolv_conf: String::new(),
+        confinement: GuestConfinement::from_host(&confinement),
+        mounts,
+        inline_script: input.command.script.clone().map(|s| (s.name, s.data)),
+        want_changes: true,
+    };
+    let tail = Arc::new(Mutex::new(VecDeque::new()));
+    let mut out = Tee::new(input.progress.cloned(), tail.clone());
+    let mut err = Tee::new(input.progress.cloned(), tail.clone());
+    let end = session.run(&step, &mut out, &mut err, &cx.spec.control);
+    drop((out, err));
+    let end = match end {
+        Ok(end) => end,
+        Err(VmError::TimedOut { limit }) => {
+            let e = kiln_sandbox::SandboxError::TimedOut { limit };
+            return Err(sandbox_error(e, span, &input.label));
+        }
+        Err(VmError::Cancelled { why }) => return Err(BuildError::Cancelled { why }),
+        Err(e) => {
+            return Err(vm_err(
+                &format!("{} could not run in its VM", input.label),
+                e,
+            ))
+        }
+    };
+    if end.code != Some(0) {
+        vm.keep(input.stage, session);
+        let lines: Vec<String> = tail
+            .lock()
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        let exit = kiln_sandbox::Exit {
+            code: end.code,
+            signal: end.signal,
+        };
+        return Err(step_failed(exit, &input.label, &lines, span));
+    }
+    let layer = changes_to_layer(cx, input, &mut session)?;
+    mounts_back(&mut session, &step.mounts, &step_mounts.mounts, span)?;
+    drop(step_mounts);
+    vm.keep(input.stage, session);
+    Ok(layer)
+}
+
+/// The error of a step whose VM failed.
+fn vm_error(what: &str, span: kiln_dockerfile::Span, e: VmError) -> BuildError {
+    let hint = match e {
+        VmError::NoQemu { .. } | VmError::Kernel { .. } => {
+            "run scripts/deps.sh (QEMU and Debian's kernel), or build with --isolation oci"
+        }
+        VmError::Network(_) => "build with --network none, or see the message for what the network needs",
+        _ => "the guest's last lines say what happened; a step that crashes its kernel fails like this",
+    };
+    BuildError::Vm {
+        what: what.to_string(),
+        span,
+        hint,
+        source: Box::new(e),
+    }
+}
+
+/// The guest's form of a mount, its files sent first.
+fn guest_mount(
+    session: &mut Session,
+    index: usize,
+    m: &kiln_sandbox::Mount,
+    span: kiln_dockerfile::Span,
+) -> Result<GuestMount, BuildError> {
+    let kind = match &m.kind {
+        MountKind::Tmpfs { size } => GuestMountKind::Tmpfs { size: *size },
+        MountKind::Bind { source, readonly } => {
+            let file = send_files(session, index, source, span)?;
+            GuestMountKind::Files {
+                readonly: *readonly,
+                back: !*readonly && file.is_none(),
+                file,
+            }
+        }
+    };
+    Ok(GuestMount {
+        target: m.target.clone(),
+        kind,
+    })
+}
+
+/// Send the files of `source` (a directory, or one file by name); the name for a file.
+fn send_files(
+    session: &mut Session,
+    index: usize,
+    source: &Path,
+    span: kiln_dockerfile::Span,
+) -> Result<Option<String>, BuildError> {
+    let meta = std::fs::metadata(source)
+        .map_err(|e| BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e))?;
+    if meta.file_type().is_socket() {
+        return Err(BuildError::Unsupported {
+            message: "RUN --mount=type=ssh under --isolation vm".into(),
+            hint: "an agent socket cannot cross into the guest yet: build this step with --isolation oci".into(),
+        });
+    }
+    let (dir, name) = if meta.is_dir() {
+        (source.to_path_buf(), None)
+    } else {
+        let name = source.file_name().map(|n| n.to_string_lossy().into_owned());
+        (
+            source.parent().unwrap_or(Path::new("/")).to_path_buf(),
+            name,
+        )
+    };
+    let root = Root::open(&dir)
+        .map_err(|e| BuildError::step_io(span, format!("RUN --mount: {}", dir.display()), e))?;
+    let mut write = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
+        let mut lw = LayerWriter::new(w, kiln_layer::TarOptions::default());
+        let done = match &name {
+            Some(n) => kiln_layer::write_paths(&root, std::slice::from_ref(n), &mut lw),
+            None => kiln_layer::write_tree(&root, &mut lw),
+        };
+        done.map_err(std::io::Error::other)?;
+        lw.finish().map(|_| ()).map_err(std::io::Error::other)
+    };
+    session
+        .send_mount(index, &mut write)
+        .map_err(|e| vm_error("sending a mount's files to the step's VM", span, e))?;
+    Ok(name)
+}
+
+/// The step's layer from the tar of changes the guest sends.
+fn changes_to_layer(
+    cx: &BuildState<'_>,
+    input: &RunInput<'_>,
+    session: &mut Session,
+) -> Result<LayerRef, BuildError> {
+    let span = input.span;
+    let (mut lw, tripwire) = super::layer::new_layer(cx)?;
+    let mut stream = session.stream();
+    let copied = kiln_layer::copy_layer(&mut stream, &mut lw);
+    let drained = stream.finish().map(|_| ());
+    if let Err(e) = copied {
+        return Err(tripwire.error(cx, span, "RUN (the changes its VM sent)", &e));
+    }
+    drained.map_err(|e| {
+        vm_error(
+            "reading the step's changes from its VM",
+            span,
+            session.failure(&e.to_string()),
+        )
+    })?;
+    super::layer::finish(cx, span, "RUN", lw, &tripwire)
+}
+
+/// Cache mounts get the files the step left in them.
+fn mounts_back(
+    session: &mut Session,
+    guest: &[GuestMount],
+    host: &[kiln_sandbox::Mount],
+    span: kiln_dockerfile::Span,
+) -> Result<(), BuildError> {
+    for (g, h) in guest.iter().zip(host) {
+        let (GuestMountKind::Files { back: true, .. }, MountKind::Bind { source, .. }) =
+            (&g.kind, &h.kind)
+        else {
+            continue;
+        };
+        let io = |e: std::io::Error| {
+            BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
+        };
+        clear_dir(source).map_err(io)?;
+        let root = Root::open(source).map_err(|e| {
+            BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
+        })?;
+        let mut stream = session.stream();
+        let opts = kiln_layer::ExtractOptions {
+            whiteouts: kiln_layer::WhiteoutMode::Keep,
+            ..kiln_layer::ExtractOptions::default()
+        };
+        let got = kiln_layer::extract(&mut stream, &root, &opts);
+        let drained = stream.finish().map(|_| ());
+        got.map_err(|e| {
+            BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
+        })?;
+        drained.map_err(|e| {
+            vm_error(
+                "reading a cache mount from the step's VM",
+                span,
+                session.failure(&e.to_string()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Remove what is in `dir` (not `dir` itself).
+fn clear_dir(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            std::fs::remove_dir_all(e.path())?;
+        } else {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! One step inside the guest: the layers it was sent, unpacked once each (overlay form) on
+//! the guest's tmpfs; an overlay of them with a fresh upper directory; the embedded
+//! sandbox on it; then the changes (the upper directory compared with the layers below)
+//! as a layer tar, and the files of cache mounts, back to the host.
+
+use super::{send, Sender};
+use crate::build::run::{topmost_once, user_ids};
+use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
+use kiln_layer::{ExtractOptions, LayerWriter, Root, TarOptions, WhiteoutMode};
+use kiln_sandbox::{Embedded, InlineScript, Mount, MountKind, ProcessSpec, RunRequest, Sandbox};
+use kiln_vm::frame::{DataReader, DataWriter, Kind};
+use kiln_vm::message::{GuestMount, GuestMountKind, GuestStep, StepEnd};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const LAYERS: &str = "/kiln/layers";
+const MOUNTS: &str = "/kiln/mounts";
+const STEP: &str = "/kiln/steps/current";
+
+type Result<T> = std::result::Result<T, String>;
+
+fn layer_dir(digest: &str) -> Result<PathBuf> {
+    let ok = !digest.is_empty()
+        && digest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '-');
+    if !ok {
+        return Err(format!("a layer name that is not a digest: {digest:?}"));
+    }
+    Ok(Path::new(LAYERS).join(digest.replace(':', "-")))
+}
+
+/// Unpack a layer blob from the channel (in overlay form, as the host's store does).
+pub(super) fn receive_layer(rx: &mut File, digest: &str) -> Result<()> {
+    let mut data = DataReader::new(rx);
+    let dir = layer_dir(digest);
+    let result = dir.and_then(|dir| {
+        let _ = std::fs::remove_dir_all(&dir);
+        unpack(&mut data, &dir, WhiteoutMode::Overlay)
+    });
+    data.finish().map_err(|e| format!("the channel: {e}"))?;
+    result.map_err(|e| format!("layer {digest}: {e}"))
+}
+
+/// Unpack a mount's files from the channel.
+pub(super) fn receive_mount(rx: &mut File, index: usize) -> Result<()> {
+    let mut data = DataReader::new(rx);
+    let dir = Path::new(MOUNTS).join(index.to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = unpack(&mut data, &dir, WhiteoutMode::default());
+    data.finish().map_err(|e| format!("the channel: {e}"))?;
+    result.map_err(|e| format!("mount {index}: {e}"))
+}
+
+fn unpack(data: &mut dyn std::io::Read, dir: &Path, whiteouts: WhiteoutMode) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (_, reader) = kiln_oci::compression::decompress(data).map_err(|e| e.to_string())?;
+    let root = Root::open(dir).map_err(|e| e.to_string())?;
+    let opts = ExtractOptions {
+        whiteouts,
+        same_owner: true,
+        devices: true,
+        ..ExtractOptions::default()
+    };
+    kiln_layer::extract(reader, &root, &opts).map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Run `step` and send how it ended (and its changes after a success).
+pub(super) fn run(tx: &Sender, step: &GuestStep) -> Result<()> {
+    let _ = std::fs::remove_dir_all(STEP);
+    let dir = |name: &str| -> Result<PathBuf> {
+        let p = Path::new(STEP).join(name);
+        std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok(p)
+    };
+    let (upper, work, merged, view) = (dir("upper")?, dir("work")?, dir("merged")?, dir("view")?);
+    let mut lowers = step
+        .layers
+        .iter()
+        .map(|d| layer_dir(d))
+        .collect::<Result<Vec<_>>>()?;
+    if lowers.is_empty() {
+        lowers.push(dir("empty")?);
+    }
+    let lowers = topmost_once(lowers);
+    let snap = OverlaySnapshot::mount(&lowers, &upper, &work, &merged)
+        .map_err(|e| format!("mounting the step's filesystem: {e}"))?;
+    let end = execute(tx, step, &merged);
+    snap.unmount()
+        .map_err(|e| format!("unmounting the step's filesystem: {e}"))?;
+    let end = end?;
+    let payload = serde_json::to_vec(&end).map_err(|e| e.to_string())?;
+    send(tx, Kind::Exit, &payload).map_err(|e| format!("the channel: {e}"))?;
+    if end.code == Some(0) && step.want_changes {
+        send_changes(tx, &lowers, &upper, &view)?;
+        send_mounts_back(tx, &step.mounts)?;
+    }
+    let _ = std::fs::remove_dir_all(STEP);
+    let _ = std::fs::remove_dir_all(MOUNTS);
+    Ok(())
+}
+
+fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
+    let span = kiln_dockerfile::Span::default();
+    let (uid, gid, additional_gids, home) =
+        user_ids(rootfs, &step.user, span).map_err(|e| e.to_string())?;
+    let mut env = step.env.clone();
+    if !env.iter().any(|kv| kv.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    let confinement = step.confinement.to_sandbox();
+    let resolv_conf = if step.confinement.network {
+        format!("nameserver {}\n", super::boot::NAMESERVER)
+    } else {
+        step.resolv_conf.clone()
+    };
+    let req = RunRequest {
+        rootfs,
+        process: ProcessSpec {
+            args: step.args.clone(),
+            env,
+            cwd: step.cwd.clone(),
+            uid,
+            gid,
+            additional_gids,
+            hostname: step.hostname.clone(),
+        },
+        confinement,
+        hosts: step.hosts.clone(),
+        resolv_conf,
+        mounts: step
+            .mounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| mount(i, m))
+            .collect(),
+        inline_script: step
+            .inline_script
+            .clone()
+            .map(|(name, data)| InlineScript { name, data }),
+        shared_network: None,
+        stdout: Box::new(Output(tx.clone(), Kind::Stdout)),
+        stderr: Box::new(Output(tx.clone(), Kind::Stderr)),
+    };
+    let exit = Embedded.run(req).map_err(|e| e.to_string())?;
+    Ok(StepEnd {
+        code: exit.code,
+        signal: exit.signal,
+    })
+}
+
+fn mount(index: usize, m: &GuestMount) -> Mount {
+    let files = Path::new(MOUNTS).join(index.to_string());
+    let kind = match &m.kind {
+        GuestMountKind::Tmpfs { size } => MountKind::Tmpfs { size: *size },
+        GuestMountKind::Files { readonly, file, .. } => MountKind::Bind {
+            source: file.as_ref().map_or(files.clone(), |f| files.join(f)),
+            readonly: *readonly,
+        },
+    };
+    Mount {
+        target: m.target.clone(),
+        kind,
+    }
+}
+
+/// The step's changes as a layer tar, written as the host writes a step's layer.
+fn send_changes(tx: &Sender, lowers: &[PathBuf], upper: &Path, view: &Path) -> Result<()> {
+    let view_snap = OverlaySnapshot::mount_readonly(lowers, view)
+        .map_err(|e| format!("mounting the layers below the step: {e}"))?;
+    let result = (|| {
+        let upper_root = Root::open(upper).map_err(|e| e.to_string())?;
+        let view_root = Root::open(view).map_err(|e| e.to_string())?;
+        let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
+        diff_overlay_upper(&upper_root, &view_root, &mut lw).map_err(|e| e.to_string())?;
+        let w = lw.finish().map_err(|e| e.to_string())?;
+        w.end().map_err(|e| format!("the channel: {e}"))?;
+        Ok(())
+    })();
+    view_snap
+        .unmount()
+        .map_err(|e| format!("unmounting the layers below the step: {e}"))?;
+    result
+}
+
+/// The files of cache mounts, each as a tar, in the order of the step's mounts.
+fn send_mounts_back(tx: &Sender, mounts: &[GuestMount]) -> Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        if !matches!(m.kind, GuestMountKind::Files { back: true, .. }) {
+            continue;
+        }
+        let dir = Path::new(MOUNTS).join(i.to_string());
+        let root = Root::open(&dir).map_err(|e| e.to_string())?;
+        let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
+        kiln_layer::write_tree(&root, &mut lw).map_err(|e| e.to_string())?;
+        let w = lw.finish().map_err(|e| e.to_string())?;
+        w.end().map_err(|e| format!("the channel: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The channel as a [`Write`] of whole frames (each write is one frame's payload).
+struct Channel(Sender);
+
+impl Write for Channel {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut ch = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        ch.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A step's output stream, passed on as frames of its kind.
+struct Output(Sender, Kind);
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(kiln_vm::frame::MAX_FRAME);
+        send(&self.0, self.1, &buf[..n])?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
