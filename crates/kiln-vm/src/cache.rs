@@ -23,3 +23,28 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), VmError> {
         .map_err(|e| VmError::io("writing", path, e.error))?;
     Ok(())
 }
+
+/// How long an unused file of an earlier kiln or kernel stays (a build that started with
+/// it may still be booting from it).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove the files named `prefix*` in `dir` other than `keep` that were not written or
+/// read for [`STALE_AFTER`] (the initramfs of a kiln since rebuilt or upgraded).
+pub(crate) fn remove_stale(dir: &Path, prefix: &str, keep: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let named = e.file_name().to_string_lossy().starts_with(prefix);
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if named && old && p != keep {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}

@@ -114,7 +114,11 @@ impl Machine {
     /// of the guest's console (a kernel panic says so there).
     pub fn failure(&mut self, what: &str) -> VmError {
         let status = self.stop();
-        let mut console = tail(&self.dir.path().join("console.log"), 12);
+        let log = self.dir.path().join("console.log");
+        let mut console = tail(&log, 8);
+        if let Some(panic) = panic_line(&log) {
+            console = format!("{panic}\n...\n{console}");
+        }
         let qemu = tail(&self.dir.path().join("qemu.log"), 5);
         if !qemu.is_empty() {
             console.push_str(&format!("\nQEMU: {qemu}"));
@@ -197,9 +201,36 @@ impl Drop for Machine {
 }
 
 /// The kernel command line: console on the first serial port, quiet, and a kernel panic
-/// ends the VM at once (QEMU runs with -no-reboot).
-const CMDLINE: &str = "console=ttyS0 quiet panic=-1 oops=panic nomodeset \
-                       pci=off tsc=reliable no_timer_check i8042.noaux i8042.nokbd";
+/// ends the VM at once (QEMU runs with -no-reboot). Under emulation the guest's TSC runs
+/// at the host's rate, and calibrating it against the emulated PIT fails now and then on a
+/// busy host (the boot then hangs): the host's rate is given instead.
+fn cmdline() -> String {
+    let mut line = String::from(
+        "console=ttyS0 quiet panic=-1 oops=panic nomodeset pci=off no_timer_check \
+         i8042.noaux i8042.nokbd",
+    );
+    if let Some(khz) = host_tsc_khz() {
+        line.push_str(&format!(" tsc_early_khz={khz}"));
+    }
+    line
+}
+
+/// The host CPU's clock in kHz (`cpu MHz` of /proc/cpuinfo), on x86.
+fn host_tsc_khz() -> Option<u64> {
+    if std::env::consts::ARCH != "x86_64" {
+        return None;
+    }
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let mhz: f64 = info
+        .lines()
+        .find(|l| l.starts_with("cpu MHz"))?
+        .split(':')
+        .nth(1)?
+        .trim()
+        .parse()
+        .ok()?;
+    (mhz > 0.0).then(|| (mhz * 1000.0) as u64)
+}
 
 fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
     let mut cmd = Command::new(&spec.qemu);
@@ -227,7 +258,7 @@ fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
     cmd.arg("-smp").arg(spec.cpus.to_string());
     cmd.arg("-kernel").arg(&spec.kernel);
     cmd.arg("-initrd").arg(&spec.initramfs);
-    cmd.args(["-append", CMDLINE]);
+    cmd.arg("-append").arg(cmdline());
     cmd.arg("-serial")
         .arg(format!("file:{}", option_path(&dir.join("console.log"))));
     cmd.args(["-device", "virtio-serial-device"]);
@@ -248,6 +279,14 @@ fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
 /// A path inside a QEMU option value (a comma is written twice).
 fn option_path(p: &Path) -> String {
     p.display().to_string().replace(',', ",,")
+}
+
+/// The kernel's panic message in the console log (`Kernel panic - not syncing: ...`).
+fn panic_line(path: &Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    let line = text.lines().find(|l| l.contains("Kernel panic"))?;
+    Some(line.trim().to_string())
 }
 
 /// The last `n` non-empty lines of a log file, joined.

@@ -100,9 +100,12 @@ impl Session {
         }
         match got {
             Ok(end) => Ok(end),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(self.machine.failure("the guest went away during the step"))
+            }
             Err(e) => Err(self
                 .machine
-                .failure(&format!("the guest stopped answering during the step: {e}"))),
+                .failure(&format!("the guest broke the channel during the step: {e}"))),
         }
     }
 

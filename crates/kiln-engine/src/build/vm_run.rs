@@ -77,11 +77,17 @@ pub(crate) fn run_step(
             return Err(sandbox_error(e, span, &input.label));
         }
         Err(VmError::Cancelled { why }) => return Err(BuildError::Cancelled { why }),
+        // The guest died under the step (a kernel panic it caused, an agent it broke):
+        // the step failed; what the guest printed last says how.
         Err(e) => {
-            return Err(vm_err(
-                &format!("{} could not run in its VM", input.label),
-                e,
-            ))
+            return Err(BuildError::StepFailed {
+                message: format!("{} ended its VM: {e}", input.label),
+                span,
+                hint: Some(
+                    "a step that crashes or powers off its guest kernel fails like this; fix the command"
+                        .into(),
+                ),
+            })
         }
     };
     if end.code != Some(0) {

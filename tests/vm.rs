@@ -1,0 +1,215 @@
+//! `--isolation vm`: RUN steps in a QEMU guest (software emulation here, so few and small
+//! builds on the busybox image). The image equals the `oci` tier's byte for byte, mounts
+//! of every kind but ssh work, a failing step fails as under `oci`, and what a step does
+//! to its guest kernel (hostname, sysctls, a crash) leaves the host unchanged.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+use support::{assert_fails, show, TestEnv};
+
+fn busybox_env() -> TestEnv {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    env
+}
+
+/// `kiln build` of `ctx` under `tier` with SOURCE_DATE_EPOCH=0 and `extra` flags.
+fn build(env: &TestEnv, ctx: &Path, tier: &str, extra: &[&str]) -> Output {
+    let mut cmd = env.kiln();
+    cmd.args(["build", "--progress", "plain", "--isolation", tier]);
+    cmd.env("SOURCE_DATE_EPOCH", "0");
+    cmd.args(extra).arg(ctx);
+    cmd.output().expect("run kiln")
+}
+
+/// The image digest a successful build printed last.
+fn digest(out: &Output) -> String {
+    assert!(out.status.success(), "build failed:\n{}", show(out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("sha256:"), "no digest:\n{}", show(out));
+    last
+}
+
+fn guest_release() -> String {
+    let mut found: Vec<String> = std::fs::read_dir("/boot")
+        .expect("/boot")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            name.strip_prefix("vmlinuz-").map(str::to_string)
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .expect("a guest kernel in /boot (scripts/deps.sh installs it)")
+}
+
+const FILES: &str = r#"FROM busybox:test
+SHELL ["/bin/sh", "-ec"]
+WORKDIR /work
+RUN mkdir -p d/e && echo one > d/e/f && ln d/e/f d/hard && ln -s e/f d/sym \
+ && chown 1000:50 d/e/f && chmod 4755 d/e/f && mkdir -m 1777 /shared
+RUN rm d/sym && rm -rf /tmp && echo gone > x && rm x
+RUN rm -rf /home/app && mkdir -p /home/app/new && echo n > /home/app/new/f
+USER app
+RUN <<SCRIPT
+id > /shared/who
+echo "$HOME" >> /shared/who
+SCRIPT
+USER root
+RUN uname -r
+"#;
+
+#[test]
+fn vm_steps_give_the_same_image_as_the_oci_tier() {
+    let env = busybox_env();
+    let ctx = env.context("ctx", &[("Dockerfile", FILES)]);
+    let oci = build(&env, &ctx, "oci", &["--network", "none", "-t", "files:oci"]);
+    let vm = build(
+        &env,
+        &ctx,
+        "vm",
+        &["--network", "none", "--no-cache", "-t", "files:vm"],
+    );
+    // Each tier ran the steps itself: the guest's kernel answered `uname -r` under vm.
+    let vm_text = show(&vm);
+    assert!(vm_text.contains("isolation vm: QEMU microvm"), "{vm_text}");
+    assert!(vm_text.contains(&guest_release()), "{vm_text}");
+    let host = rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    assert!(show(&oci).contains(&host), "{}", show(&oci));
+    assert_eq!(
+        digest(&vm),
+        digest(&oci),
+        "vm:\n{vm_text}\noci:\n{}",
+        show(&oci)
+    );
+}
+
+#[test]
+fn a_failing_vm_step_fails_the_build_with_its_exit_code_and_output() {
+    let env = busybox_env();
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nRUN echo about to fail && exit 3\n",
+        )],
+    );
+    let out = build(&env, &ctx, "vm", &["--network", "none"]);
+    assert_fails(&out, 4, &["exit code 3", "about to fail", "Dockerfile:2"]);
+    env.ok(&["store", "verify"]);
+}
+
+#[test]
+fn vm_steps_get_cache_secret_tmpfs_and_bind_mounts() {
+    let env = busybox_env();
+    let dockerfile = "FROM busybox:test\n\
+        RUN --mount=type=cache,target=/cache echo run >> /cache/runs; echo runs: $(wc -l < /cache/runs)\n\
+        RUN --mount=type=secret,id=tok echo secret-bytes: $(wc -c < /run/secrets/tok)\n\
+        RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/y && echo tmpfs: $(grep -c ' /scratch tmpfs' /proc/mounts)\n\
+        RUN --mount=type=bind,source=input.txt,target=/in echo bound: $(cat /in)\n";
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", dockerfile), ("input.txt", "from-context")],
+    );
+    let secret = env.path().join("tok");
+    std::fs::write(&secret, "s3cret-value").expect("secret");
+    let secret_flag = format!("id=tok,src={}", secret.display());
+    let flags = [
+        "--network",
+        "none",
+        "--no-cache",
+        "--secret",
+        &secret_flag,
+        "-t",
+        "m:1",
+    ];
+    let first = build(&env, &ctx, "vm", &flags);
+    digest(&first);
+    let second = build(&env, &ctx, "vm", &flags);
+    digest(&second);
+    let text = show(&second);
+    // The cache mount kept what the first build's step wrote in its guest.
+    assert!(show(&first).contains("runs: 1"), "{}", show(&first));
+    assert!(text.contains("runs: 2"), "{text}");
+    assert!(text.contains("secret-bytes: 12"), "{text}");
+    assert!(text.contains("tmpfs: 1"), "{text}");
+    assert!(text.contains("bound: from-context"), "{text}");
+    // The secret is in no blob of the store.
+    let mut hit = Vec::new();
+    grep_dir(&env.store().join("blobs"), b"s3cret-value", &mut hit);
+    assert!(hit.is_empty(), "the secret reached the store: {hit:?}");
+}
+
+fn grep_dir(dir: &Path, needle: &[u8], hit: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            grep_dir(&p, needle, hit);
+        } else if let Ok(data) = std::fs::read(&p) {
+            let data = gunzipped(data);
+            if data.windows(needle.len()).any(|w| w == needle) {
+                hit.push(p.display().to_string());
+            }
+        }
+    }
+}
+
+/// A blob as stored, gunzipped when it is gzip (layers are).
+fn gunzipped(data: Vec<u8>) -> Vec<u8> {
+    if !data.starts_with(&[0x1f, 0x8b]) {
+        return data;
+    }
+    let mut out = Vec::new();
+    let mut d = flate2::read::GzDecoder::new(&data[..]);
+    match std::io::Read::read_to_end(&mut d, &mut out) {
+        Ok(_) => out,
+        Err(_) => data,
+    }
+}
+
+/// An insecure step changes its guest's hostname and a sysctl, then crashes the guest
+/// kernel through /proc/sysrq-trigger: the build fails saying so; the host's hostname and
+/// sysctl are as before, and no QEMU is left.
+#[test]
+fn a_step_that_crashes_its_guest_kernel_fails_and_the_host_is_unchanged() {
+    let env = busybox_env();
+    let step = "RUN --security=insecure hostname evil-guest && echo guest-hostname: $(hostname) \
+                && echo 1 > /proc/sys/net/ipv4/ip_forward \
+                && echo guest-forward: $(cat /proc/sys/net/ipv4/ip_forward) \
+                && echo 1 > /proc/sys/kernel/sysrq && echo c > /proc/sysrq-trigger";
+    let dockerfile = format!("FROM busybox:test\n{step}\n");
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    let read = |p: &str| std::fs::read_to_string(p).expect(p);
+    let hostname = read("/proc/sys/kernel/hostname");
+    let forward = read("/proc/sys/net/ipv4/ip_forward");
+    let flags = ["--network", "none", "--allow", "security.insecure"];
+    let out = build(&env, &ctx, "vm", &flags);
+    // Positive control: the step did change both in its guest before the crash.
+    let says = [
+        "guest-hostname: evil-guest",
+        "guest-forward: 1",
+        "ended its VM",
+        "sysrq",
+    ];
+    assert_fails(&out, 4, &says);
+    assert_eq!(read("/proc/sys/kernel/hostname"), hostname);
+    assert_eq!(read("/proc/sys/net/ipv4/ip_forward"), forward);
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &env.store().display().to_string()])
+        .output()
+        .expect("pgrep");
+    assert!(
+        left.stdout.is_empty(),
+        "left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    env.ok(&["store", "verify"]);
+}
