@@ -197,7 +197,7 @@ fn a_step_that_crashes_its_guest_kernel_fails_and_the_host_is_unchanged() {
         "guest-hostname: evil-guest",
         "guest-forward: 1",
         "ended its VM",
-        "sysrq",
+        "Kernel panic - not syncing: sysrq triggered crash",
     ];
     assert_fails(&out, 4, &says);
     assert_eq!(read("/proc/sys/kernel/hostname"), hostname);
