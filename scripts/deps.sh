@@ -5,11 +5,14 @@
 # with network (NetworkMode::Private), hadolint for the lint agreement test,
 # docker-registry (a local OCI registry), apache2-utils (htpasswd) and curl (raw uploads of
 # hostile content) for the registry tests, the OCI runtimes --runtime is tested with (runc,
-# crun, runsc) and openssh-client for RUN --mount=type=ssh.
+# crun, runsc), openssh-client for RUN --mount=type=ssh, and for --isolation vm QEMU
+# (qemu-system-x86), Debian's kernel (linux-image-amd64, the guest kernel and its modules)
+# and cpio (the initramfs test reads kiln's archive with it).
 set -euo pipefail
 packages=(git ca-certificates gcc libc6-dev make tar python3 python3-pip
           skopeo umoci podman buildah runc crun runsc docker.io busybox-static xz-utils
-          slirp4netns debootstrap docker-registry apache2-utils curl openssh-client)
+          slirp4netns debootstrap docker-registry apache2-utils curl openssh-client
+          qemu-system-x86 linux-image-amd64 cpio)
 need=()
 for pkg in "${packages[@]}"; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
