@@ -202,14 +202,53 @@ fn a_step_that_crashes_its_guest_kernel_fails_and_the_host_is_unchanged() {
     assert_fails(&out, 4, &says);
     assert_eq!(read("/proc/sys/kernel/hostname"), hostname);
     assert_eq!(read("/proc/sys/net/ipv4/ip_forward"), forward);
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", &env.store().display().to_string()])
+    assert_no_qemu(&env);
+    env.ok(&["store", "verify"]);
+}
+
+/// A step that sleeps past `--timeout` is stopped with its whole guest; the build says so
+/// (as under `oci`) and leaves no QEMU running.
+#[test]
+fn a_vm_step_past_its_timeout_is_killed_with_its_guest() {
+    let env = busybox_env();
+    let dockerfile = "FROM busybox:test\nRUN echo started && sleep 1000\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let mut cmd = env.kiln();
+    cmd.args([
+        "build",
+        "--progress",
+        "plain",
+        "--isolation",
+        "vm",
+        "--network",
+        "none",
+    ]);
+    cmd.args(["--timeout", "8s"]).arg(&ctx);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("run kiln");
+    // Positive control: the probe finds the guest's QEMU while the step runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while qemus(&env).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no QEMU seen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait for kiln");
+    assert_fails(&out, 4, &["started", "did not finish within --timeout 8s"]);
+    assert_no_qemu(&env);
+    env.ok(&["store", "verify"]);
+}
+
+/// The QEMU processes of this test's store (their kernel and initramfs are under it).
+fn qemus(env: &TestEnv) -> String {
+    let found = std::process::Command::new("pgrep")
+        .args(["-af", &env.store().join("vm").display().to_string()])
         .output()
         .expect("pgrep");
-    assert!(
-        left.stdout.is_empty(),
-        "left running: {}",
-        String::from_utf8_lossy(&left.stdout)
-    );
-    env.ok(&["store", "verify"]);
+    String::from_utf8_lossy(&found.stdout).into_owned()
+}
+
+fn assert_no_qemu(env: &TestEnv) {
+    let left = qemus(env);
+    assert!(left.is_empty(), "left running: {left}");
 }
