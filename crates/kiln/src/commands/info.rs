@@ -1,4 +1,4 @@
-//! `kiln info` (the RUN runtimes this host offers) and `kiln prune --cache-mounts`.
+//! `kiln info` (the RUN runtimes and the VM tier this host offers) and `kiln prune --cache-mounts`.
 
 use crate::exit::Failure;
 use kiln_oci::Store;
@@ -24,7 +24,22 @@ pub fn info(root: &Option<PathBuf>) -> Result<(), Failure> {
             rt.version
         ));
     }
+    text.push_str(&vm_line(&store));
     crate::output::stdout(&text)
+}
+
+/// What `--isolation vm` would use here: QEMU, the guest kernel and the accelerator (the
+/// KVM probe runs once per host boot), or why it cannot run.
+fn vm_line(store: &std::path::Path) -> String {
+    let opts = kiln_vm::VmOptions {
+        cache: store.join("vm"),
+        scratch: std::env::temp_dir(),
+        ..kiln_vm::VmOptions::default()
+    };
+    match kiln_vm::Vm::open(&opts) {
+        Ok(vm) => format!("{}\n", vm.describe()),
+        Err(e) => format!("isolation vm: not available: {e}\n"),
+    }
 }
 
 /// `kiln prune --cache-mounts`.
