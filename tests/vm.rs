@@ -252,3 +252,52 @@ fn assert_no_qemu(env: &TestEnv) {
     let left = qemus(env);
     assert!(left.is_empty(), "left running: {left}");
 }
+
+/// Nothing of the host reaches a VM step: kiln's environment, its registry credentials
+/// file and the store's path appear nowhere the step reads (its environment, the guest
+/// kernel's command line, its mounts, its whole filesystem). Control: the same probe finds
+/// the marker once a build argument passes it in.
+#[test]
+fn nothing_of_the_host_reaches_a_vm_step() {
+    let env = busybox_env();
+    let marker = "host-marker-7731";
+    let store = env.store().display().to_string();
+    let probe = format!(
+        "RUN --security=insecure (env; cat /proc/cmdline /proc/mounts; find / -xdev 2>/dev/null; \
+         find / -xdev -type f 2>/dev/null | xargs grep -l {marker} 2>/dev/null) > /seen; echo marker-hits: $(grep -c {marker} /seen); \
+         echo store-hits: $(grep -c '{store}' /seen); rm /seen"
+    );
+    let dockerfile = format!("FROM busybox:test\nARG PASSED\n{probe}\n");
+    let ctx = env.context("ctx", &[("Dockerfile", &dockerfile)]);
+    let auth = env.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        format!("{{\"auths\":{{\"r.example\":{{\"auth\":\"{marker}\"}}}}}}"),
+    )
+    .expect("auth file");
+    let run = |extra: &[&str]| {
+        let mut cmd = env.kiln();
+        cmd.args([
+            "build",
+            "--progress",
+            "plain",
+            "--isolation",
+            "vm",
+            "--network",
+            "none",
+        ]);
+        cmd.args(["--allow", "security.insecure", "--no-cache"])
+            .args(extra)
+            .arg(&ctx);
+        cmd.env("KILN_TEST_MARK", marker)
+            .env("REGISTRY_AUTH_FILE", &auth);
+        let out = cmd.output().expect("run kiln");
+        assert!(out.status.success(), "{}", show(&out));
+        show(&out)
+    };
+    let clean = run(&[]);
+    assert!(clean.contains("marker-hits: 0"), "{clean}");
+    assert!(clean.contains("store-hits: 0"), "{clean}");
+    let control = run(&["--build-arg", &format!("PASSED={marker}")]);
+    assert!(!control.contains("marker-hits: 0"), "{control}");
+}

@@ -202,8 +202,15 @@ fn changes_to_layer(
     let mut stream = session.stream();
     let copied = kiln_layer::copy_layer(&mut stream, &mut lw);
     let drained = stream.finish().map(|_| ());
-    if let Err(e) = copied {
-        return Err(tripwire.error(cx, span, "RUN (the changes its VM sent)", &e));
+    match copied {
+        Err(e) if !tripwire.tripped() && e.kind() == kiln_oci::ErrorKind::Rejected => {
+            let what = format!("{}: the changes its VM sent", input.label);
+            let hint = "the guest sent a tar no step can make: its kernel or kiln's agent \
+                        in it was subverted, or --vm-initrd is not kiln's; nothing was stored";
+            return Err(BuildError::refused(span, what, Some(hint), e));
+        }
+        Err(e) => return Err(tripwire.error(cx, span, "RUN (the changes its VM sent)", &e)),
+        Ok(()) => {}
     }
     drained.map_err(|e| {
         vm_error(

@@ -1,0 +1,152 @@
+//! A hostile guest: the agent's side of the channel is replaced (an initramfs whose /init
+//! is a script that answers with prepared frames, given with `--vm-initrd`). The host
+//! refuses a changes tar that climbs out of the layer and a frame over the channel's limit,
+//! fails the step saying so, and the store stays valid. Control: the fake agent's own
+//! output frame reaches the build's output, so its frames are read.
+
+mod support;
+
+use kiln_vm::cpio::Cpio;
+use std::path::{Path, PathBuf};
+use support::{assert_fails, s, TestEnv};
+
+const SCRIPT: &str = r#"#!/kiln/busybox sh
+B=/kiln/busybox
+$B mount -t proc p /proc; $B mount -t sysfs s /sys; $B mount -t devtmpfs d /dev
+for m in $($B cat /kiln/modules); do $B insmod $m; done
+port=
+while [ -z "$port" ]; do
+  for p in /sys/class/virtio-ports/*; do
+    [ "$($B cat $p/name 2>/dev/null)" = kiln.agent ] && port=/dev/${p##*/}
+  done
+  $B sleep 0.1
+done
+exec 3<>$port
+$B cat /hello.bin >&3
+$B cat <&3 > /dev/null &
+$B sleep 6
+$B cat /answer.bin >&3
+$B sleep 60
+"#;
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![kind];
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+/// A ustar member `name` holding `data`.
+fn tar_member(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..108].copy_from_slice(b"0000644\0");
+    h[108..116].copy_from_slice(b"0000000\0");
+    h[116..124].copy_from_slice(b"0000000\0");
+    h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
+    h[136..148].copy_from_slice(b"00000000000\0");
+    h[156] = b'0';
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut out = h.to_vec();
+    out.extend_from_slice(data);
+    out.resize(out.len().div_ceil(512) * 512, 0);
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// kiln's own initramfs for this store, with /init replaced by the fake agent answering
+/// `answer` after its hello.
+fn hostile_initrd(env: &TestEnv, answer: &[u8]) -> PathBuf {
+    let vm = env.store().join("vm");
+    let base = std::fs::read_dir(&vm)
+        .expect("STORE/vm")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("initramfs-"))
+        })
+        .expect("kiln's initramfs");
+    let mut data = std::fs::read(&base).expect("read the initramfs");
+    let mut c = Cpio::default();
+    c.file("init", 0o755, SCRIPT.as_bytes());
+    c.file(
+        "hello.bin",
+        0o644,
+        &frame(1, br#"{"protocol":1,"kernel":"hostile"}"#),
+    );
+    c.file("answer.bin", 0o644, answer);
+    data.extend_from_slice(&c.finish());
+    let out = env.path().join(format!("hostile-{}.cpio", answer.len()));
+    std::fs::write(&out, data).expect("write the initramfs");
+    out
+}
+
+fn build_with(env: &TestEnv, ctx: &Path, initrd: &Path) -> std::process::Output {
+    env.run(&[
+        "build",
+        "--progress",
+        "plain",
+        "--isolation",
+        "vm",
+        "--network",
+        "none",
+        "--no-cache",
+        "--vm-initrd",
+        s(initrd),
+        s(ctx),
+    ])
+}
+
+#[test]
+fn the_host_refuses_what_a_hostile_guest_sends() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox:test\nRUN echo hi > /f\n")],
+    );
+    // kiln's own agent first (it also makes the initramfs the fake one starts from).
+    env.ok(&[
+        "build",
+        "-q",
+        "--isolation",
+        "vm",
+        "--network",
+        "none",
+        s(&ctx),
+    ]);
+
+    let mut climbing = frame(7, b"hostile agent says hello\n");
+    climbing.extend(frame(9, br#"{"code":0,"signal":null}"#));
+    climbing.extend(frame(4, &tar_member("../../escape-from-guest", b"owned")));
+    climbing.extend(frame(5, b""));
+    let out = build_with(&env, &ctx, &hostile_initrd(&env, &climbing));
+    assert_fails(
+        &out,
+        1,
+        &[
+            "hostile agent says hello",
+            "escape-from-guest",
+            "Dockerfile:2",
+        ],
+    );
+    for dir in [env.path(), env.store().as_path(), Path::new("/")] {
+        assert!(!dir.join("escape-from-guest").exists(), "{}", dir.display());
+    }
+    env.ok(&["store", "verify"]);
+
+    let mut huge = frame(7, b"hostile agent says hello\n");
+    huge.extend_from_slice(&[7, 0xff, 0xff, 0xff, 0xff]);
+    let out = build_with(&env, &ctx, &hostile_initrd(&env, &huge));
+    assert_fails(
+        &out,
+        4,
+        &["hostile agent says hello", "the limit is 1048576"],
+    );
+    env.ok(&["store", "verify"]);
+}
