@@ -11,7 +11,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The modules the agent loads, by name; their dependencies come from `modules.dep`.
-pub const MODULES: &[&str] = &["virtio_mmio", "virtio_console", "virtio_net", "overlay"];
+pub const MODULES: &[&str] = &["virtio_mmio", "virtio_console", "overlay", "virtio_net"];
+
+/// The modules only a guest with a NIC needs: the agent skips them otherwise.
+pub const NET_MODULES: &[&str] = &["failover", "net_failover", "virtio_net"];
 
 /// The static busybox the agent loads modules and sets up the network with.
 pub const BUSYBOX: &str = "/kiln/busybox";
@@ -288,10 +291,10 @@ mod tests {
                 "virtio.ko",
                 "virtio_mmio.ko",
                 "virtio_console.ko",
+                "overlay.ko",
                 "failover.ko",
                 "net_failover.ko",
-                "virtio_net.ko",
-                "overlay.ko"
+                "virtio_net.ko"
             ]
         );
         std::fs::write(d.path().join("modules.dep"), "kernel/fs/overlay.ko:\n").unwrap();

@@ -11,6 +11,7 @@ pub mod cpio;
 pub mod frame;
 pub mod initramfs;
 pub mod kernel;
+pub mod kmod;
 pub mod machine;
 pub mod message;
 mod pool;

@@ -123,7 +123,12 @@ pub struct BuildArgs {
     pub cache_mount_scope: String,
     /// What runs RUN steps: oci (the embedded runtime, or --runtime) or vm (a QEMU guest
     /// per stage with a kernel of its own; each step still sandboxed inside it).
-    #[arg(long, value_name = "oci|vm", default_value = "oci")]
+    #[arg(
+        long,
+        value_name = "oci|vm",
+        default_value = "oci",
+        env = "KILN_ISOLATION"
+    )]
     pub isolation: String,
     /// The guest kernel for --isolation vm (default: the newest /boot/vmlinuz-* that has
     /// its /lib/modules).

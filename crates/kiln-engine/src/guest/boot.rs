@@ -1,5 +1,6 @@
 //! The guest's start, as PID 1 of the initramfs: the kernel filesystems, the modules from
-//! the initramfs's list, the network (QEMU's user-mode addresses), the channel's serial
+//! the initramfs's list (`finit_module`), the network (QEMU's user-mode addresses, set
+//! with busybox `ip`), the channel's serial
 //! port; then the root moves to a fresh tmpfs (the sandbox's `pivot_root` cannot leave the
 //! initramfs's rootfs) and the kernel filesystems and cgroup v2 are mounted there.
 
@@ -73,16 +74,21 @@ fn run(args: &[&str]) -> Result<()> {
 fn load_modules() -> Result<()> {
     let list = std::fs::read_to_string(MODULE_LIST).map_err(|e| format!("{MODULE_LIST}: {e}"))?;
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    let net = cmdline
+        .split_whitespace()
+        .any(|w| w == kiln_vm::machine::NET_FLAG);
     for path in list.lines().filter(|l| !l.is_empty()) {
         let name = module_name(path)?;
-        let mut args = vec!["insmod", path];
+        if !net && kiln_vm::initramfs::NET_MODULES.contains(&name.as_str()) {
+            continue;
+        }
         let prefix = format!("{name}.");
-        args.extend(
-            cmdline
-                .split_whitespace()
-                .filter_map(|w| w.strip_prefix(&prefix)),
-        );
-        run(&args)?;
+        let params: Vec<&str> = cmdline
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix(&prefix))
+            .collect();
+        kiln_vm::kmod::load_module(Path::new(path), &params.join(" "))
+            .map_err(|e| format!("loading {name} ({path}): {e}"))?;
     }
     Ok(())
 }
