@@ -301,3 +301,50 @@ fn nothing_of_the_host_reaches_a_vm_step() {
     let control = run(&["--build-arg", &format!("PASSED={marker}")]);
     assert!(!control.contains("marker-hits: 0"), "{control}");
 }
+
+/// An insecure step loads a kernel module (the guest kernel's own `dummy.ko`, copied in from
+/// the build context), mounts a filesystem and calls reboot: inside its pid namespace that
+/// ends the step (SIGHUP, as in any container), so the build fails with signal 1; the
+/// host's module list and mounts are as before. Control: the step saw the module loaded and
+/// the mount made in its guest.
+#[test]
+fn a_step_that_loads_a_module_mounts_and_reboots_changes_only_its_guest() {
+    let env = busybox_env();
+    let release = guest_release();
+    let ko = Path::new("/lib/modules")
+        .join(&release)
+        .join("kernel/drivers/net/dummy.ko");
+    let ctx = env.context("ctx", &[]);
+    std::fs::copy(&ko, ctx.join("dummy.ko")).expect("the guest kernel's dummy.ko");
+    let dockerfile = "FROM busybox:test\nCOPY dummy.ko /dummy.ko\n\
+        RUN --security=insecure busybox insmod /dummy.ko && echo guest-module: $(grep -c '^dummy ' /proc/modules) \
+         && mkdir -p /m && mount -t tmpfs guest-tmpfs /m && echo guest-mount: $(grep -c guest-tmpfs /proc/mounts) \
+         && reboot -f\n";
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    let modules = || {
+        let mut names: Vec<String> = std::fs::read_dir("/sys/module")
+            .expect("/sys/module")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mounts = || std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let (modules_before, mounts_before) = (modules(), mounts());
+    assert!(
+        !modules_before.iter().any(|m| m == "dummy"),
+        "the host has dummy loaded already"
+    );
+    let flags = ["--network", "none", "--allow", "security.insecure"];
+    let out = build(&env, &ctx, "vm", &flags);
+    assert_fails(
+        &out,
+        4,
+        &["guest-module: 1", "guest-mount: 1", "failed with signal 1"],
+    );
+    assert_eq!(modules(), modules_before);
+    assert!(!mounts().contains("guest-tmpfs"), "{}", mounts());
+    assert_eq!(mounts().lines().count(), mounts_before.lines().count());
+    assert_no_qemu(&env);
+}
