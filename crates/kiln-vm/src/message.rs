@@ -69,6 +69,9 @@ pub enum GuestMountKind {
         back: bool,
         /// A single file (not a directory) named this inside the sent tar.
         file: Option<String>,
+        /// A directory's own owner and mode (uid, gid, permission bits): the tar holds
+        /// only what is inside it (a cache mount's `uid=`, `gid=`, `mode=`).
+        dir: Option<(u32, u32, u32)>,
     },
 }
 

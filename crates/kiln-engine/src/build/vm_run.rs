@@ -14,7 +14,7 @@ use kiln_sandbox::{Confinement, MountKind};
 use kiln_vm::message::{GuestConfinement, GuestMount, GuestMountKind, GuestStep};
 use kiln_vm::{Session, Vm, VmError};
 use std::collections::VecDeque;
-use std::os::unix::fs::FileTypeExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -137,10 +137,19 @@ fn guest_mount(
         MountKind::Tmpfs { size } => GuestMountKind::Tmpfs { size: *size },
         MountKind::Bind { source, readonly } => {
             let file = send_files(session, index, source, span)?;
+            let dir = match file {
+                Some(_) => None,
+                None => std::fs::metadata(source)
+                    .map(|m| Some((m.uid(), m.gid(), m.mode() & 0o7777)))
+                    .map_err(|e| {
+                        BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
+                    })?,
+            };
             GuestMountKind::Files {
                 readonly: *readonly,
                 back: !*readonly && file.is_none(),
                 file,
+                dir,
             }
         }
     };

@@ -116,6 +116,12 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
     } else {
         step.resolv_conf.clone()
     };
+    let mounts = step
+        .mounts
+        .iter()
+        .enumerate()
+        .map(|(i, m)| mount(i, m))
+        .collect::<Result<Vec<_>>>()?;
     let req = RunRequest {
         rootfs,
         process: ProcessSpec {
@@ -130,12 +136,7 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
         confinement,
         hosts: step.hosts.clone(),
         resolv_conf,
-        mounts: step
-            .mounts
-            .iter()
-            .enumerate()
-            .map(|(i, m)| mount(i, m))
-            .collect(),
+        mounts,
         inline_script: step
             .inline_script
             .clone()
@@ -151,8 +152,19 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
     })
 }
 
-fn mount(index: usize, m: &GuestMount) -> Mount {
+/// The sandbox's form of mount `index`; a directory of files gets its owner and mode.
+fn mount(index: usize, m: &GuestMount) -> Result<Mount> {
     let files = Path::new(MOUNTS).join(index.to_string());
+    if let GuestMountKind::Files {
+        dir: Some((uid, gid, mode)),
+        ..
+    } = m.kind
+    {
+        let fail = |e: std::io::Error| format!("mount {index}: {e}");
+        std::os::unix::fs::chown(&files, Some(uid), Some(gid)).map_err(fail)?;
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
+        std::fs::set_permissions(&files, perms).map_err(fail)?;
+    }
     let kind = match &m.kind {
         GuestMountKind::Tmpfs { size } => MountKind::Tmpfs { size: *size },
         GuestMountKind::Files { readonly, file, .. } => MountKind::Bind {
@@ -160,10 +172,10 @@ fn mount(index: usize, m: &GuestMount) -> Mount {
             readonly: *readonly,
         },
     };
-    Mount {
+    Ok(Mount {
         target: m.target.clone(),
         kind,
-    }
+    })
 }
 
 /// The step's changes as a layer tar, written as the host writes a step's layer.
