@@ -39,6 +39,8 @@ pub(crate) const STEPS: &str = "cache/steps";
 const CACHE: &str = "cache";
 /// RUN --mount=type=cache directories.
 const CACHE_MOUNTS: &str = "cache-mounts";
+/// The VM tier's files (the guest kernel unpacked, the initramfs), kept by kiln-vm.
+const VM: &str = "vm";
 
 /// File in an unpacked layer directory that marks it complete; it holds the
 /// diff-id and is written last, before the directory is renamed into place.
@@ -90,6 +92,12 @@ impl Store {
     /// Where RUN --mount=type=cache directories live.
     pub(crate) fn cache_mounts_dir(&self) -> PathBuf {
         self.root.join(CACHE_MOUNTS)
+    }
+
+    /// Where `--isolation vm` keeps the guest kernel and initramfs it made (kiln-vm names
+    /// and replaces the files inside).
+    pub fn vm_dir(&self) -> PathBuf {
+        self.root.join(VM)
     }
 
     /// The directories [`Store::open`] creates.

@@ -24,15 +24,20 @@ pub fn info(root: &Option<PathBuf>) -> Result<(), Failure> {
             rt.version
         ));
     }
-    text.push_str(&vm_line(&store));
+    text.push_str(&vm_line(root));
     crate::output::stdout(&text)
 }
 
 /// What `--isolation vm` would use here: QEMU, the guest kernel and the accelerator (the
-/// KVM probe runs once per host boot), or why it cannot run.
-fn vm_line(store: &std::path::Path) -> String {
+/// KVM probe runs once per host boot), or why it cannot run. The guest's kernel and
+/// initramfs are made in the store as a build would, so the next build finds them.
+fn vm_line(root: &Option<PathBuf>) -> String {
+    let store = match crate::store::open(root) {
+        Ok(store) => store,
+        Err(_) => return "isolation vm: not available: the store cannot be opened\n".into(),
+    };
     let opts = kiln_vm::VmOptions {
-        cache: store.join("vm"),
+        cache: store.vm_dir(),
         scratch: std::env::temp_dir(),
         ..kiln_vm::VmOptions::default()
     };

@@ -62,7 +62,7 @@ pub fn open(args: &BuildArgs, sandbox: &SandboxOptions, store: &Store) -> Result
         cpus: sandbox.cpus,
         network: sandbox.network != Network::None,
         network_deny: sandbox.network_deny.clone(),
-        cache: store.root().join("vm"),
+        cache: store.vm_dir(),
         scratch: std::env::temp_dir(),
     };
     Vm::open(&opts).map(Arc::new).map_err(|e| {
