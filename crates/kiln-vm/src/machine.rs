@@ -268,6 +268,17 @@ fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
         "none",
         "-no-reboot",
     ]);
+    // QEMU confines itself: its seccomp filter refuses obsolete system calls, starting
+    // programs and changing scheduling or resources; run as root, kiln has it drop to
+    // `nobody` once the guest is set up (QEMU 7.2's filter would refuse the setgid of that
+    // drop with elevateprivileges=deny; once it is nobody it cannot get root back anyway).
+    cmd.args([
+        "-sandbox",
+        "on,obsolete=deny,spawn=deny,resourcecontrol=deny",
+    ]);
+    if rustix::process::geteuid().is_root() && has_user(RUN_AS) {
+        cmd.args(["-runas", RUN_AS]);
+    }
     cmd.arg("-m").arg(format!("{}M", spec.memory_mib));
     cmd.arg("-smp").arg(spec.cpus.to_string());
     cmd.arg("-kernel").arg(&spec.kernel);
@@ -288,6 +299,15 @@ fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
         ]);
     }
     cmd
+}
+
+/// The user QEMU runs as once the guest is set up (when kiln runs as root).
+const RUN_AS: &str = "nobody";
+
+/// Whether `/etc/passwd` has `name` (QEMU 7.2's `-runas` takes only a name).
+fn has_user(name: &str) -> bool {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd.lines().any(|l| l.split(':').next() == Some(name))
 }
 
 /// A path inside a QEMU option value (a comma is written twice).
