@@ -1,7 +1,8 @@
 //! A hostile guest: the agent's side of the channel is replaced (an initramfs whose /init
 //! is a script that answers with prepared frames, given with `--vm-initrd`). The host
 //! refuses a changes tar that climbs out of the layer and a frame over the channel's limit,
-//! fails the step saying so, and the store stays valid. Control: the fake agent's own
+//! fails the step saying so, and the store stays valid; a guest that reports success and
+//! then stalls is still ended by `--timeout`. Control: the fake agent's own
 //! output frame reaches the build's output, so its frames are read.
 
 mod support;
@@ -96,6 +97,8 @@ fn build_with(env: &TestEnv, ctx: &Path, initrd: &Path) -> std::process::Output 
         "--network",
         "none",
         "--no-cache",
+        "--timeout",
+        "15s",
         "--vm-initrd",
         s(initrd),
         s(ctx),
@@ -148,5 +151,21 @@ fn the_host_refuses_what_a_hostile_guest_sends() {
         4,
         &["hostile agent says hello", "the limit is 1048576"],
     );
+    env.ok(&["store", "verify"]);
+
+    // It says the step succeeded, then sends nothing: --timeout still ends the build.
+    let mut stall = frame(7, b"hostile agent says hello\n");
+    stall.extend(frame(9, br#"{"code":0,"signal":null}"#));
+    let started = std::time::Instant::now();
+    let out = build_with(&env, &ctx, &hostile_initrd(&env, &stall));
+    assert_fails(
+        &out,
+        4,
+        &[
+            "hostile agent says hello",
+            "did not finish within --timeout 15s",
+        ],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
     env.ok(&["store", "verify"]);
 }

@@ -86,6 +86,7 @@ impl Machine {
                 what: format!("cannot start {}: {e}", spec.qemu.display()),
                 console: String::new(),
             })?;
+        limit_file_size(&child);
         let mut m = Machine {
             child: Some(child),
             channel: UnixStream::pair()
@@ -317,16 +318,50 @@ fn option_path(p: &Path) -> String {
 
 /// The kernel's panic message in the console log (`Kernel panic - not syncing: ...`).
 fn panic_line(path: &Path) -> Option<String> {
-    let text = std::fs::read(path).ok()?;
-    let text = String::from_utf8_lossy(&text);
+    let text = read_end(path);
     let line = text.lines().find(|l| l.contains("Kernel panic"))?;
-    Some(line.trim().to_string())
+    Some(clean(line.trim()))
 }
 
 /// The last `n` non-empty lines of a log file, joined.
 fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let text = String::from_utf8_lossy(&text);
+    let text = read_end(path);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    clean(&lines[lines.len().saturating_sub(n)..].join("\n"))
+}
+
+/// The most a log the guest fills may grow to (the console, QEMU's output): past it QEMU
+/// gets SIGXFSZ and the step fails, instead of the host's temp space filling up.
+const LOG_LIMIT: u64 = 64 << 20;
+
+fn limit_file_size(child: &Child) {
+    let limit = rustix::process::Rlimit {
+        current: Some(LOG_LIMIT),
+        maximum: Some(LOG_LIMIT),
+    };
+    let pid = rustix::process::Pid::from_child(child);
+    let _ = rustix::process::prlimit(Some(pid), rustix::process::Resource::Fsize, limit);
+}
+
+/// The last [`LOG_TAIL`] bytes of a log the guest fills.
+fn read_end(path: &Path) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut buf = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f
+            .seek(SeekFrom::End(-(LOG_TAIL as i64)))
+            .or_else(|_| f.rewind().map(|_| 0));
+        let _ = f.take(LOG_TAIL).read_to_end(&mut buf);
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// How much of a log's end is read for a message.
+const LOG_TAIL: u64 = 64 * 1024;
+
+/// Text from the guest without control characters (no terminal escapes reach the user).
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect()
 }

@@ -44,8 +44,9 @@ pub struct GuestStep {
     pub resolv_conf: String,
     pub confinement: GuestConfinement,
     pub mounts: Vec<GuestMount>,
-    /// A heredoc script put at `/dev/pipes/NAME`: (name, content).
-    pub inline_script: Option<(String, Vec<u8>)>,
+    /// A heredoc script put at `/dev/pipes/NAME`: (name, content in hex; JSON would
+    /// spell raw bytes as a number each).
+    pub inline_script: Option<(String, String)>,
     /// Send the step's changes back (a tar in [`crate::frame::Kind::Data`] frames) after a
     /// successful run; the mounts whose files come back follow it.
     pub want_changes: bool,

@@ -7,11 +7,12 @@ use crate::machine::Machine;
 use crate::message::{GuestStep, LayerHeader, MountHeader, StepEnd};
 use crate::VmError;
 use kiln_sandbox::RunControl;
+use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A booted guest ready for steps.
@@ -78,27 +79,20 @@ impl Session {
         })
     }
 
-    /// Run `step`, passing its output on, until it ends or `control` ends it.
+    /// Run `step`, passing its output on, until it ends (a [`Watchdog`] from
+    /// [`Session::watch`] ends it early).
     pub fn run(
         &mut self,
         step: &GuestStep,
         out: &mut dyn Write,
         err: &mut dyn Write,
-        control: &RunControl,
     ) -> Result<StepEnd, VmError> {
         if let Err(e) = frame::send_json(self.machine.channel(), Kind::Step, step) {
             return Err(self
                 .machine
                 .failure(&format!("sending the step to the guest: {e}")));
         }
-        let watchdog = Watchdog::start(self.machine.pid(), control);
-        let got = read_until_exit(self.machine.channel(), out, err);
-        let fired = watchdog.stop();
-        if let Some(why) = fired {
-            self.machine.stop();
-            return Err(why);
-        }
-        match got {
+        match read_until_exit(self.machine.channel(), out, err) {
             Ok(end) => Ok(end),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(self.machine.failure("the guest went away during the step"))
@@ -107,6 +101,12 @@ impl Session {
                 .machine
                 .failure(&format!("the guest broke the channel during the step: {e}"))),
         }
+    }
+
+    /// A watchdog that kills this guest when `control` says so (its time limit passes or
+    /// the build is cancelled), for as long as it is held.
+    pub fn watch(&self, control: &RunControl) -> Result<Watchdog, VmError> {
+        Watchdog::start(self.machine.pid(), control)
     }
 
     /// The stream that follows a successful step run with `want_changes`: its changes (a
@@ -142,45 +142,75 @@ fn read_until_exit(
     }
 }
 
-/// Kills QEMU when the run passes its time limit or the build is cancelled.
-struct Watchdog {
+/// Why a [`Watchdog`] killed its guest.
+#[derive(Debug, Clone, Copy)]
+enum Fired {
+    TimedOut(Duration),
+    Cancelled(i32),
+}
+
+/// Kills QEMU when a step passes its time limit or the build is cancelled, from a thread
+/// of its own, so that no read or write on the channel can outlast it. Stops on drop.
+#[derive(Debug)]
+pub struct Watchdog {
     done: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Option<VmError>>>,
+    fired: Arc<Mutex<Option<Fired>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watchdog {
-    fn start(pid: Option<u32>, control: &RunControl) -> Watchdog {
+    fn start(pid: Option<u32>, control: &RunControl) -> Result<Watchdog, VmError> {
         let done = Arc::new(AtomicBool::new(false));
-        let (flag, control) = (done.clone(), control.clone());
+        let fired = Arc::new(Mutex::new(None));
+        let (flag, slot, control) = (done.clone(), fired.clone(), control.clone());
         let started = Instant::now();
         let thread = std::thread::Builder::new()
             .name("kiln-vm-watchdog".into())
-            .spawn(move || loop {
-                if flag.load(Ordering::SeqCst) {
-                    return None;
-                }
-                let why = if let Some(why) = control.cancel.as_ref().and_then(|c| c.cancelled()) {
-                    Some(VmError::Cancelled { why })
-                } else {
-                    control
-                        .timeout
-                        .filter(|t| started.elapsed() > *t)
-                        .map(|limit| VmError::TimedOut { limit })
-                };
-                if let Some(why) = why {
-                    if let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) {
-                        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            .spawn(move || {
+                while !flag.load(Ordering::SeqCst) {
+                    let why = match control.cancel.as_ref().and_then(|c| c.cancelled()) {
+                        Some(why) => Some(Fired::Cancelled(why)),
+                        None => control
+                            .timeout
+                            .filter(|t| started.elapsed() > *t)
+                            .map(Fired::TimedOut),
+                    };
+                    if let Some(why) = why {
+                        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+                        if let Some(pid) = pid.and_then(|p| Pid::from_raw(p as i32)) {
+                            let _ = rustix::process::kill_process(pid, Signal::KILL);
+                        }
+                        return;
                     }
-                    return Some(why);
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                std::thread::sleep(Duration::from_millis(20));
             })
-            .ok();
-        Watchdog { done, thread }
+            .map_err(|e| VmError::Qemu {
+                what: format!("cannot start the thread that enforces --timeout: {e}"),
+                console: String::new(),
+            })?;
+        Ok(Watchdog {
+            done,
+            fired,
+            thread: Some(thread),
+        })
     }
 
-    fn stop(mut self) -> Option<VmError> {
+    /// Why it killed the guest, if it did.
+    pub fn fired(&self) -> Option<VmError> {
+        let fired = *self.fired.lock().unwrap_or_else(|e| e.into_inner());
+        fired.map(|f| match f {
+            Fired::TimedOut(limit) => VmError::TimedOut { limit },
+            Fired::Cancelled(why) => VmError::Cancelled { why },
+        })
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
         self.done.store(true, Ordering::SeqCst);
-        self.thread.take().and_then(|t| t.join().ok()).flatten()
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -18,7 +18,10 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-/// Run one RUN step in the stage's guest and store its layer.
+/// Run one RUN step in the stage's guest and store its layer. A watchdog covers the whole
+/// exchange with the guest (layers, mounts, the run, the changes, the mounts back): past
+/// `--timeout`, or on cancellation, it kills the guest, and whatever the host was waiting
+/// for ends. A guest that fails in any way is dropped (QEMU killed), never drained.
 pub(crate) fn run_step(
     cx: &BuildState<'_>,
     input: &RunInput<'_>,
@@ -29,84 +32,121 @@ pub(crate) fn run_step(
     let (mut env, cwd) = env_and_cwd(input);
     let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
     env.extend(step_mounts.env.iter().cloned());
-    let vm_err = |what: &str, e: VmError| vm_error(what, span, e);
     let mut session = vm
         .session(input.stage)
-        .map_err(|e| vm_err("the step's VM did not start", e))?;
-    for layer in input.layers {
-        let digest = layer.digest.to_string();
-        if session.has_layer(&digest) {
-            continue;
-        }
-        let mut blob = cx
-            .services
-            .store
-            .blob_reader(&layer.digest)
-            .map_err(|e| super::layer::store_err(cx.services.store, e))?;
-        session
-            .send_layer(&digest, &mut blob)
-            .map_err(|e| vm_err("sending the step's layers to its VM", e))?;
-    }
-    let mut mounts = Vec::with_capacity(step_mounts.mounts.len());
-    for (i, m) in step_mounts.mounts.iter().enumerate() {
-        mounts.push(guest_mount(&mut session, i, m, span)?);
-    }
-    let step = GuestStep {
-        layers: input.layers.iter().map(|l| l.digest.to_string()).collect(),
-        args: input.command.argv.clone(),
-        env,
-        cwd,
-        user: input.config.config.user.clone(),
-        hostname: "kiln".into(),
-        hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
-        resolv_conf: String::new(),
-        confinement: GuestConfinement::from_host(&confinement),
-        mounts,
-        inline_script: input.command.script.clone().map(|s| (s.name, s.data)),
-        want_changes: true,
+        .map_err(|e| vm_error("the step's VM did not start", span, e))?;
+    let watch = session
+        .watch(&cx.spec.control)
+        .map_err(|e| vm_error("the step's VM", span, e))?;
+    let step = Exchange {
+        cx,
+        input,
+        mounts: &step_mounts.mounts,
     };
-    let tail = Arc::new(Mutex::new(VecDeque::new()));
-    let mut out = Tee::new(input.progress.cloned(), tail.clone());
-    let mut err = Tee::new(input.progress.cloned(), tail.clone());
-    let end = session.run(&step, &mut out, &mut err, &cx.spec.control);
-    drop((out, err));
-    let end = match end {
-        Ok(end) => end,
-        Err(VmError::TimedOut { limit }) => {
+    let result = step.run(&mut session, env, cwd, &confinement);
+    match watch.fired() {
+        Some(VmError::TimedOut { limit }) => {
             let e = kiln_sandbox::SandboxError::TimedOut { limit };
-            return Err(sandbox_error(e, span, &input.label));
+            Err(sandbox_error(e, span, &input.label))
         }
-        Err(VmError::Cancelled { why }) => return Err(BuildError::Cancelled { why }),
-        // The guest died under the step (a kernel panic it caused, an agent it broke):
-        // the step failed; what the guest printed last says how.
-        Err(e) => {
-            return Err(BuildError::StepFailed {
-                message: format!("{} ended its VM: {e}", input.label),
-                span,
-                hint: Some(
-                    "a step that crashes or powers off its guest kernel fails like this; fix the command"
-                        .into(),
-                ),
-            })
+        Some(VmError::Cancelled { why }) => Err(BuildError::Cancelled { why }),
+        _ => {
+            drop(watch);
+            let layer = result?;
+            vm.keep(input.stage, session);
+            Ok(layer)
         }
-    };
-    if end.code != Some(0) {
-        vm.keep(input.stage, session);
-        let lines: Vec<String> = tail
-            .lock()
-            .map(|t| t.iter().cloned().collect())
-            .unwrap_or_default();
-        let exit = kiln_sandbox::Exit {
-            code: end.code,
-            signal: end.signal,
-        };
-        return Err(step_failed(exit, &input.label, &lines, span));
     }
-    let layer = changes_to_layer(cx, input, &mut session)?;
-    mounts_back(&mut session, &step.mounts, &step_mounts.mounts, span)?;
-    drop(step_mounts);
-    vm.keep(input.stage, session);
-    Ok(layer)
+}
+
+/// One step's exchange with its guest.
+struct Exchange<'a, 'b> {
+    cx: &'a BuildState<'b>,
+    input: &'a RunInput<'a>,
+    /// The step's mounts as prepared on the host.
+    mounts: &'a [kiln_sandbox::Mount],
+}
+
+impl Exchange<'_, '_> {
+    fn run(
+        &self,
+        session: &mut Session,
+        env: Vec<String>,
+        cwd: String,
+        confinement: &Confinement,
+    ) -> Result<LayerRef, BuildError> {
+        let (cx, input, span) = (self.cx, self.input, self.input.span);
+        self.send_layers(session)?;
+        let mut mounts = Vec::with_capacity(self.mounts.len());
+        for (i, m) in self.mounts.iter().enumerate() {
+            mounts.push(guest_mount(session, i, m, span)?);
+        }
+        let step = GuestStep {
+            layers: input.layers.iter().map(|l| l.digest.to_string()).collect(),
+            args: input.command.argv.clone(),
+            env,
+            cwd,
+            user: input.config.config.user.clone(),
+            hostname: "kiln".into(),
+            hosts: "127.0.0.1\tlocalhost kiln\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
+            resolv_conf: String::new(),
+            confinement: GuestConfinement::from_host(confinement),
+            mounts,
+            inline_script: input
+                .command
+                .script
+                .as_ref()
+                .map(|s| (s.name.clone(), hex::encode(&s.data))),
+            want_changes: true,
+        };
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let mut out = Tee::new(input.progress.cloned(), tail.clone());
+        let mut err = Tee::new(input.progress.cloned(), tail.clone());
+        let end = session.run(&step, &mut out, &mut err);
+        drop((out, err));
+        // The guest died under the step (a kernel panic it caused, an agent it broke): the
+        // step failed; what the guest printed last says how.
+        let end = end.map_err(|e| BuildError::StepFailed {
+            message: format!("{} ended its VM: {e}", input.label),
+            span,
+            hint: Some(
+                "a step that crashes or powers off its guest kernel fails like this; fix the command"
+                    .into(),
+            ),
+        })?;
+        if end.code != Some(0) {
+            let lines: Vec<String> = tail
+                .lock()
+                .map(|t| t.iter().cloned().collect())
+                .unwrap_or_default();
+            let exit = kiln_sandbox::Exit {
+                code: end.code,
+                signal: end.signal,
+            };
+            return Err(step_failed(exit, &input.label, &lines, span));
+        }
+        let layer = changes_to_layer(cx, input, session)?;
+        mounts_back(session, &step.mounts, self.mounts, span)?;
+        Ok(layer)
+    }
+
+    /// The layers the guest does not hold yet, blobs as stored.
+    fn send_layers(&self, session: &mut Session) -> Result<(), BuildError> {
+        let store = self.cx.services.store;
+        for layer in self.input.layers {
+            let digest = layer.digest.to_string();
+            if session.has_layer(&digest) {
+                continue;
+            }
+            let mut blob = store
+                .blob_reader(&layer.digest)
+                .map_err(|e| super::layer::store_err(store, e))?;
+            session
+                .send_layer(&digest, &mut blob)
+                .map_err(|e| vm_error("sending the step's layers to its VM", self.input.span, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// The error of a step whose VM failed.
@@ -210,7 +250,11 @@ fn changes_to_layer(
     let (mut lw, tripwire) = super::layer::new_layer(cx)?;
     let mut stream = session.stream();
     let copied = kiln_layer::copy_layer(&mut stream, &mut lw);
-    let drained = stream.finish().map(|_| ());
+    // Only a stream read whole is drained to its end; after an error the guest is dropped.
+    let drained = match copied {
+        Ok(()) => stream.finish().map(|_| ()),
+        Err(_) => Ok(()),
+    };
     match copied {
         Err(e) if !tripwire.tripped() && e.kind() == kiln_oci::ErrorKind::Rejected => {
             let what = format!("{}: the changes its VM sent", input.label);
@@ -252,15 +296,16 @@ fn mounts_back(
             BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
         })?;
         let mut stream = session.stream();
+        // Owners as the step left them (as under oci); no device nodes on the host.
         let opts = kiln_layer::ExtractOptions {
             whiteouts: kiln_layer::WhiteoutMode::Keep,
+            devices: false,
             ..kiln_layer::ExtractOptions::default()
         };
-        let got = kiln_layer::extract(&mut stream, &root, &opts);
-        let drained = stream.finish().map(|_| ());
-        got.map_err(|e| {
+        kiln_layer::extract(&mut stream, &root, &opts).map_err(|e| {
             BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
         })?;
+        let drained = stream.finish().map(|_| ());
         drained.map_err(|e| {
             vm_error(
                 "reading a cache mount from the step's VM",

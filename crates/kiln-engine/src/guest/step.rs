@@ -116,6 +116,13 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
     } else {
         step.resolv_conf.clone()
     };
+    let inline_script = match &step.inline_script {
+        Some((name, data)) => Some(InlineScript {
+            name: name.clone(),
+            data: hex::decode(data).map_err(|e| format!("the heredoc script: {e}"))?,
+        }),
+        None => None,
+    };
     let mounts = step
         .mounts
         .iter()
@@ -137,10 +144,7 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
         hosts: step.hosts.clone(),
         resolv_conf,
         mounts,
-        inline_script: step
-            .inline_script
-            .clone()
-            .map(|(name, data)| InlineScript { name, data }),
+        inline_script,
         shared_network: None,
         stdout: Box::new(Output(tx.clone(), Kind::Stdout)),
         stderr: Box::new(Output(tx.clone(), Kind::Stderr)),

@@ -9,6 +9,9 @@ use kiln_oci::tar::{RawEntry, TarReader};
 
 const WHITEOUT: &[u8] = b".wh.";
 const OPAQUE: &[u8] = b".wh..wh..opq";
+/// Longest path or link target taken: what a step can make (PATH_MAX), so a hostile tar's
+/// long PAX names cannot make the writer hold megabytes per entry.
+const MAX_PATH: usize = 4096;
 
 /// Copy every entry of the tar `r` into `w`.
 pub fn copy_layer<R: Read, W: Write>(r: R, w: &mut LayerWriter<W>) -> Result<()> {
@@ -39,6 +42,12 @@ fn invalid(e: &RawEntry, what: &str) -> Error {
 
 /// The entry's path and kind (whiteouts by their `.wh.` names).
 fn kind_of(e: &RawEntry) -> Result<(Vec<u8>, EntryKind)> {
+    if e.name.len() > MAX_PATH || e.link.len() > MAX_PATH {
+        return Err(invalid(
+            e,
+            "a path or link target over 4096 bytes (PATH_MAX)",
+        ));
+    }
     let name = e.name.strip_suffix(b"/").unwrap_or(&e.name).to_vec();
     let (parent, base) = match name.iter().rposition(|b| *b == b'/') {
         Some(i) => (&name[..i], &name[i + 1..]),
