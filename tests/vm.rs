@@ -107,6 +107,22 @@ fn a_failing_vm_step_fails_the_build_with_its_exit_code_and_output() {
     env.ok(&["store", "verify"]);
 }
 
+/// A step the agent cannot run (its USER is in no passwd of the image) fails with the
+/// agent's reason, not as a guest that went away.
+#[test]
+fn a_vm_step_with_an_unknown_user_says_so() {
+    let env = busybox_env();
+    let dockerfile = "FROM busybox:test\nUSER nosuchuser\nRUN true\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let out = build(&env, &ctx, "vm", &["--network", "none"]);
+    assert_fails(
+        &out,
+        4,
+        &["could not run in its VM", "USER nosuchuser", "Dockerfile:3"],
+    );
+    assert!(!show(&out).contains("ended its VM"), "{}", show(&out));
+}
+
 #[test]
 fn vm_steps_get_cache_secret_tmpfs_and_bind_mounts() {
     let env = busybox_env();

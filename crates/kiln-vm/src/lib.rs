@@ -46,6 +46,9 @@ pub enum VmError {
     TimedOut { limit: Duration },
     #[error("cancelled by signal {why}")]
     Cancelled { why: i32 },
+    /// The guest's agent could not run the step (its reason, cleaned of control characters).
+    #[error("kiln's agent in the guest could not run it: {message}")]
+    Agent { message: String },
 }
 
 impl VmError {

@@ -360,7 +360,7 @@ fn read_end(path: &Path) -> String {
 const LOG_TAIL: u64 = 64 * 1024;
 
 /// Text from the guest without control characters (no terminal escapes reach the user).
-fn clean(text: &str) -> String {
+pub(crate) fn clean(text: &str) -> String {
     text.chars()
         .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
         .collect()

@@ -93,7 +93,10 @@ impl Session {
                 .failure(&format!("sending the step to the guest: {e}")));
         }
         match read_until_exit(self.machine.channel(), out, err) {
-            Ok(end) => Ok(end),
+            Ok(Ok(end)) => Ok(end),
+            Ok(Err(refusal)) => Err(VmError::Agent {
+                message: crate::machine::clean(&refusal.chars().take(4096).collect::<String>()),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(self.machine.failure("the guest went away during the step"))
             }
@@ -121,22 +124,18 @@ impl Session {
     }
 }
 
+/// The step's end, or why the agent could not run it (its `Failed` frame).
 fn read_until_exit(
     ch: &mut UnixStream,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<StepEnd> {
+) -> std::io::Result<Result<StepEnd, String>> {
     loop {
         match frame::read_frame(ch)? {
             (Kind::Stdout, data) => out.write_all(&data)?,
             (Kind::Stderr, data) => err.write_all(&data)?,
-            (Kind::Exit, payload) => return frame::parse_json(&payload),
-            (Kind::Failed, why) => {
-                return Err(std::io::Error::other(format!(
-                    "the agent failed: {}",
-                    String::from_utf8_lossy(&why)
-                )))
-            }
+            (Kind::Exit, payload) => return frame::parse_json(&payload).map(Ok),
+            (Kind::Failed, why) => return Ok(Err(String::from_utf8_lossy(&why).into_owned())),
             (kind, _) => return Err(frame::invalid(format!("an unexpected {kind:?} frame"))),
         }
     }

@@ -104,8 +104,19 @@ impl Exchange<'_, '_> {
         let mut err = Tee::new(input.progress.cloned(), tail.clone());
         let end = session.run(&step, &mut out, &mut err);
         drop((out, err));
-        // The guest died under the step (a kernel panic it caused, an agent it broke): the
-        // step failed; what the guest printed last says how.
+        // The agent could not run the step (an unknown USER, a full guest): it says why.
+        // Else the guest died under the step (a kernel panic it caused, an agent it
+        // broke): the step failed; what the guest printed last says how.
+        if let Err(VmError::Agent { message }) = &end {
+            return Err(BuildError::StepFailed {
+                message: format!("{} could not run in its VM: {message}", input.label),
+                span,
+                hint: Some(
+                    "fix what the message names; a guest out of space needs a larger --memory"
+                        .into(),
+                ),
+            });
+        }
         let end = end.map_err(|e| BuildError::StepFailed {
             message: format!("{} ended its VM: {e}", input.label),
             span,
