@@ -6,7 +6,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use support::{assert_fails, s, sha256_hex, show, TestEnv};
+use support::{assert_fails, files_containing, s, sha256_hex, show, TestEnv};
 
 fn read(root: &Path, p: &str) -> String {
     std::fs::read_to_string(root.join(p)).unwrap_or_else(|e| panic!("{p}: {e}"))
@@ -166,39 +166,6 @@ fn cache_mount_options_set_owner_mode_and_sharing_locked_serializes() {
             && lines[2].strip_prefix("start-") == lines[3].strip_prefix("end-"),
         "sharing=locked runs one step at a time:\n{log}"
     );
-}
-
-/// Every file under `dir` whose bytes (gunzipped when gzip) contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let Ok(m) = std::fs::symlink_metadata(&p) else {
-            continue;
-        };
-        if m.is_dir() {
-            for e in std::fs::read_dir(&p).expect("read_dir").flatten() {
-                stack.push(e.path());
-            }
-            continue;
-        }
-        if !m.is_file() {
-            continue;
-        }
-        let mut bytes = std::fs::read(&p).unwrap_or_default();
-        if bytes.starts_with(&[0x1f, 0x8b]) {
-            let out = Command::new("gzip")
-                .arg("-dc")
-                .arg(&p)
-                .output()
-                .expect("gzip");
-            bytes.extend_from_slice(&out.stdout);
-        }
-        if bytes.windows(needle.len()).any(|w| w == needle) {
-            hits.push(p);
-        }
-    }
-    hits
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Output;
-use support::{assert_fails, show, TestEnv};
+use support::{assert_fails, files_containing, show, TestEnv};
 
 fn busybox_env() -> TestEnv {
     let env = TestEnv::new();
@@ -159,36 +159,8 @@ fn vm_steps_get_cache_secret_tmpfs_and_bind_mounts() {
     assert!(text.contains("tmpfs: 1"), "{text}");
     assert!(text.contains("bound: from-context"), "{text}");
     // The secret is in no blob of the store.
-    let mut hit = Vec::new();
-    grep_dir(&env.store().join("blobs"), b"s3cret-value", &mut hit);
+    let hit = files_containing(&env.store().join("blobs"), b"s3cret-value");
     assert!(hit.is_empty(), "the secret reached the store: {hit:?}");
-}
-
-fn grep_dir(dir: &Path, needle: &[u8], hit: &mut Vec<String>) {
-    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            grep_dir(&p, needle, hit);
-        } else if let Ok(data) = std::fs::read(&p) {
-            let data = gunzipped(data);
-            if data.windows(needle.len()).any(|w| w == needle) {
-                hit.push(p.display().to_string());
-            }
-        }
-    }
-}
-
-/// A blob as stored, gunzipped when it is gzip (layers are).
-fn gunzipped(data: Vec<u8>) -> Vec<u8> {
-    if !data.starts_with(&[0x1f, 0x8b]) {
-        return data;
-    }
-    let mut out = Vec::new();
-    let mut d = flate2::read::GzDecoder::new(&data[..]);
-    match std::io::Read::read_to_end(&mut d, &mut out) {
-        Ok(_) => out,
-        Err(_) => data,
-    }
 }
 
 /// An insecure step changes its guest's hostname and a sysctl, then crashes the guest

@@ -698,3 +698,36 @@ pub fn statuses(stderr: &str) -> Vec<(String, String)> {
     out.sort_by_key(|(n, _, _)| *n);
     out.into_iter().map(|(_, a, b)| (a, b)).collect()
 }
+
+/// Every file under `dir` whose bytes (gunzipped when gzip) contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir").flatten() {
+                stack.push(e.path());
+            }
+            continue;
+        }
+        if !m.is_file() {
+            continue;
+        }
+        let mut bytes = std::fs::read(&p).unwrap_or_default();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let out = Command::new("gzip")
+                .arg("-dc")
+                .arg(&p)
+                .output()
+                .expect("gzip");
+            bytes.extend_from_slice(&out.stdout);
+        }
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            hits.push(p);
+        }
+    }
+    hits
+}
