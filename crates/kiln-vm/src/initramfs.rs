@@ -85,9 +85,8 @@ fn build(
             0o755,
         );
     }
-    c.file("init", 0o755, &loadable_part(exe_data.clone()));
+    c.file("init", 0o755, &loadable_part(exe_data));
     c.file(BUSYBOX.trim_start_matches('/'), 0o755, &read(busybox)?);
-    drop(exe_data);
     for lib in libs {
         add_file(
             &mut c,
@@ -108,16 +107,10 @@ fn build(
 
 /// Debian's static busybox (package busybox-static).
 fn find_busybox() -> Result<PathBuf, VmError> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/bin")])
-        .map(|d| d.join("busybox"))
-        .find(|p| p.is_file())
-        .ok_or(VmError::Kernel {
-            what:
-                "no busybox for the guest: install Debian's busybox-static (scripts/deps.sh does)"
-                    .into(),
-        })
+    crate::find_program("busybox").ok_or(VmError::Kernel {
+        what: "no busybox for the guest: install Debian's busybox-static (scripts/deps.sh does)"
+            .into(),
+    })
 }
 
 /// `/lib/x` as `usr/lib/x` (the initramfs has the merged /usr layout).

@@ -51,6 +51,16 @@ pub enum VmError {
     Agent { message: String },
 }
 
+/// `name` in `PATH`, else in `/bin`: a program of the host the VM tier runs
+/// or copies into the guest.
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/bin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
 impl VmError {
     pub(crate) fn io(what: &str, path: &Path, source: std::io::Error) -> VmError {
         VmError::Io {

@@ -141,11 +141,7 @@ fn find_qemu() -> Result<PathBuf, VmError> {
         });
     }
     let program = "qemu-system-x86_64";
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .ok_or(VmError::NoQemu {
-            program: program.to_string(),
-        })
+    crate::find_program(program).ok_or(VmError::NoQemu {
+        program: program.to_string(),
+    })
 }
