@@ -324,8 +324,9 @@ pub struct InlineScript {
 /// Where [`InlineScript`]s appear inside the sandbox.
 pub const INLINE_SCRIPT_DIR: &str = "/dev/pipes";
 
-/// How the process ended: exactly one of the fields is set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the process ended: exactly one of the fields is set. (Also what the VM tier's guest
+/// agent sends back, as JSON.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Exit {
     pub code: Option<i32>,
     pub signal: Option<i32>,

@@ -26,7 +26,7 @@ pub enum Kind {
     Stdout,
     /// Guest → host: the step's standard error.
     Stderr,
-    /// Guest → host: how the step ended ([`crate::message::StepEnd`]).
+    /// Guest → host: how the step ended ([`kiln_sandbox::Exit`]).
     Exit,
     /// Guest → host: the agent could not do what it was asked (a message).
     Failed,

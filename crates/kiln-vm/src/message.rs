@@ -141,10 +141,3 @@ impl GuestConfinement {
         }
     }
 }
-
-/// How the step ended.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct StepEnd {
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-}

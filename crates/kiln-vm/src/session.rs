@@ -4,9 +4,9 @@
 
 use crate::frame::{self, DataReader, DataWriter, Kind};
 use crate::machine::Machine;
-use crate::message::{GuestStep, LayerHeader, MountHeader, StepEnd};
+use crate::message::{GuestStep, LayerHeader, MountHeader};
 use crate::VmError;
-use kiln_sandbox::RunControl;
+use kiln_sandbox::{Exit, RunControl};
 use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -86,7 +86,7 @@ impl Session {
         step: &GuestStep,
         out: &mut dyn Write,
         err: &mut dyn Write,
-    ) -> Result<StepEnd, VmError> {
+    ) -> Result<Exit, VmError> {
         if let Err(e) = frame::send_json(self.machine.channel(), Kind::Step, step) {
             return Err(self
                 .machine
@@ -129,7 +129,7 @@ fn read_until_exit(
     ch: &mut UnixStream,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Result<StepEnd, String>> {
+) -> std::io::Result<Result<Exit, String>> {
     loop {
         match frame::read_frame(ch)? {
             (Kind::Stdout, data) => out.write_all(&data)?,

@@ -125,16 +125,12 @@ impl Exchange<'_, '_> {
                     .into(),
             ),
         })?;
-        if end.code != Some(0) {
+        if !end.success() {
             let lines: Vec<String> = tail
                 .lock()
                 .map(|t| t.iter().cloned().collect())
                 .unwrap_or_default();
-            let exit = kiln_sandbox::Exit {
-                code: end.code,
-                signal: end.signal,
-            };
-            return Err(step_failed(exit, &input.label, &lines, span));
+            return Err(step_failed(end, &input.label, &lines, span));
         }
         let layer = changes_to_layer(cx, input, session)?;
         mounts_back(session, &step.mounts, self.mounts, span)?;
@@ -187,15 +183,13 @@ fn guest_mount(
     let kind = match &m.kind {
         MountKind::Tmpfs { size } => GuestMountKind::Tmpfs { size: *size },
         MountKind::Bind { source, readonly } => {
-            let file = send_files(session, index, source, span)?;
-            let dir = match file {
-                Some(_) => None,
-                None => std::fs::metadata(source)
-                    .map(|m| Some((m.uid(), m.gid(), m.mode() & 0o7777)))
-                    .map_err(|e| {
-                        BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
-                    })?,
-            };
+            let meta = std::fs::metadata(source).map_err(|e| {
+                BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
+            })?;
+            let file = send_files(session, index, source, &meta, span)?;
+            let dir = file
+                .is_none()
+                .then(|| (meta.uid(), meta.gid(), meta.mode() & 0o7777));
             GuestMountKind::Files {
                 readonly: *readonly,
                 back: !*readonly && file.is_none(),
@@ -210,15 +204,15 @@ fn guest_mount(
     })
 }
 
-/// Send the files of `source` (a directory, or one file by name); the name for a file.
+/// Send the files of `source` (`meta` its metadata: a directory, or one file by name); the
+/// name for a file.
 fn send_files(
     session: &mut Session,
     index: usize,
     source: &Path,
+    meta: &std::fs::Metadata,
     span: kiln_dockerfile::Span,
 ) -> Result<Option<String>, BuildError> {
-    let meta = std::fs::metadata(source)
-        .map_err(|e| BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e))?;
     if meta.file_type().is_socket() {
         return Err(BuildError::Unsupported {
             message: "RUN --mount=type=ssh under --isolation vm".into(),

@@ -7,9 +7,11 @@ use super::{send, Sender};
 use crate::build::run::{topmost_once, user_ids};
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{ExtractOptions, LayerWriter, Root, TarOptions, WhiteoutMode};
-use kiln_sandbox::{Embedded, InlineScript, Mount, MountKind, ProcessSpec, RunRequest, Sandbox};
+use kiln_sandbox::{
+    Embedded, Exit, InlineScript, Mount, MountKind, ProcessSpec, RunRequest, Sandbox,
+};
 use kiln_vm::frame::{DataReader, DataWriter, Kind};
-use kiln_vm::message::{GuestMount, GuestMountKind, GuestStep, StepEnd};
+use kiln_vm::message::{GuestMount, GuestMountKind, GuestStep};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -93,7 +95,7 @@ pub(super) fn run(tx: &Sender, step: &GuestStep) -> Result<()> {
     let end = end?;
     let payload = serde_json::to_vec(&end).map_err(|e| e.to_string())?;
     send(tx, Kind::Exit, &payload).map_err(|e| format!("the channel: {e}"))?;
-    if end.code == Some(0) && step.want_changes {
+    if end.success() && step.want_changes {
         send_changes(tx, &lowers, &upper, &view)?;
         send_mounts_back(tx, &step.mounts)?;
     }
@@ -102,7 +104,7 @@ pub(super) fn run(tx: &Sender, step: &GuestStep) -> Result<()> {
     Ok(())
 }
 
-fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
+fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<Exit> {
     let span = kiln_dockerfile::Span::default();
     let (uid, gid, additional_gids, home) =
         user_ids(rootfs, &step.user, span).map_err(|e| e.to_string())?;
@@ -149,11 +151,7 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<StepEnd> {
         stdout: Box::new(Output(tx.clone(), Kind::Stdout)),
         stderr: Box::new(Output(tx.clone(), Kind::Stderr)),
     };
-    let exit = Embedded.run(req).map_err(|e| e.to_string())?;
-    Ok(StepEnd {
-        code: exit.code,
-        signal: exit.signal,
-    })
+    Embedded.run(req).map_err(|e| e.to_string())
 }
 
 /// The sandbox's form of mount `index`; a directory of files gets its owner and mode.
