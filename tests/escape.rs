@@ -509,8 +509,15 @@ fn raw_socket_sniffing_sees_no_host_traffic() {
 #[test]
 fn raw_tcp_syn_frames_cannot_reach_the_host_address() {
     // A step holding CAP_NET_RAW (Docker's default set) writes Ethernet frames by hand on
-    // tap0, past its own routes and netfilter: they reach slirp4netns, which connects on
-    // the host's side. The policy is checked there, on slirp4netns's cgroup.
+    // its interface, past its own routes and netfilter: they reach the user-mode network
+    // (slirp4netns on tap0; QEMU's on a guest's eth0), which connects on the host's side.
+    // The policy is checked there, on that process's cgroup.
+    for (rt, iface) in [(None, "tap0"), (Some("vm"), "eth0")] {
+        raw_tcp_syn_on(rt, iface);
+    }
+}
+
+fn raw_tcp_syn_on(rt: Option<&str>, iface: &str) {
     let env = env_with_base();
     let gcc = support::tool("gcc", "gcc");
     let lan = test_net::TestNetns::new("10.213");
@@ -524,7 +531,7 @@ fn raw_tcp_syn_frames_cannot_reach_the_host_address() {
             "Dockerfile",
             &format!(
                 "FROM busybox:test\nCOPY rawsyn /rawsyn\n\
-                 RUN /rawsyn tap0 {} {} && /rawsyn tap0 {v4} {} && sleep 1\n",
+                 RUN /rawsyn {iface} {} {} && /rawsyn {iface} {v4} {} && sleep 1\n",
                 lan.ns_addr,
                 allowed.port(),
                 host.port()
@@ -538,16 +545,20 @@ fn raw_tcp_syn_frames_cannot_reach_the_host_address() {
             .arg(ctx.join("rawsyn"))
             .arg(&source),
     );
-    env.ok(&["build", "-q", "--no-cache", s(&ctx)]);
+    let mut args = vec!["build", "-q", "--no-cache"];
+    args.extend(runtime_args(rt));
+    args.push(s(&ctx));
+    env.ok(&args);
+    let name = runtime_name(rt);
     // Positive control: the hand-made SYN to an allowed address was carried out.
     assert!(
         allowed.accepted() > 0,
-        "the raw SYN did not reach the allowed server"
+        "{name}: the raw SYN did not reach the allowed server"
     );
     assert_eq!(
         host.accepted(),
         0,
-        "a raw SYN from the step reached the host's own address"
+        "{name}: a raw SYN from the step reached the host's own address"
     );
 }
 

@@ -1,6 +1,7 @@
 /* Sends TCP SYN frames built by hand on an AF_PACKET socket (CAP_NET_RAW is in Docker's
  * default set), for the network-policy escape test: rawsyn IFACE DST_IP DST_PORT. The
- * frames go straight to slirp4netns's gateway MAC on IFACE, past the step's routes and any
+ * frames go straight to the user-mode network's gateway MAC on IFACE (slirp4netns's tap0
+ * or a guest's eth0), past the step's routes and any
  * netfilter rule in its namespace. Prints "sent" once three frames are out. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -65,7 +66,15 @@ int main(int argc, char **argv) {
     ip->id = htons(4242);
     ip->ttl = 64;
     ip->protocol = IPPROTO_TCP;
-    inet_pton(AF_INET, "10.0.2.100", &ip->saddr);
+    /* The interface's own address: 10.0.2.100 under slirp4netns, 10.0.2.15 in a guest. */
+    struct ifreq addr;
+    memset(&addr, 0, sizeof addr);
+    strncpy(addr.ifr_name, argv[1], IFNAMSIZ - 1);
+    if (ioctl(s, SIOCGIFADDR, &addr) < 0) {
+        perror("SIOCGIFADDR");
+        return 1;
+    }
+    ip->saddr = ((struct sockaddr_in *)&addr.ifr_addr)->sin_addr.s_addr;
     if (inet_pton(AF_INET, argv[2], &ip->daddr) != 1) {
         fprintf(stderr, "not an IPv4 address: %s\n", argv[2]);
         return 2;

@@ -30,10 +30,20 @@ pub enum Kind {
     Exit,
     /// Guest → host: the agent could not do what it was asked (a message).
     Failed,
+    /// Guest → host: the step's root filesystem holds what the sandbox cannot set up on
+    /// (a mount point that is a dangling symlink): the input's fault (a message).
+    Rejected,
+    /// Guest → host: a step connected to its forwarded ssh-agent socket
+    /// ([`crate::forward::AgentOpen`]).
+    AgentOpen,
+    /// Either way: bytes of a forwarded connection (its number, 4 bytes big-endian, first).
+    AgentData,
+    /// Either way: a forwarded connection's sender is done (its number).
+    AgentClose,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 14] = [
         Kind::Hello,
         Kind::Layer,
         Kind::Mount,
@@ -44,6 +54,10 @@ impl Kind {
         Kind::Stderr,
         Kind::Exit,
         Kind::Failed,
+        Kind::AgentOpen,
+        Kind::AgentData,
+        Kind::AgentClose,
+        Kind::Rejected,
     ];
 
     fn byte(self) -> u8 {

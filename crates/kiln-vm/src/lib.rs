@@ -8,6 +8,7 @@
 pub mod accel;
 mod cache;
 pub mod cpio;
+pub mod forward;
 pub mod frame;
 pub mod initramfs;
 pub mod kernel;
@@ -46,9 +47,10 @@ pub enum VmError {
     TimedOut { limit: Duration },
     #[error("cancelled by signal {why}")]
     Cancelled { why: i32 },
-    /// The guest's agent could not run the step (its reason, cleaned of control characters).
+    /// The guest's agent could not run the step (its reason, cleaned of control characters);
+    /// `root_content`: because of what the step's root filesystem holds (the input's fault).
     #[error("kiln's agent in the guest could not run it: {message}")]
-    Agent { message: String },
+    Agent { message: String, root_content: bool },
 }
 
 /// `name` in `PATH`, else in `/bin`: a program of the host the VM tier runs

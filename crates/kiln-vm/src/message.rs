@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of this protocol; the agent and kiln are the same binary, so a mismatch
 /// means a stale or foreign initramfs.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// The agent's first frame.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -74,6 +74,9 @@ pub enum GuestMountKind {
         /// only what is inside it (a cache mount's `uid=`, `gid=`, `mode=`).
         dir: Option<(u32, u32, u32)>,
     },
+    /// A socket whose connections the host forwards to an ssh-agent (`type=ssh`), with
+    /// its owner and mode (uid, gid, permission bits).
+    Agent { uid: u32, gid: u32, mode: u32 },
 }
 
 /// The step's confinement inside the guest: as on the host, but its network is the

@@ -2,6 +2,7 @@
 //! mounts, passing its output on, and reading its changes back. A run that passes its
 //! `--timeout` or is cancelled kills QEMU (the guest and every process in it at once).
 
+use crate::forward::Relay;
 use crate::frame::{self, DataReader, DataWriter, Kind};
 use crate::machine::Machine;
 use crate::message::{GuestStep, LayerHeader, MountHeader};
@@ -11,6 +12,7 @@ use rustix::process::{Pid, Signal};
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -80,10 +82,12 @@ impl Session {
     }
 
     /// Run `step`, passing its output on, until it ends (a [`Watchdog`] from
-    /// [`Session::watch`] ends it early).
+    /// [`Session::watch`] ends it early). `agents`: the step's ssh-agent mounts (index,
+    /// the host socket their connections reach).
     pub fn run(
         &mut self,
         step: &GuestStep,
+        agents: &[(usize, PathBuf)],
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Result<Exit, VmError> {
@@ -92,10 +96,18 @@ impl Session {
                 .machine
                 .failure(&format!("sending the step to the guest: {e}")));
         }
-        match read_until_exit(self.machine.channel(), out, err) {
+        let ended = match agents.is_empty() {
+            true => read_until_exit(self.machine.channel(), None, out, err),
+            false => Relay::new(self.machine.channel(), agents).and_then(|mut relay| {
+                let end = read_until_exit(self.machine.channel(), Some(&mut relay), out, err)?;
+                relay.finish().map(|()| end)
+            }),
+        };
+        match ended {
             Ok(Ok(end)) => Ok(end),
-            Ok(Err(refusal)) => Err(VmError::Agent {
-                message: crate::machine::clean(&refusal.chars().take(4096).collect::<String>()),
+            Ok(Err((kind, why))) => Err(VmError::Agent {
+                message: crate::machine::clean(&why.chars().take(4096).collect::<String>()),
+                root_content: kind == Kind::Rejected,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 Err(self.machine.failure("the guest went away during the step"))
@@ -124,18 +136,28 @@ impl Session {
     }
 }
 
-/// The step's end, or why the agent could not run it (its `Failed` frame).
+/// The step's end, or why the agent could not run it (its `Failed` or `Rejected` frame).
 fn read_until_exit(
     ch: &mut UnixStream,
+    mut relay: Option<&mut Relay>,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> std::io::Result<Result<Exit, String>> {
+) -> std::io::Result<Result<Exit, (Kind, String)>> {
     loop {
         match frame::read_frame(ch)? {
             (Kind::Stdout, data) => out.write_all(&data)?,
             (Kind::Stderr, data) => err.write_all(&data)?,
+            (kind @ (Kind::AgentOpen | Kind::AgentData | Kind::AgentClose), payload)
+                if relay.is_some() =>
+            {
+                relay
+                    .as_deref_mut()
+                    .map_or(Ok(()), |r| r.handle(kind, &payload))?
+            }
             (Kind::Exit, payload) => return frame::parse_json(&payload).map(Ok),
-            (Kind::Failed, why) => return Ok(Err(String::from_utf8_lossy(&why).into_owned())),
+            (kind @ (Kind::Failed | Kind::Rejected), why) => {
+                return Ok(Err((kind, String::from_utf8_lossy(&why).into_owned())))
+            }
             (kind, _) => return Err(frame::invalid(format!("an unexpected {kind:?} frame"))),
         }
     }

@@ -78,8 +78,15 @@ impl Exchange<'_, '_> {
         let (cx, input, span) = (self.cx, self.input, self.input.span);
         self.send_layers(session)?;
         let mut mounts = Vec::with_capacity(self.mounts.len());
+        let mut agents = Vec::new();
         for (i, m) in self.mounts.iter().enumerate() {
-            mounts.push(guest_mount(session, i, m, span)?);
+            let g = guest_mount(session, i, m, span)?;
+            if let (GuestMountKind::Agent { .. }, MountKind::Bind { source, .. }) =
+                (&g.kind, &m.kind)
+            {
+                agents.push((i, source.clone()));
+            }
+            mounts.push(g);
         }
         let step = GuestStep {
             layers: input.layers.iter().map(|l| l.digest.to_string()).collect(),
@@ -102,12 +109,26 @@ impl Exchange<'_, '_> {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let mut out = Tee::new(input.progress.cloned(), tail.clone());
         let mut err = Tee::new(input.progress.cloned(), tail.clone());
-        let end = session.run(&step, &mut out, &mut err);
+        let end = session.run(&step, &agents, &mut out, &mut err);
         drop((out, err));
         // The agent could not run the step (an unknown USER, a full guest): it says why.
         // Else the guest died under the step (a kernel panic it caused, an agent it
         // broke): the step failed; what the guest printed last says how.
-        if let Err(VmError::Agent { message }) = &end {
+        if let Err(VmError::Agent {
+            message,
+            root_content: true,
+        }) = &end
+        {
+            let hint = "the image or an earlier step made this path so; change that step";
+            let e = std::io::Error::other(message.clone());
+            return Err(BuildError::refused(
+                span,
+                format!("{} could not run", input.label),
+                Some(hint),
+                e,
+            ));
+        }
+        if let Err(VmError::Agent { message, .. }) = &end {
             return Err(BuildError::StepFailed {
                 message: format!("{} could not run in its VM: {message}", input.label),
                 span,
@@ -173,7 +194,9 @@ fn vm_error(what: &str, span: kiln_dockerfile::Span, e: VmError) -> BuildError {
     }
 }
 
-/// The guest's form of a mount, its files sent first.
+/// The guest's form of a mount, its files sent first. A socket is the forwarder of an
+/// ssh agent (`type=ssh`): the guest gets a socket of its own, with the same owner and mode,
+/// whose connections the host carries to it.
 fn guest_mount(
     session: &mut Session,
     index: usize,
@@ -186,6 +209,13 @@ fn guest_mount(
             let meta = std::fs::metadata(source).map_err(|e| {
                 BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
             })?;
+            if meta.file_type().is_socket() {
+                let (uid, gid, mode) = (meta.uid(), meta.gid(), meta.mode() & 0o777);
+                return Ok(GuestMount {
+                    target: m.target.clone(),
+                    kind: GuestMountKind::Agent { uid, gid, mode },
+                });
+            }
             let file = send_files(session, index, source, &meta, span)?;
             let dir = file
                 .is_none()
@@ -213,12 +243,6 @@ fn send_files(
     meta: &std::fs::Metadata,
     span: kiln_dockerfile::Span,
 ) -> Result<Option<String>, BuildError> {
-    if meta.file_type().is_socket() {
-        return Err(BuildError::Unsupported {
-            message: "RUN --mount=type=ssh under --isolation vm".into(),
-            hint: "an agent socket cannot cross into the guest yet: build this step with --isolation oci".into(),
-        });
-    }
     let (dir, name) = if meta.is_dir() {
         (source.to_path_buf(), None)
     } else {

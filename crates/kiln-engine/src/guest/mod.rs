@@ -4,6 +4,7 @@
 //! Each step runs in the same embedded sandbox as on the host ([`step`]).
 
 mod boot;
+mod forward;
 mod step;
 
 use kiln_vm::frame::{self, Kind};
@@ -31,10 +32,7 @@ pub fn main() -> ! {
 /// The channel's writing side, shared with the threads that pass a step's output on.
 pub(crate) type Sender = Arc<Mutex<File>>;
 
-pub(crate) fn send(tx: &Sender, kind: Kind, payload: &[u8]) -> std::io::Result<()> {
-    let mut ch = tx.lock().unwrap_or_else(|e| e.into_inner());
-    frame::write_frame(&mut *ch, kind, payload)
-}
+pub(crate) use kiln_vm::forward::send;
 
 fn serve() -> Result<(), String> {
     let channel = boot::start()?;
@@ -71,13 +69,16 @@ fn serve() -> Result<(), String> {
                     Some(why) => Err(why),
                     None => frame::parse_json(&payload)
                         .map_err(|e| e.to_string())
-                        .and_then(|s| step::run(&tx, &s)),
+                        .and_then(|s| step::run(&tx, &rx, &s)),
                 };
                 if let Err(why) = outcome {
                     send(&tx, Kind::Failed, why.as_bytes()).map_err(io)?;
                 }
                 Ok(())
             }
+            // The host ends the relay of a step's ssh agents after any end of the step,
+            // also one reported before the relay started.
+            Kind::End => Ok(()),
             other => Err(format!("an unexpected {other:?} frame from the host")),
         };
         if let Err(why) = result {

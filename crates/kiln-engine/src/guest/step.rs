@@ -3,6 +3,7 @@
 //! sandbox on it; then the changes (the upper directory compared with the layers below)
 //! as a layer tar, and the files of cache mounts, back to the host.
 
+use super::forward::{self, AgentSocket, Forwarder};
 use super::{send, Sender};
 use crate::build::run::{topmost_once, user_ids};
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
@@ -69,8 +70,9 @@ fn unpack(data: &mut dyn std::io::Read, dir: &Path, whiteouts: WhiteoutMode) -> 
     Ok(())
 }
 
-/// Run `step` and send how it ended (and its changes after a success).
-pub(super) fn run(tx: &Sender, step: &GuestStep) -> Result<()> {
+/// Run `step` and send how it ended (and its changes after a success). An error is one
+/// not sent to the host yet.
+pub(super) fn run(tx: &Sender, rx: &File, step: &GuestStep) -> Result<()> {
     let _ = std::fs::remove_dir_all(STEP);
     let dir = |name: &str| -> Result<PathBuf> {
         let p = Path::new(STEP).join(name);
@@ -89,12 +91,28 @@ pub(super) fn run(tx: &Sender, step: &GuestStep) -> Result<()> {
     let lowers = topmost_once(lowers);
     let snap = OverlaySnapshot::mount(&lowers, &upper, &work, &merged)
         .map_err(|e| format!("mounting the step's filesystem: {e}"))?;
-    let end = execute(tx, step, &merged);
-    snap.unmount()
-        .map_err(|e| format!("unmounting the step's filesystem: {e}"))?;
-    let end = end?;
-    let payload = serde_json::to_vec(&end).map_err(|e| e.to_string())?;
-    send(tx, Kind::Exit, &payload).map_err(|e| format!("the channel: {e}"))?;
+    let agents = agent_sockets(&step.mounts);
+    let mut forwarder = match agents.is_empty() {
+        true => None,
+        false => Some(Forwarder::start(tx, rx)?),
+    };
+    let end = match forwarder.as_mut().map_or(Ok(()), |f| f.listen(&agents)) {
+        Ok(()) => execute(tx, step, &merged),
+        Err(e) => Err((Kind::Failed, e)),
+    };
+    let unmounted = snap.unmount().map_err(|e| {
+        (
+            Kind::Failed,
+            format!("unmounting the step's filesystem: {e}"),
+        )
+    });
+    let end = unmounted.and(end);
+    let report = || report(tx, &end);
+    match forwarder {
+        Some(f) => f.finish(report)?,
+        None => report()?,
+    }
+    let Ok(end) = end else { return Ok(()) };
     if end.success() && step.want_changes {
         send_changes(tx, &lowers, &upper, &view)?;
         send_mounts_back(tx, &step.mounts)?;
@@ -104,10 +122,39 @@ pub(super) fn run(tx: &Sender, step: &GuestStep) -> Result<()> {
     Ok(())
 }
 
-fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<Exit> {
+/// How a step ended, or why it could not run: the frame that says so ([`Kind::Failed`],
+/// or [`Kind::Rejected`] when the step's root filesystem is at fault) and a message.
+type StepEnd = std::result::Result<Exit, (Kind, String)>;
+
+/// Tell the host how the step ended, or why it could not run.
+fn report(tx: &Sender, end: &StepEnd) -> Result<()> {
+    let sent = match end {
+        Ok(end) => serde_json::to_vec(end)
+            .map_err(std::io::Error::other)
+            .and_then(|p| send(tx, Kind::Exit, &p)),
+        Err((kind, why)) => send(tx, *kind, why.as_bytes()),
+    };
+    sent.map_err(|e| format!("the channel: {e}"))
+}
+
+/// The step's ssh-agent mounts, each with its socket in the guest.
+fn agent_sockets(mounts: &[GuestMount]) -> Vec<AgentSocket> {
+    let at = |i| forward::socket_path(Path::new(MOUNTS), i);
+    mounts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| match m.kind {
+            GuestMountKind::Agent { uid, gid, mode } => Some((i, at(i), (uid, gid, mode))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> StepEnd {
+    let failed = |e: String| (Kind::Failed, e);
     let span = kiln_dockerfile::Span::default();
     let (uid, gid, additional_gids, home) =
-        user_ids(rootfs, &step.user, span).map_err(|e| e.to_string())?;
+        user_ids(rootfs, &step.user, span).map_err(|e| failed(e.to_string()))?;
     let mut env = step.env.clone();
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
@@ -121,7 +168,7 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<Exit> {
     let inline_script = match &step.inline_script {
         Some((name, data)) => Some(InlineScript {
             name: name.clone(),
-            data: hex::decode(data).map_err(|e| format!("the heredoc script: {e}"))?,
+            data: hex::decode(data).map_err(|e| failed(format!("the heredoc script: {e}")))?,
         }),
         None => None,
     };
@@ -130,7 +177,8 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<Exit> {
         .iter()
         .enumerate()
         .map(|(i, m)| mount(i, m))
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()
+        .map_err(failed)?;
     let req = RunRequest {
         rootfs,
         process: ProcessSpec {
@@ -151,7 +199,17 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> Result<Exit> {
         stdout: Box::new(Output(tx.clone(), Kind::Stdout)),
         stderr: Box::new(Output(tx.clone(), Kind::Stderr)),
     };
-    Embedded.run(req).map_err(|e| e.to_string())
+    Embedded.run(req).map_err(|e| {
+        let kind = match e {
+            kiln_sandbox::SandboxError::RootContent { .. } => Kind::Rejected,
+            _ => Kind::Failed,
+        };
+        // Paths in the step's root as the step sees them.
+        (
+            kind,
+            e.to_string().replace(&rootfs.display().to_string(), ""),
+        )
+    })
 }
 
 /// The sandbox's form of mount `index`; a directory of files gets its owner and mode.
@@ -172,6 +230,10 @@ fn mount(index: usize, m: &GuestMount) -> Result<Mount> {
         GuestMountKind::Files { readonly, file, .. } => MountKind::Bind {
             source: file.as_ref().map_or(files.clone(), |f| files.join(f)),
             readonly: *readonly,
+        },
+        GuestMountKind::Agent { .. } => MountKind::Bind {
+            source: forward::socket_path(Path::new(MOUNTS), index),
+            readonly: false,
         },
     };
     Ok(Mount {
