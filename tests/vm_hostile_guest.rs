@@ -78,7 +78,14 @@ fn hostile_initrd(env: &TestEnv, answer: &[u8]) -> PathBuf {
     c.file(
         "hello.bin",
         0o644,
-        &frame(1, br#"{"protocol":1,"kernel":"hostile"}"#),
+        &frame(
+            1,
+            format!(
+                r#"{{"protocol":{},"kernel":"hostile"}}"#,
+                kiln_vm::message::PROTOCOL
+            )
+            .as_bytes(),
+        ),
     );
     c.file("answer.bin", 0o644, answer);
     data.extend_from_slice(&c.finish());
