@@ -38,6 +38,13 @@ mod seccomp;
 mod shared_net;
 mod slirp;
 mod sys;
+
+/// Network interfaces set up by ioctl (a guest's NIC, a namespace's loopback): neither
+/// rustix nor nix wraps these few fixed requests, and a netlink library would be more
+/// than they need.
+pub mod netif {
+    pub use crate::sys::{add_default_route, link_up, set_ipv4};
+}
 #[cfg(target_arch = "aarch64")]
 mod syscalls_aarch64;
 #[cfg(target_arch = "x86_64")]

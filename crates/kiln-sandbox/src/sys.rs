@@ -185,34 +185,98 @@ pub(crate) fn load_seccomp(prog: &[libc::sock_filter]) -> Result<(), Errno> {
 
 /// Bring the loopback interface of the current network namespace up.
 pub(crate) fn loopback_up() -> Result<(), Errno> {
-    // SAFETY: socket() with constant arguments.
-    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if sock < 0 {
-        return Err(last());
+    link_up("lo")
+}
+
+/// An `AF_INET` datagram socket for interface requests, closed on drop.
+struct IfSocket(libc::c_int);
+
+impl IfSocket {
+    fn open() -> Result<IfSocket, Errno> {
+        // SAFETY: socket() with constant arguments.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(last());
+        }
+        Ok(IfSocket(fd))
     }
+
+    /// ioctl `request` on `arg`, a value of the type the request takes.
+    fn ioctl<T>(&self, request: libc::c_ulong, arg: &mut T) -> Result<(), Errno> {
+        // SAFETY: every caller passes the struct its request reads or writes.
+        let rc = unsafe { libc::ioctl(self.0, request as _, arg as *mut T) };
+        check(rc as libc::c_long).map(drop)
+    }
+}
+
+impl Drop for IfSocket {
+    fn drop(&mut self) {
+        // SAFETY: our own fd, closed once.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// An interface request naming `name` (EINVAL if it does not fit).
+fn ifreq(name: &str) -> Result<libc::ifreq, Errno> {
     // SAFETY: ifreq is plain old data; all-zero is a valid value.
     let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as c_char;
+    if name.len() >= req.ifr_name.len() {
+        return Err(Errno::INVAL);
     }
-    // SAFETY: SIOCGIFFLAGS reads into `req`, a valid ifreq we own.
-    let rc = unsafe { libc::ioctl(sock, libc::SIOCGIFFLAGS as _, &mut req as *mut libc::ifreq) };
-    let result = if rc < 0 {
-        Err(last())
-    } else {
-        // SAFETY: after SIOCGIFFLAGS the union holds ifru_flags.
-        unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
-        // SAFETY: SIOCSIFFLAGS reads the valid ifreq we own.
-        let rc = unsafe { libc::ioctl(sock, libc::SIOCSIFFLAGS as _, &req as *const libc::ifreq) };
-        if rc < 0 {
-            Err(last())
-        } else {
-            Ok(())
-        }
+    for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *dst = src as c_char;
+    }
+    Ok(req)
+}
+
+/// `addr` as the `sockaddr` of an interface request.
+fn sockaddr(addr: std::net::Ipv4Addr) -> libc::sockaddr {
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(addr).to_be(),
+        },
+        sin_zero: [0; 8],
     };
-    // SAFETY: `sock` is our own fd, closed once.
-    unsafe { libc::close(sock) };
-    result
+    // SAFETY: sockaddr_in and sockaddr have the same size; the kernel reads it as the
+    // family says.
+    unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
+}
+
+/// Bring interface `name` of the current network namespace up.
+pub fn link_up(name: &str) -> Result<(), Errno> {
+    let sock = IfSocket::open()?;
+    let mut req = ifreq(name)?;
+    sock.ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+    // SAFETY: after SIOCGIFFLAGS the union holds ifru_flags.
+    unsafe { req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    sock.ioctl(libc::SIOCSIFFLAGS, &mut req)
+}
+
+/// Give interface `name` the IPv4 address `addr`/`prefix`.
+pub fn set_ipv4(name: &str, addr: std::net::Ipv4Addr, prefix: u8) -> Result<(), Errno> {
+    let sock = IfSocket::open()?;
+    let mut req = ifreq(name)?;
+    req.ifr_ifru.ifru_addr = sockaddr(addr);
+    sock.ioctl(libc::SIOCSIFADDR, &mut req)?;
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
+    req.ifr_ifru.ifru_netmask = sockaddr(mask.into());
+    sock.ioctl(libc::SIOCSIFNETMASK, &mut req)
+}
+
+/// Route everything not on a local network through `gateway`.
+pub fn add_default_route(gateway: std::net::Ipv4Addr) -> Result<(), Errno> {
+    let sock = IfSocket::open()?;
+    // SAFETY: rtentry is plain old data; all-zero is a valid value.
+    let mut route: libc::rtentry = unsafe { std::mem::zeroed() };
+    route.rt_dst = sockaddr(std::net::Ipv4Addr::UNSPECIFIED);
+    route.rt_genmask = sockaddr(std::net::Ipv4Addr::UNSPECIFIED);
+    route.rt_gateway = sockaddr(gateway);
+    route.rt_flags = libc::RTF_UP | libc::RTF_GATEWAY;
+    sock.ioctl(libc::SIOCADDRT, &mut route)
 }
 
 /// Reset signal dispositions we may have inherited (Rust ignores SIGPIPE)

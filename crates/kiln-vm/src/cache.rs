@@ -5,10 +5,24 @@
 use crate::VmError;
 use sha2::{Digest, Sha256};
 use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 pub(crate) fn digest_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
+}
+
+/// A name for what is made from the files `inputs`: `head`, then each file's path, size,
+/// modification time and inode (a file replaced or rebuilt gives another name, without
+/// reading it).
+pub(crate) fn stat_key(head: &str, inputs: &[&Path]) -> String {
+    let mut text = head.to_string();
+    for p in inputs {
+        let m = std::fs::metadata(p).ok();
+        let (size, mtime, ino) = m.map_or((0, 0, 0), |m| (m.size(), m.mtime(), m.ino()));
+        text.push_str(&format!("{} {size} {mtime} {ino}\n", p.display()));
+    }
+    digest_hex(text.as_bytes())
 }
 
 pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), VmError> {

@@ -7,7 +7,6 @@
 use crate::cpio::Cpio;
 use crate::kernel::Kernel;
 use crate::VmError;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// The modules the agent loads, by name; their dependencies come from `modules.dep`.
@@ -15,9 +14,6 @@ pub const MODULES: &[&str] = &["virtio_mmio", "virtio_console", "overlay", "virt
 
 /// The modules only a guest with a NIC needs: the agent skips them otherwise.
 pub const NET_MODULES: &[&str] = &["failover", "net_failover", "virtio_net"];
-
-/// The static busybox the agent loads modules and sets up the network with.
-pub const BUSYBOX: &str = "/kiln/busybox";
 
 /// Where the agent finds the module list (paths in load order, one per line).
 pub const MODULE_LIST: &str = "/kiln/modules";
@@ -27,9 +23,8 @@ pub fn for_kernel(kernel: &Kernel, cache: &Path) -> Result<PathBuf, VmError> {
     let exe = std::fs::read_link("/proc/self/exe")
         .map_err(|e| VmError::io("finding kiln's own binary", Path::new("/proc/self/exe"), e))?;
     let libs = mapped_libraries();
-    let busybox = find_busybox()?;
     let modules = module_order(&kernel.modules)?;
-    let mut inputs: Vec<&Path> = vec![exe.as_path(), busybox.as_path()];
+    let mut inputs: Vec<&Path> = vec![exe.as_path()];
     inputs.extend(libs.iter().map(PathBuf::as_path));
     inputs.extend(modules.iter().map(PathBuf::as_path));
     let key = inputs_key(&kernel.release, &inputs);
@@ -37,28 +32,18 @@ pub fn for_kernel(kernel: &Kernel, cache: &Path) -> Result<PathBuf, VmError> {
     if out.exists() {
         return Ok(out);
     }
-    let data = build(&exe, &busybox, &libs, &modules)?;
+    let data = build(&exe, &libs, &modules)?;
     crate::cache::write_atomic(&out, &data)?;
     crate::cache::remove_stale(cache, "initramfs-", &out);
     Ok(out)
 }
 
 fn inputs_key(release: &str, inputs: &[&Path]) -> String {
-    let mut text = format!("protocol {}\nrelease {release}\n", crate::message::PROTOCOL);
-    for p in inputs {
-        let m = std::fs::metadata(p).ok();
-        let (size, mtime, ino) = m.map_or((0, 0, 0), |m| (m.size(), m.mtime(), m.ino()));
-        text.push_str(&format!("{} {size} {mtime} {ino}\n", p.display()));
-    }
-    crate::cache::digest_hex(text.as_bytes())
+    let head = format!("protocol {}\nrelease {release}\n", crate::message::PROTOCOL);
+    crate::cache::stat_key(&head, inputs)
 }
 
-fn build(
-    exe: &Path,
-    busybox: &Path,
-    libs: &[PathBuf],
-    modules: &[PathBuf],
-) -> Result<Vec<u8>, VmError> {
+fn build(exe: &Path, libs: &[PathBuf], modules: &[PathBuf]) -> Result<Vec<u8>, VmError> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| VmError::io("reading", p, e));
     let mut c = Cpio::default();
     for d in [
@@ -86,7 +71,6 @@ fn build(
         );
     }
     c.file("init", 0o755, &loadable_part(exe_data));
-    c.file(BUSYBOX.trim_start_matches('/'), 0o755, &read(busybox)?);
     for lib in libs {
         add_file(
             &mut c,
@@ -103,14 +87,6 @@ fn build(
     }
     c.file(MODULE_LIST.trim_start_matches('/'), 0o644, list.as_bytes());
     Ok(c.finish())
-}
-
-/// Debian's static busybox (package busybox-static).
-fn find_busybox() -> Result<PathBuf, VmError> {
-    crate::find_program("busybox").ok_or(VmError::Kernel {
-        what: "no busybox for the guest: install Debian's busybox-static (scripts/deps.sh does)"
-            .into(),
-    })
 }
 
 /// `/lib/x` as `usr/lib/x` (the initramfs has the merged /usr layout).

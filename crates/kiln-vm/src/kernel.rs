@@ -44,18 +44,23 @@ impl Kernel {
         })
     }
 
-    /// The ELF image to boot: unpacked once into `cache` (named by the image's digest).
+    /// The ELF image to boot: unpacked once into `cache` (named by the image's path and
+    /// metadata, so a kept one is found without reading the image).
     pub fn bootable(&self, cache: &Path) -> Result<PathBuf, VmError> {
-        let data = std::fs::read(&self.image)
-            .map_err(|e| VmError::io("reading the guest kernel", &self.image, e))?;
-        if data.starts_with(b"\x7fELF") {
+        let read = |e| VmError::io("reading the guest kernel", &self.image, e);
+        let mut magic = [0u8; 4];
+        std::fs::File::open(&self.image)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .map_err(read)?;
+        if &magic == b"\x7fELF" {
             return Ok(self.image.clone());
         }
-        let key = crate::cache::digest_hex(&data);
+        let key = crate::cache::stat_key("kernel\n", &[&self.image]);
         let out = cache.join(format!("vmlinux-{}", &key[..32]));
         if out.exists() {
             return Ok(out);
         }
+        let data = std::fs::read(&self.image).map_err(read)?;
         let elf = unpack_payload(&data).ok_or_else(|| VmError::Kernel {
             what: format!(
                 "{} holds no xz-compressed vmlinux (Debian's kernels do); give an ELF vmlinux with --vm-kernel",

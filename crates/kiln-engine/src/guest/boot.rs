@@ -1,22 +1,22 @@
 //! The guest's start, as PID 1 of the initramfs: the kernel filesystems, the modules from
 //! the initramfs's list (`finit_module`), the network (QEMU's user-mode addresses, set
-//! with busybox `ip`), the channel's serial
-//! port; then the root moves to a fresh tmpfs (the sandbox's `pivot_root` cannot leave the
-//! initramfs's rootfs) and the kernel filesystems and cgroup v2 are mounted there.
+//! by ioctl), the channel's serial port; then the root moves to a fresh tmpfs (the
+//! sandbox's `pivot_root` cannot leave the initramfs's rootfs) and the kernel filesystems
+//! and cgroup v2 are mounted there.
 
 use rustix::mount::{self, MountFlags};
 use std::fs::File;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The guest's address on QEMU's user-mode network, its gateway and its DNS forwarder.
-const ADDRESS: &str = "10.0.2.15/24";
-const GATEWAY: &str = "10.0.2.2";
+const ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 15);
+const PREFIX: u8 = 24;
+const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 2);
 pub(crate) const NAMESERVER: &str = "10.0.2.3";
 
 /// What the initramfs carries besides kiln.
-const BUSYBOX: &str = kiln_vm::initramfs::BUSYBOX;
 const MODULE_LIST: &str = kiln_vm::initramfs::MODULE_LIST;
 /// The serial port's name (QEMU's `virtserialport,name=`).
 const PORT_NAME: &str = "kiln.agent";
@@ -52,21 +52,6 @@ fn kernel_filesystems(prefix: &str) -> Result<()> {
         MountFlags::NOSUID,
         "mode=0755",
     )
-}
-
-fn run(args: &[&str]) -> Result<()> {
-    let out = Command::new(BUSYBOX)
-        .args(args)
-        .output()
-        .map_err(|e| format!("{BUSYBOX} {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    ))
 }
 
 /// The modules, in the list's order; the kernel command line's `NAME.param=value` for a
@@ -107,13 +92,17 @@ fn module_name(path: &str) -> Result<String> {
 }
 
 fn network() -> Result<()> {
-    run(&["ip", "link", "set", "lo", "up"])?;
+    use kiln_sandbox::netif;
+    fn fail(what: &'static str) -> impl Fn(rustix::io::Errno) -> String {
+        move |e| format!("{what}: {e}")
+    }
+    netif::link_up("lo").map_err(fail("bringing lo up"))?;
     if !Path::new("/sys/class/net/eth0").exists() {
         return Ok(());
     }
-    run(&["ip", "link", "set", "eth0", "up"])?;
-    run(&["ip", "addr", "add", ADDRESS, "dev", "eth0"])?;
-    run(&["ip", "route", "add", "default", "via", GATEWAY])
+    netif::link_up("eth0").map_err(fail("bringing eth0 up"))?;
+    netif::set_ipv4("eth0", ADDRESS, PREFIX).map_err(fail("addressing eth0"))?;
+    netif::add_default_route(GATEWAY).map_err(fail("the default route"))
 }
 
 /// The virtio serial port named [`PORT_NAME`] (it appears once its driver probed it).
