@@ -336,3 +336,33 @@ fn a_step_that_loads_a_module_mounts_and_reboots_changes_only_its_guest() {
     assert_eq!(mounts().lines().count(), mounts_before.lines().count());
     assert_no_qemu(&env);
 }
+
+/// A stage's guest powers off when the stage ends, not with the build: while the last
+/// stage's step runs, the first stage's guest is gone. Control: the probe sees the
+/// running stage's QEMU.
+#[test]
+fn a_stage_releases_its_guest_when_it_ends() {
+    let env = busybox_env();
+    let dockerfile = "FROM busybox:test AS first\nRUN echo first > /first\n\
+                      FROM busybox:test\nCOPY --from=first /first /first\n\
+                      RUN echo last && sleep 4\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let mut cmd = env.kiln();
+    cmd.args(["build", "--progress", "plain", "--isolation", "vm"]);
+    cmd.args(["--network", "none"]).arg(&ctx);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().expect("run kiln");
+    let mut most = 0;
+    while child.try_wait().expect("wait for kiln").is_none() {
+        most = most.max(qemus(&env).lines().count());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait for kiln");
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(
+        most, 1,
+        "guests running at once (the control: at least one)"
+    );
+    assert_no_qemu(&env);
+}

@@ -127,6 +127,17 @@ impl Vm {
             .unwrap_or_else(|e| e.into_inner())
             .insert(stage, session);
     }
+
+    /// Stage `stage` has ended: its guest (if it had one) powers off now, not at the end
+    /// of the build, so a build holds at most one guest per running stage.
+    pub fn release(&self, stage: usize) {
+        let session = self
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&stage);
+        drop(session);
+    }
 }
 
 /// QEMU for this host's architecture: x86_64 only for now (the guest is a `microvm`

@@ -52,8 +52,11 @@ pub(super) fn run(
         BuildArgs::new(opts.build_args.clone()),
     );
     let built = schedule::run_stages(&plan, opts.jobs, |i| {
-        let r = stage::run(&cx, i)?;
-        cx.finish_stage(i, r);
+        let r = stage::run(&cx, i);
+        if let Some(vm) = &cx.services.vm {
+            vm.release(i);
+        }
+        cx.finish_stage(i, r?);
         Ok(())
     });
     cx.services.stat.save();
