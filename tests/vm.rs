@@ -127,7 +127,9 @@ fn a_vm_step_with_an_unknown_user_says_so() {
 fn vm_steps_get_cache_secret_tmpfs_and_bind_mounts() {
     let env = busybox_env();
     let dockerfile = "FROM busybox:test\n\
-        RUN --mount=type=cache,target=/cache echo run >> /cache/runs; echo runs: $(wc -l < /cache/runs)\n\
+        RUN --mount=type=cache,target=/cache echo run >> /cache/runs; echo runs: $(wc -l < /cache/runs); \
+            echo old: $(ls /cache | grep -c old-); rm -f /cache/old-*; touch /cache/old-$(wc -l < /cache/runs)\n\
+        RUN --mount=type=bind,source=.,target=/ctx,rw echo changed > /ctx/input.txt && touch /ctx/new\n\
         RUN --mount=type=secret,id=tok echo secret-bytes: $(wc -c < /run/secrets/tok)\n\
         RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/y && echo tmpfs: $(grep -c ' /scratch tmpfs' /proc/mounts)\n\
         RUN --mount=type=bind,source=input.txt,target=/in echo bound: $(cat /in)\n";
@@ -151,10 +153,22 @@ fn vm_steps_get_cache_secret_tmpfs_and_bind_mounts() {
     digest(&first);
     let second = build(&env, &ctx, "vm", &flags);
     digest(&second);
+    let third = build(&env, &ctx, "vm", &flags);
+    digest(&third);
     let text = show(&second);
-    // The cache mount kept what the first build's step wrote in its guest.
+    // The cache mount kept what the first build's step wrote in its guest, and lost what
+    // the second one removed (the control: what that one found there).
     assert!(show(&first).contains("runs: 1"), "{}", show(&first));
+    assert!(show(&first).contains("old: 0"), "{}", show(&first));
     assert!(text.contains("runs: 2"), "{text}");
+    assert!(text.contains("old: 1"), "{text}");
+    assert!(show(&third).contains("old: 1"), "{}", show(&third));
+    // A rw bind mount's writes stay in the step.
+    assert_eq!(
+        std::fs::read_to_string(ctx.join("input.txt")).expect("input"),
+        "from-context"
+    );
+    assert!(!ctx.join("new").exists());
     assert!(text.contains("secret-bytes: 12"), "{text}");
     assert!(text.contains("tmpfs: 1"), "{text}");
     assert!(text.contains("bound: from-context"), "{text}");

@@ -64,7 +64,8 @@ pub enum GuestMountKind {
     /// A fresh tmpfs.
     Tmpfs { size: Option<u64> },
     /// Files sent before the step (a [`MountHeader`] with this mount's index); with
-    /// `back`, they are sent back after the step (a cache mount).
+    /// `back` (a cache mount), what the step changed in them is sent back after it, as a
+    /// tar with whiteouts for what it removed.
     Files {
         readonly: bool,
         back: bool,

@@ -41,7 +41,7 @@ pub(crate) fn run_step(
     let step = Exchange {
         cx,
         input,
-        mounts: &step_mounts.mounts,
+        mounts: &step_mounts,
     };
     let result = step.run(&mut session, env, cwd, &confinement);
     match watch.fired() {
@@ -64,7 +64,7 @@ struct Exchange<'a, 'b> {
     cx: &'a BuildState<'b>,
     input: &'a RunInput<'a>,
     /// The step's mounts as prepared on the host.
-    mounts: &'a [kiln_sandbox::Mount],
+    mounts: &'a super::mounts::StepMounts,
 }
 
 impl Exchange<'_, '_> {
@@ -77,10 +77,10 @@ impl Exchange<'_, '_> {
     ) -> Result<LayerRef, BuildError> {
         let (cx, input, span) = (self.cx, self.input, self.input.span);
         self.send_layers(session)?;
-        let mut mounts = Vec::with_capacity(self.mounts.len());
+        let mut mounts = Vec::with_capacity(self.mounts.mounts.len());
         let mut agents = Vec::new();
-        for (i, m) in self.mounts.iter().enumerate() {
-            let g = guest_mount(session, i, m, span)?;
+        for (i, m) in self.mounts.mounts.iter().enumerate() {
+            let g = guest_mount(session, i, m, self.mounts, span)?;
             if let (GuestMountKind::Agent { .. }, MountKind::Bind { source, .. }) =
                 (&g.kind, &m.kind)
             {
@@ -154,7 +154,7 @@ impl Exchange<'_, '_> {
             return Err(step_failed(end, &input.label, &lines, span));
         }
         let layer = changes_to_layer(cx, input, session)?;
-        mounts_back(session, &step.mounts, self.mounts, span)?;
+        mounts_back(session, &step.mounts, &self.mounts.mounts, span)?;
         Ok(layer)
     }
 
@@ -201,6 +201,7 @@ fn guest_mount(
     session: &mut Session,
     index: usize,
     m: &kiln_sandbox::Mount,
+    all: &super::mounts::StepMounts,
     span: kiln_dockerfile::Span,
 ) -> Result<GuestMount, BuildError> {
     let kind = match &m.kind {
@@ -222,7 +223,7 @@ fn guest_mount(
                 .then(|| (meta.uid(), meta.gid(), meta.mode() & 0o7777));
             GuestMountKind::Files {
                 readonly: *readonly,
-                back: !*readonly && file.is_none(),
+                back: !*readonly && file.is_none() && all.is_cache(source),
                 file,
                 dir,
             }
@@ -304,7 +305,7 @@ fn changes_to_layer(
     super::layer::finish(cx, span, "RUN", lw, &tripwire)
 }
 
-/// Cache mounts get the files the step left in them.
+/// Cache mounts get what the step changed in them.
 fn mounts_back(
     session: &mut Session,
     guest: &[GuestMount],
@@ -317,17 +318,14 @@ fn mounts_back(
         else {
             continue;
         };
-        let io = |e: std::io::Error| {
-            BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
-        };
-        clear_dir(source).map_err(io)?;
         let root = Root::open(source).map_err(|e| {
             BuildError::step_io(span, format!("RUN --mount: {}", source.display()), e)
         })?;
         let mut stream = session.stream();
-        // Owners as the step left them (as under oci); no device nodes on the host.
+        // The step's changes, applied in place (whiteouts remove what it removed); owners
+        // as the step left them (as under oci); no device nodes on the host.
         let opts = kiln_layer::ExtractOptions {
-            whiteouts: kiln_layer::WhiteoutMode::Keep,
+            whiteouts: kiln_layer::WhiteoutMode::Apply,
             devices: false,
             ..kiln_layer::ExtractOptions::default()
         };
@@ -342,19 +340,6 @@ fn mounts_back(
                 session.failure(&e.to_string()),
             )
         })?;
-    }
-    Ok(())
-}
-
-/// Remove what is in `dir` (not `dir` itself).
-fn clear_dir(dir: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        if e.file_type()?.is_dir() {
-            std::fs::remove_dir_all(e.path())?;
-        } else {
-            std::fs::remove_file(e.path())?;
-        }
     }
     Ok(())
 }

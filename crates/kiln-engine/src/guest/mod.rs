@@ -4,6 +4,7 @@
 //! Each step runs in the same embedded sandbox as on the host ([`step`]).
 
 mod boot;
+mod cache_mount;
 mod forward;
 mod step;
 

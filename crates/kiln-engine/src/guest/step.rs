@@ -4,7 +4,7 @@
 //! as a layer tar, and the files of cache mounts, back to the host.
 
 use super::forward::{self, AgentSocket, Forwarder};
-use super::{send, Sender};
+use super::{cache_mount, send, Sender};
 use crate::build::run::{topmost_once, user_ids};
 use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
 use kiln_layer::{ExtractOptions, LayerWriter, Root, TarOptions, WhiteoutMode};
@@ -18,7 +18,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 const LAYERS: &str = "/kiln/layers";
-const MOUNTS: &str = "/kiln/mounts";
+pub(super) const MOUNTS: &str = "/kiln/mounts";
 const STEP: &str = "/kiln/steps/current";
 
 type Result<T> = std::result::Result<T, String>;
@@ -89,6 +89,7 @@ pub(super) fn run(tx: &Sender, rx: &File, step: &GuestStep) -> Result<()> {
         lowers.push(dir("empty")?);
     }
     let lowers = topmost_once(lowers);
+    let caches = cache_mount::mount_all(&step.mounts)?;
     let snap = OverlaySnapshot::mount(&lowers, &upper, &work, &merged)
         .map_err(|e| format!("mounting the step's filesystem: {e}"))?;
     let agents = agent_sockets(&step.mounts);
@@ -100,13 +101,7 @@ pub(super) fn run(tx: &Sender, rx: &File, step: &GuestStep) -> Result<()> {
         Ok(()) => execute(tx, step, &merged),
         Err(e) => Err((Kind::Failed, e)),
     };
-    let unmounted = snap.unmount().map_err(|e| {
-        (
-            Kind::Failed,
-            format!("unmounting the step's filesystem: {e}"),
-        )
-    });
-    let end = unmounted.and(end);
+    let end = unmount_all(snap, caches).and(end);
     let report = || report(tx, &end);
     match forwarder {
         Some(f) => f.finish(report)?,
@@ -115,7 +110,7 @@ pub(super) fn run(tx: &Sender, rx: &File, step: &GuestStep) -> Result<()> {
     let Ok(end) = end else { return Ok(()) };
     if end.success() && step.want_changes {
         send_changes(tx, &lowers, &upper, &view)?;
-        send_mounts_back(tx, &step.mounts)?;
+        cache_mount::send_back(tx, &step.mounts)?;
     }
     let _ = std::fs::remove_dir_all(STEP);
     let _ = std::fs::remove_dir_all(MOUNTS);
@@ -124,7 +119,21 @@ pub(super) fn run(tx: &Sender, rx: &File, step: &GuestStep) -> Result<()> {
 
 /// How a step ended, or why it could not run: the frame that says so ([`Kind::Failed`],
 /// or [`Kind::Rejected`] when the step's root filesystem is at fault) and a message.
-type StepEnd = std::result::Result<Exit, (Kind, String)>;
+type StepEnd<T = Exit> = std::result::Result<T, (Kind, String)>;
+
+/// Unmount the step's filesystem and its cache mounts' overlays.
+fn unmount_all(snap: OverlaySnapshot, caches: Vec<OverlaySnapshot>) -> StepEnd<()> {
+    let fail = |e: kiln_layer::snapshot::Error| {
+        (
+            Kind::Failed,
+            format!("unmounting the step's filesystem: {e}"),
+        )
+    };
+    snap.unmount().map_err(fail)?;
+    caches
+        .into_iter()
+        .try_for_each(|c| c.unmount().map_err(fail))
+}
 
 /// Tell the host how the step ended, or why it could not run.
 fn report(tx: &Sender, end: &StepEnd) -> Result<()> {
@@ -227,6 +236,10 @@ fn mount(index: usize, m: &GuestMount) -> Result<Mount> {
     }
     let kind = match &m.kind {
         GuestMountKind::Tmpfs { size } => MountKind::Tmpfs { size: *size },
+        GuestMountKind::Files { back: true, .. } => MountKind::Bind {
+            source: cache_mount::merged(index),
+            readonly: false,
+        },
         GuestMountKind::Files { readonly, file, .. } => MountKind::Bind {
             source: file.as_ref().map_or(files.clone(), |f| files.join(f)),
             readonly: *readonly,
@@ -261,24 +274,8 @@ fn send_changes(tx: &Sender, lowers: &[PathBuf], upper: &Path, view: &Path) -> R
     result
 }
 
-/// The files of cache mounts, each as a tar, in the order of the step's mounts.
-fn send_mounts_back(tx: &Sender, mounts: &[GuestMount]) -> Result<()> {
-    for (i, m) in mounts.iter().enumerate() {
-        if !matches!(m.kind, GuestMountKind::Files { back: true, .. }) {
-            continue;
-        }
-        let dir = Path::new(MOUNTS).join(i.to_string());
-        let root = Root::open(&dir).map_err(|e| e.to_string())?;
-        let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
-        kiln_layer::write_tree(&root, &mut lw).map_err(|e| e.to_string())?;
-        let w = lw.finish().map_err(|e| e.to_string())?;
-        w.end().map_err(|e| format!("the channel: {e}"))?;
-    }
-    Ok(())
-}
-
 /// The channel as a [`Write`] of whole frames (each write is one frame's payload).
-struct Channel(Sender);
+pub(super) struct Channel(pub(super) Sender);
 
 impl Write for Channel {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

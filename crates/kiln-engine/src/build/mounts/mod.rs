@@ -51,6 +51,14 @@ pub(crate) struct StepMounts {
     private: Option<TmpfsDir>,
 }
 
+impl StepMounts {
+    /// Whether `source` (of one of the mounts) is in a cache mount's directory: the
+    /// files a step changes there are kept for later steps.
+    pub(crate) fn is_cache(&self, source: &Path) -> bool {
+        self.caches.iter().any(|c| source.starts_with(&c.dir))
+    }
+}
+
 impl Drop for StepMounts {
     fn drop(&mut self) {
         // Forwarders before their sockets' tmpfs; overlays before their directories.

@@ -1,0 +1,69 @@
+//! A mount whose files go back to the host after the step (a cache mount) inside the
+//! guest: an overlay with the files the host sent as its lower directory and a fresh upper
+//! one. Only what the step changed goes back, with whiteouts for what it removed, so the
+//! host applies the step's changes to the cache in place: another step using the same
+//! cache (`sharing=shared`) meanwhile keeps its own files.
+
+use super::step::{Channel, MOUNTS};
+use super::Sender;
+use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
+use kiln_layer::{LayerWriter, Root, TarOptions};
+use kiln_vm::frame::DataWriter;
+use kiln_vm::message::{GuestMount, GuestMountKind};
+use std::path::{Path, PathBuf};
+
+type Result<T> = std::result::Result<T, String>;
+
+/// The files the host sent for mount `index`, and where the overlay's parts go.
+fn dir(index: usize, part: &str) -> PathBuf {
+    Path::new(MOUNTS).join(format!("{index}{part}"))
+}
+
+/// What the step sees of mount `index`.
+pub(super) fn merged(index: usize) -> PathBuf {
+    dir(index, ".merged")
+}
+
+fn goes_back(m: &GuestMount) -> bool {
+    matches!(m.kind, GuestMountKind::Files { back: true, .. })
+}
+
+/// Mount the overlay of each mount whose files go back; the upper directory gets the
+/// mount's own owner and mode (the overlay's root shows the upper's).
+pub(super) fn mount_all(mounts: &[GuestMount]) -> Result<Vec<OverlaySnapshot>> {
+    let mut mounted = Vec::new();
+    for (i, m) in mounts.iter().enumerate().filter(|(_, m)| goes_back(m)) {
+        let fail = |e: std::io::Error| format!("mount {i}: {e}");
+        let (upper, work, merged) = (dir(i, ".upper"), dir(i, ".work"), merged(i));
+        for d in [&upper, &work, &merged] {
+            std::fs::create_dir_all(d).map_err(fail)?;
+        }
+        if let GuestMountKind::Files {
+            dir: Some((uid, gid, mode)),
+            ..
+        } = m.kind
+        {
+            std::os::unix::fs::chown(&upper, Some(uid), Some(gid)).map_err(fail)?;
+            let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
+            std::fs::set_permissions(&upper, perms).map_err(fail)?;
+        }
+        let snap = OverlaySnapshot::mount(&[dir(i, "")], &upper, &work, &merged)
+            .map_err(|e| format!("mount {i}: {e}"))?;
+        mounted.push(snap);
+    }
+    Ok(mounted)
+}
+
+/// What the step changed in each mount whose files go back, each as a tar, in the order
+/// of the step's mounts (their overlays unmounted).
+pub(super) fn send_back(tx: &Sender, mounts: &[GuestMount]) -> Result<()> {
+    for (i, _) in mounts.iter().enumerate().filter(|(_, m)| goes_back(m)) {
+        let upper = Root::open(&dir(i, ".upper")).map_err(|e| e.to_string())?;
+        let sent = Root::open(&dir(i, "")).map_err(|e| e.to_string())?;
+        let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
+        diff_overlay_upper(&upper, &sent, &mut lw).map_err(|e| e.to_string())?;
+        let w = lw.finish().map_err(|e| e.to_string())?;
+        w.end().map_err(|e| format!("the channel: {e}"))?;
+    }
+    Ok(())
+}
