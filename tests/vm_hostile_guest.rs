@@ -62,6 +62,12 @@ fn tar_member(name: &str, data: &[u8]) -> Vec<u8> {
 /// kiln's own initramfs for this store, with /init replaced by the fake agent answering
 /// `answer` after its hello.
 fn hostile_initrd(env: &TestEnv, answer: &[u8]) -> PathBuf {
+    initrd_with(env, SCRIPT, answer)
+}
+
+/// kiln's own initramfs for this store, with /init replaced by `script` (run by the
+/// host's static busybox, added as /kiln/busybox) and `answer` at /answer.bin.
+fn initrd_with(env: &TestEnv, script: &str, answer: &[u8]) -> PathBuf {
     let vm = env.store().join("vm");
     let base = std::fs::read_dir(&vm)
         .expect("STORE/vm")
@@ -74,7 +80,9 @@ fn hostile_initrd(env: &TestEnv, answer: &[u8]) -> PathBuf {
         .expect("kiln's initramfs");
     let mut data = std::fs::read(&base).expect("read the initramfs");
     let mut c = Cpio::default();
-    c.file("init", 0o755, SCRIPT.as_bytes());
+    c.file("init", 0o755, script.as_bytes());
+    let busybox = std::fs::read(support::tool("busybox", "busybox-static")).expect("busybox");
+    c.file("kiln/busybox", 0o755, &busybox);
     c.file(
         "hello.bin",
         0o644,
@@ -89,7 +97,9 @@ fn hostile_initrd(env: &TestEnv, answer: &[u8]) -> PathBuf {
     );
     c.file("answer.bin", 0o644, answer);
     data.extend_from_slice(&c.finish());
-    let out = env.path().join(format!("hostile-{}.cpio", answer.len()));
+    let out = env
+        .path()
+        .join(format!("hostile-{}-{}.cpio", script.len(), answer.len()));
     std::fs::write(&out, data).expect("write the initramfs");
     out
 }
@@ -175,4 +185,69 @@ fn the_host_refuses_what_a_hostile_guest_sends() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
     env.ok(&["store", "verify"]);
+}
+
+/// A guest that never says hello: SIGINT to kiln ends the wait for its boot at once (as
+/// the build's cancellation) instead of after the 120 s boot timeout, and QEMU with it. Control:
+/// the probe sees the booting guest's QEMU before the signal.
+#[test]
+fn a_build_interrupted_while_its_guest_boots_stops_the_guest() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox:test\nRUN echo hi > /f\n")],
+    );
+    // kiln's own agent first (it makes the initramfs the silent one starts from).
+    env.ok(&[
+        "build",
+        "-q",
+        "--isolation",
+        "vm",
+        "--network",
+        "none",
+        s(&ctx),
+    ]);
+    let silent = initrd_with(&env, "#!/kiln/busybox sh\n/kiln/busybox sleep 600\n", b"");
+    let mut cmd = env.kiln();
+    cmd.args(["build", "--progress", "plain", "--isolation", "vm"]);
+    cmd.args([
+        "--network",
+        "none",
+        "--no-cache",
+        "--vm-initrd",
+        s(&silent),
+        s(&ctx),
+    ]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("run kiln");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while qemus(&env).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no QEMU seen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let kiln = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(kiln, rustix::process::Signal::INT).expect("signal kiln");
+    let signalled = std::time::Instant::now();
+    let out = child.wait_with_output().expect("wait for kiln");
+    assert_fails(&out, 130, &["interrupted by SIGINT"]);
+    // Not a speed goal: a bound well under the 120 s boot wait that, without the fix,
+    // runs out before the signal is acted on.
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(60),
+        "the boot's wait outlived the interruption"
+    );
+    assert!(qemus(&env).is_empty(), "QEMU left: {}", qemus(&env));
+    env.ok(&["store", "verify"]);
+}
+
+/// The QEMU processes of this test's store (their kernel and initramfs are under it).
+fn qemus(env: &TestEnv) -> String {
+    let found = std::process::Command::new("pgrep")
+        .args(["-af", &env.store().join("vm").display().to_string()])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&found.stdout).into_owned()
 }

@@ -51,7 +51,7 @@ fn probe(spec: &MachineSpec) -> Accel {
         boot_timeout: PROBE_TIMEOUT,
         ..spec.clone()
     };
-    match Machine::boot(&spec, None) {
+    match Machine::boot(&spec, None, None) {
         Ok(_) => Accel::Kvm,
         Err(_) => Accel::Tcg,
     }

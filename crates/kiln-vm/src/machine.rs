@@ -6,6 +6,7 @@
 
 use crate::frame::{self, Kind};
 use crate::message::{Hello, PROTOCOL};
+use crate::session::Watchdog;
 use crate::VmError;
 use kiln_sandbox::netpolicy::PolicyCgroup;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -65,8 +66,13 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// Start QEMU and wait for the agent's hello.
-    pub fn boot(spec: &MachineSpec, cgroup: Option<PolicyCgroup>) -> Result<Machine, VmError> {
+    /// Start QEMU and wait for the agent's hello; `cancel` (the build's) ends the wait
+    /// and QEMU with [`VmError::Cancelled`].
+    pub fn boot(
+        spec: &MachineSpec,
+        cgroup: Option<PolicyCgroup>,
+        cancel: Option<&kiln_sandbox::Cancel>,
+    ) -> Result<Machine, VmError> {
         let dir = tempfile::Builder::new()
             .prefix("vm-")
             .tempdir_in(&spec.scratch)
@@ -100,9 +106,20 @@ impl Machine {
             boot_timeout: spec.boot_timeout,
             _cgroup: cgroup,
         };
-        m.channel = m.accept(&listener)?;
-        let _ = std::fs::remove_file(&sock);
-        m.hello = m.read_hello()?;
+        let control = kiln_sandbox::RunControl {
+            timeout: None,
+            cancel: cancel.cloned(),
+        };
+        let watch = Watchdog::start(m.pid(), &control)?;
+        let booted = m.accept(&listener).and_then(|channel| {
+            m.channel = channel;
+            let _ = std::fs::remove_file(&sock);
+            m.read_hello()
+        });
+        if let Some(cancelled) = watch.fired() {
+            return Err(cancelled);
+        }
+        m.hello = booted?;
         Ok(m)
     }
 

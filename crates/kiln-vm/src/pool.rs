@@ -101,8 +101,13 @@ impl Vm {
         self.spec.accel
     }
 
-    /// The guest of stage `stage`: the one kept from its last step, else a new one.
-    pub fn session(&self, stage: usize) -> Result<Session, VmError> {
+    /// The guest of stage `stage`: the one kept from its last step, else a new one (whose
+    /// boot `cancel` ends).
+    pub fn session(
+        &self,
+        stage: usize,
+        cancel: Option<&kiln_sandbox::Cancel>,
+    ) -> Result<Session, VmError> {
         if let Some(s) = self
             .idle
             .lock()
@@ -117,7 +122,7 @@ impl Vm {
         } else {
             None
         };
-        Ok(Session::new(Machine::boot(&self.spec, cgroup)?))
+        Ok(Session::new(Machine::boot(&self.spec, cgroup, cancel)?))
     }
 
     /// Keep the guest of `stage` for its next step.

@@ -180,7 +180,7 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    fn start(pid: Option<u32>, control: &RunControl) -> Result<Watchdog, VmError> {
+    pub(crate) fn start(pid: Option<u32>, control: &RunControl) -> Result<Watchdog, VmError> {
         let done = Arc::new(AtomicBool::new(false));
         let fired = Arc::new(Mutex::new(None));
         let (flag, slot, control) = (done.clone(), fired.clone(), control.clone());

@@ -32,9 +32,11 @@ pub(crate) fn run_step(
     let (mut env, cwd) = env_and_cwd(input);
     let step_mounts = super::mounts::prepare(cx, &input.mounts, &cwd, input.progress)?;
     env.extend(step_mounts.env.iter().cloned());
-    let mut session = vm
-        .session(input.stage)
-        .map_err(|e| vm_error("the step's VM did not start", span, e))?;
+    let mut session = match vm.session(input.stage, cx.spec.control.cancel.as_ref()) {
+        Ok(s) => s,
+        Err(VmError::Cancelled { why }) => return Err(BuildError::Cancelled { why }),
+        Err(e) => return Err(vm_error("the step's VM did not start", span, e)),
+    };
     let watch = session
         .watch(&cx.spec.control)
         .map_err(|e| vm_error("the step's VM", span, e))?;
