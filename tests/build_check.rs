@@ -56,3 +56,40 @@ fn a_build_shows_lint_warnings_and_still_builds() {
     ]);
     assert!(quiet.stderr.is_empty(), "-q prints no warnings");
 }
+
+/// A build shows the findings of the stages its target needs, says how many others it
+/// leaves out, and `--no-lint` shows none. Control: building the other stage shows its
+/// finding.
+#[test]
+fn a_build_lints_only_what_its_target_needs() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test AS unused\nMAINTAINER someone\n\
+                      FROM busybox:test AS app\nCOPY a.txt /a.txt\nMAINTAINER me\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile), ("a.txt", "a\n")]);
+    let ctx = ctx.to_str().expect("utf-8");
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--progress", "plain"];
+        args.extend_from_slice(extra);
+        args.push(ctx);
+        let out = env.run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let app = build(&["--target", "app"]);
+    assert!(app.contains("Dockerfile:5:1"), "{app}");
+    assert!(!app.contains("Dockerfile:2:1"), "{app}");
+    assert!(
+        app.contains("1 lint finding(s) in stages this build does not use are not shown"),
+        "{app}"
+    );
+    let unused = build(&["--target", "unused"]);
+    assert!(unused.contains("Dockerfile:2:1"), "{unused}");
+    assert!(!unused.contains("Dockerfile:5:1"), "{unused}");
+    let silent = build(&["--target", "app", "--no-lint"]);
+    assert!(
+        !silent.contains("KL084") && !silent.contains("lint"),
+        "{silent}"
+    );
+}

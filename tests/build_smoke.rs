@@ -33,3 +33,74 @@ fn copy_and_metadata_end_up_in_the_image() {
     assert_eq!(inspect[0]["Config"]["WorkingDir"], "/app");
     assert_eq!(inspect[0]["Config"]["Cmd"][1], "/app/hello.txt");
 }
+
+/// WORKDIR is recorded as BuildKit records it: an absolute path as written, a relative
+/// one joined and cleaned; a scratch stage's working directory is `/`. Checked against
+/// Docker 20.10's BuildKit by hand: "/code/", "/code/sub", and "/" for scratch.
+#[test]
+fn workdir_is_recorded_as_written_and_scratch_gets_the_root() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox:test\nWORKDIR /code/\nRUN pwd > /pwd\n",
+        )],
+    );
+    env.ok(&["build", "-q", "-t", "wd:1", ctx.to_str().expect("utf-8")]);
+    assert_eq!(env.inspect("wd:1")["Config"]["WorkingDir"], "/code/");
+    let root = env.export("wd:1", "root");
+    assert_eq!(
+        std::fs::read_to_string(root.join("pwd")).expect("pwd"),
+        "/code\n"
+    );
+    let history = env.ok(&["history", "wd:1"]);
+    assert!(history.contains("WORKDIR /code/"), "{history}");
+
+    let ctx = env.context(
+        "ctx2",
+        &[("Dockerfile", "FROM wd:1\nWORKDIR sub/../sub2/\n")],
+    );
+    env.ok(&["build", "-q", "-t", "wd:2", ctx.to_str().expect("utf-8")]);
+    assert_eq!(env.inspect("wd:2")["Config"]["WorkingDir"], "/code/sub2");
+
+    let ctx = env.context("ctx3", &[("Dockerfile", "FROM scratch\nENV A=1\n")]);
+    env.ok(&["build", "-q", "-t", "wd:3", ctx.to_str().expect("utf-8")]);
+    assert_eq!(env.inspect("wd:3")["Config"]["WorkingDir"], "/");
+    // Control: a base without a working directory keeps none.
+    let ctx = env.context("ctx4", &[("Dockerfile", "FROM busybox:test\nENV A=1\n")]);
+    env.ok(&["build", "-q", "-t", "wd:4", ctx.to_str().expect("utf-8")]);
+    let none = &env.inspect("wd:4")["Config"]["WorkingDir"];
+    assert_eq!(none.as_str().unwrap_or_default(), "", "{none}");
+}
+
+/// A build arg that only a global ARG uses (in a FROM line) is used; one that nothing
+/// declares is reported.
+#[test]
+fn a_build_arg_used_only_by_a_from_line_is_not_reported_unused() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx",
+        &[("Dockerfile", "ARG BASE=nothing:0\nFROM $BASE\nRUN true\n")],
+    );
+    let out = env.run(&[
+        "build",
+        "--build-arg",
+        "BASE=busybox:test",
+        "--build-arg",
+        "NOBODY=1",
+        ctx.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", support::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warning = stderr
+        .lines()
+        .find(|l| l.contains("not used by any ARG"))
+        .unwrap_or_default();
+    assert_eq!(
+        warning, "warning: build args not used by any ARG: NOBODY",
+        "{stderr}"
+    );
+}

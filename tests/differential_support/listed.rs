@@ -79,6 +79,12 @@ pub(crate) const DIFFERENCES: &[Listed] = &[
                  dispatchVolume only records them in the config",
     },
     Listed {
+        case: "copy-from-image",
+        key: "config.WorkingDir",
+        reason: "a scratch stage's working directory is / in BuildKit's config (checked with \
+                 Docker 20.10); buildah 1.28 records none",
+    },
+    Listed {
         case: "shell",
         key: "config.Cmd",
         reason: "shell-form CMD runs through the SHELL in force (BuildKit withShell); buildah \

@@ -158,6 +158,10 @@ pub struct BuildArgs {
     /// Lint the Dockerfile (as `kiln lint` does) and build nothing.
     #[arg(long)]
     pub check: bool,
+    /// Print no lint findings before the build (by default, those in the stages the
+    /// target needs; `kiln lint` shows all).
+    #[arg(long)]
+    pub no_lint: bool,
     /// Clamp timestamps to this Unix time (also from $SOURCE_DATE_EPOCH) for reproducible images.
     #[arg(long, value_name = "SECONDS")]
     pub source_date_epoch: Option<i64>,

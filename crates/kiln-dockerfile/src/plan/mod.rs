@@ -105,6 +105,16 @@ impl Plan {
     pub fn needed(&self, index: usize) -> bool {
         self.order.contains(&index)
     }
+
+    /// Whether Dockerfile line `line` (1-based) matters for the target: it is before the
+    /// first FROM (parser directives, global ARGs) or in a stage the target needs.
+    pub fn line_needed(&self, line: u32) -> bool {
+        let stages = &self.dockerfile.stages;
+        match stages.iter().rposition(|s| s.from_span.start.line <= line) {
+            Some(i) => self.needed(i),
+            None => true,
+        }
+    }
 }
 
 /// Make the plan.

@@ -78,15 +78,17 @@ pub struct BaseImage {
     pub manifest: Option<Digest>,
 }
 
-/// An empty image for `FROM scratch`.
+/// An empty image for `FROM scratch`; its working directory is `/`, as BuildKit records.
 pub fn scratch(platform: &Platform) -> BaseImage {
+    let mut config = ImageConfig {
+        architecture: platform.arch.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone(),
+        ..ImageConfig::default()
+    };
+    config.config.working_dir = "/".into();
     BaseImage {
-        config: ImageConfig {
-            architecture: platform.arch.clone(),
-            os: platform.os.clone(),
-            variant: platform.variant.clone(),
-            ..ImageConfig::default()
-        },
+        config,
         layers: Vec::new(),
         manifest: None,
     }

@@ -33,6 +33,9 @@ pub(super) fn run(
     let (context, name, bytes) = open_dockerfile(&mut opts, scratch.path())?;
     *shown = Some((name.clone(), String::from_utf8_lossy(&bytes).into_owned()));
     let plan = plan_build(&opts, &bytes)?;
+    if let Some(hook) = opts.on_dockerfile.take() {
+        hook(&name, &bytes, &plan);
+    }
     refuse_unsupported(&plan, &opts.sandbox, &name)?;
     let tags = parse_tags(&opts.tags)?;
     check_push_names(&opts.outputs)?;
@@ -65,7 +68,7 @@ pub(super) fn run(
 }
 
 /// The build context, opened, and the Dockerfile's name and bytes (given, from standard
-/// input, or read from the context); `.dockerignore` is loaded and the hook told.
+/// input, or read from the context); `.dockerignore` is loaded.
 fn open_dockerfile(
     opts: &mut BuildOptions,
     scratch: &Path,
@@ -92,9 +95,6 @@ fn open_dockerfile(
         opts.dockerfile_path.as_deref().map(DockerfileAt::Host)
     };
     context.load_ignore(at)?;
-    if let Some(hook) = opts.on_dockerfile.take() {
-        hook(&name, &bytes);
-    }
     Ok((context, name, bytes))
 }
 
@@ -245,7 +245,15 @@ fn finish(
 ) -> Result<Built, BuildError> {
     let store = cx.services.store;
     let plan = cx.spec.plan;
-    let unused = cx.args.lock().map(|a| a.unused()).unwrap_or_default();
+    // Unused by every stage's ARGs and by the global ARGs the FROM lines use.
+    let unused: Vec<String> = cx
+        .args
+        .lock()
+        .map(|a| a.unused())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| plan.unused_build_args.contains(a))
+        .collect();
     let Some(result) = cx.stage(plan.target) else {
         return Err(BuildError::Internal {
             message: "the target stage produced no result".into(),

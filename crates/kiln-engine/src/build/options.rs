@@ -241,8 +241,9 @@ impl SandboxOptions {
     }
 }
 
-/// Called with the Dockerfile's name and bytes once the build has read it (e.g. to lint it).
-pub type DockerfileHook = Box<dyn FnOnce(&str, &[u8])>;
+/// Called with the Dockerfile's name, its bytes and the build's plan once the build has
+/// planned it (e.g. to lint what the target needs).
+pub type DockerfileHook = Box<dyn FnOnce(&str, &[u8], &kiln_dockerfile::plan::Plan)>;
 
 /// Everything `kiln build` needs.
 pub struct BuildOptions {
@@ -253,7 +254,7 @@ pub struct BuildOptions {
     /// With `dockerfile` `None`: the Dockerfile's path inside the context (`-f` with a
     /// context tarball); `None` looks for `Dockerfile`, then `Containerfile`.
     pub dockerfile_in_context: Option<String>,
-    /// Told about the Dockerfile before the build starts.
+    /// Told about the Dockerfile and its plan before the build starts.
     pub on_dockerfile: Option<DockerfileHook>,
     pub context: ContextSource,
     /// Names to tag the result with.

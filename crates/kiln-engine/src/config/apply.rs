@@ -168,21 +168,33 @@ fn health_config(h: &kiln_dockerfile::instructions::Healthcheck) -> HealthConfig
     }
 }
 
-/// WORKDIR: the new working directory (relative paths are relative to the current one).
-pub fn workdir(cfg: &mut ImageConfig, path: &str) -> String {
+/// WORKDIR: the working directory as the image records it, and as a clean path for the
+/// steps. As BuildKit does, an absolute path is recorded as written (`/code/` keeps its
+/// slash) and a relative one is joined to the current directory and cleaned.
+pub fn workdir(cfg: &mut ImageConfig, path: &str) -> Workdir {
     let base = if cfg.config.working_dir.is_empty() {
         "/"
     } else {
         cfg.config.working_dir.as_str()
     };
-    let joined = if path.starts_with('/') {
+    let clean = |p: &str| crate::context::dockerignore::clean(p);
+    let recorded = if path.starts_with('/') {
         path.to_string()
     } else {
-        format!("{base}/{path}")
+        clean(&format!("{base}/{path}"))
     };
-    let wd = crate::context::dockerignore::clean(&joined);
-    cfg.config.working_dir = wd.clone();
-    wd
+    cfg.config.working_dir = recorded.clone();
+    Workdir {
+        path: clean(&recorded),
+        recorded,
+    }
+}
+
+/// A WORKDIR's directory: as recorded in the image config, and cleaned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workdir {
+    pub recorded: String,
+    pub path: String,
 }
 
 /// EXPOSE values: `80`, `80/udp`, `8000-8010/tcp` -> `80/tcp` ... (ranges expanded).
@@ -250,8 +262,16 @@ mod tests {
     #[test]
     fn workdir_is_relative_to_the_previous_one() {
         let mut c = ImageConfig::default();
-        assert_eq!(workdir(&mut c, "app"), "/app");
-        assert_eq!(workdir(&mut c, "src/../lib"), "/app/lib");
-        assert_eq!(workdir(&mut c, "/x"), "/x");
+        assert_eq!(workdir(&mut c, "app").path, "/app");
+        assert_eq!(workdir(&mut c, "src/../lib").path, "/app/lib");
+        assert_eq!(workdir(&mut c, "/x").path, "/x");
+        let kept = workdir(&mut c, "/code/");
+        assert_eq!(
+            (kept.recorded.as_str(), kept.path.as_str()),
+            ("/code/", "/code")
+        );
+        assert_eq!(c.config.working_dir, "/code/");
+        assert_eq!(workdir(&mut c, "sub/").recorded, "/code/sub");
+        assert_eq!(workdir(&mut c, "/a/../b//").path, "/b");
     }
 }

@@ -229,51 +229,49 @@ pub fn run(args: LintArgs) -> Result<(), Failure> {
 }
 
 /// Lint findings for a Dockerfile about to be built, as text for standard error (empty when
-/// there are none). The configuration is read as `kiln lint` reads it; a configuration
-/// error is reported and linting skipped, never failing the build.
-pub fn build_warnings(name: &str, bytes: &[u8], path: Option<&Path>) -> String {
+/// there are none): those on the lines `needed` keeps (line 0, the file as a whole, is
+/// always kept), then how many others `kiln lint` would show. The configuration is read as
+/// `kiln lint` reads it; a configuration error is reported and linting skipped, never
+/// failing the build. The context is not read (it is untrusted until the build reads it
+/// inside its root).
+pub fn build_warnings(name: &str, bytes: &[u8], needed: &dyn Fn(u32) -> bool) -> String {
     let args = LintArgs {
         format: LintFormat::Human,
         fail_level: None,
         config: None,
         ignore: Vec::new(),
-        no_context: path.is_none(),
+        no_context: true,
         files: Vec::new(),
     };
     let cfg = match load_config(&args) {
         Ok(c) => c,
         Err(f) => return format!("warning: lint skipped: {}\n", f.message),
     };
-    let dir = path.and_then(Path::parent).map(|p| {
-        if p.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            p
-        }
-    });
-    let (ignore, ctx) = match (path, dir) {
-        (Some(p), Some(d)) => (
-            read_dockerignore(p, d),
-            Some(measure(d, cfg.context_size_limit)),
-        ),
-        _ => (None, None),
-    };
     let input = LintInput {
         dockerfile: bytes,
-        dockerignore: ignore.as_deref(),
-        context: ctx.as_ref(),
+        dockerignore: None,
+        context: None,
         config: &cfg,
     };
-    let findings = kiln_lint::lint(&input);
-    if findings.is_empty() {
-        return String::new();
-    }
+    let (findings, skipped): (Vec<_>, Vec<_>) = kiln_lint::lint(&input)
+        .into_iter()
+        .partition(|f| f.span.start.line == 0 || needed(f.span.start.line));
     let text = String::from_utf8_lossy(bytes);
-    output::human(&[FileFindings {
-        path: name,
-        source: &text,
-        findings: &findings,
-    }])
+    let mut out = match findings.is_empty() {
+        true => String::new(),
+        false => output::human(&[FileFindings {
+            path: name,
+            source: &text,
+            findings: &findings,
+        }]),
+    };
+    if !skipped.is_empty() {
+        out.push_str(&format!(
+            "{} lint finding(s) in stages this build does not use are not shown (kiln lint {name} shows them; --no-lint shows none)\n",
+            skipped.len()
+        ));
+    }
+    out
 }
 
 /// `kiln build --check`: lint the Dockerfile the build would use, with `kiln lint`'s exit

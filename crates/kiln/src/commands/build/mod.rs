@@ -13,6 +13,7 @@ mod vm_flags;
 use crate::cli_image::{BuildArgs, ProgressMode};
 use crate::exit::Failure;
 use crate::progress::Display;
+use kiln_dockerfile::plan::Plan;
 use kiln_engine::build::progress::Reporter;
 use kiln_engine::build::{build, BuildOptions};
 use kiln_engine::context::ContextSource;
@@ -108,7 +109,7 @@ fn options(
         dockerfile: dockerfile.read,
         dockerfile_path: dockerfile.path,
         dockerfile_in_context: dockerfile.in_context,
-        on_dockerfile: lint_warnings(flags.progress, display),
+        on_dockerfile: lint_warnings(flags.progress, args.no_lint, display),
         context,
         tags: args.tags.clone(),
         build_args: flags.build_args,
@@ -145,18 +146,21 @@ fn options(
 }
 
 /// Lint warnings on the Dockerfile alone, before the build starts (the context is
-/// untrusted and is only read inside its root by the build itself). Not with JSON
-/// progress, whose stream holds events only, nor when quiet.
+/// untrusted and is only read inside its root by the build itself), for the lines the
+/// target needs (stages `--target` skips are not built). Not with JSON progress, whose
+/// stream holds events only, nor when quiet, nor with `--no-lint`.
 fn lint_warnings(
     mode: ProgressMode,
+    no_lint: bool,
     display: &Option<Arc<dyn Display>>,
 ) -> Option<kiln_engine::build::DockerfileHook> {
     let display = display.clone()?;
-    if mode == ProgressMode::Json {
+    if mode == ProgressMode::Json || no_lint {
         return None;
     }
-    Some(Box::new(move |name: &str, bytes: &[u8]| {
-        let text = crate::commands::lint::build_warnings(name, bytes, None);
+    Some(Box::new(move |name: &str, bytes: &[u8], plan: &Plan| {
+        let needed = |line: u32| plan.line_needed(line);
+        let text = crate::commands::lint::build_warnings(name, bytes, &needed);
         if !text.is_empty() {
             display.message(&text);
         }
