@@ -93,19 +93,24 @@ fn a_failing_run_shows_its_last_lines_and_its_place() {
         "ctx",
         &[(
             "Dockerfile",
-            "FROM busybox:test\nRUN echo first; echo second >&2; exit 3\n",
+            "FROM busybox:test\nENV A=1\nRUN echo first; echo second >&2; exit 3\n",
         )],
     );
-    let out = env.run(&["build", "-q", "-t", "fails:1", s(&ctx)]);
+    let out = env.run(&["build", "--progress", "plain", "-t", "fails:1", s(&ctx)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // A failed step exits 4 (it exited 1, "input rejected", before the exit codes were
     // split by kind).
     assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("failed with exit code 3"), "{stderr}");
+    // The message counts steps as the progress display does.
+    assert!(stderr.contains(" [stage-0 3/3] RUN echo first"), "{stderr}");
+    assert!(
+        stderr.contains("error: RUN [stage-0 3/3] failed with exit code 3"),
+        "{stderr}"
+    );
     // stdout and stderr are separate pipes: their relative order is not fixed.
     assert!(stderr.contains("\n    first\n"), "{stderr}");
     assert!(stderr.contains("\n    second\n"), "{stderr}");
-    assert!(stderr.contains("Dockerfile:2:1"), "{stderr}");
+    assert!(stderr.contains("Dockerfile:3:1"), "{stderr}");
     assert!(
         !env.ok(&["images"]).contains("fails"),
         "no image for a failed build"

@@ -395,7 +395,7 @@ impl StageRun {
         ins: &Instruction,
         path: &str,
     ) -> Result<Made, BuildError> {
-        let wd = apply::workdir(&mut self.config, path);
+        let apply::Workdir { recorded, path: wd } = apply::workdir(&mut self.config, path);
         let owner = self.user_owner(cx, ins.span)?;
         let root = self.fs.ready(cx.services.store)?;
         let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
@@ -413,7 +413,7 @@ impl StageRun {
         };
         Ok(Made {
             layer,
-            created_by: format!("WORKDIR {wd}"),
+            created_by: format!("WORKDIR {recorded}"),
             in_root: true,
         })
     }
@@ -426,11 +426,11 @@ impl StageRun {
         run: &kiln_dockerfile::instructions::Run,
     ) -> Result<Made, BuildError> {
         let (ins, step, progress) = (cur.ins, cur.step, cur.progress);
-        let label = format!(
-            "RUN at step {}",
-            self.current
-                .map_or_else(|| "ONBUILD".to_string(), |i| (i + 1).to_string())
-        );
+        // Counted as the progress display counts (FROM is step 1).
+        let label = match self.current {
+            Some(i) => format!("RUN [{} {}/{}]", self.label, i + 2, self.total),
+            None => format!("ONBUILD RUN [{}]", self.label),
+        };
         let command = super::run_command::run_command(&self.config, &run.command)?;
         let sources = self.mount_sources(cx, run, &step.mounts)?;
         let mut held = Vec::with_capacity(sources.len());
