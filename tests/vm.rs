@@ -231,7 +231,7 @@ fn a_vm_step_past_its_timeout_is_killed_with_its_guest() {
     let child = cmd.spawn().expect("run kiln");
     // Positive control: the probe finds the guest's QEMU while the step runs.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while qemus(&env).is_empty() {
+    while env.qemus().is_empty() {
         assert!(std::time::Instant::now() < deadline, "no QEMU seen");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -241,17 +241,8 @@ fn a_vm_step_past_its_timeout_is_killed_with_its_guest() {
     env.ok(&["store", "verify"]);
 }
 
-/// The QEMU processes of this test's store (their kernel and initramfs are under it).
-fn qemus(env: &TestEnv) -> String {
-    let found = std::process::Command::new("pgrep")
-        .args(["-af", &env.store().join("vm").display().to_string()])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&found.stdout).into_owned()
-}
-
 fn assert_no_qemu(env: &TestEnv) {
-    let left = qemus(env);
+    let left = env.qemus();
     assert!(left.is_empty(), "left running: {left}");
 }
 
@@ -369,7 +360,7 @@ fn a_stage_releases_its_guest_when_it_ends() {
     let mut child = cmd.spawn().expect("run kiln");
     let mut most = 0;
     while child.try_wait().expect("wait for kiln").is_none() {
-        most = most.max(qemus(&env).lines().count());
+        most = most.max(env.qemus().lines().count());
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let out = child.wait_with_output().expect("wait for kiln");

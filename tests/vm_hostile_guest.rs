@@ -223,7 +223,7 @@ fn a_build_interrupted_while_its_guest_boots_stops_the_guest() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("run kiln");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while qemus(&env).is_empty() {
+    while env.qemus().is_empty() {
         assert!(std::time::Instant::now() < deadline, "no QEMU seen");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -239,15 +239,6 @@ fn a_build_interrupted_while_its_guest_boots_stops_the_guest() {
         signalled.elapsed() < std::time::Duration::from_secs(60),
         "the boot's wait outlived the interruption"
     );
-    assert!(qemus(&env).is_empty(), "QEMU left: {}", qemus(&env));
+    assert!(env.qemus().is_empty(), "QEMU left: {}", env.qemus());
     env.ok(&["store", "verify"]);
-}
-
-/// The QEMU processes of this test's store (their kernel and initramfs are under it).
-fn qemus(env: &TestEnv) -> String {
-    let found = std::process::Command::new("pgrep")
-        .args(["-af", &env.store().join("vm").display().to_string()])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&found.stdout).into_owned()
 }

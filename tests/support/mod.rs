@@ -731,3 +731,15 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
     }
     hits
 }
+
+impl TestEnv {
+    /// The QEMU processes of this env's store (`--isolation vm`: their kernel and
+    /// initramfs are under it), one line each.
+    pub fn qemus(&self) -> String {
+        let found = Command::new("pgrep")
+            .args(["-af", &self.store().join("vm").display().to_string()])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&found.stdout).into_owned()
+    }
+}
