@@ -32,6 +32,12 @@ pub struct AgentOpen {
 /// The most connections of one step open at once; more are closed at once.
 pub const MAX_OPEN: usize = 32;
 
+/// How long a write into a connection may wait for its reader: a side that stops reading
+/// (an agent backed up by a guest that no longer drains the channel, a step that never
+/// reads its socket) loses the connection instead of stalling the channel's reader,
+/// which has the watchdog's deadline to keep.
+pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 const CHUNK: usize = 64 * 1024;
 
 /// Send one frame on a shared channel.
@@ -91,8 +97,12 @@ impl Connections {
         stream: UnixStream,
         tx: Tx<W>,
     ) -> io::Result<()> {
+        stream.set_write_timeout(Some(WRITE_WAIT))?;
         let thread = pump(conn, stream.try_clone()?, tx)?;
-        self.open.insert(conn, (stream, thread));
+        if let Some((old, pump)) = self.open.insert(conn, (stream, thread)) {
+            let _ = old.shutdown(Shutdown::Both);
+            let _ = pump.join();
+        }
         Ok(())
     }
 
@@ -114,6 +124,7 @@ impl Connections {
             return Ok(());
         };
         match kind {
+            // A write that fails or waits past WRITE_WAIT ends the connection.
             Kind::AgentData => {
                 if stream.write_all(data).is_err() {
                     let _ = stream.shutdown(Shutdown::Both);
@@ -235,5 +246,38 @@ mod tests {
         );
         relay.finish().unwrap();
         assert_eq!(frame::read_frame(&mut guest).unwrap().0, Kind::End);
+    }
+
+    #[test]
+    fn an_agent_that_stops_reading_loses_its_connection_instead_of_stalling_the_relay() {
+        let dir = tempfile::tempdir().unwrap();
+        let agent_path = dir.path().join("agent.sock");
+        let agent = std::os::unix::net::UnixListener::bind(&agent_path).unwrap();
+        // Accepts, then never reads.
+        let held = std::thread::spawn(move || agent.accept().unwrap().0);
+        let (host, mut guest) = UnixStream::pair().unwrap();
+        let mut relay = Relay::new(&host, &[(0, agent_path)]).unwrap();
+        let open = serde_json::to_vec(&AgentOpen { mount: 0, conn: 1 }).unwrap();
+        relay.handle(Kind::AgentOpen, &open).unwrap();
+        let _kept = held.join().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Far more than the socket buffers hold.
+            for _ in 0..64 {
+                relay
+                    .handle(Kind::AgentData, &numbered(1, &vec![0u8; 1 << 20]))
+                    .unwrap();
+            }
+            done_tx.send(relay).unwrap();
+        });
+        let relay = done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the relay's writes into a stalled agent did not give up");
+        assert_eq!(
+            frame::read_frame(&mut guest).unwrap(),
+            (Kind::AgentClose, numbered(1, &[])),
+            "the guest is told the connection is gone"
+        );
+        relay.finish().unwrap();
     }
 }

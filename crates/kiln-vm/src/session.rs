@@ -163,6 +163,13 @@ fn read_until_exit(
     }
 }
 
+/// The process a [`Watchdog`] kills: by pidfd, or by pid where the kernel has no pidfds.
+#[derive(Debug)]
+enum Target {
+    Pidfd(std::os::fd::OwnedFd),
+    Pid(Pid),
+}
+
 /// Why a [`Watchdog`] killed its guest.
 #[derive(Debug, Clone, Copy)]
 enum Fired {
@@ -184,6 +191,16 @@ impl Watchdog {
         let done = Arc::new(AtomicBool::new(false));
         let fired = Arc::new(Mutex::new(None));
         let (flag, slot, control) = (done.clone(), fired.clone(), control.clone());
+        // QEMU by a pidfd taken while it is alive: once it is reaped, the signal goes
+        // nowhere instead of to a process that got its pid.
+        let target =
+            pid.and_then(|p| Pid::from_raw(p as i32))
+                .map(|pid| {
+                    match rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()) {
+                        Ok(fd) => Target::Pidfd(fd),
+                        Err(_) => Target::Pid(pid),
+                    }
+                });
         let started = Instant::now();
         let thread = std::thread::Builder::new()
             .name("kiln-vm-watchdog".into())
@@ -198,8 +215,14 @@ impl Watchdog {
                     };
                     if let Some(why) = why {
                         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
-                        if let Some(pid) = pid.and_then(|p| Pid::from_raw(p as i32)) {
-                            let _ = rustix::process::kill_process(pid, Signal::KILL);
+                        match &target {
+                            Some(Target::Pidfd(fd)) => {
+                                let _ = rustix::process::pidfd_send_signal(fd, Signal::KILL);
+                            }
+                            Some(Target::Pid(pid)) => {
+                                let _ = rustix::process::kill_process(*pid, Signal::KILL);
+                            }
+                            None => {}
                         }
                         return;
                     }

@@ -10,7 +10,7 @@ use kiln_vm::frame::{self, Kind};
 use std::fs::File;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -24,6 +24,8 @@ pub(super) struct Forwarder {
     tx: Sender,
     conns: Arc<Mutex<Connections>>,
     stop: Arc<AtomicBool>,
+    /// The last connection number given (shared by the listeners: numbers are unique).
+    next: Arc<AtomicU32>,
     listeners: Vec<(PathBuf, JoinHandle<()>)>,
     reader: JoinHandle<()>,
 }
@@ -56,6 +58,7 @@ impl Forwarder {
             tx: tx.clone(),
             conns,
             stop: Arc::new(AtomicBool::new(false)),
+            next: Arc::new(AtomicU32::new(0)),
             listeners: Vec::new(),
             reader,
         })
@@ -78,7 +81,8 @@ impl Forwarder {
                 self.conns.clone(),
                 self.stop.clone(),
             );
-            let thread = spawn(move || accept(listener, mount, &tx, &conns, &stop))?;
+            let next = self.next.clone();
+            let thread = spawn(move || accept(listener, mount, &tx, &conns, &stop, &next))?;
             self.listeners.push((at.clone(), thread));
         }
         Ok(())
@@ -110,8 +114,8 @@ fn accept(
     tx: &Sender,
     conns: &Mutex<Connections>,
     stop: &AtomicBool,
+    next: &AtomicU32,
 ) {
-    let mut next = (mount as u32) << 24;
     for stream in listener.incoming() {
         if stop.load(Ordering::SeqCst) {
             return;
@@ -123,12 +127,12 @@ fn accept(
         if conns.live() >= MAX_OPEN {
             continue;
         }
-        next = next.wrapping_add(1);
-        let open = AgentOpen { mount, conn: next };
+        let conn = next.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+        let open = AgentOpen { mount, conn };
         let announced = serde_json::to_vec(&open)
             .map_err(std::io::Error::other)
             .and_then(|p| forward::send(tx, Kind::AgentOpen, &p))
-            .and_then(|()| conns.add(next, stream, tx.clone()));
+            .and_then(|()| conns.add(conn, stream, tx.clone()));
         if announced.is_err() {
             return;
         }
