@@ -61,6 +61,9 @@ pub(crate) fn run_step(
     }
 }
 
+/// A step's ssh-agent mounts: (mount index, the host socket their connections reach).
+type Agents = Vec<(usize, std::path::PathBuf)>;
+
 /// One step's exchange with its guest.
 struct Exchange<'a, 'b> {
     cx: &'a BuildState<'b>,
@@ -79,17 +82,7 @@ impl Exchange<'_, '_> {
     ) -> Result<LayerRef, BuildError> {
         let (cx, input, span) = (self.cx, self.input, self.input.span);
         self.send_layers(session)?;
-        let mut mounts = Vec::with_capacity(self.mounts.mounts.len());
-        let mut agents = Vec::new();
-        for (i, m) in self.mounts.mounts.iter().enumerate() {
-            let g = guest_mount(session, i, m, self.mounts, span)?;
-            if let (GuestMountKind::Agent { .. }, MountKind::Bind { source, .. }) =
-                (&g.kind, &m.kind)
-            {
-                agents.push((i, source.clone()));
-            }
-            mounts.push(g);
-        }
+        let (mounts, agents) = self.send_mounts(session)?;
         let step = GuestStep {
             layers: input.layers.iter().map(|l| l.digest.to_string()).collect(),
             args: input.command.argv.clone(),
@@ -113,41 +106,7 @@ impl Exchange<'_, '_> {
         let mut err = Tee::new(input.progress.cloned(), tail.clone());
         let end = session.run(&step, &agents, &mut out, &mut err);
         drop((out, err));
-        // The agent could not run the step (an unknown USER, a full guest): it says why.
-        // Else the guest died under the step (a kernel panic it caused, an agent it
-        // broke): the step failed; what the guest printed last says how.
-        if let Err(VmError::Agent {
-            message,
-            root_content: true,
-        }) = &end
-        {
-            let hint = "the image or an earlier step made this path so; change that step";
-            let e = std::io::Error::other(message.clone());
-            return Err(BuildError::refused(
-                span,
-                format!("{} could not run", input.label),
-                Some(hint),
-                e,
-            ));
-        }
-        if let Err(VmError::Agent { message, .. }) = &end {
-            return Err(BuildError::StepFailed {
-                message: format!("{} could not run in its VM: {message}", input.label),
-                span,
-                hint: Some(
-                    "fix what the message names; a guest out of space needs a larger --memory"
-                        .into(),
-                ),
-            });
-        }
-        let end = end.map_err(|e| BuildError::StepFailed {
-            message: format!("{} ended its VM: {e}", input.label),
-            span,
-            hint: Some(
-                "a step that crashes or powers off its guest kernel fails like this; fix the command"
-                    .into(),
-            ),
-        })?;
+        let end = run_outcome(end, &input.label, span)?;
         if !end.success() {
             let lines: Vec<String> = tail
                 .lock()
@@ -158,6 +117,23 @@ impl Exchange<'_, '_> {
         let layer = changes_to_layer(cx, input, session)?;
         mounts_back(session, &step.mounts, &self.mounts.mounts, span)?;
         Ok(layer)
+    }
+
+    /// The guest's form of each mount, their files sent first; and the ssh-agent mounts
+    /// (index, the host socket their connections reach).
+    fn send_mounts(&self, session: &mut Session) -> Result<(Vec<GuestMount>, Agents), BuildError> {
+        let mut mounts = Vec::with_capacity(self.mounts.mounts.len());
+        let mut agents = Vec::new();
+        for (i, m) in self.mounts.mounts.iter().enumerate() {
+            let g = guest_mount(session, i, m, self.mounts, self.input.span)?;
+            if let (GuestMountKind::Agent { .. }, MountKind::Bind { source, .. }) =
+                (&g.kind, &m.kind)
+            {
+                agents.push((i, source.clone()));
+            }
+            mounts.push(g);
+        }
+        Ok((mounts, agents))
     }
 
     /// The layers the guest does not hold yet, blobs as stored.
@@ -176,6 +152,43 @@ impl Exchange<'_, '_> {
                 .map_err(|e| vm_error("sending the step's layers to its VM", self.input.span, e))?;
         }
         Ok(())
+    }
+}
+
+/// How the step ended, or why it did not: the agent could not run it (an unknown USER, a
+/// full guest; a mount point the root's content makes unusable is the input's fault), or
+/// the guest died under it (a kernel panic it caused, an agent it broke), and what the
+/// guest printed last says how.
+fn run_outcome(
+    end: Result<kiln_sandbox::Exit, VmError>,
+    label: &str,
+    span: kiln_dockerfile::Span,
+) -> Result<kiln_sandbox::Exit, BuildError> {
+    match end {
+        Ok(end) => Ok(end),
+        Err(VmError::Agent {
+            message,
+            root_content: true,
+        }) => {
+            let hint = "the image or an earlier step made this path so; change that step";
+            let e = std::io::Error::other(message);
+            Err(BuildError::refused(span, format!("{label} could not run"), Some(hint), e))
+        }
+        Err(VmError::Agent { message, .. }) => Err(BuildError::StepFailed {
+            message: format!("{label} could not run in its VM: {message}"),
+            span,
+            hint: Some(
+                "fix what the message names; a guest out of space needs a larger --memory".into(),
+            ),
+        }),
+        Err(e) => Err(BuildError::StepFailed {
+            message: format!("{label} ended its VM: {e}"),
+            span,
+            hint: Some(
+                "a step that crashes or powers off its guest kernel fails like this; fix the command"
+                    .into(),
+            ),
+        }),
     }
 }
 
