@@ -228,12 +228,15 @@ impl Drop for Machine {
 /// step's time. Under KVM they stay on. `kiln.net` tells the agent the guest has a NIC
 /// (it loads the network driver only then).
 ///
+/// A soft lockup (a CPU stuck in the kernel for 20 s) panics the guest, so a guest kernel
+/// that hangs fails its step with the kernel's own message instead of holding the build.
+///
 /// Two built-in initcalls of Debian's kernel are skipped: the SP800-108 KDF's self-test
 /// (it runs even with `cryptomgr.notests` and only tests; a quarter second under
 /// emulation) and the kprobe-events tracer's setup (tracing the guest has no use for).
 fn cmdline(spec: &MachineSpec) -> String {
     let mut line = String::from(
-        "console=ttyS0 quiet panic=-1 oops=panic nomodeset pci=off no_timer_check \
+        "console=ttyS0 quiet panic=-1 oops=panic softlockup_panic=1 nomodeset pci=off no_timer_check \
          i8042.noaux i8042.nokbd cryptomgr.notests \
          initcall_blacklist=crypto_kdf108_init,init_kprobe_trace",
     );
