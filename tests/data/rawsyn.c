@@ -66,15 +66,13 @@ int main(int argc, char **argv) {
     ip->id = htons(4242);
     ip->ttl = 64;
     ip->protocol = IPPROTO_TCP;
-    /* The interface's own address: 10.0.2.100 under slirp4netns, 10.0.2.15 in a guest. */
-    struct ifreq addr;
-    memset(&addr, 0, sizeof addr);
-    strncpy(addr.ifr_name, argv[1], IFNAMSIZ - 1);
-    if (ioctl(s, SIOCGIFADDR, &addr) < 0) {
+    /* The interface's own address (the request still names it; its hardware address is
+     * copied above): 10.0.2.100 under slirp4netns, 10.0.2.15 in a guest. */
+    if (ioctl(s, SIOCGIFADDR, &ifr) < 0) {
         perror("SIOCGIFADDR");
         return 1;
     }
-    ip->saddr = ((struct sockaddr_in *)&addr.ifr_addr)->sin_addr.s_addr;
+    ip->saddr = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr.s_addr;
     if (inet_pton(AF_INET, argv[2], &ip->daddr) != 1) {
         fprintf(stderr, "not an IPv4 address: %s\n", argv[2]);
         return 2;

@@ -4,11 +4,9 @@
 //! host applies the step's changes to the cache in place: another step using the same
 //! cache (`sharing=shared`) meanwhile keeps its own files.
 
-use super::step::{Channel, MOUNTS};
+use super::step::{send_diff, set_owner_mode, MOUNTS};
 use super::Sender;
-use kiln_layer::snapshot::{diff_overlay_upper, OverlaySnapshot};
-use kiln_layer::{LayerWriter, Root, TarOptions};
-use kiln_vm::frame::DataWriter;
+use kiln_layer::snapshot::OverlaySnapshot;
 use kiln_vm::message::{GuestMount, GuestMountKind};
 use std::path::{Path, PathBuf};
 
@@ -38,14 +36,8 @@ pub(super) fn mount_all(mounts: &[GuestMount]) -> Result<Vec<OverlaySnapshot>> {
         for d in [&upper, &work, &merged] {
             std::fs::create_dir_all(d).map_err(fail)?;
         }
-        if let GuestMountKind::Files {
-            dir: Some((uid, gid, mode)),
-            ..
-        } = m.kind
-        {
-            std::os::unix::fs::chown(&upper, Some(uid), Some(gid)).map_err(fail)?;
-            let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
-            std::fs::set_permissions(&upper, perms).map_err(fail)?;
+        if let GuestMountKind::Files { dir: Some(own), .. } = m.kind {
+            set_owner_mode(&upper, own).map_err(|e| format!("mount {i}: {e}"))?;
         }
         let snap = OverlaySnapshot::mount(&[dir(i, "")], &upper, &work, &merged)
             .map_err(|e| format!("mount {i}: {e}"))?;
@@ -57,13 +49,9 @@ pub(super) fn mount_all(mounts: &[GuestMount]) -> Result<Vec<OverlaySnapshot>> {
 /// What the step changed in each mount whose files go back, each as a tar, in the order
 /// of the step's mounts (their overlays unmounted).
 pub(super) fn send_back(tx: &Sender, mounts: &[GuestMount]) -> Result<()> {
-    for (i, _) in mounts.iter().enumerate().filter(|(_, m)| goes_back(m)) {
-        let upper = Root::open(&dir(i, ".upper")).map_err(|e| e.to_string())?;
-        let sent = Root::open(&dir(i, "")).map_err(|e| e.to_string())?;
-        let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
-        diff_overlay_upper(&upper, &sent, &mut lw).map_err(|e| e.to_string())?;
-        let w = lw.finish().map_err(|e| e.to_string())?;
-        w.end().map_err(|e| format!("the channel: {e}"))?;
-    }
-    Ok(())
+    mounts
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| goes_back(m))
+        .try_for_each(|(i, _)| send_diff(tx, &dir(i, ".upper"), &dir(i, "")))
 }

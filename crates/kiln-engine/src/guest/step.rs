@@ -224,15 +224,8 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> StepEnd {
 /// The sandbox's form of mount `index`; a directory of files gets its owner and mode.
 fn mount(index: usize, m: &GuestMount) -> Result<Mount> {
     let files = Path::new(MOUNTS).join(index.to_string());
-    if let GuestMountKind::Files {
-        dir: Some((uid, gid, mode)),
-        ..
-    } = m.kind
-    {
-        let fail = |e: std::io::Error| format!("mount {index}: {e}");
-        std::os::unix::fs::chown(&files, Some(uid), Some(gid)).map_err(fail)?;
-        let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
-        std::fs::set_permissions(&files, perms).map_err(fail)?;
+    if let GuestMountKind::Files { dir: Some(own), .. } = m.kind {
+        set_owner_mode(&files, own).map_err(|e| format!("mount {index}: {e}"))?;
     }
     let kind = match &m.kind {
         GuestMountKind::Tmpfs { size } => MountKind::Tmpfs { size: *size },
@@ -259,23 +252,35 @@ fn mount(index: usize, m: &GuestMount) -> Result<Mount> {
 fn send_changes(tx: &Sender, lowers: &[PathBuf], upper: &Path, view: &Path) -> Result<()> {
     let view_snap = OverlaySnapshot::mount_readonly(lowers, view)
         .map_err(|e| format!("mounting the layers below the step: {e}"))?;
-    let result = (|| {
-        let upper_root = Root::open(upper).map_err(|e| e.to_string())?;
-        let view_root = Root::open(view).map_err(|e| e.to_string())?;
-        let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
-        diff_overlay_upper(&upper_root, &view_root, &mut lw).map_err(|e| e.to_string())?;
-        let w = lw.finish().map_err(|e| e.to_string())?;
-        w.end().map_err(|e| format!("the channel: {e}"))?;
-        Ok(())
-    })();
+    let result = send_diff(tx, upper, view);
     view_snap
         .unmount()
         .map_err(|e| format!("unmounting the layers below the step: {e}"))?;
     result
 }
 
+/// What an overlay's `upper` directory changed over `lower` (the view of what is below
+/// it), sent as a tar of data frames with whiteouts, as the host writes a step's layer.
+pub(super) fn send_diff(tx: &Sender, upper: &Path, lower: &Path) -> Result<()> {
+    let upper = Root::open(upper).map_err(|e| e.to_string())?;
+    let lower = Root::open(lower).map_err(|e| e.to_string())?;
+    let mut lw = LayerWriter::new(DataWriter::new(Channel(tx.clone())), TarOptions::default());
+    diff_overlay_upper(&upper, &lower, &mut lw).map_err(|e| e.to_string())?;
+    let w = lw.finish().map_err(|e| e.to_string())?;
+    w.end().map_err(|e| format!("the channel: {e}"))?;
+    Ok(())
+}
+
+/// Give `dir` a mount's own owner and mode (uid, gid, permission bits).
+pub(super) fn set_owner_mode(dir: &Path, (uid, gid, mode): (u32, u32, u32)) -> Result<()> {
+    let fail = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid)).map_err(fail)?;
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(mode);
+    std::fs::set_permissions(dir, perms).map_err(fail)
+}
+
 /// The channel as a [`Write`] of whole frames (each write is one frame's payload).
-pub(super) struct Channel(pub(super) Sender);
+struct Channel(Sender);
 
 impl Write for Channel {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
