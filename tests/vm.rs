@@ -230,11 +230,7 @@ fn a_vm_step_past_its_timeout_is_killed_with_its_guest() {
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("run kiln");
     // Positive control: the probe finds the guest's QEMU while the step runs.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while env.qemus().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no QEMU seen");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    env.wait_for_qemu();
     let out = child.wait_with_output().expect("wait for kiln");
     assert_fails(&out, 4, &["started", "did not finish within --timeout 8s"]);
     assert_no_qemu(&env);

@@ -122,15 +122,15 @@ fn build_with(env: &TestEnv, ctx: &Path, initrd: &Path) -> std::process::Output 
     ])
 }
 
-#[test]
-fn the_host_refuses_what_a_hostile_guest_sends() {
+/// A store with busybox and a one-RUN context, built once with kiln's own agent (which
+/// makes the initramfs the fake agents start from).
+fn env_with_kiln_initramfs() -> (TestEnv, PathBuf) {
     let env = TestEnv::new();
     env.import_busybox("busybox:test");
     let ctx = env.context(
         "ctx",
         &[("Dockerfile", "FROM busybox:test\nRUN echo hi > /f\n")],
     );
-    // kiln's own agent first (it also makes the initramfs the fake one starts from).
     env.ok(&[
         "build",
         "-q",
@@ -140,6 +140,12 @@ fn the_host_refuses_what_a_hostile_guest_sends() {
         "none",
         s(&ctx),
     ]);
+    (env, ctx)
+}
+
+#[test]
+fn the_host_refuses_what_a_hostile_guest_sends() {
+    let (env, ctx) = env_with_kiln_initramfs();
 
     let mut climbing = frame(7, b"hostile agent says hello\n");
     climbing.extend(frame(9, br#"{"code":0,"signal":null}"#));
@@ -192,22 +198,7 @@ fn the_host_refuses_what_a_hostile_guest_sends() {
 /// the probe sees the booting guest's QEMU before the signal.
 #[test]
 fn a_build_interrupted_while_its_guest_boots_stops_the_guest() {
-    let env = TestEnv::new();
-    env.import_busybox("busybox:test");
-    let ctx = env.context(
-        "ctx",
-        &[("Dockerfile", "FROM busybox:test\nRUN echo hi > /f\n")],
-    );
-    // kiln's own agent first (it makes the initramfs the silent one starts from).
-    env.ok(&[
-        "build",
-        "-q",
-        "--isolation",
-        "vm",
-        "--network",
-        "none",
-        s(&ctx),
-    ]);
+    let (env, ctx) = env_with_kiln_initramfs();
     let silent = initrd_with(&env, "#!/kiln/busybox sh\n/kiln/busybox sleep 600\n", b"");
     let mut cmd = env.kiln();
     cmd.args(["build", "--progress", "plain", "--isolation", "vm"]);
@@ -222,11 +213,7 @@ fn a_build_interrupted_while_its_guest_boots_stops_the_guest() {
     cmd.stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().expect("run kiln");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while env.qemus().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "no QEMU seen");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    env.wait_for_qemu();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let kiln = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process(kiln, rustix::process::Signal::INT).expect("signal kiln");

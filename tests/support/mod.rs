@@ -742,4 +742,13 @@ impl TestEnv {
             .expect("pgrep");
         String::from_utf8_lossy(&found.stdout).into_owned()
     }
+
+    /// Wait (up to a minute) until a QEMU of this env's store runs.
+    pub fn wait_for_qemu(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.qemus().is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no QEMU seen");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
