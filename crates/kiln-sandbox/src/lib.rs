@@ -35,6 +35,7 @@ mod oci_config;
 mod preflight;
 mod run_setup;
 mod seccomp;
+mod seccomp_dispatch;
 mod shared_net;
 mod slirp;
 mod sys;

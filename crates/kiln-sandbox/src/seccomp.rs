@@ -16,6 +16,7 @@ use seccompiler::{
 };
 use serde::Deserialize;
 
+use crate::seccomp_dispatch::{self, Returns, Syscall};
 use crate::{caps, SandboxError};
 
 /// Docker's default profile, as data.
@@ -307,6 +308,39 @@ pub(crate) fn compile_cached(json: &str, ctx: &Context<'_>) -> Result<Programs, 
 }
 
 pub(crate) fn compile(json: &str, ctx: &Context<'_>) -> Result<Programs, SandboxError> {
+    let (default, groups) = grouped(json, ctx)?;
+    let mut programs = Vec::new();
+    for (i, (action, group)) in groups.into_iter().enumerate() {
+        let mismatch = if i == 0 && action == SeccompAction::Allow {
+            default.clone()
+        } else {
+            SeccompAction::Allow
+        };
+        if mismatch == action {
+            continue;
+        }
+        programs.push(build(rules_of(group), mismatch, action)?);
+    }
+    if programs.is_empty() && default != SeccompAction::Allow {
+        programs.push(build(BTreeMap::new(), default, SeccompAction::Allow)?);
+    }
+    Ok(programs)
+}
+
+/// A group's rules as seccompiler takes them: no rule means the call always matches.
+fn rules_of(group: Group) -> BTreeMap<i64, Vec<SeccompRule>> {
+    group
+        .into_iter()
+        .map(|(nr, r)| (nr, r.unwrap_or_default()))
+        .collect()
+}
+
+/// The profile's default action, and its rules that apply in `ctx` grouped by action (the
+/// allow group first).
+fn grouped(
+    json: &str,
+    ctx: &Context<'_>,
+) -> Result<(SeccompAction, Vec<(SeccompAction, Group)>), SandboxError> {
     let profile: Profile = serde_json::from_str(json)
         .map_err(|e| SandboxError::Seccomp(format!("not a Docker seccomp profile: {e}")))?;
     let default = parse_action(&profile.default_action, profile.default_errno_ret)?;
@@ -348,33 +382,63 @@ pub(crate) fn compile(json: &str, ctx: &Context<'_>) -> Result<Programs, Sandbox
     }
     // The allow group goes first, with the profile's default action.
     groups.sort_by_key(|(a, _)| *a != SeccompAction::Allow);
-
-    let mut programs = Vec::new();
-    for (i, (action, group)) in groups.into_iter().enumerate() {
-        let mismatch = if i == 0 && action == SeccompAction::Allow {
-            default.clone()
-        } else {
-            SeccompAction::Allow
-        };
-        if mismatch == action {
-            continue;
-        }
-        let rules = group
-            .into_iter()
-            .map(|(nr, r)| (nr, r.unwrap_or_default()))
-            .collect();
-        programs.push(build(rules, mismatch, action)?);
-    }
-    if programs.is_empty() && default != SeccompAction::Allow {
-        programs.push(build(BTreeMap::new(), default, SeccompAction::Allow)?);
-    }
-    Ok(programs)
+    Ok((default, groups))
 }
 
+/// The program for `rules`: seccompiler's code for each system call's rules behind a
+/// binary search on the number ([`seccomp_dispatch`]); seccompiler's linear program when
+/// that cannot be made (too long, or a layout it does not know).
 fn build(
     rules: BTreeMap<i64, Vec<SeccompRule>>,
     mismatch: SeccompAction,
     matched: SeccompAction,
+) -> Result<Vec<libc::sock_filter>, SandboxError> {
+    let returns = Returns {
+        matched: u32::from(matched.clone()),
+        mismatch: u32::from(mismatch.clone()),
+    };
+    let empty = linear(BTreeMap::new(), &mismatch, &matched)?;
+    let mut head = None;
+    let mut syscalls = Vec::with_capacity(rules.len());
+    for (nr, chain) in &rules {
+        let Ok(nr32) = u32::try_from(*nr) else {
+            return linear(rules, &mismatch, &matched);
+        };
+        if chain.is_empty() && head.is_some() {
+            syscalls.push(Syscall {
+                nr: nr32,
+                block: None,
+            });
+            continue;
+        }
+        let one = linear(BTreeMap::from([(*nr, chain.clone())]), &mismatch, &matched)?;
+        let Some(h) = head
+            .clone()
+            .or_else(|| seccomp_dispatch::head_of(&one, &empty))
+        else {
+            return linear(rules, &mismatch, &matched);
+        };
+        let block = match chain.is_empty() {
+            true => None,
+            false => match seccomp_dispatch::block_of(&one, h.len(), nr32) {
+                Some(b) => Some(b),
+                None => return linear(rules, &mismatch, &matched),
+            },
+        };
+        head = Some(h);
+        syscalls.push(Syscall { nr: nr32, block });
+    }
+    match head.and_then(|h| seccomp_dispatch::assemble(&h, &syscalls, returns)) {
+        Some(program) => Ok(program),
+        None => linear(rules, &mismatch, &matched),
+    }
+}
+
+/// seccompiler's program for `rules`: one comparison after the other.
+fn linear(
+    rules: BTreeMap<i64, Vec<SeccompRule>>,
+    mismatch: &SeccompAction,
+    matched: &SeccompAction,
 ) -> Result<Vec<libc::sock_filter>, SandboxError> {
     let target = TARGET.ok_or_else(|| {
         SandboxError::Seccomp(
@@ -382,7 +446,7 @@ fn build(
                 .into(),
         )
     })?;
-    let filter = SeccompFilter::new(rules, mismatch, matched, target)
+    let filter = SeccompFilter::new(rules, mismatch.clone(), matched.clone(), target)
         .map_err(|e| SandboxError::Seccomp(format!("building filter: {e}")))?;
     let prog: seccompiler::BpfProgram =
         filter.try_into().map_err(|e: seccompiler::BackendError| {
@@ -430,6 +494,66 @@ mod tests {
         caps.push("CAP_SYS_ADMIN".into());
         let progs = compile(DOCKER_DEFAULT_PROFILE, &ctx(&caps)).expect("compiles");
         assert_eq!(progs.len(), 1);
+    }
+
+    /// seccomp_data for system call `nr` of `arch` with `args`.
+    fn call(nr: u32, arch: u32, args: [u64; 6]) -> [u8; 64] {
+        let mut d = [0u8; 64];
+        d[..4].copy_from_slice(&nr.to_ne_bytes());
+        d[4..8].copy_from_slice(&arch.to_ne_bytes());
+        for (i, a) in args.iter().enumerate() {
+            d[16 + 8 * i..24 + 8 * i].copy_from_slice(&a.to_ne_bytes());
+        }
+        d
+    }
+
+    /// The program with the binary search gives seccompiler's linear program's verdict for
+    /// every system call number (and some beyond), both architectures' values, and
+    /// arguments that meet and miss the profile's conditions (clone's flags, personality,
+    /// socket families), with and without CAP_SYS_ADMIN.
+    #[test]
+    fn the_search_gives_the_linear_programs_verdicts() {
+        let docker: Vec<String> = crate::DOCKER_DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut admin = docker.clone();
+        admin.push("CAP_SYS_ADMIN".into());
+        let args: Vec<[u64; 6]> = [
+            0u64,
+            1,
+            8,
+            0x10,
+            0x20008,
+            0x7e020000,
+            0xffffffff,
+            1 << 40,
+            u64::MAX,
+        ]
+        .iter()
+        .map(|&v| [v, v >> 1, 2, 0, v, 0])
+        .collect();
+        let arches = [0xc000003eu32, 0xc00000b7, 0x40000003, 0];
+        for caps in [&docker, &admin] {
+            let (default, groups) = grouped(DOCKER_DEFAULT_PROFILE, &ctx(caps)).expect("groups");
+            let (_, allowed) = groups.into_iter().next().expect("an allow group");
+            let rules = rules_of(allowed);
+            let tree = build(rules.clone(), default.clone(), SeccompAction::Allow).expect("tree");
+            let flat = linear(rules, &default, &SeccompAction::Allow).expect("linear");
+            assert!(tree.len() < flat.len(), "{} vs {}", tree.len(), flat.len());
+            for nr in 0..600 {
+                for arch in arches {
+                    for a in &args {
+                        let d = call(nr, arch, *a);
+                        assert_eq!(
+                            seccomp_dispatch::run(&tree, &d),
+                            seccomp_dispatch::run(&flat, &d),
+                            "nr {nr} arch {arch:#x} args {a:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
