@@ -13,9 +13,12 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// How often a [`Watchdog`] checks for cancellation and the time limit.
+const POLL: Duration = Duration::from_millis(20);
 
 /// A booted guest ready for steps.
 #[derive(Debug)]
@@ -178,19 +181,21 @@ enum Fired {
 }
 
 /// Kills QEMU when a step passes its time limit or the build is cancelled, from a thread
-/// of its own, so that no read or write on the channel can outlast it. Stops on drop.
+/// of its own, so that no read or write on the channel can outlast it. Stops on drop, at
+/// once: the thread waits on a channel that the drop closes, not in a sleep (a 20 ms
+/// sleep cost every step 10 ms on average).
 #[derive(Debug)]
 pub struct Watchdog {
-    done: Arc<AtomicBool>,
+    done: Option<mpsc::Sender<()>>,
     fired: Arc<Mutex<Option<Fired>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watchdog {
     pub(crate) fn start(pid: Option<u32>, control: &RunControl) -> Result<Watchdog, VmError> {
-        let done = Arc::new(AtomicBool::new(false));
+        let (done, stop) = mpsc::channel::<()>();
         let fired = Arc::new(Mutex::new(None));
-        let (flag, slot, control) = (done.clone(), fired.clone(), control.clone());
+        let (slot, control) = (fired.clone(), control.clone());
         // QEMU by a pidfd taken while it is alive: once it is reaped, the signal goes
         // nowhere instead of to a process that got its pid.
         let target =
@@ -205,7 +210,7 @@ impl Watchdog {
         let thread = std::thread::Builder::new()
             .name("kiln-vm-watchdog".into())
             .spawn(move || {
-                while !flag.load(Ordering::SeqCst) {
+                while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(POLL) {
                     let why = match control.cancel.as_ref().and_then(|c| c.cancelled()) {
                         Some(why) => Some(Fired::Cancelled(why)),
                         None => control
@@ -226,7 +231,6 @@ impl Watchdog {
                         }
                         return;
                     }
-                    std::thread::sleep(Duration::from_millis(20));
                 }
             })
             .map_err(|e| VmError::Qemu {
@@ -234,7 +238,7 @@ impl Watchdog {
                 console: String::new(),
             })?;
         Ok(Watchdog {
-            done,
+            done: Some(done),
             fired,
             thread: Some(thread),
         })
@@ -252,7 +256,7 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
+        drop(self.done.take());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
