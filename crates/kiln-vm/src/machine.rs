@@ -225,8 +225,14 @@ impl Drop for Machine {
 ///
 /// Under emulation the guest's speculative-execution mitigations are off: TCG does not
 /// execute speculatively, so they guard against nothing there and cost a good part of a
-/// step's time. Under KVM they stay on. `kiln.net` tells the agent the guest has a NIC
-/// (it loads the network driver only then).
+/// step's time. Under KVM they stay on.
+///
+/// Under emulation the TSC is declared reliable: QEMU derives it from the host's monotonic
+/// clock but does not advertise an invariant TSC, and a microvm has no other clock source
+/// (no HPET, no ACPI timer), so the kernel fell back to jiffies, a 4 ms clock for every
+/// timer and timestamp in the guest.
+///
+/// `kiln.net` tells the agent the guest has a NIC (it loads the network driver only then).
 ///
 /// A soft lockup (a CPU stuck in the kernel for 20 s) panics the guest, so a guest kernel
 /// that hangs fails its step with the kernel's own message instead of holding the build.
@@ -244,7 +250,7 @@ fn cmdline(spec: &MachineSpec) -> String {
         line.push_str(&format!(" tsc_early_khz={khz}"));
     }
     if spec.accel == Accel::Tcg {
-        line.push_str(" mitigations=off");
+        line.push_str(" mitigations=off tsc=reliable");
     }
     if spec.network {
         line.push_str(&format!(" {NET_FLAG}"));
