@@ -1,5 +1,6 @@
-//! A cgroup v2 directory with the policy's programs attached: slirp4netns joins it between
-//! fork and exec, so every connection it makes for a step goes through them. The step
+//! A cgroup v2 directory with the policy's programs attached: slirp4netns (or QEMU) joins it
+//! between fork and exec, so every connection it makes and every ICMP packet it sends for
+//! a step goes through them. The step
 //! cannot reach it: the programs are in the host's cgroup tree, outside every namespace
 //! the step holds.
 
@@ -9,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{Mode, OFlags};
 
+use super::icmp;
 use super::program::{generate, Hook, BPF_PROG_TYPE_CGROUP_SOCK_ADDR};
 use super::{NetPolicyError, NetworkPolicy};
 use crate::bpf;
@@ -63,6 +65,38 @@ pub struct PolicyCgroup {
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
+/// A program of the policy and where it goes.
+struct Program {
+    kind: u32,
+    hook: u32,
+    name: &'static str,
+    flags: u32,
+}
+
+/// Load `insns` as `program` and attach it to the cgroup `dir_fd` (at `dir`).
+fn load_and_attach(
+    dir_fd: &OwnedFd,
+    dir: &Path,
+    insns: &[bpf::Insn],
+    program: Program,
+) -> Result<(), NetPolicyError> {
+    let prog = bpf::load(program.kind, program.hook, insns, program.name).map_err(|e| {
+        NetPolicyError::Load {
+            program: program.name,
+            source: e.source,
+            log: e.log,
+        }
+    })?;
+    // The attachment holds the program; its fd may close.
+    bpf::attach(dir_fd, &prog, program.hook, program.flags).map_err(|source| {
+        NetPolicyError::Attach {
+            program: program.name,
+            path: dir.to_path_buf(),
+            source,
+        }
+    })
+}
+
 impl PolicyCgroup {
     /// Make a new cgroup under the v2 hierarchy listed in `mountinfo` and attach the
     /// programs of `policy` to it.
@@ -105,29 +139,30 @@ impl PolicyCgroup {
             procs,
         };
         let dir_fd = open(&dir, OFlags::RDONLY | OFlags::DIRECTORY)?;
-        for hook in Hook::ALL {
-            let insns = generate(policy, hook).ok_or(NetPolicyError::TooManyRules {
+        let attach = |insns: Option<Vec<bpf::Insn>>, program: Program| {
+            let insns = insns.ok_or(NetPolicyError::TooManyRules {
                 rules: policy.rules.len(),
             })?;
-            let prog = bpf::load(
-                BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
-                hook as u32,
-                &insns,
-                hook.name(),
-            )
-            .map_err(|e| NetPolicyError::Load {
-                program: hook.name(),
-                source: e.source,
-                log: e.log,
-            })?;
-            // The attachment holds the program; its fd may close.
-            bpf::attach(&dir_fd, &prog, hook as u32, 0).map_err(|source| {
-                NetPolicyError::Attach {
-                    program: hook.name(),
-                    path: dir.clone(),
-                    source,
-                }
-            })?;
+            load_and_attach(&dir_fd, &dir, &insns, program)
+        };
+        for hook in Hook::ALL {
+            let program = Program {
+                kind: BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+                hook: hook as u32,
+                name: hook.name(),
+                flags: 0,
+            };
+            attach(generate(policy, hook), program)?;
+        }
+        for (v6, name) in [(false, "kiln_icmp4"), (true, "kiln_icmp6")] {
+            let program = Program {
+                kind: icmp::BPF_PROG_TYPE_CGROUP_SKB,
+                hook: icmp::ATTACH_EGRESS,
+                name,
+                // The two share the egress hook; a packet passes only if both pass it.
+                flags: bpf::F_ALLOW_MULTI,
+            };
+            attach(icmp::generate(policy, v6), program)?;
         }
         Ok(cgroup)
     }

@@ -1,12 +1,15 @@
 //! The default network's policy, enforced outside the step: slirp4netns (the only process
 //! that talks to the outside for a private network) runs in a cgroup v2 directory of its
 //! own with `BPF_PROG_TYPE_CGROUP_SOCK_ADDR` programs on connect (TCP, UDP) and UDP
-//! sendmsg, for IPv4 and IPv6. Nothing a step does inside its namespace (routes, netfilter,
+//! sendmsg, for IPv4 and IPv6, and `BPF_PROG_TYPE_CGROUP_SKB` programs on egress that drop
+//! ICMP to the same ranges (ping sockets send without connecting). QEMU's user network
+//! runs in such a cgroup too. Nothing a step does inside its namespace (routes, netfilter,
 //! raw or packet sockets) changes what slirp4netns may connect to.
 
 mod cgroup2;
 mod cidr;
 mod host_addrs;
+mod icmp;
 mod policy;
 mod program;
 
@@ -38,8 +41,9 @@ pub enum NetPolicyError {
     },
     #[error(
         "loading the network policy's BPF program {program}: {source} (verifier: {log}); \
-         the kernel needs BPF_PROG_TYPE_CGROUP_SOCK_ADDR (Linux 4.17+) and kiln CAP_BPF or \
-         CAP_SYS_ADMIN; or build with --network none"
+         the kernel needs BPF_PROG_TYPE_CGROUP_SOCK_ADDR and packet access for \
+         BPF_PROG_TYPE_CGROUP_SKB (Linux 5.2+) and kiln CAP_BPF or CAP_SYS_ADMIN; or build \
+         with --network none"
     )]
     Load {
         program: &'static str,

@@ -58,20 +58,20 @@ const USER_PORT: i16 = 24;
 
 // Opcodes.
 const LDX_MEM_W: u8 = 0x61;
-const MOV64_K: u8 = 0xb7;
-const MOV32_X: u8 = 0xbc;
-const AND32_K: u8 = 0x54;
+pub(super) const MOV64_K: u8 = 0xb7;
+pub(super) const MOV32_X: u8 = 0xbc;
+pub(super) const AND32_K: u8 = 0x54;
 const JNE32_K: u8 = 0x56;
-const JA: u8 = 0x05;
-const EXIT: u8 = 0x95;
+pub(super) const JA: u8 = 0x05;
+pub(super) const EXIT: u8 = 0x95;
 
 // Registers: r1 the context; r2..r5 the address words; r7 the port; r8 scratch.
-const CTX: u8 = 1;
+pub(super) const CTX: u8 = 1;
 const PORT: u8 = 7;
-const TMP: u8 = 8;
+pub(super) const TMP: u8 = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Allow,
     Deny,
 }
@@ -87,7 +87,7 @@ fn imm(v: u32) -> i32 {
 
 /// A program being assembled: instructions and the jumps still to resolve.
 #[derive(Default)]
-struct Asm {
+pub(super) struct Asm {
     insns: Vec<Insn>,
     /// Jumps to ALLOW/DENY, resolved at the end.
     far: Vec<(usize, Target)>,
@@ -96,8 +96,14 @@ struct Asm {
 }
 
 impl Asm {
-    fn push(&mut self, i: Insn) {
+    pub(super) fn push(&mut self, i: Insn) {
         self.insns.push(i);
+    }
+
+    /// A jump instruction whose target is ALLOW or DENY.
+    pub(super) fn branch(&mut self, i: Insn, to: Target) {
+        self.far.push((self.insns.len(), to));
+        self.push(i);
     }
 
     fn jump_if_ne(&mut self, reg: u8, value: u32) {
@@ -106,8 +112,7 @@ impl Asm {
     }
 
     fn jump(&mut self, to: Target) {
-        self.far.push((self.insns.len(), to));
-        self.push(ins(JA, 0, 0, 0, 0));
+        self.branch(ins(JA, 0, 0, 0, 0), to);
     }
 
     /// End a block: its "next" jumps land here.
@@ -118,7 +123,7 @@ impl Asm {
         }
     }
 
-    fn finish(mut self) -> Vec<Insn> {
+    pub(super) fn finish(mut self) -> Vec<Insn> {
         let allow = self.insns.len();
         self.push(ins(MOV64_K, 0, 0, 0, 1));
         self.push(ins(EXIT, 0, 0, 0, 0));
@@ -158,7 +163,7 @@ fn mask_words(cidr: &Cidr) -> Vec<u32> {
 }
 
 /// Ranges and resolvers of `policy` as the program's family sees them.
-fn for_family(policy: &NetworkPolicy, v6: bool) -> (Vec<Cidr>, Vec<IpAddr>) {
+pub(super) fn for_family(policy: &NetworkPolicy, v6: bool) -> (Vec<Cidr>, Vec<IpAddr>) {
     let mut rules = Vec::new();
     for r in &policy.rules {
         match (r.cidr.addr(), v6) {
@@ -198,7 +203,14 @@ pub fn generate(policy: &NetworkPolicy, hook: Hook) -> Option<Vec<Insn>> {
         asm.jump(Target::Allow);
         asm.end_block();
     }
-    for cidr in rules {
+    deny_ranges(&mut asm, rules)?;
+    Some(asm.finish())
+}
+
+/// DENY for an address (in r2, or r2..r5 for IPv6) in any of `ranges`; `None` when the
+/// program would be longer than [`MAX_INSNS`].
+pub(super) fn deny_ranges(asm: &mut Asm, ranges: Vec<Cidr>) -> Option<()> {
+    for cidr in ranges {
         let net = words(cidr.addr());
         for (i, (n, m)) in net.into_iter().zip(mask_words(&cidr)).enumerate() {
             if m == 0 {
@@ -216,7 +228,7 @@ pub fn generate(policy: &NetworkPolicy, hook: Hook) -> Option<Vec<Insn>> {
             return None;
         }
     }
-    Some(asm.finish())
+    Some(())
 }
 
 #[cfg(test)]
