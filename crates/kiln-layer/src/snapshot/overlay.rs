@@ -26,6 +26,7 @@
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::CWD;
 use rustix::mount::{
@@ -206,13 +207,26 @@ fn do_mount(s: &Spec<'_>) -> Result<OverlaySnapshot> {
             count: s.lowers.len(),
         });
     }
+    if LEGACY_ONLY.load(Ordering::Relaxed) {
+        return mount_legacy(s);
+    }
     match mount_new_api(s) {
         Ok(m) => Ok(m),
-        // No new mount API, or no `lowerdir+` (Linux < 6.8): mount(2).
-        Err(NewApi::NoApi | NewApi::NoLowerdirPlus) => mount_legacy(s),
+        // No new mount API, or no `lowerdir+` (Linux < 6.8): mount(2). Once mount(2) has
+        // mounted what the new API refused, the kernel is known to lack it: later mounts
+        // go straight to mount(2) (the refused attempt cost 5 + one per layer system calls,
+        // a few milliseconds of every step in an emulated guest).
+        Err(NewApi::NoApi | NewApi::NoLowerdirPlus) => {
+            let mounted = mount_legacy(s)?;
+            LEGACY_ONLY.store(true, Ordering::Relaxed);
+            Ok(mounted)
+        }
         Err(NewApi::Failed(err)) => Err(err),
     }
 }
+
+/// Set once this kernel is known to lack `lowerdir+` (or the new mount API).
+static LEGACY_ONLY: AtomicBool = AtomicBool::new(false);
 
 fn mount_err(s: &Spec<'_>, what: &str, e: rustix::io::Errno, msg: &str) -> Error {
     let what = if msg.is_empty() {
