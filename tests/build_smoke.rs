@@ -104,3 +104,62 @@ fn a_build_arg_used_only_by_a_from_line_is_not_reported_unused() {
         "{stderr}"
     );
 }
+
+/// `--progress plain` says where each step's time went, on its DONE line and in the
+/// summary: a RUN that sleeps 0.4 s spends at least that running.
+#[test]
+fn plain_progress_says_where_each_steps_time_went() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let ctx = env.context(
+        "ctx-phases",
+        &[
+            ("f.txt", "f\n"),
+            (
+                "Dockerfile",
+                "FROM busybox:test\nCOPY f.txt /f.txt\nRUN sleep 0.4\n",
+            ),
+        ],
+    );
+    let out = env.run(&[
+        "build",
+        "--progress",
+        "plain",
+        "--no-cache",
+        ctx.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", support::show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let run_seconds = |line: &str| -> f64 {
+        let at = line
+            .find(" run ")
+            .unwrap_or_else(|| panic!("no run phase: {line}"));
+        let rest = &line[at + 5..];
+        rest[..rest.find('s').expect("seconds")]
+            .parse()
+            .expect("a number")
+    };
+    let done: Vec<&str> = stderr.lines().filter(|l| l.contains(" DONE ")).collect();
+    let copy = done
+        .iter()
+        .find(|l| l.starts_with("#2 "))
+        .expect("COPY's DONE");
+    assert!(
+        copy.contains("(prepare ") && copy.contains(", commit "),
+        "{copy}"
+    );
+    let run = done
+        .iter()
+        .find(|l| l.starts_with("#3 "))
+        .expect("RUN's DONE");
+    assert!(
+        run.contains("(prepare ") && run.contains(", commit "),
+        "{run}"
+    );
+    assert!(run_seconds(run) >= 0.4, "{run}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("  ") && l.contains("#3 [stage-0 3/3] RUN sleep 0.4"))
+        .expect("RUN in the summary");
+    assert!(run_seconds(summary) >= 0.4, "{summary}");
+}

@@ -97,6 +97,32 @@ fn json_progress_of_a_pull_build_export_and_push_is_json_lines_only() {
             "{stderr}"
         );
     }
+    // Where each step's time went: the FROM's pull is its transfer; the RUN prepared its
+    // root, ran and committed, and those add up to no more than its duration; each output
+    // says how long it took (the push: its transfer).
+    let done = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "done" && e["name"].as_str().is_some_and(|n| n.contains(name)))
+            .unwrap_or_else(|| panic!("no done event for {name}: {stderr}"))
+    };
+    let from = done("FROM");
+    assert!(from["phases_ms"]["transfer"].is_u64(), "{from}");
+    let run = done("RUN echo built");
+    let phases = run["phases_ms"].as_object().expect("RUN phases");
+    let names: Vec<&str> = phases.keys().map(String::as_str).collect();
+    assert_eq!(names, ["commit", "prepare", "run"], "{run}");
+    let sum: u64 = phases.values().filter_map(|v| v.as_u64()).sum();
+    assert!(
+        sum <= run["duration_ms"].as_u64().expect("duration"),
+        "{run}"
+    );
+    for e in events
+        .iter()
+        .filter(|e| e["event"] == "output" && e["phase"] == "done")
+    {
+        assert!(e["duration_ms"].is_u64(), "{e}");
+    }
     // The export happened and standard output holds the result, not progress.
     assert!(layout.join("index.json").is_file(), "no OCI layout");
     let stdout = String::from_utf8_lossy(&out.stdout);

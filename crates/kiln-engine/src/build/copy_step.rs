@@ -3,6 +3,7 @@
 
 use super::error::BuildError;
 use super::layer;
+use super::progress::{self, Phase, Step};
 use super::stage::LazyRoot;
 use super::state::BuildState;
 use super::step::StageRun;
@@ -22,6 +23,7 @@ pub(crate) fn copy(
     ins: &Instruction,
     c: &Copy,
     add: bool,
+    progress: Option<&Step>,
 ) -> Result<(LayerRef, bool), BuildError> {
     let span = ins.span;
     let from = st.copy_source(cx);
@@ -67,6 +69,7 @@ pub(crate) fn copy(
         fs: &mut st.fs,
         span,
         what: ins.command.name(),
+        progress,
     };
     let result = match from {
         None if c.from.is_some() => {
@@ -194,6 +197,8 @@ struct Dest<'a> {
     /// The instruction, for a layer over `--max-layer-size`.
     span: Span,
     what: &'a str,
+    /// The step's progress, told when the copying and the commit begin.
+    progress: Option<&'a Step>,
 }
 
 /// Run a COPY/ADD and store its layer. Streams straight into the layer unless the step
@@ -208,7 +213,9 @@ fn copy_step(
     let store = cx.services.store;
     if copy::needs_root(req, tree).map_err(StepError::Copy)? {
         let root = dest.fs.ready(store).map_err(StepError::Build)?;
+        progress::enter(dest.progress, Phase::Run);
         let paths = copy::copy(req, tree, root).map_err(StepError::Copy)?;
+        progress::enter(dest.progress, Phase::Commit);
         let info =
             layer::commit(cx, dest.span, dest.what, root, &paths).map_err(StepError::Build)?;
         return Ok((info, true));
@@ -218,6 +225,9 @@ fn copy_step(
         None => dest.fs.ready(store).map_err(StepError::Build)?,
     };
     let (lw, tripwire) = layer::new_layer(cx).map_err(StepError::Build)?;
+    // The copy writes the layer as it goes; the commit is what is left: hashing and
+    // storing it.
+    progress::enter(dest.progress, Phase::Run);
     let writer = copy::copy_to_layer(req, tree, root, lw).map_err(|e| {
         if tripwire.tripped() {
             StepError::Build(tripwire.error(cx, dest.span, dest.what, &e))
@@ -225,6 +235,7 @@ fn copy_step(
             StepError::Copy(e)
         }
     })?;
+    progress::enter(dest.progress, Phase::Commit);
     let info = layer::install(store, writer).map_err(StepError::Build)?;
     Ok((info, false))
 }

@@ -283,11 +283,13 @@ fn finish(
     }
     let mut pushed = Vec::new();
     for out in &opts.outputs {
+        let began = std::time::Instant::now();
         cx.progress.output(out, progress::OutputPhase::Begin);
         if let Some(p) = output::write(store, &image, result, out, opts)? {
             pushed.push(p);
         }
-        cx.progress.output(out, progress::OutputPhase::Done);
+        let took = progress::OutputPhase::Done(began.elapsed());
+        cx.progress.output(out, took);
     }
     let cache_exported = remote_cache::export_all(cx, &opts.cache_to, opts.registry.as_ref())?;
     Ok(Built {

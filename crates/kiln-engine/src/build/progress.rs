@@ -1,10 +1,11 @@
 //! Progress events of a build: each step (FROM, COPY, ADD, RUN, WORKDIR) starts, logs
-//! lines, and ends CACHED, DONE or in an error. The engine only emits events; how they
-//! are shown (plain lines, a terminal display, JSON) is the caller's [`Reporter`].
+//! lines, and ends CACHED, DONE or in an error, with the time it spent in each
+//! [`Phase`]. The engine only emits events; how they are shown (plain lines, a terminal
+//! display, JSON) is the caller's [`Reporter`].
 
 use kiln_registry::TransferEvent;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What happened to a step.
@@ -18,6 +19,36 @@ pub enum EventKind {
     Done,
     Error(String),
 }
+
+/// Where a step's time goes. A step enters phases in turn ([`Step::enter`]); each lasts
+/// until the next, and the time before the first is [`Phase::Prepare`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Getting the step's root filesystem and mounts ready (for a VM step, also booting
+    /// its guest and sending it the layers).
+    Prepare,
+    /// The command (RUN), or the copying (COPY, ADD).
+    Run,
+    /// Turning the changes into a layer and storing it.
+    Commit,
+    /// Pulling an image from its registry (FROM).
+    Transfer,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Prepare => "prepare",
+            Phase::Run => "run",
+            Phase::Commit => "commit",
+            Phase::Transfer => "transfer",
+        }
+    }
+}
+
+/// The time a step spent in each phase it entered, in the order first entered (empty for
+/// a step that entered none).
+pub type Phases = Vec<(Phase, Duration)>;
 
 /// One progress event.
 #[derive(Debug, Clone)]
@@ -33,6 +64,8 @@ pub struct Event {
     /// Time since the step started.
     pub elapsed: Duration,
     pub kind: EventKind,
+    /// On `Done` and `Error`: where the step's time went.
+    pub phases: Phases,
 }
 
 /// Receives progress events; called from several threads when stages run in parallel,
@@ -51,7 +84,8 @@ pub trait Reporter: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutputPhase {
     Begin,
-    Done,
+    /// Written, after this long (for a push: its transfer).
+    Done(Duration),
 }
 
 /// An output of the built image being written.
@@ -126,6 +160,7 @@ impl Progress {
             name: name.into(),
             stage: stage.into(),
             started: Instant::now(),
+            marks: Arc::default(),
         };
         s.emit(EventKind::Start);
         s
@@ -140,11 +175,17 @@ pub struct Step {
     name: Arc<str>,
     stage: Arc<str>,
     started: Instant,
+    /// The phases entered, with when (shared by the step's clones).
+    marks: Arc<Mutex<Vec<(Phase, Instant)>>>,
 }
 
 impl Step {
     fn emit(&self, kind: EventKind) {
         if let Some(r) = &self.progress.reporter {
+            let phases = match kind {
+                EventKind::Done | EventKind::Error(_) => self.phases(Instant::now()),
+                _ => Vec::new(),
+            };
             r.report(&Event {
                 step: self.id,
                 name: self.name.clone(),
@@ -152,8 +193,38 @@ impl Step {
                 at: self.progress.start.elapsed(),
                 elapsed: self.started.elapsed(),
                 kind,
+                phases,
             });
         }
+    }
+
+    /// From now on the step's time counts as `phase`'s.
+    pub fn enter(&self, phase: Phase) {
+        self.marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((phase, Instant::now()));
+    }
+
+    /// Where the step's time went until `end`.
+    fn phases(&self, end: Instant) -> Phases {
+        let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+        if marks.is_empty() {
+            return Vec::new();
+        }
+        let mut phases: Phases = Vec::new();
+        let mut add = |phase: Phase, d: Duration| match phases.iter_mut().find(|p| p.0 == phase) {
+            Some(p) => p.1 += d,
+            None => phases.push((phase, d)),
+        };
+        let mut current = (Phase::Prepare, self.started);
+        for &(phase, at) in marks.iter() {
+            add(current.0, at.saturating_duration_since(current.1));
+            current = (phase, at);
+        }
+        add(current.0, end.saturating_duration_since(current.1));
+        phases.retain(|p| !p.1.is_zero());
+        phases
     }
 
     pub fn is_quiet(&self) -> bool {
@@ -174,5 +245,58 @@ impl Step {
 
     pub fn error(self, message: &str) {
         self.emit(EventKind::Error(message.to_string()));
+    }
+}
+
+/// Enter `phase` on `step`, when the step is shown.
+pub fn enter(step: Option<&Step>, phase: Phase) {
+    if let Some(s) = step {
+        s.enter(phase);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step() -> Step {
+        Progress::new(None).step("s", "RUN x".into())
+    }
+
+    #[test]
+    fn phases_last_until_the_next_and_the_time_before_the_first_is_preparing() {
+        let s = step();
+        let t0 = s.started;
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        s.marks.lock().expect("marks").extend([
+            (Phase::Run, at(10)),
+            (Phase::Commit, at(40)),
+            (Phase::Run, at(45)),
+            (Phase::Commit, at(50)),
+        ]);
+        let ms = |d: Duration| d.as_millis() as u64;
+        let got: Vec<(&str, u64)> = s
+            .phases(at(60))
+            .iter()
+            .map(|(p, d)| (p.name(), ms(*d)))
+            .collect();
+        assert_eq!(got, vec![("prepare", 10), ("run", 35), ("commit", 15)]);
+    }
+
+    #[test]
+    fn a_step_that_entered_no_phase_has_none() {
+        let s = step();
+        assert!(s.phases(Instant::now()).is_empty());
+    }
+
+    #[test]
+    fn a_phase_entered_at_the_start_leaves_no_preparing() {
+        let s = step();
+        s.marks
+            .lock()
+            .expect("marks")
+            .push((Phase::Transfer, s.started));
+        let got = s.phases(s.started + Duration::from_millis(5));
+        assert_eq!(got, vec![(Phase::Transfer, Duration::from_millis(5))]);
     }
 }

@@ -4,6 +4,7 @@
 
 use super::error::BuildError;
 use super::layer::store_err;
+use super::progress::{self, Phase};
 use super::run_command::RunCommand;
 use super::state::BuildState;
 use crate::accounts;
@@ -204,7 +205,9 @@ fn execute(
         stdout: Box::new(out),
         stderr: Box::new(err),
     };
+    progress::enter(input.progress, Phase::Run);
     let exit = cx.services.isolation.run_controlled(req, &cx.spec.control);
+    progress::enter(input.progress, Phase::Commit);
     drop(step_mounts);
     let exit = exit.map_err(|e| sandbox_error(e, span, &input.label))?;
     if exit.success() {

@@ -6,6 +6,7 @@ use super::base::{self, BaseImage, Rootfs};
 use super::cache_key::KeyBuilder;
 use super::entitlements::{Origin, TriggerSource};
 use super::error::BuildError;
+use super::progress::Phase;
 use super::state::BuildState;
 use crate::config::apply::StageConfigState;
 use crate::config::ImageConfig;
@@ -174,7 +175,10 @@ fn start(
             (base::scratch(&plan.target_platform), Vec::new())
         }
         Base::Image(name) => {
+            // Resolving the name, pulling the image when the store lacks it.
+            from_step.enter(Phase::Transfer);
             let b = cx.services.images.image(name, stage.from.base.span)?;
+            from_step.enter(Phase::Prepare);
             if let Some(m) = &b.manifest {
                 key.field("image", m.to_string().as_bytes());
                 if cx.spec.cache.resolve == base::Resolve::Pull {

@@ -362,14 +362,14 @@ impl StageRun {
         match &step.command {
             Command::Copy(c) | Command::Add(c) => {
                 let add = matches!(step.command, Command::Add(_));
-                let (layer, in_root) = super::copy_step::copy(self, cx, ins, c, add)?;
+                let (layer, in_root) = super::copy_step::copy(self, cx, ins, c, add, cur.progress)?;
                 Ok(Made {
                     layer: Some(layer),
                     created_by: step.command.to_string(),
                     in_root,
                 })
             }
-            Command::Workdir { path } => self.workdir(cx, ins, &path.value),
+            Command::Workdir { path } => self.workdir(cx, ins, &path.value, cur.progress),
             Command::Run(run) => self.run(cx, cur, run),
             Command::From(_) => Ok(Made {
                 layer: None,
@@ -394,6 +394,7 @@ impl StageRun {
         cx: &BuildState<'_>,
         ins: &Instruction,
         path: &str,
+        progress: Option<&super::progress::Step>,
     ) -> Result<Made, BuildError> {
         let apply::Workdir { recorded, path: wd } = apply::workdir(&mut self.config, path);
         let owner = self.user_owner(cx, ins.span)?;
@@ -409,6 +410,7 @@ impl StageRun {
             None
         } else {
             // Written from the root itself: nothing to unpack again.
+            super::progress::enter(progress, super::progress::Phase::Commit);
             Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
         };
         Ok(Made {

@@ -6,6 +6,7 @@
 //! mounts nothing.
 
 use super::error::BuildError;
+use super::progress::{self, Phase};
 use super::run::{env_and_cwd, sandbox_error, step_failed, RunInput, Tee};
 use super::state::BuildState;
 use kiln_layer::{LayerWriter, Root};
@@ -104,7 +105,9 @@ impl Exchange<'_, '_> {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         let mut out = Tee::new(input.progress.cloned(), tail.clone());
         let mut err = Tee::new(input.progress.cloned(), tail.clone());
+        progress::enter(input.progress, Phase::Run);
         let end = session.run(&step, &agents, &mut out, &mut err);
+        progress::enter(input.progress, Phase::Commit);
         drop((out, err));
         let end = run_outcome(end, &input.label, span)?;
         if !end.success() {

@@ -103,6 +103,14 @@ pub fn object(e: &Event) -> serde_json::Value {
     if let Some((k, val)) = extra {
         v[k] = val;
     }
+    if !e.phases.is_empty() {
+        let phases: serde_json::Map<String, serde_json::Value> = e
+            .phases
+            .iter()
+            .map(|(p, d)| (p.name().to_string(), json!(d.as_millis() as u64)))
+            .collect();
+        v["phases_ms"] = serde_json::Value::Object(phases);
+    }
     v
 }
 
@@ -112,19 +120,24 @@ impl Reporter for Json {
         self.write(&object(e));
     }
 
-    /// `{"event":"output","phase":"begin"|"done","output":"type=oci,dest=DIR"}`.
+    /// `{"event":"output","phase":"begin"|"done","output":"type=oci,dest=DIR"}`, with
+    /// `duration_ms` when done.
     fn output(&self, e: &OutputEvent) {
         let _g = self.reported.lock().unwrap_or_else(|p| p.into_inner());
-        self.write(&json!({
+        let mut v = json!({
             "time": now(),
             "elapsed_ms": self.start.elapsed().as_millis() as u64,
             "event": "output",
             "phase": match e.phase {
                 OutputPhase::Begin => "begin",
-                OutputPhase::Done => "done",
+                OutputPhase::Done(_) => "done",
             },
             "output": e.output,
-        }));
+        });
+        if let OutputPhase::Done(took) = e.phase {
+            v["duration_ms"] = json!(took.as_millis() as u64);
+        }
+        self.write(&v);
     }
 
     fn transfer(&self, e: &TransferEvent) {

@@ -1,7 +1,7 @@
 //! `--progress plain`: BuildKit's plain output.
 
 use super::{Display, Summary};
-use kiln_engine::build::progress::{Event, EventKind, Reporter};
+use kiln_engine::build::progress::{Event, EventKind, OutputEvent, OutputPhase, Reporter};
 use kiln_registry::TransferEvent;
 use std::io::Write;
 use std::sync::Mutex;
@@ -18,7 +18,11 @@ pub fn line(e: &Event) -> String {
         EventKind::Start => format!("#{n} {}", e.name),
         EventKind::Log(l) => format!("#{n} {:.3} {l}", e.elapsed.as_secs_f64()),
         EventKind::Cached => format!("#{n} CACHED"),
-        EventKind::Done => format!("#{n} DONE {:.1}s", e.elapsed.as_secs_f64()),
+        EventKind::Done => format!(
+            "#{n} DONE {:.1}s{}",
+            e.elapsed.as_secs_f64(),
+            super::summary::phases_text(&e.phases)
+        ),
         EventKind::Error(m) => {
             let first = m.lines().next().unwrap_or_default();
             format!("#{n} ERROR: {first}")
@@ -40,6 +44,17 @@ impl Reporter for Plain {
             text.push('\n');
         }
         let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+
+    /// `output type=registry,name=REF DONE 1.2s` once an output is written.
+    fn output(&self, e: &OutputEvent) {
+        if let OutputPhase::Done(took) = e.phase {
+            self.message(&format!(
+                "output {} DONE {:.1}s",
+                e.output,
+                took.as_secs_f64()
+            ));
+        }
     }
 
     /// The registry's lines as they always were (`Pulling ..`, `Copying blob ..`).
@@ -78,6 +93,7 @@ mod tests {
             at: Duration::from_millis(1000 + elapsed_ms),
             elapsed: Duration::from_millis(elapsed_ms),
             kind,
+            phases: Vec::new(),
         }
     }
 
@@ -121,5 +137,27 @@ mod tests {
         let two = text.find("#2").expect("#2 listed");
         assert!(three < two, "slowest first: {text}");
         assert!(!text.contains("#1 "), "cached steps are not timed: {text}");
+    }
+
+    #[test]
+    fn done_lines_and_the_summary_say_where_a_steps_time_went() {
+        use kiln_engine::build::progress::Phase;
+        let mut e = event(4, EventKind::Done, 2300);
+        e.phases = vec![
+            (Phase::Prepare, Duration::from_millis(120)),
+            (Phase::Run, Duration::from_millis(2000)),
+            (Phase::Commit, Duration::from_millis(180)),
+        ];
+        assert_eq!(
+            line(&e),
+            "#4 DONE 2.3s (prepare 0.1s, run 2.0s, commit 0.2s)"
+        );
+        let mut s = Summary::default();
+        s.record(&e);
+        let text = s.render();
+        assert!(
+            text.contains("#4 [build 2/4] RUN make (prepare 0.1s, run 2.0s, commit 0.2s)\n"),
+            "{text}"
+        );
     }
 }
