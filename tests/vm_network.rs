@@ -54,3 +54,32 @@ fn a_vm_step_reaches_the_mirror_but_not_the_hosts_loopback_or_addresses() {
         "only the host's own two fetches arrived"
     );
 }
+
+/// In a guest with a NIC, `RUN --network=none` gets only loopback; the step before it,
+/// in the same guest, sees the NIC (the control). Without the NIC, the step would share
+/// the guest's namespace as the steps of a guest without one do.
+#[test]
+fn run_network_none_in_a_vm_with_a_network_has_only_loopback() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\nRUN mkdir /out && ls /sys/class/net > /out/default\n\
+                      RUN --network=none ls /sys/class/net > /out/none\n";
+    let ctx = env.context("ctx-none", &[("Dockerfile", dockerfile)]);
+    env.ok(&[
+        "build",
+        "-q",
+        "--isolation",
+        "vm",
+        "-t",
+        "net:none",
+        s(&ctx),
+    ]);
+    let root = env.path().join("rootfs-none");
+    env.ok(&["export", "net:none", "-o", s(&root)]);
+    let read = |p: &str| std::fs::read_to_string(root.join("out").join(p)).expect(p);
+    assert_eq!(
+        read("default").split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "lo"]
+    );
+    assert_eq!(read("none").split_whitespace().collect::<Vec<_>>(), ["lo"]);
+}

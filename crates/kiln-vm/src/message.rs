@@ -118,13 +118,15 @@ impl GuestConfinement {
         }
     }
 
-    /// The sandbox's confinement in the guest. The step runs in the guest's own network
-    /// namespace either way: with a network it holds the guest's NIC, without one (the
-    /// guest was started without a NIC) only its loopback. The guest is the stage's alone
-    /// and its agent has no socket there, so the steps of a stage share that namespace as
-    /// the steps of an `oci` build share theirs; a namespace made for each step cost
-    /// several milliseconds of every step under emulation.
-    pub fn to_sandbox(&self) -> Confinement {
+    /// The sandbox's confinement in a guest that has a NIC (`guest_nic`) or not. The step
+    /// runs in the guest's own network namespace when it may use the network, and also
+    /// when it may not but the guest has no NIC (then that namespace holds only loopback).
+    /// The guest is the stage's alone and its agent has no socket there, so the steps of
+    /// a stage share that namespace as the steps of an `oci` build share theirs; a
+    /// namespace made for each step cost several milliseconds of every step under
+    /// emulation. A step without network in a guest with a NIC (`RUN --network=none`)
+    /// gets a namespace of its own with only loopback.
+    pub fn to_sandbox(&self, guest_nic: bool) -> Confinement {
         Confinement {
             capabilities: self.capabilities.clone(),
             seccomp: match &self.seccomp {
@@ -133,7 +135,11 @@ impl GuestConfinement {
                 Some(p) => SeccompPolicy::Profile(p.clone()),
             },
             no_new_privs: self.no_new_privs,
-            network: NetworkMode::Host,
+            network: if self.network || !guest_nic {
+                NetworkMode::Host
+            } else {
+                NetworkMode::None
+            },
             network_deny: Vec::new(),
             masked_paths: self.masked_paths.clone(),
             readonly_paths: self.readonly_paths.clone(),

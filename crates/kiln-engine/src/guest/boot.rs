@@ -91,13 +91,18 @@ fn module_name(path: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
+/// Whether the guest has a NIC (QEMU's user-mode network).
+pub(super) fn has_nic() -> bool {
+    Path::new("/sys/class/net/eth0").exists()
+}
+
 fn network() -> Result<()> {
     use kiln_sandbox::netif;
     fn fail(what: &'static str) -> impl Fn(rustix::io::Errno) -> String {
         move |e| format!("{what}: {e}")
     }
     netif::link_up("lo").map_err(fail("bringing lo up"))?;
-    if !Path::new("/sys/class/net/eth0").exists() {
+    if !has_nic() {
         return Ok(());
     }
     netif::link_up("eth0").map_err(fail("bringing eth0 up"))?;

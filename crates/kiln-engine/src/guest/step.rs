@@ -168,7 +168,7 @@ fn execute(tx: &Sender, step: &GuestStep, rootfs: &Path) -> StepEnd {
     if !env.iter().any(|kv| kv.starts_with("HOME=")) {
         env.push(format!("HOME={home}"));
     }
-    let confinement = step.confinement.to_sandbox();
+    let confinement = step.confinement.to_sandbox(super::boot::has_nic());
     let resolv_conf = if step.confinement.network {
         format!("nameserver {}\n", super::boot::NAMESERVER)
     } else {
