@@ -17,6 +17,7 @@ pub mod machine;
 pub mod message;
 mod pool;
 pub mod session;
+mod tsc;
 
 pub use machine::{Accel, MachineSpec};
 pub use pool::{Vm, VmOptions};

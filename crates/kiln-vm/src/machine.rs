@@ -227,10 +227,11 @@ impl Drop for Machine {
 /// execute speculatively, so they guard against nothing there and cost a good part of a
 /// step's time. Under KVM they stay on.
 ///
-/// Under emulation the TSC is declared reliable: QEMU derives it from the host's monotonic
-/// clock but does not advertise an invariant TSC, and a microvm has no other clock source
-/// (no HPET, no ACPI timer), so the kernel fell back to jiffies, a 4 ms clock for every
-/// timer and timestamp in the guest.
+/// Under emulation the guest's TSC is the host's: its rate is measured on the host
+/// ([`crate::tsc`]) and given to the kernel, and where the host's TSC runs at one rate the
+/// guest's is declared reliable. QEMU does not advertise an invariant TSC, and a microvm
+/// has no other clock source (no HPET, no ACPI timer), so the kernel fell back to
+/// jiffies, a 4 ms clock for every timer and timestamp in the guest.
 ///
 /// `kiln.net` tells the agent the guest has a NIC (it loads the network driver only then).
 ///
@@ -246,11 +247,15 @@ fn cmdline(spec: &MachineSpec) -> String {
          i8042.noaux i8042.nokbd cryptomgr.notests \
          initcall_blacklist=crypto_kdf108_init,init_kprobe_trace",
     );
-    if let Some(khz) = host_tsc_khz() {
+    let tsc = crate::tsc::host_khz();
+    if let Some(khz) = tsc {
         line.push_str(&format!(" tsc_early_khz={khz}"));
     }
     if spec.accel == Accel::Tcg {
-        line.push_str(" mitigations=off tsc=reliable");
+        line.push_str(" mitigations=off");
+        if tsc.is_some() {
+            line.push_str(" tsc=reliable");
+        }
     }
     if spec.network {
         line.push_str(&format!(" {NET_FLAG}"));
@@ -260,23 +265,6 @@ fn cmdline(spec: &MachineSpec) -> String {
 
 /// On the guest's command line when it has a NIC.
 pub const NET_FLAG: &str = "kiln.net=1";
-
-/// The host CPU's clock in kHz (`cpu MHz` of /proc/cpuinfo), on x86.
-fn host_tsc_khz() -> Option<u64> {
-    if std::env::consts::ARCH != "x86_64" {
-        return None;
-    }
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    let mhz: f64 = info
-        .lines()
-        .find(|l| l.starts_with("cpu MHz"))?
-        .split(':')
-        .nth(1)?
-        .trim()
-        .parse()
-        .ok()?;
-    (mhz > 0.0).then_some((mhz * 1000.0) as u64)
-}
 
 fn command(spec: &MachineSpec, dir: &Path, sock: &Path) -> Command {
     let mut cmd = Command::new(&spec.qemu);
