@@ -59,9 +59,7 @@ fn kernel_filesystems(prefix: &str) -> Result<()> {
 fn load_modules() -> Result<()> {
     let list = std::fs::read_to_string(MODULE_LIST).map_err(|e| format!("{MODULE_LIST}: {e}"))?;
     let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
-    let net = cmdline
-        .split_whitespace()
-        .any(|w| w == kiln_vm::machine::NET_FLAG);
+    let net = has_nic();
     for path in list.lines().filter(|l| !l.is_empty()) {
         let name = module_name(path)?;
         if !net && kiln_vm::initramfs::NET_MODULES.contains(&name.as_str()) {
@@ -91,9 +89,16 @@ fn module_name(path: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&rest[..end]).into_owned())
 }
 
-/// Whether the guest has a NIC (QEMU's user-mode network).
+/// Whether the guest has a NIC (QEMU's user-mode network): what the host put on the
+/// kernel command line, read once; never what a step may have renamed since.
 pub(super) fn has_nic() -> bool {
-    Path::new("/sys/class/net/eth0").exists()
+    static NIC: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *NIC.get_or_init(|| {
+        std::fs::read_to_string("/proc/cmdline")
+            .unwrap_or_default()
+            .split_whitespace()
+            .any(|w| w == kiln_vm::machine::NET_FLAG)
+    })
 }
 
 fn network() -> Result<()> {
