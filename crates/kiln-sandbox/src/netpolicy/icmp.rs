@@ -1,13 +1,14 @@
-//! The policy for ICMP: `BPF_PROG_TYPE_CGROUP_SKB` programs on the cgroup's egress that
-//! drop echo requests and every other ICMP or ICMPv6 packet to a refused address. The
-//! user-mode network stacks (slirp4netns, QEMU's) carry a step's or a guest's pings out
-//! through ping sockets, which send without `connect()`: the address hooks of
-//! [`super::program`] never see them.
+//! The policy beyond TCP and UDP: `BPF_PROG_TYPE_CGROUP_SKB` programs on the cgroup's
+//! egress that drop every packet other than TCP and UDP (which the address hooks of
+//! [`super::program`] check) to a refused address. The user-mode network stacks
+//! (slirp4netns, QEMU's) carry a step's or a guest's pings out through ping sockets, which
+//! send without `connect()`, where those hooks never run; a packet behind IPv6 extension
+//! headers is dropped the same way.
 //!
 //! Each program reads the packet from its network header, where the kernel runs egress
-//! programs: the version nibble, the protocol (IPv4, byte 9: 1) or next header (IPv6,
-//! byte 6: 58), and the destination (byte 16, or 24 to 40). Any other packet, or one too
-//! short to hold its fixed header, passes; the ranges are the connect programs' own.
+//! programs: the version nibble, the protocol (IPv4, byte 9) or next header (IPv6, byte
+//! 6), and the destination (byte 16, or 24 to 40). A packet of the other version, or one
+//! too short to hold its fixed header, passes; the ranges are the connect programs' own.
 
 use super::program::{deny_ranges, for_family, Asm, Target, CTX, TMP};
 use super::NetworkPolicy;
@@ -28,6 +29,7 @@ const MOV64_X: u8 = 0xbf;
 const ADD64_K: u8 = 0x07;
 const RSH32_K: u8 = 0x74;
 const JNE32_K: u8 = 0x56;
+const JEQ32_K: u8 = 0x16;
 const JGT64_X: u8 = 0x2d;
 
 // Registers: r6 the packet's start, r9 its end, r7 a byte read from it.
@@ -35,12 +37,15 @@ const DATA: u8 = 6;
 const END: u8 = 9;
 const BYTE: u8 = 7;
 
+/// The protocols the address hooks check themselves.
+const TCP: i32 = 6;
+const UDP: i32 = 17;
+
 /// The packet layout of one IP version.
 struct Layout {
     version: i32,
     header: i32,
     protocol_at: i16,
-    icmp: i32,
     destination_at: i16,
     words: u8,
 }
@@ -49,7 +54,6 @@ const V4: Layout = Layout {
     version: 4,
     header: 20,
     protocol_at: 9,
-    icmp: 1,
     destination_at: 16,
     words: 1,
 };
@@ -58,12 +62,11 @@ const V6: Layout = Layout {
     version: 6,
     header: 40,
     protocol_at: 6,
-    icmp: 58,
     destination_at: 24,
     words: 4,
 };
 
-/// The program for ICMP (`v6` false) or ICMPv6; `None` when it would be too long.
+/// The program for IPv4 (`v6` false) or IPv6; `None` when it would be too long.
 pub fn generate(policy: &NetworkPolicy, v6: bool) -> Option<Vec<Insn>> {
     let l = if v6 { V6 } else { V4 };
     let (ranges, _) = for_family(policy, v6);
@@ -77,7 +80,8 @@ pub fn generate(policy: &NetworkPolicy, v6: bool) -> Option<Vec<Insn>> {
     asm.push(Insn::new(RSH32_K, BYTE, 0, 0, 4));
     asm.branch(Insn::new(JNE32_K, BYTE, 0, 0, l.version), Target::Allow);
     asm.push(Insn::new(LDX_MEM_B, BYTE, DATA, l.protocol_at, 0));
-    asm.branch(Insn::new(JNE32_K, BYTE, 0, 0, l.icmp), Target::Allow);
+    asm.branch(Insn::new(JEQ32_K, BYTE, 0, 0, TCP), Target::Allow);
+    asm.branch(Insn::new(JEQ32_K, BYTE, 0, 0, UDP), Target::Allow);
     for i in 0..l.words {
         let at = l.destination_at + 4 * i16::from(i);
         asm.push(Insn::new(LDX_MEM_W, 2 + i, DATA, at, 0));
@@ -127,6 +131,8 @@ mod tests {
                 AND32_K => r[dst] = u64::from(r[dst] as u32 & k),
                 JNE32_K if r[dst] as u32 != k => pc = jump(pc, i.off),
                 JNE32_K => {}
+                JEQ32_K if r[dst] as u32 == k => pc = jump(pc, i.off),
+                JEQ32_K => {}
                 JGT64_X if r[dst] > r[src] => pc = jump(pc, i.off),
                 JGT64_X => {}
                 JA => pc = jump(pc, i.off),
@@ -169,7 +175,7 @@ mod tests {
     }
 
     #[test]
-    fn icmp_to_a_refused_address_is_dropped_and_other_packets_pass() {
+    fn icmp_and_all_but_tcp_and_udp_to_a_refused_address_is_dropped() {
         let p = policy();
         let v4 = generate(&p, false).expect("program");
         let v6 = generate(&p, true).expect("program");
@@ -182,12 +188,17 @@ mod tests {
             ("151.101.2.132", 1, 1),
             ("192.0.2.2", 6, 1),
             ("192.0.2.2", 17, 1),
+            ("192.0.2.2", 47, 0),
+            ("151.101.2.132", 47, 1),
             ("fd00::2", 58, 0),
             ("::1", 58, 0),
             ("fe80::1", 58, 0),
             ("::ffff:192.0.2.2", 58, 0),
             ("2a04:4e42::644", 58, 1),
             ("fd00::2", 6, 1),
+            ("fd00::2", 0, 0),
+            ("fd00::2", 44, 0),
+            ("2a04:4e42::644", 0, 1),
         ];
         for (to, protocol, want) in cases {
             let ip: IpAddr = to.parse().expect("test value");
