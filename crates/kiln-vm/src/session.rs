@@ -244,6 +244,20 @@ impl Watchdog {
         })
     }
 
+    /// Stop watching (the thread is gone when this returns), then say why it killed the
+    /// guest, if it did: nothing can fire after the answer.
+    pub fn stop(mut self) -> Option<VmError> {
+        self.halt();
+        self.fired()
+    }
+
+    fn halt(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
     /// Why it killed the guest, if it did.
     pub fn fired(&self) -> Option<VmError> {
         let fired = *self.fired.lock().unwrap_or_else(|e| e.into_inner());
@@ -256,9 +270,6 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        drop(self.done.take());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.halt();
     }
 }

@@ -47,14 +47,15 @@ pub(crate) fn run_step(
         mounts: &step_mounts,
     };
     let result = step.run(&mut session, env, cwd, &confinement);
-    match watch.fired() {
+    // Stopped before the outcome is read: a guest killed at the limit after its step
+    // ended is not kept for the next step.
+    match watch.stop() {
         Some(VmError::TimedOut { limit }) => {
             let e = kiln_sandbox::SandboxError::TimedOut { limit };
             Err(sandbox_error(e, span, &input.label))
         }
         Some(VmError::Cancelled { why }) => Err(BuildError::Cancelled { why }),
         _ => {
-            drop(watch);
             let layer = result?;
             vm.keep(input.stage, session);
             Ok(layer)
