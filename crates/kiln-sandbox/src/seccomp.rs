@@ -474,23 +474,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn default_profile_compiles_to_main_plus_clone3_programs() {
-        let caps: Vec<String> = crate::DOCKER_DEFAULT_CAPABILITIES
+    fn docker_caps() -> Vec<String> {
+        crate::DOCKER_DEFAULT_CAPABILITIES
             .iter()
             .map(|s| s.to_string())
-            .collect();
-        let progs = compile(DOCKER_DEFAULT_PROFILE, &ctx(&caps)).expect("compiles");
+            .collect()
+    }
+
+    #[test]
+    fn default_profile_compiles_to_main_plus_clone3_programs() {
+        let progs = compile(DOCKER_DEFAULT_PROFILE, &ctx(&docker_caps())).expect("compiles");
         assert_eq!(progs.len(), 2, "allow program and clone3 ENOSYS program");
         assert!(progs[0].len() > 300);
     }
 
     #[test]
     fn sys_admin_drops_the_clone3_program() {
-        let mut caps: Vec<String> = crate::DOCKER_DEFAULT_CAPABILITIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut caps = docker_caps();
         caps.push("CAP_SYS_ADMIN".into());
         let progs = compile(DOCKER_DEFAULT_PROFILE, &ctx(&caps)).expect("compiles");
         assert_eq!(progs.len(), 1);
@@ -513,10 +513,7 @@ mod tests {
     /// socket families), with and without CAP_SYS_ADMIN.
     #[test]
     fn the_search_gives_the_linear_programs_verdicts() {
-        let docker: Vec<String> = crate::DOCKER_DEFAULT_CAPABILITIES
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let docker = docker_caps();
         let mut admin = docker.clone();
         admin.push("CAP_SYS_ADMIN".into());
         let args: Vec<[u64; 6]> = [

@@ -10,7 +10,10 @@
 //! 6), and the destination (byte 16, or 24 to 40). A packet of the other version, or one
 //! too short to hold its fixed header, passes; the ranges are the connect programs' own.
 
-use super::program::{deny_ranges, for_family, Asm, Target, CTX, TMP};
+use super::program::{
+    deny_ranges, for_family, Asm, Target, ADD64_K, CTX, JEQ32_K, JGT64_X, JNE32_K, LDX_MEM_B,
+    LDX_MEM_W, MOV64_X, RSH32_K, TMP,
+};
 use super::NetworkPolicy;
 use crate::bpf::Insn;
 
@@ -21,16 +24,6 @@ pub const ATTACH_EGRESS: u32 = 1;
 // Offsets in `struct __sk_buff`.
 const SKB_DATA: i16 = 76;
 const SKB_DATA_END: i16 = 80;
-
-// Opcodes.
-const LDX_MEM_W: u8 = 0x61;
-const LDX_MEM_B: u8 = 0x71;
-const MOV64_X: u8 = 0xbf;
-const ADD64_K: u8 = 0x07;
-const RSH32_K: u8 = 0x74;
-const JNE32_K: u8 = 0x56;
-const JEQ32_K: u8 = 0x16;
-const JGT64_X: u8 = 0x2d;
 
 // Registers: r6 the packet's start, r9 its end, r7 a byte read from it.
 const DATA: u8 = 6;
@@ -92,54 +85,16 @@ pub fn generate(policy: &NetworkPolicy, v6: bool) -> Option<Vec<Insn>> {
 
 #[cfg(test)]
 mod tests {
-    //! The programs run on a small interpreter: the packet starts at 0, so `data` and
-    //! `data_end` are plain numbers and a load from the packet reads the test's bytes.
-    use super::super::program::{AND32_K, EXIT, JA, MOV32_X, MOV64_K};
+    //! The programs run on the test interpreter ([`super::super::interp`]), on a context
+    //! whose `data` is 0 and `data_end` the packet's length.
     use super::*;
     use std::net::IpAddr;
 
     fn run(prog: &[Insn], packet: &[u8]) -> u64 {
-        let mut r = [0u64; 11];
-        let mut pc = 0usize;
-        let jump = |pc: usize, off: i16| (pc as i64 + i64::from(off)) as usize;
-        loop {
-            let i = prog[pc];
-            let (dst, src) = ((i.regs & 0xf) as usize, (i.regs >> 4) as usize);
-            let k = u32::from_ne_bytes(i.imm.to_ne_bytes());
-            pc += 1;
-            match i.code {
-                LDX_MEM_W if src == CTX as usize => {
-                    r[dst] = match i.off {
-                        SKB_DATA => 0,
-                        SKB_DATA_END => packet.len() as u64,
-                        o => panic!("__sk_buff offset {o}"),
-                    }
-                }
-                LDX_MEM_W => {
-                    let o = (r[src] as i64 + i64::from(i.off)) as usize;
-                    let w = packet[o..o + 4].try_into().expect("in bounds");
-                    r[dst] = u64::from(u32::from_ne_bytes(w));
-                }
-                LDX_MEM_B => {
-                    r[dst] = u64::from(packet[(r[src] as i64 + i64::from(i.off)) as usize])
-                }
-                MOV64_X => r[dst] = r[src],
-                ADD64_K => r[dst] = r[dst].wrapping_add(i.imm as i64 as u64),
-                RSH32_K => r[dst] = u64::from(r[dst] as u32 >> k),
-                MOV64_K => r[dst] = i.imm as i64 as u64,
-                MOV32_X => r[dst] = r[src] & 0xffff_ffff,
-                AND32_K => r[dst] = u64::from(r[dst] as u32 & k),
-                JNE32_K if r[dst] as u32 != k => pc = jump(pc, i.off),
-                JNE32_K => {}
-                JEQ32_K if r[dst] as u32 == k => pc = jump(pc, i.off),
-                JEQ32_K => {}
-                JGT64_X if r[dst] > r[src] => pc = jump(pc, i.off),
-                JGT64_X => {}
-                JA => pc = jump(pc, i.off),
-                EXIT => return r[0],
-                c => panic!("unexpected opcode {c:#x}"),
-            }
-        }
+        let mut ctx = [0u8; 84];
+        let end = u32::try_from(packet.len()).expect("a short packet");
+        ctx[SKB_DATA_END as usize..][..4].copy_from_slice(&end.to_ne_bytes());
+        super::super::interp::run(prog, &ctx, packet)
     }
 
     /// An IP packet to `to` of protocol `protocol` with a few bytes of payload.

@@ -10,6 +10,8 @@ mod cgroup2;
 mod cidr;
 mod host_addrs;
 mod icmp;
+#[cfg(test)]
+mod interp;
 mod policy;
 mod program;
 

@@ -56,12 +56,18 @@ const USER_IP4: i16 = 4;
 const USER_IP6: i16 = 8;
 const USER_PORT: i16 = 24;
 
-// Opcodes.
-const LDX_MEM_W: u8 = 0x61;
+// Opcodes (of the policy's programs, these and the egress programs of `icmp`).
+pub(super) const LDX_MEM_W: u8 = 0x61;
+pub(super) const LDX_MEM_B: u8 = 0x71;
 pub(super) const MOV64_K: u8 = 0xb7;
+pub(super) const MOV64_X: u8 = 0xbf;
 pub(super) const MOV32_X: u8 = 0xbc;
+pub(super) const ADD64_K: u8 = 0x07;
 pub(super) const AND32_K: u8 = 0x54;
-const JNE32_K: u8 = 0x56;
+pub(super) const RSH32_K: u8 = 0x74;
+pub(super) const JNE32_K: u8 = 0x56;
+pub(super) const JEQ32_K: u8 = 0x16;
+pub(super) const JGT64_X: u8 = 0x2d;
 pub(super) const JA: u8 = 0x05;
 pub(super) const EXIT: u8 = 0x95;
 
@@ -233,39 +239,11 @@ pub(super) fn deny_ranges(asm: &mut Asm, ranges: Vec<Cidr>) -> Option<()> {
 
 #[cfg(test)]
 mod tests {
-    //! The generated programs run here on a tiny interpreter of the opcodes they use, so
-    //! the generator is checked against the policy's own answers without the kernel.
+    //! The generated programs run on the test interpreter ([`super::super::interp`]).
     use super::*;
 
     fn run(prog: &[Insn], ctx: &[u8; 64]) -> u64 {
-        let mut r = [0u64; 11];
-        let mut pc = 0usize;
-        loop {
-            let i = prog[pc];
-            let (dst, src) = ((i.regs & 0xf) as usize, (i.regs >> 4) as usize);
-            let k = u32::from_ne_bytes(i.imm.to_ne_bytes());
-            pc += 1;
-            match i.code {
-                LDX_MEM_W => {
-                    assert_eq!(src, CTX as usize);
-                    let o = i.off as usize;
-                    r[dst] = u64::from(u32::from_ne_bytes(
-                        ctx[o..o + 4].try_into().expect("test value"),
-                    ));
-                }
-                MOV64_K => r[dst] = i.imm as i64 as u64,
-                MOV32_X => r[dst] = r[src] & 0xffff_ffff,
-                AND32_K => r[dst] = (r[dst] as u32 & k) as u64,
-                JNE32_K => {
-                    if r[dst] as u32 != k {
-                        pc = (pc as i64 + i64::from(i.off)) as usize;
-                    }
-                }
-                JA => pc = (pc as i64 + i64::from(i.off)) as usize,
-                EXIT => return r[0],
-                c => panic!("unexpected opcode {c:#x}"),
-            }
-        }
+        super::super::interp::run(prog, ctx, &[])
     }
 
     fn ctx(ip: IpAddr, port: u16) -> [u8; 64] {
