@@ -163,3 +163,71 @@ fn plain_progress_says_where_each_steps_time_went() {
         .expect("RUN in the summary");
     assert!(run_seconds(summary) >= 0.4, "{summary}");
 }
+
+/// WORKDIR writes only the directories that are missing, where the path leads inside the
+/// root (through a symlink), owned by the USER looked up in the image's /etc/passwd; an
+/// existing directory gives no layer. Overlay (a read-only view of the layers) and vfs (the
+/// stage's unpacked root) give the same layer.
+#[test]
+fn workdir_creates_only_missing_directories_through_links_as_the_user() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test\n\
+        RUN mkdir -p /real && ln -s /real /link && echo 'builder:x:1234:2345::/:/bin/sh' >> /etc/passwd && echo 'builder:x:2345:' >> /etc/group\n\
+        USER builder\n\
+        WORKDIR /link/sub/dir\n\
+        WORKDIR /etc\n\
+        USER root\n\
+        RUN stat -c '%u:%g %a' /real/sub /real/sub/dir > /owners\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let mut digests = Vec::new();
+    for driver in ["overlay", "vfs"] {
+        let tag = format!("wd-{driver}:1");
+        env.ok(&[
+            "build",
+            "-q",
+            "--no-cache",
+            "--storage-driver",
+            driver,
+            "-t",
+            &tag,
+            ctx.to_str().expect("utf-8"),
+        ]);
+        let root = env.export(&tag, &format!("root-{driver}"));
+        assert_eq!(
+            std::fs::read_to_string(root.join("owners")).expect("owners"),
+            "1234:2345 755\n1234:2345 755\n",
+            "{driver}"
+        );
+        let link = std::fs::symlink_metadata(root.join("link")).expect("link");
+        assert!(
+            link.file_type().is_symlink(),
+            "{driver}: /link stays a link"
+        );
+        let inspect = env.inspect(&tag);
+        let layers = inspect["Layers"].as_array().expect("layers").clone();
+        // busybox, RUN, WORKDIR /link/sub/dir, RUN: WORKDIR /etc made none.
+        assert_eq!(layers.len(), 4, "{driver}: {inspect}");
+        let digest = layers[2]["Digest"].as_str().expect("digest").to_string();
+        let blob = env
+            .store()
+            .join("blobs/sha256")
+            .join(&digest["sha256:".len()..]);
+        let listing = support::tar_listing(&blob);
+        let names: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.split_whitespace().last())
+            .collect();
+        assert_eq!(
+            names,
+            ["real/", "real/sub/", "real/sub/dir/"],
+            "{driver}: {listing}"
+        );
+        assert!(listing.contains("1234/2345"), "{driver}: {listing}");
+        digests.push(digest);
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "both drivers give the same WORKDIR layer"
+    );
+}

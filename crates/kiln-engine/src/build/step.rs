@@ -397,26 +397,41 @@ impl StageRun {
         progress: Option<&super::progress::Step>,
     ) -> Result<Made, BuildError> {
         let apply::Workdir { recorded, path: wd } = apply::workdir(&mut self.config, path);
-        let owner = self.user_owner(cx, ins.span)?;
-        let root = self.fs.ready(cx.services.store)?;
-        let created = root.mkdir_all(&wd, 0o755, Some(owner)).map_err(|e| {
-            BuildError::refused(ins.span, format!("cannot create WORKDIR {wd}"), None, e)
-        })?;
-        let paths: Vec<String> = created
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        let layer = if paths.is_empty() {
+        // A read-only view of the layers unless the root is up to date: the step looks up
+        // a few paths and writes its directories straight into the layer, so it never
+        // unpacks the whole stage.
+        let view = if self.fs.is_ready() {
             None
         } else {
-            // Written from the root itself: nothing to unpack again.
-            super::progress::enter(progress, super::progress::Phase::Commit);
-            Some(layer::commit(cx, ins.span, "WORKDIR", root, &paths)?)
+            super::view::of(cx, &self.layers)?
+        };
+        let owner = self.user_owner(cx, view.as_ref().map(|v| &v.root), ins.span)?;
+        let root = match &view {
+            Some(v) => &v.root,
+            None => self.fs.ready(cx.services.store)?,
+        };
+        let dirs = crate::copy::NewDirs {
+            mode: 0o755,
+            owner,
+            mtime: cx.spec.epoch.unwrap_or(cx.spec.now),
+        };
+        let (lw, tripwire) = layer::new_layer(cx)?;
+        super::progress::enter(progress, super::progress::Phase::Commit);
+        let written = crate::copy::mkdir_to_layer(root, &wd, &dirs, lw).map_err(|e| {
+            if tripwire.tripped() {
+                tripwire.error(cx, ins.span, "WORKDIR", &e)
+            } else {
+                BuildError::refused(ins.span, format!("cannot create WORKDIR {wd}"), None, e)
+            }
+        })?;
+        let layer = match written {
+            Some(w) => Some(layer::install(cx.services.store, w)?),
+            None => None,
         };
         Ok(Made {
             layer,
             created_by: format!("WORKDIR {recorded}"),
-            in_root: true,
+            in_root: false,
         })
     }
 
@@ -484,12 +499,21 @@ impl StageRun {
     }
 
     /// The owner for directories WORKDIR creates: the current USER.
-    fn user_owner(&mut self, cx: &BuildState<'_>, span: Span) -> Result<(u32, u32), BuildError> {
+    /// The accounts are read from `view` when given, else from the stage's root.
+    fn user_owner(
+        &mut self,
+        cx: &BuildState<'_>,
+        view: Option<&kiln_layer::Root>,
+        span: Span,
+    ) -> Result<(u32, u32), BuildError> {
         let user = self.config.config.user.clone();
         if user.is_empty() {
             return Ok((0, 0));
         }
-        let root = self.fs.ready(cx.services.store)?;
+        let root = match view {
+            Some(r) => r,
+            None => self.fs.ready(cx.services.store)?,
+        };
         let o = super::copy_step::resolve_owner(root, &user, &format!("USER {user}"), span)?;
         Ok((o.uid, o.gid))
     }

@@ -39,7 +39,7 @@ pub(crate) struct Out {
 
 /// The mode, owner and modification time of the directories [`Dest::mkdir_all`] creates.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct NewDirs {
+pub struct NewDirs {
     pub mode: u32,
     pub owner: (u32, u32),
     pub mtime: i64,
@@ -209,6 +209,11 @@ impl<'a, W: Write> LayerDest<'a, W> {
         }
         kiln_layer::write_paths(self.root, &[parent.to_string()], &mut self.writer)
             .map_err(|e| CopyError::dest(parent, e))
+    }
+
+    /// Has this step written anything yet?
+    pub fn wrote_any(&self) -> bool {
+        !self.wrote.is_empty()
     }
 
     pub fn finish(self) -> Result<W, CopyError> {

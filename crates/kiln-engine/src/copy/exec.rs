@@ -1,7 +1,8 @@
 //! Carrying out one COPY or ADD into a stage's root.
 
 use super::chmod::Chmod;
-use super::dest::{LayerDest, RootDest};
+pub use super::dest::NewDirs;
+use super::dest::{Dest, LayerDest, RootDest};
 use super::owner::Owner;
 use super::sources::{resolve, SourceTree};
 use super::tree::{Copier, Item};
@@ -80,6 +81,24 @@ pub fn copy_to_layer<W: Write>(
     let mut dest = LayerDest::new(dst, writer);
     run(req, src, &mut dest, None, items)?;
     dest.finish()
+}
+
+/// WORKDIR's directories straight into a layer: each directory missing on the way to
+/// `path` (symlinks followed inside `dst`, as a mkdir in the root filesystem would), with
+/// the existing directories above them as every layer lists them. `dst` is only read.
+/// `None` when every directory is already there (no layer).
+pub fn mkdir_to_layer<W: Write>(
+    dst: &Root,
+    path: &str,
+    dirs: &NewDirs,
+    writer: LayerWriter<W>,
+) -> Result<Option<W>, CopyError> {
+    let mut dest = LayerDest::new(dst, writer);
+    dest.mkdir_all(path, dirs)?;
+    if !dest.wrote_any() {
+        return Ok(None);
+    }
+    dest.finish().map(Some)
 }
 
 /// Does this step have to write into the root filesystem (ADD unpacking a local archive)?

@@ -12,4 +12,4 @@ pub mod url;
 mod url_policy;
 
 pub use error::CopyError;
-pub use exec::{copy, copy_to_layer, needs_root, CopyRequest, Inline};
+pub use exec::{copy, copy_to_layer, mkdir_to_layer, needs_root, CopyRequest, Inline, NewDirs};
