@@ -93,3 +93,45 @@ fn a_build_lints_only_what_its_target_needs() {
         "{silent}"
     );
 }
+
+/// In a stage whose files reach the image only through `COPY --from`, a build leaves out
+/// the findings about the image's content (a pip cache left behind), keeps the others
+/// (an unpinned package) and says how many it left out. Control: the same finding in the
+/// final stage is shown, and `kiln lint` shows both.
+#[test]
+fn a_build_leaves_out_image_size_findings_of_builder_stages() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:test");
+    let dockerfile = "FROM busybox:test AS builder\n\
+                      RUN pip install flask || true\n\
+                      RUN echo built > /built\n\
+                      FROM busybox:test\n\
+                      RUN pip install requests || true\n\
+                      COPY --from=builder /built /built\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    let out = env.run(&["build", "--progress", "plain", ctx.to_str().expect("utf-8")]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Dockerfile:2:17"),
+        "builder's unpinned package: {stderr}"
+    );
+    assert!(
+        !stderr.contains("Dockerfile:2:5"),
+        "builder's pip cache: {stderr}"
+    );
+    assert!(
+        stderr.contains("Dockerfile:5:5"),
+        "final stage's pip cache: {stderr}"
+    );
+    assert!(
+        stderr.contains("1 lint finding(s) about image size and layers in stages the image only copies files from are not shown"),
+        "{stderr}"
+    );
+    let lint = env.run(&["lint", ctx.join("Dockerfile").to_str().expect("utf-8")]);
+    let all = String::from_utf8_lossy(&lint.stdout);
+    assert!(
+        all.contains("Dockerfile:2:5") && all.contains("Dockerfile:5:5"),
+        "{all}"
+    );
+}

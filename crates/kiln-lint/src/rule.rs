@@ -59,7 +59,21 @@ pub struct Rule {
     pub buildkit: Option<&'static str>,
 }
 
+/// Rules about what the image carries (package caches and lists, recommended packages,
+/// the number of layers, the form of CMD): they matter in the stages whose files reach
+/// the image, not in a builder stage that the image takes files from with `COPY --from`.
+/// `kiln build` leaves their findings in such stages out (`kiln lint` shows them all).
+const ABOUT_THE_IMAGE: &[&str] = &[
+    "KL001", "KL002", "KL010", "KL020", "KL023", "KL030", "KL040", "KL042", "KL044", "KL046",
+    "KL047", "KL050", "KL080", "KL081",
+];
+
 impl Rule {
+    /// Does this rule only matter for stages whose files reach the image?
+    pub fn about_the_image(&self) -> bool {
+        ABOUT_THE_IMAGE.contains(&self.id)
+    }
+
     /// The documentation page, relative to the repository root.
     pub fn doc_path(&self) -> String {
         format!("docs/rules/{}.md", self.id)

@@ -109,11 +109,35 @@ impl Plan {
     /// Whether Dockerfile line `line` (1-based) matters for the target: it is before the
     /// first FROM (parser directives, global ARGs) or in a stage the target needs.
     pub fn line_needed(&self, line: u32) -> bool {
-        let stages = &self.dockerfile.stages;
-        match stages.iter().rposition(|s| s.from_span.start.line <= line) {
-            Some(i) => self.needed(i),
-            None => true,
+        self.stage_of_line(line).map_or(true, |i| self.needed(i))
+    }
+
+    /// Whether the files of the stage holding Dockerfile line `line` reach the image: it
+    /// is the target or a stage the target is built FROM (directly or through others).
+    /// Lines before the first FROM count as reaching it. The other needed stages reach it
+    /// only through what `COPY --from` takes from them.
+    pub fn line_reaches_image(&self, line: u32) -> bool {
+        let Some(stage) = self.stage_of_line(line) else {
+            return true;
+        };
+        // A stage builds only on earlier ones: the chain ends within as many steps.
+        let mut at = self.target;
+        for _ in 0..=self.stages.len() {
+            if at == stage {
+                return true;
+            }
+            match self.stages.get(at).map(|s| &s.base) {
+                Some(Base::Stage(j)) if *j < at => at = *j,
+                _ => return false,
+            }
         }
+        false
+    }
+
+    /// The stage holding Dockerfile line `line` (1-based); `None` before the first FROM.
+    fn stage_of_line(&self, line: u32) -> Option<usize> {
+        let stages = &self.dockerfile.stages;
+        stages.iter().rposition(|s| s.from_span.start.line <= line)
     }
 }
 
@@ -225,4 +249,20 @@ fn find_target(df: &Dockerfile, target: Option<&str>) -> Result<usize> {
         None => format!("stages: {}", names.join(", ")),
     });
     Err(e)
+}
+
+#[cfg(test)]
+mod reach_tests {
+    use super::*;
+
+    #[test]
+    fn the_target_and_the_stages_it_is_built_from_reach_the_image() {
+        let text = "ARG V=1\nFROM img AS a\nFROM a AS b\nFROM img AS c\nRUN true\nFROM b\nCOPY --from=c /x /x\n";
+        let ast = crate::syntax::parse(text).expect("parses");
+        let df = crate::instructions::from_ast(&ast).expect("typed");
+        let p = plan(df, &PlanOptions::default()).expect("plans");
+        let reach: Vec<bool> = (1..=7).map(|l| p.line_reaches_image(l)).collect();
+        assert_eq!(reach, [true, true, true, false, false, true, true]);
+        assert!((1..=7).all(|l| p.line_needed(l)), "c is needed: the image copies from it");
+    }
 }

@@ -234,7 +234,7 @@ pub fn run(args: LintArgs) -> Result<(), Failure> {
 /// `kiln lint` reads it; a configuration error is reported and linting skipped, never
 /// failing the build. The context is not read (it is untrusted until the build reads it
 /// inside its root).
-pub fn build_warnings(name: &str, bytes: &[u8], needed: &dyn Fn(u32) -> bool) -> String {
+pub fn build_warnings(name: &str, bytes: &[u8], plan: &kiln_dockerfile::plan::Plan) -> String {
     let args = LintArgs {
         format: LintFormat::Human,
         fail_level: None,
@@ -255,7 +255,12 @@ pub fn build_warnings(name: &str, bytes: &[u8], needed: &dyn Fn(u32) -> bool) ->
     };
     let (findings, skipped): (Vec<_>, Vec<_>) = kiln_lint::lint(&input)
         .into_iter()
-        .partition(|f| f.span.start.line == 0 || needed(f.span.start.line));
+        .partition(|f| f.span.start.line == 0 || plan.line_needed(f.span.start.line));
+    // In a builder stage, what only matters for the image's content is left out.
+    let (findings, builder): (Vec<_>, Vec<_>) = findings.into_iter().partition(|f| {
+        let line = f.span.start.line;
+        line == 0 || !f.rule.about_the_image() || plan.line_reaches_image(line)
+    });
     let text = String::from_utf8_lossy(bytes);
     let mut out = match findings.is_empty() {
         true => String::new(),
@@ -269,6 +274,12 @@ pub fn build_warnings(name: &str, bytes: &[u8], needed: &dyn Fn(u32) -> bool) ->
         out.push_str(&format!(
             "{} lint finding(s) in stages this build does not use are not shown (kiln lint {name} shows them; --no-lint shows none)\n",
             skipped.len()
+        ));
+    }
+    if !builder.is_empty() {
+        out.push_str(&format!(
+            "{} lint finding(s) about image size and layers in stages the image only copies files from are not shown (kiln lint {name} shows them)\n",
+            builder.len()
         ));
     }
     out

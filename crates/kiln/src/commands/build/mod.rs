@@ -147,7 +147,8 @@ fn options(
 
 /// Lint warnings on the Dockerfile alone, before the build starts (the context is
 /// untrusted and is only read inside its root by the build itself), for the lines the
-/// target needs (stages `--target` skips are not built). Not with JSON progress, whose
+/// target needs (stages `--target` skips are not built), without the findings about image
+/// size in stages the image only copies files from. Not with JSON progress, whose
 /// stream holds events only, nor when quiet, nor with `--no-lint`.
 fn lint_warnings(
     mode: ProgressMode,
@@ -159,8 +160,7 @@ fn lint_warnings(
         return None;
     }
     Some(Box::new(move |name: &str, bytes: &[u8], plan: &Plan| {
-        let needed = |line: u32| plan.line_needed(line);
-        let text = crate::commands::lint::build_warnings(name, bytes, &needed);
+        let text = crate::commands::lint::build_warnings(name, bytes, plan);
         if !text.is_empty() {
             display.message(&text);
         }
