@@ -309,18 +309,21 @@ fn no_cache_runs_everything_and_no_cache_filter_only_that_stage() {
     );
     // A change in the first stage reaches the COPY --from of the second.
     write(&ctx.join("t.txt"), "t2");
+    // The stages run at the same time: their steps are numbered as they start.
     let (id2, v) = build(&env, &[s(&ctx)]);
+    let mut statuses: Vec<_> = only_status(&v)
+        .into_iter()
+        .filter(|(n, _)| !n.contains("FROM"))
+        .collect();
+    statuses.sort();
     assert_eq!(
-        only_status(&v)
-            .into_iter()
-            .filter(|(n, _)| !n.contains("FROM"))
-            .collect::<Vec<_>>(),
+        statuses,
         vec![
-            ("[tools 2/3] COPY t.txt /t.txt", "DONE"),
-            ("[tools 3/3] RUN cat /t.txt > /tool", "DONE"),
             ("[app 2/4] COPY a.txt /a.txt", "CACHED"),
             ("[app 3/4] COPY --from=tools /tool /tool", "DONE"),
             ("[app 4/4] RUN cat /tool /a.txt > /out", "DONE"),
+            ("[tools 2/3] COPY t.txt /t.txt", "DONE"),
+            ("[tools 3/3] RUN cat /t.txt > /tool", "DONE"),
         ]
     );
     assert_ne!(id1, id2);
@@ -673,4 +676,131 @@ fn bind_mount_sources_are_inputs_of_the_step_and_secrets_are_not() {
         std::fs::read_to_string(root.join("seen")).expect("seen"),
         "two\n"
     );
+}
+
+/// A stage's steps before its `COPY --from` run while the stage it copies from still runs
+/// (as in BuildKit); the copy waits for it. With one job they cannot overlap (control).
+/// When the source stage fails, its error is the build's.
+#[test]
+fn a_stage_runs_its_early_steps_while_the_stage_it_copies_from_runs() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:latest");
+    let dockerfile = "FROM busybox:latest AS long\n\
+        RUN sleep 2 && echo long > /long\n\
+        FROM busybox:latest\n\
+        RUN echo early > /early\n\
+        COPY --from=long /long /long\n\
+        RUN cat /long /early > /both\n";
+    let ctx = env.context("ctx", &[("Dockerfile", dockerfile)]);
+    for (jobs, overlap) in [("2", true), ("1", false)] {
+        let out = env.run(&[
+            "build",
+            "--progress",
+            "json",
+            "--no-cache",
+            "--jobs",
+            jobs,
+            "-t",
+            "early:1",
+            s(&ctx),
+        ]);
+        assert!(out.status.success(), "{}", support::show(&out));
+        let events = json_events(&out.stderr);
+        let done = |what: &str| {
+            events
+                .iter()
+                .position(|e| {
+                    e["event"] == "done" && e["name"].as_str().is_some_and(|n| n.contains(what))
+                })
+                .unwrap_or_else(|| panic!("no done of {what} in {events:#?}"))
+        };
+        assert_eq!(
+            done("RUN echo early") < done("RUN sleep 2"),
+            overlap,
+            "jobs {jobs}: {events:#?}"
+        );
+        assert!(
+            done("RUN sleep 2") < done("COPY --from=long"),
+            "{events:#?}"
+        );
+        let root = env.export("early:1", &format!("root{jobs}"));
+        assert_eq!(
+            std::fs::read_to_string(root.join("both")).expect("both"),
+            "long\nearly\n"
+        );
+    }
+    let failing = dockerfile.replace("sleep 2 && echo long > /long", "sleep 1; exit 3");
+    let ctx = env.context("ctx-fail", &[("Dockerfile", &failing)]);
+    let out = env.run(&["build", "--progress", "plain", "--jobs", "2", s(&ctx)]);
+    support::assert_fails(&out, 4, &["RUN [long 2/2] failed with exit code 3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("error: stage long, which"), "{stderr}");
+}
+
+/// `COPY --from` and `RUN --mount from=` are keyed on the files they read from the stage,
+/// as in BuildKit: a change elsewhere in that stage keeps them cached; a change of those
+/// files runs them again (control).
+#[test]
+fn copy_and_mount_from_a_stage_are_keyed_on_the_files_they_read() {
+    let env = TestEnv::new();
+    env.import_busybox("busybox:latest");
+    let dockerfile = "FROM busybox:latest AS build\n\
+        COPY dep.txt /dep.txt\n\
+        RUN mkdir /wheels && cat /dep.txt > /wheels/dep.whl\n\
+        COPY app.txt /app.txt\n\
+        FROM busybox:latest\n\
+        COPY --from=build /wheels /wheels\n\
+        RUN cat /wheels/dep.whl > /installed\n\
+        RUN --mount=type=bind,from=build,source=/wheels,target=/w cat /w/dep.whl > /mounted\n\
+        COPY --from=build /app.txt /app.txt\n";
+    let ctx = env.context(
+        "ctx",
+        &[
+            ("Dockerfile", dockerfile),
+            ("dep.txt", "dep 1\n"),
+            ("app.txt", "app 1\n"),
+        ],
+    );
+    let status_of = |v: &[(String, String)], what: &str| -> String {
+        v.iter()
+            .find(|(n, _)| n.contains(what))
+            .map(|(_, st)| st.clone())
+            .unwrap_or_else(|| panic!("no {what} in {v:?}"))
+    };
+    build(&env, &["-t", "keyed:1", s(&ctx)]);
+    // The app file changes: the wheels do not.
+    write(&ctx.join("app.txt"), "app 2\n");
+    let (_, v) = build(&env, &["-t", "keyed:2", s(&ctx)]);
+    assert_eq!(status_of(&v, "COPY app.txt"), "DONE", "{v:?}");
+    assert_eq!(
+        status_of(&v, "COPY --from=build /wheels"),
+        "CACHED",
+        "{v:?}"
+    );
+    assert_eq!(status_of(&v, "RUN cat /wheels"), "CACHED", "{v:?}");
+    assert_eq!(status_of(&v, "RUN --mount"), "CACHED", "{v:?}");
+    assert_eq!(status_of(&v, "COPY --from=build /app.txt"), "DONE", "{v:?}");
+    let root = env.export("keyed:2", "root2");
+    assert_eq!(
+        std::fs::read_to_string(root.join("app.txt")).expect("app"),
+        "app 2\n"
+    );
+    // The wheels change: every step that reads them runs again.
+    write(&ctx.join("dep.txt"), "dep 2\n");
+    let (_, v) = build(&env, &["-t", "keyed:3", s(&ctx)]);
+    for step in [
+        "COPY --from=build /wheels",
+        "RUN cat /wheels",
+        "RUN --mount",
+    ] {
+        assert_eq!(status_of(&v, step), "DONE", "{step}: {v:?}");
+    }
+    let root = env.export("keyed:3", "root3");
+    for f in ["installed", "mounted"] {
+        assert_eq!(
+            std::fs::read_to_string(root.join(f)).expect(f),
+            "dep 2\n",
+            "{f}"
+        );
+    }
 }

@@ -206,12 +206,14 @@ fn registry_cache_behind_tls_and_auth() {
 }
 
 /// A builder stage the image does not start FROM: mode=max exports its RUN, mode=min not.
+/// With mode=min the builder runs again; its output is the same, so the final stage's
+/// steps, keyed on the files they copy from it, come from the cache.
 #[test]
 fn mode_min_leaves_out_stages_the_image_is_not_built_from() {
     let (env, reg, h) = start(Setup::Plain);
     let df = format!(
         "FROM {h}/base/busybox:1 AS builder\n\
-         RUN echo builder-$((40+2)) && od -An -tx1 -N16 /dev/urandom > /built\n\
+         RUN echo builder-$((40+2)) && echo built > /built\n\
          FROM {h}/base/busybox:1\n\
          COPY --from=builder /built /from-builder\n\
          COPY app.txt /app.txt\n\

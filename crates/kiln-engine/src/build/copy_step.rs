@@ -81,9 +81,7 @@ pub(crate) fn copy(
         }
         None => copy_step(cx, &req, &cx.spec.context_tree(), dest),
         Some(Source::Stage(j)) => {
-            let prev = cx
-                .stage(j)
-                .ok_or_else(|| BuildError::step(span, format!("stage {j} was not built")))?;
+            let prev = cx.wait_stage(j, span)?;
             let label = format!("stage {}", cx.spec.plan.stages[j].label());
             match view::of(cx, &prev.layers)? {
                 Some(v) => copy_step(cx, &req, &from_tree(&v.root, label), dest),

@@ -59,8 +59,16 @@ pub(super) fn run(
         if let Some(vm) = &cx.services.vm {
             vm.release(i);
         }
-        cx.finish_stage(i, r?);
-        Ok(())
+        match r {
+            Ok(result) => {
+                cx.finish_stage(i, result);
+                Ok(())
+            }
+            Err(e) => {
+                cx.fail_stage(i);
+                Err(e)
+            }
+        }
     });
     cx.services.stat.save();
     built?;

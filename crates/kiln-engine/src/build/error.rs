@@ -125,6 +125,10 @@ pub enum BuildError {
     /// holds: an entry that climbs out, a corrupt header, an unsupported member.
     #[error("{message}")]
     Rejected { message: String, hint: String },
+    /// A step reads from a stage (`COPY --from`, `RUN --mount from=`) that failed; that
+    /// stage's own error is the one the build reports.
+    #[error("stage {stage}, which this step reads from, failed")]
+    SourceFailed { stage: String, span: Span },
     /// kiln itself failed: a panicked stage, a poisoned lock, a broken invariant.
     #[error("{message}")]
     Internal { message: String },
@@ -233,7 +237,9 @@ impl BuildError {
             BuildError::Context(crate::context::ContextError::Refused { .. }) => {
                 ErrorKind::Rejected
             }
-            BuildError::StepFailed { .. } => ErrorKind::StepFailed,
+            BuildError::StepFailed { .. } | BuildError::SourceFailed { .. } => {
+                ErrorKind::StepFailed
+            }
             BuildError::Copy { source, .. } => match source.as_ref() {
                 crate::copy::CopyError::Fs { .. } => ErrorKind::Io,
                 _ => ErrorKind::Rejected,
@@ -266,6 +272,7 @@ impl BuildError {
             | BuildError::Sandbox { span, .. }
             | BuildError::Vm { span, .. }
             | BuildError::Copy { span, .. }
+            | BuildError::SourceFailed { span, .. }
             | BuildError::Refused { span, .. } => Some(*span),
             BuildError::Registry {
                 op: RegistryOp::Pull { span, .. },

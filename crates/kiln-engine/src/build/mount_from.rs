@@ -38,9 +38,7 @@ pub(crate) fn hold<'a>(
     match source {
         Source::Stage(j) => {
             let label = format!("stage {}", cx.spec.plan.stages[*j].label());
-            let prev = cx
-                .stage(*j)
-                .ok_or_else(|| BuildError::step(span, format!("{label} was not built")))?;
+            let prev = cx.wait_stage(*j, span)?;
             let held = match view::of(cx, &prev.layers)? {
                 Some(v) => Held::View(v),
                 None => Held::Stage(prev.root(cx.services.store)?),

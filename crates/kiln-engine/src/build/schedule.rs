@@ -1,6 +1,10 @@
 //! Running the stages a target needs, independent ones at the same time: a stage starts
-//! once the stages it builds on or copies from are done, with at most `jobs` running.
-//! The first failure stops new stages from starting; running ones finish.
+//! once the stage it builds on is done and the stages it reads from (`COPY --from`,
+//! `RUN --mount from=`) have started, with at most `jobs` running. Its steps before the
+//! first such read run while those stages still run (the read waits for them), as in
+//! BuildKit. Waiting only on started stages keeps the waits acyclic: the stages form a
+//! DAG, so some running stage always waits on nothing. The first failure stops new
+//! stages from starting; running ones finish.
 
 use super::error::BuildError;
 use kiln_dockerfile::plan::Plan;
@@ -21,36 +25,25 @@ where
     } else {
         jobs
     };
-    let deps: Vec<(usize, Vec<usize>)> = plan
-        .order
-        .iter()
-        .map(|&i| {
-            let mut d: Vec<usize> = plan.stages[i]
-                .stage_deps()
-                .filter(|j| plan.order.contains(j) && *j != i)
-                .collect();
-            d.dedup();
-            (i, d)
-        })
-        .collect();
+    let deps: Vec<Deps> = plan.order.iter().map(|&i| Deps::of(plan, i)).collect();
     let run = &run;
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, Result<(), BuildError>)>();
         let mut waiting = deps;
         let mut finished: Vec<usize> = Vec::new();
+        let mut started: Vec<usize> = Vec::new();
         let mut running = 0usize;
         let mut failure: Option<BuildError> = None;
         loop {
             if failure.is_none() {
                 // Start what is ready, in plan order.
                 while running < jobs {
-                    let Some(pos) = waiting
-                        .iter()
-                        .position(|(_, d)| d.iter().all(|j| finished.contains(j)))
+                    let Some(pos) = waiting.iter().position(|d| d.ready(&finished, &started))
                     else {
                         break;
                     };
-                    let (stage, _) = waiting.remove(pos);
+                    let stage = waiting.remove(pos).stage;
+                    started.push(stage);
                     let tx = tx.clone();
                     running += 1;
                     let report = tx.clone();
@@ -92,9 +85,12 @@ where
             running -= 1;
             match result {
                 Ok(()) => finished.push(stage),
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
+                // A stage that stopped because one it reads from failed: that stage's
+                // error is the build's.
+                Err(e) => match &failure {
+                    Some(BuildError::SourceFailed { .. }) | None => failure = Some(e),
+                    Some(_) => {}
+                },
             }
         }
         match failure {
@@ -102,12 +98,41 @@ where
             None if !waiting.is_empty() => Err(BuildError::Internal {
                 message: format!(
                     "stages {:?} could not start: their dependencies form a cycle",
-                    waiting.iter().map(|(i, _)| *i).collect::<Vec<_>>()
+                    waiting.iter().map(|d| d.stage).collect::<Vec<_>>()
                 ),
             }),
             None => Ok(()),
         }
     })
+}
+
+/// What a stage waits for before it starts.
+struct Deps {
+    stage: usize,
+    /// The stage it builds on (`FROM name`): done first.
+    base: Option<usize>,
+    /// The stages it reads from: started first.
+    reads: Vec<usize>,
+}
+
+impl Deps {
+    fn of(plan: &Plan, stage: usize) -> Deps {
+        let planned = &plan.stages[stage];
+        let needed = |j: &usize| plan.order.contains(j) && *j != stage;
+        let base = match planned.base {
+            kiln_dockerfile::plan::Base::Stage(j) => Some(j).filter(needed),
+            _ => None,
+        };
+        let mut reads: Vec<usize> = planned.stage_deps().filter(needed).collect();
+        reads.sort_unstable();
+        reads.dedup();
+        Deps { stage, base, reads }
+    }
+
+    fn ready(&self, finished: &[usize], started: &[usize]) -> bool {
+        self.base.map_or(true, |b| finished.contains(&b))
+            && self.reads.iter().all(|j| started.contains(j))
+    }
 }
 
 #[cfg(test)]
@@ -136,7 +161,7 @@ mod tests {
         FROM a AS c\nCOPY --from=b / /\nFROM scratch\nCOPY --from=c / /\n";
 
     #[test]
-    fn stages_start_after_their_dependencies_and_unused_ones_never() {
+    fn stages_start_after_their_base_ends_and_their_sources_start() {
         let p = plan_of(DF);
         let log = Mutex::new(Vec::new());
         run_stages(&p, 2, |i| {
@@ -149,15 +174,64 @@ mod tests {
         let log = log.into_inner().expect("log");
         let at = |what: &str, i: usize| log.iter().position(|e| *e == (what, i));
         assert_eq!(at("start", 2), None, "the unused stage ran: {log:?}");
-        for (stage, deps) in [(3, vec![0, 1]), (4, vec![3])] {
-            for d in deps {
-                assert!(at("end", d) < at("start", stage), "{log:?}");
-            }
-        }
+        // c builds on a (done first) and copies from b (started first); the last stage
+        // copies from c.
+        assert!(at("end", 0) < at("start", 3), "{log:?}");
+        assert!(at("start", 1) < at("start", 3), "{log:?}");
+        assert!(at("start", 3) < at("start", 4), "{log:?}");
         // a and b are independent: with two jobs both start before either ends.
         assert!(
             at("start", 1) < at("end", 0) && at("start", 0) < at("end", 1),
             "{log:?}"
+        );
+    }
+
+    /// A stage that only copies from a long one starts while it runs (its own steps
+    /// before the copy overlap it); with one job it waits for the slot.
+    #[test]
+    fn a_stage_starts_while_the_stage_it_copies_from_runs() {
+        let p = plan_of("FROM scratch AS long\nFROM scratch\nCOPY --from=long / /\n");
+        for (jobs, overlap) in [(2, true), (1, false)] {
+            let log = Mutex::new(Vec::new());
+            run_stages(&p, jobs, |i| {
+                log.lock().expect("log").push(("start", i));
+                if i == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                log.lock().expect("log").push(("end", i));
+                Ok(())
+            })
+            .expect("run");
+            let log = log.into_inner().expect("log");
+            let at = |what: &str, i: usize| log.iter().position(|e| *e == (what, i));
+            assert_eq!(
+                at("start", 1) < at("end", 0),
+                overlap,
+                "jobs {jobs}: {log:?}"
+            );
+        }
+    }
+
+    /// The error of the stage that failed is the build's, not that of a stage that
+    /// stopped because it read from it (whichever reported first).
+    #[test]
+    fn a_source_failure_gives_way_to_the_failure_it_came_from() {
+        let p = plan_of("FROM scratch AS long\nFROM scratch\nCOPY --from=long / /\n");
+        let r = run_stages(&p, 2, |i| {
+            if i == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                return Err(BuildError::Output {
+                    message: "the real failure".into(),
+                });
+            }
+            Err(BuildError::SourceFailed {
+                stage: "long".into(),
+                span: Default::default(),
+            })
+        });
+        assert!(
+            matches!(&r, Err(BuildError::Output { message }) if message == "the real failure"),
+            "{r:?}"
         );
     }
 

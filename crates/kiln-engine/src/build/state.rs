@@ -13,7 +13,8 @@ use super::stage::StageResult;
 use crate::context::Context;
 use crate::copy::sources::SourceTree;
 use kiln_dockerfile::plan::{BuildArgs, Plan, PlannedStage};
-use std::sync::{Mutex, OnceLock};
+use kiln_dockerfile::Span;
+use std::sync::{Condvar, Mutex, OnceLock};
 
 /// What is fixed for the whole build: the plan, the options that shape every step, and the
 /// build's clock.
@@ -98,6 +99,10 @@ pub(crate) struct BuildState<'a> {
     pub args: Mutex<BuildArgs>,
     /// The results of finished stages, by stage index.
     stages: Vec<OnceLock<StageResult>>,
+    /// Which stages ended (true: finished, false: failed), told to the steps that wait
+    /// for a stage they read from.
+    ended: Mutex<Vec<Option<bool>>>,
+    ended_changed: Condvar,
 }
 
 impl<'a> BuildState<'a> {
@@ -110,12 +115,15 @@ impl<'a> BuildState<'a> {
         let stages = (0..spec.plan.stages.len())
             .map(|_| OnceLock::new())
             .collect();
+        let count = spec.plan.stages.len();
         BuildState {
             spec,
             services,
             progress,
             args: Mutex::new(args),
             stages,
+            ended: Mutex::new(vec![None; count]),
+            ended_changed: Condvar::new(),
         }
     }
 
@@ -129,6 +137,47 @@ impl<'a> BuildState<'a> {
         if let Some(s) = self.stages.get(index) {
             let _ = s.set(result);
         }
+        self.end_stage(index, true);
+    }
+
+    /// Record that stage `index` failed: the steps waiting for it stop.
+    pub fn fail_stage(&self, index: usize) {
+        self.end_stage(index, false);
+    }
+
+    fn end_stage(&self, index: usize, finished: bool) {
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = ended.get_mut(index) {
+            e.get_or_insert(finished);
+        }
+        self.ended_changed.notify_all();
+    }
+
+    /// The result of stage `index`, which a step at `span` reads from (`COPY --from`,
+    /// `RUN --mount from=`): the scheduler started that stage, maybe still running, so
+    /// this waits for it to end. An error when it failed (its own error is the build's).
+    pub fn wait_stage(&self, index: usize, span: Span) -> Result<&StageResult, BuildError> {
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            match ended.get(index).copied().flatten() {
+                Some(true) => break,
+                Some(false) => {
+                    let stage = self.spec.plan.stages[index].label();
+                    return Err(BuildError::SourceFailed { stage, span });
+                }
+                None if index >= self.stages.len() => break,
+                None => {
+                    ended = self
+                        .ended_changed
+                        .wait(ended)
+                        .unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+        drop(ended);
+        self.stage(index).ok_or_else(|| BuildError::Internal {
+            message: format!("stage {index} ended without a result"),
+        })
     }
 
     /// Stop here when the build was cancelled.

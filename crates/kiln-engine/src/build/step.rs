@@ -2,7 +2,7 @@
 //! before it, the expanded instruction, the variables it sees and its inputs; a record
 //! under that key gives its layer and history without running it.
 
-use super::cache_key::{inputs, KeyBuilder};
+use super::cache_key::{inputs, stage_sources, KeyBuilder};
 use super::error::BuildError;
 use super::layer;
 use super::mounts::MountInput;
@@ -138,7 +138,7 @@ impl StageRun {
             Command::Arg { .. } => ins.command.to_string(),
             c => c.to_string(),
         };
-        let key = self.key_for(cx, &text, step)?;
+        let key = self.key_for(cx, &text, step, ins.span)?;
         if let Some(key) = &key {
             if let Some(rec) = self
                 .use_cache
@@ -189,6 +189,7 @@ impl StageRun {
         cx: &BuildState<'_>,
         text: &str,
         step: &ExpandedStep,
+        span: Span,
     ) -> Result<Option<Digest>, BuildError> {
         let mut k = KeyBuilder::new("step", Some(&self.key));
         k.field("instruction", text.as_bytes());
@@ -219,7 +220,10 @@ impl StageRun {
                             inputs::add_context_sources(&mut k, &tree, &[source], &cx.services.stat)
                                 .is_ok()
                         }
-                        Some(src) => source_key(cx, src, "mount", &mut k)?,
+                        Some(src) => {
+                            let path = m.source.clone().unwrap_or_else(|| "/".into());
+                            source_key(cx, src, "mount", &mut k, span, &[path])?
+                        }
                     };
                     if !known {
                         // Let the mount itself report what is wrong.
@@ -254,7 +258,7 @@ impl StageRun {
                         }
                     }
                     Some(src) => {
-                        if !source_key(cx, &src, "from", &mut k)? {
+                        if !source_key(cx, &src, "from", &mut k, span, &local)? {
                             return Ok(None);
                         }
                     }
@@ -544,28 +548,29 @@ impl StageRun {
     }
 }
 
-/// Add what a stage or image source is a function of to a key: the stage's last key, the
-/// image's manifest digest. False when the stage has no result (it failed).
+/// Add what the paths `srcs` of a stage or image source are a function of to a key:
+/// their content in the stage (which may still be running: this waits for it), the
+/// image's manifest digest. False when the stage's paths cannot be read.
 fn source_key(
     cx: &BuildState<'_>,
     source: &Source,
     what: &str,
     k: &mut KeyBuilder,
+    span: Span,
+    srcs: &[String],
 ) -> Result<bool, BuildError> {
     match source {
         Source::Stage(j) => {
-            let Some(prev) = cx.stage(*j) else {
-                return Ok(false);
-            };
-            k.field(&format!("{what}-stage"), prev.key.to_string().as_bytes());
+            let prev = cx.wait_stage(*j, span)?;
+            stage_sources::add_stage_sources(cx, k, what, prev, srcs)
         }
         Source::Image(name) => {
-            let img = cx.services.images.resolve(name, Span::default())?;
+            let img = cx.services.images.resolve(name, span)?;
             k.field(
                 &format!("{what}-image"),
                 img.manifest.to_string().as_bytes(),
             );
+            Ok(true)
         }
     }
-    Ok(true)
 }

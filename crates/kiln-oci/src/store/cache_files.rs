@@ -16,16 +16,24 @@ pub enum CacheArea {
     ContextStat,
     /// Which compressed blob a layer gave the last time it was exported.
     CompressedLayers,
+    /// Content digests of the paths a step reads from an earlier stage, by that stage's
+    /// layers and the paths.
+    SourceDigests,
 }
 
 impl CacheArea {
-    const ALL: [CacheArea; 2] = [CacheArea::ContextStat, CacheArea::CompressedLayers];
+    const ALL: [CacheArea; 3] = [
+        CacheArea::ContextStat,
+        CacheArea::CompressedLayers,
+        CacheArea::SourceDigests,
+    ];
 
     /// The directory name under `<root>/cache/`.
     fn dir_name(self) -> &'static str {
         match self {
             CacheArea::ContextStat => "stat",
             CacheArea::CompressedLayers => "compressed",
+            CacheArea::SourceDigests => "sources",
         }
     }
 }

@@ -5,5 +5,6 @@
 
 pub mod inputs;
 pub mod key;
+pub mod stage_sources;
 
 pub use key::KeyBuilder;
