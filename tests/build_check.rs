@@ -125,7 +125,7 @@ fn a_build_leaves_out_image_size_findings_of_builder_stages() {
         "final stage's pip cache: {stderr}"
     );
     assert!(
-        stderr.contains("1 lint finding(s) about image size and layers in stages the image only copies files from are not shown"),
+        stderr.contains("1 lint finding(s) about what the image carries (KL040) in stages the image only copies files from are not shown"),
         "{stderr}"
     );
     let lint = env.run(&["lint", ctx.join("Dockerfile").to_str().expect("utf-8")]);

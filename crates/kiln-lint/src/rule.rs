@@ -126,6 +126,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_rules_about_the_image_exist() {
+        for id in ABOUT_THE_IMAGE {
+            assert!(crate::rules::all().any(|r| r.id == *id), "{id}");
+        }
+        let marked = crate::rules::all().filter(|r| r.about_the_image()).count();
+        assert_eq!(marked, ABOUT_THE_IMAGE.len());
+    }
+
+    #[test]
     fn formats_placeholders_and_keeps_stray_braces() {
         let r = crate::rules::find("KL003").expect("rule");
         assert!(r.format(&["curl"]).contains("curl"));

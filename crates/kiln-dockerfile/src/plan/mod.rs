@@ -113,25 +113,41 @@ impl Plan {
     }
 
     /// Whether the files of the stage holding Dockerfile line `line` reach the image: it
-    /// is the target or a stage the target is built FROM (directly or through others).
-    /// Lines before the first FROM count as reaching it. The other needed stages reach it
-    /// only through what `COPY --from` takes from them.
+    /// is the target, a stage the target is built FROM, or a stage such a stage copies
+    /// whole (`COPY --from=NAME / /`), and so on. Lines before the first FROM count as
+    /// reaching it. The other needed stages reach it only through the files `COPY --from`
+    /// picks from them.
     pub fn line_reaches_image(&self, line: u32) -> bool {
-        let Some(stage) = self.stage_of_line(line) else {
-            return true;
-        };
-        // A stage builds only on earlier ones: the chain ends within as many steps.
-        let mut at = self.target;
-        for _ in 0..=self.stages.len() {
-            if at == stage {
-                return true;
+        self.stage_of_line(line)
+            .map_or(true, |stage| self.stages_reaching_image().contains(&stage))
+    }
+
+    fn stages_reaching_image(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.target];
+        while let Some(i) = todo.pop() {
+            if out.contains(&i) || i >= self.stages.len() {
+                continue;
             }
-            match self.stages.get(at).map(|s| &s.base) {
-                Some(Base::Stage(j)) if *j < at => at = *j,
-                _ => return false,
+            out.push(i);
+            if let Base::Stage(j) = self.stages[i].base {
+                todo.push(j);
+            }
+            let instructions = &self.dockerfile.stages[i].instructions;
+            for r in &self.stages[i].refs {
+                let whole = match instructions.get(r.instruction).map(|ins| &ins.command) {
+                    Some(crate::instructions::Command::Copy(c)) => c
+                        .sources
+                        .iter()
+                        .any(|s| s.value.split('/').all(|c| c.is_empty() || c == ".")),
+                    _ => false,
+                };
+                if let (RefKind::CopyFrom, Source::Stage(j), true) = (r.kind, &r.source, whole) {
+                    todo.push(*j);
+                }
             }
         }
-        false
+        out
     }
 
     /// The stage holding Dockerfile line `line` (1-based); `None` before the first FROM.
@@ -257,12 +273,17 @@ mod reach_tests {
 
     #[test]
     fn the_target_and_the_stages_it_is_built_from_reach_the_image() {
-        let text = "ARG V=1\nFROM img AS a\nFROM a AS b\nFROM img AS c\nRUN true\nFROM b\nCOPY --from=c /x /x\n";
+        let text = "ARG V=1\nFROM img AS a\nFROM a AS b\nFROM img AS c\nRUN true\n\
+                    FROM img AS d\nFROM b\nCOPY --from=c /x /x\nCOPY --from=d / /\n";
         let ast = crate::syntax::parse(text).expect("parses");
         let df = crate::instructions::from_ast(&ast).expect("typed");
         let p = plan(df, &PlanOptions::default()).expect("plans");
-        let reach: Vec<bool> = (1..=7).map(|l| p.line_reaches_image(l)).collect();
-        assert_eq!(reach, [true, true, true, false, false, true, true]);
-        assert!((1..=7).all(|l| p.line_needed(l)), "c is needed: the image copies from it");
+        let reach: Vec<bool> = (1..=9).map(|l| p.line_reaches_image(l)).collect();
+        // c gives one file; d is copied whole, so its files reach the image.
+        assert_eq!(
+            reach,
+            [true, true, true, false, false, true, true, true, true]
+        );
+        assert!((1..=9).all(|l| p.line_needed(l)), "c and d are needed");
     }
 }

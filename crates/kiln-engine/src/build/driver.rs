@@ -10,7 +10,7 @@ use super::options::{BuildOptions, Output, SandboxOptions};
 use super::outcome::Built;
 use super::run::StorageDriver;
 use super::services::{NetworkSlot, Services};
-use super::state::{BuildSpec, BuildState, CachePolicy};
+use super::state::{BuildSpec, BuildState, CachePolicy, EndsStage};
 use super::step_records::StepRecords;
 use super::{entitlements, mounts, output, progress, remote_cache, schedule, stage};
 use crate::config::ImageConfig;
@@ -55,20 +55,14 @@ pub(super) fn run(
         BuildArgs::new(opts.build_args.clone()),
     );
     let built = schedule::run_stages(&plan, opts.jobs, |i| {
+        // However the stage ends (a panic too), the steps waiting for it are told.
+        let _ended = EndsStage { cx: &cx, index: i };
         let r = stage::run(&cx, i);
         if let Some(vm) = &cx.services.vm {
             vm.release(i);
         }
-        match r {
-            Ok(result) => {
-                cx.finish_stage(i, result);
-                Ok(())
-            }
-            Err(e) => {
-                cx.fail_stage(i);
-                Err(e)
-            }
-        }
+        cx.finish_stage(i, r?);
+        Ok(())
     });
     cx.services.stat.save();
     built?;

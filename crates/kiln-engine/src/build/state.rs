@@ -146,6 +146,7 @@ impl<'a> BuildState<'a> {
     }
 
     fn end_stage(&self, index: usize, finished: bool) {
+        // The first word stands: a stage that finished is not failed by its guard.
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = ended.get_mut(index) {
             e.get_or_insert(finished);
@@ -167,10 +168,14 @@ impl<'a> BuildState<'a> {
                 }
                 None if index >= self.stages.len() => break,
                 None => {
+                    // The source stage's steps stop on cancellation; this check is for
+                    // a stage stuck elsewhere.
+                    self.check_cancelled()?;
                     ended = self
                         .ended_changed
-                        .wait(ended)
-                        .unwrap_or_else(|p| p.into_inner());
+                        .wait_timeout(ended, std::time::Duration::from_millis(200))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
                 }
             }
         }
@@ -183,5 +188,18 @@ impl<'a> BuildState<'a> {
     /// Stop here when the build was cancelled.
     pub fn check_cancelled(&self) -> Result<(), BuildError> {
         self.spec.check_cancelled()
+    }
+}
+
+/// Fails stage `index` when dropped, unless it finished first: the steps waiting for it
+/// (`wait_stage`) stop even when the stage's thread panics.
+pub(crate) struct EndsStage<'s, 'a> {
+    pub cx: &'s BuildState<'a>,
+    pub index: usize,
+}
+
+impl Drop for EndsStage<'_, '_> {
+    fn drop(&mut self) {
+        self.cx.fail_stage(self.index);
     }
 }

@@ -2,7 +2,8 @@
 //! before it, the expanded instruction, the variables it sees and its inputs; a record
 //! under that key gives its layer and history without running it.
 
-use super::cache_key::{inputs, stage_sources, KeyBuilder};
+use super::cache_key::stage_sources::{self, Paths};
+use super::cache_key::{inputs, KeyBuilder};
 use super::error::BuildError;
 use super::layer;
 use super::mounts::MountInput;
@@ -215,14 +216,14 @@ impl StageRun {
                     }
                     let known = match src {
                         None => {
-                            let source = m.source.clone().unwrap_or_else(|| ".".into());
+                            let source = m.source.as_deref().unwrap_or(".");
                             let tree = cx.spec.context_tree();
-                            inputs::add_context_sources(&mut k, &tree, &[source], &cx.services.stat)
+                            inputs::add_mount_source(&mut k, &tree, source, &cx.services.stat)
                                 .is_ok()
                         }
                         Some(src) => {
-                            let path = m.source.clone().unwrap_or_else(|| "/".into());
-                            source_key(cx, src, "mount", &mut k, span, &[path])?
+                            let path = m.source.as_deref().unwrap_or("/");
+                            source_key(cx, src, "mount", &mut k, span, Paths::Mount(path))?
                         }
                     };
                     if !known {
@@ -258,7 +259,7 @@ impl StageRun {
                         }
                     }
                     Some(src) => {
-                        if !source_key(cx, &src, "from", &mut k, span, &local)? {
+                        if !source_key(cx, &src, "from", &mut k, span, Paths::Copy(&local))? {
                             return Ok(None);
                         }
                     }
@@ -454,6 +455,13 @@ impl StageRun {
         };
         let command = super::run_command::run_command(&self.config, &run.command)?;
         let sources = self.mount_sources(cx, run, &step.mounts)?;
+        // Every stage read first: holding one stage's root while waiting for another
+        // that copies from it would deadlock.
+        for (source, tok) in sources.iter().zip(&run.mounts) {
+            if let Some(Source::Stage(j)) = source {
+                cx.wait_stage(*j, tok.span)?;
+            }
+        }
         let mut held = Vec::with_capacity(sources.len());
         for (source, tok) in sources.iter().zip(&run.mounts) {
             held.push(match source {
@@ -557,7 +565,7 @@ fn source_key(
     what: &str,
     k: &mut KeyBuilder,
     span: Span,
-    srcs: &[String],
+    srcs: Paths<'_>,
 ) -> Result<bool, BuildError> {
     match source {
         Source::Stage(j) => {

@@ -46,12 +46,21 @@ pub fn has_wildcards(p: &str) -> bool {
     false
 }
 
+/// `src` as a clean path relative to a tree's root (`.` for the root); `..` stops there.
+pub fn relative(src: &str) -> String {
+    let rel = clean(src.trim_start_matches('/'));
+    let rel = rel.trim_start_matches("../").to_string();
+    if rel == ".." {
+        ".".to_string()
+    } else {
+        rel
+    }
+}
+
 /// The relative paths `src` names in `tree` (empty when a wildcard matches nothing;
 /// an error when an exact path does not exist).
 pub fn resolve(tree: &SourceTree<'_>, src: &str) -> Result<Vec<String>, CopyError> {
-    let rel = clean(src.trim_start_matches('/'));
-    let rel = rel.trim_start_matches("../").to_string();
-    let rel = if rel == ".." { ".".to_string() } else { rel };
+    let rel = relative(src);
     if !has_wildcards(&rel) {
         if rel != "." && tree.ignored(&rel) {
             return Err(CopyError::Excluded {

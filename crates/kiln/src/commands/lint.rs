@@ -277,9 +277,13 @@ pub fn build_warnings(name: &str, bytes: &[u8], plan: &kiln_dockerfile::plan::Pl
         ));
     }
     if !builder.is_empty() {
+        let mut ids: Vec<&str> = builder.iter().map(|f| f.rule.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
         out.push_str(&format!(
-            "{} lint finding(s) about image size and layers in stages the image only copies files from are not shown (kiln lint {name} shows them)\n",
-            builder.len()
+            "{} lint finding(s) about what the image carries ({}) in stages the image only copies files from are not shown (kiln lint shows them)\n",
+            builder.len(),
+            ids.join(", ")
         ));
     }
     out

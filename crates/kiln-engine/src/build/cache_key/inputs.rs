@@ -9,117 +9,177 @@ use super::key::KeyBuilder;
 use crate::context::stat_cache::StatCache;
 use crate::copy::sources::{self, SourceTree};
 use kiln_layer::{Kind, Metadata};
+use std::collections::HashMap;
 
 /// Why the inputs could not be hashed; the step then runs (and reports the real error).
 #[derive(Debug)]
 pub struct Unhashable(pub String);
 
-/// Add the context files `srcs` name to `key`.
+/// Add the context files `srcs` name to `key` (COPY's sources: patterns allowed).
 pub fn add_context_sources(
     key: &mut KeyBuilder,
     tree: &SourceTree<'_>,
     srcs: &[String],
     stat: &StatCache,
 ) -> Result<(), Unhashable> {
+    let mut w = Walk::new(key, tree, stat);
     for src in srcs {
-        key.field("source", src.as_bytes());
+        w.key.field("source", src.as_bytes());
         let matched = sources::resolve(tree, src).map_err(|e| Unhashable(e.to_string()))?;
         for rel in matched {
-            add_top(key, tree, &rel, stat)?;
+            w.add_top(&rel)?;
         }
     }
     Ok(())
 }
 
-/// A source path: a symlink is followed (as COPY does) and its target recorded too.
-fn add_top(
+/// Add what a bind mount's `source` shows to `key`: the path taken as written (a mount
+/// source is no pattern: `[id]` is a directory name), a symlink at the top followed as
+/// the mount follows it.
+pub fn add_mount_source(
     key: &mut KeyBuilder,
     tree: &SourceTree<'_>,
-    rel: &str,
+    src: &str,
     stat: &StatCache,
 ) -> Result<(), Unhashable> {
-    let err = |e: &dyn std::fmt::Display| Unhashable(format!("{rel}: {e}"));
-    let lmeta = tree
-        .root
-        .lstat(rel)
-        .map_err(|e| err(&e))?
-        .ok_or_else(|| Unhashable(format!("{rel} vanished")))?;
-    if lmeta.kind == Kind::Symlink {
-        let target = tree.root.read_link(rel).map_err(|e| err(&e))?;
-        key.field("top-link", target.as_os_str().as_encoded_bytes());
+    let mut w = Walk::new(key, tree, stat);
+    w.key.field("mount-source", src.as_bytes());
+    let rel = sources::relative(src);
+    if rel != "." && tree.ignored(&rel) {
+        return Err(Unhashable(format!("{src} is excluded by .dockerignore")));
     }
-    let meta = tree
-        .root
-        .stat_follow(rel)
-        .map_err(|e| err(&e))?
-        .ok_or_else(|| Unhashable(format!("{rel} is a dangling link")))?;
-    add_entry(key, tree, rel, &meta, stat)
+    w.add_top(&rel)
 }
 
-fn add_entry(
-    key: &mut KeyBuilder,
-    tree: &SourceTree<'_>,
-    rel: &str,
-    meta: &Metadata,
-    stat: &StatCache,
-) -> Result<(), Unhashable> {
-    let err = |e: &dyn std::fmt::Display| Unhashable(format!("{rel}: {e}"));
-    key.field("path", rel.as_bytes());
-    let owner = if tree.keep_owners {
-        format!(" {}:{}", meta.uid, meta.gid)
-    } else {
-        String::new()
-    };
-    key.field(
-        "meta",
-        format!("{} {:o}{owner} {}", meta.kind.name(), meta.mode, meta.size).as_bytes(),
-    );
-    match meta.kind {
-        Kind::File => {
-            let d = stat.digest(tree.root, rel, meta).map_err(|e| err(&e))?;
-            key.field("sha256", d.hex().as_bytes());
-        }
-        Kind::Symlink => {
-            let target = tree.root.read_link(rel).map_err(|e| err(&e))?;
-            key.field("link", target.as_os_str().as_encoded_bytes());
-        }
-        Kind::Dir => add_dir(key, tree, rel, stat)?,
-        _ => {
-            key.field("rdev", &meta.rdev.to_le_bytes());
-        }
-    }
-    Ok(())
+/// One hashing walk over a tree.
+struct Walk<'a, 'k> {
+    key: &'k mut KeyBuilder,
+    tree: &'a SourceTree<'a>,
+    stat: &'a StatCache,
+    /// Files with several links, by (device, inode): the first path seen. Where owners
+    /// are kept (a stage), the copy keeps hard links too, so they are part of the key.
+    links: HashMap<(u64, u64), String>,
 }
 
-/// The contents of directory `rel`, as the copy walks them: ignored entries skipped,
-/// except that an ignored directory is entered when a `!` pattern may bring files back.
-fn add_dir(
-    key: &mut KeyBuilder,
-    tree: &SourceTree<'_>,
-    rel: &str,
-    stat: &StatCache,
-) -> Result<(), Unhashable> {
-    let entries = tree
-        .root
-        .read_dir(rel)
-        .map_err(|e| Unhashable(format!("{rel}: {e}")))?;
-    for (name, meta) in entries {
-        let name = name.to_string_lossy();
-        let child = if rel == "." || rel.is_empty() {
-            name.into_owned()
+impl<'a, 'k> Walk<'a, 'k> {
+    fn new(key: &'k mut KeyBuilder, tree: &'a SourceTree<'a>, stat: &'a StatCache) -> Self {
+        Walk {
+            key,
+            tree,
+            stat,
+            links: HashMap::new(),
+        }
+    }
+
+    /// A source path: a symlink is followed (as COPY does) and its target recorded too.
+    fn add_top(&mut self, rel: &str) -> Result<(), Unhashable> {
+        let err = |e: &dyn std::fmt::Display| Unhashable(format!("{rel}: {e}"));
+        let root = self.tree.root;
+        let lmeta = root
+            .lstat(rel)
+            .map_err(|e| err(&e))?
+            .ok_or_else(|| Unhashable(format!("{rel} vanished")))?;
+        if lmeta.kind == Kind::Symlink {
+            let target = root.read_link(rel).map_err(|e| err(&e))?;
+            self.key
+                .field("top-link", target.as_os_str().as_encoded_bytes());
+        }
+        let meta = root
+            .stat_follow(rel)
+            .map_err(|e| err(&e))?
+            .ok_or_else(|| Unhashable(format!("{rel} is a dangling link")))?;
+        self.add_entry(rel, &meta)
+    }
+
+    fn add_entry(&mut self, rel: &str, meta: &Metadata) -> Result<(), Unhashable> {
+        let err = |e: &dyn std::fmt::Display| Unhashable(format!("{rel}: {e}"));
+        self.key.field("path", rel.as_bytes());
+        let owner = if self.tree.keep_owners {
+            format!(" {}:{}", meta.uid, meta.gid)
         } else {
-            format!("{rel}/{name}")
+            String::new()
         };
-        if tree.ignored(&child) {
-            if meta.kind == Kind::Dir && tree.ignore.is_some_and(|i| i.has_exclusions()) {
-                key.field("ignored-dir", child.as_bytes());
-                add_dir(key, tree, &child, stat)?;
-            }
-            continue;
+        // A directory's size depends on the filesystem it is read from, not its content.
+        let size = if meta.kind == Kind::Dir { 0 } else { meta.size };
+        self.key.field(
+            "meta",
+            format!("{} {:o}{owner} {size}", meta.kind.name(), meta.mode).as_bytes(),
+        );
+        if self.tree.keep_owners {
+            self.add_kept(rel, meta)?;
         }
-        add_entry(key, tree, &child, &meta, stat)?;
+        match meta.kind {
+            Kind::File => {
+                let d = self
+                    .stat
+                    .digest(self.tree.root, rel, meta)
+                    .map_err(|e| err(&e))?;
+                self.key.field("sha256", d.hex().as_bytes());
+            }
+            Kind::Symlink => {
+                let target = self.tree.root.read_link(rel).map_err(|e| err(&e))?;
+                self.key
+                    .field("link", target.as_os_str().as_encoded_bytes());
+            }
+            Kind::Dir => self.add_dir(rel)?,
+            _ => {
+                self.key.field("rdev", &meta.rdev.to_le_bytes());
+            }
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// What a copy that keeps owners also keeps: extended attributes (file capabilities,
+    /// ACLs) and hard links between the files it copies.
+    fn add_kept(&mut self, rel: &str, meta: &Metadata) -> Result<(), Unhashable> {
+        let xattrs = self
+            .tree
+            .root
+            .get_xattrs(format!("/{rel}"))
+            .map_err(|e| Unhashable(format!("{rel}: {e}")))?;
+        for (name, value) in &xattrs {
+            self.key.field("xattr", name.as_bytes());
+            self.key.field("xattr-value", value);
+        }
+        if meta.kind != Kind::Dir && meta.nlink > 1 {
+            match self.links.get(&(meta.dev, meta.ino)) {
+                Some(first) => {
+                    self.key.field("hardlink", first.as_bytes());
+                }
+                None => {
+                    self.links.insert((meta.dev, meta.ino), rel.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The contents of directory `rel`, as the copy walks them: ignored entries skipped,
+    /// except that an ignored directory is entered when a `!` pattern may bring files back.
+    fn add_dir(&mut self, rel: &str) -> Result<(), Unhashable> {
+        let entries = self
+            .tree
+            .root
+            .read_dir(rel)
+            .map_err(|e| Unhashable(format!("{rel}: {e}")))?;
+        for (name, meta) in entries {
+            let name = name.to_string_lossy();
+            let child = if rel == "." || rel.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if self.tree.ignored(&child) {
+                if meta.kind == Kind::Dir && self.tree.ignore.is_some_and(|i| i.has_exclusions()) {
+                    self.key.field("ignored-dir", child.as_bytes());
+                    self.add_dir(&child)?;
+                }
+                continue;
+            }
+            self.add_entry(&child, &meta)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -179,5 +239,71 @@ mod tests {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
             Err(e) => panic!("chown: {e}"),
         }
+    }
+
+    fn stage_key(dir: &std::path::Path, srcs: &[&str]) -> kiln_oci::Digest {
+        let root = Root::open(dir).expect("root");
+        let tree = SourceTree {
+            root: &root,
+            ignore: None,
+            label: "a stage".into(),
+            keep_owners: true,
+        };
+        let mut k = KeyBuilder::new("test", None);
+        let srcs: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
+        add_context_sources(&mut k, &tree, &srcs, &StatCache::in_memory()).expect("hash");
+        k.finish()
+    }
+
+    /// A stage's files are copied with their xattrs (file capabilities) and hard links:
+    /// both are in the key. A directory's size (the filesystem's business) is not.
+    #[test]
+    fn xattrs_and_hard_links_count_where_the_copy_keeps_them() {
+        let d = tempfile::tempdir().expect("dir");
+        let p = d.path();
+        std::fs::create_dir(p.join("out")).expect("mkdir");
+        std::fs::write(p.join("out/tool"), "bin").expect("write");
+        std::fs::write(p.join("out/copy"), "bin").expect("write");
+        let k0 = stage_key(p, &["/out"]);
+        let root = Root::open(p).expect("root");
+        match root.set_xattr("/out/tool", "user.kiln-test", b"1") {
+            Ok(()) => assert_ne!(stage_key(p, &["/out"]), k0, "xattr added"),
+            // A filesystem without user xattrs: nothing to check here.
+            Err(e) => eprintln!("no user xattrs here: {e}"),
+        }
+        let k1 = stage_key(p, &["/out"]);
+        std::fs::remove_file(p.join("out/copy")).expect("rm");
+        std::fs::hard_link(p.join("out/tool"), p.join("out/copy")).expect("link");
+        assert_ne!(stage_key(p, &["/out"]), k1, "same content, now a hard link");
+        let k2 = stage_key(p, &["/out"]);
+        for i in 0..200 {
+            std::fs::write(p.join(format!("out/f{i}")), "x").expect("write");
+            std::fs::remove_file(p.join(format!("out/f{i}"))).expect("rm");
+        }
+        assert_eq!(stage_key(p, &["/out"]), k2, "the directory grew and shrank");
+    }
+
+    /// A bind mount's source is a path, not a pattern: `[id]` is read as a name.
+    #[test]
+    fn a_mount_source_is_taken_literally() {
+        let d = tempfile::tempdir().expect("dir");
+        let p = d.path();
+        std::fs::create_dir_all(p.join("pages/[id]")).expect("mkdir");
+        std::fs::write(p.join("pages/[id]/page.js"), "one").expect("write");
+        let key = || {
+            let root = Root::open(p).expect("root");
+            let tree = SourceTree {
+                root: &root,
+                ignore: None,
+                label: "a stage".into(),
+                keep_owners: true,
+            };
+            let mut k = KeyBuilder::new("test", None);
+            add_mount_source(&mut k, &tree, "/pages/[id]", &StatCache::in_memory()).expect("hash");
+            k.finish()
+        };
+        let k0 = key();
+        std::fs::write(p.join("pages/[id]/page.js"), "two").expect("write");
+        assert_ne!(key(), k0, "the directory's file changed");
     }
 }

@@ -4,12 +4,14 @@
 //! keeps the step cached, as in BuildKit, where a key made from the stage's last step key
 //! would run it again.
 //!
+//! Where a copy keeps them, owners, extended attributes and hard links count too.
+//!
 //! The digest is remembered in the store ([`CacheArea::SourceDigests`]) under the stage's
 //! layer diff-ids and the paths: the layers are the stage's content, so a cached build
 //! reads one small file instead of the files. A whole stage (`/`) is keyed on its diff-ids
 //! alone, which already name all of its content.
 
-use super::inputs::add_context_sources;
+use super::inputs::{add_context_sources, add_mount_source};
 use super::key::KeyBuilder;
 use crate::build::error::BuildError;
 use crate::build::stage::StageResult;
@@ -20,16 +22,34 @@ use kiln_oci::store::CacheArea;
 use kiln_oci::Digest;
 use sha2::{Digest as _, Sha256};
 
-/// Add to `key` (as field `{what}-...`) what the paths `srcs` of stage `stage` hold.
+/// The paths a step reads from a stage.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Paths<'a> {
+    /// COPY's sources: patterns allowed.
+    Copy(&'a [String]),
+    /// A bind mount's source: one path, as written.
+    Mount(&'a str),
+}
+
+impl Paths<'_> {
+    fn all(&self) -> Vec<&str> {
+        match self {
+            Paths::Copy(s) => s.iter().map(String::as_str).collect(),
+            Paths::Mount(s) => vec![s],
+        }
+    }
+}
+
+/// Add to `key` (as field `{what}-...`) what the paths of stage `stage` hold.
 /// False when they cannot be read (the step then runs and reports why).
 pub(crate) fn add_stage_sources(
     cx: &BuildState<'_>,
     key: &mut KeyBuilder,
     what: &str,
     stage: &StageResult,
-    srcs: &[String],
+    srcs: Paths<'_>,
 ) -> Result<bool, BuildError> {
-    if srcs.iter().all(|s| is_root(s)) {
+    if srcs.all().iter().all(|s| is_root(s)) {
         for l in &stage.layers {
             key.field(&format!("{what}-layer"), l.diff_id.to_string().as_bytes());
         }
@@ -62,14 +82,18 @@ fn is_root(src: &str) -> bool {
 }
 
 /// The memo's file name: the stage's layers and the paths.
-fn memo_name(stage: &StageResult, srcs: &[String]) -> String {
+fn memo_name(stage: &StageResult, srcs: Paths<'_>) -> String {
     let mut h = Sha256::new();
-    h.update(b"kiln stage sources v1\0");
+    h.update(b"kiln stage sources v2\0");
+    h.update(match srcs {
+        Paths::Copy(_) => b"copy\0",
+        Paths::Mount(_) => b"bind\0",
+    });
     for l in &stage.layers {
         h.update(l.diff_id.to_string().as_bytes());
         h.update(b"\0");
     }
-    for s in srcs {
+    for s in srcs.all() {
         h.update(b"src\0");
         h.update(s.as_bytes());
         h.update(b"\0");
@@ -77,12 +101,13 @@ fn memo_name(stage: &StageResult, srcs: &[String]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The digest of the paths' names, kinds, modes, owners, link targets and contents, read
+/// The digest of the paths' names, kinds, modes, owners, xattrs, hard links, link targets
+/// and contents, read
 /// from a view of the stage's layers (or its unpacked root); `None` when they cannot be.
 fn hash_sources(
     cx: &BuildState<'_>,
     stage: &StageResult,
-    srcs: &[String],
+    srcs: Paths<'_>,
 ) -> Result<Option<Digest>, BuildError> {
     let view = crate::build::view::of(cx, &stage.layers)?;
     let mut guard = None;
@@ -100,11 +125,12 @@ fn hash_sources(
         keep_owners: true,
     };
     let mut k = KeyBuilder::new("stage-sources", None);
-    Ok(
-        add_context_sources(&mut k, &tree, srcs, &StatCache::in_memory())
-            .ok()
-            .map(|()| k.finish()),
-    )
+    let stat = StatCache::in_memory();
+    let hashed = match srcs {
+        Paths::Copy(s) => add_context_sources(&mut k, &tree, s, &stat),
+        Paths::Mount(s) => add_mount_source(&mut k, &tree, s, &stat),
+    };
+    Ok(hashed.ok().map(|()| k.finish()))
 }
 
 #[cfg(test)]
