@@ -124,7 +124,7 @@ impl OverlaySnapshot {
     /// Unmount now, reporting failure (dropping unmounts too, lazily if busy).
     pub fn unmount(mut self) -> Result<()> {
         self.mounted = false;
-        let r = unmount(&self.target, UnmountFlags::empty()).map_err(|e| Error::Unmount {
+        let r = unmount_settled(&self.target).map_err(|e| Error::Unmount {
             target: self.target.clone(),
             source: errno(e),
         });
@@ -135,6 +135,23 @@ impl OverlaySnapshot {
         }
         r
     }
+}
+
+/// Unmount `target`, which kiln no longer uses. A step starting in another stage at the
+/// same moment can hold it briefly: its fork copies this process's descriptors until
+/// they close on exec, and its new mount namespace is a peer of this one until it turns
+/// private. Such a busy mount is tried again for about 100 ms, then detached (it goes
+/// when the last of those references does).
+fn unmount_settled(target: &Path) -> rustix::io::Result<()> {
+    for _ in 0..20 {
+        match unmount(target, UnmountFlags::empty()) {
+            Err(e) if e == rustix::io::Errno::BUSY => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            r => return r,
+        }
+    }
+    unmount(target, UnmountFlags::DETACH)
 }
 
 impl Drop for OverlaySnapshot {
