@@ -174,11 +174,11 @@ mod tests {
         let log = log.into_inner().expect("log");
         let at = |what: &str, i: usize| log.iter().position(|e| *e == (what, i));
         assert_eq!(at("start", 2), None, "the unused stage ran: {log:?}");
-        // c builds on a (done first) and copies from b (started first); the last stage
-        // copies from c.
+        // c builds on a: a is done first. (That c's source b, and the last stage's
+        // source c, were started first is the scheduler's order, which the threads' own
+        // logs cannot show: a thread spawned later may log first.)
         assert!(at("end", 0) < at("start", 3), "{log:?}");
-        assert!(at("start", 1) < at("start", 3), "{log:?}");
-        assert!(at("start", 3) < at("start", 4), "{log:?}");
+        assert!(at("start", 3).is_some() && at("start", 4).is_some(), "{log:?}");
         // a and b are independent: with two jobs both start before either ends.
         assert!(
             at("start", 1) < at("end", 0) && at("start", 0) < at("end", 1),
@@ -196,7 +196,7 @@ mod tests {
             run_stages(&p, jobs, |i| {
                 log.lock().expect("log").push(("start", i));
                 if i == 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    std::thread::sleep(std::time::Duration::from_millis(300));
                 }
                 log.lock().expect("log").push(("end", i));
                 Ok(())
