@@ -178,7 +178,10 @@ mod tests {
         // source c, were started first is the scheduler's order, which the threads' own
         // logs cannot show: a thread spawned later may log first.)
         assert!(at("end", 0) < at("start", 3), "{log:?}");
-        assert!(at("start", 3).is_some() && at("start", 4).is_some(), "{log:?}");
+        assert!(
+            at("start", 3).is_some() && at("start", 4).is_some(),
+            "{log:?}"
+        );
         // a and b are independent: with two jobs both start before either ends.
         assert!(
             at("start", 1) < at("end", 0) && at("start", 0) < at("end", 1),
