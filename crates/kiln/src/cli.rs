@@ -36,6 +36,9 @@ pub enum Command {
     Inspect(crate::cli_image::InspectArgs),
     /// Show an image's history.
     History(crate::cli_image::NameArg),
+    /// Audit an image: root user, setuid and world-writable files, secrets and credentials
+    /// (also in files later layers deleted), leftovers and wasted space (docs/audit/).
+    Audit(crate::cli_image::AuditArgs),
     /// Squash an image's top layers into one (`--last N` or `--from LAYER_OR_STEP`) and
     /// store it as a new image; prints sizes before and after.
     Squash(crate::cli_image::SquashArgs),

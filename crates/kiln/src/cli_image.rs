@@ -311,3 +311,22 @@ pub struct SquashArgs {
     #[arg(short = 't', long = "tag", value_name = "NAME", required = true)]
     pub tag: String,
 }
+
+/// How `kiln audit` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The image (name or ID) in the store.
+    pub image: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: AuditFormat,
+    /// Exit 1 when a finding is at or above this severity: low, medium, high or critical.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<String>,
+}

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod audit;
 mod build;
 mod debug;
 mod images;
@@ -25,6 +26,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Inspect(args) => images::inspect(&root, args),
         Command::History(args) => images::history(&root, args),
         Command::Squash(args) => squash::run(&root, args),
+        Command::Audit(args) => audit::run(&root, args),
         Command::Tag(args) => images::tag(&root, args),
         Command::Rmi(args) => images::rmi(&root, args),
         Command::Prune(args) => store::prune(&root, args),

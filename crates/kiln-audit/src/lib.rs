@@ -1,0 +1,174 @@
+//! `kiln audit`: what makes an image unsafe or fat, found in one pass over its layers and
+//! its config.
+//!
+//! Every layer is read once, in order, through the project's hardened tar reader
+//! ([`kiln_oci::tar`]): each member's header is checked (setuid, world-writable, file
+//! capabilities, devices, `.git`), small text files are read for secrets and credential
+//! files ([`files`], [`secrets`]), and a tree of the stack ([`tree`]) tells which file
+//! versions later layers deleted or replaced. Secrets are reported in the layer that holds
+//! them even when a later layer deletes the file: the bytes still ship with the image.
+//! Then the config (user, healthcheck, ports, ENV, LABELs, history) and the final account
+//! files are checked ([`config`]), and what the final tree carries for nothing is summed
+//! ([`leftovers`]). Each finding names its layer and the step (history entry) that made
+//! it.
+
+pub mod checks;
+mod config;
+mod error;
+mod files;
+mod finding;
+mod leftovers;
+pub mod report;
+pub mod secrets;
+mod tree;
+mod walk;
+
+pub use error::AuditError;
+pub use finding::{Finding, Severity};
+
+use kiln_oci::store::StoredImage;
+use kiln_oci::Store;
+use serde::Serialize;
+
+/// One layer of the audited image.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSummary {
+    pub index: usize,
+    pub digest: String,
+    /// Bytes of its tar stream.
+    pub size: u64,
+    /// Bytes of its blob as stored (compressed or not).
+    pub blob_size: u64,
+    /// The step that made it (history `created_by`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+}
+
+/// An audit's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Audit {
+    /// The image as named.
+    pub image: String,
+    /// Its ID (config digest).
+    pub id: String,
+    pub findings: Vec<Finding>,
+    pub layers: Vec<LayerSummary>,
+    /// Bytes of every layer's files.
+    pub total_bytes: u64,
+    /// Bytes of file versions later layers deleted or replaced.
+    pub wasted_bytes: u64,
+    /// The share of the layers' file bytes the final image shows (1.0: nothing wasted).
+    pub efficiency: f64,
+}
+
+impl Audit {
+    /// How many findings are at or above `s`.
+    pub fn at_or_above(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity >= s).count()
+    }
+}
+
+/// Audit image `name` (a name or ID) of `store`.
+pub fn audit(store: &Store, name: &str) -> Result<Audit, AuditError> {
+    let stored = store.lookup(name).map_err(|e| AuditError::image(name, e))?;
+    audit_stored(store, name, &stored)
+}
+
+fn audit_stored(store: &Store, name: &str, stored: &StoredImage) -> Result<Audit, AuditError> {
+    let image_err = |e| AuditError::image(name, e);
+    let image = store.load_image(&stored.manifest).map_err(image_err)?;
+    let config: serde_json::Value = store
+        .read_blob_json(&image.config_digest, kiln_oci::image::MAX_CONFIG_BYTES)
+        .map_err(image_err)?;
+    let layers = image.layers().map_err(|e| AuditError::image(name, e))?;
+    let steps = layer_steps(&config, layers.len());
+    let mut walked = walk::Walked::default();
+    for (i, l) in layers.iter().enumerate() {
+        walked.layer(store, i, l)?;
+    }
+    let mut findings = Vec::new();
+    for (layer, path, hit) in &walked.hits {
+        findings.push(Finding {
+            id: hit.check.id,
+            severity: hit.check.severity,
+            message: hit.message.clone(),
+            layer: Some(*layer),
+            path: Some(format!("/{path}")),
+            step: steps[*layer].clone(),
+            hidden_by_layer: walked.tree.hidden_by(path, *layer),
+            bytes: None,
+        });
+    }
+    for l in leftovers::find(&walked.tree) {
+        findings.push(Finding {
+            id: l.check.id,
+            severity: l.check.severity,
+            message: l.message,
+            layer: Some(l.layer),
+            path: Some(l.path),
+            step: steps[l.layer].clone(),
+            hidden_by_layer: l.hidden_by,
+            bytes: Some(l.bytes),
+        });
+    }
+    let config_hits = config::config(&config).into_iter().chain(config::accounts(
+        walked.account("etc/passwd"),
+        walked.account("etc/shadow"),
+    ));
+    for h in config_hits {
+        findings.push(Finding {
+            id: h.check.id,
+            severity: h.check.severity,
+            message: h.message,
+            layer: None,
+            path: None,
+            step: h.step,
+            hidden_by_layer: None,
+            bytes: None,
+        });
+    }
+    findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(b.id)));
+    let total_bytes: u64 = walked.tree.visible().map(|(_, s)| s.size).sum::<u64>()
+        + walked.tree.wasted().map(|(_, b, _)| b).sum::<u64>();
+    let wasted_bytes: u64 = walked.tree.wasted().map(|(_, b, _)| b).sum();
+    let efficiency = if total_bytes == 0 {
+        1.0
+    } else {
+        1.0 - wasted_bytes as f64 / total_bytes as f64
+    };
+    let layers = layers
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LayerSummary {
+            index: i,
+            digest: l.digest.to_string(),
+            size: walked.sizes[i],
+            blob_size: l.size,
+            step: steps[i].clone(),
+        })
+        .collect();
+    Ok(Audit {
+        image: name.to_string(),
+        id: stored.config.to_string(),
+        findings,
+        layers,
+        total_bytes,
+        wasted_bytes,
+        efficiency,
+    })
+}
+
+/// The step that made each layer: the history entries that are not empty layers, in
+/// order (`None` where the history is shorter, as in images made by hand).
+fn layer_steps(config: &serde_json::Value, layers: usize) -> Vec<Option<String>> {
+    let mut steps: Vec<Option<String>> = config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
+        .map(|h| h["created_by"].as_str().map(secrets::redact))
+        .take(layers)
+        .collect();
+    steps.resize(layers, None);
+    steps
+}

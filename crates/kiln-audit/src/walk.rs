@@ -1,0 +1,127 @@
+//! One pass over a layer blob: each member through the hardened tar reader, into the tree
+//! and the per-member checks; the account files kept for the config checks.
+
+use crate::error::AuditError;
+use crate::files::{self, Hit};
+use crate::tree::Tree;
+use kiln_oci::tar::TarReader;
+use kiln_oci::{LayerRef, Store};
+use std::collections::HashMap;
+use std::io::{self, BufReader, Read};
+
+/// Files whose final content the config checks read.
+pub const ACCOUNT_FILES: &[&str] = &["etc/passwd", "etc/shadow"];
+
+/// What the pass over all layers gathered.
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub tree: Tree,
+    /// (layer, path, hit) of every member check.
+    pub hits: Vec<(usize, String, Hit)>,
+    /// The last version of each account file: (layer, content).
+    pub accounts: HashMap<String, (usize, String)>,
+    /// Uncompressed bytes per layer.
+    pub sizes: Vec<u64>,
+}
+
+/// Counts what passes through.
+struct Counted<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let k = self.inner.read(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+}
+
+/// The member name as a clean relative path (`./a/b/` -> `a/b`); `None` for the root.
+fn clean(name: &[u8]) -> Option<String> {
+    let s = String::from_utf8_lossy(name);
+    let parts: Vec<&str> = s
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+impl Walked {
+    /// Read layer `index` of the image.
+    pub fn layer(
+        &mut self,
+        store: &Store,
+        index: usize,
+        layer: &LayerRef,
+    ) -> Result<(), AuditError> {
+        let blob = store
+            .open_blob(&layer.digest)
+            .map_err(|e| AuditError::store(layer, e))?;
+        let (_, plain) = kiln_oci::compression::decompress(BufReader::new(blob))
+            .map_err(|e| AuditError::layer(layer, e))?;
+        let mut counted = Counted { inner: plain, n: 0 };
+        let mut tar = TarReader::new(&mut counted);
+        while let Some(e) = tar.next_entry().map_err(|e| AuditError::layer(layer, e))? {
+            let Some(path) = clean(&e.name) else { continue };
+            let (dir, base) = path.rsplit_once('/').unwrap_or(("", &path));
+            if base == ".wh..wh..opq" {
+                self.tree.opaque(index, dir);
+                continue;
+            }
+            if let Some(gone) = base.strip_prefix(".wh.") {
+                let gone = if dir.is_empty() {
+                    gone.to_string()
+                } else {
+                    format!("{dir}/{gone}")
+                };
+                self.tree.delete(index, &gone);
+                continue;
+            }
+            let regular = matches!(e.typeflag, b'0' | 0 | b'7');
+            self.tree
+                .add(index, &path, if regular { e.size } else { 0 });
+            for h in files::header(&e, &path) {
+                self.hits.push((index, path.clone(), h));
+            }
+            if !regular || !files::scanned(&path, e.size) {
+                continue;
+            }
+            let mut data = Vec::with_capacity(e.size as usize);
+            tar.content()
+                .take(files::MAX_SCAN)
+                .read_to_end(&mut data)
+                .map_err(|err| AuditError::layer(layer, err))?;
+            if ACCOUNT_FILES.contains(&path.as_str()) {
+                let text = String::from_utf8_lossy(&data).into_owned();
+                self.accounts.insert(path.clone(), (index, text));
+            }
+            for h in files::content(&path, &data) {
+                self.hits.push((index, path.clone(), h));
+            }
+        }
+        // The rest of the stream (the end blocks) counts too.
+        io::copy(&mut counted, &mut io::sink()).map_err(|e| AuditError::layer(layer, e))?;
+        self.sizes.push(counted.n);
+        Ok(())
+    }
+
+    /// The final content of an account file, if the image still has that version.
+    pub fn account(&self, path: &str) -> Option<&str> {
+        let (layer, text) = self.accounts.get(path)?;
+        (self.tree.get(path)?.layer == *layer).then_some(text.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_cleaned() {
+        assert_eq!(clean(b"./a//b/").as_deref(), Some("a/b"));
+        assert_eq!(clean(b"./"), None);
+        assert_eq!(clean(b"/etc/passwd").as_deref(), Some("etc/passwd"));
+    }
+}
