@@ -36,25 +36,13 @@ kiln=${KILN:-$here/../target/release/kiln}
 
 work=$(mktemp -d /var/tmp/kiln-bench-config.XXXXXX)
 K=("$kiln" --root "$work/k-store")
-D=(env "DOCKER_CONFIG=$work/docker-config" DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$work/docker.sock")
-dockerd_pid=
+D=()
 cleanup() {
-    if [ -n "$dockerd_pid" ]; then
-        kill -TERM "$dockerd_pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    umount -R "$work/docker" 2>/dev/null || true
+    bench_dockerd_stop "$work"
     rm -rf "$work"
 }
 trap cleanup EXIT
-if has docker "$tools"; then
-    dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-        --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver overlay2 >"$work/dockerd.log" 2>&1 &
-    dockerd_pid=$!
-    for _ in $(seq 300); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-    "${D[@]}" version >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; exit 1; }
-fi
+if has docker "$tools"; then bench_dockerd "$work"; fi
 
 # --- the large base -------------------------------------------------------------------
 bulk_files=${BULK_FILES:-40000} bulk_mb=${BULK_MB:-400}

@@ -68,32 +68,18 @@ work=$(mktemp -d /var/tmp/kiln-bench-harness.XXXXXX)
 mount -t tmpfs -o size=12g kiln-bench "$work"
 K=("$kiln" --root "$work/k-store")
 B=(buildah --root "$work/b-root" --runroot "$work/b-run" --storage-driver overlay)
-# Debian's docker 20.10 CLI (its BuildKit needs no buildx plugin). Only docker sees
-# DOCKER_CONFIG: buildah would take it for its auth file.
-D=(env "DOCKER_CONFIG=$work/docker-config" DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$work/docker.sock")
-dockerd_pid=
+D=()
 cleanup() {
-    if [ -n "$dockerd_pid" ]; then
-        kill -TERM "$dockerd_pid" 2>/dev/null || true
-        for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-    fi
+    bench_dockerd_stop "$work"
     "${B[@]}" rm -a >/dev/null 2>&1 || true
     "${B[@]}" rmi -af >/dev/null 2>&1 || true
     umount -R "$work/b-root" 2>/dev/null || true
-    umount -R "$work/docker" 2>/dev/null || true
     umount -R "$work" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-if has docker "$tools"; then
-    dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
-        --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
-        --storage-driver overlay2 >"$work/dockerd.log" 2>&1 &
-    dockerd_pid=$!
-    for _ in $(seq 300); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
-    "${D[@]}" version >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; exit 1; }
-fi
+if has docker "$tools"; then bench_dockerd "$work"; fi
 
 bench_busybox_tar "$work"
 import_base() { # tarball name

@@ -35,3 +35,27 @@ seconds_of() {
 median() {
     sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
 }
+
+# A private dockerd (Debian's docker 20.10: its BuildKit needs no buildx plugin) with its
+# files under WORK; sets D (the docker CLI for it) and dockerd_pid. Only docker sees
+# DOCKER_CONFIG: buildah would take it for its auth file. bench_dockerd_stop ends it.
+bench_dockerd() {
+    local work=$1
+    D=(env "DOCKER_CONFIG=$work/docker-config" DOCKER_BUILDKIT=1 /usr/bin/docker -H "unix://$work/docker.sock")
+    dockerd --data-root "$work/docker" --exec-root "$work/docker-exec" --pidfile "$work/docker.pid" \
+        --host "unix://$work/docker.sock" --iptables=false --ip6tables=false --bridge=none \
+        --storage-driver overlay2 >"$work/dockerd.log" 2>&1 &
+    dockerd_pid=$!
+    for _ in $(seq 300); do "${D[@]}" version >/dev/null 2>&1 && break; sleep 0.1; done
+    "${D[@]}" version >/dev/null 2>&1 || { tail -20 "$work/dockerd.log" >&2; return 1; }
+}
+
+# Stop the dockerd bench_dockerd started (if any) and unmount its files under WORK.
+bench_dockerd_stop() {
+    local work=$1
+    if [ -n "${dockerd_pid:-}" ]; then
+        kill -TERM "$dockerd_pid" 2>/dev/null || true
+        for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    umount -R "$work/docker" 2>/dev/null || true
+}
