@@ -60,7 +60,10 @@ pub fn config(v: &Value) -> Vec<Hit> {
         if secrets::secret_name(k, val) || !secrets::find(val).is_empty() {
             out.push(hit(
                 &checks::SECRET_IN_ENV,
-                format!("ENV {k} holds a secret (its value is in the image config)"),
+                format!(
+                    "ENV {} holds a secret (its value is in the image config)",
+                    name_of(k)
+                ),
             ));
         }
     }
@@ -70,7 +73,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
             if secrets::secret_name(k, val) || !secrets::find(val).is_empty() {
                 out.push(hit(
                     &checks::SECRET_IN_LABEL,
-                    format!("LABEL {k} holds a secret"),
+                    format!("LABEL {} holds a secret", name_of(k)),
                 ));
             }
         }
@@ -94,11 +97,25 @@ pub fn config(v: &Value) -> Vec<Hit> {
             out.push(Hit {
                 check: &checks::SECRET_IN_HISTORY,
                 message: format!("the history of a step records {what}"),
-                step: Some(secrets::redact(by)),
+                step: Some(crate::shown_step(by)),
             });
         }
     }
     out
+}
+
+/// A variable's or label's name as messages show it: only a plain name (letters, digits,
+/// `_ . -`, at most 64); anything else could carry the secret itself.
+fn name_of(k: &str) -> &str {
+    let plain = !k.is_empty()
+        && k.len() <= 64
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if plain {
+        k
+    } else {
+        "(a name that is not shown)"
+    }
 }
 
 /// No healthcheck, or `HEALTHCHECK NONE`.
@@ -115,7 +132,7 @@ fn history_secret(by: &str) -> Option<String> {
     for word in by.split_whitespace() {
         if let Some((k, val)) = word.split_once('=') {
             if secrets::secret_name(k, val.trim_matches(['"', '\''])) {
-                return Some(format!("the value of {k}"));
+                return Some(format!("the value of {}", name_of(k)));
             }
         }
     }

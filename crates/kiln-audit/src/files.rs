@@ -22,6 +22,20 @@ const NOT_SCANNED: &[&str] = &[
     "usr/lib/locale/",
 ];
 
+/// Library code, full of `password = compute(...)`: only the specific secret patterns
+/// (keys, cloud credentials, named tokens) are looked for there.
+const LIBRARIES: &[&str] = &[
+    "/site-packages/",
+    "/dist-packages/",
+    "/node_modules/",
+    "usr/share/perl",
+    "usr/lib/x86_64-linux-gnu/perl",
+    "usr/lib/aarch64-linux-gnu/perl",
+    "usr/lib/python",
+    "usr/local/lib/python",
+    "usr/lib/ruby/",
+];
+
 /// A finding of one member, before its layer and step are known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
@@ -110,7 +124,10 @@ pub fn content(path: &str, data: &[u8]) -> Vec<Hit> {
     if let Some(what) = credential_file(path, &text) {
         out.push(hit(&checks::CREDENTIAL_FILE, format!("{shown}: {what}")));
     }
-    for s in secrets::find(&text) {
+    let library = LIBRARIES
+        .iter()
+        .any(|l| format!("/{path}").contains(l) || path.starts_with(l));
+    for s in secrets::find_with(&text, !library) {
         out.push(hit(s.check, format!("{} in {shown}", s.what)));
     }
     out
@@ -119,7 +136,18 @@ pub fn content(path: &str, data: &[u8]) -> Vec<Hit> {
 /// Files that hold a package registry's, git's or docker's credentials.
 fn credential_file(path: &str, text: &str) -> Option<&'static str> {
     let base = path.rsplit('/').next().unwrap_or(path);
-    let has = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    // A credential's value, not a placeholder the runtime fills in (`${NPM_TOKEN}`).
+    let has = |words: &[&str]| {
+        words.iter().any(|w| {
+            text.match_indices(w).any(|(i, _)| {
+                let after = &text[i + w.len()..];
+                let rest = after.trim_start_matches([' ', '=', ':', '"', '\'']);
+                after.starts_with([' ', '=', ':', '"', '\''])
+                    && !rest.is_empty()
+                    && !rest.starts_with(['$', '\n'])
+            })
+        })
+    };
     match base {
         ".npmrc" if has(&["_authToken", "_auth", "_password"]) => Some("npm registry credentials"),
         ".pypirc" if has(&["password"]) => Some("PyPI credentials"),
@@ -133,14 +161,28 @@ fn credential_file(path: &str, text: &str) -> Option<&'static str> {
     }
 }
 
-/// An ELF core file (`e_type` 4), named `core` or `core.N`.
-fn is_core_dump(path: &str, data: &[u8]) -> bool {
+/// Named like a core dump: `core` or `core.N`.
+pub fn core_named(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path);
-    let named = base == "core"
+    base == "core"
         || base
             .strip_prefix("core.")
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
-    named && data.len() > 18 && data.starts_with(b"\x7fELF") && data[16] == 4 && data[17] == 0
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An ELF core file (`e_type` 4) named like one; `data` may be just its first bytes.
+fn is_core_dump(path: &str, data: &[u8]) -> bool {
+    core_named(path) && data.starts_with(b"\x7fELF") && data.get(16..18) == Some(&[4, 0][..])
+}
+
+/// Checks of a core-named file too large to scan, from its first bytes.
+pub fn core_header(path: &str, head: &[u8]) -> Option<Hit> {
+    is_core_dump(path, head).then(|| {
+        hit(
+            &checks::CORE_DUMP,
+            format!("/{path}: a core dump (the memory of a crashed process)"),
+        )
+    })
 }
 
 #[cfg(test)]
@@ -202,9 +244,19 @@ mod tests {
             ids(&content("root/.npmrc", b"registry=https://x\n")),
             Vec::<&str>::new()
         );
+        assert_eq!(
+            ids(&content("root/.npmrc", b"//r/:_authToken=${NPM_TOKEN}\n")),
+            Vec::<&str>::new()
+        );
+        let code = b"password = base64.b16encode(os.urandom(16))\n";
+        assert_eq!(
+            ids(&content("usr/lib/python3/dist-packages/x/auth.py", code)),
+            Vec::<&str>::new()
+        );
         let mut core = b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x04\0".to_vec();
         core.extend_from_slice(&[0; 32]);
         assert_eq!(ids(&content("app/core.1234", &core)), ["KA024"]);
+        assert!(core_header("app/core", &core[..20]).is_some());
         assert_eq!(ids(&content("app/core.rs", &core)), Vec::<&str>::new());
         assert!(!scanned("usr/share/doc/x/README", 10));
         assert!(scanned("app/config", 10) && !scanned("app/big", MAX_SCAN + 1));

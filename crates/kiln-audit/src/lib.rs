@@ -128,6 +128,7 @@ fn audit_stored(store: &Store, name: &str, stored: &StoredImage) -> Result<Audit
         });
     }
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(b.id)));
+    let findings = capped(findings);
     let total_bytes: u64 = walked.tree.visible().map(|(_, s)| s.size).sum::<u64>()
         + walked.tree.wasted().map(|(_, b, _)| b).sum::<u64>();
     let wasted_bytes: u64 = walked.tree.wasted().map(|(_, b, _)| b).sum();
@@ -158,6 +159,51 @@ fn audit_stored(store: &Store, name: &str, stored: &StoredImage) -> Result<Audit
     })
 }
 
+/// A history line as findings show it: secrets redacted, at most [`MAX_STEP`] characters.
+pub(crate) fn shown_step(created_by: &str) -> String {
+    let s = secrets::redact(created_by);
+    match s.char_indices().nth(MAX_STEP) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s,
+    }
+}
+
+/// Longest history line kept in a finding (one can be megabytes).
+const MAX_STEP: usize = 400;
+
+/// Most findings of one check listed; the rest are counted in one more finding.
+const MAX_PER_CHECK: usize = 100;
+
+/// At most [`MAX_PER_CHECK`] findings of each check (a hostile layer can hold millions of
+/// world-writable files); what is left out is said in a last finding of that check.
+fn capped(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut count: std::collections::HashMap<&'static str, usize> = Default::default();
+    let mut out = Vec::new();
+    for f in findings {
+        let n = count.entry(f.id).or_default();
+        *n += 1;
+        if *n <= MAX_PER_CHECK {
+            out.push(f);
+        }
+    }
+    for c in checks::ALL {
+        let n = count.get(c.id).copied().unwrap_or(0);
+        if n > MAX_PER_CHECK {
+            out.push(Finding {
+                id: c.id,
+                severity: c.severity,
+                message: format!("and {} more {} findings", n - MAX_PER_CHECK, c.id),
+                layer: None,
+                path: None,
+                step: None,
+                hidden_by_layer: None,
+                bytes: None,
+            });
+        }
+    }
+    out
+}
+
 /// The step that made each layer: the history entries that are not empty layers, in
 /// order (`None` where the history is shorter, as in images made by hand).
 fn layer_steps(config: &serde_json::Value, layers: usize) -> Vec<Option<String>> {
@@ -166,7 +212,7 @@ fn layer_steps(config: &serde_json::Value, layers: usize) -> Vec<Option<String>>
         .into_iter()
         .flatten()
         .filter(|h| !h["empty_layer"].as_bool().unwrap_or(false))
-        .map(|h| h["created_by"].as_str().map(secrets::redact))
+        .map(|h| h["created_by"].as_str().map(shown_step))
         .take(layers)
         .collect();
     steps.resize(layers, None);

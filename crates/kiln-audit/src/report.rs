@@ -3,6 +3,20 @@
 
 use crate::Audit;
 
+/// Text from the image as the terminal shows it: control characters (escape sequences
+/// could rewrite the report's lines) written as `\u{..}`.
+fn safe(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The human report.
 pub fn human(a: &Audit) -> String {
     let mut out = format!("audit of {} ({})\n", a.image, short(&a.id));
@@ -11,7 +25,7 @@ pub fn human(a: &Audit) -> String {
             "{:<8} {}  {}\n",
             f.severity.as_str().to_uppercase(),
             f.id,
-            f.message
+            safe(&f.message)
         ));
         let mut place = Vec::new();
         if let Some(l) = f.layer {
@@ -74,8 +88,19 @@ fn short(id: &str) -> &str {
 /// A history line on one line, at most 100 characters.
 fn one_line(s: &str) -> String {
     let flat: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(100) {
+    safe(&match flat.char_indices().nth(100) {
         Some((i, _)) => format!("{}...", &flat[..i]),
         None => flat,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(safe("a\u{1b}[2Kb"), "a\\u{1b}[2Kb");
+        assert_eq!(one_line("RUN \u{1b}]0;x\u{7}"), "RUN \\u{1b}]0;x\\u{7}");
     }
 }

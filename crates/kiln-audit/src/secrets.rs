@@ -43,6 +43,7 @@ fn patterns() -> &'static [Pattern] {
             p(&checks::TOKEN, "a GitLab token", r"\bglpat-[A-Za-z0-9_-]{20,}", None),
             p(&checks::TOKEN, "a Slack token", r"\bxox[baprs]-[A-Za-z0-9-]{10,}", None),
             p(&checks::TOKEN, "an npm token", r"\bnpm_[A-Za-z0-9]{36}\b", None),
+            p(&checks::TOKEN, "a password in a URL", r"[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@$]{3,}@", None),
             p(&checks::TOKEN, "a password or token", r#"(?i)(?:\b|_)(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key)\b["']?\s*[=:]\s*["']?([^\s"'`$<>{}();,:]{12,})"#, Some(1)),
         ]
     })
@@ -76,9 +77,15 @@ pub fn entropy(s: &str) -> f64 {
 /// The secrets in `text`, one hit per pattern; the generic password pattern only when no
 /// specific one matched (`aws_secret_access_key=...` is one AWS key, not also a password).
 pub fn find(text: &str) -> Vec<Hit> {
+    find_with(text, true)
+}
+
+/// [`find`], without the generic password pattern when `generic` is false (library code
+/// is full of `password = compute(...)`).
+pub fn find_with(text: &str, generic: bool) -> Vec<Hit> {
     let mut out = Vec::new();
     for p in patterns() {
-        if p.entropy_group.is_some() && !out.is_empty() {
+        if p.entropy_group.is_some() && (!generic || !out.is_empty()) {
             continue;
         }
         let found = p.re.captures_iter(text).any(|c| match p.entropy_group {
@@ -95,7 +102,10 @@ pub fn find(text: &str) -> Vec<Hit> {
     if let Some(card) = card_number(text) {
         out.push(Hit {
             check: &checks::CARD_NUMBER,
-            what: format!("a card number ending in {}", &card[card.len() - 4..]),
+            what: format!(
+                "a card number ending in {}",
+                card.get(card.len().saturating_sub(4)..).unwrap_or("")
+            ),
         });
     }
     out
@@ -137,21 +147,43 @@ pub fn secret_name(name: &str, value: &str) -> bool {
     named && !value.is_empty() && !value.starts_with('$')
 }
 
-/// The first digit run (13 to 19 digits, spaces or dashes between) that passes the Luhn
-/// check and starts like a Visa, Mastercard, American Express or Discover number.
+/// The first card number in `text`: 13 to 19 ASCII digits, written whole or in groups of
+/// four (American Express: 4-6-5), with a known issuer's prefix and length (Visa,
+/// Mastercard, American Express, Discover), passing the Luhn check.
 fn card_number(text: &str) -> Option<String> {
     static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("valid"));
+    let re = RE.get_or_init(|| {
+        Regex::new(r"\b(?:[0-9]{13,19}|[0-9]{4}(?:[ -][0-9]{4}){2}[ -][0-9]{1,7}|[0-9]{4}[ -][0-9]{6}[ -][0-9]{5})\b")
+            .expect("valid")
+    });
+    // Part of a longer run of numbers (a table) is no card number.
+    let digit_near = |s: &str| {
+        s.trim_start_matches([' ', '-'])
+            .starts_with(|c: char| c.is_ascii_digit())
+    };
     re.find_iter(text).find_map(|m| {
+        let before: String = text[..m.start()].chars().rev().take(2).collect();
+        if digit_near(&before) || digit_near(&text[m.end()..]) {
+            return None;
+        }
         let digits: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
-        let issuer = digits.starts_with('4')
-            || (digits.starts_with('5') && matches!(digits.as_bytes()[1], b'1'..=b'5'))
-            || digits.starts_with("34")
-            || digits.starts_with("37")
-            || digits.starts_with("6011");
-        let same = digits.bytes().all(|b| b == digits.as_bytes()[0]);
-        (issuer && !same && luhn(&digits)).then_some(digits)
+        let b = digits.as_bytes();
+        let same = b.iter().all(|d| *d == b[0]);
+        (issuer_length(&digits) && !same && luhn(&digits)).then_some(digits)
     })
+}
+
+/// Does `d` start like a card of a known issuer, with that issuer's length?
+fn issuer_length(d: &str) -> bool {
+    let prefix = |n: usize| d.get(..n).and_then(|p| p.parse::<u32>().ok()).unwrap_or(0);
+    let len = d.len();
+    let visa = d.starts_with('4') && matches!(len, 13 | 16 | 19);
+    let mastercard =
+        ((51..=55).contains(&prefix(2)) || (2221..=2720).contains(&prefix(4))) && len == 16;
+    let amex = matches!(prefix(2), 34 | 37) && len == 15;
+    let discover = (prefix(4) == 6011 || (644..=649).contains(&prefix(3)) || prefix(2) == 65)
+        && (16..=19).contains(&len);
+    visa || mastercard || amex || discover
 }
 
 fn luhn(digits: &str) -> bool {
@@ -196,6 +228,9 @@ mod tests {
         assert_eq!(ids("ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"), ["KA012"]);
         assert_eq!(ids("DB_PASSWORD=Xk9#mQ2vL7pZr4Tw"), ["KA012"]);
         assert_eq!(ids("card 4111 1111 1111 1111 here"), ["KA025"]);
+        assert_eq!(ids("amex 3782 822463 10005"), ["KA025"]);
+        assert_eq!(ids("mc 2221000000000009"), ["KA025"]);
+        assert_eq!(ids("url https://admin:S3cretPass@db.example/x"), ["KA012"]);
     }
 
     #[test]
@@ -211,6 +246,10 @@ mod tests {
             "AKIA lowercase akiaiosfodnn7example",
             "passwd: elevated-privileges 4755 root/root [usr/bin/passwd]",
             "$pwd = Win32::GetCwd();",
+            "5352 5354 5353 5351 5350 5349 5348",
+            "5\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}",
+            "4\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}\u{660}2",
+            "http://example.com/path",
         ] {
             assert!(find(text).is_empty(), "{text}: {:?}", find(text));
         }
@@ -227,6 +266,10 @@ mod tests {
             "RUN echo [redacted]"
         );
         assert_eq!(redact("RUN make install"), "RUN make install");
+        assert_eq!(
+            redact("RUN git clone https://admin:S3cretPass@git.example/r"),
+            "RUN git clone [redacted]git.example/r"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub struct Tree {
     visible: BTreeMap<String, Seen>,
     /// (path, layer that wrote it) -> the layer that deleted or replaced it.
     hidden: HashMap<(String, usize), usize>,
-    /// Bytes of hidden versions per path, with the layer of the largest one.
+    /// Bytes of hidden versions per path, with the layer of the first one.
     wasted: BTreeMap<String, (u64, usize)>,
 }
 
@@ -31,12 +31,20 @@ impl Tree {
         }
     }
 
-    /// Layer `layer` deletes `path` and everything under it (a whiteout).
+    /// Layer `layer` deletes `path` and everything under it (a whiteout): what lower
+    /// layers put there; the same layer's own entries stay (OCI image spec).
     pub fn delete(&mut self, layer: usize, path: &str) {
-        if let Some(old) = self.visible.remove(path) {
+        if let Some(old) = self.visible.get(path).copied().filter(|s| s.layer < layer) {
+            self.visible.remove(path);
             self.hide(path, old, layer);
         }
-        self.clear_under(layer, path, |_| true);
+        self.clear_under(layer, path, |seen| seen.layer < layer);
+    }
+
+    /// Layer `layer` puts a non-directory at `path`: what lower layers had under it (a
+    /// directory there) is gone.
+    pub fn replace_dir(&mut self, layer: usize, path: &str) {
+        self.clear_under(layer, path, |seen| seen.layer < layer);
     }
 
     /// Layer `layer` makes `dir` opaque: what lower layers put under it is gone.
@@ -118,5 +126,14 @@ mod tests {
         assert_eq!(wasted, 50 + 5 + 7 + 1);
         let left: Vec<&str> = t.visible().map(|(p, _)| p).collect();
         assert_eq!(left, ["d/c", "keep"]);
+        // A whiteout does not delete its own layer's file; a file over a directory hides
+        // what the directory held.
+        t.add(3, "same", 1);
+        t.delete(3, "same");
+        assert!(t.get("same").is_some());
+        t.add(3, "dir/inner", 4);
+        t.add(4, "dir", 0);
+        t.replace_dir(4, "dir");
+        assert_eq!(t.hidden_by("dir/inner", 3), Some(4));
     }
 }

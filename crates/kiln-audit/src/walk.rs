@@ -18,8 +18,9 @@ pub struct Walked {
     pub tree: Tree,
     /// (layer, path, hit) of every member check.
     pub hits: Vec<(usize, String, Hit)>,
-    /// The last version of each account file: (layer, content).
-    pub accounts: HashMap<String, (usize, String)>,
+    /// The last version of each account file: (layer, content when it was read: not a
+    /// link, at most 1 MiB).
+    pub accounts: HashMap<String, (usize, Option<String>)>,
     /// Uncompressed bytes per layer.
     pub sizes: Vec<u64>,
 }
@@ -38,13 +39,23 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-/// The member name as a clean relative path (`./a/b/` -> `a/b`); `None` for the root.
+/// Longest member name read (PATH_MAX); kiln's extractor refuses longer ones too.
+const MAX_NAME: usize = 4096;
+
+/// The member name as a clean relative path (`./a/b/` -> `a/b`, `a/../b` -> `b`, never
+/// above the root), as kiln's extractor places it; `None` for the root.
 fn clean(name: &[u8]) -> Option<String> {
     let s = String::from_utf8_lossy(name);
-    let parts: Vec<&str> = s
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
+    let mut parts: Vec<&str> = Vec::new();
+    for c in s.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
     (!parts.is_empty()).then(|| parts.join("/"))
 }
 
@@ -64,42 +75,20 @@ impl Walked {
         let mut counted = Counted { inner: plain, n: 0 };
         let mut tar = TarReader::new(&mut counted);
         while let Some(e) = tar.next_entry().map_err(|e| AuditError::layer(layer, e))? {
+            if e.name.len() > MAX_NAME {
+                return Err(AuditError::layer(
+                    layer,
+                    format!(
+                        "a member name of {} bytes (kiln refuses such layers)",
+                        e.name.len()
+                    ),
+                ));
+            }
             let Some(path) = clean(&e.name) else { continue };
-            let (dir, base) = path.rsplit_once('/').unwrap_or(("", &path));
-            if base == ".wh..wh..opq" {
-                self.tree.opaque(index, dir);
+            if self.whiteout(index, &path) {
                 continue;
             }
-            if let Some(gone) = base.strip_prefix(".wh.") {
-                let gone = if dir.is_empty() {
-                    gone.to_string()
-                } else {
-                    format!("{dir}/{gone}")
-                };
-                self.tree.delete(index, &gone);
-                continue;
-            }
-            let regular = matches!(e.typeflag, b'0' | 0 | b'7');
-            self.tree
-                .add(index, &path, if regular { e.size } else { 0 });
-            for h in files::header(&e, &path) {
-                self.hits.push((index, path.clone(), h));
-            }
-            if !regular || !files::scanned(&path, e.size) {
-                continue;
-            }
-            let mut data = Vec::with_capacity(e.size as usize);
-            tar.content()
-                .take(files::MAX_SCAN)
-                .read_to_end(&mut data)
-                .map_err(|err| AuditError::layer(layer, err))?;
-            if ACCOUNT_FILES.contains(&path.as_str()) {
-                let text = String::from_utf8_lossy(&data).into_owned();
-                self.accounts.insert(path.clone(), (index, text));
-            }
-            for h in files::content(&path, &data) {
-                self.hits.push((index, path.clone(), h));
-            }
+            self.member(&mut tar, index, layer, &e, path)?;
         }
         // The rest of the stream (the end blocks) counts too.
         io::copy(&mut counted, &mut io::sink()).map_err(|e| AuditError::layer(layer, e))?;
@@ -107,10 +96,86 @@ impl Walked {
         Ok(())
     }
 
+    /// Apply a whiteout member (true), or say it is none (false). aufs metadata
+    /// (`.wh..wh.plnk`, ...) and an empty whiteout name are skipped.
+    fn whiteout(&mut self, index: usize, path: &str) -> bool {
+        let (dir, base) = path.rsplit_once('/').unwrap_or(("", path));
+        if base == ".wh..wh..opq" {
+            self.tree.opaque(index, dir);
+            return true;
+        }
+        let Some(gone) = base.strip_prefix(".wh.") else {
+            return false;
+        };
+        if gone.is_empty() || gone.starts_with(".wh.") {
+            return true;
+        }
+        let gone = if dir.is_empty() {
+            gone.to_string()
+        } else {
+            format!("{dir}/{gone}")
+        };
+        self.tree.delete(index, &gone);
+        true
+    }
+
+    /// One member that is not a whiteout: into the tree, through the checks.
+    fn member<R: Read>(
+        &mut self,
+        tar: &mut TarReader<R>,
+        index: usize,
+        layer: &LayerRef,
+        e: &kiln_oci::tar::RawEntry,
+        path: String,
+    ) -> Result<(), AuditError> {
+        let regular = matches!(e.typeflag, b'0' | 0 | b'7');
+        self.tree
+            .add(index, &path, if regular { e.size } else { 0 });
+        if e.typeflag != b'5' {
+            self.tree.replace_dir(index, &path);
+        }
+        // A later version of an account file replaces what was read of it, read or not.
+        if ACCOUNT_FILES.contains(&path.as_str()) {
+            self.accounts.insert(path.clone(), (index, None));
+        }
+        for h in files::header(e, &path) {
+            self.hits.push((index, path.clone(), h));
+        }
+        if regular && !files::scanned(&path, e.size) && files::core_named(&path) {
+            let mut head = Vec::new();
+            tar.content()
+                .take(64)
+                .read_to_end(&mut head)
+                .map_err(|err| AuditError::layer(layer, err))?;
+            if let Some(h) = files::core_header(&path, &head) {
+                self.hits.push((index, path, h));
+            }
+            return Ok(());
+        }
+        if !regular || !files::scanned(&path, e.size) {
+            return Ok(());
+        }
+        let mut data = Vec::with_capacity(e.size.min(files::MAX_SCAN) as usize);
+        tar.content()
+            .take(files::MAX_SCAN)
+            .read_to_end(&mut data)
+            .map_err(|err| AuditError::layer(layer, err))?;
+        if ACCOUNT_FILES.contains(&path.as_str()) {
+            let text = String::from_utf8_lossy(&data).into_owned();
+            self.accounts.insert(path.clone(), (index, Some(text)));
+        }
+        for h in files::content(&path, &data) {
+            self.hits.push((index, path.clone(), h));
+        }
+        Ok(())
+    }
+
     /// The final content of an account file, if the image still has that version.
     pub fn account(&self, path: &str) -> Option<&str> {
         let (layer, text) = self.accounts.get(path)?;
-        (self.tree.get(path)?.layer == *layer).then_some(text.as_str())
+        (self.tree.get(path)?.layer == *layer)
+            .then_some(text.as_deref())
+            .flatten()
     }
 }
 
@@ -123,5 +188,7 @@ mod tests {
         assert_eq!(clean(b"./a//b/").as_deref(), Some("a/b"));
         assert_eq!(clean(b"./"), None);
         assert_eq!(clean(b"/etc/passwd").as_deref(), Some("etc/passwd"));
+        assert_eq!(clean(b"x/../etc/shadow").as_deref(), Some("etc/shadow"));
+        assert_eq!(clean(b"../../etc").as_deref(), Some("etc"));
     }
 }
