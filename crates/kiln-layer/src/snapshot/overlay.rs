@@ -138,20 +138,20 @@ impl OverlaySnapshot {
 }
 
 /// Unmount `target`, which kiln no longer uses. A step starting in another stage at the
-/// same moment can hold it briefly: its fork copies this process's descriptors until
-/// they close on exec, and its new mount namespace is a peer of this one until it turns
-/// private. Such a busy mount is tried again for about 100 ms, then detached (it goes
-/// when the last of those references does).
+/// same moment can hold it briefly: its fork copies this process's descriptors until it
+/// closes them before exec. Such a busy mount is tried again for up to 2 s; a mount still
+/// busy then is reported (something else uses it: the caller must not read the upper
+/// directory as if the step were done).
 fn unmount_settled(target: &Path) -> rustix::io::Result<()> {
-    for _ in 0..20 {
-        match unmount(target, UnmountFlags::empty()) {
-            Err(e) if e == rustix::io::Errno::BUSY => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-            r => return r,
+    let mut r = unmount(target, UnmountFlags::empty());
+    for _ in 0..100 {
+        if r != Err(rustix::io::Errno::BUSY) {
+            break;
         }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        r = unmount(target, UnmountFlags::empty());
     }
-    unmount(target, UnmountFlags::DETACH)
+    r
 }
 
 impl Drop for OverlaySnapshot {

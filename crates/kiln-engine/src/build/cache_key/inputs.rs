@@ -188,18 +188,33 @@ mod tests {
     use crate::context::dockerignore::Ignore;
     use kiln_layer::Root;
 
-    fn key_of(dir: &std::path::Path, ignore: Option<&Ignore>, srcs: &[&str]) -> kiln_oci::Digest {
+    fn key_with(
+        dir: &std::path::Path,
+        ignore: Option<&Ignore>,
+        srcs: &[&str],
+        keep_owners: bool,
+    ) -> kiln_oci::Digest {
         let root = Root::open(dir).expect("root");
         let tree = SourceTree {
             root: &root,
             ignore,
-            label: "the build context".into(),
-            keep_owners: false,
+            label: "a tree".into(),
+            keep_owners,
         };
         let mut k = KeyBuilder::new("test", None);
         let srcs: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
         add_context_sources(&mut k, &tree, &srcs, &StatCache::in_memory()).expect("hash");
         k.finish()
+    }
+
+    /// The build context's key (owners not kept).
+    fn key_of(dir: &std::path::Path, ignore: Option<&Ignore>, srcs: &[&str]) -> kiln_oci::Digest {
+        key_with(dir, ignore, srcs, false)
+    }
+
+    /// A stage's key (owners, xattrs and hard links kept).
+    fn stage_key(dir: &std::path::Path, srcs: &[&str]) -> kiln_oci::Digest {
+        key_with(dir, None, srcs, true)
     }
 
     #[test]
@@ -239,20 +254,6 @@ mod tests {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {}
             Err(e) => panic!("chown: {e}"),
         }
-    }
-
-    fn stage_key(dir: &std::path::Path, srcs: &[&str]) -> kiln_oci::Digest {
-        let root = Root::open(dir).expect("root");
-        let tree = SourceTree {
-            root: &root,
-            ignore: None,
-            label: "a stage".into(),
-            keep_owners: true,
-        };
-        let mut k = KeyBuilder::new("test", None);
-        let srcs: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
-        add_context_sources(&mut k, &tree, &srcs, &StatCache::in_memory()).expect("hash");
-        k.finish()
     }
 
     /// A stage's files are copied with their xattrs (file capabilities) and hard links:
