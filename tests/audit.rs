@@ -66,6 +66,18 @@ fn planted_problems_are_found_with_their_layer_path_and_step() {
     };
     // Layers: 0 busybox, 1 COPY id_rsa, 2 COPY aws.txt, 3 RUN rm, 4 RUN echo token,
     // 5 apt lists, 6 setuid, 7 big, 8 rm big.
+    // The Dockerfile line of each finding: the step that made the layer or set the value.
+    assert_eq!(a["dockerfile"], "Dockerfile", "{a:#}");
+    let line = |id: &str, path: &str| one(id, path)["line"].clone();
+    assert_eq!(line("KA010", "/root/.ssh/id_rsa"), 2);
+    assert_eq!(line("KA011", "/app/aws.txt"), 3);
+    assert_eq!(line("KA012", "/app.env"), 7);
+    assert_eq!(line("KA030", "/var/lib/apt/lists"), 8);
+    assert_eq!(line("KA002", "/usr/bin/suid-tool"), 9);
+    assert_eq!(line("KA032", "/big"), 10);
+    assert_eq!(with_id(&a, "KA013")[0]["line"], 5, "the ENV line");
+    assert_eq!(with_id(&a, "KA015")[0]["line"], 6, "the ARG line");
+    assert_eq!(a["layers"][0]["line"], 1, "the base's layer: the FROM line");
     let key = one("KA010", "/root/.ssh/id_rsa");
     assert_eq!(key["layer"], 1, "{key}");
     assert_eq!(key["hidden_by_layer"], 3, "deleted by the RUN rm: {key}");
@@ -124,6 +136,7 @@ fn planted_problems_are_found_with_their_layer_path_and_step() {
 
     let human = env.ok(&["audit", "planted:1"]);
     assert!(human.contains("CRITICAL KA011"), "{human}");
+    assert!(human.contains("Dockerfile:3; layer 2"), "{human}");
     assert!(human.contains("deleted or replaced in layer 3"), "{human}");
     assert!(human.contains("efficiency:"), "{human}");
     let out = env.run(&["audit", "--fail-on", "critical", "planted:1"]);
@@ -148,6 +161,10 @@ fn a_clean_image_has_no_findings_and_passes_fail_on() {
     let a = audit_json(&env, "clean:1");
     assert_eq!(a["findings"].as_array().map(Vec::len), Some(0), "{a:#}");
     assert_eq!(a["efficiency"], 1.0);
+    // An image no build here made (imported) has no Dockerfile lines.
+    let imported = audit_json(&env, "busybox:test");
+    assert!(imported.get("dockerfile").is_none(), "{imported:#}");
+    assert!(imported["layers"][0].get("line").is_none(), "{imported:#}");
     env.ok(&["audit", "--fail-on", "low", "clean:1"]);
     // Control: the same image as root, without a healthcheck.
     let ctx = env.context("ctx2", &[("Dockerfile", "FROM busybox:test\n")]);

@@ -315,6 +315,9 @@ fn step_cache_records_are_roots_and_are_checked() {
     let out = env.ok(&["prune", "--all"]);
     assert!(out.contains("Deleted cache files: 1"), "{out}");
     assert_eq!(fs::read_dir(&stat_dir).expect("ls").count(), 0);
+    // The record of the built image's Dockerfile lines stays while the image does.
+    let builds = store.join("cache/builds");
+    assert_eq!(fs::read_dir(&builds).expect("ls").count(), 1);
     assert!(
         out.contains(&format!(
             "Deleted step-cache records: {}",

@@ -13,6 +13,8 @@ pub struct Hit {
     pub message: String,
     /// The history entry (its `created_by`) it came from, if one.
     pub step: Option<String>,
+    /// That entry's index in the config's history (for its Dockerfile line).
+    pub history: Option<usize>,
 }
 
 fn hit(check: &'static Check, message: String) -> Hit {
@@ -20,7 +22,28 @@ fn hit(check: &'static Check, message: String) -> Hit {
         check,
         message,
         step: None,
+        history: None,
     }
+}
+
+/// `hit` with the last history entry whose `created_by` starts with `instruction ` and
+/// contains `needle` (the step that set what was found).
+fn set_by(v: &Value, mut h: Hit, instruction: &str, needle: &str) -> Hit {
+    let prefix = format!("{instruction} ");
+    let found = v["history"].as_array().and_then(|hist| {
+        hist.iter().rposition(|e| {
+            e["created_by"]
+                .as_str()
+                .is_some_and(|by| by.starts_with(&prefix) && by.contains(needle))
+        })
+    });
+    if let Some(i) = found {
+        h.history = Some(i);
+        h.step = v["history"][i]["created_by"]
+            .as_str()
+            .map(crate::shown_step);
+    }
+    h
 }
 
 /// Checks of the config JSON (`config` and `history` of an OCI or Docker image config).
@@ -31,10 +54,11 @@ pub fn config(v: &Value) -> Vec<Hit> {
     let name = user.split(':').next().unwrap_or("");
     if name.is_empty() || name == "root" || name == "0" {
         let shown = if user.is_empty() { "no USER" } else { user };
-        out.push(hit(
+        let h = hit(
             &checks::ROOT_USER,
             format!("the image runs as root ({shown})"),
-        ));
+        );
+        out.push(set_by(v, h, "USER", ""));
     }
     if no_healthcheck(c) {
         out.push(hit(
@@ -44,10 +68,11 @@ pub fn config(v: &Value) -> Vec<Hit> {
     }
     if let Some(ports) = c["ExposedPorts"].as_object() {
         if ports.keys().any(|p| p == "22" || p == "22/tcp") {
-            out.push(hit(
+            let h = hit(
                 &checks::EXPOSES_SSH,
                 "the image exposes port 22 (ssh)".into(),
-            ));
+            );
+            out.push(set_by(v, h, "EXPOSE", "22"));
         }
     }
     for e in c["Env"]
@@ -58,23 +83,25 @@ pub fn config(v: &Value) -> Vec<Hit> {
     {
         let (k, val) = e.split_once('=').unwrap_or((e, ""));
         if secrets::secret_name(k, val) || !secrets::find(val).is_empty() {
-            out.push(hit(
+            let h = hit(
                 &checks::SECRET_IN_ENV,
                 format!(
                     "ENV {} holds a secret (its value is in the image config)",
                     name_of(k)
                 ),
-            ));
+            );
+            out.push(set_by(v, h, "ENV", &format!("{k}=")));
         }
     }
     if let Some(labels) = c["Labels"].as_object() {
         for (k, val) in labels {
             let val = val.as_str().unwrap_or("");
             if secrets::secret_name(k, val) || !secrets::find(val).is_empty() {
-                out.push(hit(
+                let h = hit(
                     &checks::SECRET_IN_LABEL,
                     format!("LABEL {} holds a secret", name_of(k)),
-                ));
+                );
+                out.push(set_by(v, h, "LABEL", k));
             }
         }
     }
@@ -84,7 +111,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    for h in v["history"].as_array().into_iter().flatten() {
+    for (i, h) in v["history"].as_array().into_iter().flatten().enumerate() {
         let by = h["created_by"].as_str().unwrap_or("");
         // An ENV whose value is still in the config is reported once, as KA013.
         let in_config = by
@@ -98,6 +125,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
                 check: &checks::SECRET_IN_HISTORY,
                 message: format!("the history of a step records {what}"),
                 step: Some(crate::shown_step(by)),
+                history: Some(i),
             });
         }
     }

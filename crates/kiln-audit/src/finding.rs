@@ -48,6 +48,10 @@ pub struct Finding {
     /// The path in the image (`/etc/shadow`), for files.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The Dockerfile line of the step that made the layer (or set the config value),
+    /// for images built in this store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
     /// The step that made the layer, as the image's history records it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,

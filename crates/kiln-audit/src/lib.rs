@@ -42,6 +42,9 @@ pub struct LayerSummary {
     /// The step that made it (history `created_by`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+    /// The Dockerfile line of that step (images built in this store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 /// An audit's result.
@@ -51,6 +54,10 @@ pub struct Audit {
     pub image: String,
     /// Its ID (config digest).
     pub id: String,
+    /// The Dockerfile it was built from, for images built in this store: `line` of a
+    /// finding or layer is a line of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
     pub findings: Vec<Finding>,
     pub layers: Vec<LayerSummary>,
     /// Bytes of every layer's files.
@@ -81,57 +88,17 @@ fn audit_stored(store: &Store, name: &str, stored: &StoredImage) -> Result<Audit
         .read_blob_json(&image.config_digest, kiln_oci::image::MAX_CONFIG_BYTES)
         .map_err(image_err)?;
     let layers = image.layers().map_err(|e| AuditError::image(name, e))?;
-    let steps = layer_steps(&config, layers.len());
     let mut walked = walk::Walked::default();
     for (i, l) in layers.iter().enumerate() {
         walked.layer(store, i, l)?;
     }
-    let mut findings = Vec::new();
-    for (layer, path, hit) in &walked.hits {
-        findings.push(Finding {
-            id: hit.check.id,
-            severity: hit.check.severity,
-            message: hit.message.clone(),
-            layer: Some(*layer),
-            path: Some(format!("/{path}")),
-            step: steps[*layer].clone(),
-            hidden_by_layer: walked.tree.hidden_by(path, *layer),
-            bytes: None,
-        });
-    }
-    for l in leftovers::find(&walked.tree) {
-        findings.push(Finding {
-            id: l.check.id,
-            severity: l.check.severity,
-            message: l.message,
-            layer: Some(l.layer),
-            path: Some(l.path),
-            step: steps[l.layer].clone(),
-            hidden_by_layer: l.hidden_by,
-            bytes: Some(l.bytes),
-        });
-    }
-    let config_hits = config::config(&config).into_iter().chain(config::accounts(
-        walked.account("etc/passwd"),
-        walked.account("etc/shadow"),
-    ));
-    for h in config_hits {
-        findings.push(Finding {
-            id: h.check.id,
-            severity: h.check.severity,
-            message: h.message,
-            layer: None,
-            path: None,
-            step: h.step,
-            hidden_by_layer: None,
-            bytes: None,
-        });
-    }
+    let at = Places::new(store, &stored.config, &config, &layers);
+    let mut findings = file_findings(&walked, &at);
+    findings.extend(config_findings(&config, &walked, &at));
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.id.cmp(b.id)));
     let findings = capped(findings);
-    let total_bytes: u64 = walked.tree.visible().map(|(_, s)| s.size).sum::<u64>()
-        + walked.tree.wasted().map(|(_, b, _)| b).sum::<u64>();
     let wasted_bytes: u64 = walked.tree.wasted().map(|(_, b, _)| b).sum();
+    let total_bytes = walked.tree.visible().map(|(_, s)| s.size).sum::<u64>() + wasted_bytes;
     let efficiency = if total_bytes == 0 {
         1.0
     } else {
@@ -145,18 +112,124 @@ fn audit_stored(store: &Store, name: &str, stored: &StoredImage) -> Result<Audit
             digest: l.digest.to_string(),
             size: walked.sizes[i],
             blob_size: l.size,
-            step: steps[i].clone(),
+            step: at.steps[i].clone(),
+            line: at.layer_line(i),
         })
         .collect();
     Ok(Audit {
         image: name.to_string(),
         id: stored.config.to_string(),
+        dockerfile: at.dockerfile.clone(),
         findings,
         layers,
         total_bytes,
         wasted_bytes,
         efficiency,
     })
+}
+
+/// Where a finding is: the step of each layer (history), and for images built in this
+/// store the Dockerfile lines of the layers and history entries (its build record, used
+/// only when it names exactly these layers and this history).
+struct Places {
+    steps: Vec<Option<String>>,
+    dockerfile: Option<String>,
+    layer_lines: Vec<Option<u32>>,
+    history_lines: Vec<Option<u32>>,
+}
+
+impl Places {
+    fn new(
+        store: &Store,
+        id: &kiln_oci::Digest,
+        config: &serde_json::Value,
+        layers: &[kiln_oci::LayerRef],
+    ) -> Places {
+        let steps = layer_steps(config, layers.len());
+        let history_len = config["history"].as_array().map_or(0, Vec::len);
+        let record = store.build_record(id).filter(|r| {
+            r.layers.len() == layers.len()
+                && r.history.len() == history_len
+                && r.layers
+                    .iter()
+                    .zip(layers)
+                    .all(|(a, b)| a.diff_id == b.diff_id.to_string())
+        });
+        match record {
+            Some(r) => Places {
+                steps,
+                dockerfile: Some(r.dockerfile),
+                layer_lines: r.layers.iter().map(|l| l.line).collect(),
+                history_lines: r.history,
+            },
+            None => Places {
+                steps,
+                dockerfile: None,
+                layer_lines: Vec::new(),
+                history_lines: Vec::new(),
+            },
+        }
+    }
+
+    fn layer_line(&self, layer: usize) -> Option<u32> {
+        self.layer_lines.get(layer).copied().flatten()
+    }
+
+    fn history_line(&self, entry: Option<usize>) -> Option<u32> {
+        entry.and_then(|i| self.history_lines.get(i).copied().flatten())
+    }
+}
+
+/// Findings of the layers' members and of what the final tree carries.
+fn file_findings(walked: &walk::Walked, at: &Places) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (layer, path, hit) in &walked.hits {
+        out.push(Finding {
+            id: hit.check.id,
+            severity: hit.check.severity,
+            message: hit.message.clone(),
+            layer: Some(*layer),
+            path: Some(format!("/{path}")),
+            line: at.layer_line(*layer),
+            step: at.steps[*layer].clone(),
+            hidden_by_layer: walked.tree.hidden_by(path, *layer),
+            bytes: None,
+        });
+    }
+    for l in leftovers::find(&walked.tree) {
+        out.push(Finding {
+            id: l.check.id,
+            severity: l.check.severity,
+            message: l.message,
+            layer: Some(l.layer),
+            path: Some(l.path),
+            line: at.layer_line(l.layer),
+            step: at.steps[l.layer].clone(),
+            hidden_by_layer: l.hidden_by,
+            bytes: Some(l.bytes),
+        });
+    }
+    out
+}
+
+/// Findings of the config and of the final account files.
+fn config_findings(config: &serde_json::Value, walked: &walk::Walked, at: &Places) -> Vec<Finding> {
+    let hits = config::config(config).into_iter().chain(config::accounts(
+        walked.account("etc/passwd"),
+        walked.account("etc/shadow"),
+    ));
+    hits.map(|h| Finding {
+        id: h.check.id,
+        severity: h.check.severity,
+        message: h.message,
+        layer: None,
+        path: None,
+        line: at.history_line(h.history),
+        step: h.step,
+        hidden_by_layer: None,
+        bytes: None,
+    })
+    .collect()
 }
 
 /// A history line as findings show it: secrets redacted, at most [`MAX_STEP`] characters.
@@ -195,6 +268,7 @@ fn capped(findings: Vec<Finding>) -> Vec<Finding> {
                 message: format!("and {} more {} findings", n - MAX_PER_CHECK, c.id),
                 layer: None,
                 path: None,
+                line: None,
                 step: None,
                 hidden_by_layer: None,
                 bytes: None,

@@ -28,6 +28,9 @@ pub fn human(a: &Audit) -> String {
             safe(&f.message)
         ));
         let mut place = Vec::new();
+        if let (Some(file), Some(line)) = (&a.dockerfile, f.line) {
+            place.push(format!("{}:{line}", safe(file)));
+        }
         if let Some(l) = f.layer {
             place.push(format!("layer {l}"));
         }
@@ -60,7 +63,10 @@ pub fn human(a: &Audit) -> String {
         counts.join(", ")
     ));
     for l in &a.layers {
-        let step = l.step.as_deref().map(one_line).unwrap_or_default();
+        let mut step = l.step.as_deref().map(one_line).unwrap_or_default();
+        if let (Some(file), Some(line)) = (&a.dockerfile, l.line) {
+            step = format!("{}:{line}  {step}", safe(file));
+        }
         out.push_str(&format!(
             "  {:>3}  {:>12} bytes  {}\n",
             l.index, l.size, step

@@ -276,6 +276,10 @@ fn finish(
     }
     let layers = squash(cx, opts.squash, result, &mut config)?;
     let image = output::store_image(store, &config, &layers)?;
+    // Only an aid to `kiln audit`: a build does not fail for want of it.
+    if let Some(rec) = result.lines.record(cx.spec.dockerfile, &layers) {
+        let _ = store.put_build_record(&image.config, &rec);
+    }
     let mut names = Vec::new();
     for r in tags {
         store

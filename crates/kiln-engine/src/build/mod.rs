@@ -17,6 +17,7 @@ mod export_dir;
 mod images;
 pub mod isolation;
 mod layer;
+mod lines;
 mod mount_from;
 pub mod mounts;
 mod options;

@@ -62,6 +62,8 @@ pub struct StageResult {
     /// How many of `layers` come from the base image (through earlier stages): what
     /// `--squash` keeps.
     pub base_layers: usize,
+    /// The Dockerfile lines of `layers` and of the config's history.
+    pub lines: super::lines::SourceLines,
 }
 
 impl StageResult {
@@ -112,6 +114,14 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
     let BaseImage {
         mut config, layers, ..
     } = base;
+    let lines = match &planned.base {
+        Base::Stage(j) => cx.stage(*j).map(|s| s.lines.clone()).unwrap_or_default(),
+        _ => super::lines::SourceLines::base(
+            layers.len(),
+            config.history.len(),
+            stage.from_span.start.line,
+        ),
+    };
     let mut st = super::step::StageRun {
         index,
         label,
@@ -125,6 +135,8 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
         config: ImageConfig::default(),
         current: None,
         origin: Origin::Dockerfile,
+        line: stage.from_span.start.line,
+        lines,
     };
     if cached {
         from_step.cached();
@@ -155,6 +167,7 @@ pub fn run(cx: &BuildState<'_>, index: usize) -> Result<StageResult, BuildError>
         env: st.scope.env.to_list(),
         key: st.key,
         base_layers,
+        lines: st.lines,
     })
 }
 

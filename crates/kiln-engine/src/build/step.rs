@@ -35,6 +35,10 @@ pub(crate) struct StageRun {
     pub current: Option<usize>,
     /// Where the step being run came from (the Dockerfile or an ONBUILD trigger).
     pub origin: super::entitlements::Origin,
+    /// The Dockerfile line of the instruction being run.
+    pub line: u32,
+    /// The lines of the stage's layers and history entries so far.
+    pub lines: super::lines::SourceLines,
 }
 
 /// The step being run: its instruction, as expanded, and its progress line.
@@ -87,6 +91,7 @@ impl StageRun {
         ins: &Instruction,
     ) -> Result<(), BuildError> {
         cx.check_cancelled()?;
+        self.line = ins.span.start.line;
         let step = {
             let mut args = cx.args.lock().map_err(|_| BuildError::Internal {
                 message: "build args are unusable after a failed stage".into(),
@@ -359,6 +364,7 @@ impl StageRun {
         }
         self.config.rootfs.diff_ids.push(l.diff_id.to_string());
         self.layers.push(l);
+        self.lines.layers.push(Some(self.line));
     }
 
     /// Run a step for real.
@@ -553,6 +559,7 @@ impl StageRun {
             comment: Some("kiln".into()),
             empty_layer: empty,
         });
+        self.lines.history.push(Some(self.line));
     }
 }
 

@@ -19,13 +19,16 @@ pub enum CacheArea {
     /// Content digests of the paths a step reads from an earlier stage, by that stage's
     /// layers and the paths.
     SourceDigests,
+    /// The Dockerfile lines of a built image's layers and history, by image ID.
+    BuildRecords,
 }
 
 impl CacheArea {
-    const ALL: [CacheArea; 3] = [
+    const ALL: [CacheArea; 4] = [
         CacheArea::ContextStat,
         CacheArea::CompressedLayers,
         CacheArea::SourceDigests,
+        CacheArea::BuildRecords,
     ];
 
     /// The directory name under `<root>/cache/`.
@@ -34,6 +37,7 @@ impl CacheArea {
             CacheArea::ContextStat => "stat",
             CacheArea::CompressedLayers => "compressed",
             CacheArea::SourceDigests => "sources",
+            CacheArea::BuildRecords => "builds",
         }
     }
 }
@@ -98,12 +102,14 @@ impl Store {
 
 impl Store {
     /// For prune: removes the cache files last written when `drop` says so (by their
-    /// modification time), and temp files writers left behind when they died. Gives
-    /// what was removed with its size, and what could not be.
+    /// modification time), except the build records of the images in `images` (config
+    /// digests in hex: a record lives as long as its image), and temp files writers left
+    /// behind when they died. Gives what was removed with its size, and what could not be.
     pub(crate) fn prune_cache_files(
         &self,
         drop: impl Fn(SystemTime) -> bool,
         now: SystemTime,
+        images: &std::collections::HashSet<String>,
     ) -> (Vec<(PathBuf, u64)>, Vec<String>) {
         let (mut removed, mut problems) = (Vec::new(), Vec::new());
         for area in CacheArea::ALL {
@@ -119,7 +125,9 @@ impl Store {
                 let name = entry.file_name();
                 let left_temp = name.to_string_lossy().starts_with(TEMP_PREFIX)
                     && super::gc_roots::writer_gone(written, now);
-                if !meta.is_file() || !(left_temp || drop(written)) {
+                let image_lives =
+                    area == CacheArea::BuildRecords && images.contains(&*name.to_string_lossy());
+                if !meta.is_file() || image_lives || !(left_temp || drop(written)) {
                     continue;
                 }
                 match std::fs::remove_file(entry.path()) {

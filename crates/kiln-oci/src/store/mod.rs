@@ -14,6 +14,7 @@
 //! a build) longer than one rename.
 
 mod blobs;
+mod build_records;
 mod cache_files;
 mod cache_mounts;
 mod error;
@@ -34,6 +35,7 @@ mod usage;
 mod verify;
 
 pub use blobs::BlobWriter;
+pub use build_records::{BuildRecord, LayerLine};
 pub use cache_files::CacheArea;
 pub use cache_mounts::{CacheMount, CacheMountInit, CacheMountUse, CacheMountsPruned};
 pub use error::{IndexProblem, StoreError};

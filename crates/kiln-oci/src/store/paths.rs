@@ -13,6 +13,8 @@
 //! <root>/cache/steps/<hex>.json      step-cache records (their `blobs` are kept by prune)
 //! <root>/cache/stat/                 the build context stat cache
 //! <root>/cache/compressed/           which compressed blob a layer gave when exported
+//! <root>/cache/sources/              content digests of the paths steps read from stages
+//! <root>/cache/builds/<image hex>    the Dockerfile lines of a built image's layers and history
 //! <root>/cache-mounts/<key>/         RUN --mount=type=cache directories
 //! ```
 

@@ -161,7 +161,9 @@ impl Store {
             unused_since: cutoff,
         };
         report.layers = gc::sweep_layers(self, &roots, policy, Some(&chosen_layers))?;
-        let (cache_files, problems) = self.prune_cache_files(|t| dropping && older(t), now);
+        let images: HashSet<String> = kept.iter().map(|r| r.config.hex()).collect();
+        let (cache_files, problems) =
+            self.prune_cache_files(|t| dropping && older(t), now, &images);
         report.cache_files = cache_files;
         report.problems.extend(problems);
         Ok(report)
