@@ -141,6 +141,19 @@ fn planted_problems_are_found_with_their_layer_path_and_step() {
     assert!(human.contains("efficiency:"), "{human}");
     let out = env.run(&["audit", "--fail-on", "critical", "planted:1"]);
     support::assert_fails(&out, 1, &["at or above critical (--fail-on critical)"]);
+    // A build of nothing but `FROM planted:1` gives the same image: its lines stay.
+    let ctx2 = env.context("ctx2", &[("Dockerfile", "FROM planted:1\n")]);
+    env.ok(&[
+        "build",
+        "-q",
+        "-t",
+        "again:1",
+        ctx2.to_str().expect("utf-8"),
+    ]);
+    let again = audit_json(&env, "again:1");
+    assert_eq!(again["id"], a["id"], "the same image");
+    let key = with_id(&again, "KA010");
+    assert_eq!(key[0]["line"], 2, "{again:#}");
 }
 
 #[test]

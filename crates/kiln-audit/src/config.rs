@@ -26,16 +26,39 @@ fn hit(check: &'static Check, message: String) -> Hit {
     }
 }
 
-/// `hit` with the last history entry whose `created_by` starts with `instruction ` and
-/// contains `needle` (the step that set what was found).
-fn set_by(v: &Value, mut h: Hit, instruction: &str, needle: &str) -> Hit {
-    let prefix = format!("{instruction} ");
+/// How a history entry of `instruction` is matched to a config finding: by one of its
+/// words (`KEY=...` for ENV and LABEL, `22/tcp` for EXPOSE), or any entry (USER: the last
+/// one set the user).
+enum Word<'a> {
+    Key(&'a str),
+    Exact(&'a [&'a str]),
+    Any,
+}
+
+/// `hit` with the last history entry of `instruction` that `word` matches (the step that
+/// set what was found); none when no entry matches exactly.
+fn set_by(v: &Value, mut h: Hit, instruction: &str, word: Word<'_>) -> Hit {
+    let matches = |by: &str| {
+        let Some(rest) = by.strip_prefix(instruction) else {
+            return false;
+        };
+        if !(rest.is_empty() || rest.starts_with(' ')) {
+            return false;
+        }
+        let mut words = rest.split_whitespace();
+        match &word {
+            Word::Any => true,
+            Word::Key(k) => words.any(|w| {
+                w.trim_start_matches('"')
+                    .split_once('=')
+                    .is_some_and(|(key, _)| key.trim_end_matches('"') == *k)
+            }),
+            Word::Exact(options) => words.any(|w| options.contains(&w)),
+        }
+    };
     let found = v["history"].as_array().and_then(|hist| {
-        hist.iter().rposition(|e| {
-            e["created_by"]
-                .as_str()
-                .is_some_and(|by| by.starts_with(&prefix) && by.contains(needle))
-        })
+        hist.iter()
+            .rposition(|e| e["created_by"].as_str().is_some_and(matches))
     });
     if let Some(i) = found {
         h.history = Some(i);
@@ -58,7 +81,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
             &checks::ROOT_USER,
             format!("the image runs as root ({shown})"),
         );
-        out.push(set_by(v, h, "USER", ""));
+        out.push(set_by(v, h, "USER", Word::Any));
     }
     if no_healthcheck(c) {
         out.push(hit(
@@ -72,7 +95,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
                 &checks::EXPOSES_SSH,
                 "the image exposes port 22 (ssh)".into(),
             );
-            out.push(set_by(v, h, "EXPOSE", "22"));
+            out.push(set_by(v, h, "EXPOSE", Word::Exact(&["22", "22/tcp"])));
         }
     }
     for e in c["Env"]
@@ -90,7 +113,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
                     name_of(k)
                 ),
             );
-            out.push(set_by(v, h, "ENV", &format!("{k}=")));
+            out.push(set_by(v, h, "ENV", Word::Key(k)));
         }
     }
     if let Some(labels) = c["Labels"].as_object() {
@@ -101,7 +124,7 @@ pub fn config(v: &Value) -> Vec<Hit> {
                     &checks::SECRET_IN_LABEL,
                     format!("LABEL {} holds a secret", name_of(k)),
                 );
-                out.push(set_by(v, h, "LABEL", k));
+                out.push(set_by(v, h, "LABEL", Word::Key(k)));
             }
         }
     }
@@ -243,6 +266,35 @@ mod tests {
         );
         let h = config(&v).pop().expect("history hit");
         assert!(!h.message.contains("abc123"), "{}", h.message);
+    }
+
+    #[test]
+    fn config_findings_name_the_entry_that_set_the_value() {
+        let v = json!({
+            "config": {"Env": ["TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB", "NPM_TOKEN=x1"],
+                       "ExposedPorts": {"22/tcp": {}, "8022/tcp": {}}, "User": ""},
+            "history": [
+                {"created_by": "ENV TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"},
+                {"created_by": "EXPOSE 22/tcp"},
+                {"created_by": "ENV NPM_TOKEN=x1"},
+                {"created_by": "EXPOSE 8022/tcp"},
+                {"created_by": "USER"}
+            ]
+        });
+        let hits = config(&v);
+        let at = |id: &str| {
+            hits.iter()
+                .find(|h| h.check.id == id)
+                .and_then(|h| h.history)
+        };
+        assert_eq!(at("KA001"), Some(4), "USER with an empty value");
+        assert_eq!(at("KA041"), Some(1), "22/tcp, not 8022/tcp");
+        let env: Vec<Option<usize>> = hits
+            .iter()
+            .filter(|h| h.check.id == "KA013")
+            .map(|h| h.history)
+            .collect();
+        assert_eq!(env, [Some(0), Some(2)], "each ENV its own entry: {hits:?}");
     }
 
     #[test]

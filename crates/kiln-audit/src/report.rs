@@ -8,7 +8,9 @@ use crate::Audit;
 fn safe(s: &str) -> String {
     s.chars()
         .map(|c| {
-            if c.is_control() {
+            // Bidirectional overrides and zero-width marks reorder or hide what is shown.
+            let invisible = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || invisible {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()

@@ -118,15 +118,30 @@ pub fn redact(text: &str) -> String {
     for p in patterns() {
         out = p.re.replace_all(&out, "[redacted]").into_owned();
     }
-    out.split(' ')
-        .map(|word| match word.split_once('=') {
-            Some((k, v)) if secret_name(k, v.trim_matches(['"', '\''])) => {
-                format!("{k}=[redacted]")
+    // `NAME=value` words whose name says secret; a quoted value runs to its closing quote.
+    let mut words = Vec::new();
+    let mut quote: Option<char> = None;
+    for word in out.split(' ') {
+        if let Some(q) = quote {
+            if word.ends_with(q) {
+                quote = None;
             }
-            _ => word.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+            continue;
+        }
+        match word.split_once('=') {
+            Some((k, v)) if secret_name(k, v.trim_matches(['"', '\''])) => {
+                let open = v.chars().next().filter(|c| *c == '"' || *c == '\'');
+                if let Some(q) = open {
+                    if v.len() == 1 || !v.ends_with(q) {
+                        quote = Some(q);
+                    }
+                }
+                words.push(format!("{k}=[redacted]"));
+            }
+            _ => words.push(word.to_string()),
+        }
+    }
+    words.join(" ")
 }
 
 /// A variable or label whose name says it holds a secret, with a value: the name.
@@ -266,6 +281,10 @@ mod tests {
             "RUN echo [redacted]"
         );
         assert_eq!(redact("RUN make install"), "RUN make install");
+        assert_eq!(
+            redact("ENV PASSWORD=\"correct horse battery\" MODE=x"),
+            "ENV PASSWORD=[redacted] MODE=x"
+        );
         assert_eq!(
             redact("RUN git clone https://admin:S3cretPass@git.example/r"),
             "RUN git clone [redacted]git.example/r"

@@ -10,6 +10,9 @@ use kiln_oci::LayerRef;
 pub struct SourceLines {
     pub layers: Vec<Option<u32>>,
     pub history: Vec<Option<u32>>,
+    /// Did a step of this Dockerfile add a layer or a history entry? An image made of a
+    /// base alone (`FROM app:1`) is that base, byte for byte: its record, if any, stays.
+    pub from_steps: bool,
 }
 
 impl SourceLines {
@@ -18,13 +21,26 @@ impl SourceLines {
         SourceLines {
             layers: vec![Some(from_line); layers],
             history: vec![Some(from_line); history],
+            from_steps: false,
         }
     }
 
-    /// The record of an image made of `layers` (`None` when the lines do not match them,
-    /// as after `--squash`).
+    /// A step at `line` added a layer.
+    pub fn layer(&mut self, line: u32) {
+        self.layers.push(Some(line));
+        self.from_steps = true;
+    }
+
+    /// A step at `line` added a history entry.
+    pub fn history(&mut self, line: u32) {
+        self.history.push(Some(line));
+        self.from_steps = true;
+    }
+
+    /// The record of an image made of `layers`: `None` when no step of this Dockerfile
+    /// made any of it, or when the lines do not match the layers.
     pub fn record(&self, dockerfile: &str, layers: &[LayerRef]) -> Option<BuildRecord> {
-        (layers.len() == self.layers.len()).then(|| BuildRecord {
+        (self.from_steps && layers.len() == self.layers.len()).then(|| BuildRecord {
             dockerfile: dockerfile.to_string(),
             layers: layers
                 .iter()

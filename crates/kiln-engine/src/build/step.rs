@@ -364,7 +364,7 @@ impl StageRun {
         }
         self.config.rootfs.diff_ids.push(l.diff_id.to_string());
         self.layers.push(l);
-        self.lines.layers.push(Some(self.line));
+        self.lines.layer(self.line);
     }
 
     /// Run a step for real.
@@ -559,7 +559,7 @@ impl StageRun {
             comment: Some("kiln".into()),
             empty_layer: empty,
         });
-        self.lines.history.push(Some(self.line));
+        self.lines.history(self.line);
     }
 }
 

@@ -103,8 +103,8 @@ impl Store {
 impl Store {
     /// For prune: removes the cache files last written when `drop` says so (by their
     /// modification time), except the build records of the images in `images` (config
-    /// digests in hex: a record lives as long as its image), and temp files writers left
-    /// behind when they died. Gives what was removed with its size, and what could not be.
+    /// digests in hex: a record lives as long as its image, and goes with it), and temp
+    /// files writers left behind when they died. Gives what was removed with its size, and what could not be.
     pub(crate) fn prune_cache_files(
         &self,
         drop: impl Fn(SystemTime) -> bool,
@@ -125,9 +125,11 @@ impl Store {
                 let name = entry.file_name();
                 let left_temp = name.to_string_lossy().starts_with(TEMP_PREFIX)
                     && super::gc_roots::writer_gone(written, now);
-                let image_lives =
-                    area == CacheArea::BuildRecords && images.contains(&*name.to_string_lossy());
-                if !meta.is_file() || image_lives || !(left_temp || drop(written)) {
+                let record = area == CacheArea::BuildRecords;
+                let image_lives = record && images.contains(&*name.to_string_lossy());
+                // A record outlives its image only while a build may still be storing both.
+                let orphan = record && !image_lives && super::gc_roots::writer_gone(written, now);
+                if !meta.is_file() || image_lives || !(left_temp || orphan || drop(written)) {
                     continue;
                 }
                 match std::fs::remove_file(entry.path()) {
