@@ -8,6 +8,14 @@ use support::TestEnv;
 
 const RSA_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn/ygWyF8PbnGy0AHB7MhgwMbRvI0MBZhpI\n-----END RSA PRIVATE KEY-----\n";
 
+/// `kiln build -q [extra] -t TAG CTX`.
+fn build(env: &TestEnv, ctx: &std::path::Path, tag: &str, extra: &[&str]) {
+    let mut args = vec!["build", "-q"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["-t", tag, ctx.to_str().expect("utf-8")]);
+    env.ok(&args);
+}
+
 fn audit_json(env: &TestEnv, image: &str) -> serde_json::Value {
     let out = env.ok(&["audit", "--format", "json", image]);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("audit JSON ({e}): {out}"))
@@ -46,15 +54,8 @@ fn planted_problems_are_found_with_their_layer_path_and_step() {
             ("aws.txt", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"),
         ],
     );
-    env.ok(&[
-        "build",
-        "-q",
-        "--build-arg",
-        "API_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB",
-        "-t",
-        "planted:1",
-        ctx.to_str().expect("utf-8"),
-    ]);
+    let token = "API_TOKEN=ghp_0123456789abcdefghijklmnopqrstuvwxyzAB";
+    build(&env, &ctx, "planted:1", &["--build-arg", token]);
     let a = audit_json(&env, "planted:1");
     let one = |id: &str, path: &str| -> serde_json::Value {
         let found = with_id(&a, id);
@@ -143,13 +144,7 @@ fn planted_problems_are_found_with_their_layer_path_and_step() {
     support::assert_fails(&out, 1, &["at or above critical (--fail-on critical)"]);
     // A build of nothing but `FROM planted:1` gives the same image: its lines stay.
     let ctx2 = env.context("ctx2", &[("Dockerfile", "FROM planted:1\n")]);
-    env.ok(&[
-        "build",
-        "-q",
-        "-t",
-        "again:1",
-        ctx2.to_str().expect("utf-8"),
-    ]);
+    build(&env, &ctx2, "again:1", &[]);
     let again = audit_json(&env, "again:1");
     assert_eq!(again["id"], a["id"], "the same image");
     let key = with_id(&again, "KA010");
@@ -170,7 +165,7 @@ fn a_clean_image_has_no_findings_and_passes_fail_on() {
             ("app.sh", "echo hello\n"),
         ],
     );
-    env.ok(&["build", "-q", "-t", "clean:1", ctx.to_str().expect("utf-8")]);
+    build(&env, &ctx, "clean:1", &[]);
     let a = audit_json(&env, "clean:1");
     assert_eq!(a["findings"].as_array().map(Vec::len), Some(0), "{a:#}");
     assert_eq!(a["efficiency"], 1.0);
@@ -181,7 +176,7 @@ fn a_clean_image_has_no_findings_and_passes_fail_on() {
     env.ok(&["audit", "--fail-on", "low", "clean:1"]);
     // Control: the same image as root, without a healthcheck.
     let ctx = env.context("ctx2", &[("Dockerfile", "FROM busybox:test\n")]);
-    env.ok(&["build", "-q", "-t", "root:1", ctx.to_str().expect("utf-8")]);
+    build(&env, &ctx, "root:1", &[]);
     let ids: Vec<String> = audit_json(&env, "root:1")["findings"]
         .as_array()
         .expect("findings")
