@@ -98,12 +98,13 @@ pub fn config(v: &Value) -> Vec<Hit> {
             out.push(set_by(v, h, "EXPOSE", Word::Exact(&["22", "22/tcp"])));
         }
     }
-    for e in c["Env"]
+    let env: Vec<&str> = c["Env"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-    {
+        .collect();
+    for e in env.iter().copied() {
         let (k, val) = e.split_once('=').unwrap_or((e, ""));
         if secrets::secret_name(k, val) || !secrets::find(val).is_empty() {
             let h = hit(
@@ -128,12 +129,6 @@ pub fn config(v: &Value) -> Vec<Hit> {
             }
         }
     }
-    let env: Vec<&str> = c["Env"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
     for (i, h) in v["history"].as_array().into_iter().flatten().enumerate() {
         let by = h["created_by"].as_str().unwrap_or("");
         // An ENV whose value is still in the config is reported once, as KA013.

@@ -141,25 +141,23 @@ impl Walked {
         for h in files::header(e, &path) {
             self.hits.push((index, path.clone(), h));
         }
-        if regular && !files::scanned(&path, e.size) && files::core_named(&path) {
-            let mut head = Vec::new();
-            tar.content()
-                .take(64)
-                .read_to_end(&mut head)
-                .map_err(|err| AuditError::layer(layer, err))?;
-            if let Some(h) = files::core_header(&path, &head) {
+        let scanned = files::scanned(&path, e.size);
+        // A file too large to scan is still read for its first bytes if named like a core.
+        if !regular || !(scanned || files::core_named(&path)) {
+            return Ok(());
+        }
+        let limit = if scanned { files::MAX_SCAN } else { 64 };
+        let mut data = Vec::with_capacity(e.size.min(limit) as usize);
+        tar.content()
+            .take(limit)
+            .read_to_end(&mut data)
+            .map_err(|err| AuditError::layer(layer, err))?;
+        if !scanned {
+            if let Some(h) = files::core_header(&path, &data) {
                 self.hits.push((index, path, h));
             }
             return Ok(());
         }
-        if !regular || !files::scanned(&path, e.size) {
-            return Ok(());
-        }
-        let mut data = Vec::with_capacity(e.size.min(files::MAX_SCAN) as usize);
-        tar.content()
-            .take(files::MAX_SCAN)
-            .read_to_end(&mut data)
-            .map_err(|err| AuditError::layer(layer, err))?;
         if ACCOUNT_FILES.contains(&path.as_str()) {
             let text = String::from_utf8_lossy(&data).into_owned();
             self.accounts.insert(path.clone(), (index, Some(text)));

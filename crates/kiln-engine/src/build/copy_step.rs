@@ -29,11 +29,7 @@ pub(crate) fn copy(
     let from = st.copy_source(cx);
     let workdir = st.config.config.working_dir.clone();
     // The destination as a read-only view of the layers, unless the root is up to date.
-    let view = if st.fs.is_ready() {
-        None
-    } else {
-        view::of(cx, &st.layers)?
-    };
+    let view = st.layer_view(cx)?;
     let owner = match &c.chown {
         None => None,
         Some(t) => Some(match &view {

@@ -278,11 +278,12 @@ fn finish(
     let image = output::store_image(store, &config, &layers)?;
     // Only an aid to `kiln audit`: a build does not fail for want of it. A squashed
     // image's layers are no longer the steps'.
-    let squashed = !matches!(opts.squash, super::Squash::None);
-    if let Some(rec) = result.lines.record(cx.spec.dockerfile, &layers) {
-        if !squashed {
-            let _ = store.put_build_record(&image.config, &rec);
-        }
+    let record = match opts.squash {
+        super::Squash::None => result.lines.record(cx.spec.dockerfile, &layers),
+        _ => None,
+    };
+    if let Some(rec) = record {
+        let _ = store.put_build_record(&image.config, &rec);
     }
     let mut names = Vec::new();
     for r in tags {

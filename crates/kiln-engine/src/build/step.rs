@@ -408,14 +408,9 @@ impl StageRun {
         progress: Option<&super::progress::Step>,
     ) -> Result<Made, BuildError> {
         let apply::Workdir { recorded, path: wd } = apply::workdir(&mut self.config, path);
-        // A read-only view of the layers unless the root is up to date: the step looks up
-        // a few paths and writes its directories straight into the layer, so it never
-        // unpacks the whole stage.
-        let view = if self.fs.is_ready() {
-            None
-        } else {
-            super::view::of(cx, &self.layers)?
-        };
+        // The step looks up a few paths and writes its directories straight into the
+        // layer, so it never unpacks the whole stage.
+        let view = self.layer_view(cx)?;
         let owner = self.user_owner(cx, view.as_ref().map(|v| &v.root), ins.span)?;
         let root = match &view {
             Some(v) => &v.root,
@@ -514,6 +509,19 @@ impl StageRun {
             created_by: command.history(),
             in_root: false,
         })
+    }
+
+    /// A read-only view of the stage's layers, for a step that only reads the stage and
+    /// writes its layer straight to the store (COPY, WORKDIR); `None` when the stage's
+    /// root is up to date (read that) or there is no view to make.
+    pub(crate) fn layer_view(
+        &self,
+        cx: &BuildState<'_>,
+    ) -> Result<Option<super::view::LayerView>, BuildError> {
+        if self.fs.is_ready() {
+            return Ok(None);
+        }
+        super::view::of(cx, &self.layers)
     }
 
     /// The owner for directories WORKDIR creates: the current USER.

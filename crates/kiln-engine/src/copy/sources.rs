@@ -47,7 +47,7 @@ pub fn has_wildcards(p: &str) -> bool {
 }
 
 /// `src` as a clean path relative to a tree's root (`.` for the root); `..` stops there.
-pub fn relative(src: &str) -> String {
+fn relative(src: &str) -> String {
     let rel = clean(src.trim_start_matches('/'));
     let rel = rel.trim_start_matches("../").to_string();
     if rel == ".." {
@@ -57,28 +57,35 @@ pub fn relative(src: &str) -> String {
     }
 }
 
+/// The relative path `src` names in `tree`, taken as written (no pattern, as a bind
+/// mount's source); an error when `.dockerignore` excludes it or it does not exist.
+pub fn literal(tree: &SourceTree<'_>, src: &str) -> Result<String, CopyError> {
+    let rel = relative(src);
+    if rel != "." && tree.ignored(&rel) {
+        return Err(CopyError::Excluded {
+            path: src.to_string(),
+            tree: tree.label.clone(),
+        });
+    }
+    match tree
+        .root
+        .lstat(&rel)
+        .map_err(|e| CopyError::layer(&tree.label, src, e))?
+    {
+        Some(_) => Ok(rel),
+        None => Err(CopyError::NotFound {
+            path: src.to_string(),
+            tree: tree.label.clone(),
+        }),
+    }
+}
+
 /// The relative paths `src` names in `tree` (empty when a wildcard matches nothing;
 /// an error when an exact path does not exist).
 pub fn resolve(tree: &SourceTree<'_>, src: &str) -> Result<Vec<String>, CopyError> {
     let rel = relative(src);
     if !has_wildcards(&rel) {
-        if rel != "." && tree.ignored(&rel) {
-            return Err(CopyError::Excluded {
-                path: src.to_string(),
-                tree: tree.label.clone(),
-            });
-        }
-        return match tree
-            .root
-            .lstat(&rel)
-            .map_err(|e| CopyError::layer(&tree.label, src, e))?
-        {
-            Some(_) => Ok(vec![rel]),
-            None => Err(CopyError::NotFound {
-                path: src.to_string(),
-                tree: tree.label.clone(),
-            }),
-        };
+        return literal(tree, src).map(|rel| vec![rel]);
     }
     let pattern: Vec<&str> = rel.split('/').collect();
     let mut out = Vec::new();

@@ -44,10 +44,7 @@ pub fn add_mount_source(
 ) -> Result<(), Unhashable> {
     let mut w = Walk::new(key, tree, stat);
     w.key.field("mount-source", src.as_bytes());
-    let rel = sources::relative(src);
-    if rel != "." && tree.ignored(&rel) {
-        return Err(Unhashable(format!("{src} is excluded by .dockerignore")));
-    }
+    let rel = sources::literal(tree, src).map_err(|e| Unhashable(e.to_string()))?;
     w.add_top(&rel)
 }
 
